@@ -1,0 +1,65 @@
+import Foundation
+
+/// A simulation spec: what to run, what code and inputs it depends on, and at which precision.
+/// Loaded from YAML or JSON by `SpecLoader`; every field is validated there.
+public struct SimulationSpec: Sendable {
+    public enum Seed: Sendable, Equatable {
+        case fixed(Int64)
+        case auto
+    }
+
+    public var name: String
+    /// The argv template; `{params.x}`, `{seed}`, ... are filled in per run.
+    public var command: [String]
+    /// Repo-relative paths whose committed content is the code identity, normalized and sorted.
+    public var code: [String]
+    public var inputs: [String]
+    /// Output patterns under `$REPRO_OUTDIR`; nil means everything the simulation writes.
+    public var outputs: [String]?
+    public var params: [String: JSONValue]
+    public var seed: Seed
+    public var solver: [String: JSONValue]
+    public var env: [String: String]
+    public var envPassthrough: [String]
+    public var backend: String
+    /// Seconds; nil means no limit.
+    public var timeout: Double?
+    public var resources: [String: JSONValue]
+    /// The spec file, as given.
+    public var sourcePath: String
+
+    public var rtol: Double? { solver["rtol"]?.numberValue }
+    public var atol: Double? { solver["atol"]?.numberValue }
+
+    /// The part of the spec that decides the result, as canonical JSON. Name, backend,
+    /// resources and timeout are recorded with a run but do not change what it computes.
+    public var semanticConfig: JSONValue {
+        var seedValue: JSONValue
+        switch seed {
+        case .fixed(let s): seedValue = .int(s)
+        case .auto: seedValue = "auto"
+        }
+        return .object([
+            "command": .array(command.map { .string($0) }),
+            "code": .array(code.map { .string($0) }),
+            "inputs": .array(inputs.map { .string($0) }),
+            "outputs": outputs.map { .array($0.map { .string($0) }) } ?? .null,
+            "params": .object(params),
+            "seed": seedValue,
+            "solver": .object(solver),
+            "env": .object(env.mapValues { .string($0) }),
+            "env_passthrough": .array(envPassthrough.map { .string($0) }),
+        ])
+    }
+
+    /// SHA-256 of the canonical semantic config.
+    public var configHash: String { Hashing.sha256Hex(semanticConfig.canonical) }
+
+    /// The seed the simulation gets: the declared one, or one derived from the config hash.
+    public var resolvedSeed: Int64 {
+        switch seed {
+        case .fixed(let s): return s
+        case .auto: return Hashing.seed(fromHex: configHash)
+        }
+    }
+}

@@ -1,0 +1,292 @@
+import Foundation
+
+/// Reads a spec file, applies `--set` overrides and validates every field, so that a bad spec
+/// fails before anything runs, with the file, key, line and fix in the message.
+public enum SpecLoader {
+    static let knownKeys: [String] = [
+        "name", "command", "code", "inputs", "outputs", "params", "seed", "solver", "env",
+        "env_passthrough", "backend", "timeout", "resources",
+    ]
+    public static let supportedBackends = ["local"]
+
+    public static func load(path: String, overrides: [String] = []) throws(ConfigError) -> SimulationSpec {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            let why = FileManager.default.fileExists(atPath: path) ? "cannot be read" : "does not exist"
+            throw ConfigError("spec file \(path) \(why); pass the path of a YAML or JSON spec")
+        }
+        guard let text = String(data: data, encoding: .utf8) else {
+            throw ConfigError("\(path): not UTF-8 text; save the spec as UTF-8")
+        }
+        return try parse(text: text, file: path, overrides: overrides)
+    }
+
+    public static func parse(text: String, file: String, overrides: [String] = []) throws(ConfigError) -> SimulationSpec {
+        var root = try SpecNode.parse(text, file: file)
+        guard case .mapping = root else {
+            throw ConfigError("\(root.origin): the spec must be a mapping of keys (name, command, ...), not a \(root.kindName)")
+        }
+        for option in overrides { try applyOverride(option, to: &root) }
+        return try validate(root, file: file)
+    }
+
+    /// `--set a.b=value`: the value is read as a YAML scalar (or flow list/mapping).
+    static func applyOverride(_ option: String, to root: inout SpecNode) throws(ConfigError) {
+        guard let eq = option.firstIndex(of: "=") else {
+            throw ConfigError("--set \(option): expected KEY=VALUE, e.g. --set params.population_size=2000")
+        }
+        let key = String(option[..<eq])
+        let raw = String(option[option.index(after: eq)...])
+        let path = key.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard !path.isEmpty, path.allSatisfy({ !$0.isEmpty }) else {
+            throw ConfigError("--set \(option): '\(key)' is not a dotted key path like params.population_size")
+        }
+        guard knownKeys.contains(path[0]) else {
+            throw ConfigError("--set \(option): unknown key '\(path[0])'; known keys: \(knownKeys.joined(separator: ", "))")
+        }
+        var value = try SpecNode.parse(raw.isEmpty ? "''" : raw, file: "--set \(key)")
+        if case .mapping(let pairs, _) = value, pairs.isEmpty, !raw.hasPrefix("{") {
+            value = .scalar(raw, plain: true, origin: .init(file: "--set \(key)"))
+        }
+        try root.set(path: path, to: value, option: option)
+    }
+
+    static func validate(_ root: SpecNode, file: String) throws(ConfigError) -> SimulationSpec {
+        guard case .mapping(let pairs, _) = root else { throw ConfigError("\(file): the spec must be a mapping") }
+        var fields: [String: SpecNode] = [:]
+        for (k, v) in pairs {
+            guard knownKeys.contains(k) else {
+                let hint = knownKeys.min(by: { editDistance($0, k) < editDistance($1, k) }).flatMap {
+                    editDistance($0, k) <= 2 ? " (did you mean '\($0)'?)" : nil
+                } ?? ""
+                throw ConfigError(
+                    "\(v.origin): unknown key '\(k)'\(hint); remove it or use one of: \(knownKeys.joined(separator: ", "))")
+            }
+            fields[k] = v
+        }
+
+        // name
+        guard let nameNode = fields["name"] else {
+            throw ConfigError("\(file): missing required key 'name'; add e.g. `name: my-simulation`")
+        }
+        let name = try string(nameNode, key: "name")
+        guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }),
+            name != ".", name != ".."
+        else {
+            throw ConfigError("\(nameNode.origin): name '\(name)' may only contain letters, digits, '.', '_' and '-'")
+        }
+
+        // command
+        guard let commandNode = fields["command"] else {
+            throw ConfigError("\(file): missing required key 'command'; add e.g. `command: [python3, sim.py]`")
+        }
+        let command: [String]
+        switch commandNode {
+        case .scalar(let s, _, let origin):
+            do { command = try ShellWords.split(s) } catch {
+                throw ConfigError("\(origin): command: \(error.message)")
+            }
+        case .sequence(let items, _):
+            var out: [String] = []
+            for (i, item) in items.enumerated() { out.append(try scalarText(item, key: "command[\(i)]")) }
+            command = out
+        case .mapping(_, let origin):
+            throw ConfigError("\(origin): command must be a list of arguments or a string, not a mapping")
+        }
+        guard let first = command.first, !first.isEmpty else {
+            throw ConfigError("\(commandNode.origin): command is empty; give the program to run, e.g. [python3, sim.py]")
+        }
+
+        let code = try pathList(fields["code"], key: "code", default: ["."])
+        let inputs = try pathList(fields["inputs"], key: "inputs", default: [])
+        var outputs: [String]? = nil
+        if let node = fields["outputs"] {
+            var list: [String] = []
+            for (i, p) in try stringList(node, key: "outputs").enumerated() {
+                guard !p.hasPrefix("/"), !p.split(separator: "/").contains("..") else {
+                    throw ConfigError("\(node.origin): outputs[\(i)] '\(p)' must be a path under $REPRO_OUTDIR, without '..'")
+                }
+                list.append(p)
+            }
+            outputs = list
+        }
+
+        // params: any mapping
+        var params: [String: JSONValue] = [:]
+        if let node = fields["params"] {
+            guard case .mapping = node else {
+                throw ConfigError("\(node.origin): params must be a mapping of names to values, not a \(node.kindName)")
+            }
+            params = try node.toJSON(path: "params").objectValue ?? [:]
+        }
+
+        // seed
+        var seed = SimulationSpec.Seed.auto
+        if let node = fields["seed"] {
+            let v = try node.toJSON(path: "seed")
+            switch v {
+            case .string("auto"), .null: seed = .auto
+            case .int(let i) where i >= 0: seed = .fixed(i)
+            default:
+                throw ConfigError("\(node.origin): seed must be an integer >= 0 or \"auto\", got \(describe(v))")
+            }
+        }
+
+        // solver: any keys; rtol/atol finite numbers >= 0
+        var solver: [String: JSONValue] = [:]
+        if let node = fields["solver"] {
+            guard case .mapping(let sp, _) = node else {
+                throw ConfigError("\(node.origin): solver must be a mapping such as {rtol: 1e-6, atol: 1e-9}, not a \(node.kindName)")
+            }
+            solver = try node.toJSON(path: "solver").objectValue ?? [:]
+            for tol in ["rtol", "atol"] {
+                guard let v = solver[tol] else { continue }
+                let origin = sp.first(where: { $0.key == tol })?.value.origin ?? node.origin
+                guard let d = v.numberValue else {
+                    throw ConfigError("\(origin): solver.\(tol) must be a number such as 1e-6, got \(describe(v))")
+                }
+                guard d.isFinite, d >= 0 else {
+                    throw ConfigError("\(origin): solver.\(tol) must be finite and >= 0, got \(describe(v)); tolerances are magnitudes, e.g. 1e-6")
+                }
+            }
+        }
+
+        // env
+        var env: [String: String] = [:]
+        if let node = fields["env"] {
+            guard case .mapping(let ep, _) = node else {
+                throw ConfigError("\(node.origin): env must be a mapping of variable names to values, not a \(node.kindName)")
+            }
+            for (k, v) in ep {
+                guard isEnvName(k) else {
+                    throw ConfigError("\(v.origin): env key '\(k)' is not a valid environment variable name")
+                }
+                guard !k.hasPrefix("REPRO_") else {
+                    throw ConfigError("\(v.origin): env key '\(k)': REPRO_* variables are set by repro; rename it")
+                }
+                env[k] = try scalarText(v, key: "env.\(k)")
+            }
+        }
+        var passthrough: [String] = []
+        if let node = fields["env_passthrough"] {
+            passthrough = try stringList(node, key: "env_passthrough")
+            for n in passthrough where !isEnvName(n) {
+                throw ConfigError("\(node.origin): env_passthrough entry '\(n)' is not a valid environment variable name")
+            }
+            passthrough = Array(Set(passthrough)).sorted()
+        }
+
+        var backend = "local"
+        if let node = fields["backend"] {
+            backend = try string(node, key: "backend")
+            guard supportedBackends.contains(backend) else {
+                throw ConfigError(
+                    "\(node.origin): backend '\(backend)' is not available; this version supports: \(supportedBackends.joined(separator: ", "))")
+            }
+        }
+
+        var timeout: Double? = nil
+        if let node = fields["timeout"] {
+            let text = try scalarText(node, key: "timeout")
+            guard let t = DurationText.seconds(text) else {
+                throw ConfigError("\(node.origin): timeout '\(text)' is not a duration; write e.g. 90s, 30m, 2h, 1h30m or 1d")
+            }
+            timeout = t
+        }
+
+        var resources: [String: JSONValue] = [:]
+        if let node = fields["resources"] {
+            guard case .mapping = node else {
+                throw ConfigError("\(node.origin): resources must be a mapping such as {cpus: 4, memory: 8G}")
+            }
+            resources = try node.toJSON(path: "resources").objectValue ?? [:]
+        }
+
+        return SimulationSpec(
+            name: name, command: command, code: code, inputs: inputs, outputs: outputs, params: params,
+            seed: seed, solver: solver, env: env, envPassthrough: passthrough, backend: backend,
+            timeout: timeout, resources: resources, sourcePath: file)
+    }
+
+    // MARK: field helpers
+
+    private static func describe(_ v: JSONValue) -> String {
+        switch v {
+        case .string(let s): return "the string '\(s)'"
+        default: return "\(v.canonical) (\(v.typeName))"
+        }
+    }
+
+    private static func string(_ node: SpecNode, key: String) throws(ConfigError) -> String {
+        guard case .scalar(let s, _, _) = node else {
+            throw ConfigError("\(node.origin): \(key) must be a string, not a \(node.kindName)")
+        }
+        return s
+    }
+
+    /// A scalar's text as written (so `--cells 1000` and `OMP_NUM_THREADS: 1` pass through).
+    private static func scalarText(_ node: SpecNode, key: String) throws(ConfigError) -> String {
+        guard case .scalar(let s, let plain, let origin) = node else {
+            throw ConfigError("\(node.origin): \(key) must be a single value, not a \(node.kindName)")
+        }
+        if plain, case .null = YAMLCore.resolve(s) {
+            throw ConfigError("\(origin): \(key) is empty; give it a value or remove it")
+        }
+        return s
+    }
+
+    private static func stringList(_ node: SpecNode, key: String) throws(ConfigError) -> [String] {
+        switch node {
+        case .scalar(let s, _, _): return [s]
+        case .sequence(let items, _):
+            var out: [String] = []
+            for (i, item) in items.enumerated() { out.append(try scalarText(item, key: "\(key)[\(i)]")) }
+            return out
+        case .mapping(_, let origin):
+            throw ConfigError("\(origin): \(key) must be a list of paths, not a mapping")
+        }
+    }
+
+    /// Repo-relative paths: no absolute paths, no `..`; `./a/` is stored as `a`.
+    private static func pathList(_ node: SpecNode?, key: String, default def: [String]) throws(ConfigError) -> [String] {
+        guard let node else { return def }
+        var out = Set<String>()
+        for (i, raw) in try stringList(node, key: key).enumerated() {
+            guard let p = RepoPath.normalize(raw) else {
+                throw ConfigError(
+                    "\(node.origin): \(key)[\(i)] '\(raw)' must be a path relative to the repository root, without '..'")
+            }
+            out.insert(p)
+        }
+        if out.isEmpty { return def }
+        return out.sorted()
+    }
+
+    private static func isEnvName(_ s: String) -> Bool {
+        guard let f = s.first, f == "_" || (f.isASCII && f.isLetter) else { return false }
+        return s.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
+    }
+
+    private static func editDistance(_ a: String, _ b: String) -> Int {
+        let a = Array(a), b = Array(b)
+        var prev = Array(0...b.count)
+        for i in 1...max(a.count, 1) where !a.isEmpty {
+            var cur = [i] + Array(repeating: 0, count: b.count)
+            for j in stride(from: 1, through: b.count, by: 1) {
+                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            prev = cur
+        }
+        return prev[b.count]
+    }
+}
+
+/// Normalizes repo-relative paths.
+public enum RepoPath {
+    /// `./a//b/` → `a/b`; `.` stays `.`; nil for absolute paths or paths that climb out with `..`.
+    public static func normalize(_ raw: String) -> String? {
+        guard !raw.hasPrefix("/") else { return nil }
+        let parts = raw.split(separator: "/").filter { $0 != "." }
+        guard !parts.contains("..") else { return nil }
+        return parts.isEmpty ? "." : parts.joined(separator: "/")
+    }
+}

@@ -1,0 +1,93 @@
+/// The state of a run in the store.
+public enum RunStatus: String, Sendable, CaseIterable {
+    case running, succeeded, failed, interrupted
+}
+
+/// An input file and the SHA-256 of its content when the run started.
+public struct InputFile: Sendable, Equatable {
+    public var path: String
+    public var sha256: String
+    public var size: Int64
+
+    public var json: JSONValue { ["path": .string(path), "sha256": .string(sha256), "size": .int(size)] }
+}
+
+/// One output a run produced, by name (its path under `$REPRO_OUTDIR`).
+public struct OutputFile: Sendable, Equatable {
+    public var name: String
+    public var sha256: String
+    public var size: Int64
+
+    public var json: JSONValue { ["name": .string(name), "sha256": .string(sha256), "size": .int(size)] }
+}
+
+/// Everything the store keeps about one run: its identity, where and how it ran, and what it
+/// produced. A run record is never deleted.
+public struct RunRecord: Sendable {
+    public var runId: String
+    public var key: String
+    public var name: String
+    public var specPath: String
+    public var configHash: String
+    /// The canonical semantic config (see `SimulationSpec.semanticConfig`).
+    public var config: JSONValue
+    public var commit: String
+    public var commitSummary: String
+    /// Code paths with their tree/blob ids, and submodule commits.
+    public var code: JSONValue
+    public var dirty: Bool
+    public var dirtyFiles: [String]
+    public var patchBlob: String?
+    public var seed: Int64
+    public var solver: JSONValue
+    public var inputs: [InputFile]
+    /// The environment the simulation saw, minus REPRO_* values that are per run.
+    public var env: JSONValue
+    /// The argv as executed, templates filled in.
+    public var command: [String]
+    public var backend: String
+    public var resources: JSONValue
+    public var timeoutS: Double?
+    public var host: String
+    public var os: String
+    public var reproVersion: String
+    public var executablePath: String?
+    public var executableSha256: String?
+    public var status: RunStatus
+    public var exitCode: Int32?
+    /// Why a run failed or was interrupted, in words.
+    public var message: String?
+    public var pid: Int32?
+    public var startedAt: String
+    public var finishedAt: String?
+    public var durationS: Double?
+    public var stdoutBlob: String?
+    public var stderrBlob: String?
+    public var outputs: [OutputFile]
+    /// How many times this run was served from cache.
+    public var hitCount: Int
+
+    public var shortKey: String { String(key.prefix(12)) }
+
+    /// The whole record as JSON (what `repro show --json` prints).
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "run_id": .string(runId), "key": .string(key), "name": .string(name), "spec": .string(specPath),
+            "config_hash": .string(configHash), "config": config, "commit": .string(commit),
+            "commit_summary": .string(commitSummary), "code": code, "dirty": .bool(dirty),
+            "dirty_files": .array(dirtyFiles.map { .string($0) }), "patch_blob": patchBlob.json,
+            "seed": .int(seed), "solver": solver, "inputs": .array(inputs.map(\.json)), "env": env,
+            "command": .array(command.map { .string($0) }), "backend": .string(backend), "resources": resources,
+            "timeout_s": timeoutS.map { .double($0) } ?? .null, "host": .string(host), "os": .string(os),
+            "repro_version": .string(reproVersion), "executable": executablePath.json,
+            "executable_sha256": executableSha256.json, "status": .string(status.rawValue),
+            "exit_code": exitCode.map { .int(Int64($0)) } ?? .null, "message": message.json,
+            "started_at": .string(startedAt), "finished_at": finishedAt.json,
+            "duration_s": durationS.map { .double($0) } ?? .null, "stdout_blob": stdoutBlob.json,
+            "stderr_blob": stderrBlob.json, "outputs": .array(outputs.map(\.json)), "hit_count": .int(Int64(hitCount)),
+        ]
+        o["rtol"] = solver["rtol"] ?? .null
+        o["atol"] = solver["atol"] ?? .null
+        return .object(o)
+    }
+}

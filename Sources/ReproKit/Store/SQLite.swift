@@ -1,0 +1,139 @@
+import CSQLite
+import Foundation
+
+/// Owns one SQLite connection and closes it in deinit. Used from one thread at a time.
+final class SQLiteDatabase {
+    let path: String
+    private(set) var handle: OpaquePointer?
+
+    init(path: String, busyTimeoutMs: Int32 = 30_000) throws(StoreError) {
+        self.path = path
+        var db: OpaquePointer?
+        let flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX
+        let rc = sqlite3_open_v2(path, &db, flags, nil)
+        guard rc == SQLITE_OK, let db else {
+            let msg = db.map { String(cString: sqlite3_errmsg($0)) } ?? "out of memory"
+            sqlite3_close(db)
+            throw StoreError("cannot open the store database \(path): \(msg)")
+        }
+        handle = db
+        // Set before anything else: with several writers even enabling WAL can meet a lock.
+        _ = repro_sqlite_busy_timeout(db, busyTimeoutMs)
+    }
+
+    deinit {
+        sqlite3_close_v2(handle)
+    }
+
+    func check(_ rc: Int32, _ what: String) throws(StoreError) {
+        guard rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW else {
+            let msg = String(cString: sqlite3_errmsg(handle))
+            throw StoreError("store database \(path): \(what) failed: \(msg) (SQLite code \(rc))")
+        }
+    }
+
+    /// Runs one or more statements that take no parameters and return no rows.
+    func exec(_ sql: String) throws(StoreError) {
+        var err: UnsafeMutablePointer<CChar>?
+        let rc = sqlite3_exec(handle, sql, nil, nil, &err)
+        if rc != SQLITE_OK {
+            let msg = err.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
+            sqlite3_free(err)
+            throw StoreError("store database \(path): \(msg) (SQLite code \(rc)) in: \(sql.prefix(80))")
+        }
+    }
+
+    func prepare(_ sql: String) throws(StoreError) -> SQLiteStatement {
+        var stmt: OpaquePointer?
+        try check(sqlite3_prepare_v2(handle, sql, -1, &stmt, nil), "preparing \(sql.prefix(60))")
+        guard let stmt else { throw StoreError("store database \(path): empty statement \(sql.prefix(60))") }
+        return SQLiteStatement(stmt, db: self)
+    }
+
+    /// Runs `body` in one transaction. IMMEDIATE takes the write lock up front, so two writers
+    /// queue on the busy timeout instead of failing with SQLITE_BUSY half-way.
+    func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try exec("BEGIN IMMEDIATE")
+        do {
+            let result = try body()
+            try exec("COMMIT")
+            return result
+        } catch {
+            try? exec("ROLLBACK")
+            throw error
+        }
+    }
+
+    var changes: Int { Int(sqlite3_changes(handle)) }
+}
+
+/// Value that can be bound to a statement parameter.
+enum SQLValue {
+    case null, int(Int64), double(Double), text(String), blob([UInt8])
+}
+
+/// Owns one prepared statement and finalizes it in deinit.
+final class SQLiteStatement {
+    private let stmt: OpaquePointer
+    private let db: SQLiteDatabase
+
+    init(_ stmt: OpaquePointer, db: SQLiteDatabase) {
+        self.stmt = stmt
+        self.db = db
+    }
+
+    deinit { sqlite3_finalize(stmt) }
+
+    @discardableResult
+    func bind(_ values: [SQLValue]) throws(StoreError) -> SQLiteStatement {
+        sqlite3_reset(stmt)
+        sqlite3_clear_bindings(stmt)
+        for (i, v) in values.enumerated() {
+            let idx = Int32(i + 1)
+            let rc: Int32
+            switch v {
+            case .null: rc = sqlite3_bind_null(stmt, idx)
+            case .int(let x): rc = sqlite3_bind_int64(stmt, idx, x)
+            case .double(let x): rc = sqlite3_bind_double(stmt, idx, x)
+            case .text(let s): rc = sqlite3_bind_text(stmt, idx, s, -1, repro_sqlite_transient())
+            case .blob(let b):
+                rc = b.withUnsafeBytes { sqlite3_bind_blob(stmt, idx, $0.baseAddress, Int32(b.count), repro_sqlite_transient()) }
+            }
+            try db.check(rc, "binding parameter \(idx)")
+        }
+        return self
+    }
+
+    /// Steps once; true when a row is available.
+    func step() throws(StoreError) -> Bool {
+        let rc = sqlite3_step(stmt)
+        if rc == SQLITE_ROW { return true }
+        if rc == SQLITE_DONE { return false }
+        try db.check(rc, "running a statement")
+        return false
+    }
+
+    func run(_ values: [SQLValue] = []) throws(StoreError) {
+        try bind(values)
+        while try step() {}
+    }
+
+    /// All rows, each mapped by `row`.
+    func query<T>(_ values: [SQLValue] = [], _ row: (SQLiteStatement) -> T) throws(StoreError) -> [T] {
+        try bind(values)
+        var out: [T] = []
+        while try step() { out.append(row(self)) }
+        return out
+    }
+
+    func isNull(_ col: Int32) -> Bool { sqlite3_column_type(stmt, col) == SQLITE_NULL }
+    func int(_ col: Int32) -> Int64 { sqlite3_column_int64(stmt, col) }
+    func double(_ col: Int32) -> Double { sqlite3_column_double(stmt, col) }
+    func text(_ col: Int32) -> String {
+        guard let p = sqlite3_column_text(stmt, col) else { return "" }
+        return String(cString: p)
+    }
+    func optText(_ col: Int32) -> String? { isNull(col) ? nil : text(col) }
+    func optInt(_ col: Int32) -> Int64? { isNull(col) ? nil : int(col) }
+    func optDouble(_ col: Int32) -> Double? { isNull(col) ? nil : double(col) }
+}

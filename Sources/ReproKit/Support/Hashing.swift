@@ -1,0 +1,54 @@
+import Crypto
+import Foundation
+
+/// SHA-256 helpers; every content address in repro is a lowercase hex SHA-256.
+public enum Hashing {
+    public static func sha256Hex(_ data: some DataProtocol) -> String {
+        hex(SHA256.hash(data: data))
+    }
+
+    public static func sha256Hex(_ string: String) -> String {
+        sha256Hex(Array(string.utf8))
+    }
+
+    public static func hex(_ digest: some Sequence<UInt8>) -> String {
+        let table: [UInt8] = Array("0123456789abcdef".utf8)
+        var out = [UInt8]()
+        out.reserveCapacity(64)
+        for b in digest {
+            out.append(table[Int(b >> 4)])
+            out.append(table[Int(b & 0x0F)])
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// Streams a file through SHA-256 in 1 MiB reads (no mmap: files may be on NFS).
+    public static func sha256OfFile(atPath path: String) throws(StoreError) -> (hash: String, size: Int64) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError("cannot read \(path): \(String(cString: strerror(errno)))") }
+        defer { close(fd) }
+        var hasher = SHA256()
+        let chunk = 1 << 20
+        let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+        defer { buffer.deallocate() }
+        var total: Int64 = 0
+        while true {
+            let n = read(fd, buffer.baseAddress, chunk)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError("error reading \(path): \(String(cString: strerror(errno)))")
+            }
+            if n == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(rebasing: buffer[0..<n]))
+            total += Int64(n)
+        }
+        return (hex(hasher.finalize()), total)
+    }
+
+    /// The default seed for `seed: auto`: the first 31 bits of the config hash.
+    public static func seed(fromHex hash: String) -> Int64 {
+        let prefix = hash.prefix(8)
+        let v = UInt32(prefix, radix: 16) ?? 0
+        return Int64(v & 0x7FFF_FFFF)
+    }
+}

@@ -1,0 +1,46 @@
+/// An error repro reports to a user: a message that says what is wrong, where, and what to do,
+/// plus the process exit code the CLI should use.
+public protocol ReproError: Error, CustomStringConvertible, Sendable {
+    /// 1 for a failed simulation or failed check, 2 for usage, config and environment errors.
+    var exitCode: Int32 { get }
+}
+
+/// A spec, override or command-line value that cannot be used.
+public struct ConfigError: ReproError {
+    public let message: String
+    public var exitCode: Int32 { 2 }
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+/// The environment repro runs in is not usable (not a git repository, dirty code, ...).
+public struct EnvironmentError: ReproError {
+    public let message: String
+    public var exitCode: Int32 { 2 }
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+/// The store could not be read or written.
+public struct StoreError: ReproError {
+    public let message: String
+    public var exitCode: Int32 { 1 }
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+/// Something a lookup asked for does not exist (an unknown run id, say).
+public struct NotFoundError: ReproError {
+    public let message: String
+    public var exitCode: Int32 { 1 }
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+/// The simulation could not be started or supervised.
+public struct ExecutionError: ReproError {
+    public let message: String
+    public var exitCode: Int32 { 1 }
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
