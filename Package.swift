@@ -18,10 +18,11 @@ let package = Package(
         .systemLibrary(name: "CLibGit2", pkgConfig: "libgit2", providers: [.apt(["libgit2-dev"])]),
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
+        .systemLibrary(name: "CReproSys"),
         .target(
             name: "ReproKit",
             dependencies: [
-                "CLibGit2", "CSQLite", "CZlib",
+                "CLibGit2", "CSQLite", "CZlib", "CReproSys",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ]

@@ -1,0 +1,40 @@
+import Foundation
+
+/// The minimal, fixed environment a simulation runs in, so it behaves the same on any machine.
+public enum SimulationEnvironment {
+    public static let defaultPath = "/usr/local/bin:/usr/bin:/bin"
+
+    public static func build(
+        spec: SimulationSpec, caller: [String: String], seed: Int64, outdir: String, configFile: String, runId: String,
+        key: String
+    ) -> [String: String] {
+        var env: [String: String] = [
+            "PATH": caller["PATH"] ?? defaultPath,
+            "HOME": caller["HOME"] ?? "/",
+            "LANG": "C.UTF-8",
+            "TZ": "UTC",
+        ]
+        for name in spec.envPassthrough {
+            if let v = caller[name] { env[name] = v }
+        }
+        for (k, v) in spec.env { env[k] = v }
+        env["REPRO_SEED"] = String(seed)
+        env["REPRO_RTOL"] = spec.solver["rtol"].map(CommandTemplate.text) ?? ""
+        env["REPRO_ATOL"] = spec.solver["atol"].map(CommandTemplate.text) ?? ""
+        env["REPRO_OUTDIR"] = outdir
+        env["REPRO_CONFIG"] = configFile
+        env["REPRO_RUN_ID"] = runId
+        env["REPRO_KEY"] = key
+        return env
+    }
+
+    /// What the run record keeps: per-run REPRO_* paths and ids are left out (the record has
+    /// them), and passthrough values are kept only as a hash, since they may be secrets.
+    public static func recorded(_ env: [String: String], passthrough: [String]) -> JSONValue {
+        var out: [String: JSONValue] = [:]
+        for (k, v) in env where !["REPRO_OUTDIR", "REPRO_CONFIG", "REPRO_RUN_ID", "REPRO_KEY"].contains(k) {
+            out[k] = passthrough.contains(k) ? .string("sha256:" + Hashing.sha256Hex(v).prefix(16)) : .string(v)
+        }
+        return .object(out)
+    }
+}

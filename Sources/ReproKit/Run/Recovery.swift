@@ -1,0 +1,38 @@
+import Foundation
+
+/// Crash recovery: a run left `running` by a process that died (kill -9, power loss) is marked
+/// interrupted. A live run always holds the flock on its key, so a free lock means a dead owner.
+enum Recovery {
+    static func markDeadRunsInterrupted(_ store: Store) throws {
+        let running = try store.runs(inStatus: .running)
+        for r in running {
+            let lock = try FileLock(path: store.locksDir + "/\(r.key).lock")
+            guard lock.tryLock() else { continue }
+            defer { lock.unlock() }
+            // Re-read under the lock: the owner may have finished between the query and now.
+            try store.markInterrupted(
+                runId: r.runId,
+                message: "the repro process (pid \(r.pid.map(String.init) ?? "?") on \(r.host)) ended before the run finished")
+        }
+    }
+}
+
+/// Keeps repro's own folders out of `git status` without touching the user's .gitignore:
+/// the store ignores itself, and `/results/` and `/.repro/` go into `.git/info/exclude`.
+enum RepoIgnore {
+    static func ensure(repo: GitRepository, storeRoot: String) {
+        let infoDir = repo.commonDir + "/info"
+        let exclude = infoDir + "/exclude"
+        let wanted = ["/.repro/", "/results/"]
+        let existing = (try? String(contentsOfFile: exclude, encoding: .utf8)) ?? ""
+        let lines = Set(existing.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) })
+        let missing = wanted.filter { !lines.contains($0) }
+        guard !missing.isEmpty else { return }
+        try? FileManager.default.createDirectory(atPath: infoDir, withIntermediateDirectories: true)
+        var text = existing
+        if !text.isEmpty && !text.hasSuffix("\n") { text += "\n" }
+        text += "# added by repro: its store and materialized results are not source\n"
+        text += missing.joined(separator: "\n") + "\n"
+        try? FileIO.writeAtomically(Array(text.utf8), to: exclude, sync: false)
+    }
+}

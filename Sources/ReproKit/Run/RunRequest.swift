@@ -1,0 +1,42 @@
+/// What `repro run` was asked to do.
+public struct RunRequest: Sendable {
+    public var specPath: String
+    public var overrides: [String] = []
+    /// Run even when a succeeded run with the same key exists.
+    public var noCache = false
+    /// Accept uncommitted changes under the code paths (recorded as a patch).
+    public var allowDirty = false
+    /// Where to put the outputs; default `results/<name>/<first 12 hex of key>/` in the repo.
+    public var outDir: String?
+    /// The caller's environment: PATH, HOME, passthrough variables and REPRO_STORE come from here.
+    public var environment: [String: String]
+
+    public init(specPath: String, environment: [String: String]) {
+        self.specPath = specPath
+        self.environment = environment
+    }
+}
+
+/// What `repro run` did.
+public struct RunOutcome: Sendable {
+    public enum Cache: String, Sendable { case hit, miss }
+    public var record: RunRecord
+    public var cache: Cache
+    /// Directory the outputs were materialized in (nil when a failed run produced nothing usable).
+    public var outputsDir: String?
+    public var outputPaths: [String: String]
+
+    /// The `--json` object.
+    public var json: JSONValue {
+        var o = record.json.objectValue ?? [:]
+        o["cache"] = .string(cache.rawValue)
+        o["outputs_dir"] = outputsDir.json
+        o["outputs"] = .array(record.outputs.map { out in
+            var j = out.json.objectValue ?? [:]
+            j["path"] = outputPaths[out.name].json
+            return .object(j)
+        })
+        if cache == .hit { o["served_from"] = .string(record.runId) }
+        return .object(o)
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+
+/// Runs a spec: resolves its identity, serves a cache hit or executes it on the local backend,
+/// and records everything in the store. This is the whole of `repro run` below the CLI.
+public final class Runner {
+    public let request: RunRequest
+    /// Progress and diagnostics for people (the CLI sends them to stderr).
+    let log: (String) -> Void
+
+    public init(_ request: RunRequest, log: @escaping (String) -> Void = { _ in }) {
+        self.request = request
+        self.log = log
+    }
+
+    /// Everything about a run that is known before it executes.
+    struct Prepared {
+        var spec: SimulationSpec
+        var repo: GitRepository
+        var store: Store
+        var identity: CodeIdentity
+        var patch: [UInt8]?
+        var inputs: [InputFile]
+        var seed: Int64
+        var key: String
+        var configHash: String
+    }
+
+    public func run() throws(ReproErrorBox) -> RunOutcome {
+        do {
+            let p = try prepare()
+            let lock = try FileLock(path: p.store.locksDir + "/\(p.key).lock")
+            if !lock.tryLock() {
+                log("another repro process is computing key \(p.key.prefix(12)); waiting for it")
+                try lock.lock()
+            }
+            defer { lock.unlock() }
+            if !request.noCache, let hit = try p.store.succeededRun(forKey: p.key) {
+                return try serveHit(hit, p)
+            }
+            return try execute(p)
+        } catch let e as ReproErrorBox {
+            throw e
+        } catch let e as ReproError {
+            throw ReproErrorBox(e)
+        } catch {
+            throw ReproErrorBox(ExecutionError("\(error)"))
+        }
+    }
+
+    /// Loads the spec and computes the key; no side effects beyond opening the store.
+    func prepare() throws -> Prepared {
+        let spec = try SpecLoader.load(path: request.specPath, overrides: request.overrides)
+        let specDir = (absolute(request.specPath) as NSString).deletingLastPathComponent
+        let repo = try GitRepository(discoveringFrom: specDir)
+        let store = try Store(root: Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment))
+        RepoIgnore.ensure(repo: repo, storeRoot: store.root)
+        try Recovery.markDeadRunsInterrupted(store)
+
+        // Templates are checked before anything else can fail halfway.
+        _ = try CommandTemplate.render(
+            spec.command,
+            .init(params: spec.params, solver: spec.solver, seed: spec.resolvedSeed, outdir: "", config: ""))
+
+        let (identity, _) = try CodeIdentity.read(repo: repo, paths: spec.code)
+        var patch: [UInt8]? = nil
+        if !identity.dirtyFiles.isEmpty {
+            guard request.allowDirty else {
+                let shown = identity.dirtyFiles.prefix(20).map { "  " + $0 }.joined(separator: "\n")
+                let more = identity.dirtyFiles.count > 20 ? "\n  ... and \(identity.dirtyFiles.count - 20) more" : ""
+                throw EnvironmentError(
+                    "uncommitted changes under the code paths (\(spec.code.joined(separator: ", "))):\n\(shown)\(more)\n"
+                        + "commit them so the run is tied to a commit, or pass --allow-dirty to record them as a patch")
+            }
+            guard let head = try? repo.headCommit() else { throw EnvironmentError("HEAD vanished while reading it") }
+            patch = try repo.patch(under: spec.code, against: head)
+        }
+        let inputs = try hashInputs(spec.inputs, repoRoot: repo.workdir, store: store)
+        let seed = spec.resolvedSeed
+        let configHash = spec.configHash
+        let key = CacheKey.compute(
+            .init(
+                configHash: configHash, code: identity, patchHash: patch.map { Hashing.sha256Hex($0) }, seed: seed,
+                solver: spec.solver, inputs: inputs, env: spec.env, command: spec.command))
+        return Prepared(
+            spec: spec, repo: repo, store: store, identity: identity, patch: patch, inputs: inputs, seed: seed, key: key,
+            configHash: configHash)
+    }
+
+    /// Inputs are files or directories (every file below, sorted) relative to the repo root.
+    func hashInputs(_ paths: [String], repoRoot: String, store: Store) throws -> [InputFile] {
+        var out: [InputFile] = []
+        for rel in paths {
+            let full = repoRoot + "/" + rel
+            var isDir: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDir) else {
+                throw ConfigError("input '\(rel)' does not exist under \(repoRoot); create it or fix `inputs:` in \(request.specPath)")
+            }
+            let files = isDir.boolValue ? OutputCollector.regularFiles(under: full).map { rel + "/" + $0 } : [rel]
+            for f in files {
+                let (hash, size) = try store.hashFile(atPath: repoRoot + "/" + f)
+                out.append(InputFile(path: f, sha256: hash, size: size))
+            }
+        }
+        return out
+    }
+
+    func resultsDir(_ p: Prepared) -> String {
+        if let o = request.outDir { return absolute(o) }
+        return p.repo.workdir + "/results/\(p.spec.name)/\(p.key.prefix(12))"
+    }
+
+    func serveHit(_ hit: RunRecord, _ p: Prepared) throws -> RunOutcome {
+        let dir = resultsDir(p)
+        var paths: [String: String] = [:]
+        for o in hit.outputs {
+            let dest = dir + "/" + o.name
+            try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
+            if !Materializer.isCurrent(dest, sha256: o.sha256, size: o.size) {
+                try p.store.materializeBlob(o.sha256, to: dest)
+            }
+            paths[o.name] = dest
+        }
+        try p.store.recordHit(runId: hit.runId)
+        var record = hit
+        record.hitCount += 1
+        return RunOutcome(record: record, cache: .hit, outputsDir: dir, outputPaths: paths)
+    }
+
+    private func absolute(_ path: String) -> String {
+        path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+    }
+}

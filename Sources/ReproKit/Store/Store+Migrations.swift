@@ -1,0 +1,126 @@
+/// Schema migrations: named, ordered, append-only. Never edit one that has shipped; add a new one.
+extension Store {
+    static let migrations: [(version: Int, name: String, sql: String)] = [
+        (
+            1, "initial",
+            """
+            CREATE TABLE runs (
+                run_id TEXT PRIMARY KEY,
+                key TEXT NOT NULL,
+                name TEXT NOT NULL,
+                spec_path TEXT NOT NULL,
+                config_hash TEXT NOT NULL,
+                config_json TEXT NOT NULL,
+                commit_id TEXT NOT NULL,
+                commit_summary TEXT NOT NULL DEFAULT '',
+                code_json TEXT NOT NULL,
+                dirty INTEGER NOT NULL,
+                dirty_files_json TEXT NOT NULL DEFAULT '[]',
+                patch_blob TEXT,
+                seed INTEGER NOT NULL,
+                solver_json TEXT NOT NULL,
+                inputs_json TEXT NOT NULL,
+                env_json TEXT NOT NULL,
+                command_json TEXT NOT NULL,
+                backend TEXT NOT NULL,
+                resources_json TEXT NOT NULL DEFAULT '{}',
+                timeout_s REAL,
+                host TEXT NOT NULL,
+                os TEXT NOT NULL,
+                repro_version TEXT NOT NULL,
+                executable_path TEXT,
+                executable_sha256 TEXT,
+                status TEXT NOT NULL CHECK (status IN ('running', 'succeeded', 'failed', 'interrupted')),
+                exit_code INTEGER,
+                message TEXT,
+                pid INTEGER,
+                started_at TEXT NOT NULL,
+                finished_at TEXT,
+                duration_s REAL,
+                stdout_blob TEXT,
+                stderr_blob TEXT
+            );
+            CREATE INDEX runs_by_key ON runs (key, status);
+            CREATE INDEX runs_by_status ON runs (status);
+            CREATE INDEX runs_by_started ON runs (started_at);
+            CREATE TABLE outputs (
+                run_id TEXT NOT NULL REFERENCES runs (run_id),
+                name TEXT NOT NULL,
+                sha256 TEXT NOT NULL,
+                size INTEGER NOT NULL,
+                inline_json TEXT,
+                PRIMARY KEY (run_id, name)
+            );
+            CREATE INDEX outputs_by_sha256 ON outputs (sha256);
+            CREATE TABLE blobs (
+                sha256 TEXT PRIMARY KEY,
+                size INTEGER NOT NULL,
+                stored_size INTEGER NOT NULL,
+                created_at TEXT NOT NULL
+            );
+            CREATE TABLE hits (
+                run_id TEXT NOT NULL REFERENCES runs (run_id),
+                at TEXT NOT NULL
+            );
+            CREATE INDEX hits_by_run ON hits (run_id);
+            CREATE TABLE stat_cache (
+                path TEXT PRIMARY KEY,
+                size INTEGER NOT NULL,
+                mtime_ns INTEGER NOT NULL,
+                ctime_ns INTEGER NOT NULL,
+                inode INTEGER NOT NULL,
+                dev INTEGER NOT NULL,
+                sha256 TEXT NOT NULL
+            );
+            -- The seed ADR's result cache table, as a view over the run records.
+            CREATE VIEW results AS
+            SELECT
+                r.config_hash AS config_hash,
+                r.commit_id AS git_commit,
+                r.seed AS random_seed,
+                COALESCE(
+                    (SELECT o.inline_json FROM outputs o WHERE o.run_id = r.run_id AND o.name = 'result.json'),
+                    (SELECT json_group_array(json_object('name', x.name, 'sha256', x.sha256, 'size', x.size))
+                       FROM (SELECT name, sha256, size FROM outputs WHERE run_id = r.run_id ORDER BY name) x)
+                ) AS result_json,
+                r.finished_at AS computed_at,
+                r.duration_s AS execution_time_seconds,
+                r.backend AS backend
+            FROM runs r
+            WHERE r.status = 'succeeded';
+            """
+        )
+    ]
+
+    /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new
+    /// store at once do not both create the tables.
+    func migrate() throws(StoreError) {
+        let latest = Store.migrations.last?.version ?? 0
+        if try currentSchemaVersion() >= latest { return }
+        try db.transaction { () throws(StoreError) in
+            try db.exec(
+                "CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            let current = try currentSchemaVersion()
+            for m in Store.migrations where m.version > current {
+                try db.exec(m.sql)
+                try db.prepare("INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)")
+                    .run([.int(Int64(m.version)), .text(m.name), .text(Clock.iso8601(Clock.now()))])
+            }
+        }
+    }
+
+    func currentSchemaVersion() throws(StoreError) -> Int {
+        let exists = try db.prepare("SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'schema_migrations'")
+            .query { $0.int(0) }.first ?? 0
+        guard exists > 0 else { return 0 }
+        let v = try db.prepare("SELECT max(version) FROM schema_migrations").query { $0.optInt(0) }.first ?? nil
+        let version = Int(v ?? 0)
+        let known = Store.migrations.last?.version ?? 0
+        if version > known {
+            throw StoreError(
+                "the store at \(root) has schema version \(version), newer than this repro understands (\(known)); upgrade repro")
+        }
+        return version
+    }
+}

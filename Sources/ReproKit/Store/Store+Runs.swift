@@ -1,0 +1,159 @@
+import Foundation
+
+extension Store {
+    private static let runColumns = """
+        run_id, key, name, spec_path, config_hash, config_json, commit_id, commit_summary, code_json, dirty,
+        dirty_files_json, patch_blob, seed, solver_json, inputs_json, env_json, command_json, backend,
+        resources_json, timeout_s, host, os, repro_version, executable_path, executable_sha256, status,
+        exit_code, message, pid, started_at, finished_at, duration_s, stdout_blob, stderr_blob
+        """
+
+    /// Records a run as `running` before the simulation starts, so a crash leaves a trace.
+    public func insertRunning(_ r: RunRecord, blobs: [BlobRef] = []) throws(StoreError) {
+        try db.transaction { () throws(StoreError) in
+            try insertBlobRows(blobs)
+            let placeholders = Array(repeating: "?", count: 34).joined(separator: ", ")
+            try db.prepare("INSERT INTO runs (\(Store.runColumns)) VALUES (\(placeholders))").run([
+                .text(r.runId), .text(r.key), .text(r.name), .text(r.specPath), .text(r.configHash),
+                .text(r.config.canonical), .text(r.commit), .text(r.commitSummary), .text(r.code.canonical),
+                .int(r.dirty ? 1 : 0), .text(JSONValue.array(r.dirtyFiles.map { .string($0) }).canonical),
+                r.patchBlob.map { .text($0) } ?? .null, .int(r.seed), .text(r.solver.canonical),
+                .text(JSONValue.array(r.inputs.map(\.json)).canonical), .text(r.env.canonical),
+                .text(JSONValue.array(r.command.map { .string($0) }).canonical), .text(r.backend),
+                .text(r.resources.canonical), r.timeoutS.map { .double($0) } ?? .null, .text(r.host), .text(r.os),
+                .text(r.reproVersion), r.executablePath.map { .text($0) } ?? .null,
+                r.executableSha256.map { .text($0) } ?? .null, .text(r.status.rawValue),
+                r.exitCode.map { .int(Int64($0)) } ?? .null, r.message.map { .text($0) } ?? .null,
+                r.pid.map { .int(Int64($0)) } ?? .null, .text(r.startedAt), r.finishedAt.map { .text($0) } ?? .null,
+                r.durationS.map { .double($0) } ?? .null, r.stdoutBlob.map { .text($0) } ?? .null,
+                r.stderrBlob.map { .text($0) } ?? .null,
+            ])
+        }
+    }
+
+    /// What a finished run adds to its record.
+    public struct Completion: Sendable {
+        public var status: RunStatus
+        public var exitCode: Int32?
+        public var message: String?
+        public var finishedAt: String
+        public var durationS: Double
+        public var stdout: BlobRef?
+        public var stderr: BlobRef?
+        public var executablePath: String?
+        public var executableSha256: String?
+        public var outputs: [(OutputFile, inlineJSON: String?, blob: BlobRef)]
+    }
+
+    /// Marks a run finished and records its outputs, all in one transaction: a run is either
+    /// complete with every output, or still `running` (and later found interrupted).
+    public func finish(runId: String, _ c: Completion) throws(StoreError) {
+        try db.transaction { () throws(StoreError) in
+            try insertBlobRows([c.stdout, c.stderr].compactMap { $0 } + c.outputs.map(\.blob))
+            let insertOutput = try db.prepare(
+                "INSERT OR REPLACE INTO outputs (run_id, name, sha256, size, inline_json) VALUES (?, ?, ?, ?, ?)")
+            for (o, inline, _) in c.outputs {
+                try insertOutput.run([.text(runId), .text(o.name), .text(o.sha256), .int(o.size), inline.map { .text($0) } ?? .null])
+            }
+            try db.prepare(
+                """
+                UPDATE runs SET status = ?, exit_code = ?, message = ?, finished_at = ?, duration_s = ?,
+                    stdout_blob = ?, stderr_blob = ?, executable_path = COALESCE(?, executable_path),
+                    executable_sha256 = COALESCE(?, executable_sha256)
+                WHERE run_id = ?
+                """
+            ).run([
+                .text(c.status.rawValue), c.exitCode.map { .int(Int64($0)) } ?? .null, c.message.map { .text($0) } ?? .null,
+                .text(c.finishedAt), .double(c.durationS), c.stdout.map { .text($0.sha256) } ?? .null,
+                c.stderr.map { .text($0.sha256) } ?? .null, c.executablePath.map { .text($0) } ?? .null,
+                c.executableSha256.map { .text($0) } ?? .null, .text(runId),
+            ])
+            guard db.changes == 1 else { throw StoreError("run \(runId) vanished from the store while it ran") }
+        }
+    }
+
+    func insertBlobRows(_ blobs: [BlobRef]) throws(StoreError) {
+        guard !blobs.isEmpty else { return }
+        let stmt = try db.prepare("INSERT OR IGNORE INTO blobs (sha256, size, stored_size, created_at) VALUES (?, ?, ?, ?)")
+        let now = Clock.iso8601(Clock.now())
+        for b in blobs { try stmt.run([.text(b.sha256), .int(b.size), .int(b.storedSize), .text(now)]) }
+    }
+
+    /// The newest succeeded run with this key: what a cache hit serves.
+    public func succeededRun(forKey key: String) throws(StoreError) -> RunRecord? {
+        try fetchRuns(where: "key = ? AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1", [.text(key)]).first
+    }
+
+    /// Counts a cache hit against the run that served it.
+    public func recordHit(runId: String) throws(StoreError) {
+        try db.transaction { () throws(StoreError) in
+            try db.prepare("INSERT INTO hits (run_id, at) VALUES (?, ?)").run([.text(runId), .text(Clock.iso8601(Clock.now()))])
+        }
+    }
+
+    /// Newest first.
+    public func recentRuns(limit: Int) throws(StoreError) -> [RunRecord] {
+        try fetchRuns(where: "1 ORDER BY started_at DESC, run_id DESC LIMIT ?", [.int(Int64(limit))])
+    }
+
+    public func runs(inStatus status: RunStatus) throws(StoreError) -> [RunRecord] {
+        try fetchRuns(where: "status = ?", [.text(status.rawValue)])
+    }
+
+    /// A run by id or unique id prefix.
+    public func run(matching prefix: String) throws(ReproErrorBox) -> RunRecord {
+        guard !prefix.isEmpty, prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
+            throw ReproErrorBox(ConfigError("'\(prefix)' is not a run id; `repro log` lists them"))
+        }
+        let found: [RunRecord]
+        do {
+            found = try fetchRuns(where: "run_id LIKE ? ORDER BY started_at LIMIT 6", [.text(prefix + "%")])
+        } catch {
+            throw ReproErrorBox(error)
+        }
+        if found.count == 1 { return found[0] }
+        if found.isEmpty { throw ReproErrorBox(NotFoundError("no run in the store at \(root) has an id starting with '\(prefix)'; `repro log` lists them")) }
+        let ids = found.prefix(5).map(\.runId).joined(separator: ", ")
+        throw ReproErrorBox(ConfigError("run id prefix '\(prefix)' is ambiguous (\(ids)\(found.count > 5 ? ", ..." : "")); give more characters"))
+    }
+
+    /// Marks a `running` run interrupted (its process is gone).
+    public func markInterrupted(runId: String, message: String) throws(StoreError) {
+        try db.transaction { () throws(StoreError) in
+            try db.prepare(
+                "UPDATE runs SET status = 'interrupted', message = ?, finished_at = COALESCE(finished_at, ?) WHERE run_id = ? AND status = 'running'"
+            ).run([.text(message), .text(Clock.iso8601(Clock.now())), .text(runId)])
+        }
+    }
+
+    func fetchRuns(where clause: String, _ args: [SQLValue]) throws(StoreError) -> [RunRecord] {
+        let sql = "SELECT \(Store.runColumns), (SELECT count(*) FROM hits h WHERE h.run_id = runs.run_id) FROM runs WHERE \(clause)"
+        let rows = try db.prepare(sql).query(args) { s -> RunRecord in
+            func json(_ col: Int32) -> JSONValue { (try? JSONParser.parse(s.text(col))) ?? .null }
+            let inputs: [InputFile] = (json(14).arrayValue ?? []).map {
+                InputFile(path: $0["path"]?.stringValue ?? "", sha256: $0["sha256"]?.stringValue ?? "", size: $0["size"]?.intValue ?? 0)
+            }
+            return RunRecord(
+                runId: s.text(0), key: s.text(1), name: s.text(2), specPath: s.text(3), configHash: s.text(4),
+                config: json(5), commit: s.text(6), commitSummary: s.text(7), code: json(8), dirty: s.int(9) != 0,
+                dirtyFiles: (json(10).arrayValue ?? []).compactMap(\.stringValue), patchBlob: s.optText(11),
+                seed: s.int(12), solver: json(13), inputs: inputs, env: json(15),
+                command: (json(16).arrayValue ?? []).compactMap(\.stringValue), backend: s.text(17), resources: json(18),
+                timeoutS: s.optDouble(19), host: s.text(20), os: s.text(21), reproVersion: s.text(22),
+                executablePath: s.optText(23), executableSha256: s.optText(24),
+                status: RunStatus(rawValue: s.text(25)) ?? .failed, exitCode: s.optInt(26).map { Int32(truncatingIfNeeded: $0) },
+                message: s.optText(27), pid: s.optInt(28).map { Int32(truncatingIfNeeded: $0) }, startedAt: s.text(29),
+                finishedAt: s.optText(30), durationS: s.optDouble(31), stdoutBlob: s.optText(32), stderrBlob: s.optText(33),
+                outputs: [], hitCount: Int(s.int(34)))
+        }
+        guard !rows.isEmpty else { return rows }
+        let outStmt = try db.prepare("SELECT name, sha256, size FROM outputs WHERE run_id = ? ORDER BY name")
+        var result = rows
+        for i in result.indices {
+            result[i].outputs = try outStmt.query([.text(result[i].runId)]) {
+                OutputFile(name: $0.text(0), sha256: $0.text(1), size: $0.int(2))
+            }
+        }
+        return result
+    }
+}

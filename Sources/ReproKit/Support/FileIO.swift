@@ -1,0 +1,77 @@
+import Foundation
+
+/// Small POSIX file helpers that report every failure (a failed write is never a success).
+enum FileIO {
+    static func errnoText() -> String { String(cString: strerror(errno)) }
+
+    /// Writes `bytes` to a temp file beside `path`, optionally fsyncs it, and renames it over `path`.
+    static func writeAtomically(_ bytes: [UInt8], to path: String, sync: Bool = true) throws(StoreError) {
+        let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        guard fd >= 0 else { throw StoreError("cannot create \(tmp): \(errnoText())") }
+        do throws(StoreError) {
+            try writeAll(fd, bytes, path: tmp)
+            if sync && fsync(fd) != 0 { throw StoreError("fsync \(tmp) failed: \(errnoText())") }
+            guard close(fd) == 0 else { throw StoreError("close \(tmp) failed: \(errnoText())") }
+        } catch {
+            close(fd)
+            unlink(tmp)
+            throw error
+        }
+        guard rename(tmp, path) == 0 else {
+            let msg = errnoText()
+            unlink(tmp)
+            throw StoreError("cannot move \(tmp) to \(path): \(msg)")
+        }
+    }
+
+    static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(StoreError) {
+        var result: Result<Void, StoreError> = .success(())
+        bytes.withUnsafeBytes { buf in
+            result = Result { () throws(StoreError) in try writeAll(fd, buf, path: path) }
+        }
+        try result.get()
+    }
+
+    static func writeAll(_ fd: Int32, _ buf: UnsafeRawBufferPointer, path: String) throws(StoreError) {
+        var off = 0
+        while off < buf.count {
+            let n = write(fd, buf.baseAddress! + off, buf.count - off)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError("write to \(path) failed: \(errnoText())")
+            }
+            off += n
+        }
+    }
+
+    static func readAll(_ path: String) throws(StoreError) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw StoreError("cannot read \(path): \(errnoText())") }
+        defer { close(fd) }
+        var out = [UInt8]()
+        var buf = [UInt8](repeating: 0, count: 1 << 16)
+        while true {
+            let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError("error reading \(path): \(errnoText())")
+            }
+            if n == 0 { break }
+            out.append(contentsOf: buf[0..<n])
+        }
+        return out
+    }
+
+    static func fsyncDirectory(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        _ = fsync(fd)
+        close(fd)
+    }
+
+    /// Removes a file or a directory tree; missing is fine.
+    static func removeTree(_ path: String) {
+        try? FileManager.default.removeItem(atPath: path)
+    }
+}

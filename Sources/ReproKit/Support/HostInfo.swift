@@ -1,0 +1,32 @@
+import Foundation
+
+/// Facts about the machine a run executes on.
+public enum HostInfo {
+    public static let reproVersion = "0.1.0"
+
+    public static var hostname: String {
+        var buf = [CChar](repeating: 0, count: 256)
+        guard gethostname(&buf, buf.count - 1) == 0 else { return "unknown" }
+        return String(cString: buf)
+    }
+
+    /// e.g. `Linux 6.1.0-18-amd64 x86_64`
+    public static var os: String {
+        var u = utsname()
+        guard uname(&u) == 0 else { return "unknown" }
+        func field<T>(_ v: T) -> String {
+            withUnsafeBytes(of: v) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+        }
+        return "\(field(u.sysname)) \(field(u.release)) \(field(u.machine))"
+    }
+
+    /// A new run id: sortable by start time, unique enough across processes and hosts.
+    public static func newRunId(at t: Double = Clock.now()) -> String {
+        let iso = Clock.iso8601(t)  // 2026-11-24T06:32:40.123Z
+        let compact = iso.prefix(19).filter { $0 != "-" && $0 != ":" }.replacingOccurrences(of: "T", with: "-")
+        let rand = String(UInt32.random(in: 0...0xFF_FFFF), radix: 16)
+        return compact + "-" + String(repeating: "0", count: 6 - rand.count) + rand
+    }
+}

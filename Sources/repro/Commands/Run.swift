@@ -1,0 +1,67 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+struct Run: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a simulation spec, or serve it from cache when the same identity already ran.")
+
+    @Argument(help: "The simulation spec (YAML or JSON).")
+    var config: String
+
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value, e.g. --set solver.rtol=1e-8 (repeatable).", valueName: "key=value"))
+    var overrides: [String] = []
+
+    @Flag(help: "Run even if a succeeded run with the same key is in the store.")
+    var noCache = false
+
+    @Flag(help: "Accept uncommitted changes under the code paths; they are stored as a patch and join the key.")
+    var allowDirty = false
+
+    @Option(help: "Directory for the outputs (default: results/<name>/<key prefix>/).")
+    var out: String?
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reporting {
+            var request = RunRequest(specPath: config, environment: ProcessInfo.processInfo.environment)
+            request.overrides = overrides
+            request.noCache = noCache
+            request.allowDirty = allowDirty
+            request.outDir = out
+            let outcome = try Runner(request, log: Console.err).run()
+            if output.json {
+                Console.json(outcome.json)
+            } else {
+                Console.out(RunSummary.text(outcome))
+            }
+            switch outcome.record.status {
+            case .succeeded: return
+            case .interrupted: throw ExitCode(130)
+            case .failed, .running: throw ExitCode(1)
+            }
+        }
+    }
+}
+
+/// The few lines `repro run` prints.
+enum RunSummary {
+    static func text(_ o: RunOutcome) -> String {
+        let r = o.record
+        var lines: [String] = []
+        let cache = o.cache == .hit
+            ? "cache hit: served from run \(r.runId) (computed \(r.finishedAt ?? "?"), took \(Format.seconds(r.durationS)))"
+            : "cache miss: ran in \(Format.seconds(r.durationS))"
+        lines.append("\(r.name)  key \(r.shortKey)  \(cache)")
+        lines.append("  run      \(r.runId)  \(r.status.rawValue)\(r.exitCode.map { " (exit \($0))" } ?? "")")
+        if let m = r.message { lines.append("  reason   \(m)") }
+        lines.append("  commit   \(r.commit.prefix(12)) \(r.dirty ? "dirty (\(r.dirtyFiles.count) file(s), patch stored)" : "clean")  \(r.commitSummary)")
+        lines.append("  seed     \(r.seed)   rtol \(Format.number(r.solver["rtol"]))   atol \(Format.number(r.solver["atol"]))")
+        lines.append("  backend  \(r.backend) on \(r.host)")
+        if let dir = o.outputsDir {
+            lines.append("  outputs  \(Format.path(dir))/ (\(r.outputs.count) file\(r.outputs.count == 1 ? "" : "s"))")
+        }
+        return lines.joined(separator: "\n")
+    }
+}

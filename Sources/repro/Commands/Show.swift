@@ -1,0 +1,52 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+struct Show: ParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Show the whole record of one run.")
+
+    @Argument(help: "A run id, or a unique prefix of one.")
+    var runId: String
+
+    @OptionGroup var output: OutputOptions
+
+    func run() throws {
+        try reporting {
+            let r = try openStore().run(matching: runId)
+            if output.json {
+                Console.json(r.json)
+                return
+            }
+            var lines = [
+                "run        \(r.runId)",
+                "name       \(r.name)  (spec \(r.specPath))",
+                "status     \(r.status.rawValue)\(r.exitCode.map { ", exit \($0)" } ?? "")\(r.message.map { ": \($0)" } ?? "")",
+                "key        \(r.key)",
+                "config     \(r.configHash)",
+                "commit     \(r.commit)  \(r.commitSummary)",
+                "dirty      \(r.dirty ? "yes: " + r.dirtyFiles.joined(separator: ", ") + " (patch blob \(r.patchBlob?.prefix(12) ?? "-"))" : "no")",
+            ]
+            for entry in r.code["paths"]?.arrayValue ?? [] {
+                lines.append("code       \(entry["path"]?.stringValue ?? "") \(entry["kind"]?.stringValue ?? "") \(entry["id"]?.stringValue ?? "")")
+            }
+            for sub in r.code["submodules"]?.arrayValue ?? [] {
+                lines.append("submodule  \(sub["path"]?.stringValue ?? "") \(sub["commit"]?.stringValue ?? "")")
+            }
+            lines.append("seed       \(r.seed)")
+            lines.append("solver     \(r.solver.canonical)")
+            lines.append("params     \(r.config["params"]?.canonical ?? "{}")")
+            for i in r.inputs { lines.append("input      \(i.path)  \(i.sha256)  \(i.size) B") }
+            lines.append("command    \(r.command.joined(separator: " "))")
+            lines.append("executable \(r.executablePath ?? "-")  \(r.executableSha256 ?? "")")
+            lines.append("env        \(r.env.canonical)")
+            lines.append("backend    \(r.backend) on \(r.host) (\(r.os)), repro \(r.reproVersion)")
+            lines.append("started    \(r.startedAt)")
+            lines.append("finished   \(r.finishedAt ?? "-")  (\(Format.seconds(r.durationS)))")
+            lines.append("served     \(r.hitCount) cache hit\(r.hitCount == 1 ? "" : "s")")
+            for o in r.outputs { lines.append("output     \(o.name)  \(o.sha256)  \(o.size) B") }
+            lines.append("stdout     \(r.stdoutBlob ?? "-")")
+            lines.append("stderr     \(r.stderrBlob ?? "-")")
+            Console.out(lines.joined(separator: "\n"))
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+/// Flags every reporting command shares.
+struct OutputOptions: ParsableArguments {
+    @Flag(name: .long, help: "Print one JSON object on stdout instead of text.")
+    var json = false
+}
+
+/// Where a command's results and diagnostics go: results on stdout, everything else on stderr.
+enum Console {
+    static func out(_ s: String) {
+        FileHandle.standardOutput.write(Data((s + "\n").utf8))
+    }
+
+    static func err(_ s: String) {
+        FileHandle.standardError.write(Data((s + "\n").utf8))
+    }
+
+    static func json(_ v: JSONValue) { out(v.pretty) }
+
+    /// Prints a repro error and turns it into the exit code it carries.
+    static func fail(_ error: any Error) -> ExitCode {
+        if let e = error as? ReproError {
+            err("error: \(e.description)")
+            return ExitCode(e.exitCode)
+        }
+        err("error: \(error)")
+        return ExitCode(1)
+    }
+}
+
+/// Runs a command body, mapping repro errors to messages and exit codes.
+func reporting(_ body: () throws -> Void) throws {
+    do {
+        try body()
+    } catch let e as ExitCode {
+        throw e
+    } catch {
+        throw Console.fail(error)
+    }
+}
+
+/// Opens the store for the repository containing the current directory.
+func openStore() throws -> Store {
+    let env = ProcessInfo.processInfo.environment
+    if let s = env["REPRO_STORE"], !s.isEmpty {
+        return try Store(root: Store.defaultRoot(repoRoot: "", environment: env))
+    }
+    let repo = try GitRepository(discoveringFrom: FileManager.default.currentDirectoryPath)
+    let root = Store.defaultRoot(repoRoot: repo.workdir, environment: env)
+    guard FileManager.default.fileExists(atPath: root + "/store.sqlite") else {
+        throw NotFoundError("no repro store at \(root) yet; `repro run SPEC` creates it")
+    }
+    return try Store(root: root)
+}
+
+/// Short human forms used across commands.
+enum Format {
+    static func seconds(_ s: Double?) -> String {
+        guard let s else { return "-" }
+        if s < 1 { return String(format: "%.0fms", s * 1000) }
+        if s < 120 { return String(format: "%.2fs", s) }
+        return DurationText.format(s)
+    }
+
+    static func number(_ v: JSONValue?) -> String {
+        guard let v else { return "-" }
+        if case .double(let d) = v { return String(format: "%g", d) }
+        return v.canonical
+    }
+
+    /// A path relative to the current directory when it is below it.
+    static func path(_ p: String) -> String {
+        let cwd = FileManager.default.currentDirectoryPath + "/"
+        return p.hasPrefix(cwd) ? String(p.dropFirst(cwd.count)) : p
+    }
+}
