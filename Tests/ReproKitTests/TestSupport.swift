@@ -1,0 +1,162 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// Runs a program to completion (synchronously: Foundation.Process is only safe outside async
+/// code) and returns its exit status and output.
+@discardableResult
+func sh(_ argv: [String], cwd: String, env: [String: String]? = nil, stdin: String? = nil) -> (code: Int32, out: String, err: String) {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+    p.arguments = argv
+    p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+    if let env { p.environment = env }
+    // Output goes to files: no pipe can fill up and deadlock a chatty child.
+    let tmp = NSTemporaryDirectory() + "sh-" + UUID().uuidString
+    FileManager.default.createFile(atPath: tmp + ".out", contents: nil)
+    FileManager.default.createFile(atPath: tmp + ".err", contents: nil)
+    defer {
+        try? FileManager.default.removeItem(atPath: tmp + ".out")
+        try? FileManager.default.removeItem(atPath: tmp + ".err")
+    }
+    p.standardOutput = FileHandle(forWritingAtPath: tmp + ".out")
+    p.standardError = FileHandle(forWritingAtPath: tmp + ".err")
+    if let stdin {
+        let inPipe = Pipe()
+        p.standardInput = inPipe
+        inPipe.fileHandleForWriting.write(Data(stdin.utf8))
+        try? inPipe.fileHandleForWriting.close()
+    }
+    do { try p.run() } catch { return (127, "", "\(error)") }
+    p.waitUntilExit()
+    let outData = FileManager.default.contents(atPath: tmp + ".out") ?? Data()
+    let errData = FileManager.default.contents(atPath: tmp + ".err") ?? Data()
+    return (p.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self))
+}
+
+/// A real git repository in a temp directory, made with the git CLI.
+final class TempRepo {
+    let path: String
+
+    init(file: StaticString = #filePath, line: UInt = #line) throws {
+        let base = NSTemporaryDirectory() + "repro-test-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: base, withIntermediateDirectories: true)
+        path = (base as NSString).resolvingSymlinksInPath
+        git("init", "-q", "-b", "main")
+        git("config", "user.email", "test@example.org")
+        git("config", "user.name", "Repro Test")
+        git("config", "commit.gpgsign", "false")
+    }
+
+    deinit { try? FileManager.default.removeItem(atPath: path) }
+
+    @discardableResult
+    func git(_ args: String...) -> String {
+        let r = sh(["git"] + args, cwd: path)
+        if r.code != 0 { XCTFail("git \(args.joined(separator: " ")) failed: \(r.err)") }
+        return r.out
+    }
+
+    func write(_ rel: String, _ text: String, executable: Bool = false) {
+        let full = path + "/" + rel
+        try? FileManager.default.createDirectory(
+            atPath: (full as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: full, contents: Data(text.utf8))
+        if executable { chmod(full, 0o755) }
+    }
+
+    func read(_ rel: String) -> String? {
+        (try? String(contentsOfFile: path + "/" + rel, encoding: .utf8))
+    }
+
+    /// Copies a script from fixtures/tests into the repo.
+    func addFixture(_ name: String, as rel: String) {
+        let src = TestPaths.fixtures + "/tests/" + name
+        let text = (try? String(contentsOfFile: src, encoding: .utf8)) ?? ""
+        write(rel, text, executable: true)
+    }
+
+    func commitAll(_ message: String = "commit") {
+        git("add", "-A")
+        git("commit", "-q", "-m", message)
+    }
+
+    /// A repo with the seeded simulation committed and a spec for it.
+    static func seeded(spec: String = TempRepo.defaultSpec) throws -> TempRepo {
+        let repo = try TempRepo()
+        repo.addFixture("seeded.sh", as: "sim/seeded.sh")
+        repo.write("README.md", "notes\n")
+        repo.write("data/dose.csv", "t,dose\n0,2.0\n")
+        repo.write("sim.yaml", spec)
+        repo.commitAll("initial")
+        return repo
+    }
+
+    static let defaultSpec = """
+        name: seeded
+        command: [sim/seeded.sh, "{params.n}"]
+        code: [sim/]
+        inputs: [data/dose.csv]
+        outputs: [result.json, "traj/*.csv"]
+        params: {n: 10, label: demo}
+        seed: 42
+        solver: {rtol: 1e-6, atol: 1e-9}
+        env_passthrough: [COUNTER_FILE]
+
+        """
+}
+
+enum TestPaths {
+    /// The package root, found from this file's location.
+    static let root: String = {
+        var url = URL(fileURLWithPath: #filePath)
+        for _ in 0..<3 { url.deleteLastPathComponent() }
+        return url.path
+    }()
+
+    static let fixtures = root + "/fixtures"
+
+    /// The `repro` binary built beside the test bundle.
+    static let repro: String = {
+        if let env = ProcessInfo.processInfo.environment["REPRO_BIN"] { return env }
+        let bundleDir = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().path
+        for candidate in [bundleDir + "/repro", bundleDir + "/../repro", root + "/.build/debug/repro"]
+        where FileManager.default.isExecutableFile(atPath: candidate) {
+            return candidate
+        }
+        return root + "/.build/debug/repro"
+    }()
+}
+
+/// Runs the repro CLI in `cwd`.
+@discardableResult
+func repro(_ args: [String], cwd: String, env extra: [String: String] = [:]) -> (code: Int32, out: String, err: String) {
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "REPRO_STORE")
+    for (k, v) in extra { env[k] = v }
+    return sh([TestPaths.repro] + args, cwd: cwd, env: env)
+}
+
+/// Runs the library's Runner directly (no CLI process).
+func runSpec(
+    _ repo: TempRepo, spec: String = "sim.yaml", set: [String] = [], noCache: Bool = false, allowDirty: Bool = false,
+    env: [String: String] = [:]
+) throws -> RunOutcome {
+    var e = ProcessInfo.processInfo.environment
+    e.removeValue(forKey: "REPRO_STORE")
+    for (k, v) in env { e[k] = v }
+    var req = RunRequest(specPath: repo.path + "/" + spec, environment: e)
+    req.overrides = set
+    req.noCache = noCache
+    req.allowDirty = allowDirty
+    return try Runner(req).run()
+}
+
+/// Parses JSON text, failing the test when it is not JSON.
+func parseJSON(_ text: String, file: StaticString = #filePath, line: UInt = #line) -> JSONValue {
+    do { return try JSONParser.parse(text) } catch {
+        XCTFail("not JSON: \(error)\n\(text)", file: file, line: line)
+        return .null
+    }
+}
