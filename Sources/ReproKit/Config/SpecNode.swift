@@ -36,6 +36,9 @@ indirect enum SpecNode: Sendable {
             // follows YAML 1.1, where 1e-6 is a string and `on` is a boolean.
             node = try Yams.compose(yaml: text, Resolver.basic)
         } catch let error as YamlError {
+            if case .duplicatedKeysInMapping(let duplicates, _) = error {
+                throw ConfigError("\(file): key '\(duplicates.joined(separator: "', '"))' appears more than once in one mapping; keep one")
+            }
             throw ConfigError("\(file): not valid YAML: \(describe(error)). Fix the syntax at that line.")
         } catch {
             throw ConfigError("\(file): not valid YAML: \(error)")
@@ -75,7 +78,7 @@ indirect enum SpecNode: Sendable {
                     throw ConfigError("\(file):\(k.mark?.line ?? 0): a mapping key must be a plain word, not a list or mapping")
                 }
                 guard seen.insert(ks.string).inserted else {
-                    throw ConfigError("\(file):\(ks.mark?.line ?? 0): key '\(ks.string)' appears twice; keep one")
+                    throw ConfigError("\(file):\(ks.mark?.line ?? 0): key '\(ks.string)' appears more than once in one mapping; keep one")
                 }
                 pairs.append((ks.string, try convert(v, file: file)))
             }

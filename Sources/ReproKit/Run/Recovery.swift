@@ -13,6 +13,7 @@ enum Recovery {
             try store.markInterrupted(
                 runId: r.runId,
                 message: "the repro process (pid \(r.pid.map(String.init) ?? "?") on \(r.host)) ended before the run finished")
+            FileIO.removeTree(store.tmpDir + "/run-" + r.runId)
         }
     }
 }

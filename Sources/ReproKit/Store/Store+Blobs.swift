@@ -152,3 +152,10 @@ extension Store {
         }
     }
 }
+
+extension Store {
+    /// How many blobs the database knows of.
+    public func blobCount() throws(StoreError) -> Int {
+        Int(try db.prepare("SELECT count(*) FROM blobs").query { $0.int(0) }.first ?? 0)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// Several processes on one store, and processes that die at the worst moment.
+final class ConcurrencyTests: XCTestCase {
+    /// Starts `repro` without waiting for it.
+    func launch(_ args: [String], cwd: String, env extra: [String: String] = [:]) throws -> Process {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestPaths.repro)
+        p.arguments = args
+        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+        var env = ProcessInfo.processInfo.environment
+        for (k, v) in extra { env[k] = v }
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        return p
+    }
+
+    func testEightConcurrentRunsFourKeysEachComputedOnce() throws {
+        // SIM_SLEEP keeps each computation running long enough that the second process of a
+        // key must wait on the first; passthrough values are recorded but not in the key.
+        let repo = try TempRepo.seeded(
+            spec: TempRepo.defaultSpec.replacingOccurrences(of: "[COUNTER_FILE]", with: "[COUNTER_FILE, SIM_SLEEP]"))
+        let counter = repo.path + "/.git/counter"
+        var procs: [Process] = []
+        for key in 0..<4 {
+            for _ in 0..<2 {
+                procs.append(
+                    try launch(
+                        ["run", "sim.yaml", "--set", "params.n=\(key)"], cwd: repo.path,
+                        env: ["COUNTER_FILE": counter, "SIM_SLEEP": "0.3"]))
+            }
+        }
+        for p in procs {
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0)
+        }
+        let executions = (try String(contentsOfFile: counter, encoding: .utf8)).split(separator: "\n")
+        XCTAssertEqual(executions.count, 4, "each key computed exactly once")
+        let store = try Store(root: repo.path + "/.repro")
+        let runs = try store.recentRuns(limit: 100)
+        XCTAssertEqual(runs.count, 4)
+        XCTAssertEqual(Set(runs.map(\.key)).count, 4)
+        XCTAssertEqual(runs.map(\.hitCount).reduce(0, +), 4, "the second process of each key was a hit")
+        XCTAssertEqual(try store.integrityCheck(), ["ok"])
+    }
+
+    func testKill9MidRunLeavesAHealthyStoreAndAnInterruptedRun() throws {
+        let repo = try TempRepo()
+        repo.addFixture("slow.sh", as: "slow.sh")
+        repo.addFixture("seeded.sh", as: "seeded.sh")
+        repo.write("slow.yaml", "name: slow\ncommand: [./slow.sh, '2']\ncode: [slow.sh]\n")
+        repo.write("quick.yaml", "name: quick\ncommand: ./seeded.sh\ncode: [seeded.sh]\nseed: 5\n")
+        repo.commitAll()
+        XCTAssertEqual(repro(["run", "quick.yaml"], cwd: repo.path).code, 0)
+
+        let p = try launch(["run", "slow.yaml"], cwd: repo.path)
+        let store = try Store(root: repo.path + "/.repro")
+        let deadline = Date().addingTimeInterval(10)
+        while try store.runs(inStatus: .running).isEmpty && Date() < deadline { usleep(20_000) }
+        XCTAssertEqual(try store.runs(inStatus: .running).count, 1)
+        kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
+
+        // The store opens, passes the integrity check, keeps the finished run.
+        let check = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "PRAGMA integrity_check"], cwd: repo.path)
+        XCTAssertEqual(check.out, "ok\n")
+        XCTAssertEqual(try store.runs(inStatus: .succeeded).map(\.name), ["quick"])
+
+        // The next start finds the dead run and marks it interrupted; the spec runs again.
+        let again = repro(["run", "slow.yaml", "--json"], cwd: repo.path)
+        XCTAssertEqual(again.code, 0, again.err)
+        XCTAssertEqual(parseJSON(again.out)["cache"], "miss")
+        let interrupted = try store.runs(inStatus: .interrupted)
+        XCTAssertEqual(interrupted.count, 1)
+        XCTAssertTrue(interrupted.first?.message?.contains("ended before the run finished") ?? false)
+        XCTAssertEqual(try store.runs(inStatus: .running).count, 0)
+    }
+
+    func testCtrlCKillsTheSimulationAndRecordsInterrupted() throws {
+        let repo = try TempRepo()
+        repo.addFixture("slow.sh", as: "slow.sh")
+        repo.write("sim.yaml", "name: slow\ncommand: [./slow.sh, '40']\ncode: [slow.sh]\n")
+        repo.commitAll()
+        let p = try launch(["run", "sim.yaml"], cwd: repo.path)
+        let store = try Store(root: repo.path + "/.repro")
+        let deadline = Date().addingTimeInterval(10)
+        while try store.runs(inStatus: .running).isEmpty && Date() < deadline { usleep(20_000) }
+        usleep(200_000)  // let the child start
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 130)
+        let runs = try store.runs(inStatus: .interrupted)
+        XCTAssertEqual(runs.count, 1)
+        XCTAssertEqual(sh(["pgrep", "-f", "sleep 40"], cwd: repo.path).code, 1, "the simulation was killed")
+    }
+}

@@ -1,0 +1,152 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// Spec parsing, YAML 1.2 scalars, canonical JSON and command templating.
+final class ConfigTests: XCTestCase {
+    func spec(_ yaml: String, set: [String] = []) throws -> SimulationSpec {
+        try SpecLoader.parse(text: yaml, file: "t.yaml", overrides: set)
+    }
+
+    func testYAML12Scalars() {
+        XCTAssertEqual(YAMLCore.resolve("1e-6"), .double(1e-6))
+        XCTAssertEqual(YAMLCore.resolve("1E+3"), .double(1000))
+        XCTAssertEqual(YAMLCore.resolve(".5"), .double(0.5))
+        XCTAssertEqual(YAMLCore.resolve("0.000001"), .double(1e-6))
+        XCTAssertEqual(YAMLCore.resolve("42"), .int(42))
+        XCTAssertEqual(YAMLCore.resolve("0755"), .int(755), "YAML 1.2 has no implicit octal")
+        XCTAssertEqual(YAMLCore.resolve("0o17"), .int(15))
+        XCTAssertEqual(YAMLCore.resolve("0x1F"), .int(31))
+        XCTAssertEqual(YAMLCore.resolve("yes"), .string("yes"), "YAML 1.1 booleans are strings in 1.2")
+        XCTAssertEqual(YAMLCore.resolve("on"), .string("on"))
+        XCTAssertEqual(YAMLCore.resolve("1:30"), .string("1:30"), "no sexagesimal numbers")
+        XCTAssertEqual(YAMLCore.resolve("2026-01-01"), .string("2026-01-01"))
+        XCTAssertEqual(YAMLCore.resolve("true"), .bool(true))
+        XCTAssertEqual(YAMLCore.resolve("~"), .null)
+        XCTAssertEqual(YAMLCore.resolve("1e"), .string("1e"))
+        XCTAssertNotNil(YAMLCore.unrepresentable("99999999999999999999"))
+        XCTAssertNotNil(YAMLCore.unrepresentable(".nan"))
+    }
+
+    func testSpecNumbersAndQuotedStrings() throws {
+        let s = try spec("name: a\ncommand: [x]\nparams: {tol: 1e-6, q: '1e-6', n: 3, f: 3.0, v: 0755}\nsolver: {rtol: 1e-6}\n")
+        XCTAssertEqual(s.params["tol"], .double(1e-6))
+        XCTAssertEqual(s.params["q"], .string("1e-6"))
+        XCTAssertEqual(s.params["n"], .int(3))
+        XCTAssertEqual(s.params["f"], .double(3.0))
+        XCTAssertEqual(s.params["v"], .int(755))
+        XCTAssertEqual(s.rtol, 1e-6)
+    }
+
+    func testIntegersAndFloatsHashDifferently() throws {
+        let a = try spec("name: a\ncommand: [x]\nparams: {n: 3}\n")
+        let b = try spec("name: a\ncommand: [x]\nparams: {n: 3.0}\n")
+        XCTAssertNotEqual(a.configHash, b.configHash)
+    }
+
+    func testConfigHashIgnoresOrderStyleCommentsAndNumberSpelling() throws {
+        let a = try spec("name: a\ncommand: [x, y]\nparams: {p: 1e-6, q: [1, 2]}\nsolver: {rtol: 1e-6, atol: 1e-9}\n")
+        let b = try spec(
+            """
+            # a comment
+            solver:
+              atol: 0.000000001
+              rtol: 1.0e-6
+            params:
+              q:
+                - 1
+                - 2
+              p: 0.000001
+            command: "x y"
+            name: a
+            """)
+        XCTAssertEqual(a.configHash, b.configHash)
+        // The name is a label, not part of what is computed.
+        XCTAssertEqual(try spec("name: other\ncommand: [x, y]\nparams: {p: 1e-6, q: [1, 2]}\nsolver: {rtol: 1e-6, atol: 1e-9}\n").configHash, a.configHash)
+    }
+
+    func testCanonicalNumbersFollowRFC8785ButKeepFloatsDistinct() {
+        XCTAssertEqual(NumberFormat.canonical(1e-6), "0.000001")
+        XCTAssertEqual(NumberFormat.canonical(1e-7), "1e-7")
+        XCTAssertEqual(NumberFormat.canonical(2.0), "2.0")
+        XCTAssertEqual(NumberFormat.canonical(-0.0), "0.0")
+        XCTAssertEqual(NumberFormat.canonical(123.456), "123.456")
+        XCTAssertEqual(NumberFormat.canonical(1e21), "1e+21")
+        XCTAssertEqual(NumberFormat.canonical(1e20), "100000000000000000000.0")
+        XCTAssertEqual(NumberFormat.canonical(0.1), "0.1")
+        XCTAssertEqual(NumberFormat.canonical(5e-324), "5e-324")
+        XCTAssertEqual(NumberFormat.canonical(1.7976931348623157e308), "1.7976931348623157e+308")
+        XCTAssertEqual(NumberFormat.canonical(-1.5e-9), "-1.5e-9")
+        let v: JSONValue = ["b": 1, "a": [true, .null, 2.5, "x\"y\n"]]
+        XCTAssertEqual(v.canonical, #"{"a":[true,null,2.5,"x\"y\n"],"b":1}"#)
+        XCTAssertEqual(try JSONParser.parse(v.canonical), v)
+    }
+
+    func testOverridesAreYAMLScalarsAndCreatePaths() throws {
+        let s = try spec(
+            "name: a\ncommand: [x]\nparams: {n: 1}\nsolver: {rtol: 1e-6}\n",
+            set: ["params.n=2000", "solver.rtol=1e-8", "params.deep.x=yes", "params.list=[1, 2]", "seed=9"])
+        XCTAssertEqual(s.params["n"], .int(2000))
+        XCTAssertEqual(s.rtol, 1e-8)
+        XCTAssertEqual(s.params["deep"]?["x"], .string("yes"))
+        XCTAssertEqual(s.params["list"], .array([.int(1), .int(2)]))
+        XCTAssertEqual(s.seed, .fixed(9))
+        XCTAssertThrowsError(try spec("name: a\ncommand: [x]\n", set: ["params.n"]))
+        XCTAssertThrowsError(try spec("name: a\ncommand: [x]\n", set: ["colour=red"]))
+    }
+
+    func testValidationMessagesNameFileKeyAndLine() {
+        func message(_ yaml: String) -> String {
+            do {
+                _ = try spec(yaml)
+                return ""
+            } catch { return "\(error)" }
+        }
+        XCTAssertTrue(message("name: a\ncommand: [x]\nsolver:\n  rtol: -1\n").contains("t.yaml:4: solver.rtol must be finite and >= 0"))
+        XCTAssertTrue(message("name: a\ncommand: [x]\nsolver: {rtol: fast}\n").contains("solver.rtol must be a number"))
+        XCTAssertTrue(message("name: a\ncommand: [x]\nparams: [1]\n").contains("params must be a mapping"))
+        XCTAssertTrue(message("name: 'a b'\ncommand: [x]\n").contains("may only contain"))
+        XCTAssertTrue(message("name: a\ncommand: []\n").contains("command is empty"))
+        XCTAssertTrue(message("name: a\ncommand: [x]\ncode: [../outside]\n").contains("without '..'"))
+        XCTAssertTrue(message("name: a\ncommand: [x]\ntimeout: soon\n").contains("not a duration"))
+        XCTAssertTrue(message("name: a\ncommand: [x]\nbackend: mars\n").contains("backend 'mars' is not available"))
+        XCTAssertTrue(message("name: a\ncommand: [x]\nname: b\n").contains("appears more than once"))
+        XCTAssertTrue(message("- just\n- a list\n").contains("must be a mapping"))
+    }
+
+    func testShellWordsAndDurations() throws {
+        XCTAssertEqual(try ShellWords.split(#"python3 sim.py --label "two words" 'it''s' a\ b $HOME"#),
+            ["python3", "sim.py", "--label", "two words", "its", "a b", "$HOME"])
+        XCTAssertThrowsError(try ShellWords.split("echo 'open"))
+        XCTAssertEqual(DurationText.seconds("2h"), 7200)
+        XCTAssertEqual(DurationText.seconds("1h30m"), 5400)
+        XCTAssertEqual(DurationText.seconds("45"), 45)
+        XCTAssertEqual(DurationText.seconds("1.5s"), 1.5)
+        XCTAssertNil(DurationText.seconds("2x"))
+        XCTAssertEqual(DurationText.format(5400), "1h30m")
+    }
+
+    func testCommandTemplates() throws {
+        let ctx = CommandTemplate.Context(
+            params: ["population_size": 1000, "nested": ["a": 2.5], "list": ["x", 1]],
+            solver: ["rtol": 1e-6, "method": "rk45"], seed: 42, outdir: "/o", config: "/c.json")
+        XCTAssertEqual(
+            try CommandTemplate.render(
+                ["sim", "--n={params.population_size}", "{params.nested.a}", "{seed}", "{rtol}", "{solver.method}", "{outdir}",
+                    "{config}", "{{literal}}", "{params.list}"], ctx),
+            ["sim", "--n=1000", "2.5", "42", "0.000001", "rk45", "/o", "/c.json", "{literal}", #"["x",1]"#])
+        XCTAssertThrowsError(try CommandTemplate.render(["{atol}"], ctx))
+        XCTAssertThrowsError(try CommandTemplate.render(["{bogus}"], ctx))
+        XCTAssertThrowsError(try CommandTemplate.render(["{seed"], ctx))
+    }
+
+    func testOutputPatterns() {
+        XCTAssertTrue(OutputCollector.matches("traj/*.csv", "traj/a.csv"))
+        XCTAssertFalse(OutputCollector.matches("traj/*.csv", "traj/sub/a.csv"))
+        XCTAssertTrue(OutputCollector.matches("traj/**.csv", "traj/sub/a.csv"))
+        XCTAssertTrue(OutputCollector.matches("traj/", "traj/sub/a.csv"))
+        XCTAssertTrue(OutputCollector.matches("traj", "traj/a.csv"))
+        XCTAssertFalse(OutputCollector.matches("*.json", "sub/result.json"))
+    }
+}
