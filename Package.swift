@@ -19,10 +19,12 @@ let package = Package(
         .systemLibrary(name: "CSQLite", providers: [.apt(["libsqlite3-dev"])]),
         .systemLibrary(name: "CZlib", providers: [.apt(["zlib1g-dev"])]),
         .systemLibrary(name: "CReproSys"),
+        // Skips libgit2's CA-bundle parse at init (see the file's comment); Linux only.
+        .target(name: "CGitFastInit"),
         .target(
             name: "ReproKit",
             dependencies: [
-                "CLibGit2", "CSQLite", "CZlib", "CReproSys",
+                "CLibGit2", "CSQLite", "CZlib", "CReproSys", "CGitFastInit",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ]

@@ -1,8 +1,13 @@
+import CGitFastInit
 import CLibGit2
 import Foundation
 
 /// libgit2 must be initialized once per process; a global `let` runs its initializer once.
-private let libgit2Initialized: Int32 = git_libgit2_init()
+/// Touching CGitFastInit first keeps its CA-loader override linked in.
+private let libgit2Initialized: Int32 = {
+    _ = repro_git_fast_init_linked()
+    return git_libgit2_init()
+}()
 
 /// A failed libgit2 call, naming the C function and libgit2's own message.
 public struct GitError: ReproError {

@@ -35,8 +35,11 @@ public final class Runner {
             }
             defer { lock.unlock() }
             if !request.noCache, let hit = try p.store.succeededRun(forKey: p.key) {
+                Trace.mark("cache lookup: hit")
+                defer { Trace.mark("hit served") }
                 return try serveHit(hit, p)
             }
+            Trace.mark("cache lookup: miss")
             return try execute(p)
         } catch let e as ReproErrorBox {
             throw e
@@ -49,12 +52,17 @@ public final class Runner {
 
     /// Loads the spec and computes the key; no side effects beyond opening the store.
     func prepare() throws -> Prepared {
+        Trace.mark("start")
         let spec = try SpecLoader.load(path: request.specPath, overrides: request.overrides)
+        Trace.mark("spec loaded")
         let specDir = (absolute(request.specPath) as NSString).deletingLastPathComponent
         let repo = try GitRepository(discoveringFrom: specDir)
+        Trace.mark("git repository opened")
         let store = try Store(root: Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment))
+        Trace.mark("store opened")
         RepoIgnore.ensure(repo: repo, storeRoot: store.root)
         try Recovery.markDeadRunsInterrupted(store)
+        Trace.mark("recovery checked")
 
         // Templates are checked before anything else can fail halfway.
         _ = try CommandTemplate.render(
@@ -62,6 +70,7 @@ public final class Runner {
             .init(params: spec.params, solver: spec.solver, seed: spec.resolvedSeed, outdir: "", config: ""))
 
         let (identity, _) = try CodeIdentity.read(repo: repo, paths: spec.code)
+        Trace.mark("code identity read (tree lookups + status)")
         var patch: [UInt8]? = nil
         if !identity.dirtyFiles.isEmpty {
             guard request.allowDirty else {
@@ -75,6 +84,7 @@ public final class Runner {
             patch = try repo.patch(under: spec.code, against: head)
         }
         let inputs = try hashInputs(spec.inputs, repoRoot: repo.workdir, store: store)
+        Trace.mark("inputs hashed")
         let seed = spec.resolvedSeed
         let configHash = spec.configHash
         let key = CacheKey.compute(

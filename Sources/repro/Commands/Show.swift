@@ -5,14 +5,17 @@ import ReproKit
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Show the whole record of one run.")
 
-    @Argument(help: "A run id, or a unique prefix of one.")
-    var runId: String
+    @Argument(help: "A run id, or a unique prefix of one (default: the newest run).")
+    var runId: String?
 
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         try reporting {
-            let r = try openStore().run(matching: runId)
+            let store = try openStore()
+            guard let r = try runId.map({ try store.run(matching: $0) }) ?? store.recentRuns(limit: 1).first else {
+                throw NotFoundError("the store at \(store.root) holds no runs yet; `repro run SPEC` records one")
+            }
             if output.json {
                 Console.json(r.json)
                 return

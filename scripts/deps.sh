@@ -1,0 +1,24 @@
+#!/bin/sh
+# Installs the system packages repro builds and tests with (Debian 12), only if any is missing.
+# Used by quickstart.sh, test.sh and .ci/run, so all three agree on what "installed" means.
+set -eu
+PKGS="libgit2-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev pkg-config git sqlite3 python3 hyperfine openssl"
+missing=""
+for p in $PKGS; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"
+done
+if [ -n "$missing" ]; then
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  echo "repro: installing$missing" >&2
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+fi
+if ! command -v swift >/dev/null 2>&1; then
+  if [ -x /opt/swift/usr/bin/swift ]; then
+    echo "repro: add /opt/swift/usr/bin to PATH" >&2
+  else
+    echo "repro: Swift 6.2 or newer is needed: see https://www.swift.org/install/linux/ (Debian 12)" >&2
+  fi
+  exit 1
+fi
