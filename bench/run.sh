@@ -16,7 +16,8 @@ BIN="$(swift build -c release --static-swift-stdlib --show-bin-path)"
 REPRO="$BIN/repro"
 
 WORK="$(mktemp -d /tmp/repro-bench.XXXXXX)"
-trap 'rm -rf "$WORK"' EXIT
+RES="$(mktemp -d /tmp/repro-bench-results.XXXXXX)"  # outside the repo: a new file there is dirt
+trap 'rm -rf "$WORK" "$RES"' EXIT
 cd "$WORK"
 git init -q -b main . && git config user.email b@example.org && git config user.name bench
 cat > true.yaml <<'YAML'
@@ -39,20 +40,24 @@ git add .gitignore true.yaml big.yaml && git commit -qm bench
 sleep 2  # inputs older than 2 s are trusted from the stat cache (racy-git guard)
 "$REPRO" run big.yaml >/dev/null
 
-median() { # hyperfine JSON -> median ms
-  python3 -c 'import json,sys; r=json.load(open(sys.argv[1]))["results"]; [print(f"{x[\"command\"]}: median {x[\"median\"]*1000:.2f} ms") for x in r]' "$1"
+median() { # hyperfine JSON -> one line per command with its median
+  python3 - "$1" <<'PY'
+import json, sys
+for r in json.load(open(sys.argv[1]))["results"]:
+    print("  %-60s median %8.2f ms  (min %.2f, max %.2f)" % (r["command"][-60:], r["median"] * 1000, r["min"] * 1000, r["max"] * 1000))
+PY
 }
 
 echo "== cache hit vs a bare /bin/true"
-hyperfine -N -w 5 -r "$RUNS" --export-json hit.json "/bin/true" "$REPRO run true.yaml" >/dev/null 2>&1
-median hit.json
+hyperfine -N -w 5 -r "$RUNS" --export-json "$RES/hit.json" "/bin/true" "$REPRO run true.yaml" >/dev/null 2>&1
+median "$RES/hit.json"
 echo "== miss (--no-cache) vs running the command directly"
-hyperfine -N -w 3 -r "$RUNS" --export-json miss.json "/bin/true" "$REPRO run --no-cache true.yaml" >/dev/null 2>&1
-median miss.json
+hyperfine -N -w 3 -r "$RUNS" --export-json "$RES/miss.json" "/bin/true" "$REPRO run --no-cache true.yaml" >/dev/null 2>&1
+median "$RES/miss.json"
 echo "== hit with a 1 GiB input (stat cache)"
-hyperfine -N -w 3 -r "$RUNS" --export-json big.json "$REPRO run big.yaml" >/dev/null 2>&1
-median big.json
+hyperfine -N -w 3 -r "$RUNS" --export-json "$RES/big.json" "$REPRO run big.yaml" >/dev/null 2>&1
+median "$RES/big.json"
 echo "== SHA-256 of a 256 MiB file from disk (page cache warm)"
-hyperfine -N -w 1 -r 5 --export-json sha.json "openssl dgst -sha256 input-256m.bin" >/dev/null 2>&1
-median sha.json
+hyperfine -N -w 1 -r 5 --export-json "$RES/sha.json" "openssl dgst -sha256 input-256m.bin" >/dev/null 2>&1
+median "$RES/sha.json"
 "$BIN/repro-bench" sha256 input-256m.bin
