@@ -8,6 +8,21 @@ struct Repro: ParsableCommand {
         commandName: "repro",
         abstract: "Run simulations with provenance: every result tied to its code, config, seed and precision, and cached.",
         version: HostInfo.reproVersion,
-        subcommands: [Run.self, Log.self, Show.self]
+        subcommands: [Run.self, Why.self, Log.self, Show.self, Cache.self, Hooks.self]
     )
+
+    /// Like ParsableCommand's main, but usage errors exit 2 (as config errors do), not 64.
+    static func main() {
+        do {
+            var command = try parseAsRoot()
+            try command.run()
+        } catch {
+            let code = exitCode(for: error)
+            if code == .validationFailure {
+                FileHandle.standardError.write(Data((fullMessage(for: error) + "\n").utf8))
+                Foundation.exit(2)
+            }
+            exit(withError: error)
+        }
+    }
 }

@@ -56,6 +56,16 @@ func openStore() throws -> Store {
     return try Store(root: root)
 }
 
+/// Opens the repository containing the current directory and its store (which must exist).
+func openRepoAndStore() throws -> (GitRepository, Store) {
+    let repo = try GitRepository(discoveringFrom: FileManager.default.currentDirectoryPath)
+    let root = Store.defaultRoot(repoRoot: repo.workdir)
+    guard FileManager.default.fileExists(atPath: root + "/store.sqlite") else {
+        throw NotFoundError("no repro store at \(root) yet; `repro run SPEC` creates it")
+    }
+    return (repo, try Store(root: root))
+}
+
 /// Short human forms used across commands.
 enum Format {
     static func seconds(_ s: Double?) -> String {
@@ -63,6 +73,14 @@ enum Format {
         if s < 1 { return String(format: "%.0fms", s * 1000) }
         if s < 120 { return String(format: "%.2fs", s) }
         return DurationText.format(s)
+    }
+
+    static func bytes(_ n: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(n)
+        var i = 0
+        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
+        return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
     }
 
     static func number(_ v: JSONValue?) -> String {

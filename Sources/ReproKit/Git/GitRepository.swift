@@ -201,3 +201,10 @@ final class CStringArray {
         }
     }
 }
+
+extension GitRepository {
+    /// True while a rebase, merge, cherry-pick, revert or bisect is under way.
+    public var operationInProgress: Bool {
+        git_repository_state(handle) != Int32(GIT_REPOSITORY_STATE_NONE.rawValue)
+    }
+}

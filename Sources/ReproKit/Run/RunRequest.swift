@@ -25,6 +25,8 @@ public struct RunOutcome: Sendable {
     /// Directory the outputs were materialized in (nil when a failed run produced nothing usable).
     public var outputsDir: String?
     public var outputPaths: [String: String]
+    /// For a miss: the one-line reason (see `WhyReport.line`).
+    public var missReason: String? = nil
 
     /// The `--json` object.
     public var json: JSONValue {
@@ -37,6 +39,7 @@ public struct RunOutcome: Sendable {
             return .object(j)
         })
         if cache == .hit { o["served_from"] = .string(record.runId) }
+        if let missReason { o["miss_reason"] = .string(missReason) }
         return .object(o)
     }
 }

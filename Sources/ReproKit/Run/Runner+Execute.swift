@@ -37,8 +37,8 @@ extension Runner {
         ]
         try FileIO.writeAtomically(Array((configJSON.pretty + "\n").utf8), to: configFile, sync: false)
 
-        let patchBlob = try p.patch.map { try store.putBytes($0) }
         let started = Clock.now()
+        let patchBlob = try p.patch.map { try store.putBytes($0) }
         var record = RunRecord(
             runId: runId, key: p.key, name: spec.name, specPath: request.specPath, configHash: p.configHash,
             config: spec.semanticConfig, commit: p.identity.commit, commitSummary: p.identity.commitSummary,
@@ -50,7 +50,9 @@ extension Runner {
             executableSha256: executableHash, status: .running, exitCode: nil, message: nil, pid: getpid(),
             startedAt: Clock.iso8601(started), finishedAt: nil, durationS: nil, stdoutBlob: nil, stderrBlob: nil,
             outputs: [], hitCount: 0)
-        try store.insertRunning(record, blobs: patchBlob.map { [$0] } ?? [])
+        try store.withBlobWriteLock {
+            try store.insertRunning(record, blobs: patchBlob.map { [$0] } ?? [])
+        }
 
         let child = ChildProcess(
             executable: executable, arguments: Array(argv.dropFirst()), environment: env,
@@ -84,20 +86,24 @@ extension Runner {
             status = .failed
             message = "declared output(s) not written under $REPRO_OUTDIR: \(collected.missing.joined(separator: ", "))"
         }
-        var outputs: [(OutputFile, inlineJSON: String?, blob: BlobRef)] = []
-        for name in collected.files {
-            let path = outdir + "/" + name
-            let blob = try store.putFile(atPath: path)
-            outputs.append((OutputFile(name: name, sha256: blob.sha256, size: blob.size), Self.inlineJSON(name, path), blob))
+        // Blob writes and the record that references them happen under the shared GC lock.
+        let (outputs, stdoutBlob, stderrBlob, completion) = try store.withBlobWriteLock {
+            () throws -> ([(OutputFile, inlineJSON: String?, blob: BlobRef)], BlobRef, BlobRef, Store.Completion) in
+            var outputs: [(OutputFile, inlineJSON: String?, blob: BlobRef)] = []
+            for name in collected.files {
+                let path = outdir + "/" + name
+                let blob = try store.putFile(atPath: path)
+                outputs.append((OutputFile(name: name, sha256: blob.sha256, size: blob.size), Self.inlineJSON(name, path), blob))
+            }
+            let stdoutBlob = try store.putFile(atPath: work + "/stdout")
+            let stderrBlob = try store.putFile(atPath: work + "/stderr")
+            let completion = Store.Completion(
+                status: status, exitCode: end.exitCode, message: message, finishedAt: Clock.iso8601(Clock.now()),
+                durationS: duration, stdout: stdoutBlob, stderr: stderrBlob, executablePath: nil, executableSha256: nil,
+                outputs: outputs)
+            try store.finish(runId: runId, completion)
+            return (outputs, stdoutBlob, stderrBlob, completion)
         }
-        let stdoutBlob = try store.putFile(atPath: work + "/stdout")
-        let stderrBlob = try store.putFile(atPath: work + "/stderr")
-        let finished = Clock.now()
-        let completion = Store.Completion(
-            status: status, exitCode: end.exitCode, message: message, finishedAt: Clock.iso8601(finished),
-            durationS: duration, stdout: stdoutBlob, stderr: stderrBlob, executablePath: nil, executableSha256: nil,
-            outputs: outputs)
-        try store.finish(runId: runId, completion)
 
         record.status = status
         record.exitCode = end.exitCode

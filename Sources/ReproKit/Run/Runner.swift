@@ -34,13 +34,19 @@ public final class Runner {
                 try lock.lock()
             }
             defer { lock.unlock() }
-            if !request.noCache, let hit = try p.store.succeededRun(forKey: p.key) {
+            let maxAge = try StoreConfig.load(storeRoot: p.store.root).maxAge
+            if !request.noCache, let hit = try p.store.servableRun(forKey: p.key, maxAge: maxAge) {
                 Trace.mark("cache lookup: hit")
                 defer { Trace.mark("hit served") }
                 return try serveHit(hit, p)
             }
             Trace.mark("cache lookup: miss")
-            return try execute(p)
+            // Before paying for compute, say why it is needed (the question users ask most).
+            let why = (try? explain(p))?.line
+            if let why, !request.noCache { log(why) }
+            var outcome = try execute(p)
+            outcome.missReason = request.noCache ? "--no-cache" : why
+            return outcome
         } catch let e as ReproErrorBox {
             throw e
         } catch let e as ReproError {

@@ -66,6 +66,12 @@ public struct RunRecord: Sendable {
     public var outputs: [OutputFile]
     /// How many times this run was served from cache.
     public var hitCount: Int
+    /// Code paths that changed between this run and HEAD at the last refresh (empty: current).
+    public var staleReasons: [StaleReason] = []
+    /// Set when the entry was invalidated by hand.
+    public var invalidatedReason: String? = nil
+    /// Set when `repro cache gc` evicted the outputs.
+    public var outputsEvictedAt: String? = nil
 
     public var shortKey: String { String(key.prefix(12)) }
 
@@ -86,6 +92,9 @@ public struct RunRecord: Sendable {
             "duration_s": durationS.map { .double($0) } ?? .null, "stdout_blob": stdoutBlob.json,
             "stderr_blob": stderrBlob.json, "outputs": .array(outputs.map(\.json)), "hit_count": .int(Int64(hitCount)),
         ]
+        o["stale_reasons"] = .array(staleReasons.map(\.json))
+        o["invalidated_reason"] = invalidatedReason.json
+        o["outputs_evicted_at"] = outputsEvictedAt.json
         o["rtol"] = solver["rtol"] ?? .null
         o["atol"] = solver["atol"] ?? .null
         return .object(o)

@@ -89,7 +89,23 @@ extension Store {
             FROM runs r
             WHERE r.status = 'succeeded';
             """
-        )
+        ),
+        (
+            2, "cache-state",
+            """
+            -- What the hooks compute: NULL while the entry's code identity matches HEAD, else a JSON
+            -- list of {path, from, to} (the code paths that changed and their old and new ids).
+            ALTER TABLE runs ADD COLUMN stale_json TEXT;
+            ALTER TABLE runs ADD COLUMN stale_checked_commit TEXT;
+            -- Set by `repro cache invalidate`; sticky: a later refresh does not clear it.
+            ALTER TABLE runs ADD COLUMN invalidated_reason TEXT;
+            ALTER TABLE runs ADD COLUMN invalidated_at TEXT;
+            -- Set by `repro cache gc` when the run's output blobs were evicted.
+            ALTER TABLE runs ADD COLUMN outputs_evicted_at TEXT;
+            CREATE INDEX runs_by_name ON runs (name, started_at);
+            CREATE INDEX runs_by_code ON runs (status, code_json);
+            """
+        ),
     ]
 
     /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new

@@ -7,6 +7,8 @@ extension Store {
         resources_json, timeout_s, host, os, repro_version, executable_path, executable_sha256, status,
         exit_code, message, pid, started_at, finished_at, duration_s, stdout_blob, stderr_blob
         """
+    /// Columns added by migration 2, read after the hit count.
+    private static let stateColumns = "stale_json, invalidated_reason, outputs_evicted_at"
 
     /// Records a run as `running` before the simulation starts, so a crash leaves a trace.
     public func insertRunning(_ r: RunRecord, blobs: [BlobRef] = []) throws(StoreError) {
@@ -79,9 +81,36 @@ extension Store {
         for b in blobs { try stmt.run([.text(b.sha256), .int(b.size), .int(b.storedSize), .text(now)]) }
     }
 
-    /// The newest succeeded run with this key: what a cache hit serves.
-    public func succeededRun(forKey key: String) throws(StoreError) -> RunRecord? {
-        try fetchRuns(where: "key = ? AND status = 'succeeded' ORDER BY finished_at DESC LIMIT 1", [.text(key)]).first
+    /// The newest succeeded run with this key that may be served: not invalidated, not
+    /// evicted, not older than `maxAge` seconds.
+    public func servableRun(forKey key: String, maxAge: Double) throws(StoreError) -> RunRecord? {
+        let oldest = Clock.iso8601(Clock.now() - maxAge)
+        return try fetchRuns(
+            where: """
+                key = ? AND status = 'succeeded' AND invalidated_reason IS NULL AND outputs_evicted_at IS NULL
+                AND finished_at >= ? ORDER BY finished_at DESC LIMIT 1
+                """, [.text(key), .text(oldest)]
+        ).first
+    }
+
+    /// Every run with this key, newest first.
+    public func runs(forKey key: String) throws(StoreError) -> [RunRecord] {
+        try fetchRuns(where: "key = ? ORDER BY started_at DESC", [.text(key)])
+    }
+
+    /// The newest run of a spec name (succeeded ones first), for `repro why`.
+    public func newestRun(named name: String) throws(StoreError) -> RunRecord? {
+        try fetchRuns(
+            where: "name = ? AND status != 'running' ORDER BY (status = 'succeeded') DESC, started_at DESC LIMIT 1",
+            [.text(name)]
+        ).first
+    }
+
+    static func decodeStale(_ text: String?) -> [StaleReason] {
+        guard let text, let list = (try? JSONParser.parse(text))?.arrayValue else { return [] }
+        return list.map {
+            StaleReason(path: $0["path"]?.stringValue ?? "", from: $0["from"]?.stringValue ?? "", to: $0["to"]?.stringValue ?? "")
+        }
     }
 
     /// Counts a cache hit against the run that served it.
@@ -127,7 +156,10 @@ extension Store {
     }
 
     func fetchRuns(where clause: String, _ args: [SQLValue]) throws(StoreError) -> [RunRecord] {
-        let sql = "SELECT \(Store.runColumns), (SELECT count(*) FROM hits h WHERE h.run_id = runs.run_id) FROM runs WHERE \(clause)"
+        let sql = """
+            SELECT \(Store.runColumns), (SELECT count(*) FROM hits h WHERE h.run_id = runs.run_id), \(Store.stateColumns)
+            FROM runs WHERE \(clause)
+            """
         let rows = try db.prepare(sql).query(args) { s -> RunRecord in
             func json(_ col: Int32) -> JSONValue { (try? JSONParser.parse(s.text(col))) ?? .null }
             let inputs: [InputFile] = (json(14).arrayValue ?? []).map {
@@ -144,7 +176,8 @@ extension Store {
                 status: RunStatus(rawValue: s.text(25)) ?? .failed, exitCode: s.optInt(26).map { Int32(truncatingIfNeeded: $0) },
                 message: s.optText(27), pid: s.optInt(28).map { Int32(truncatingIfNeeded: $0) }, startedAt: s.text(29),
                 finishedAt: s.optText(30), durationS: s.optDouble(31), stdoutBlob: s.optText(32), stderrBlob: s.optText(33),
-                outputs: [], hitCount: Int(s.int(34)))
+                outputs: [], hitCount: Int(s.int(34)), staleReasons: Store.decodeStale(s.optText(35)),
+                invalidatedReason: s.optText(36), outputsEvictedAt: s.optText(37))
         }
         guard !rows.isEmpty else { return rows }
         let outStmt = try db.prepare("SELECT name, sha256, size FROM outputs WHERE run_id = ? ORDER BY name")
@@ -155,5 +188,27 @@ extension Store {
             }
         }
         return result
+    }
+}
+
+extension Store {
+    /// A full cache key from a unique prefix of one.
+    public func resolveKey(prefix: String) throws(ReproErrorBox) -> String {
+        guard prefix.count >= 4, prefix.allSatisfy(\.isHexDigit) else {
+            throw ReproErrorBox(ConfigError("'\(prefix)' is not a cache key prefix (at least 4 hex digits); `repro log` shows keys"))
+        }
+        let keys: [String]
+        do {
+            keys = try db.prepare("SELECT DISTINCT key FROM runs WHERE key LIKE ? LIMIT 2").query([.text(prefix.lowercased() + "%")]) {
+                $0.text(0)
+            }
+        } catch { throw ReproErrorBox(error) }
+        guard keys.count == 1 else {
+            throw ReproErrorBox(
+                keys.isEmpty
+                    ? NotFoundError("no run in the store at \(root) has a key starting with '\(prefix)'")
+                    : ConfigError("key prefix '\(prefix)' is ambiguous; give more digits"))
+        }
+        return keys[0]
     }
 }

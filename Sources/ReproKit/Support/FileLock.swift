@@ -22,9 +22,9 @@ public final class FileLock {
         flock(fd, LOCK_EX | LOCK_NB) == 0
     }
 
-    /// Waits for the lock.
-    public func lock() throws(StoreError) {
-        while flock(fd, LOCK_EX) != 0 {
+    /// Waits for the lock (exclusive, or shared with other shared holders).
+    public func lock(shared: Bool = false) throws(StoreError) {
+        while flock(fd, shared ? LOCK_SH : LOCK_EX) != 0 {
             if errno == EINTR { continue }
             throw StoreError("cannot lock \(path): \(FileIO.errnoText())")
         }

@@ -46,6 +46,11 @@ struct Show: ParsableCommand {
             lines.append("started    \(r.startedAt)")
             lines.append("finished   \(r.finishedAt ?? "-")  (\(Format.seconds(r.durationS)))")
             lines.append("served     \(r.hitCount) cache hit\(r.hitCount == 1 ? "" : "s")")
+            if let when = r.outputsEvictedAt {
+                lines.append("evicted    outputs evicted by `repro cache gc` at \(when); hashes below are the record")
+            }
+            if let why = r.invalidatedReason { lines.append("invalid    \(why)") }
+            for s in r.staleReasons { lines.append("stale      \(s.text)") }
             for o in r.outputs { lines.append("output     \(o.name)  \(o.sha256)  \(o.size) B") }
             lines.append("stdout     \(r.stdoutBlob ?? "-")")
             lines.append("stderr     \(r.stderrBlob ?? "-")")

@@ -1,0 +1,100 @@
+import Foundation
+
+/// What `repro cache gc` did (or would do, with `--dry-run`).
+public struct GCReport: Sendable {
+    public var dryRun: Bool
+    public var entriesEvicted = 0
+    public var blobsRemoved = 0
+    public var bytesFreed: Int64 = 0
+
+    public var json: JSONValue {
+        [
+            "dry_run": .bool(dryRun), "entries_evicted": .int(Int64(entriesEvicted)),
+            "blobs_removed": .int(Int64(blobsRemoved)), "bytes_freed": .int(bytesFreed),
+        ]
+    }
+}
+
+extension Store {
+    /// Blob files younger than this that nothing references are left alone: a run may have
+    /// written them and not yet committed the record that refers to them.
+    static let orphanGrace: Double = 3600
+
+    /// Runs `body` while holding the store-wide GC lock shared: blob writes and the record that
+    /// references them happen under it, so gc (which takes it exclusively) never deletes a
+    /// blob between the two.
+    public func withBlobWriteLock<T>(_ body: () throws -> T) throws -> T {
+        let lock = try FileLock(path: locksDir + "/gc.lock")
+        try lock.lock(shared: true)
+        defer { lock.unlock() }
+        return try body()
+    }
+
+    /// Evicts the output blobs of the entries that match every filter (none given: no entry),
+    /// then deletes every blob nothing references. Run records are never deleted.
+    public func gc(filters: [EntrySelection], dryRun: Bool) throws -> GCReport {
+        let lock = try FileLock(path: locksDir + "/gc.lock")
+        try lock.lock()
+        defer { lock.unlock() }
+        var report = GCReport(dryRun: dryRun)
+
+        var evictIds: [String] = []
+        if !filters.isEmpty {
+            let parts = filters.map(\.sql)
+            let clause = parts.map { "(\($0.0))" }.joined(separator: " AND ")
+            evictIds = try db.prepare(
+                "SELECT run_id FROM runs WHERE status = 'succeeded' AND outputs_evicted_at IS NULL AND \(clause)"
+            ).query(parts.flatMap(\.1)) { $0.text(0) }
+        }
+        report.entriesEvicted = evictIds.count
+        let evicting = Set(evictIds)
+
+        // Everything still referenced: outputs of runs not evicted (and not being evicted),
+        // and every run's stdout, stderr and patch, which audit keeps needing.
+        var referenced = Set<String>()
+        let outputRefs = try db.prepare(
+            "SELECT o.run_id, o.sha256 FROM outputs o JOIN runs r USING (run_id) WHERE r.outputs_evicted_at IS NULL"
+        ).query([]) { ($0.text(0), $0.text(1)) }
+        for (runId, sha) in outputRefs where !evicting.contains(runId) { referenced.insert(sha) }
+        let runRefs = try db.prepare("SELECT stdout_blob, stderr_blob, patch_blob FROM runs").query([]) {
+            [$0.optText(0), $0.optText(1), $0.optText(2)]
+        }
+        for row in runRefs {
+            for case let sha? in row { referenced.insert(sha) }
+        }
+        let justReleased = Set(
+            try db.prepare("SELECT o.sha256 FROM outputs o WHERE o.run_id IN (SELECT value FROM json_each(?))")
+                .query([.text(JSONValue.array(evictIds.map { .string($0) }).canonical)]) { $0.text(0) })
+
+        // Candidates: blob files on disk (whether or not the table knows them).
+        var doomed: [(sha: String, path: String, size: Int64)] = []
+        let now = Clock.now()
+        for prefix in (try? FileManager.default.contentsOfDirectory(atPath: objectsDir)) ?? [] where prefix.count == 2 {
+            let dir = objectsDir + "/" + prefix
+            for rest in (try? FileManager.default.contentsOfDirectory(atPath: dir)) ?? [] {
+                let sha = prefix + rest
+                guard sha.count == 64, !referenced.contains(sha) else { continue }
+                var st = stat()
+                guard stat(dir + "/" + rest, &st) == 0 else { continue }
+                let age = now - Double(st.st_mtim.tv_sec)
+                if age < Store.orphanGrace && !justReleased.contains(sha) { continue }
+                doomed.append((sha, dir + "/" + rest, Int64(st.st_size)))
+            }
+        }
+        report.blobsRemoved = doomed.count
+        report.bytesFreed = doomed.reduce(0) { $0 + $1.size }
+        guard !dryRun else { return report }
+
+        try db.transaction { () throws(StoreError) in
+            let stamp = Clock.iso8601(Clock.now())
+            let evict = try db.prepare("UPDATE runs SET outputs_evicted_at = ? WHERE run_id = ?")
+            for id in evictIds { try evict.run([.text(stamp), .text(id)]) }
+            let drop = try db.prepare("DELETE FROM blobs WHERE sha256 = ?")
+            for d in doomed { try drop.run([.text(d.sha)]) }
+        }
+        for d in doomed where unlink(d.path) != 0 && errno != ENOENT {
+            throw StoreError("cannot delete blob \(d.path): \(FileIO.errnoText())")
+        }
+        return report
+    }
+}

@@ -1,0 +1,79 @@
+import Foundation
+
+/// What a refresh changed.
+public struct RefreshSummary: Sendable {
+    public var headCommit: String
+    public var becameStale = 0
+    public var becameCurrent = 0
+    /// The code-path changes behind `becameStale`, with how many entries each touched.
+    public var reasons: [StaleReason: Int] = [:]
+
+    /// The one line the hooks print (nil when nothing changed).
+    public var line: String? {
+        guard becameStale > 0 || becameCurrent > 0 else { return nil }
+        var parts: [String] = []
+        if becameStale > 0 {
+            let why = reasons.sorted { $0.value > $1.value }.prefix(3).map { $0.key.text }.joined(separator: "; ")
+            parts.append("\(becameStale) cache entr\(becameStale == 1 ? "y" : "ies") now stale (\(why))")
+        }
+        if becameCurrent > 0 {
+            parts.append("\(becameCurrent) current again")
+        }
+        return "repro: " + parts.joined(separator: ", ") + " at \(headCommit.prefix(12))"
+    }
+}
+
+extension Store {
+    /// Recomputes which succeeded entries are current for HEAD: an entry is stale when any of
+    /// its code paths names a different git object at HEAD. Entries are grouped by their code
+    /// identity, so the cost is one tree lookup per distinct (identity, path), not per entry.
+    public func refresh(repo: GitRepository) throws -> RefreshSummary {
+        let head = try repo.headCommit()
+        let tree = try head.tree()
+        var summary = RefreshSummary(headCommit: head.id)
+        var headIds: [String: String] = [:]
+        func idAtHead(_ path: String) throws -> String {
+            if let id = headIds[path] { return id }
+            let id = try tree.entry(atPath: path)?.id ?? "absent"
+            headIds[path] = id
+            return id
+        }
+        let groups = try db.prepare(
+            "SELECT code_json, stale_json, count(*) FROM runs WHERE status = 'succeeded' GROUP BY code_json, stale_json"
+        ).query { ($0.text(0), $0.optText(1), Int($0.int(2))) }
+        var updates: [(code: String, stale: String?)] = []
+        var decided: [String: String?] = [:]
+        for (code, oldStale, count) in groups {
+            let newStale: String?
+            if let known = decided[code] {
+                newStale = known
+            } else {
+                var reasons: [StaleReason] = []
+                for entry in (try? JSONParser.parse(code))?["paths"]?.arrayValue ?? [] {
+                    guard let path = entry["path"]?.stringValue else { continue }
+                    let recorded = entry["kind"]?.stringValue == "absent" ? "absent" : (entry["id"]?.stringValue ?? "")
+                    let now = try idAtHead(path)
+                    if recorded != now { reasons.append(StaleReason(path: path, from: recorded, to: now)) }
+                }
+                newStale = reasons.isEmpty ? nil : JSONValue.array(reasons.map(\.json)).canonical
+                decided[code] = newStale
+                if !reasons.isEmpty && oldStale == nil {
+                    summary.becameStale += count
+                    for r in reasons { summary.reasons[r, default: 0] += count }
+                }
+            }
+            if newStale == nil && oldStale != nil { summary.becameCurrent += count }
+            if newStale != oldStale { updates.append((code, newStale)) }
+        }
+        if !updates.isEmpty {
+            try db.transaction { () throws(StoreError) in
+                let stmt = try db.prepare(
+                    "UPDATE runs SET stale_json = ?, stale_checked_commit = ? WHERE status = 'succeeded' AND code_json = ?")
+                for u in updates {
+                    try stmt.run([u.stale.map { .text($0) } ?? .null, .text(head.id), .text(u.code)])
+                }
+            }
+        }
+        return summary
+    }
+}

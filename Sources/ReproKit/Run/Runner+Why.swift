@@ -1,0 +1,134 @@
+import Foundation
+
+/// `repro why`: would this spec hit, and if not, what changed since its nearest earlier run.
+public struct WhyReport: Sendable {
+    public enum Verdict: String, Sendable { case hit, miss }
+
+    /// One field that differs between the earlier run and the spec now.
+    public struct Difference: Sendable {
+        /// config, code, dirty, seed, input, key
+        public var kind: String
+        /// e.g. `solver.rtol`, `sim/`, `data/dose.csv`
+        public var field: String
+        public var old: JSONValue
+        public var new: JSONValue
+
+        public var json: JSONValue { ["kind": .string(kind), "field": .string(field), "old": old, "new": new] }
+        public var text: String {
+            func show(_ v: JSONValue) -> String {
+                if case .string(let s) = v { return s.count == 64 || s.count == 40 ? String(s.prefix(12)) : s }
+                return v.canonical
+            }
+            return "\(field) \(show(old)) → \(show(new))"
+        }
+    }
+
+    public var verdict: Verdict
+    public var name: String
+    public var key: String
+    /// The run a hit would be served from.
+    public var hitRun: String?
+    /// The nearest earlier run of the same spec name, compared field by field.
+    public var comparedRun: String?
+    public var differences: [Difference] = []
+    /// Why an entry with the same key cannot be served (expired, invalidated, evicted, failed).
+    public var unservable: String?
+
+    /// The one-line answer (what `repro run` prints on a miss).
+    public var line: String {
+        if verdict == .hit { return "hit: same key as run \(hitRun ?? "?")" }
+        if let u = unservable { return "miss: \(u)" }
+        guard let compared = comparedRun else { return "miss: first run of '\(name)' in this store" }
+        guard let first = differences.first else { return "miss: same fields as run \(compared) but another key" }
+        let more = differences.count > 1 ? " (and \(differences.count - 1) more change\(differences.count > 2 ? "s" : ""))" : ""
+        return "miss: \(first.text) since run \(compared)\(more)"
+    }
+
+    public var json: JSONValue {
+        [
+            "verdict": .string(verdict.rawValue), "name": .string(name), "key": .string(key), "hit_run": hitRun.json,
+            "compared_run": comparedRun.json, "unservable": unservable.json,
+            "differences": .array(differences.map(\.json)), "summary": .string(line),
+        ]
+    }
+}
+
+extension Runner {
+    /// Computes the key the spec has now and explains the cache decision, without running.
+    public func explain() throws(ReproErrorBox) -> WhyReport {
+        do {
+            let p = try prepare()
+            return try explain(p)
+        } catch let e as ReproErrorBox {
+            throw e
+        } catch let e as ReproError {
+            throw ReproErrorBox(e)
+        } catch {
+            throw ReproErrorBox(ExecutionError("\(error)"))
+        }
+    }
+
+    func explain(_ p: Prepared) throws -> WhyReport {
+        let maxAge = try StoreConfig.load(storeRoot: p.store.root).maxAge
+        var report = WhyReport(verdict: .miss, name: p.spec.name, key: p.key)
+        if let hit = try p.store.servableRun(forKey: p.key, maxAge: maxAge) {
+            report.verdict = .hit
+            report.hitRun = hit.runId
+            report.comparedRun = hit.runId
+            return report
+        }
+        let sameKey = try p.store.runs(forKey: p.key)
+        if let r = sameKey.first(where: { $0.status == .succeeded }) {
+            report.comparedRun = r.runId
+            switch r.cacheState(maxAge: maxAge) {
+            case .evicted: report.unservable = "run \(r.runId) has this key but its outputs were evicted by `repro cache gc`"
+            case .stale: report.unservable = "run \(r.runId) has this key but was invalidated: \(r.invalidatedReason ?? "by hand")"
+            case .expired:
+                report.unservable = "run \(r.runId) has this key but is older than cache.max_age (\(DurationText.format(maxAge)))"
+            default: break
+            }
+            return report
+        }
+        if let r = sameKey.first {
+            report.comparedRun = r.runId
+            report.unservable = "run \(r.runId) has this key but \(r.status.rawValue); only succeeded runs are served"
+            return report
+        }
+        guard let prev = try p.store.newestRun(named: p.spec.name) else { return report }
+        report.comparedRun = prev.runId
+        report.differences = differences(from: prev, to: p)
+        return report
+    }
+
+    /// Field by field, in the order a user thinks of them: config, code, dirt, seed, inputs.
+    func differences(from prev: RunRecord, to p: Prepared) -> [WhyReport.Difference] {
+        var out: [WhyReport.Difference] = []
+        for c in JSONDiff.changes(prev.config, p.spec.semanticConfig) {
+            // Lists of paths are compared as wholes: "code[1]" means little to a reader.
+            out.append(.init(kind: "config", field: c.path, old: c.old ?? .null, new: c.new ?? .null))
+        }
+        let oldCode = Dictionary(
+            (prev.code["paths"]?.arrayValue ?? []).compactMap { e in e["path"]?.stringValue.map { ($0, e["id"]?.stringValue ?? "") } },
+            uniquingKeysWith: { a, _ in a })
+        for e in p.identity.entries {
+            let old = oldCode[e.path]
+            if let old, old != e.id {
+                out.append(.init(kind: "code", field: e.path, old: .string(old), new: .string(e.id.isEmpty ? "absent" : e.id)))
+            }
+        }
+        let newPatch = p.patch.map { Hashing.sha256Hex($0) }
+        if prev.patchBlob != newPatch {
+            out.append(.init(kind: "dirty", field: "dirty patch", old: prev.patchBlob.json, new: newPatch.json))
+        }
+        if prev.seed != p.seed && !out.contains(where: { $0.field == "seed" }) {
+            out.append(.init(kind: "seed", field: "seed (derived)", old: .int(prev.seed), new: .int(p.seed)))
+        }
+        let oldInputs = Dictionary(prev.inputs.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a })
+        let newInputs = Dictionary(p.inputs.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a })
+        for path in Set(oldInputs.keys).union(newInputs.keys).sorted() where oldInputs[path] != newInputs[path] {
+            out.append(
+                .init(kind: "input", field: "input " + path, old: oldInputs[path].json, new: newInputs[path].json))
+        }
+        return out
+    }
+}

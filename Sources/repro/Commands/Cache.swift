@@ -1,0 +1,7 @@
+import ArgumentParser
+
+struct Cache: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Inspect and maintain cache entries: status, refresh, invalidate, gc.",
+        subcommands: [CacheStatusCommand.self, CacheRefresh.self, CacheInvalidate.self, CacheGC.self])
+}

@@ -1,0 +1,43 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+struct CacheGC: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "gc",
+        abstract: "Evict output blobs of selected entries and delete blobs nothing references (records stay).")
+
+    @Flag(help: "Evict the outputs of stale entries.") var stale = false
+    @Option(name: .customLong("older-than"), help: "Evict the outputs of entries older than this (e.g. 30d).")
+    var olderThan: String?
+    @Flag(help: "Say what would be freed, change nothing.") var dryRun = false
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if let o = olderThan, DurationText.seconds(o) == nil {
+            throw ValidationError("--older-than '\(o)' is not a duration; write e.g. 30d, 12h or 90m")
+        }
+    }
+
+    func run() throws {
+        try reporting {
+            let (repo, store) = try openRepoAndStore()
+            var filters: [EntrySelection] = []
+            if stale {
+                _ = try store.refresh(repo: repo)
+                filters.append(.stale)
+            }
+            if let o = olderThan, let s = DurationText.seconds(o) { filters.append(.olderThan(s)) }
+            let report = try store.gc(filters: filters, dryRun: dryRun)
+            if output.json {
+                Console.json(report.json)
+                return
+            }
+            let verb = dryRun ? "would evict" : "evicted"
+            Console.out(
+                "\(verb) the outputs of \(report.entriesEvicted) entr\(report.entriesEvicted == 1 ? "y" : "ies"); "
+                    + "\(dryRun ? "would remove" : "removed") \(report.blobsRemoved) blob\(report.blobsRemoved == 1 ? "" : "s"), "
+                    + "\(Format.bytes(report.bytesFreed)) \(dryRun ? "to free" : "freed")")
+        }
+    }
+}

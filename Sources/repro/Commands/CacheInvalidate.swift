@@ -1,0 +1,39 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+struct CacheInvalidate: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "invalidate",
+        abstract: "Mark entries stale by hand (a change the spec cannot see); they are re-run, never served.")
+
+    @Flag(help: "Every entry.") var all = false
+    @Option(help: "The entries with the key this spec has now.") var config: String?
+    @Option(help: "The entries with this cache key (or a unique prefix).") var key: String?
+    @Flag(help: "The entries already stale for HEAD (so checking out their commit does not revive them).") var stale = false
+    @Option(help: "Why (recorded with the entries).") var reason: String?
+
+    func validate() throws {
+        let chosen = [all, config != nil, key != nil, stale].filter { $0 }.count
+        guard chosen == 1 else { throw ValidationError("choose exactly one of --all, --config FILE, --key KEY, --stale") }
+    }
+
+    func run() throws {
+        try reporting {
+            let (_, store) = try openRepoAndStore()
+            let selection: EntrySelection
+            if all {
+                selection = .all
+            } else if stale {
+                selection = .stale
+            } else if let config {
+                let key = try Runner(RunRequest(specPath: config, environment: ProcessInfo.processInfo.environment)).explain().key
+                selection = .key(key)
+            } else {
+                selection = .key(try store.resolveKey(prefix: key ?? ""))
+            }
+            let n = try store.invalidate(selection, reason: reason ?? "invalidated by hand")
+            Console.out("invalidated \(n) entr\(n == 1 ? "y" : "ies")")
+        }
+    }
+}

@@ -1,0 +1,7 @@
+import ArgumentParser
+
+struct Hooks: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Install git hooks that mark cache entries stale when their code changes.",
+        subcommands: [HooksInstall.self, HooksUninstall.self, HooksStatus.self])
+}

@@ -1,0 +1,99 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// Expiry, invalidation, gc and `repro why`, on real stores.
+final class CacheTests: XCTestCase {
+    func testWhyNamesTheChangeAndTheHit() throws {
+        let repo = try TempRepo.seeded()
+        let first = repro(["run", "sim.yaml", "--json"], cwd: repo.path)
+        let runId = parseJSON(first.out)["run_id"]?.stringValue ?? ""
+        let hit = parseJSON(repro(["why", "sim.yaml", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(hit["verdict"], "hit")
+        XCTAssertEqual(hit["hit_run"], .string(runId))
+
+        let miss = parseJSON(repro(["why", "sim.yaml", "--set", "solver.rtol=1e-8", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(miss["verdict"], "miss")
+        XCTAssertEqual(miss["compared_run"], .string(runId))
+        let d = miss["differences"]?.arrayValue ?? []
+        XCTAssertEqual(d.count, 1, "\(d)")
+        XCTAssertEqual(d.first?["field"], "solver.rtol")
+        XCTAssertEqual(d.first?["old"], .double(1e-6))
+        XCTAssertEqual(d.first?["new"], .double(1e-8))
+
+        // An input and a code change, both named; repro run prints the one-line version.
+        repo.write("data/dose.csv", "t,dose\n0,9.0\n")
+        repo.write("sim/seeded.sh", (repo.read("sim/seeded.sh") ?? "") + "# v2\n", executable: true)
+        repo.commitAll("v2")
+        let both = parseJSON(repro(["why", "sim.yaml", "--json"], cwd: repo.path).out)
+        let fields = (both["differences"]?.arrayValue ?? []).compactMap { $0["field"]?.stringValue }
+        XCTAssertEqual(fields, ["sim", "input data/dose.csv"])
+        let run = repro(["run", "sim.yaml"], cwd: repo.path)
+        XCTAssertTrue(run.err.contains("miss: sim "), run.err)
+    }
+
+    func testExpiredEntriesAreNotServed() throws {
+        let repo = try TempRepo.seeded()
+        XCTAssertEqual(repro(["run", "sim.yaml"], cwd: repo.path).code, 0)
+        repo.write(".repro/config.yaml", "cache:\n  max_age: 1s\n")
+        sleep(2)
+        let st = parseJSON(repro(["cache", "status", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(st["expired"], .int(1))
+        let why = repro(["why", "sim.yaml"], cwd: repo.path)
+        XCTAssertTrue(why.out.contains("older than cache.max_age"), why.out)
+        let again = parseJSON(repro(["run", "sim.yaml", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(again["cache"], "miss")
+        // A bad store config is a config error.
+        repo.write(".repro/config.yaml", "cache:\n  max_age: forever\n")
+        let bad = repro(["run", "sim.yaml"], cwd: repo.path)
+        XCTAssertEqual(bad.code, 2)
+        XCTAssertTrue(bad.err.contains("config.yaml:2"), bad.err)
+    }
+
+    func testInvalidateByKeyForcesARerun() throws {
+        let repo = try TempRepo.seeded()
+        let key = parseJSON(repro(["run", "sim.yaml", "--json"], cwd: repo.path).out)["key"]?.stringValue ?? ""
+        let inv = repro(["cache", "invalidate", "--key", String(key.prefix(10)), "--reason", "compiler upgrade"], cwd: repo.path)
+        XCTAssertEqual(inv.out, "invalidated 1 entry\n", inv.err)
+        let again = parseJSON(repro(["run", "sim.yaml", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(again["cache"], "miss")
+        XCTAssertEqual(again["key"], .string(key))
+        XCTAssertEqual(repro(["cache", "invalidate"], cwd: repo.path).code, 2, "a selection is required")
+        XCTAssertEqual(repro(["cache", "invalidate", "--config", "sim.yaml"], cwd: repo.path).out, "invalidated 1 entry\n")
+    }
+
+    func testGCEvictsOutputsKeepsRecordsAndFreesBlobs() throws {
+        let repo = try TempRepo.seeded()
+        let first = parseJSON(repro(["run", "sim.yaml", "--json"], cwd: repo.path).out)
+        repo.write("sim/seeded.sh", (repo.read("sim/seeded.sh") ?? "") + "# v2\n", executable: true)
+        repo.commitAll("v2")
+        XCTAssertEqual(repro(["run", "sim.yaml", "--set", "params.n=99"], cwd: repo.path).code, 0)
+        let store = try Store(root: repo.path + "/.repro")
+        let blobsBefore = try store.blobCount()
+
+        let dry = parseJSON(repro(["cache", "gc", "--stale", "--dry-run", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(dry["entries_evicted"], .int(1))
+        XCTAssertEqual(try store.blobCount(), blobsBefore, "a dry run changes nothing")
+
+        let gc = parseJSON(repro(["cache", "gc", "--stale", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(gc["entries_evicted"], .int(1))
+        XCTAssertGreaterThan(gc["blobs_removed"]?.intValue ?? 0, 0)
+        XCTAssertGreaterThan(gc["bytes_freed"]?.intValue ?? 0, 0)
+        XCTAssertLessThan(try store.blobCount(), blobsBefore)
+        for o in first["outputs"]?.arrayValue ?? [] {
+            XCTAssertFalse(store.hasBlob(o["sha256"]?.stringValue ?? ""), "evicted output blob still on disk")
+        }
+        // The record stays; show says the outputs are gone; stdout is still there.
+        let id = first["run_id"]?.stringValue ?? ""
+        let show = repro(["show", id, "--json"], cwd: repo.path)
+        XCTAssertEqual(show.code, 0, show.err)
+        XCTAssertNotEqual(parseJSON(show.out)["outputs_evicted_at"], .null)
+        XCTAssertTrue(repro(["show", id], cwd: repo.path).out.contains("evicted"))
+        XCTAssertTrue(store.hasBlob(parseJSON(show.out)["stdout_blob"]?.stringValue ?? ""))
+        XCTAssertEqual(try store.integrityCheck(), ["ok"])
+        // Checking out the old code makes the entry current, but its outputs are gone: it re-runs.
+        repo.git("checkout", "-q", "HEAD~1")
+        XCTAssertEqual(parseJSON(repro(["run", "sim.yaml", "--json"], cwd: repo.path).out)["cache"], "miss")
+    }
+}
