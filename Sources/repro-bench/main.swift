@@ -19,11 +19,49 @@ func time(_ repeats: Int, _ body: () throws -> Void) rethrows -> Double {
     return median(samples)
 }
 
-let args = CommandLine.arguments.dropFirst()
-guard args.count == 2, args.first == "sha256", let path = args.last else {
-    FileHandle.standardError.write(Data("usage: repro-bench sha256 FILE\n".utf8))
+/// Copies the newest run in a store N times under new ids and keys, spread over `identities`
+/// distinct code identities (half of them the one at HEAD), to time hooks at scale.
+func populate(storeRoot: String, count: Int, identities: Int) throws {
+    let store = try Store(root: storeRoot)
+    guard let template = try store.recentRuns(limit: 1).first else {
+        throw NotFoundError("the store at \(storeRoot) has no run to copy; run one first")
+    }
+    var batch: [RunRecord] = []
+    for i in 0..<count {
+        var r = template
+        r.runId = String(format: "bench-%08d", i)
+        r.key = Hashing.sha256Hex("bench-\(i)")
+        let group = i % identities
+        if group % 2 == 1, var paths = r.code["paths"]?.arrayValue, !paths.isEmpty, var first = paths[0].objectValue {
+            // An identity from some other commit: a made-up tree id per group.
+            first["id"] = .string(String(Hashing.sha256Hex("tree-\(group)").prefix(40)))
+            paths[0] = .object(first)
+            r.code = ["paths": .array(paths), "submodules": []]
+        }
+        r.status = .succeeded
+        batch.append(r)
+    }
+    try store.insertForBenchmark(batch)
+    print("inserted \(count) entries over \(identities) code identities into \(storeRoot)")
+}
+
+let args = Array(CommandLine.arguments.dropFirst())
+switch args.first {
+case "populate" where args.count == 4:
+    do {
+        try populate(storeRoot: args[1], count: Int(args[2]) ?? 0, identities: max(1, Int(args[3]) ?? 1))
+    } catch {
+        FileHandle.standardError.write(Data("repro-bench: \(error)\n".utf8))
+        exit(1)
+    }
+    exit(0)
+case "sha256" where args.count == 2:
+    break
+default:
+    FileHandle.standardError.write(Data("usage: repro-bench sha256 FILE | populate STORE N IDENTITIES\n".utf8))
     exit(2)
 }
+let path = args[1]
 let size = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? Int) ?? 0
 do {
     var digest = ""

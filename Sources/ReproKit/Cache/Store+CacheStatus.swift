@@ -55,11 +55,11 @@ extension Store {
                 WHEN status = 'running' THEN 'running'
                 WHEN outputs_evicted_at IS NOT NULL THEN 'evicted'
                 WHEN invalidated_reason IS NOT NULL THEN 'invalidated'
-                WHEN stale_json IS NOT NULL THEN 'stale'
+                WHEN c.stale_json IS NOT NULL THEN 'stale'
                 WHEN finished_at < ? THEN 'expired'
                 ELSE 'current'
               END AS state, count(*)
-            FROM runs GROUP BY state
+            FROM runs LEFT JOIN code_states c USING (code_json) GROUP BY state
             """
         ).query([.text(oldest)]) { ($0.text(0), Int($0.int(1))) }
         for (state, n) in counts {
@@ -77,8 +77,9 @@ extension Store {
         var grouped: [StaleReason: Int] = [:]
         let rows = try db.prepare(
             """
-            SELECT stale_json, count(*) FROM runs WHERE status = 'succeeded' AND stale_json IS NOT NULL
-              AND invalidated_reason IS NULL AND outputs_evicted_at IS NULL GROUP BY stale_json
+            SELECT c.stale_json, count(*) FROM runs r JOIN code_states c USING (code_json)
+            WHERE r.status = 'succeeded' AND c.stale_json IS NOT NULL
+              AND r.invalidated_reason IS NULL AND r.outputs_evicted_at IS NULL GROUP BY c.stale_json
             """
         ).query { ($0.text(0), Int($0.int(1))) }
         for (json, n) in rows {
@@ -109,7 +110,11 @@ extension EntrySelection {
         switch self {
         case .all: return ("1", [])
         case .key(let k): return ("key = ?", [.text(k)])
-        case .stale: return ("stale_json IS NOT NULL OR invalidated_reason IS NOT NULL", [])
+        case .stale:
+            return (
+                "code_json IN (SELECT code_json FROM code_states WHERE stale_json IS NOT NULL) OR invalidated_reason IS NOT NULL",
+                []
+            )
         case .olderThan(let s): return ("finished_at < ?", [.text(Clock.iso8601(Clock.now() - s))])
         }
     }

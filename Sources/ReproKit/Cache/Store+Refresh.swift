@@ -31,46 +31,49 @@ extension Store {
         let head = try repo.headCommit()
         let tree = try head.tree()
         var summary = RefreshSummary(headCommit: head.id)
-        var headIds: [String: String] = [:]
+        var headIds: [String: String] = [:]  // one tree lookup per path
         func idAtHead(_ path: String) throws -> String {
             if let id = headIds[path] { return id }
             let id = try tree.entry(atPath: path)?.id ?? "absent"
             headIds[path] = id
             return id
         }
+        // Entries per code identity (an index-only scan), and what was last decided for each.
         let groups = try db.prepare(
-            "SELECT code_json, stale_json, count(*) FROM runs WHERE status = 'succeeded' GROUP BY code_json, stale_json"
-        ).query { ($0.text(0), $0.optText(1), Int($0.int(2))) }
+            """
+            SELECT r.code_json, count(*), c.stale_json, c.code_json IS NOT NULL
+            FROM runs r LEFT JOIN code_states c ON c.code_json = r.code_json
+            WHERE r.status = 'succeeded' GROUP BY r.code_json
+            """
+        ).query { ($0.text(0), Int($0.int(1)), $0.optText(2), $0.int(3) != 0) }
         var updates: [(code: String, stale: String?)] = []
-        var decided: [String: String?] = [:]
-        for (code, oldStale, count) in groups {
-            let newStale: String?
-            if let known = decided[code] {
-                newStale = known
-            } else {
-                var reasons: [StaleReason] = []
-                for entry in (try? JSONParser.parse(code))?["paths"]?.arrayValue ?? [] {
-                    guard let path = entry["path"]?.stringValue else { continue }
-                    let recorded = entry["kind"]?.stringValue == "absent" ? "absent" : (entry["id"]?.stringValue ?? "")
-                    let now = try idAtHead(path)
-                    if recorded != now { reasons.append(StaleReason(path: path, from: recorded, to: now)) }
-                }
-                newStale = reasons.isEmpty ? nil : JSONValue.array(reasons.map(\.json)).canonical
-                decided[code] = newStale
-                if !reasons.isEmpty && oldStale == nil {
-                    summary.becameStale += count
-                    for r in reasons { summary.reasons[r, default: 0] += count }
-                }
+        for (code, count, oldStale, known) in groups {
+            var reasons: [StaleReason] = []
+            for entry in (try? JSONParser.parse(code))?["paths"]?.arrayValue ?? [] {
+                guard let path = entry["path"]?.stringValue else { continue }
+                let recorded = entry["kind"]?.stringValue == "absent" ? "absent" : (entry["id"]?.stringValue ?? "")
+                let now = try idAtHead(path)
+                if recorded != now { reasons.append(StaleReason(path: path, from: recorded, to: now)) }
+            }
+            let newStale = reasons.isEmpty ? nil : JSONValue.array(reasons.map(\.json)).canonical
+            if newStale != nil && oldStale == nil {
+                summary.becameStale += count
+                for r in reasons { summary.reasons[r, default: 0] += count }
             }
             if newStale == nil && oldStale != nil { summary.becameCurrent += count }
-            if newStale != oldStale { updates.append((code, newStale)) }
+            if newStale != oldStale || !known { updates.append((code, newStale)) }
         }
         if !updates.isEmpty {
             try db.transaction { () throws(StoreError) in
                 let stmt = try db.prepare(
-                    "UPDATE runs SET stale_json = ?, stale_checked_commit = ? WHERE status = 'succeeded' AND code_json = ?")
+                    """
+                    INSERT INTO code_states (code_json, stale_json, checked_commit, checked_at) VALUES (?, ?, ?, ?)
+                    ON CONFLICT (code_json) DO UPDATE SET stale_json = excluded.stale_json,
+                      checked_commit = excluded.checked_commit, checked_at = excluded.checked_at
+                    """)
+                let now = Clock.iso8601(Clock.now())
                 for u in updates {
-                    try stmt.run([u.stale.map { .text($0) } ?? .null, .text(head.id), .text(u.code)])
+                    try stmt.run([.text(u.code), u.stale.map { .text($0) } ?? .null, .text(head.id), .text(now)])
                 }
             }
         }

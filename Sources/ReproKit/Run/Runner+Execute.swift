@@ -29,6 +29,7 @@ extension Runner {
         }
         let realExecutable = (executable as NSString).resolvingSymlinksInPath
         let executableHash = try store.hashFile(atPath: realExecutable).sha256
+        Trace.mark("executable resolved and hashed")
 
         let configJSON: JSONValue = [
             "name": .string(spec.name), "params": .object(spec.params), "seed": .int(p.seed),
@@ -53,6 +54,7 @@ extension Runner {
         try store.withBlobWriteLock {
             try store.insertRunning(record, blobs: patchBlob.map { [$0] } ?? [])
         }
+        Trace.mark("run recorded as running")
 
         let child = ChildProcess(
             executable: executable, arguments: Array(argv.dropFirst()), environment: env,
@@ -67,6 +69,7 @@ extension Runner {
             throw error
         }
 
+        Trace.mark("simulation finished")
         var status: RunStatus
         var message: String?
         switch end {
@@ -105,6 +108,7 @@ extension Runner {
             return (outputs, stdoutBlob, stderrBlob, completion)
         }
 
+        Trace.mark("outputs ingested, run recorded")
         record.status = status
         record.exitCode = end.exitCode
         record.message = message

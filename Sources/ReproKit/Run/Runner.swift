@@ -43,6 +43,7 @@ public final class Runner {
             Trace.mark("cache lookup: miss")
             // Before paying for compute, say why it is needed (the question users ask most).
             let why = (try? explain(p))?.line
+            Trace.mark("miss explained")
             if let why, !request.noCache { log(why) }
             var outcome = try execute(p)
             outcome.missReason = request.noCache ? "--no-cache" : why

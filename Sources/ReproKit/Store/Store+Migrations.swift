@@ -93,10 +93,15 @@ extension Store {
         (
             2, "cache-state",
             """
-            -- What the hooks compute: NULL while the entry's code identity matches HEAD, else a JSON
-            -- list of {path, from, to} (the code paths that changed and their old and new ids).
-            ALTER TABLE runs ADD COLUMN stale_json TEXT;
-            ALTER TABLE runs ADD COLUMN stale_checked_commit TEXT;
+            -- What the hooks compute, per distinct code identity (a handful of rows however many
+            -- entries share it, so a refresh rewrites little): stale_json is NULL while the identity
+            -- matches HEAD, else a JSON list of {path, from, to} for the code paths that changed.
+            CREATE TABLE code_states (
+                code_json TEXT PRIMARY KEY,
+                stale_json TEXT,
+                checked_commit TEXT NOT NULL,
+                checked_at TEXT NOT NULL
+            );
             -- Set by `repro cache invalidate`; sticky: a later refresh does not clear it.
             ALTER TABLE runs ADD COLUMN invalidated_reason TEXT;
             ALTER TABLE runs ADD COLUMN invalidated_at TEXT;

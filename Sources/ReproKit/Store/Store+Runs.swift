@@ -8,12 +8,19 @@ extension Store {
         exit_code, message, pid, started_at, finished_at, duration_s, stdout_blob, stderr_blob
         """
     /// Columns added by migration 2, read after the hit count.
-    private static let stateColumns = "stale_json, invalidated_reason, outputs_evicted_at"
+    private static let stateColumns =
+        "(SELECT stale_json FROM code_states c WHERE c.code_json = runs.code_json), invalidated_reason, outputs_evicted_at"
 
     /// Records a run as `running` before the simulation starts, so a crash leaves a trace.
     public func insertRunning(_ r: RunRecord, blobs: [BlobRef] = []) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             try insertBlobRows(blobs)
+            try insertRunningRow(r)
+        }
+    }
+
+    func insertRunningRow(_ r: RunRecord) throws(StoreError) {
+        do {
             let placeholders = Array(repeating: "?", count: 34).joined(separator: ", ")
             try db.prepare("INSERT INTO runs (\(Store.runColumns)) VALUES (\(placeholders))").run([
                 .text(r.runId), .text(r.key), .text(r.name), .text(r.specPath), .text(r.configHash),
@@ -71,6 +78,15 @@ extension Store {
                 c.executableSha256.map { .text($0) } ?? .null, .text(runId),
             ])
             guard db.changes == 1 else { throw StoreError("run \(runId) vanished from the store while it ran") }
+            // It was computed at HEAD, so its code identity is current now.
+            try db.prepare(
+                """
+                INSERT INTO code_states (code_json, stale_json, checked_commit, checked_at)
+                SELECT code_json, NULL, commit_id, ? FROM runs WHERE run_id = ? AND status = 'succeeded'
+                ON CONFLICT (code_json) DO UPDATE SET stale_json = NULL, checked_commit = excluded.checked_commit,
+                  checked_at = excluded.checked_at
+                """
+            ).run([.text(c.finishedAt), .text(runId)])
         }
     }
 
@@ -210,5 +226,22 @@ extension Store {
                     : ConfigError("key prefix '\(prefix)' is ambiguous; give more digits"))
         }
         return keys[0]
+    }
+}
+
+extension Store {
+    /// Inserts finished records in one transaction (for the benchmark harness, which needs
+    /// thousands of entries without running thousands of simulations).
+    public func insertForBenchmark(_ records: [RunRecord]) throws(StoreError) {
+        try db.transaction { () throws(StoreError) in
+            for var r in records {
+                let status = r.status
+                r.status = .running
+                try insertRunningRow(r)
+                try db.prepare("UPDATE runs SET status = ?, finished_at = ?, duration_s = ? WHERE run_id = ?").run([
+                    .text(status.rawValue), .text(r.finishedAt ?? Clock.iso8601(Clock.now())), .double(r.durationS ?? 0), .text(r.runId),
+                ])
+            }
+        }
     }
 }
