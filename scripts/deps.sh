@@ -14,6 +14,11 @@ if [ -n "$missing" ]; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
 fi
+# The PROV-JSON tests parse exports back with the W3C `prov` package (PyPI).
+if ! python3 -c 'import prov' >/dev/null 2>&1; then
+  echo "repro: installing the prov package (PyPI) for the PROV-JSON tests" >&2
+  python3 -m pip install -q prov >&2 || echo "repro: warning: could not install prov; PROV tests will fail" >&2
+fi
 if ! command -v swift >/dev/null 2>&1; then
   if [ -x /opt/swift/usr/bin/swift ]; then
     echo "repro: add /opt/swift/usr/bin to PATH" >&2

@@ -8,7 +8,10 @@ struct Repro: ParsableCommand {
         commandName: "repro",
         abstract: "Run simulations with provenance: every result tied to its code, config, seed and precision, and cached.",
         version: HostInfo.reproVersion,
-        subcommands: [Run.self, Why.self, Log.self, Show.self, Cache.self, Hooks.self]
+        subcommands: [
+            Run.self, Why.self, Log.self, Show.self, Audit.self, LineageCommand.self, Diff.self, Export.self, Attest.self,
+            Keygen.self, Fsck.self, Cache.self, Hooks.self,
+        ]
     )
 
     /// Like ParsableCommand's main, but usage errors exit 2 (as config errors do), not 64.

@@ -208,3 +208,53 @@ extension GitRepository {
         git_repository_state(handle) != Int32(GIT_REPOSITORY_STATE_NONE.rawValue)
     }
 }
+
+/// What audit shows about a commit.
+public struct CommitInfo: Sendable {
+    public var id: String
+    /// False when the commit object is not in this repository (history rewritten, gc'd, or
+    /// the store was copied from another clone).
+    public var present: Bool
+    /// False when no branch or tag reaches it any more.
+    public var reachable: Bool
+    public var summary: String = ""
+    public var author: String = ""
+    public var email: String = ""
+    /// Seconds since the epoch.
+    public var time: Int64 = 0
+
+    public var json: JSONValue {
+        [
+            "id": .string(id), "present": .bool(present), "reachable": .bool(reachable), "summary": .string(summary),
+            "author": .string(author), "email": .string(email),
+            "date": present ? .string(Clock.iso8601(Double(time))) : .null,
+        ]
+    }
+}
+
+extension GitRepository {
+    /// Reads a commit's subject, author and date, and whether any branch or tag still reaches it.
+    public func commitInfo(_ id: String) -> CommitInfo {
+        guard let c = commit(id: id) else { return CommitInfo(id: id, present: false, reachable: false) }
+        var info = CommitInfo(
+            id: id, present: true, reachable: false, summary: c.summary, author: c.authorName, email: c.authorEmail, time: c.time)
+        var tips: [git_oid] = []
+        var iter: OpaquePointer?
+        if git_reference_iterator_new(&iter, handle) == 0 {
+            defer { git_reference_iterator_free(iter) }
+            var ref: OpaquePointer?
+            while git_reference_next(&ref, iter) == 0 {
+                var peeled: OpaquePointer?
+                if git_reference_peel(&peeled, ref, GIT_OBJECT_COMMIT) == 0, let peeled {
+                    tips.append(git_object_id(peeled).pointee)
+                    git_object_free(peeled)
+                }
+                git_reference_free(ref)
+            }
+        }
+        var target = git_commit_id(c.handle).pointee
+        info.reachable = tips.contains { var t = $0; return git_oid_equal(&t, &target) != 0 }
+            || git_graph_reachable_from_any(handle, &target, &tips, tips.count) == 1
+        return info
+    }
+}

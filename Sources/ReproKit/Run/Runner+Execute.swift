@@ -50,7 +50,7 @@ extension Runner {
             os: HostInfo.os, reproVersion: HostInfo.reproVersion, executablePath: realExecutable,
             executableSha256: executableHash, status: .running, exitCode: nil, message: nil, pid: getpid(),
             startedAt: Clock.iso8601(started), finishedAt: nil, durationS: nil, stdoutBlob: nil, stderrBlob: nil,
-            outputs: [], hitCount: 0)
+            outputs: [], hitCount: 0, user: HostInfo.user)
         try store.withBlobWriteLock {
             try store.insertRunning(record, blobs: patchBlob.map { [$0] } ?? [])
         }

@@ -72,6 +72,8 @@ public struct RunRecord: Sendable {
     public var invalidatedReason: String? = nil
     /// Set when `repro cache gc` evicted the outputs.
     public var outputsEvictedAt: String? = nil
+    /// The user who ran it.
+    public var user: String = ""
 
     public var shortKey: String { String(key.prefix(12)) }
 
@@ -92,6 +94,7 @@ public struct RunRecord: Sendable {
             "duration_s": durationS.map { .double($0) } ?? .null, "stdout_blob": stdoutBlob.json,
             "stderr_blob": stderrBlob.json, "outputs": .array(outputs.map(\.json)), "hit_count": .int(Int64(hitCount)),
         ]
+        o["user"] = .string(user)
         o["stale_reasons"] = .array(staleReasons.map(\.json))
         o["invalidated_reason"] = invalidatedReason.json
         o["outputs_evicted_at"] = outputsEvictedAt.json

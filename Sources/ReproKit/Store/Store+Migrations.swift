@@ -111,6 +111,32 @@ extension Store {
             CREATE INDEX runs_by_code ON runs (status, code_json);
             """
         ),
+        (
+            3, "attestations-and-verifications",
+            """
+            -- Signed in-toto statements about runs (DSSE envelopes, as JSON text).
+            CREATE TABLE attestations (
+                run_id TEXT NOT NULL REFERENCES runs (run_id),
+                keyid TEXT NOT NULL,
+                envelope_json TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            );
+            CREATE INDEX attestations_by_run ON attestations (run_id);
+            -- `repro verify` results: one row per verification of a key.
+            CREATE TABLE verifications (
+                verification_id TEXT PRIMARY KEY,
+                key TEXT NOT NULL,
+                verdict TEXT NOT NULL,
+                backends_json TEXT NOT NULL,
+                runs_json TEXT NOT NULL,
+                details_json TEXT NOT NULL,
+                created_at TEXT NOT NULL
+            );
+            CREATE INDEX verifications_by_key ON verifications (key);
+            -- Who ran it (the PROV agent besides the host).
+            ALTER TABLE runs ADD COLUMN user TEXT NOT NULL DEFAULT '';
+            """
+        ),
     ]
 
     /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new

@@ -5,7 +5,7 @@ extension Store {
         run_id, key, name, spec_path, config_hash, config_json, commit_id, commit_summary, code_json, dirty,
         dirty_files_json, patch_blob, seed, solver_json, inputs_json, env_json, command_json, backend,
         resources_json, timeout_s, host, os, repro_version, executable_path, executable_sha256, status,
-        exit_code, message, pid, started_at, finished_at, duration_s, stdout_blob, stderr_blob
+        exit_code, message, pid, started_at, finished_at, duration_s, stdout_blob, stderr_blob, user
         """
     /// Columns added by migration 2, read after the hit count.
     private static let stateColumns =
@@ -21,7 +21,7 @@ extension Store {
 
     func insertRunningRow(_ r: RunRecord) throws(StoreError) {
         do {
-            let placeholders = Array(repeating: "?", count: 34).joined(separator: ", ")
+            let placeholders = Array(repeating: "?", count: 35).joined(separator: ", ")
             try db.prepare("INSERT INTO runs (\(Store.runColumns)) VALUES (\(placeholders))").run([
                 .text(r.runId), .text(r.key), .text(r.name), .text(r.specPath), .text(r.configHash),
                 .text(r.config.canonical), .text(r.commit), .text(r.commitSummary), .text(r.code.canonical),
@@ -35,7 +35,7 @@ extension Store {
                 r.exitCode.map { .int(Int64($0)) } ?? .null, r.message.map { .text($0) } ?? .null,
                 r.pid.map { .int(Int64($0)) } ?? .null, .text(r.startedAt), r.finishedAt.map { .text($0) } ?? .null,
                 r.durationS.map { .double($0) } ?? .null, r.stdoutBlob.map { .text($0) } ?? .null,
-                r.stderrBlob.map { .text($0) } ?? .null,
+                r.stderrBlob.map { .text($0) } ?? .null, .text(r.user),
             ])
         }
     }
@@ -192,8 +192,8 @@ extension Store {
                 status: RunStatus(rawValue: s.text(25)) ?? .failed, exitCode: s.optInt(26).map { Int32(truncatingIfNeeded: $0) },
                 message: s.optText(27), pid: s.optInt(28).map { Int32(truncatingIfNeeded: $0) }, startedAt: s.text(29),
                 finishedAt: s.optText(30), durationS: s.optDouble(31), stdoutBlob: s.optText(32), stderrBlob: s.optText(33),
-                outputs: [], hitCount: Int(s.int(34)), staleReasons: Store.decodeStale(s.optText(35)),
-                invalidatedReason: s.optText(36), outputsEvictedAt: s.optText(37))
+                outputs: [], hitCount: Int(s.int(35)), staleReasons: Store.decodeStale(s.optText(36)),
+                invalidatedReason: s.optText(37), outputsEvictedAt: s.optText(38), user: s.text(34))
         }
         guard !rows.isEmpty else { return rows }
         let outStmt = try db.prepare("SELECT name, sha256, size FROM outputs WHERE run_id = ? ORDER BY name")

@@ -10,6 +10,12 @@ public enum HostInfo {
         return String(cString: buf)
     }
 
+    /// The login name of the user running repro.
+    public static var user: String {
+        if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
+        return ProcessInfo.processInfo.environment["USER"] ?? String(geteuid())
+    }
+
     /// e.g. `Linux 6.1.0-18-amd64 x86_64`
     public static var os: String {
         var u = utsname()

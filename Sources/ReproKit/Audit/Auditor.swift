@@ -1,0 +1,116 @@
+import Foundation
+
+/// Answers "where did this come from?" from the store: finds the runs behind a file, a hash, a
+/// run id or a cache key, and assembles what is known about each.
+public final class Auditor {
+    public let store: Store
+    let repo: GitRepository?
+    let maxAge: Double
+
+    public init(store: Store, repo: GitRepository?) throws {
+        self.store = store
+        self.repo = repo
+        maxAge = try StoreConfig.load(storeRoot: store.root).maxAge
+    }
+
+    /// What a target resolved to.
+    public struct Resolution: Sendable {
+        public var runs: [RunRecord]
+        /// How the target was read: "file", "sha256", "run", "key".
+        public var kind: String
+        /// For a file or hash: its SHA-256, and which output name(s) had it.
+        public var sha256: String?
+        public var matchedOutputs: [String: String] = [:]
+    }
+
+    /// A file path (hashed, then looked up among all outputs whatever its name), a SHA-256,
+    /// a run id (or unique prefix) or a cache key (or unique prefix).
+    public func resolve(_ target: String) throws -> Resolution {
+        var isDir: ObjCBool = false
+        if FileManager.default.fileExists(atPath: target, isDirectory: &isDir), !isDir.boolValue {
+            let sha = try Hashing.sha256OfFile(atPath: target).hash
+            let runs = try store.runsProducing(sha256: sha)
+            guard !runs.isEmpty else {
+                throw NotFoundError(notProducedMessage(file: target, sha: sha))
+            }
+            return Resolution(runs: runs.map(\.0), kind: "file", sha256: sha, matchedOutputs: Dictionary(runs.map { ($0.0.runId, $0.1) }, uniquingKeysWith: { a, _ in a }))
+        }
+        let lower = target.lowercased()
+        if lower.count == 64, lower.allSatisfy(\.isHexDigit) {
+            let produced = try store.runsProducing(sha256: lower)
+            if !produced.isEmpty {
+                return Resolution(runs: produced.map(\.0), kind: "sha256", sha256: lower, matchedOutputs: Dictionary(produced.map { ($0.0.runId, $0.1) }, uniquingKeysWith: { a, _ in a }))
+            }
+            let byKey = try store.runs(forKey: lower)
+            if !byKey.isEmpty { return Resolution(runs: byKey, kind: "key") }
+            throw NotFoundError("no run in this store produced \(lower) (no output, and no cache key, has that SHA-256)")
+        }
+        if let run = try? store.run(matching: target) {
+            return Resolution(runs: [run], kind: "run")
+        }
+        if target.count >= 6, lower.allSatisfy(\.isHexDigit), let key = try? store.resolveKey(prefix: lower) {
+            return Resolution(runs: try store.runs(forKey: key), kind: "key")
+        }
+        throw NotFoundError(
+            "no run in this store produced '\(target)': it is not a file, an output hash, a run id or a cache key here; "
+                + "`repro log` lists runs")
+    }
+
+    /// Says clearly when a file looks like an output but its content is not one any run wrote.
+    func notProducedMessage(file: String, sha: String) -> String {
+        let name = (file as NSString).lastPathComponent
+        var msg = "no run in this store produced \(file) (sha256 \(sha))"
+        if let similar = try? store.outputsNamed(name), let first = similar.first {
+            msg += "; run \(first.runId) wrote a different \(first.name) (sha256 \(first.sha256.prefix(12))), "
+                + "so this copy was changed after the run"
+            if similar.count > 1 { msg += " (\(similar.count) runs wrote a file of that name)" }
+        }
+        return msg
+    }
+
+    /// Everything audit shows about one run, as JSON.
+    public func entry(_ r: RunRecord, includePatch: Bool = false) throws -> JSONValue {
+        var o = r.json.objectValue ?? [:]
+        o["commit"] = .string(r.commit)
+        o["commit_info"] = (repo?.commitInfo(r.commit) ?? CommitInfo(id: r.commit, present: false, reachable: false)).json
+        o["params"] = r.config["params"] ?? .object([:])
+        let state = r.cacheState(maxAge: maxAge)
+        var cache: [String: JSONValue] = ["state": .string(state.rawValue)]
+        cache["stale_reasons"] = .array(r.staleReasons.map(\.json))
+        cache["invalidated_reason"] = r.invalidatedReason.json
+        cache["outputs_evicted_at"] = r.outputsEvictedAt.json
+        o["cache_state"] = .object(cache)
+        o["executable"] = ["path": r.executablePath.json, "sha256": r.executableSha256.json]
+        o["parents"] = .array(try Lineage(store: store).parents(of: r).map(\.json))
+        o["attestations"] = .int(Int64(try store.attestations(runId: r.runId).count))
+        o["verifications"] = .array(try store.verifications(forKey: r.key).map { $0 })
+        if includePatch, let p = r.patchBlob {
+            o["patch"] = .string(String(decoding: try store.readBlob(p), as: UTF8.self))
+        }
+        return .object(o)
+    }
+}
+
+extension Store {
+    /// Runs with an output whose content has this hash, with that output's name; newest first.
+    public func runsProducing(sha256: String) throws -> [(RunRecord, String)] {
+        let rows = try db.prepare(
+            "SELECT o.run_id, o.name FROM outputs o JOIN runs r USING (run_id) WHERE o.sha256 = ? ORDER BY r.started_at DESC"
+        ).query([.text(sha256)]) { ($0.text(0), $0.text(1)) }
+        var out: [(RunRecord, String)] = []
+        for (id, name) in rows {
+            if let r = try fetchRuns(where: "run_id = ?", [.text(id)]).first { out.append((r, name)) }
+        }
+        return out
+    }
+
+    /// Outputs whose name ends with this file name, newest first (to explain an edited copy).
+    public func outputsNamed(_ fileName: String) throws -> [(runId: String, name: String, sha256: String)] {
+        try db.prepare(
+            """
+            SELECT o.run_id, o.name, o.sha256 FROM outputs o JOIN runs r USING (run_id)
+            WHERE o.name = ? OR o.name LIKE ? ORDER BY r.started_at DESC LIMIT 20
+            """
+        ).query([.text(fileName), .text("%/" + fileName)]) { (runId: $0.text(0), name: $0.text(1), sha256: $0.text(2)) }
+    }
+}

@@ -1,0 +1,88 @@
+import Foundation
+
+/// `repro diff`: how two runs differ, in identity and in outputs.
+public struct RunDiff: Sendable {
+    public struct Field: Sendable {
+        /// config, code, dirty, seed, solver, input, env, backend, host, executable, command
+        public var kind: String
+        public var field: String
+        public var a: JSONValue
+        public var b: JSONValue
+        public var json: JSONValue { ["kind": .string(kind), "field": .string(field), "a": a, "b": b] }
+    }
+
+    public var runA: String
+    public var runB: String
+    public var identity: [Field]
+    public var outputs: [OutputComparison]
+    /// Outputs present in only one run, by name.
+    public var onlyInA: [String]
+    public var onlyInB: [String]
+
+    public var json: JSONValue {
+        [
+            "run_a": .string(runA), "run_b": .string(runB), "identity": .array(identity.map(\.json)),
+            "outputs": .array(outputs.map(\.json)), "only_in_a": .array(onlyInA.map { .string($0) }),
+            "only_in_b": .array(onlyInB.map { .string($0) }),
+            "same_key": .bool(identity.isEmpty),
+        ]
+    }
+
+    public static func compare(_ a: RunRecord, _ b: RunRecord, store: Store) throws -> RunDiff {
+        var fields: [Field] = []
+        for c in JSONDiff.changes(a.config, b.config) {
+            let kind = c.path.hasPrefix("solver") ? "solver" : c.path.hasPrefix("env") ? "env" : c.path == "seed" ? "seed" : "config"
+            fields.append(Field(kind: kind, field: c.path, a: c.old ?? .null, b: c.new ?? .null))
+        }
+        for c in JSONDiff.changes(a.code, b.code) {
+            fields.append(Field(kind: "code", field: "code." + c.path, a: c.old ?? .null, b: c.new ?? .null))
+        }
+        if a.patchBlob != b.patchBlob { fields.append(Field(kind: "dirty", field: "dirty patch", a: a.patchBlob.json, b: b.patchBlob.json)) }
+        if a.seed != b.seed && !fields.contains(where: { $0.field == "seed" }) {
+            fields.append(Field(kind: "seed", field: "seed (resolved)", a: .int(a.seed), b: .int(b.seed)))
+        }
+        let ia = Dictionary(a.inputs.map { ($0.path, $0.sha256) }, uniquingKeysWith: { x, _ in x })
+        let ib = Dictionary(b.inputs.map { ($0.path, $0.sha256) }, uniquingKeysWith: { x, _ in x })
+        for p in Set(ia.keys).union(ib.keys).sorted() where ia[p] != ib[p] {
+            fields.append(Field(kind: "input", field: "input " + p, a: ia[p].json, b: ib[p].json))
+        }
+        for c in JSONDiff.changes(a.env, b.env) where !c.path.hasPrefix("REPRO_") {
+            fields.append(Field(kind: "env", field: "env." + c.path, a: c.old ?? .null, b: c.new ?? .null))
+        }
+        let plain: [(String, String, String)] = [
+            ("backend", a.backend, b.backend), ("host", a.host, b.host), ("os", a.os, b.os),
+            ("executable", a.executablePath ?? "", b.executablePath ?? ""),
+            ("executable sha256", a.executableSha256 ?? "", b.executableSha256 ?? ""), ("commit", a.commit, b.commit),
+        ]
+        for (name, x, y) in plain where x != y {
+            fields.append(Field(kind: name.hasPrefix("executable") ? "executable" : name, field: name, a: .string(x), b: .string(y)))
+        }
+        if a.command != b.command && !fields.contains(where: { $0.field.hasPrefix("command") || $0.field.hasPrefix("params") }) {
+            fields.append(Field(kind: "command", field: "command", a: .array(a.command.map { .string($0) }), b: .array(b.command.map { .string($0) })))
+        }
+
+        let oa = Dictionary(a.outputs.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        let ob = Dictionary(b.outputs.map { ($0.name, $0) }, uniquingKeysWith: { x, _ in x })
+        var comparisons: [OutputComparison] = []
+        for name in Set(oa.keys).intersection(ob.keys).sorted() {
+            guard let x = oa[name], let y = ob[name] else { continue }
+            if x.sha256 == y.sha256 {
+                var c = OutputComparison(name: name, verdict: .identical, format: "sha256")
+                c.sizes = (Int(x.size), Int(y.size))
+                comparisons.append(c)
+                continue
+            }
+            guard store.hasBlob(x.sha256), store.hasBlob(y.sha256) else {
+                var c = OutputComparison(name: name, verdict: .divergent, format: "sha256")
+                c.differences = [.init(location: "sha256 (outputs evicted, contents unavailable)", old: x.sha256, new: y.sha256)]
+                c.differenceCount = 1
+                comparisons.append(c)
+                continue
+            }
+            comparisons.append(OutputComparator.compare(name: name, try store.readBlob(x.sha256), try store.readBlob(y.sha256)))
+        }
+        return RunDiff(
+            runA: a.runId, runB: b.runId, identity: fields, outputs: comparisons,
+            onlyInA: Set(oa.keys).subtracting(ob.keys).sorted(), onlyInB: Set(ob.keys).subtracting(oa.keys).sorted())
+    }
+}

@@ -1,0 +1,157 @@
+import Foundation
+
+/// How two versions of one output compare.
+public struct OutputComparison: Sendable {
+    public enum Verdict: String, Sendable {
+        /// Same bytes (same SHA-256).
+        case identical = "IDENTICAL"
+        /// Different bytes, every number within the tolerance, everything else equal.
+        case equivalent = "EQUIVALENT"
+        case divergent = "DIVERGENT"
+    }
+
+    /// One place the two differ.
+    public struct Difference: Sendable {
+        /// A JSON path, `row 3, column dsb`, `line 12` or `byte 4096`.
+        public var location: String
+        public var old: String
+        public var new: String
+        public var json: JSONValue { ["location": .string(location), "old": .string(old), "new": .string(new)] }
+    }
+
+    public var name: String
+    public var verdict: Verdict
+    /// "json", "csv", "text" or "binary": how the contents were compared.
+    public var format: String
+    public var maxAbs: Double = 0
+    public var maxRel: Double = 0
+    public var maxUlps: UInt64 = 0
+    /// Where the largest absolute error is.
+    public var maxAbsAt: String?
+    /// At most `limit` differences (beyond tolerance), and how many there are in all.
+    public var differences: [Difference] = []
+    public var differenceCount = 0
+    public var sizes: (Int, Int) = (0, 0)
+
+    public var json: JSONValue {
+        [
+            "name": .string(name), "verdict": .string(verdict.rawValue), "format": .string(format),
+            "max_abs": .double(maxAbs), "max_rel": .double(maxRel), "max_ulps": .int(Int64(clamping: maxUlps)),
+            "max_abs_at": maxAbsAt.json, "differences": .array(differences.map(\.json)),
+            "difference_count": .int(Int64(differenceCount)), "sizes": [.int(Int64(sizes.0)), .int(Int64(sizes.1))],
+        ]
+    }
+}
+
+/// Compares two versions of an output: byte-identical, or field by field for JSON and CSV
+/// (numbers within a tolerance), line by line for text, by first differing byte for binary.
+/// Used by `repro diff` and `repro verify`.
+public enum OutputComparator {
+    public static let limit = 20
+
+    public static func compare(name: String, _ a: [UInt8], _ b: [UInt8], tolerance: Tolerance = .exact) -> OutputComparison {
+        var c = OutputComparison(name: name, verdict: .identical, format: "binary")
+        c.sizes = (a.count, b.count)
+        if a == b { return c }
+        let lower = name.lowercased()
+        if lower.hasSuffix(".json"), let ja = try? JSONParser.parse(a), let jb = try? JSONParser.parse(b) {
+            c.format = "json"
+            compareJSON(ja, jb, tolerance, &c)
+        } else if lower.hasSuffix(".csv") || lower.hasSuffix(".tsv"), let ta = text(a), let tb = text(b) {
+            c.format = "csv"
+            compareCSV(ta, tb, separator: lower.hasSuffix(".tsv") ? "\t" : ",", tolerance, &c)
+        } else if let ta = text(a), let tb = text(b) {
+            c.format = "text"
+            compareText(ta, tb, tolerance, &c)
+        } else {
+            c.format = "binary"
+            let n = min(a.count, b.count)
+            let offset = (0..<n).first { a[$0] != b[$0] } ?? n
+            c.differences = [.init(location: "byte \(offset)", old: byteText(a, offset), new: byteText(b, offset))]
+            if a.count != b.count {
+                c.differences.append(.init(location: "size", old: "\(a.count) bytes", new: "\(b.count) bytes"))
+            }
+            c.differenceCount = c.differences.count
+        }
+        c.verdict = c.differenceCount == 0 ? .equivalent : .divergent
+        return c
+    }
+
+    private static func byteText(_ bytes: [UInt8], _ i: Int) -> String {
+        i < bytes.count ? String(format: "0x%02x", bytes[i]) : "(end of file)"
+    }
+
+    private static func text(_ bytes: [UInt8]) -> String? {
+        guard !bytes.contains(0) else { return nil }
+        return String(validating: bytes, as: UTF8.self)
+    }
+
+    /// Records a numeric pair's error; true when the tolerance accepts it.
+    private static func number(_ x: Double, _ y: Double, at location: String, _ t: Tolerance, _ c: inout OutputComparison) -> Bool {
+        let abs = Swift.abs(x - y)
+        let rel = y != 0 ? abs / Swift.abs(y) : (abs == 0 ? 0 : Double.infinity)
+        let ulps = Tolerance.ulpDistance(x, y)
+        if abs > c.maxAbs { c.maxAbs = abs; c.maxAbsAt = location }
+        c.maxRel = max(c.maxRel, rel)
+        c.maxUlps = max(c.maxUlps, ulps)
+        return t.accepts(x, y)
+    }
+
+    private static func add(_ d: OutputComparison.Difference, _ c: inout OutputComparison) {
+        c.differenceCount += 1
+        if c.differences.count < limit { c.differences.append(d) }
+    }
+
+    private static func compareJSON(_ a: JSONValue, _ b: JSONValue, _ t: Tolerance, _ c: inout OutputComparison) {
+        let fa = JSONDiff.flatten(a), fb = JSONDiff.flatten(b)
+        for path in Set(fa.keys).union(fb.keys).sorted() {
+            let (x, y) = (fa[path], fb[path])
+            if x == y { continue }
+            let location = path.isEmpty ? "(root)" : path
+            if let nx = x?.numberValue, let ny = y?.numberValue, number(nx, ny, at: location, t, &c) { continue }
+            add(.init(location: location, old: x?.canonical ?? "(absent)", new: y?.canonical ?? "(absent)"), &c)
+        }
+    }
+
+    private static func compareCSV(_ a: String, _ b: String, separator: Character, _ t: Tolerance, _ c: inout OutputComparison) {
+        let ra = a.split(separator: "\n", omittingEmptySubsequences: false).map { $0.split(separator: separator, omittingEmptySubsequences: false).map(String.init) }
+        let rb = b.split(separator: "\n", omittingEmptySubsequences: false).map { $0.split(separator: separator, omittingEmptySubsequences: false).map(String.init) }
+        let header = ra.first ?? []
+        if ra.count != rb.count {
+            add(.init(location: "rows", old: "\(ra.count) lines", new: "\(rb.count) lines"), &c)
+        }
+        for r in 0..<min(ra.count, rb.count) {
+            let (x, y) = (ra[r], rb[r])
+            if x == y { continue }
+            for col in 0..<max(x.count, y.count) {
+                let (vx, vy) = (col < x.count ? x[col] : "(absent)", col < y.count ? y[col] : "(absent)")
+                if vx == vy { continue }
+                let colName = r > 0 && col < header.count ? header[col] : "\(col + 1)"
+                let location = "row \(r), column \(colName)"
+                if let nx = Double(vx.trimmingCharacters(in: .whitespaces)), let ny = Double(vy.trimmingCharacters(in: .whitespaces)),
+                    number(nx, ny, at: location, t, &c)
+                {
+                    continue
+                }
+                add(.init(location: location, old: vx, new: vy), &c)
+            }
+        }
+    }
+
+    /// Lines compared in order; the differing ones listed like a unified diff's -/+ pairs.
+    private static func compareText(_ a: String, _ b: String, _ t: Tolerance, _ c: inout OutputComparison) {
+        let la = a.split(separator: "\n", omittingEmptySubsequences: false)
+        let lb = b.split(separator: "\n", omittingEmptySubsequences: false)
+        for i in 0..<max(la.count, lb.count) {
+            let x = i < la.count ? String(la[i]) : "(absent)"
+            let y = i < lb.count ? String(lb[i]) : "(absent)"
+            if x == y { continue }
+            if let nx = Double(x.trimmingCharacters(in: .whitespaces)), let ny = Double(y.trimmingCharacters(in: .whitespaces)),
+                number(nx, ny, at: "line \(i + 1)", t, &c)
+            {
+                continue
+            }
+            add(.init(location: "line \(i + 1)", old: "-" + x, new: "+" + y), &c)
+        }
+    }
+}

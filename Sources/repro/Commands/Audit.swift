@@ -1,0 +1,117 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+struct Audit: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Say where a file, hash, run or key came from: code, config, seed, precision, machine, lineage.")
+
+    @Argument(help: "A file (found by content), a SHA-256, a run id (or prefix) or a cache key.")
+    var target: String
+
+    @Flag(help: "Include the stored patch of a dirty run.") var patch = false
+    @Flag(help: "Verify the run's signed attestation (needs --pubkey).") var verifyAttestation = false
+    @Option(help: "Public key for --verify-attestation.") var pubkey: String?
+    @Option(help: "Verify this envelope file instead of the one kept in the store.") var attestation: String?
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if verifyAttestation && pubkey == nil { throw ValidationError("--verify-attestation needs --pubkey FILE.pub") }
+    }
+
+    func run() throws {
+        try reporting {
+            let (repo, store) = try openRepoAndStore()
+            let auditor = try Auditor(store: store, repo: repo)
+            let resolution: Auditor.Resolution
+            do {
+                resolution = try auditor.resolve(target)
+            } catch let e as NotFoundError where verifyAttestation {
+                throw Attestation.Failure(message: "verification failed: \(e.message)")
+            }
+            var entries: [JSONValue] = []
+            for r in resolution.runs {
+                var e = try auditor.entry(r, includePatch: patch).objectValue ?? [:]
+                if let name = resolution.matchedOutputs[r.runId] { e["matched_output"] = .string(name) }
+                if verifyAttestation, let pubkey {
+                    let envelopes = try attestation.map { [try String(contentsOfFile: $0, encoding: .utf8)] }
+                        ?? store.attestations(runId: r.runId).map(\.envelope)
+                    guard !envelopes.isEmpty else {
+                        throw Attestation.Failure(message: "run \(r.runId) has no attestation; make one with `repro attest \(r.runId) --key KEY`")
+                    }
+                    for env in envelopes { try Attestation.verify(envelope: env, publicKeyPath: pubkey, run: r, store: store) }
+                    e["attestation_verified"] = .bool(true)
+                }
+                entries.append(.object(e))
+            }
+            if output.json {
+                Console.json([
+                    "target": .string(target), "resolved_as": .string(resolution.kind), "sha256": resolution.sha256.json,
+                    "runs": .array(entries),
+                ])
+                return
+            }
+            Console.out(AuditText.render(target: target, resolution: resolution, entries: entries))
+        }
+    }
+}
+
+/// The human form of an audit.
+enum AuditText {
+    static func render(target: String, resolution: Auditor.Resolution, entries: [JSONValue]) -> String {
+        var out: [String] = []
+        let what = resolution.sha256.map { " (sha256 \($0.prefix(16))…)" } ?? ""
+        out.append("\(target)\(what): \(entries.count) run\(entries.count == 1 ? "" : "s")")
+        for e in entries {
+            func s(_ k: String) -> String { e[k]?.stringValue ?? "-" }
+            out.append("")
+            out.append("run        \(s("run_id"))  \(s("name"))  \(s("status"))\(e["matched_output"]?.stringValue.map { "  (wrote it as \($0))" } ?? "")")
+            out.append("when       \(s("started_at")) → \(s("finished_at"))  (\(e["duration_s"]?.numberValue.map { String(format: "%.2fs", $0) } ?? "-"))")
+            out.append("where      \(s("backend")) on \(s("host")) (\(s("os"))) by \(s("user")), repro \(s("repro_version"))")
+            let c = e["commit_info"] ?? .null
+            var commit = "commit     \(s("commit"))"
+            if c["present"] == .bool(false) {
+                commit += "  (not in this repository any more)"
+            } else {
+                commit += "  \(c["summary"]?.stringValue ?? "")\n           \(c["author"]?.stringValue ?? "") <\(c["email"]?.stringValue ?? "")>, \(c["date"]?.stringValue ?? "")"
+                if c["reachable"] == .bool(false) { commit += "\n           (no branch or tag reaches this commit any more)" }
+            }
+            out.append(commit)
+            for p in e["code"]?["paths"]?.arrayValue ?? [] {
+                out.append("code       \(p["path"]?.stringValue ?? "")  \(p["kind"]?.stringValue ?? "") \(p["id"]?.stringValue ?? "")")
+            }
+            let dirty = e["dirty"] == .bool(true)
+            out.append("dirty      \(dirty ? "yes, patch blob \(s("patch_blob").prefix(12)): " + (e["dirty_files"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: ", ") : "no")")
+            out.append("config     \(e["config_hash"]?.stringValue ?? "")")
+            out.append("params     \(e["params"]?.canonical ?? "{}")")
+            out.append("seed       \(e["seed"]?.canonical ?? "-")")
+            out.append("solver     \(e["solver"]?.canonical ?? "{}")")
+            for i in e["inputs"]?.arrayValue ?? [] {
+                out.append("input      \(i["path"]?.stringValue ?? "")  \(i["sha256"]?.stringValue ?? "")")
+            }
+            out.append("env        \(e["env"]?.canonical ?? "{}")")
+            out.append("executable \(e["executable"]?["path"]?.stringValue ?? "-")  \(e["executable"]?["sha256"]?.stringValue ?? "")")
+            for o in e["outputs"]?.arrayValue ?? [] {
+                out.append("output     \(o["name"]?.stringValue ?? "")  \(o["sha256"]?.stringValue ?? "")  \(o["size"]?.canonical ?? "") B")
+            }
+            let cache = e["cache_state"] ?? .null
+            var state = "cache      \(cache["state"]?.stringValue ?? "-")"
+            for r in cache["stale_reasons"]?.arrayValue ?? [] {
+                state += "\n           \(r["path"]?.stringValue ?? "") changed \(r["from"]?.stringValue?.prefix(12) ?? "") → \(r["to"]?.stringValue?.prefix(12) ?? "")"
+            }
+            if let why = cache["invalidated_reason"]?.stringValue { state += " (invalidated: \(why))" }
+            if let when = cache["outputs_evicted_at"]?.stringValue { state += " (outputs evicted by gc at \(when))" }
+            out.append(state)
+            for p in e["parents"]?.arrayValue ?? [] {
+                out.append("parent     \(p["input"]?.stringValue ?? "") came from run \(p["from"]?.stringValue ?? "") (sha256 \(p["sha256"]?.stringValue?.prefix(12) ?? ""))")
+            }
+            let verifications = e["verifications"]?.arrayValue ?? []
+            out.append("verified   \(verifications.isEmpty ? "never (repro verify)" : verifications.map { "\($0["verdict"]?.stringValue ?? "") on \($0["backends"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? "") at \($0["created_at"]?.stringValue ?? "")" }.joined(separator: "; "))")
+            if let n = e["attestations"]?.intValue, n > 0 {
+                out.append("attested   \(n) signed statement\(n == 1 ? "" : "s")\(e["attestation_verified"] == .bool(true) ? ", signature and outputs verified" : "")")
+            }
+            if let patch = e["patch"]?.stringValue { out.append("--- patch ---\n" + patch) }
+        }
+        return out.joined(separator: "\n")
+    }
+}
