@@ -60,25 +60,27 @@ public enum Attestation {
         }
     }
 
-    static func loadPrivate(_ path: String) throws(Failure) -> Curve25519.Signing.PrivateKey {
+    /// Reads a PEM key file and returns its raw 32 key bytes after checking the DER prefix.
+    static func rawKey(_ path: String, label: String, prefix: [UInt8]) throws(Failure) -> [UInt8] {
         guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw Failure(message: "cannot read the key \(path)")
+            throw Failure(message: "cannot read the key file \(path)")
         }
-        let der = try der(fromPEM: text, label: "PRIVATE KEY", path: path)
-        guard der.count == 48, Array(der.prefix(16)) == privatePrefix,
-            let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: der.suffix(32))
-        else { throw Failure(message: "\(path) is not an Ed25519 private key") }
+        let der = try der(fromPEM: text, label: label, path: path)
+        guard der.count == prefix.count + 32, Array(der.prefix(prefix.count)) == prefix else {
+            throw Failure(message: "\(path) is not an Ed25519 \(label.lowercased())")
+        }
+        return Array(der.suffix(32))
+    }
+
+    static func loadPrivate(_ path: String) throws(Failure) -> Curve25519.Signing.PrivateKey {
+        let raw = try rawKey(path, label: "PRIVATE KEY", prefix: privatePrefix)
+        guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: raw) else { throw Failure(message: "\(path) is not an Ed25519 private key") }
         return key
     }
 
     public static func loadPublic(_ path: String) throws(Failure) -> Curve25519.Signing.PublicKey {
-        guard let text = try? String(contentsOfFile: path, encoding: .utf8) else {
-            throw Failure(message: "cannot read the public key \(path)")
-        }
-        let der = try der(fromPEM: text, label: "PUBLIC KEY", path: path)
-        guard der.count == 44, Array(der.prefix(12)) == publicPrefix,
-            let key = try? Curve25519.Signing.PublicKey(rawRepresentation: der.suffix(32))
-        else { throw Failure(message: "\(path) is not an Ed25519 public key") }
+        let raw = try rawKey(path, label: "PUBLIC KEY", prefix: publicPrefix)
+        guard let key = try? Curve25519.Signing.PublicKey(rawRepresentation: raw) else { throw Failure(message: "\(path) is not an Ed25519 public key") }
         return key
     }
 
