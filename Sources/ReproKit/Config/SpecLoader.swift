@@ -7,7 +7,8 @@ public enum SpecLoader {
         "name", "command", "code", "inputs", "outputs", "params", "seed", "solver", "env",
         "env_passthrough", "backend", "timeout", "resources",
     ]
-    public static let supportedBackends = ["local"]
+    public static let supportedBackends = ["local", "slurm"]
+    static let resourceKeys = ["cpus", "memory", "time", "partition", "account", "qos", "gpus"]
 
     public static func load(path: String, overrides: [String] = []) throws(ConfigError) -> SimulationSpec {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -199,6 +200,11 @@ public enum SpecLoader {
                 throw ConfigError("\(node.origin): resources must be a mapping such as {cpus: 4, memory: 8G}")
             }
             resources = try node.toJSON(path: "resources").objectValue ?? [:]
+            if case .mapping(let rp, _) = node {
+                for (k, v) in rp where !resourceKeys.contains(k) {
+                    throw ConfigError("\(v.origin): unknown resource '\(k)'; use \(resourceKeys.joined(separator: ", "))")
+                }
+            }
         }
 
         return SimulationSpec(

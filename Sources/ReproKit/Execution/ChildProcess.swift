@@ -1,10 +1,6 @@
 import CReproSys
 import Foundation
 
-/// Where the signal handler writes: a pipe the supervising loop polls. Set once, read from a
-/// signal handler, so it cannot live behind a lock.
-nonisolated(unsafe) private var signalPipeWriteEnd: Int32 = -1
-
 /// How a supervised child ended.
 public enum ChildEnd: Sendable, Equatable {
     case exited(Int32)
@@ -51,67 +47,51 @@ public struct ChildProcess {
         self.timeout = timeout
     }
 
-    /// Runs to the end. `started` is called with the pid right after the spawn.
+    /// Runs to the end. `started` is called with the pid right after the spawn. Safe to call
+    /// from several threads at once (a process pool).
     public func run(started: (Int32) -> Void = { _ in }) throws(ExecutionError) -> (end: ChildEnd, duration: Double) {
+        let interrupts = Interrupts.shared
+        interrupts.install()
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else { throw ExecutionError("pipe failed: \(FileIO.errnoText())") }
         for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
         let (readEnd, writeEnd) = (fds[0], fds[1])
-        defer {
-            close(readEnd)
-            close(writeEnd)
-        }
-        signalPipeWriteEnd = writeEnd
-        let watched: [Int32] = [SIGINT, SIGTERM, SIGHUP]
-        let handler: @convention(c) (Int32) -> Void = { sig in
-            var b = UInt8(truncatingIfNeeded: sig)
-            _ = write(signalPipeWriteEnd, &b, 1)
-        }
-        var previous: [Int32: sighandler_t?] = [:]
-        for s in watched { previous[s] = signal(s, handler) }
-        defer {
-            for s in watched { signal(s, previous[s] ?? SIG_DFL) }
-        }
+        defer { close(readEnd) }
 
         let pid = try spawn()
         let start = Clock.monotonic()
+        interrupts.register(group: pid)
+        defer { interrupts.unregister(group: pid) }
         started(pid)
-        // A thread blocks in waitpid and reports the status through the same pipe as signals,
-        // so one poll() sees exit, signals and the deadline.
-        let waiterWrite = writeEnd
+        // A thread blocks in waitpid and reports the status through a pipe, so one poll()
+        // sees the exit and the deadline with no polling delay.
         Thread.detachNewThread {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-            var msg: [UInt8] = [0xFF] + withUnsafeBytes(of: status) { Array($0) }
-            _ = write(waiterWrite, &msg, msg.count)
+            _ = withUnsafeBytes(of: status) { write(writeEnd, $0.baseAddress, 4) }
+            close(writeEnd)
         }
 
-        var buffer: [UInt8] = []
-        func nextEvent(until deadline: Double?) -> (status: Int32?, signal: Int32?) {
-            while true {
-                if let i = buffer.firstIndex(of: 0xFF), buffer.count >= i + 5 {
-                    let status = buffer[(i + 1)...(i + 4)].withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
-                    return (status, nil)
-                }
-                if let first = buffer.first, first != 0xFF {
-                    buffer.removeFirst()
-                    return (nil, Int32(first))
-                }
+        /// The wait status, or nil when the deadline passed first.
+        func waitStatus(until deadline: Double?) -> Int32? {
+            var buffer: [UInt8] = []
+            while buffer.count < 4 {
                 var wait: Int32 = -1
                 if let deadline {
                     let left = deadline - Clock.monotonic()
-                    if left <= 0 { return (nil, nil) }
+                    if left <= 0 { return nil }
                     wait = Int32(min(left * 1000 + 1, Double(Int32.max)))
                 }
                 var pfd = pollfd(fd: readEnd, events: Int16(POLLIN), revents: 0)
                 let rc = poll(&pfd, 1, wait)
-                if rc < 0 && errno != EINTR { return (nil, nil) }
+                if rc < 0 && errno != EINTR { return nil }
                 if rc > 0 {
-                    var chunk = [UInt8](repeating: 0, count: 64)
-                    let n = read(readEnd, &chunk, 64)
+                    var chunk = [UInt8](repeating: 0, count: 4 - buffer.count)
+                    let n = read(readEnd, &chunk, chunk.count)
                     if n > 0 { buffer.append(contentsOf: chunk[0..<n]) }
                 }
             }
+            return buffer.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
         }
 
         func decode(_ status: Int32) -> ChildEnd {
@@ -119,36 +99,19 @@ public struct ChildProcess {
             return sig == 0 ? .exited((status >> 8) & 0xFF) : .signaled(sig)
         }
 
-        /// SIGTERM to the group, then SIGKILL after the grace period; returns when the child is reaped.
-        func stopGroup() {
-            kill(-pid, SIGTERM)
-            let graceEnd = Clock.monotonic() + killGrace
-            while true {
-                let ev = nextEvent(until: graceEnd)
-                if ev.status != nil { break }
-                if ev.signal == nil {  // grace period over
-                    kill(-pid, SIGKILL)
-                    while nextEvent(until: nil).status == nil {}
-                    break
-                }
-            }
+        if let status = waitStatus(until: timeout.map { start + $0 }) {
             kill(-pid, SIGKILL)  // anything the leader left behind in its group
+            if let sig = interrupts.received { return (.interrupted(signal: sig), Clock.monotonic() - start) }
+            return (decode(status), Clock.monotonic() - start)
         }
-
-        let deadline = timeout.map { start + $0 }
-        while true {
-            let ev = nextEvent(until: deadline)
-            if let status = ev.status {
-                return (decode(status), Clock.monotonic() - start)
-            }
-            if let sig = ev.signal {
-                stopGroup()
-                return (.interrupted(signal: sig), Clock.monotonic() - start)
-            }
-            // Deadline passed.
-            stopGroup()
-            return (.timedOut(after: timeout ?? 0), Clock.monotonic() - start)
+        // Deadline passed: SIGTERM to the group, SIGKILL after the grace period.
+        kill(-pid, SIGTERM)
+        if waitStatus(until: Clock.monotonic() + killGrace) == nil {
+            kill(-pid, SIGKILL)
+            _ = waitStatus(until: nil)
         }
+        kill(-pid, SIGKILL)
+        return (.timedOut(after: timeout ?? 0), Clock.monotonic() - start)
     }
 
     private func spawn() throws(ExecutionError) -> Int32 {

@@ -4,7 +4,9 @@ import Foundation
 /// interrupted. A live run always holds the flock on its key, so a free lock means a dead owner.
 enum Recovery {
     static func markDeadRunsInterrupted(_ store: Store) throws {
-        let running = try store.runs(inStatus: .running)
+        // Only local runs die with their repro process; a run on a scheduler outlives it and is
+        // picked up by `repro status` or `repro wait`.
+        let running = try store.runs(inStatus: .running).filter { $0.backend == "local" }
         for r in running {
             let lock = try FileLock(path: store.locksDir + "/\(r.key).lock")
             guard lock.tryLock() else { continue }

@@ -10,6 +10,10 @@ public struct RunRequest: Sendable {
     public var outDir: String?
     /// The caller's environment: PATH, HOME, passthrough variables and REPRO_STORE come from here.
     public var environment: [String: String]
+    /// Overrides the spec's `backend:`.
+    public var backend: String?
+    /// Return right after submission (schedulers only); `repro wait` picks the run up.
+    public var detach = false
 
     public init(specPath: String, environment: [String: String]) {
         self.specPath = specPath

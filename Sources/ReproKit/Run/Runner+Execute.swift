@@ -1,141 +1,122 @@
 import Foundation
 
 extension Runner {
-    /// A miss: record the run as running, execute it on the local backend, ingest its outputs,
-    /// record the result and materialize the outputs.
-    func execute(_ p: Prepared) throws -> RunOutcome {
-        let store = p.store
-        let runId = HostInfo.newRunId()
-        let work = store.tmpDir + "/run-" + runId
-        let outdir = work + "/out"
-        let configFile = work + "/config.json"
-        try Store.makeDirectory(outdir)
-        defer { FileIO.removeTree(work) }
+    /// The backend this request runs on: `--backend`, else the spec's.
+    func backendName(_ p: Prepared) -> String { request.backend ?? p.spec.backend }
 
+    /// The task and the `running` record for a miss. The task directory lives under the
+    /// backend's staging root (for SLURM: a folder the nodes see).
+    static func makeTask(
+        _ p: Prepared, specPath: String, environment: [String: String], backend: Backend, runId: String, patchBlob: String?
+    ) throws -> (TaskSpec, RunRecord) {
         let spec = p.spec
+        let taskDir = backend.stagingRoot + "/run-" + runId
+        let outdir = taskDir + "/out"
+        let configFile = taskDir + "/config.json"
         let argv = try CommandTemplate.render(
             spec.command,
             .init(params: spec.params, solver: spec.solver, seed: p.seed, outdir: outdir, config: configFile))
-        let env = SimulationEnvironment.build(
-            spec: spec, caller: request.environment, seed: p.seed, outdir: outdir, configFile: configFile, runId: runId,
-            key: p.key)
-        guard
-            let executable = ChildProcess.resolveExecutable(
-                argv[0], path: env["PATH"] ?? "", workingDirectory: p.repo.workdir)
-        else {
-            throw EnvironmentError(
-                "cannot find the program '\(argv[0])' (command[0] in \(request.specPath)) on PATH=\(env["PATH"] ?? "") "
-                    + "or relative to \(p.repo.workdir); install it or give its path")
+        var env = SimulationEnvironment.build(
+            spec: spec, caller: environment, seed: p.seed, outdir: outdir, configFile: configFile, runId: runId, key: p.key)
+        let recordedEnv = SimulationEnvironment.recorded(env, passthrough: spec.envPassthrough)
+        var executablePath: String? = nil
+        if backend.name == "local" {
+            guard let exe = ChildProcess.resolveExecutable(argv[0], path: env["PATH"] ?? "", workingDirectory: p.repo.workdir) else {
+                throw EnvironmentError(
+                    "cannot find the program '\(argv[0])' (command[0] in \(specPath)) on PATH=\(env["PATH"] ?? "") "
+                        + "or relative to \(p.repo.workdir); install it or give its path")
+            }
+            executablePath = (exe as NSString).resolvingSymlinksInPath
+        } else {
+            // PATH and HOME come from the machine that runs it.
+            env.removeValue(forKey: "PATH")
+            env.removeValue(forKey: "HOME")
         }
-        let realExecutable = (executable as NSString).resolvingSymlinksInPath
-        let executableHash = try store.hashFile(atPath: realExecutable).sha256
-        Trace.mark("executable resolved and hashed")
-
         let configJSON: JSONValue = [
             "name": .string(spec.name), "params": .object(spec.params), "seed": .int(p.seed),
             "solver": .object(spec.solver), "env": .object(spec.env.mapValues { .string($0) }),
             "run_id": .string(runId), "key": .string(p.key), "outdir": .string(outdir),
         ]
-        try FileIO.writeAtomically(Array((configJSON.pretty + "\n").utf8), to: configFile, sync: false)
-
-        let started = Clock.now()
-        let patchBlob = try p.patch.map { try store.putBytes($0) }
-        var record = RunRecord(
-            runId: runId, key: p.key, name: spec.name, specPath: request.specPath, configHash: p.configHash,
+        let task = TaskSpec(
+            runId: runId, key: p.key, name: spec.name, taskDir: taskDir, argv: argv, env: env, workdir: p.repo.workdir,
+            outputs: spec.outputs, timeout: spec.timeout, configJSON: configJSON)
+        let record = RunRecord(
+            runId: runId, key: p.key, name: spec.name, specPath: specPath, configHash: p.configHash,
             config: spec.semanticConfig, commit: p.identity.commit, commitSummary: p.identity.commitSummary,
             code: p.identity.keyJSON, dirty: !p.identity.dirtyFiles.isEmpty, dirtyFiles: p.identity.dirtyFiles,
-            patchBlob: patchBlob?.sha256, seed: p.seed, solver: .object(spec.solver), inputs: p.inputs,
-            env: SimulationEnvironment.recorded(env, passthrough: spec.envPassthrough), command: argv,
-            backend: "local", resources: .object(spec.resources), timeoutS: spec.timeout, host: HostInfo.hostname,
-            os: HostInfo.os, reproVersion: HostInfo.reproVersion, executablePath: realExecutable,
-            executableSha256: executableHash, status: .running, exitCode: nil, message: nil, pid: getpid(),
-            startedAt: Clock.iso8601(started), finishedAt: nil, durationS: nil, stdoutBlob: nil, stderrBlob: nil,
-            outputs: [], hitCount: 0, user: HostInfo.user)
-        try store.withBlobWriteLock {
-            try store.insertRunning(record, blobs: patchBlob.map { [$0] } ?? [])
+            patchBlob: patchBlob, seed: p.seed, solver: .object(spec.solver), inputs: p.inputs,
+            env: recordedEnv, command: argv, backend: backend.name, resources: .object(spec.resources), timeoutS: spec.timeout,
+            host: HostInfo.hostname, os: HostInfo.os, reproVersion: HostInfo.reproVersion, executablePath: executablePath,
+            executableSha256: nil, status: .running, exitCode: nil, message: nil, pid: getpid(),
+            startedAt: Clock.iso8601(Clock.now()), finishedAt: nil, durationS: nil, stdoutBlob: nil, stderrBlob: nil,
+            outputs: [], hitCount: 0, user: HostInfo.user, jobId: nil, taskDir: taskDir)
+        return (task, record)
+    }
+
+    func dispatcher(_ p: Prepared, backend: Backend) throws -> Dispatcher {
+        let config = try StoreConfig.load(storeRoot: p.store.root)
+        let d = Dispatcher(
+            store: p.store, backend: backend, log: log, maxRetries: config.slurm.maxRetries,
+            resultsDir: { [request] r in
+                request.outDir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
+                    ?? p.repo.workdir + "/results/\(r.name)/\(r.key.prefix(12))"
+            })
+        d.announceStates = backend.name != "local"
+        d.showFailureTail = true
+        d.confirmCancel = { n in Runner.askToCancel(n, backend: backend.name) }
+        return d
+    }
+
+    /// A miss: record the run as running, run it on its backend, ingest the result.
+    func execute(_ p: Prepared) throws -> RunOutcome {
+        let backend = try Backends.make(
+            backendName(p), store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment)
+        let runId = HostInfo.newRunId()
+        let patchBlob = try p.patch.map { try p.store.putBytes($0) }
+        let (task, record) = try Runner.makeTask(
+            p, specPath: request.specPath, environment: request.environment, backend: backend, runId: runId,
+            patchBlob: patchBlob?.sha256)
+        Trace.mark("task prepared")
+        try p.store.withBlobWriteLock {
+            try p.store.insertRunning(record, blobs: patchBlob.map { [$0] } ?? [])
         }
         Trace.mark("run recorded as running")
-
-        let child = ChildProcess(
-            executable: executable, arguments: Array(argv.dropFirst()), environment: env,
-            workingDirectory: p.repo.workdir, stdoutPath: work + "/stdout", stderrPath: work + "/stderr",
-            timeout: spec.timeout)
-        let end: ChildEnd
-        let duration: Double
+        let d = try dispatcher(p, backend: backend)
+        let handles: [TaskHandle]
         do {
-            (end, duration) = try child.run()
+            handles = try d.submit([task], resources: p.spec.resources)
         } catch {
-            try? store.markInterrupted(runId: runId, message: "could not start: \(error.message)")
+            try? p.store.markFailed(runId: runId, message: "could not be submitted: \(error)")
+            FileIO.removeTree(task.taskDir)
             throw error
         }
-
-        Trace.mark("simulation finished")
-        var status: RunStatus
-        var message: String?
-        switch end {
-        case .exited(0): status = .succeeded
-        case .exited(let c): status = .failed; message = "the simulation exited with code \(c)"
-        case .signaled(let s): status = .failed; message = "the simulation was killed by signal \(s)"
-        case .timedOut(let t):
-            status = .failed
-            message = "timed out after \(DurationText.format(t)); the process group was killed"
-        case .interrupted(let s):
-            status = .interrupted
-            message = "interrupted by signal \(s); the simulation's process group was stopped"
+        if request.detach && backend.name != "local" {
+            var r = record
+            r.jobId = handles.first?.jobId
+            log("\(backend.name): submitted run \(runId) as job \(r.jobId ?? "?"); `repro wait \(runId)` picks it up")
+            return RunOutcome(record: r, cache: .miss, outputsDir: nil, outputPaths: [:])
         }
+        return try wait(handles, dispatcher: d, fallback: record)
+    }
 
-        let collected = OutputCollector.collect(outdir: outdir, patterns: spec.outputs)
-        if status == .succeeded, !collected.missing.isEmpty {
-            status = .failed
-            message = "declared output(s) not written under $REPRO_OUTDIR: \(collected.missing.joined(separator: ", "))"
-        }
-        // Blob writes and the record that references them happen under the shared GC lock.
-        let (outputs, stdoutBlob, stderrBlob, completion) = try store.withBlobWriteLock {
-            () throws -> ([(OutputFile, inlineJSON: String?, blob: BlobRef)], BlobRef, BlobRef, Store.Completion) in
-            var outputs: [(OutputFile, inlineJSON: String?, blob: BlobRef)] = []
-            for name in collected.files {
-                let path = outdir + "/" + name
-                let blob = try store.putFile(atPath: path)
-                outputs.append((OutputFile(name: name, sha256: blob.sha256, size: blob.size), Self.inlineJSON(name, path), blob))
-            }
-            let stdoutBlob = try store.putFile(atPath: work + "/stdout")
-            let stderrBlob = try store.putFile(atPath: work + "/stderr")
-            let completion = Store.Completion(
-                status: status, exitCode: end.exitCode, message: message, finishedAt: Clock.iso8601(Clock.now()),
-                durationS: duration, stdout: stdoutBlob, stderr: stderrBlob, executablePath: nil, executableSha256: nil,
-                outputs: outputs)
-            try store.finish(runId: runId, completion)
-            return (outputs, stdoutBlob, stderrBlob, completion)
-        }
-
+    /// Waits for submitted handles and turns the one result into an outcome.
+    func wait(_ handles: [TaskHandle], dispatcher d: Dispatcher, fallback: RunRecord) throws -> RunOutcome {
+        var result: Dispatcher.Finished?
+        let how = try d.drive(handles, onFinished: { result = $0 })
         Trace.mark("outputs ingested, run recorded")
-        record.status = status
-        record.exitCode = end.exitCode
-        record.message = message
-        record.finishedAt = completion.finishedAt
-        record.durationS = duration
-        record.stdoutBlob = stdoutBlob.sha256
-        record.stderrBlob = stderrBlob.sha256
-        record.outputs = outputs.map(\.0)
+        if let r = result { return RunOutcome(record: r.record, cache: .miss, outputsDir: r.outputsDir, outputPaths: r.outputPaths) }
+        // Another repro ingested it, or we detached: report what the store says now.
+        var r = (try? d.store.run(id: fallback.runId)) ?? fallback
+        if how == .detached { r.status = .running }
+        return RunOutcome(record: r, cache: .miss, outputsDir: nil, outputPaths: [:])
+    }
 
-        var paths: [String: String] = [:]
-        var dir: String? = nil
-        if status == .succeeded {
-            let target = resultsDir(p)
-            dir = target
-            for o in record.outputs {
-                let dest = target + "/" + o.name
-                try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
-                // The file is already hashed into the store; moving it is the cheap copy.
-                if rename(outdir + "/" + o.name, dest) != 0 {
-                    try store.materializeBlob(o.sha256, to: dest)
-                }
-                paths[o.name] = dest
-            }
-        } else if let tail = Self.tail(work + "/stderr") {
-            log(tail)
-        }
-        return RunOutcome(record: record, cache: .miss, outputsDir: dir, outputPaths: paths)
+    /// On Ctrl-C during a blocking scheduler run: ask on a terminal, cancel without one.
+    static func askToCancel(_ count: Int, backend: String) -> Bool {
+        guard backend != "local", isatty(0) == 1, isatty(2) == 1 else { return true }
+        FileHandle.standardError.write(Data("\ninterrupted: cancel \(count) \(backend) job(s)? [Y/n] ".utf8))
+        guard let line = readLine() else { return true }
+        return !line.lowercased().hasPrefix("n")
     }
 
     /// `result.json` (at any depth) is kept inline for the `results` view when it is valid JSON.

@@ -41,6 +41,16 @@ public final class Runner {
                 return try serveHit(hit, p)
             }
             Trace.mark("cache lookup: miss")
+            // Already submitted to a scheduler by another repro (say with --detach): wait for
+            // that run instead of computing the key twice.
+            if !request.noCache, let live = try p.store.runs(forKey: p.key).first(where: { $0.status == .running && $0.backend != "local" }),
+                let dir = live.taskDir
+            {
+                log("key \(p.key.prefix(12)) is already running as run \(live.runId) (\(live.backend) job \(live.jobId ?? "?")); waiting for it")
+                let backend = try Backends.make(live.backend, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment)
+                let handle = TaskHandle(runId: live.runId, taskDir: dir, jobId: live.jobId)
+                return try wait([handle], dispatcher: try dispatcher(p, backend: backend), fallback: live)
+            }
             // Before paying for compute, say why it is needed (the question users ask most).
             let why = (try? explain(p))?.line
             Trace.mark("miss explained")

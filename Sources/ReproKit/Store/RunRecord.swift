@@ -74,6 +74,10 @@ public struct RunRecord: Sendable {
     public var outputsEvictedAt: String? = nil
     /// The user who ran it.
     public var user: String = ""
+    /// The scheduler's id (JOBID, or JOBID_INDEX for an array task); nil on the local backend.
+    public var jobId: String? = nil
+    /// Where the task's files were staged while it ran.
+    public var taskDir: String? = nil
 
     public var shortKey: String { String(key.prefix(12)) }
 
@@ -95,6 +99,7 @@ public struct RunRecord: Sendable {
             "stderr_blob": stderrBlob.json, "outputs": .array(outputs.map(\.json)), "hit_count": .int(Int64(hitCount)),
         ]
         o["user"] = .string(user)
+        o["job_id"] = jobId.json
         o["stale_reasons"] = .array(staleReasons.map(\.json))
         o["invalidated_reason"] = invalidatedReason.json
         o["outputs_evicted_at"] = outputsEvictedAt.json

@@ -24,6 +24,18 @@ extension Store {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError("cannot read \(path): \(FileIO.errnoText())") }
         defer { close(fd) }
+        // Small files (most outputs, stdout, stderr): hash in memory first, and skip writing
+        // entirely when the content is already stored.
+        var st = stat()
+        if fstat(fd, &st) == 0, st.st_size <= 1 << 20 {
+            let bytes = try FileIO.readAll(path)
+            let hash = Hashing.sha256Hex(bytes)
+            var existing = stat()
+            if stat(blobPath(hash), &existing) == 0 {
+                return BlobRef(sha256: hash, size: Int64(bytes.count), storedSize: Int64(existing.st_size))
+            }
+            return try putBytes(bytes)
+        }
         return try putStream(source: path) { buf in
             while true {
                 let n = read(fd, buf.baseAddress, buf.count)

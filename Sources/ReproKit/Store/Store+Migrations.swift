@@ -137,6 +137,16 @@ extension Store {
             ALTER TABLE runs ADD COLUMN user TEXT NOT NULL DEFAULT '';
             """
         ),
+        (
+            4, "backends",
+            """
+            -- The scheduler's id for the run (JOBID or JOBID_INDEX for an array task) and the
+            -- task directory its files are staged in, for runs that outlive the repro process.
+            ALTER TABLE runs ADD COLUMN job_id TEXT;
+            ALTER TABLE runs ADD COLUMN task_dir TEXT;
+            ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
+            """
+        ),
     ]
 
     /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new

@@ -5,7 +5,7 @@ extension Store {
         run_id, key, name, spec_path, config_hash, config_json, commit_id, commit_summary, code_json, dirty,
         dirty_files_json, patch_blob, seed, solver_json, inputs_json, env_json, command_json, backend,
         resources_json, timeout_s, host, os, repro_version, executable_path, executable_sha256, status,
-        exit_code, message, pid, started_at, finished_at, duration_s, stdout_blob, stderr_blob, user
+        exit_code, message, pid, started_at, finished_at, duration_s, stdout_blob, stderr_blob, user, job_id, task_dir
         """
     /// Columns added by migration 2, read after the hit count.
     private static let stateColumns =
@@ -21,7 +21,7 @@ extension Store {
 
     func insertRunningRow(_ r: RunRecord) throws(StoreError) {
         do {
-            let placeholders = Array(repeating: "?", count: 35).joined(separator: ", ")
+            let placeholders = Array(repeating: "?", count: 37).joined(separator: ", ")
             try db.prepare("INSERT INTO runs (\(Store.runColumns)) VALUES (\(placeholders))").run([
                 .text(r.runId), .text(r.key), .text(r.name), .text(r.specPath), .text(r.configHash),
                 .text(r.config.canonical), .text(r.commit), .text(r.commitSummary), .text(r.code.canonical),
@@ -35,7 +35,8 @@ extension Store {
                 r.exitCode.map { .int(Int64($0)) } ?? .null, r.message.map { .text($0) } ?? .null,
                 r.pid.map { .int(Int64($0)) } ?? .null, .text(r.startedAt), r.finishedAt.map { .text($0) } ?? .null,
                 r.durationS.map { .double($0) } ?? .null, r.stdoutBlob.map { .text($0) } ?? .null,
-                r.stderrBlob.map { .text($0) } ?? .null, .text(r.user),
+                r.stderrBlob.map { .text($0) } ?? .null, .text(r.user), r.jobId.map { .text($0) } ?? .null,
+                r.taskDir.map { .text($0) } ?? .null,
             ])
         }
     }
@@ -52,32 +53,55 @@ extension Store {
         public var executablePath: String?
         public var executableSha256: String?
         public var outputs: [(OutputFile, inlineJSON: String?, blob: BlobRef)]
+        /// Where it really ran (the node), when that differs from where it was submitted.
+        public var host: String? = nil
+        public var os: String? = nil
+        public var jobId: String? = nil
     }
 
     /// Marks a run finished and records its outputs, all in one transaction: a run is either
     /// complete with every output, or still `running` (and later found interrupted).
     public func finish(runId: String, _ c: Completion) throws(StoreError) {
-        try db.transaction { () throws(StoreError) in
+        guard try finishMany([(runId, c)]).first == true else {
+            throw StoreError("run \(runId) was no longer running when its result arrived (finished elsewhere, or marked interrupted)")
+        }
+    }
+
+    /// Finishes several runs in one transaction. For each, true when this call finished it;
+    /// false when it was no longer `running` (another repro process ingested it first).
+    public func finishMany(_ items: [(runId: String, completion: Completion)]) throws(StoreError) -> [Bool] {
+        try db.transaction { () throws(StoreError) -> [Bool] in
+            var done: [Bool] = []
+            for (runId, c) in items { done.append(try finishOne(runId: runId, c)) }
+            return done
+        }
+    }
+
+    private func finishOne(runId: String, _ c: Completion) throws(StoreError) -> Bool {
+        do {
+            try db.prepare(
+                """
+                UPDATE runs SET status = ?, exit_code = ?, message = ?, finished_at = ?, duration_s = ?,
+                    stdout_blob = ?, stderr_blob = ?, executable_path = COALESCE(?, executable_path),
+                    executable_sha256 = COALESCE(?, executable_sha256), host = COALESCE(?, host), os = COALESCE(?, os),
+                    job_id = COALESCE(?, job_id)
+                WHERE run_id = ? AND status = 'running'
+                """
+            ).run([
+                .text(c.status.rawValue), c.exitCode.map { .int(Int64($0)) } ?? .null, c.message.map { .text($0) } ?? .null,
+                .text(c.finishedAt), .double(c.durationS), c.stdout.map { .text($0.sha256) } ?? .null,
+                c.stderr.map { .text($0.sha256) } ?? .null, c.executablePath.map { .text($0) } ?? .null,
+                c.executableSha256.map { .text($0) } ?? .null, c.host.map { .text($0) } ?? .null, c.os.map { .text($0) } ?? .null,
+                c.jobId.map { .text($0) } ?? .null, .text(runId),
+            ])
+            // Only the process that moves it out of `running` records its outputs: exactly once.
+            guard db.changes == 1 else { return false }
             try insertBlobRows([c.stdout, c.stderr].compactMap { $0 } + c.outputs.map(\.blob))
             let insertOutput = try db.prepare(
                 "INSERT OR REPLACE INTO outputs (run_id, name, sha256, size, inline_json) VALUES (?, ?, ?, ?, ?)")
             for (o, inline, _) in c.outputs {
                 try insertOutput.run([.text(runId), .text(o.name), .text(o.sha256), .int(o.size), inline.map { .text($0) } ?? .null])
             }
-            try db.prepare(
-                """
-                UPDATE runs SET status = ?, exit_code = ?, message = ?, finished_at = ?, duration_s = ?,
-                    stdout_blob = ?, stderr_blob = ?, executable_path = COALESCE(?, executable_path),
-                    executable_sha256 = COALESCE(?, executable_sha256)
-                WHERE run_id = ?
-                """
-            ).run([
-                .text(c.status.rawValue), c.exitCode.map { .int(Int64($0)) } ?? .null, c.message.map { .text($0) } ?? .null,
-                .text(c.finishedAt), .double(c.durationS), c.stdout.map { .text($0.sha256) } ?? .null,
-                c.stderr.map { .text($0.sha256) } ?? .null, c.executablePath.map { .text($0) } ?? .null,
-                c.executableSha256.map { .text($0) } ?? .null, .text(runId),
-            ])
-            guard db.changes == 1 else { throw StoreError("run \(runId) vanished from the store while it ran") }
             // It was computed at HEAD, so its code identity is current now.
             try db.prepare(
                 """
@@ -87,6 +111,7 @@ extension Store {
                   checked_at = excluded.checked_at
                 """
             ).run([.text(c.finishedAt), .text(runId)])
+            return true
         }
     }
 
@@ -145,6 +170,11 @@ extension Store {
         try fetchRuns(where: "status = ?", [.text(status.rawValue)])
     }
 
+    /// A run by its exact id.
+    public func run(id: String) throws(StoreError) -> RunRecord? {
+        try fetchRuns(where: "run_id = ?", [.text(id)]).first
+    }
+
     /// A run by id or unique id prefix.
     public func run(matching prefix: String) throws(ReproErrorBox) -> RunRecord {
         guard !prefix.isEmpty, prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
@@ -160,6 +190,37 @@ extension Store {
         if found.isEmpty { throw ReproErrorBox(NotFoundError("no run in the store at \(root) has an id starting with '\(prefix)'; `repro log` lists them")) }
         let ids = found.prefix(5).map(\.runId).joined(separator: ", ")
         throw ReproErrorBox(ConfigError("run id prefix '\(prefix)' is ambiguous (\(ids)\(found.count > 5 ? ", ..." : "")); give more characters"))
+    }
+
+    /// Records where a submitted run's files are and the scheduler's id for it.
+    public func setJobs(_ items: [(runId: String, jobId: String?, taskDir: String, attempt: Int)]) throws(StoreError) {
+        try db.transaction { () throws(StoreError) in
+            let stmt = try db.prepare("UPDATE runs SET job_id = ?, task_dir = ?, attempts = ? WHERE run_id = ?")
+            for i in items {
+                try stmt.run([i.jobId.map { .text($0) } ?? .null, .text(i.taskDir), .int(Int64(i.attempt)), .text(i.runId)])
+            }
+        }
+    }
+
+    /// Inserts many `running` records in one transaction (a sweep's next batch).
+    public func insertRunningMany(_ records: [RunRecord]) throws(StoreError) {
+        try db.transaction { () throws(StoreError) in
+            for r in records { try insertRunningRow(r) }
+        }
+    }
+
+    /// Runs not finished yet, on any backend.
+    public func unfinishedRuns() throws(StoreError) -> [RunRecord] {
+        try fetchRuns(where: "status = 'running' ORDER BY started_at", [])
+    }
+
+    /// Marks a `running` run failed (it could not be started or submitted).
+    public func markFailed(runId: String, message: String) throws(StoreError) {
+        try db.transaction { () throws(StoreError) in
+            try db.prepare(
+                "UPDATE runs SET status = 'failed', message = ?, finished_at = COALESCE(finished_at, ?) WHERE run_id = ? AND status = 'running'"
+            ).run([.text(message), .text(Clock.iso8601(Clock.now())), .text(runId)])
+        }
     }
 
     /// Marks a `running` run interrupted (its process is gone).
@@ -192,8 +253,9 @@ extension Store {
                 status: RunStatus(rawValue: s.text(25)) ?? .failed, exitCode: s.optInt(26).map { Int32(truncatingIfNeeded: $0) },
                 message: s.optText(27), pid: s.optInt(28).map { Int32(truncatingIfNeeded: $0) }, startedAt: s.text(29),
                 finishedAt: s.optText(30), durationS: s.optDouble(31), stdoutBlob: s.optText(32), stderrBlob: s.optText(33),
-                outputs: [], hitCount: Int(s.int(35)), staleReasons: Store.decodeStale(s.optText(36)),
-                invalidatedReason: s.optText(37), outputsEvictedAt: s.optText(38), user: s.text(34))
+                outputs: [], hitCount: Int(s.int(37)), staleReasons: Store.decodeStale(s.optText(38)),
+                invalidatedReason: s.optText(39), outputsEvictedAt: s.optText(40), user: s.text(34), jobId: s.optText(35),
+                taskDir: s.optText(36))
         }
         guard !rows.isEmpty else { return rows }
         let outStmt = try db.prepare("SELECT name, sha256, size FROM outputs WHERE run_id = ? ORDER BY name")

@@ -1,0 +1,98 @@
+import Foundation
+import Synchronization
+
+/// This machine: a bounded pool of worker threads, each running tasks in process through
+/// `TaskExecutor` (the same code `repro exec-task` runs), `jobs` at a time.
+public final class LocalBackend: Backend, Sendable {
+    public let name = "local"
+    public let capabilities: BackendCapabilities
+    public let stagingRoot: String
+    public let needsTaskFile = false
+    let environment: [String: String]
+    let jobs: Int
+
+    private struct State {
+        var queue: [TaskSpec] = []
+        var running: [String: Int32] = [:]  // run id -> pid (0 until spawned)
+        var done: [String: TaskManifest] = [:]
+        var cancelled: Set<String> = []
+        var workers = 0
+    }
+    private let state = Mutex(State())
+    private let changed = DispatchSemaphore(value: 0)
+
+    public init(store: Store, jobs: Int, environment: [String: String]) {
+        self.jobs = max(1, jobs)
+        self.environment = environment
+        stagingRoot = store.tmpDir
+        capabilities = BackendCapabilities(jobArrays: false, maxParallel: self.jobs, pricePerCoreHour: 0)
+    }
+
+    public func submit(_ tasks: [TaskSpec], resources: [String: JSONValue]) throws -> [TaskHandle] {
+        let toStart = state.withLock { s -> Int in
+            s.queue.append(contentsOf: tasks)
+            let want = min(jobs, s.queue.count + s.running.count) - s.workers
+            s.workers += max(0, want)
+            return max(0, want)
+        }
+        for _ in 0..<toStart { Thread.detachNewThread { [self] in work() } }
+        return tasks.map { TaskHandle(runId: $0.runId, taskDir: $0.taskDir, jobId: nil) }
+    }
+
+    private func work() {
+        while true {
+            let next = state.withLock { s -> TaskSpec? in
+                guard !s.queue.isEmpty else {
+                    s.workers -= 1
+                    return nil
+                }
+                let t = s.queue.removeFirst()
+                s.running[t.runId] = 0
+                return t
+            }
+            guard let task = next else { return }
+            let manifest = TaskExecutor.execute(task, machine: environment, writeManifest: false, hashExecutable: false)
+            state.withLock { s in
+                s.running.removeValue(forKey: task.runId)
+                s.done[task.runId] = manifest
+            }
+            changed.signal()
+        }
+    }
+
+    public func poll(_ handles: [TaskHandle]) throws -> [String: TaskStatus] {
+        state.withLock { s in
+            var out: [String: TaskStatus] = [:]
+            for h in handles {
+                if let m = s.done[h.runId] {
+                    out[h.runId] = TaskStatus(phase: .done, node: m.host, manifest: m)
+                } else if s.cancelled.contains(h.runId) {
+                    var st = TaskStatus(phase: .done, schedulerState: "CANCELLED")
+                    st.failure = (.interrupted, "cancelled before it started", nil)
+                    out[h.runId] = st
+                } else if s.running[h.runId] != nil {
+                    out[h.runId] = TaskStatus(phase: .running)
+                } else {
+                    out[h.runId] = TaskStatus(phase: .queued)
+                }
+            }
+            return out
+        }
+    }
+
+    /// Queued tasks are dropped; running ones are stopped through their process group when
+    /// repro itself got the signal (Interrupts), otherwise left to finish.
+    public func cancel(_ handles: [TaskHandle]) throws {
+        let ids = Set(handles.map(\.runId))
+        state.withLock { s in
+            let dropped = s.queue.filter { ids.contains($0.runId) }.map(\.runId)
+            s.queue.removeAll { ids.contains($0.runId) }
+            s.cancelled.formUnion(dropped)
+        }
+        changed.signal()
+    }
+
+    public func waitForChange(timeout: Double) {
+        _ = changed.wait(timeout: .now() + timeout)
+    }
+}

@@ -1,0 +1,155 @@
+import Foundation
+
+/// A self-describing unit of work: everything needed to run one simulation anywhere, with
+/// fixed file names in its task directory. Every backend runs it through `TaskExecutor`
+/// (in process for the local backend, `repro exec-task DIR/task.json` elsewhere).
+///
+/// Task directory:
+/// ```
+/// task.json      this spec
+/// config.json    $REPRO_CONFIG
+/// out/           $REPRO_OUTDIR
+/// stdout stderr  the simulation's streams
+/// manifest.json  written last, atomically, by the executor: its presence means "finished"
+/// ```
+public struct TaskSpec: Sendable {
+    public var runId: String
+    public var key: String
+    public var name: String
+    public var taskDir: String
+    /// argv with templates filled in; argv[0] is resolved on the machine that runs it.
+    public var argv: [String]
+    /// The environment minus PATH and HOME, which the executing machine supplies.
+    public var env: [String: String]
+    /// The repository root there (the simulation's cwd).
+    public var workdir: String
+    public var outputs: [String]?
+    public var timeout: Double?
+    public var configJSON: JSONValue
+
+    public var outdir: String { taskDir + "/out" }
+    public var configFile: String { taskDir + "/config.json" }
+    public var manifestPath: String { taskDir + "/manifest.json" }
+
+    public var json: JSONValue {
+        [
+            "v": 1, "run_id": .string(runId), "key": .string(key), "name": .string(name), "task_dir": .string(taskDir),
+            "argv": .array(argv.map { .string($0) }), "env": .object(env.mapValues { .string($0) }),
+            "workdir": .string(workdir), "outputs": outputs.map { .array($0.map { .string($0) }) } ?? .null,
+            "timeout": timeout.map { .double($0) } ?? .null, "config": configJSON,
+        ]
+    }
+
+    public init(
+        runId: String, key: String, name: String, taskDir: String, argv: [String], env: [String: String], workdir: String,
+        outputs: [String]?, timeout: Double?, configJSON: JSONValue
+    ) {
+        self.runId = runId
+        self.key = key
+        self.name = name
+        self.taskDir = taskDir
+        self.argv = argv
+        self.env = env
+        self.workdir = workdir
+        self.outputs = outputs
+        self.timeout = timeout
+        self.configJSON = configJSON
+    }
+
+    public init(json j: JSONValue, file: String) throws(ConfigError) {
+        guard let runId = j["run_id"]?.stringValue, let key = j["key"]?.stringValue, let dir = j["task_dir"]?.stringValue,
+            let argv = j["argv"]?.arrayValue?.compactMap(\.stringValue), !argv.isEmpty, let workdir = j["workdir"]?.stringValue
+        else { throw ConfigError("\(file) is not a repro task spec (run_id, key, task_dir, argv, workdir are required)") }
+        self.runId = runId
+        self.key = key
+        name = j["name"]?.stringValue ?? ""
+        taskDir = dir
+        self.argv = argv
+        env = (j["env"]?.objectValue ?? [:]).compactMapValues(\.stringValue)
+        self.workdir = workdir
+        outputs = j["outputs"]?.arrayValue?.compactMap(\.stringValue)
+        timeout = j["timeout"]?.numberValue
+        configJSON = j["config"] ?? .object([:])
+    }
+
+    /// Writes task.json and config.json and makes out/.
+    public func stage(writeSpec: Bool) throws(StoreError) {
+        try Store.makeDirectory(outdir)
+        try FileIO.writeAtomically(Array((configJSON.pretty + "\n").utf8), to: configFile, sync: false)
+        if writeSpec {
+            try FileIO.writeAtomically(Array((json.pretty + "\n").utf8), to: taskDir + "/task.json", sync: false)
+        }
+    }
+}
+
+/// What the executor reports for a task (manifest.json).
+public struct TaskManifest: Sendable {
+    public var runId: String
+    public var status: RunStatus
+    public var exitCode: Int32?
+    public var message: String?
+    public var startedAt: String
+    public var finishedAt: String
+    public var durationS: Double
+    public var host: String
+    public var os: String
+    public var jobId: String?
+    public var executablePath: String?
+    public var executableSha256: String?
+    public var outputs: [OutputFile]
+
+    public var json: JSONValue {
+        [
+            "run_id": .string(runId), "status": .string(status.rawValue), "exit_code": exitCode.map { .int(Int64($0)) } ?? .null,
+            "message": message.json, "started_at": .string(startedAt), "finished_at": .string(finishedAt),
+            "duration_s": .double(durationS), "host": .string(host), "os": .string(os), "job_id": jobId.json,
+            "executable": executablePath.json, "executable_sha256": executableSha256.json,
+            "outputs": .array(outputs.map(\.json)),
+        ]
+    }
+
+    public init(json j: JSONValue) throws(StoreError) {
+        guard let runId = j["run_id"]?.stringValue, let status = j["status"]?.stringValue.flatMap(RunStatus.init(rawValue:))
+        else { throw StoreError("a task manifest is missing run_id or status") }
+        self.runId = runId
+        self.status = status
+        exitCode = j["exit_code"]?.intValue.map { Int32(truncatingIfNeeded: $0) }
+        message = j["message"]?.stringValue
+        startedAt = j["started_at"]?.stringValue ?? ""
+        finishedAt = j["finished_at"]?.stringValue ?? ""
+        durationS = j["duration_s"]?.numberValue ?? 0
+        host = j["host"]?.stringValue ?? ""
+        os = j["os"]?.stringValue ?? ""
+        jobId = j["job_id"]?.stringValue
+        executablePath = j["executable"]?.stringValue
+        executableSha256 = j["executable_sha256"]?.stringValue
+        outputs = (j["outputs"]?.arrayValue ?? []).map {
+            OutputFile(name: $0["name"]?.stringValue ?? "", sha256: $0["sha256"]?.stringValue ?? "", size: $0["size"]?.intValue ?? 0)
+        }
+    }
+
+    init(
+        runId: String, status: RunStatus, exitCode: Int32?, message: String?, startedAt: String, finishedAt: String,
+        durationS: Double, host: String, os: String, jobId: String?, executablePath: String?, executableSha256: String?,
+        outputs: [OutputFile]
+    ) {
+        self.runId = runId
+        self.status = status
+        self.exitCode = exitCode
+        self.message = message
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.durationS = durationS
+        self.host = host
+        self.os = os
+        self.jobId = jobId
+        self.executablePath = executablePath
+        self.executableSha256 = executableSha256
+        self.outputs = outputs
+    }
+
+    public static func read(_ path: String) -> TaskManifest? {
+        guard let bytes = try? FileIO.readAll(path), let j = try? JSONParser.parse(bytes) else { return nil }
+        return try? TaskManifest(json: j)
+    }
+}

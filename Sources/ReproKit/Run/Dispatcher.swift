@@ -1,0 +1,218 @@
+import Foundation
+
+/// Drives submitted tasks to the end on one backend: polls, resubmits what the machine lost,
+/// ingests what finished (outputs into the store, the record completed, outputs materialized),
+/// and on Ctrl-C cancels what is still queued or running.
+public final class Dispatcher {
+    let store: Store
+    public let backend: Backend
+    let log: (String) -> Void
+    let maxRetries: Int
+    /// Where a finished run's outputs go; nil: not materialized.
+    let resultsDir: (RunRecord) -> String?
+    /// Executable hashes by path, through the stat cache (local tasks do not hash them).
+    private var executableHashes: [String: String] = [:]
+    /// Whether to print every state change (a single run) or stay quiet (a sweep's progress).
+    var announceStates = false
+    /// Whether to print the stderr tail of a failed run (a single run: yes; a sweep: no).
+    var showFailureTail = false
+    /// Decides, on Ctrl-C, whether to cancel what was submitted (default: yes).
+    var confirmCancel: (Int) -> Bool = { _ in true }
+
+    public struct Finished: Sendable {
+        public var record: RunRecord
+        public var outputPaths: [String: String]
+        public var outputsDir: String?
+    }
+
+    init(store: Store, backend: Backend, log: @escaping (String) -> Void, maxRetries: Int, resultsDir: @escaping (RunRecord) -> String?) {
+        self.store = store
+        self.backend = backend
+        self.log = log
+        self.maxRetries = maxRetries
+        self.resultsDir = resultsDir
+    }
+
+    /// Stages and submits tasks whose `running` records are already in the store; records
+    /// job ids. Returns the handles.
+    func submit(_ tasks: [TaskSpec], resources: [String: JSONValue]) throws -> [TaskHandle] {
+        for t in tasks { try t.stage(writeSpec: backend.needsTaskFile) }
+        let handles = try backend.submit(tasks, resources: resources)
+        if backend.name != "local" {
+            try store.setJobs(handles.map { (runId: $0.runId, jobId: $0.jobId, taskDir: $0.taskDir, attempt: $0.attempt) })
+        }
+        return handles
+    }
+
+    public enum Outcome { case finished, interrupted, detached }
+
+    /// Polls until every handle is final, calling `onFinished` for each as it is ingested.
+    /// `refill` is asked for more work after each round (a sweep's next window).
+    @discardableResult
+    func drive(
+        _ initial: [TaskHandle], refill: () throws -> [TaskHandle] = { [] }, onFinished: (Finished) -> Void,
+        stopRequested: () -> Bool = { false }
+    ) throws -> Outcome {
+        var pending = Dictionary(initial.map { ($0.runId, $0) }, uniquingKeysWith: { a, _ in a })
+        var lastState: [String: String] = [:]
+        var cancelled = false
+        var detached = false
+        pending.merge(try refill().map { ($0.runId, $0) }, uniquingKeysWith: { a, _ in a })
+        while !pending.isEmpty {
+            let statuses = try backend.poll(Array(pending.values))
+            var finished: [(TaskHandle, TaskStatus)] = []
+            for (id, h) in pending {
+                guard let st = statuses[id] else { continue }
+                if announceStates {
+                    let word = st.schedulerState ?? st.phase.rawValue
+                    if lastState[id] != word {
+                        lastState[id] = word
+                        log("\(backend.name): run \(id)\(h.jobId.map { " job \($0)" } ?? "") \(word)\(st.node.map { " on \($0)" } ?? "")")
+                    }
+                }
+                switch st.phase {
+                case .queued, .running: continue
+                case .done: finished.append((h, st))
+                case .retry:
+                    if h.attempt < maxRetries && !cancelled {
+                        log("\(backend.name): run \(id) lost (\(st.schedulerState ?? "?")), resubmitting (attempt \(h.attempt + 2))")
+                        if let again = try resubmit(h) { pending[id] = again } else { finished.append((h, failure(st, "could not resubmit"))) }
+                    } else {
+                        finished.append((h, failure(st, "lost \(h.attempt + 1) time(s) (\(st.schedulerState ?? "?")); giving up")))
+                    }
+                }
+            }
+            for (h, st) in finished {
+                pending.removeValue(forKey: h.runId)
+                if let f = try ingest(h, st) { onFinished(f) }
+            }
+            if !cancelled, Interrupts.shared.received != nil || stopRequested() {
+                cancelled = true
+                let live = Array(pending.values)
+                if !live.isEmpty {
+                    if confirmCancel(live.count) {
+                        log("\(backend.name): cancelling \(live.count) submitted task(s)")
+                        try? backend.cancel(live)
+                    } else {
+                        log("\(backend.name): leaving \(live.count) task(s) running; `repro status` and `repro wait` pick them up")
+                        detached = true
+                        break
+                    }
+                }
+            }
+            if !cancelled {
+                pending.merge(try refill().map { ($0.runId, $0) }, uniquingKeysWith: { a, _ in a })
+            }
+            if !pending.isEmpty && finished.isEmpty { backend.waitForChange(timeout: 1) }
+        }
+        if detached { return .detached }
+        return cancelled ? .interrupted : .finished
+    }
+
+    private func failure(_ st: TaskStatus, _ why: String) -> TaskStatus {
+        var s = st
+        s.phase = .done
+        s.failure = (.failed, "\(st.failure?.message ?? st.schedulerState ?? "lost"): \(why)", nil)
+        return s
+    }
+
+    private func resubmit(_ h: TaskHandle) throws -> TaskHandle? {
+        guard let bytes = try? FileIO.readAll(h.taskDir + "/task.json"), let j = try? JSONParser.parse(bytes) else { return nil }
+        let task = try TaskSpec(json: j, file: h.taskDir + "/task.json")
+        unlink(task.manifestPath)
+        FileIO.removeTree(task.outdir)
+        guard let r = store.resourcesFor(runId: h.runId) else { return nil }
+        var handle = try submit([task], resources: r).first
+        handle?.attempt = h.attempt + 1
+        if let handle { try store.setJobs([(runId: handle.runId, jobId: handle.jobId, taskDir: handle.taskDir, attempt: handle.attempt)]) }
+        return handle
+    }
+
+    /// Moves a finished task into the store, exactly once: under a per-run lock, and only if
+    /// the record is still `running` (another repro may have ingested it first).
+    func ingest(_ h: TaskHandle, _ st: TaskStatus) throws -> Finished? {
+        let lock = try FileLock(path: store.locksDir + "/ingest-\(h.runId).lock")
+        try lock.lock()
+        defer { lock.unlock() }
+        guard var record = try store.run(id: h.runId), record.status == .running else { return nil }
+        let manifest = st.manifest
+        var status = manifest?.status ?? st.failure?.status ?? .failed
+        var message = manifest?.message ?? st.failure?.message
+        let outdir = h.taskDir + "/out"
+        let ingested = try store.withBlobWriteLock {
+            () throws -> ([(OutputFile, inlineJSON: String?, blob: BlobRef)], BlobRef?, BlobRef?, Store.Completion)? in
+            var outputs: [(OutputFile, inlineJSON: String?, blob: BlobRef)] = []
+            for o in manifest?.outputs ?? [] {
+                let path = outdir + "/" + o.name
+                guard FileManager.default.fileExists(atPath: path) else {
+                    status = .failed
+                    message = "output \(o.name) is in the manifest but not in \(outdir)"
+                    continue
+                }
+                let blob = try store.putFile(atPath: path)
+                if blob.sha256 != o.sha256 {
+                    status = .failed
+                    message = "output \(o.name) changed after the simulation hashed it (\(o.sha256.prefix(12)) → \(blob.sha256.prefix(12)))"
+                }
+                outputs.append((OutputFile(name: o.name, sha256: blob.sha256, size: blob.size), Runner.inlineJSON(o.name, path), blob))
+            }
+            let stdout = FileManager.default.fileExists(atPath: h.taskDir + "/stdout") ? try store.putFile(atPath: h.taskDir + "/stdout") : nil
+            let stderr = FileManager.default.fileExists(atPath: h.taskDir + "/stderr") ? try store.putFile(atPath: h.taskDir + "/stderr") : nil
+            var exeHash = manifest?.executableSha256
+            if exeHash == nil, let exe = manifest?.executablePath {
+                exeHash = executableHashes[exe] ?? (try? store.hashFile(atPath: exe).sha256)
+                executableHashes[exe] = exeHash
+            }
+            var c = Store.Completion(
+                status: status, exitCode: manifest?.exitCode ?? st.failure?.exitCode, message: message,
+                finishedAt: manifest?.finishedAt ?? Clock.iso8601(Clock.now()), durationS: manifest?.durationS ?? 0,
+                stdout: stdout, stderr: stderr, executablePath: manifest?.executablePath, executableSha256: exeHash,
+                outputs: outputs)
+            if backend.name != "local" {
+                c.host = manifest?.host ?? st.node
+                c.os = manifest?.os
+                c.jobId = manifest?.jobId ?? h.jobId
+            }
+            // false: another repro process ingested it between our check and now.
+            guard try store.finishMany([(h.runId, c)]).first == true else { return nil }
+            return (outputs, stdout, stderr, c)
+        }
+        guard let (outputs, stdout, stderr, completion) = ingested else { return nil }
+        record.status = completion.status
+        record.exitCode = completion.exitCode
+        record.message = completion.message
+        record.finishedAt = completion.finishedAt
+        record.durationS = completion.durationS
+        record.stdoutBlob = stdout?.sha256
+        record.stderrBlob = stderr?.sha256
+        record.outputs = outputs.map(\.0)
+        record.executablePath = completion.executablePath ?? record.executablePath
+        record.executableSha256 = completion.executableSha256 ?? record.executableSha256
+        if let host = completion.host { record.host = host }
+        if let job = completion.jobId { record.jobId = job }
+
+        var paths: [String: String] = [:]
+        var dir: String?
+        if record.status == .succeeded, let target = resultsDir(record) {
+            dir = target
+            for o in record.outputs {
+                let dest = target + "/" + o.name
+                try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
+                // Already hashed into the store: moving the file is the cheap copy.
+                if rename(outdir + "/" + o.name, dest) != 0 { try store.materializeBlob(o.sha256, to: dest) }
+                paths[o.name] = dest
+            }
+        } else if record.status != .succeeded, showFailureTail, let tail = Runner.tail(h.taskDir + "/stderr") {
+            log(tail)
+        }
+        FileIO.removeTree(h.taskDir)
+        return Finished(record: record, outputPaths: paths, outputsDir: dir)
+    }
+}
+
+extension Store {
+    /// The resources recorded for a run (for resubmission).
+    func resourcesFor(runId: String) -> [String: JSONValue]? {
+        (try? run(id: runId))?.resources.objectValue
+    }
+}
