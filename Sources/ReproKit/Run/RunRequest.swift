@@ -32,6 +32,13 @@ public struct RunOutcome: Sendable {
     /// For a miss: the one-line reason (see `WhyReport.line`).
     public var missReason: String? = nil
 
+    public init(record: RunRecord, cache: Cache, outputsDir: String?, outputPaths: [String: String]) {
+        self.record = record
+        self.cache = cache
+        self.outputsDir = outputsDir
+        self.outputPaths = outputPaths
+    }
+
     /// The `--json` object.
     public var json: JSONValue {
         var o = record.json.objectValue ?? [:]

@@ -21,6 +21,12 @@ struct Run: ParsableCommand {
     @Option(help: "Directory for the outputs (default: results/<name>/<key prefix>/).")
     var out: String?
 
+    @Option(help: "Where to run it: local or slurm (default: the spec's backend).")
+    var backend: String?
+
+    @Flag(help: "With a scheduler: return after submission; `repro wait RUN` picks it up.")
+    var detach = false
+
     @OptionGroup var output: OutputOptions
 
     func run() throws {
@@ -30,6 +36,8 @@ struct Run: ParsableCommand {
             request.noCache = noCache
             request.allowDirty = allowDirty
             request.outDir = out
+            request.backend = backend
+            request.detach = detach
             let outcome = try Runner(request, log: Console.err).run()
             if output.json {
                 Console.json(outcome.json)
@@ -38,8 +46,9 @@ struct Run: ParsableCommand {
             }
             switch outcome.record.status {
             case .succeeded: return
-            case .interrupted: throw ExitCode(130)
-            case .failed, .running: throw ExitCode(1)
+            case .running where detach: return
+            case .interrupted, .running: throw ExitCode(130)
+            case .failed: throw ExitCode(1)
             }
         }
     }
@@ -58,7 +67,7 @@ enum RunSummary {
         if let m = r.message { lines.append("  reason   \(m)") }
         lines.append("  commit   \(r.commit.prefix(12)) \(r.dirty ? "dirty (\(r.dirtyFiles.count) file(s), patch stored)" : "clean")  \(r.commitSummary)")
         lines.append("  seed     \(r.seed)   rtol \(Format.number(r.solver["rtol"]))   atol \(Format.number(r.solver["atol"]))")
-        lines.append("  backend  \(r.backend) on \(r.host)")
+        lines.append("  backend  \(r.backend) on \(r.host)\(r.jobId.map { ", job \($0)" } ?? "")")
         if let dir = o.outputsDir {
             lines.append("  outputs  \(Format.path(dir))/ (\(r.outputs.count) file\(r.outputs.count == 1 ? "" : "s"))")
         }
