@@ -81,54 +81,8 @@ public final class Runner {
         try Recovery.markDeadRunsInterrupted(store)
         Trace.mark("recovery checked")
 
-        // Templates are checked before anything else can fail halfway.
-        _ = try CommandTemplate.render(
-            spec.command,
-            .init(params: spec.params, solver: spec.solver, seed: spec.resolvedSeed, outdir: "", config: ""))
-
-        let (identity, _) = try CodeIdentity.read(repo: repo, paths: spec.code)
-        Trace.mark("code identity read (tree lookups + status)")
-        var patch: [UInt8]? = nil
-        if !identity.dirtyFiles.isEmpty {
-            guard request.allowDirty else {
-                let shown = identity.dirtyFiles.prefix(20).map { "  " + $0 }.joined(separator: "\n")
-                let more = identity.dirtyFiles.count > 20 ? "\n  ... and \(identity.dirtyFiles.count - 20) more" : ""
-                throw EnvironmentError(
-                    "uncommitted changes under the code paths (\(spec.code.joined(separator: ", "))):\n\(shown)\(more)\n"
-                        + "commit them so the run is tied to a commit, or pass --allow-dirty to record them as a patch")
-            }
-            guard let head = try? repo.headCommit() else { throw EnvironmentError("HEAD vanished while reading it") }
-            patch = try repo.patch(under: spec.code, against: head)
-        }
-        let inputs = try hashInputs(spec.inputs, repoRoot: repo.workdir, store: store)
-        Trace.mark("inputs hashed")
-        let seed = spec.resolvedSeed
-        let configHash = spec.configHash
-        let key = CacheKey.compute(
-            .init(
-                configHash: configHash, code: identity, patchHash: patch.map { Hashing.sha256Hex($0) }, seed: seed,
-                solver: spec.solver, inputs: inputs, env: spec.env, command: spec.command))
-        return Prepared(
-            spec: spec, repo: repo, store: store, identity: identity, patch: patch, inputs: inputs, seed: seed, key: key,
-            configHash: configHash)
-    }
-
-    /// Inputs are files or directories (every file below, sorted) relative to the repo root.
-    func hashInputs(_ paths: [String], repoRoot: String, store: Store) throws -> [InputFile] {
-        var out: [InputFile] = []
-        for rel in paths {
-            let full = repoRoot + "/" + rel
-            var isDir: ObjCBool = false
-            guard FileManager.default.fileExists(atPath: full, isDirectory: &isDir) else {
-                throw ConfigError("input '\(rel)' does not exist under \(repoRoot); create it or fix `inputs:` in \(request.specPath)")
-            }
-            let files = isDir.boolValue ? OutputCollector.regularFiles(under: full).map { rel + "/" + $0 } : [rel]
-            for f in files {
-                let (hash, size) = try store.hashFile(atPath: repoRoot + "/" + f)
-                out.append(InputFile(path: f, sha256: hash, size: size))
-            }
-        }
-        return out
+        let preparer = Preparer(repo: repo, store: store, allowDirty: request.allowDirty, specPath: request.specPath)
+        return try preparer.prepare(spec)
     }
 
     func resultsDir(_ p: Prepared) -> String {
