@@ -1,0 +1,325 @@
+import Foundation
+
+/// What `repro sweep` was asked to do.
+public struct SweepRequest: Sendable {
+    public var sweepPath: String
+    public var environment: [String: String]
+    public var backend: String?
+    public var jobs: Int?
+    public var dryRun = false
+    public var failFast = false
+    public var allowDirty = false
+
+    public init(sweepPath: String, environment: [String: String]) {
+        self.sweepPath = sweepPath
+        self.environment = environment
+    }
+}
+
+/// How one point of a sweep ended.
+public struct SweepPointResult: Sendable {
+    public var runId: String?
+    public var key: String
+    public var cache: RunOutcome.Cache
+    public var status: RunStatus
+    public var backend: String
+    public var jobId: String?
+    public var message: String?
+
+    public var json: JSONValue {
+        [
+            "run_id": runId.json, "key": .string(key), "cache": .string(cache.rawValue), "status": .string(status.rawValue),
+            "backend": .string(backend), "job_id": jobId.json, "message": message.json,
+        ]
+    }
+}
+
+/// What `repro sweep` did.
+public struct SweepSummary: Sendable {
+    public var points = 0
+    public var unique = 0
+    public var hits = 0
+    public var succeeded = 0
+    public var failed = 0
+    public var interrupted = 0
+    public var dryRun = false
+    public var wasInterrupted = false
+    public var seconds = 0.0
+    public var runs: [SweepPointResult] = []
+
+    public var json: JSONValue {
+        [
+            "points": .int(Int64(points)), "unique_keys": .int(Int64(unique)), "hits": .int(Int64(hits)),
+            "succeeded": .int(Int64(succeeded)), "failed": .int(Int64(failed)), "interrupted": .int(Int64(interrupted)),
+            "dry_run": .bool(dryRun), "seconds": .double(seconds), "runs": .array(runs.map(\.json)),
+        ]
+    }
+}
+
+/// Live counts for the progress display.
+public struct SweepProgress: Sendable {
+    public var total = 0
+    public var hits = 0
+    public var done = 0
+    public var failed = 0
+    public var running = 0
+    public var queued = 0
+    public var started = Clock.monotonic()
+
+    /// Seconds left at the current pace of computed points.
+    public var eta: Double? {
+        let computed = done + failed
+        let left = total - hits - computed
+        guard computed > 0, left > 0 else { return nil }
+        return (Clock.monotonic() - started) / Double(computed) * Double(left)
+    }
+}
+
+/// Runs a sweep: every point is an ordinary run with its own key; cached points are hits, the
+/// rest go to the backend (as job arrays on SLURM). Resumable: a re-run computes only what is
+/// missing. Ctrl-C cancels what was submitted and records what finished.
+public final class SweepRunner {
+    let request: SweepRequest
+    let log: (String) -> Void
+    let progress: (SweepProgress, Bool) -> Void
+
+    /// `progress` is called as points finish (and with `true` once at the end).
+    public init(_ request: SweepRequest, log: @escaping (String) -> Void, progress: @escaping (SweepProgress, Bool) -> Void) {
+        self.request = request
+        self.log = log
+        self.progress = progress
+    }
+
+    public func run() throws -> SweepSummary {
+        let t0 = Clock.monotonic()
+        let sweep = try SweepSpec.load(path: request.sweepPath)
+        let specs = try sweep.specs()
+        let baseDir = ((sweep.baseFile.hasPrefix("/") ? sweep.baseFile : FileManager.default.currentDirectoryPath + "/" + sweep.baseFile)
+            as NSString).deletingLastPathComponent
+        let repo = try GitRepository(discoveringFrom: baseDir)
+        let store = try Store(root: Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment))
+        RepoIgnore.ensure(repo: repo, storeRoot: store.root)
+        try Recovery.markDeadRunsInterrupted(store)
+        let config = try StoreConfig.load(storeRoot: store.root)
+        let preparer = Preparer(repo: repo, store: store, allowDirty: request.allowDirty, specPath: sweep.baseFile)
+        var prepared: [Runner.Prepared] = []
+        prepared.reserveCapacity(specs.count)
+        for s in specs { prepared.append(try preparer.prepare(s)) }
+
+        var summary = SweepSummary()
+        summary.points = prepared.count
+        summary.dryRun = request.dryRun
+        // Points with the same key are one computation.
+        var firstIndex: [String: Int] = [:]
+        for (i, p) in prepared.enumerated() where firstIndex[p.key] == nil { firstIndex[p.key] = i }
+        summary.unique = firstIndex.count
+        var results: [String: SweepPointResult] = [:]
+        let resultsRoot = repo.workdir + "/results"
+        func resultsDir(_ r: RunRecord) -> String { resultsRoot + "/\(r.name)/\(r.key.prefix(12))" }
+
+        // Hits first: a cached point is answered from the store.
+        var misses: [Runner.Prepared] = []
+        var hitIds: [String] = []
+        for (key, i) in firstIndex.sorted(by: { $0.value < $1.value }) {
+            if let hit = try store.servableRun(forKey: key, maxAge: config.maxAge) {
+                results[key] = SweepPointResult(
+                    runId: hit.runId, key: key, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId)
+                hitIds.append(hit.runId)
+                if !request.dryRun { try materialize(hit, into: resultsDir(hit), store: store) }
+            } else {
+                misses.append(prepared[i])
+            }
+        }
+        if !request.dryRun { try store.recordHits(runIds: hitIds) }
+        var prog = SweepProgress()
+        prog.total = firstIndex.count
+        prog.hits = hitIds.count
+        prog.queued = misses.count
+
+        if !request.dryRun && !misses.isEmpty {
+            let backendName = request.backend ?? sweep.backend ?? misses[0].spec.backend
+            let outcome = try dispatch(
+                misses, backendName: backendName, store: store, repo: repo, config: config, resultsDir: resultsDir,
+                progress: &prog, results: &results)
+            summary.wasInterrupted = outcome == .interrupted
+        }
+        progress(prog, true)
+
+        for p in prepared {
+            if let r = results[p.key] {
+                summary.runs.append(r)
+            } else {
+                summary.runs.append(
+                    SweepPointResult(runId: nil, key: p.key, cache: .miss, status: request.dryRun ? .running : .interrupted,
+                        backend: request.backend ?? p.spec.backend, jobId: nil, message: request.dryRun ? "would run" : "not run"))
+            }
+        }
+        // Counts are per point: a duplicate of a computed point counts as a hit.
+        var counted = Set<String>()
+        for r in summary.runs {
+            let first = counted.insert(r.key).inserted
+            if r.cache == .hit || !first {
+                if r.status == .succeeded { summary.hits += 1 }
+            } else {
+                switch r.status {
+                case .succeeded: summary.succeeded += 1
+                case .failed: summary.failed += 1
+                case .interrupted, .running: if !request.dryRun { summary.interrupted += 1 }
+                }
+            }
+        }
+        summary.seconds = Clock.monotonic() - t0
+        return summary
+    }
+
+    /// Writes a hit's outputs where a miss would have put them (leaving correct files alone).
+    func materialize(_ run: RunRecord, into dir: String, store: Store) throws {
+        for o in run.outputs {
+            let dest = dir + "/" + o.name
+            if Materializer.isCurrent(dest, sha256: o.sha256, size: o.size) { continue }
+            try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
+            try store.materializeBlob(o.sha256, to: dest)
+        }
+    }
+
+    /// Locks each key (skipping keys another repro is computing right now), records the runs,
+    /// submits them (a window at a time locally; all at once, as arrays, to a scheduler) and
+    /// drives them to the end.
+    func dispatch(
+        _ misses: [Runner.Prepared], backendName: String, store: Store, repo: GitRepository, config: StoreConfig,
+        resultsDir: @escaping (RunRecord) -> String, progress prog: inout SweepProgress, results: inout [String: SweepPointResult]
+    ) throws -> Dispatcher.Outcome {
+        let backend = try Backends.make(
+            backendName, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment)
+        let d = Dispatcher(store: store, backend: backend, log: log, maxRetries: config.slurm.maxRetries, resultsDir: resultsDir)
+        d.confirmCancel = { n in Runner.askToCancel(n, backend: backendName) }
+        Interrupts.shared.install()
+
+        var locks: [String: FileLock] = [:]
+        var queue: [Runner.Prepared] = []
+        var busy: [Runner.Prepared] = []
+        for p in misses {
+            let lock = try FileLock(path: store.locksDir + "/\(p.key).lock")
+            if lock.tryLock() {
+                locks[p.key] = lock
+                queue.append(p)
+            } else {
+                busy.append(p)
+            }
+        }
+        defer { for l in locks.values { l.unlock() } }
+
+        var next = 0
+        let window = backend.name == "local" ? max(8, 4 * (request.jobs ?? ProcessInfo.processInfo.activeProcessorCount)) : Int.max
+        var inFlight = 0
+        var failedSeen = false
+        var lastShown = 0.0
+        let sweepPath = request.sweepPath
+        let environment = request.environment
+        var patchBlobs: [String: String] = [:]
+
+        func submitMore() throws -> [TaskHandle] {
+            guard next < queue.count, !(request.failFast && failedSeen), Interrupts.shared.received == nil else { return [] }
+            let room = window == Int.max ? queue.count - next : max(0, window - inFlight)
+            guard room > 0 else { return [] }
+            let batch = queue[next..<min(queue.count, next + room)]
+            next += batch.count
+            var tasks: [TaskSpec] = []
+            var records: [RunRecord] = []
+            var resources: [String: [String: JSONValue]] = [:]
+            for p in batch {
+                var patch: String?
+                if let bytes = p.patch {
+                    let h = Hashing.sha256Hex(bytes)
+                    if patchBlobs[h] == nil { patchBlobs[h] = try store.putBytes(bytes).sha256 }
+                    patch = patchBlobs[h]
+                }
+                let (t, r) = try Runner.makeTask(
+                    p, specPath: sweepPath, environment: environment, backend: backend, runId: HostInfo.newRunId(), patchBlob: patch)
+                tasks.append(t)
+                records.append(r)
+                resources[t.runId] = p.spec.resources
+            }
+            try store.insertRunningMany(records)
+            // One submission (one array on SLURM) per distinct resource request.
+            var handles: [TaskHandle] = []
+            let groups = Dictionary(grouping: tasks, by: { JSONValue.object(resources[$0.runId] ?? [:]).canonical })
+            for (_, group) in groups.sorted(by: { $0.key < $1.key }) {
+                handles += try d.submit(group, resources: resources[group[0].runId] ?? [:])
+            }
+            inFlight += handles.count
+            return handles
+        }
+
+        var firstRound = true
+        var localProg = prog
+        var localResults = results
+        let show = progress
+        let outcome = try d.drive(
+            [],
+            refill: {
+                let h = try submitMore()
+                if firstRound && backend.name != "local" {
+                    firstRound = false
+                    log("\(backend.name): submitted \(h.count) run(s)")
+                }
+                return h
+            },
+            onFinished: { f in
+                inFlight -= 1
+                let r = f.record
+                localResults[r.key] = SweepPointResult(
+                    runId: r.runId, key: r.key, cache: .miss, status: r.status, backend: r.backend, jobId: r.jobId, message: r.message)
+                if r.status == .succeeded { localProg.done += 1 } else { localProg.failed += 1; failedSeen = true }
+                localProg.queued = queue.count - next + busy.count
+                localProg.running = inFlight
+                let now = Clock.monotonic()
+                if now - lastShown > 0.2 {
+                    lastShown = now
+                    show(localProg, false)
+                }
+            },
+            stopRequested: { self.request.failFast && failedSeen })
+        results = localResults
+        prog = localProg
+        if outcome != .finished { return outcome }
+
+        // Keys another repro was computing: wait for it, then they are hits (or ours to run).
+        for p in busy {
+            let lock = try FileLock(path: store.locksDir + "/\(p.key).lock")
+            try lock.lock()
+            defer { lock.unlock() }
+            if let hit = try store.servableRun(forKey: p.key, maxAge: config.maxAge) {
+                results[p.key] = SweepPointResult(runId: hit.runId, key: p.key, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId)
+                prog.hits += 1
+                try store.recordHits(runIds: [hit.runId])
+                try materialize(hit, into: resultsDir(hit), store: store)
+                continue
+            }
+            let patch = try p.patch.map { try store.putBytes($0).sha256 }
+            let (t, r) = try Runner.makeTask(
+                p, specPath: sweepPath, environment: environment, backend: backend, runId: HostInfo.newRunId(), patchBlob: patch)
+            try store.insertRunningMany([r])
+            let handles = try d.submit([t], resources: p.spec.resources)
+            try d.drive(handles, onFinished: { f in
+                results[f.record.key] = SweepPointResult(
+                    runId: f.record.runId, key: f.record.key, cache: .miss, status: f.record.status, backend: f.record.backend,
+                    jobId: f.record.jobId, message: f.record.message)
+                if f.record.status == .succeeded { prog.done += 1 } else { prog.failed += 1 }
+            })
+        }
+        return Interrupts.shared.received != nil ? .interrupted : outcome
+    }
+}
+
+extension Store {
+    /// Counts cache hits for many runs in one transaction.
+    public func recordHits(runIds: [String]) throws(StoreError) {
+        guard !runIds.isEmpty else { return }
+        try db.transaction { () throws(StoreError) in
+            let stmt = try db.prepare("INSERT INTO hits (run_id, at) VALUES (?, ?)")
+            let now = Clock.iso8601(Clock.now())
+            for id in runIds { try stmt.run([.text(id), .text(now)]) }
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+
+/// A sweep: a base spec plus the points to run it at.
+///
+/// ```yaml
+/// base: sim.yaml                 # relative to this file; or `spec:` with the spec inline
+/// grid: {params.population_size: [100, 1000], solver.rtol: [1e-6, 1e-8]}   # cartesian product
+/// zip: {params.a: [1, 2, 3], params.b: [4, 5, 6]}                             # taken together
+/// list: [{params.x: 1}, {params.x: 2, seed: 5}]                               # explicit points
+/// replicates: 3                  # each point N times, each with its own derived seed
+/// backend: slurm                 # default backend for the points (else the spec's)
+/// ```
+/// The points are grid × zip × list (each absent part counts once), times the replicates.
+public struct SweepSpec: Sendable {
+    typealias Assignment = (path: [String], value: SpecNode)
+
+    var base: SpecNode
+    var baseFile: String
+    var points: [[(path: [String], value: SpecNode)]]
+    public var replicates: Int
+    /// How many runs the sweep describes.
+    public var count: Int { points.count * replicates }
+    public var backend: String?
+
+    static let knownKeys = ["base", "spec", "grid", "zip", "list", "replicates", "backend"]
+
+    public static func load(path: String) throws(ConfigError) -> SweepSpec {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError("sweep file \(path) does not exist or cannot be read")
+        }
+        let root = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: path)
+        guard case .mapping(let pairs, _) = root else {
+            throw ConfigError("\(root.origin): a sweep must be a mapping with `base:` (or `spec:`) and grid/zip/list/replicates")
+        }
+        var fields: [String: SpecNode] = [:]
+        for (k, v) in pairs {
+            guard knownKeys.contains(k) else {
+                throw ConfigError("\(v.origin): unknown key '\(k)' in the sweep; use \(knownKeys.joined(separator: ", "))")
+            }
+            fields[k] = v
+        }
+        let base: SpecNode
+        let baseFile: String
+        switch (fields["base"], fields["spec"]) {
+        case (.some(let b), nil):
+            guard case .scalar(let rel, _, _) = b else { throw ConfigError("\(b.origin): base must be the path of a spec file") }
+            let dir = (path as NSString).deletingLastPathComponent
+            baseFile = rel.hasPrefix("/") ? rel : (dir.isEmpty ? rel : dir + "/" + rel)
+            guard let text = FileManager.default.contents(atPath: baseFile) else {
+                throw ConfigError("\(b.origin): base spec \(baseFile) does not exist (it is relative to the sweep file)")
+            }
+            base = try SpecNode.parse(String(decoding: text, as: UTF8.self), file: baseFile)
+        case (nil, .some(let s)):
+            guard case .mapping = s else { throw ConfigError("\(s.origin): spec must be a mapping (an inline simulation spec)") }
+            base = s
+            baseFile = path
+        case (.some, .some):
+            throw ConfigError("\(path): give either `base:` or `spec:`, not both")
+        case (nil, nil):
+            throw ConfigError("\(path): a sweep needs `base: sim.yaml` (relative to the sweep file) or an inline `spec:`")
+        }
+
+        var parts: [[[Assignment]]] = []
+        if let g = fields["grid"] {
+            guard case .mapping(let gp, _) = g else { throw ConfigError("\(g.origin): grid must map dotted paths to lists of values") }
+            for (k, v) in gp {
+                guard case .sequence(let values, _) = v, !values.isEmpty else {
+                    throw ConfigError("\(v.origin): grid.\(k) must be a non-empty list of values")
+                }
+                let p = try dottedPath(k)
+                parts.append(values.map { [(p, $0)] })
+            }
+        }
+        if let z = fields["zip"] {
+            guard case .mapping(let zp, _) = z, !zp.isEmpty else { throw ConfigError("\(z.origin): zip must map dotted paths to lists") }
+            var length: Int?
+            var columns: [([String], [SpecNode])] = []
+            for (k, v) in zp {
+                guard case .sequence(let values, _) = v else { throw ConfigError("\(v.origin): zip.\(k) must be a list") }
+                if let l = length, l != values.count {
+                    throw ConfigError("\(v.origin): zip lists must have equal lengths; zip.\(k) has \(values.count), the first has \(l)")
+                }
+                length = values.count
+                columns.append((try dottedPath(k), values))
+            }
+            parts.append((0..<(length ?? 0)).map { i in columns.map { ($0.0, $0.1[i]) } })
+        }
+        if let l = fields["list"] {
+            guard case .sequence(let entries, _) = l else { throw ConfigError("\(l.origin): list must be a list of mappings") }
+            var points: [[Assignment]] = []
+            for e in entries {
+                guard case .mapping(let ep, _) = e else { throw ConfigError("\(e.origin): each list entry must be a mapping of paths to values") }
+                var a: [Assignment] = []
+                for (k, v) in ep { a.append((try dottedPath(k), v)) }
+                points.append(a)
+            }
+            parts.append(points)
+        }
+        var points: [[Assignment]] = [[]]
+        for part in parts {
+            var next: [[Assignment]] = []
+            for p in points { for q in part { next.append(p + q) } }
+            points = next
+        }
+        var replicates = 1
+        if let r = fields["replicates"] {
+            guard case .scalar(let t, _, _) = r, let n = Int(t), n >= 1 else {
+                throw ConfigError("\(r.origin): replicates must be a whole number >= 1")
+            }
+            replicates = n
+        }
+        var backend: String?
+        if let b = fields["backend"], case .scalar(let t, _, _) = b { backend = t }
+        return SweepSpec(base: base, baseFile: baseFile, points: points, replicates: replicates, backend: backend)
+    }
+
+    static func dottedPath(_ dotted: String) throws(ConfigError) -> [String] {
+        let p = dotted.split(separator: ".", omittingEmptySubsequences: false).map(String.init)
+        guard !p.isEmpty, p.allSatisfy({ !$0.isEmpty }), SpecLoader.knownKeys.contains(p[0]) else {
+            throw ConfigError("'\(dotted)' is not a spec path such as params.population_size or solver.rtol")
+        }
+        return p
+    }
+
+    /// Every point as a validated spec, replicates last-varying. A replicate's seed is derived
+    /// from its point's config hash and its index, so it is stable across re-runs.
+    public func specs() throws(ConfigError) -> [SimulationSpec] {
+        var out: [SimulationSpec] = []
+        out.reserveCapacity(points.count * replicates)
+        for point in points {
+            var node = base
+            for a in point { try node.set(path: a.path, to: a.value, option: a.path.joined(separator: ".")) }
+            let spec = try SpecLoader.validate(node, file: baseFile)
+            if replicates == 1 {
+                out.append(spec)
+                continue
+            }
+            let pointHash = spec.configHash
+            for r in 0..<replicates {
+                var s = spec
+                s.seed = .fixed(Hashing.seed(fromHex: Hashing.sha256Hex("\(pointHash):replicate:\(r)")))
+                out.append(s)
+            }
+        }
+        return out
+    }
+}

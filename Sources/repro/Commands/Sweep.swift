@@ -1,0 +1,86 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+struct Sweep: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "Run a spec over a grid, zipped lists, explicit points and replicates; cached points are skipped.")
+
+    @Argument(help: "The sweep file (base: sim.yaml, grid:, zip:, list:, replicates:).")
+    var sweep: String
+
+    @Option(help: "Where to run the points: local or slurm (default: the sweep's, else the spec's).")
+    var backend: String?
+
+    @Option(help: "Points run at once on the local backend (default: the number of cores).")
+    var jobs: Int?
+
+    @Flag(help: "Count the points and the cache hits; run nothing.") var dryRun = false
+    @Flag(help: "Stop at the first failing point (cancelling the rest).") var failFast = false
+    @Flag(help: "Accept uncommitted changes under the code paths (recorded as a patch).") var allowDirty = false
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
+    }
+
+    func run() throws {
+        try reporting {
+            var request = SweepRequest(sweepPath: sweep, environment: ProcessInfo.processInfo.environment)
+            request.backend = backend
+            request.jobs = jobs
+            request.dryRun = dryRun
+            request.failFast = failFast
+            request.allowDirty = allowDirty
+            let display = ProgressDisplay()
+            let summary = try SweepRunner(request, log: Console.err, progress: display.show).run()
+            if output.json {
+                Console.json(summary.json)
+            } else {
+                var line = "\(summary.points) point\(summary.points == 1 ? "" : "s"): \(summary.hits) cache hit\(summary.hits == 1 ? "" : "s")"
+                if summary.dryRun {
+                    line += ", \(summary.points - summary.hits) to run"
+                } else {
+                    line += ", \(summary.succeeded) succeeded, \(summary.failed) failed"
+                    if summary.interrupted > 0 { line += ", \(summary.interrupted) not run (interrupted)" }
+                    line += String(format: " in %.1fs", summary.seconds)
+                }
+                Console.out(line)
+                for r in summary.runs where r.status == .failed {
+                    Console.out("  failed: run \(r.runId ?? "-") key \(r.key.prefix(12)): \(r.message ?? "")")
+                }
+            }
+            if summary.wasInterrupted { throw ExitCode(130) }
+            if summary.failed > 0 { throw ExitCode(1) }
+        }
+    }
+}
+
+/// A progress bar on a terminal; plain lines every 10 s otherwise.
+final class ProgressDisplay {
+    let tty = isatty(2) == 1
+    var lastPlain = 0.0
+
+    func show(_ p: SweepProgress, final: Bool) {
+        let finished = p.done + p.failed
+        guard p.total > p.hits else {
+            if final { FileHandle.standardError.write(Data("sweep: all \(p.total) point(s) cached\n".utf8)) }
+            return
+        }
+        let computed = p.total - p.hits
+        let eta = p.eta.map { " ETA " + DurationText.format($0.rounded()) } ?? ""
+        let counts = "\(finished)/\(computed) done, \(p.running) running, \(p.queued) queued, \(p.failed) failed, \(p.hits) hits\(eta)"
+        if tty {
+            let width = 24
+            let filled = Int(Double(width) * Double(finished) / Double(computed))
+            let bar = String(repeating: "#", count: filled) + String(repeating: ".", count: max(0, width - filled))
+            FileHandle.standardError.write(Data("\r\u{1B}[2K[\(bar)] \(counts)\(final ? "\n" : "")".utf8))
+        } else {
+            let now = Clock.monotonic()
+            if final || now - lastPlain >= 10 {
+                lastPlain = now
+                FileHandle.standardError.write(Data("sweep: \(counts)\n".utf8))
+            }
+        }
+    }
+}
