@@ -141,7 +141,8 @@ public final class SweepRunner {
             let outcome = try dispatch(
                 misses, backendName: backendName, store: store, repo: repo, config: config, resultsDir: resultsDir,
                 progress: &prog, results: &results)
-            summary.wasInterrupted = outcome == .interrupted
+            // --fail-fast also stops early, but that is a failure (exit 1), not an interruption.
+            summary.wasInterrupted = outcome == .detached || Interrupts.shared.received != nil
         }
         progress(prog, true)
 

@@ -1,0 +1,179 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// The SLURM backend: state parsing on canned output, then for real against the single-node
+/// test cluster (scripts/slurm-test-cluster.sh). Without a cluster these skip with the reason;
+/// with REPRO_REQUIRE_SLURM=1 (CI) a missing cluster is a failure.
+final class SlurmTests: XCTestCase {
+    func testStateTableAndParsers() {
+        XCTAssertEqual(SlurmStates.phase("PENDING").0, .queued)
+        XCTAssertEqual(SlurmStates.phase("RUNNING").0, .running)
+        XCTAssertEqual(SlurmStates.phase("COMPLETED").1, .succeeded)
+        XCTAssertEqual(SlurmStates.phase("FAILED").1, .failed)
+        XCTAssertEqual(SlurmStates.phase("TIMEOUT").1, .failed)
+        XCTAssertTrue(SlurmStates.phase("TIMEOUT").2?.contains("time limit") ?? false)
+        XCTAssertEqual(SlurmStates.phase("OUT_OF_MEMORY").1, .failed)
+        XCTAssertEqual(SlurmStates.phase("CANCELLED by 0").1, .interrupted)
+        XCTAssertEqual(SlurmStates.phase("NODE_FAIL").0, .retry)
+        XCTAssertEqual(SlurmStates.phase("PREEMPTED").0, .retry)
+        XCTAssertEqual(SlurmStates.parseSubmitted("1234\n"), "1234")
+        XCTAssertEqual(SlurmStates.parseSubmitted("1234;cluster\n"), "1234")
+        XCTAssertNil(SlurmStates.parseSubmitted("sbatch: error: x\n"))
+        XCTAssertEqual(
+            SlurmStates.parseSqueue("12_0|COMPLETED|None|vm\n12_1|PENDING|Resources|\n"),
+            [.init(jobId: "12_0", state: "COMPLETED", reason: "None", node: "vm"), .init(jobId: "12_1", state: "PENDING", reason: "Resources", node: "")])
+        let sc = SlurmStates.parseScontrol(
+            "JobId=40 ArrayJobId=39 ArrayTaskId=1 JobName=x JobState=FAILED Reason=NonZeroExitCode ExitCode=3:0 NodeList=vm\n")
+        XCTAssertEqual(sc.first?.jobId, "39_1")
+        XCTAssertEqual(sc.first?.state, "FAILED")
+        XCTAssertEqual(sc.first?.exitCode, 3)
+        XCTAssertEqual(sc.first?.node, "vm")
+        XCTAssertEqual(try SlurmBackend.options(resources: ["cpus": 4, "memory": "8G", "time": "2h", "partition": "p"], timeout: nil),
+            ["--cpus-per-task=4", "--mem=8G", "--partition=p", "--time=120"])
+        XCTAssertEqual(try SlurmBackend.options(resources: [:], timeout: 90), ["--time=3"])
+    }
+
+    /// Skips (or fails in CI) when no cluster answers.
+    func requireCluster() throws {
+        let r = sh(["scontrol", "ping"], cwd: "/")
+        if r.code == 0 && r.out.contains("UP") { return }
+        let reason = "no SLURM cluster is reachable (scontrol ping: \(r.out + r.err)); start one with scripts/slurm-test-cluster.sh start"
+        if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
+        throw XCTSkip(reason)
+    }
+
+    func runJSON(_ repo: TempRepo, _ args: [String], env: [String: String] = [:]) -> (Int32, JSONValue, String) {
+        let r = repro(args + ["--json"], cwd: repo.path, env: env)
+        return (r.code, parseJSON(r.out), r.err)
+    }
+
+    func testSingleRunOnSlurmMatchesLocalAndRecordsJobAndNode() throws {
+        try requireCluster()
+        let repo = try TempRepo.seeded()
+        let (code, slurm, err) = runJSON(repo, ["run", "sim.yaml", "--backend", "slurm"])
+        XCTAssertEqual(code, 0, err)
+        XCTAssertEqual(slurm["backend"], "slurm")
+        XCTAssertEqual(slurm["status"], "succeeded")
+        XCTAssertNotEqual(slurm["job_id"], .null)
+        XCTAssertEqual(slurm["host"]?.stringValue, sh(["hostname"], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines))
+        XCTAssertTrue(err.contains("COMPLETED"), err)
+        let (_, local, _) = runJSON(repo, ["run", "sim.yaml", "--backend", "local", "--no-cache"])
+        XCTAssertEqual(local["key"], slurm["key"])
+        XCTAssertEqual(local["outputs"]?.arrayValue?.map { $0["sha256"] }, slurm["outputs"]?.arrayValue?.map { $0["sha256"] })
+        let show = parseJSON(repro(["show", slurm["run_id"]?.stringValue ?? "", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(show["job_id"], slurm["job_id"])
+        XCTAssertEqual(show["backend"], "slurm")
+    }
+
+    func testFailingSimulationKeepsItsExitCodeOnSlurm() throws {
+        try requireCluster()
+        let repo = try TempRepo()
+        repo.addFixture("fail.sh", as: "fail.sh")
+        repo.write("sim.yaml", "name: failing\ncommand: ./fail.sh\ncode: [fail.sh]\nseed: 1\nbackend: slurm\n")
+        repo.commitAll()
+        let (code, j, err) = runJSON(repo, ["run", "sim.yaml"])
+        XCTAssertEqual(code, 1, err)
+        XCTAssertEqual(j["status"], "failed")
+        XCTAssertEqual(j["exit_code"], .int(3))
+        XCTAssertTrue(err.contains("FAILED"), err)
+    }
+
+    func testArrayOf50TasksDetachWaitAndCancel() throws {
+        try requireCluster()
+        let repo = try TempRepo.seeded()
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [\((0..<50).map(String.init).joined(separator: ", "))]}\n")
+        repo.commitAll("sweep")
+        let (code, j, err) = runJSON(repo, ["sweep", "sweep.yaml", "--backend", "slurm"])
+        XCTAssertEqual(code, 0, err)
+        XCTAssertEqual(j["succeeded"], .int(50))
+        let jobs = Set((j["runs"]?.arrayValue ?? []).compactMap { $0["job_id"]?.stringValue?.split(separator: "_").first.map(String.init) })
+        XCTAssertEqual(jobs.count, 1, "50 points went as one job array: \(jobs)")
+
+        // --detach returns at once; wait picks the run up and ingests it once.
+        let (dcode, detached, derr) = runJSON(repo, ["run", "sim.yaml", "--set", "params.n=500", "--backend", "slurm", "--detach"])
+        XCTAssertEqual(dcode, 0, derr)
+        XCTAssertEqual(detached["status"], "running")
+        let id = detached["run_id"]?.stringValue ?? ""
+        let waited = repro(["wait", id, "--json"], cwd: repo.path)
+        XCTAssertEqual(waited.code, 0, waited.err)
+        XCTAssertEqual(parseJSON(waited.out)["status"], "succeeded")
+        XCTAssertEqual(repro(["wait", id], cwd: repo.path).code, 0, "a second wait finds it done")
+
+        // A cancelled job: recorded interrupted with SLURM's reason.
+        repo.addFixture("slow.sh", as: "slow.sh")
+        repo.write("slow.yaml", "name: slow\ncommand: [./slow.sh, '120']\ncode: [slow.sh]\nbackend: slurm\n")
+        repo.commitAll("slow")
+        let (_, slow, serr) = runJSON(repo, ["run", "slow.yaml", "--detach"])
+        let job = slow["job_id"]?.stringValue ?? ""
+        XCTAssertFalse(job.isEmpty, serr)
+        sleep(1)
+        XCTAssertEqual(sh(["scancel", job], cwd: "/").code, 0)
+        let w = repro(["wait", slow["run_id"]?.stringValue ?? "", "--json"], cwd: repo.path)
+        XCTAssertEqual(w.code, 130, w.err)
+        XCTAssertEqual(parseJSON(w.out)["status"], "interrupted")
+        XCTAssertTrue(parseJSON(w.out)["message"]?.stringValue?.contains("CANCELLED") ?? false, w.out)
+    }
+
+    func testGridSweepOnSlurmInterruptedResumedAndFailing() throws {
+        try requireCluster()
+        let repo = try TempRepo.seeded(
+            spec: TempRepo.defaultSpec.replacingOccurrences(of: "[COUNTER_FILE]", with: "[COUNTER_FILE, SIM_SLEEP]"))
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [\((0..<100).map(String.init).joined(separator: ", "))], seed: [1, 2]}\n")
+        repo.write("failing.yaml", "base: sim.yaml\ngrid: {params.n: [1, 2, fail-x, 4]}\n")
+        repo.commitAll("sweeps")
+        let counter = repo.path + "/.git/counter"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestPaths.repro)
+        p.arguments = ["sweep", "sweep.yaml", "--backend", "slurm"]
+        p.currentDirectoryURL = URL(fileURLWithPath: repo.path)
+        var env = ProcessInfo.processInfo.environment
+        env["COUNTER_FILE"] = counter
+        env["SIM_SLEEP"] = "0.5"
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(60)
+        while ((try? String(contentsOfFile: counter, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 20 && Date() < deadline {
+            usleep(100_000)
+        }
+        kill(p.processIdentifier, SIGINT)  // no TTY: the submitted jobs are cancelled
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 130)
+        let store = try Store(root: repo.path + "/.repro")
+        XCTAssertEqual(try store.runs(inStatus: .running).count, 0)
+        let before = try store.runs(inStatus: .succeeded).count
+        XCTAssertGreaterThan(before, 0)
+        XCTAssertLessThan(before, 200)
+
+        let resume = runJSON(repo, ["sweep", "sweep.yaml", "--backend", "slurm"], env: ["COUNTER_FILE": counter])
+        XCTAssertEqual(resume.0, 0, resume.2)
+        XCTAssertEqual(resume.1["hits"], .int(Int64(before)))
+        XCTAssertEqual(resume.1["succeeded"], .int(Int64(200 - before)))
+        let succeeded = try store.runs(inStatus: .succeeded)
+        XCTAssertEqual(succeeded.count, 200, "none lost")
+        XCTAssertEqual(Set(succeeded.map(\.key)).count, 200, "no point run twice")
+
+        let rerun = runJSON(repo, ["sweep", "sweep.yaml", "--backend", "slurm"])
+        XCTAssertEqual(rerun.1["hits"], .int(200))
+
+        let failing = runJSON(repo, ["sweep", "failing.yaml", "--backend", "slurm"])
+        XCTAssertEqual(failing.0, 1)
+        XCTAssertEqual(failing.1["failed"], .int(1))
+        XCTAssertEqual(failing.1["succeeded"]?.intValue ?? 0 + (failing.1["hits"]?.intValue ?? 0), 3)
+    }
+
+    func testJobOverItsTimeLimitIsTimeout() throws {
+        try requireCluster()
+        let repo = try TempRepo()
+        repo.addFixture("slow.sh", as: "slow.sh")
+        repo.write("sim.yaml", "name: over\ncommand: [./slow.sh, '300']\ncode: [slow.sh]\nresources: {time: 1}\nbackend: slurm\n")
+        repo.commitAll()
+        let (code, j, err) = runJSON(repo, ["run", "sim.yaml"])
+        XCTAssertEqual(code, 1, err)
+        XCTAssertEqual(j["status"], "failed")
+        XCTAssertTrue(j["message"]?.stringValue?.contains("TIMEOUT") ?? false, "\(j["message"] ?? .null) \(err)")
+    }
+}

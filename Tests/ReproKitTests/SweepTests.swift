@@ -1,0 +1,135 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// Sweep files, point expansion and local sweeps (resume, failures, fail-fast, --json).
+final class SweepTests: XCTestCase {
+    func testGridZipListAndReplicatesExpand() throws {
+        let dir = NSTemporaryDirectory() + "sweep-spec-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(atPath: dir + "/sim.yaml", contents: Data("name: s\ncommand: [x]\nparams: {a: 0}\nseed: 1\n".utf8))
+        FileManager.default.createFile(
+            atPath: dir + "/sweep.yaml",
+            contents: Data(
+                """
+                base: sim.yaml
+                grid: {params.a: [1, 2], solver.rtol: [1e-6, 1e-8]}
+                zip: {params.b: [x, y], params.c: [10, 20]}
+                list: [{params.d: true}, {seed: 5}]
+                replicates: 3
+                """.utf8))
+        let sweep = try SweepSpec.load(path: dir + "/sweep.yaml")
+        XCTAssertEqual(sweep.count, 2 * 2 * 2 * 2 * 3)
+        let specs = try sweep.specs()
+        XCTAssertEqual(specs.count, 48)
+        XCTAssertEqual(Set(specs.map(\.configHash)).count, 48, "replicates get their own seeds, so every point differs")
+        XCTAssertEqual(specs[0].params["a"], .int(1))
+        XCTAssertEqual(specs[0].rtol, 1e-6)
+        XCTAssertEqual(specs[0].params["b"], "x")
+        XCTAssertEqual(specs[0].params["c"], .int(10))
+        XCTAssertEqual(specs[0].params["d"], .bool(true))
+        // Replicate seeds are stable.
+        XCTAssertEqual(try SweepSpec.load(path: dir + "/sweep.yaml").specs().map(\.resolvedSeed), specs.map(\.resolvedSeed))
+
+        func error(_ text: String) -> String {
+            FileManager.default.createFile(atPath: dir + "/bad.yaml", contents: Data(text.utf8))
+            do {
+                _ = try SweepSpec.load(path: dir + "/bad.yaml").specs()
+                return ""
+            } catch { return "\(error)" }
+        }
+        XCTAssertTrue(error("base: sim.yaml\nzip: {params.a: [1, 2], params.b: [1]}\n").contains("equal lengths"))
+        XCTAssertTrue(error("base: sim.yaml\ngrid: {params.a: 3}\n").contains("non-empty list"))
+        XCTAssertTrue(error("base: nope.yaml\n").contains("does not exist"))
+        XCTAssertTrue(error("base: sim.yaml\ngird: {}\n").contains("unknown key 'gird'"))
+        XCTAssertTrue(error("base: sim.yaml\ngrid: {colour: [1]}\n").contains("not a spec path"))
+        XCTAssertTrue(error("base: sim.yaml\ngrid: {solver.rtol: [-1]}\n").contains("solver.rtol must be finite and >= 0"))
+    }
+
+    func sweepRepo() throws -> TempRepo {
+        let repo = try TempRepo.seeded(
+            spec: TempRepo.defaultSpec.replacingOccurrences(of: "[COUNTER_FILE]", with: "[COUNTER_FILE, SIM_SLEEP]"))
+        return repo
+    }
+
+    func testLocalSweepRunsOnceReportsFailuresAndResumes() throws {
+        let repo = try sweepRepo()
+        let values = (0..<12).map(String.init) + ["fail-a"]
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [\(values.joined(separator: ", "))], seed: [1, 2]}\n")
+        repo.commitAll("sweep")
+        let counter = repo.path + "/.git/counter"
+        let dry = parseJSON(repro(["sweep", "sweep.yaml", "--dry-run", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(dry["points"], .int(26))
+        XCTAssertEqual(dry["hits"], .int(0))
+
+        let first = repro(["sweep", "sweep.yaml", "--json", "--jobs", "3"], cwd: repo.path, env: ["COUNTER_FILE": counter])
+        XCTAssertEqual(first.code, 1, "a failing point makes the sweep exit 1: \(first.err)")
+        let j = parseJSON(first.out)
+        XCTAssertEqual(j["points"], .int(26))
+        XCTAssertEqual(j["succeeded"], .int(24))
+        XCTAssertEqual(j["failed"], .int(2))
+        let runs = j["runs"]?.arrayValue ?? []
+        XCTAssertEqual(runs.count, 26)
+        for f in ["run_id", "key", "cache", "status", "backend", "job_id"] { XCTAssertNotNil(runs.first?[f], f) }
+        XCTAssertEqual(try String(contentsOfFile: counter, encoding: .utf8).split(separator: "\n").count, 26)
+
+        // Re-run: the 24 good points are hits; only the failed ones run again.
+        let again = parseJSON(repro(["sweep", "sweep.yaml", "--json"], cwd: repo.path, env: ["COUNTER_FILE": counter]).out)
+        XCTAssertEqual(again["hits"], .int(24))
+        XCTAssertEqual(again["failed"], .int(2))
+        XCTAssertEqual(try String(contentsOfFile: counter, encoding: .utf8).split(separator: "\n").count, 28)
+        // Outputs of every point are materialized where a single run would put them.
+        let key = runs.first { $0["status"] == "succeeded" }?["key"]?.stringValue ?? ""
+        XCTAssertNotNil(repo.read("results/seeded/\(key.prefix(12))/result.json"))
+    }
+
+    func testFailFastStopsTheSweep() throws {
+        let repo = try sweepRepo()
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [fail-first, 1, 2, 3, 4, 5, 6, 7, 8, 9]}\n")
+        repo.commitAll("sweep")
+        let r = repro(["sweep", "sweep.yaml", "--json", "--jobs", "1", "--fail-fast"], cwd: repo.path, env: ["SIM_SLEEP": "0.1"])
+        XCTAssertEqual(r.code, 1)
+        let j = parseJSON(r.out)
+        XCTAssertEqual(j["failed"], .int(1))
+        XCTAssertLessThan(j["succeeded"]?.intValue ?? 99, 9, "fail-fast stopped dispatching")
+    }
+
+    func testCtrlCStopsALocalSweepAndARerunResumesWithOnlyTheMissingPoints() throws {
+        let repo = try sweepRepo()
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [\((0..<30).map(String.init).joined(separator: ", "))]}\n")
+        repo.commitAll("sweep")
+        let counter = repo.path + "/.git/counter"
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: TestPaths.repro)
+        p.arguments = ["sweep", "sweep.yaml", "--jobs", "2"]
+        p.currentDirectoryURL = URL(fileURLWithPath: repo.path)
+        var env = ProcessInfo.processInfo.environment
+        env["COUNTER_FILE"] = counter
+        env["SIM_SLEEP"] = "0.2"
+        p.environment = env
+        p.standardOutput = FileHandle.nullDevice
+        p.standardError = FileHandle.nullDevice
+        try p.run()
+        let deadline = Date().addingTimeInterval(20)
+        while ((try? String(contentsOfFile: counter, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 6 && Date() < deadline {
+            usleep(50_000)
+        }
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        XCTAssertEqual(p.terminationStatus, 130)
+        let store = try Store(root: repo.path + "/.repro")
+        XCTAssertEqual(try store.runs(inStatus: .running).count, 0, "nothing left running")
+        let doneBefore = try store.runs(inStatus: .succeeded).count
+        XCTAssertGreaterThan(doneBefore, 0)
+        XCTAssertLessThan(doneBefore, 30)
+
+        let resume = parseJSON(repro(["sweep", "sweep.yaml", "--json"], cwd: repo.path, env: ["COUNTER_FILE": counter]).out)
+        XCTAssertEqual(resume["hits"], .int(Int64(doneBefore)))
+        XCTAssertEqual(resume["succeeded"], .int(Int64(30 - doneBefore)))
+        let succeeded = try store.runs(inStatus: .succeeded)
+        XCTAssertEqual(succeeded.count, 30)
+        XCTAssertEqual(Set(succeeded.map(\.key)).count, 30, "no point succeeded twice")
+    }
+}
