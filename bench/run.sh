@@ -75,3 +75,33 @@ hyperfine -w 1 -r 10 --export-json "$RES/flip.json" \
   --prepare "sqlite3 .repro/store.sqlite 'DELETE FROM code_states'" \
   "sh .git/hooks/post-commit 2>/dev/null" >/dev/null 2>&1
 median "$RES/flip.json"
+
+echo "== sweeps"
+SW="$(mktemp -d /tmp/repro-bench-sweep.XXXXXX)"
+trap 'rm -rf "$WORK" "$RES" "$SW"' EXIT
+cd "$SW"
+git init -q -b main . && git config user.email b@example.org && git config user.name bench
+printf 'name: bench-point\ncommand: [true]\nparams: {i: 0}\nseed: 1\n' > point.yaml
+python3 -c 'print("base: point.yaml\ngrid: {params.i: [%s]}" % ", ".join(map(str, range(1000))))' > sweep1k.yaml
+python3 -c 'print("base: point.yaml\ngrid: {params.i: [%s]}" % ", ".join(map(str, range(10000))))' > sweep10k.yaml
+git add . && git commit -qm sweeps
+CORES=$(nproc)
+"$REPRO" sweep sweep1k.yaml >/dev/null 2>&1
+echo "-- re-running a fully cached 1,000-point sweep (target <= 0.5 s)"
+hyperfine -N -w 2 -r 10 --export-json "$RES/cached.json" "$REPRO sweep sweep1k.yaml" >/dev/null 2>&1
+median "$RES/cached.json"
+echo "-- 10,000 trivial points on the local backend vs xargs -P $CORES (target <= 1.3x)"
+seq 10000 > "$RES/seq"
+hyperfine -w 1 -r 3 --export-json "$RES/10k.json" \
+  --prepare "rm -rf .repro results" \
+  "xargs -P $CORES -n 1 true < $RES/seq" "$REPRO sweep sweep10k.yaml --jobs $CORES >/dev/null 2>&1" >/dev/null 2>&1
+median "$RES/10k.json"
+if scontrol ping 2>/dev/null | grep -q UP; then
+  echo "-- a 1,000-point sweep on SLURM (job arrays) beside the local backend"
+  rm -rf .repro results
+  /usr/bin/time -f "  slurm: %e s total" "$REPRO" sweep sweep1k.yaml --backend slurm 2>&1 >/dev/null | grep -E "submitted|total"
+  rm -rf .repro results
+  /usr/bin/time -f "  local: %e s total" "$REPRO" sweep sweep1k.yaml --jobs "$CORES" 2>&1 >/dev/null | grep -E "total"
+else
+  echo "-- SLURM sweep skipped: no cluster answers (scripts/slurm-test-cluster.sh start)"
+fi

@@ -12,6 +12,13 @@ public final class SlurmBackend: Backend {
     let environment: [String: String]
     let reproPath: String
     private var cachedMaxArraySize: Int?
+    /// Job ids this backend cancelled: a cancelled pending array task may vanish from SLURM
+    /// without a trace, and then it is known to be cancelled, not lost.
+    private var cancelledJobs = Set<String>()
+    /// When each task was first found neither in SLURM nor finished (by run id).
+    private var missingSince: [String: Double] = [:]
+    /// How long a task may be unknown to SLURM, with no manifest, before it counts as lost.
+    let missingGrace: Double = 30
 
     public init(store: Store, repoRoot: String, environment: [String: String]) throws {
         config = try StoreConfig.load(storeRoot: store.root).slurm
@@ -149,12 +156,34 @@ public final class SlurmBackend: Backend {
             guard let job = h.jobId, let r = try? slurm(["scontrol", "-o", "show", "job", job]), r.status == 0,
                 let row = SlurmStates.parseScontrol(r.stdout).first(where: { $0.jobId == job }) ?? SlurmStates.parseScontrol(r.stdout).first
             else {
-                out[h.runId] = TaskStatus(phase: .queued, schedulerState: "UNKNOWN")
+                out[h.runId] = vanished(h)
                 continue
             }
+            missingSince.removeValue(forKey: h.runId)
             out[h.runId] = status(state: row.state, node: row.node, exitCode: row.exitCode, manifest: nil)
         }
         return out
+    }
+
+    /// A task SLURM has no record of and that wrote no manifest.
+    func vanished(_ h: TaskHandle) -> TaskStatus {
+        let job = h.jobId ?? "?"
+        let array = String(job.split(separator: "_").first ?? "")
+        if cancelledJobs.contains(job) || cancelledJobs.contains(array) {
+            var st = TaskStatus(phase: .done, schedulerState: "CANCELLED")
+            st.failure = (.interrupted, "SLURM job \(job) CANCELLED before it started", nil)
+            return st
+        }
+        let first = missingSince[h.runId] ?? Clock.monotonic()
+        missingSince[h.runId] = first
+        guard Clock.monotonic() - first > missingGrace else { return TaskStatus(phase: .queued, schedulerState: "UNKNOWN") }
+        var st = TaskStatus(phase: .done, schedulerState: "UNKNOWN")
+        st.failure = (
+            .failed,
+            "SLURM no longer knows job \(job) and the task wrote no manifest in \(h.taskDir); was the job purged, "
+                + "or is \(workdir) not shared with the nodes?", nil
+        )
+        return st
     }
 
     func status(state: String, node: String, exitCode: Int32?, manifest: TaskManifest?) -> TaskStatus {
@@ -190,6 +219,7 @@ public final class SlurmBackend: Backend {
     public func cancel(_ handles: [TaskHandle]) throws {
         let ids = handles.compactMap(\.jobId)
         guard !ids.isEmpty else { return }
+        cancelledJobs.formUnion(ids)
         _ = try slurm(["scancel"] + ids)
     }
 

@@ -253,6 +253,7 @@ public final class SweepRunner {
         }
 
         var firstRound = true
+        let dispatchStart = Clock.monotonic()
         var localProg = prog
         var localResults = results
         let show = progress
@@ -262,7 +263,7 @@ public final class SweepRunner {
                 let h = try submitMore()
                 if firstRound && backend.name != "local" {
                     firstRound = false
-                    log("\(backend.name): submitted \(h.count) run(s)")
+                    log(String(format: "%@: submitted %d run(s) in %.2f s", backend.name, h.count, Clock.monotonic() - dispatchStart))
                 }
                 return h
             },
