@@ -38,6 +38,7 @@ public enum EntrySelection: Sendable {
     case key(String)
     case stale
     case olderThan(Double)
+    case runId(String)
 }
 
 extension Store {
@@ -116,6 +117,7 @@ extension EntrySelection {
                 []
             )
         case .olderThan(let s): return ("finished_at < ?", [.text(Clock.iso8601(Clock.now() - s))])
+        case .runId(let id): return ("run_id = ?", [.text(id)])
         }
     }
 }

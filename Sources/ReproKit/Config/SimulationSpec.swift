@@ -27,6 +27,8 @@ public struct SimulationSpec: Sendable {
     public var resources: [String: JSONValue]
     /// The spec file, as given.
     public var sourcePath: String
+    /// How close outputs must be for `repro verify` to call them EQUIVALENT (not in the key).
+    public var verify: Tolerance = .exact
 
     public var rtol: Double? { solver["rtol"]?.numberValue }
     public var atol: Double? { solver["atol"]?.numberValue }

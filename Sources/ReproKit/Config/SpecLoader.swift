@@ -5,7 +5,7 @@ import Foundation
 public enum SpecLoader {
     static let knownKeys: [String] = [
         "name", "command", "code", "inputs", "outputs", "params", "seed", "solver", "env",
-        "env_passthrough", "backend", "timeout", "resources",
+        "env_passthrough", "backend", "timeout", "resources", "verify",
     ]
     public static let supportedBackends = ["local", "slurm"]
     static let resourceKeys = ["cpus", "memory", "time", "partition", "account", "qos", "gpus"]
@@ -207,10 +207,32 @@ public enum SpecLoader {
             }
         }
 
+        var verify = Tolerance.exact
+        if let node = fields["verify"] {
+            guard case .mapping(let vp, _) = node else {
+                throw ConfigError("\(node.origin): verify must be a mapping such as {rtol: 1e-9, atol: 0, ulps: 16}")
+            }
+            for (k, v) in vp {
+                let value = try v.toJSON(path: "verify.\(k)")
+                switch k {
+                case "rtol", "atol":
+                    guard let d = value.numberValue, d.isFinite, d >= 0 else {
+                        throw ConfigError("\(v.origin): verify.\(k) must be a finite number >= 0")
+                    }
+                    if k == "rtol" { verify.rtol = d } else { verify.atol = d }
+                case "ulps":
+                    guard let i = value.intValue, i >= 0 else { throw ConfigError("\(v.origin): verify.ulps must be a whole number >= 0") }
+                    verify.ulps = UInt64(i)
+                default:
+                    throw ConfigError("\(v.origin): unknown key 'verify.\(k)'; use rtol, atol, ulps")
+                }
+            }
+        }
+
         return SimulationSpec(
             name: name, command: command, code: code, inputs: inputs, outputs: outputs, params: params,
             seed: seed, solver: solver, env: env, envPassthrough: passthrough, backend: backend,
-            timeout: timeout, resources: resources, sourcePath: file)
+            timeout: timeout, resources: resources, sourcePath: file, verify: verify)
     }
 
     // MARK: field helpers

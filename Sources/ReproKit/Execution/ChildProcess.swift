@@ -1,5 +1,10 @@
 import CReproSys
 import Foundation
+import Synchronization
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// How a supervised child ended.
 public enum ChildEnd: Sendable, Equatable {
@@ -33,6 +38,10 @@ public struct ChildProcess {
     public var timeout: Double?
     /// Grace period between SIGTERM and SIGKILL when stopping the process group.
     public var killGrace: Double = 3
+    /// A umask for the child (set around the spawn: callers using it run one child at a time).
+    public var umask: UInt32? = nil
+    /// Hand the environment over in reverse order (a verify perturbation).
+    public var reverseEnvironment = false
 
     public init(
         executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
@@ -63,6 +72,17 @@ public struct ChildProcess {
         interrupts.register(group: pid)
         defer { interrupts.unregister(group: pid) }
         started(pid)
+        if timeout == nil {
+            // No deadline: wait right here (a signal to repro stops the group through
+            // Interrupts, and waitpid returns). Cheaper than a waiter thread per child.
+            close(writeEnd)
+            var status: Int32 = 0
+            while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
+            kill(-pid, SIGKILL)  // anything the leader left behind in its group
+            if let sig = interrupts.received { return (.interrupted(signal: sig), Clock.monotonic() - start) }
+            let sig = status & 0x7F
+            return (sig == 0 ? .exited((status >> 8) & 0xFF) : .signaled(sig), Clock.monotonic() - start)
+        }
         // A thread blocks in waitpid and reports the status through a pipe, so one poll()
         // sees the exit and the deadline with no polling delay.
         Thread.detachNewThread {
@@ -137,22 +157,36 @@ public struct ChildProcess {
         posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
-        let envp = environment.sorted { $0.key < $1.key }.map { strdup("\($0.key)=\($0.value)") } + [nil]
+        let ordered = environment.sorted { $0.key < $1.key }
+        let envp = (reverseEnvironment ? ordered.reversed() : ordered).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
             argv.forEach { free($0) }
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
+        let previousMask = umask.map { Glibc.umask(mode_t($0)) }
         let rc = posix_spawn(&pid, executable, &actions, &attr, argv, envp)
+        if let previousMask { _ = Glibc.umask(previousMask) }
         guard rc == 0 else {
             throw ExecutionError("cannot start \(executable): \(String(cString: strerror(rc)))")
         }
         return pid
     }
 
+    private static let resolved = Mutex<[String: String]>([:])
+
     /// Finds a program the way a shell would: a name with a `/` is taken relative to
-    /// `workingDirectory`; a bare name is searched on `path`.
+    /// `workingDirectory`; a bare name is searched on `path`. Remembered per process (a sweep
+    /// resolves the same program thousands of times).
     public static func resolveExecutable(_ name: String, path: String, workingDirectory: String) -> String? {
+        let cacheKey = name + "\u{0}" + path + "\u{0}" + workingDirectory
+        if let known = resolved.withLock({ $0[cacheKey] }) { return known }
+        let found = search(name, path: path, workingDirectory: workingDirectory)
+        if let found { resolved.withLock { $0[cacheKey] = found } }
+        return found
+    }
+
+    private static func search(_ name: String, path: String, workingDirectory: String) -> String? {
         if name.contains("/") {
             let full = name.hasPrefix("/") ? name : workingDirectory + "/" + name
             return access(full, X_OK) == 0 ? full : nil

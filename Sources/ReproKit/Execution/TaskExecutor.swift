@@ -38,9 +38,11 @@ public enum TaskExecutor {
         let real = (exe as NSString).resolvingSymlinksInPath
         manifest.executablePath = real
         if hashExecutable { manifest.executableSha256 = try? Hashing.sha256OfFile(atPath: real).hash }
-        let child = ChildProcess(
+        var child = ChildProcess(
             executable: exe, arguments: Array(task.argv.dropFirst()), environment: env, workingDirectory: task.workdir,
             stdoutPath: task.taskDir + "/stdout", stderrPath: task.taskDir + "/stderr", timeout: task.timeout)
+        child.umask = task.umask
+        child.reverseEnvironment = task.reverseEnvironment
         let end: ChildEnd
         let duration: Double
         do {

@@ -19,13 +19,17 @@ public struct TaskSpec: Sendable {
     public var taskDir: String
     /// argv with templates filled in; argv[0] is resolved on the machine that runs it.
     public var argv: [String]
-    /// The environment minus PATH and HOME, which the executing machine supplies.
+    /// The environment (on a scheduler: minus PATH and HOME, which the executing machine supplies).
     public var env: [String: String]
     /// The repository root there (the simulation's cwd).
     public var workdir: String
     public var outputs: [String]?
     public var timeout: Double?
     public var configJSON: JSONValue
+    /// For `repro verify --perturb`: a umask for the simulation, and the environment handed
+    /// over in reverse order.
+    public var umask: UInt32? = nil
+    public var reverseEnvironment = false
 
     public var outdir: String { taskDir + "/out" }
     public var configFile: String { taskDir + "/config.json" }
@@ -74,8 +78,10 @@ public struct TaskSpec: Sendable {
 
     /// Writes task.json and config.json and makes out/.
     public func stage(writeSpec: Bool) throws(StoreError) {
-        try Store.makeDirectory(outdir)
-        try FileIO.writeAtomically(Array((configJSON.pretty + "\n").utf8), to: configFile, sync: false)
+        // A fresh private directory: plain writes, no temp-and-rename needed.
+        if mkdir(taskDir, 0o755) != 0 && errno != EEXIST { try Store.makeDirectory(taskDir) }
+        if mkdir(outdir, 0o755) != 0 && errno != EEXIST { try Store.makeDirectory(outdir) }
+        try FileIO.writeNew(Array((configJSON.pretty + "\n").utf8), to: configFile)
         if writeSpec {
             try FileIO.writeAtomically(Array((json.pretty + "\n").utf8), to: taskDir + "/task.json", sync: false)
         }

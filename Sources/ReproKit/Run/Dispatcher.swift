@@ -35,7 +35,8 @@ public final class Dispatcher {
 
     /// Stages and submits tasks whose `running` records are already in the store; records
     /// job ids. Returns the handles.
-    func submit(_ tasks: [TaskSpec], resources: [String: JSONValue]) throws -> [TaskHandle] {
+    func submit(_ tasks: [TaskSpec], resources: [String: JSONValue], records: [RunRecord] = []) throws -> [TaskHandle] {
+        remember(records)
         for t in tasks { try t.stage(writeSpec: backend.needsTaskFile) }
         let handles = try backend.submit(tasks, resources: resources)
         if backend.name != "local" {
@@ -82,10 +83,8 @@ public final class Dispatcher {
                     }
                 }
             }
-            for (h, st) in finished {
-                pending.removeValue(forKey: h.runId)
-                if let f = try ingest(h, st) { onFinished(f) }
-            }
+            for (h, _) in finished { pending.removeValue(forKey: h.runId) }
+            for f in try ingestBatch(finished) { onFinished(f) }
             if !cancelled, Interrupts.shared.received != nil || stopRequested() {
                 cancelled = true
                 let live = Array(pending.values)
@@ -128,85 +127,122 @@ public final class Dispatcher {
         return handle
     }
 
-    /// Moves a finished task into the store, exactly once: under a per-run lock, and only if
-    /// the record is still `running` (another repro may have ingested it first).
+    /// Records this process created and submitted (no need to read them back).
+    private var known: [String: RunRecord] = [:]
+
+    func remember(_ records: [RunRecord]) {
+        for r in records { known[r.runId] = r }
+    }
+
+    /// Moves one finished task into the store (see `ingestBatch`).
     func ingest(_ h: TaskHandle, _ st: TaskStatus) throws -> Finished? {
-        let lock = try FileLock(path: store.locksDir + "/ingest-\(h.runId).lock")
-        try lock.lock()
-        defer { lock.unlock() }
-        guard var record = try store.run(id: h.runId), record.status == .running else { return nil }
+        try ingestBatch([(h, st)]).first
+    }
+
+    /// Moves finished tasks into the store, exactly once each: a run is completed only while
+    /// its record is still `running` (another repro may have ingested it first), under a per-run
+    /// lock for runs on a scheduler; all records complete in one transaction.
+    func ingestBatch(_ items: [(TaskHandle, TaskStatus)]) throws -> [Finished] {
+        guard !items.isEmpty else { return [] }
+        var locks: [FileLock] = []
+        defer { locks.forEach { $0.unlock() } }
+        var work: [(TaskHandle, TaskStatus, RunRecord)] = []
+        for (h, st) in items {
+            // A local task lives and dies with this process: nobody else can ingest it.
+            if backend.name == "local", let r = known.removeValue(forKey: h.runId) {
+                work.append((h, st, r))
+                continue
+            }
+            let lock = try FileLock(path: store.locksDir + "/ingest-\(h.runId).lock")
+            try lock.lock()
+            locks.append(lock)
+            guard let r = try store.run(id: h.runId), r.status == .running else { continue }
+            work.append((h, st, r))
+        }
+        var completions: [(runId: String, completion: Store.Completion)] = []
+        var outputsFor: [String: [(OutputFile, inlineJSON: String?, blob: BlobRef)]] = [:]
+        let accepted: [Bool] = try store.withBlobWriteLock {
+            for (h, st, _) in work {
+                let (c, outputs) = try completion(h, st)
+                completions.append((h.runId, c))
+                outputsFor[h.runId] = outputs
+            }
+            return try store.finishMany(completions)
+        }
+        var out: [Finished] = []
+        for (i, (h, _, base)) in work.enumerated() where accepted[i] {
+            let c = completions[i].completion
+            var record = base
+            record.status = c.status
+            record.exitCode = c.exitCode
+            record.message = c.message
+            record.finishedAt = c.finishedAt
+            record.durationS = c.durationS
+            record.stdoutBlob = c.stdout?.sha256
+            record.stderrBlob = c.stderr?.sha256
+            record.outputs = (outputsFor[h.runId] ?? []).map(\.0)
+            record.executablePath = c.executablePath ?? record.executablePath
+            record.executableSha256 = c.executableSha256 ?? record.executableSha256
+            if let host = c.host { record.host = host }
+            if let job = c.jobId { record.jobId = job }
+            var paths: [String: String] = [:]
+            var dir: String?
+            if record.status == .succeeded, let target = resultsDir(record) {
+                dir = target
+                for o in record.outputs {
+                    let dest = target + "/" + o.name
+                    try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
+                    // Already hashed into the store: moving the file is the cheap copy.
+                    if rename(h.taskDir + "/out/" + o.name, dest) != 0 { try store.materializeBlob(o.sha256, to: dest) }
+                    paths[o.name] = dest
+                }
+            } else if record.status != .succeeded, showFailureTail, let tail = Runner.tail(h.taskDir + "/stderr") {
+                log(tail)
+            }
+            FileIO.removeTreeFast(h.taskDir)
+            out.append(Finished(record: record, outputPaths: paths, outputsDir: dir))
+        }
+        return out
+    }
+
+    /// Hashes a finished task's outputs and streams into the store and builds its completion.
+    private func completion(_ h: TaskHandle, _ st: TaskStatus) throws -> (Store.Completion, [(OutputFile, inlineJSON: String?, blob: BlobRef)]) {
         let manifest = st.manifest
         var status = manifest?.status ?? st.failure?.status ?? .failed
         var message = manifest?.message ?? st.failure?.message
         let outdir = h.taskDir + "/out"
-        let ingested = try store.withBlobWriteLock {
-            () throws -> ([(OutputFile, inlineJSON: String?, blob: BlobRef)], BlobRef?, BlobRef?, Store.Completion)? in
-            var outputs: [(OutputFile, inlineJSON: String?, blob: BlobRef)] = []
-            for o in manifest?.outputs ?? [] {
-                let path = outdir + "/" + o.name
-                guard FileManager.default.fileExists(atPath: path) else {
-                    status = .failed
-                    message = "output \(o.name) is in the manifest but not in \(outdir)"
-                    continue
-                }
-                let blob = try store.putFile(atPath: path)
-                if blob.sha256 != o.sha256 {
-                    status = .failed
-                    message = "output \(o.name) changed after the simulation hashed it (\(o.sha256.prefix(12)) → \(blob.sha256.prefix(12)))"
-                }
-                outputs.append((OutputFile(name: o.name, sha256: blob.sha256, size: blob.size), Runner.inlineJSON(o.name, path), blob))
+        var outputs: [(OutputFile, inlineJSON: String?, blob: BlobRef)] = []
+        for o in manifest?.outputs ?? [] {
+            let path = outdir + "/" + o.name
+            guard access(path, F_OK) == 0 else {
+                status = .failed
+                message = "output \(o.name) is in the manifest but not in \(outdir)"
+                continue
             }
-            let stdout = FileManager.default.fileExists(atPath: h.taskDir + "/stdout") ? try store.putFile(atPath: h.taskDir + "/stdout") : nil
-            let stderr = FileManager.default.fileExists(atPath: h.taskDir + "/stderr") ? try store.putFile(atPath: h.taskDir + "/stderr") : nil
-            var exeHash = manifest?.executableSha256
-            if exeHash == nil, let exe = manifest?.executablePath {
-                exeHash = executableHashes[exe] ?? (try? store.hashFile(atPath: exe).sha256)
-                executableHashes[exe] = exeHash
+            let blob = try store.putFile(atPath: path)
+            if blob.sha256 != o.sha256 {
+                status = .failed
+                message = "output \(o.name) changed after the simulation hashed it (\(o.sha256.prefix(12)) → \(blob.sha256.prefix(12)))"
             }
-            var c = Store.Completion(
-                status: status, exitCode: manifest?.exitCode ?? st.failure?.exitCode, message: message,
-                finishedAt: manifest?.finishedAt ?? Clock.iso8601(Clock.now()), durationS: manifest?.durationS ?? 0,
-                stdout: stdout, stderr: stderr, executablePath: manifest?.executablePath, executableSha256: exeHash,
-                outputs: outputs)
-            if backend.name != "local" {
-                c.host = manifest?.host ?? st.node
-                c.os = manifest?.os
-                c.jobId = manifest?.jobId ?? h.jobId
-            }
-            // false: another repro process ingested it between our check and now.
-            guard try store.finishMany([(h.runId, c)]).first == true else { return nil }
-            return (outputs, stdout, stderr, c)
+            outputs.append((OutputFile(name: o.name, sha256: blob.sha256, size: blob.size), Runner.inlineJSON(o.name, path), blob))
         }
-        guard let (outputs, stdout, stderr, completion) = ingested else { return nil }
-        record.status = completion.status
-        record.exitCode = completion.exitCode
-        record.message = completion.message
-        record.finishedAt = completion.finishedAt
-        record.durationS = completion.durationS
-        record.stdoutBlob = stdout?.sha256
-        record.stderrBlob = stderr?.sha256
-        record.outputs = outputs.map(\.0)
-        record.executablePath = completion.executablePath ?? record.executablePath
-        record.executableSha256 = completion.executableSha256 ?? record.executableSha256
-        if let host = completion.host { record.host = host }
-        if let job = completion.jobId { record.jobId = job }
-
-        var paths: [String: String] = [:]
-        var dir: String?
-        if record.status == .succeeded, let target = resultsDir(record) {
-            dir = target
-            for o in record.outputs {
-                let dest = target + "/" + o.name
-                try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
-                // Already hashed into the store: moving the file is the cheap copy.
-                if rename(outdir + "/" + o.name, dest) != 0 { try store.materializeBlob(o.sha256, to: dest) }
-                paths[o.name] = dest
-            }
-        } else if record.status != .succeeded, showFailureTail, let tail = Runner.tail(h.taskDir + "/stderr") {
-            log(tail)
+        let stdout = access(h.taskDir + "/stdout", F_OK) == 0 ? try store.putFile(atPath: h.taskDir + "/stdout") : nil
+        let stderr = access(h.taskDir + "/stderr", F_OK) == 0 ? try store.putFile(atPath: h.taskDir + "/stderr") : nil
+        var exeHash = manifest?.executableSha256
+        if exeHash == nil, let exe = manifest?.executablePath {
+            exeHash = executableHashes[exe] ?? (try? store.hashFile(atPath: exe).sha256)
+            executableHashes[exe] = exeHash
         }
-        FileIO.removeTree(h.taskDir)
-        return Finished(record: record, outputPaths: paths, outputsDir: dir)
+        var c = Store.Completion(
+            status: status, exitCode: manifest?.exitCode ?? st.failure?.exitCode, message: message,
+            finishedAt: manifest?.finishedAt ?? Clock.iso8601(Clock.now()), durationS: manifest?.durationS ?? 0,
+            stdout: stdout, stderr: stderr, executablePath: manifest?.executablePath, executableSha256: exeHash, outputs: outputs)
+        if backend.name != "local" {
+            c.host = manifest?.host ?? st.node
+            c.os = manifest?.os
+            c.jobId = manifest?.jobId ?? h.jobId
+        }
+        return (c, outputs)
     }
 }
 

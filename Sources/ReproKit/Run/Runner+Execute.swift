@@ -84,7 +84,7 @@ extension Runner {
         let d = try dispatcher(p, backend: backend)
         let handles: [TaskHandle]
         do {
-            handles = try d.submit([task], resources: p.spec.resources)
+            handles = try d.submit([task], resources: p.spec.resources, records: [record])
         } catch {
             try? p.store.markFailed(runId: runId, message: "could not be submitted: \(error)")
             FileIO.removeTree(task.taskDir)

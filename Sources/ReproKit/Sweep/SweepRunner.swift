@@ -211,7 +211,10 @@ public final class SweepRunner {
         defer { for l in locks.values { l.unlock() } }
 
         var next = 0
-        let window = backend.name == "local" ? max(8, 4 * (request.jobs ?? ProcessInfo.processInfo.activeProcessorCount)) : Int.max
+        // Locally, records are created a window at a time (so Ctrl-C leaves no pile of
+        // never-started runs), refilled in batches so each costs one transaction.
+        let jobs = request.jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        let window = backend.name == "local" ? max(64, 16 * jobs) : Int.max
         var inFlight = 0
         var failedSeen = false
         var lastShown = 0.0
@@ -222,7 +225,7 @@ public final class SweepRunner {
         func submitMore() throws -> [TaskHandle] {
             guard next < queue.count, !(request.failFast && failedSeen), Interrupts.shared.received == nil else { return [] }
             let room = window == Int.max ? queue.count - next : max(0, window - inFlight)
-            guard room > 0 else { return [] }
+            guard room > 0, window == Int.max || inFlight <= window / 2 else { return [] }
             let batch = queue[next..<min(queue.count, next + room)]
             next += batch.count
             var tasks: [TaskSpec] = []
@@ -246,7 +249,8 @@ public final class SweepRunner {
             var handles: [TaskHandle] = []
             let groups = Dictionary(grouping: tasks, by: { JSONValue.object(resources[$0.runId] ?? [:]).canonical })
             for (_, group) in groups.sorted(by: { $0.key < $1.key }) {
-                handles += try d.submit(group, resources: resources[group[0].runId] ?? [:])
+                let ids = Set(group.map(\.runId))
+                handles += try d.submit(group, resources: resources[group[0].runId] ?? [:], records: records.filter { ids.contains($0.runId) })
             }
             inFlight += handles.count
             return handles
@@ -302,7 +306,7 @@ public final class SweepRunner {
             let (t, r) = try Runner.makeTask(
                 p, specPath: sweepPath, environment: environment, backend: backend, runId: HostInfo.newRunId(), patchBlob: patch)
             try store.insertRunningMany([r])
-            let handles = try d.submit([t], resources: p.spec.resources)
+            let handles = try d.submit([t], resources: p.spec.resources, records: [r])
             try d.drive(handles, onFinished: { f in
                 results[f.record.key] = SweepPointResult(
                     runId: f.record.runId, key: f.record.key, cache: .miss, status: f.record.status, backend: f.record.backend,

@@ -8,6 +8,9 @@ struct Log: ParsableCommand {
     @Option(name: .short, help: "Show at most this many runs.")
     var n: Int = 20
 
+    @Flag(help: "Only runs whose key has been checked by `repro verify`.")
+    var verified = false
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -16,7 +19,12 @@ struct Log: ParsableCommand {
 
     func run() throws {
         try reporting {
-            let runs = try openStore().recentRuns(limit: n)
+            let store = try openStore()
+            var runs = try store.recentRuns(limit: verified ? max(n, 10_000) : n)
+            if verified {
+                let keys = try store.verifiedKeys()
+                runs = Array(runs.filter { keys.contains($0.key) }.prefix(n))
+            }
             if output.json {
                 Console.json(.array(runs.map { r in
                     [

@@ -16,8 +16,11 @@ struct Show: ParsableCommand {
             guard let r = try runId.map({ try store.run(matching: $0) }) ?? store.recentRuns(limit: 1).first else {
                 throw NotFoundError("the store at \(store.root) holds no runs yet; `repro run SPEC` records one")
             }
+            let verifications = try store.verifications(forKey: r.key)
             if output.json {
-                Console.json(r.json)
+                var j = r.json.objectValue ?? [:]
+                j["verifications"] = .array(verifications)
+                Console.json(.object(j))
                 return
             }
             var lines = [
@@ -54,6 +57,10 @@ struct Show: ParsableCommand {
             for o in r.outputs { lines.append("output     \(o.name)  \(o.sha256)  \(o.size) B") }
             lines.append("stdout     \(r.stdoutBlob ?? "-")")
             lines.append("stderr     \(r.stderrBlob ?? "-")")
+            for v in verifications {
+                let backends = v["backends"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? ""
+                lines.append("verified   \(v["verdict"]?.stringValue ?? "") on \(backends) at \(v["created_at"]?.stringValue ?? "")")
+            }
             Console.out(lines.joined(separator: "\n"))
         }
     }

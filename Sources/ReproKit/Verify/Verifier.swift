@@ -1,0 +1,288 @@
+import Foundation
+
+/// What `repro verify` was asked to do.
+public struct VerifyRequest: Sendable {
+    /// A spec file or a run id.
+    public var target: String
+    public var backends: [String] = ["local", "slurm"]
+    public var runs = 1
+    public var perturb = false
+    public var environment: [String: String]
+
+    public init(target: String, environment: [String: String]) {
+        self.target = target
+        self.environment = environment
+    }
+}
+
+/// The answer: one verdict per output and overall, the runs compared, and with --perturb the
+/// variations found responsible for a difference.
+public struct VerifyReport: Sendable {
+    public struct Run: Sendable {
+        public var runId: String
+        public var backend: String
+        public var status: RunStatus
+        public var jobId: String?
+        public var host: String
+        /// nil for a plain run; the variation(s) applied for a perturbed one.
+        public var variation: String?
+        public var json: JSONValue {
+            [
+                "run_id": .string(runId), "backend": .string(backend), "status": .string(status.rawValue), "job_id": jobId.json,
+                "host": .string(host), "variation": variation.json,
+            ]
+        }
+    }
+
+    /// IDENTICAL, EQUIVALENT, DIVERGENT, or FAILED when a run did not succeed.
+    public var verdict: String
+    public var key: String
+    public var name: String
+    public var tolerance: Tolerance
+    public var runs: [Run] = []
+    public var outputs: [OutputComparison] = []
+    public var causes: [String] = []
+    public var verificationId: String = ""
+
+    public var exitCode: Int32 {
+        switch verdict {
+        case "IDENTICAL", "EQUIVALENT": return 0
+        case "DIVERGENT": return 3
+        default: return 1
+        }
+    }
+
+    public var json: JSONValue {
+        [
+            "verdict": .string(verdict), "key": .string(key), "name": .string(name),
+            "tolerance": ["rtol": .double(tolerance.rtol), "atol": .double(tolerance.atol), "ulps": .int(Int64(tolerance.ulps))],
+            "runs": .array(runs.map(\.json)), "outputs": .array(outputs.map(\.json)), "causes": .array(causes.map { .string($0) }),
+            "verification_id": .string(verificationId),
+        ]
+    }
+}
+
+/// Reruns one identity fresh on each backend (and under perturbations) and compares every
+/// output of every run with the first.
+public final class Verifier {
+    let request: VerifyRequest
+    let log: (String) -> Void
+
+    public init(_ request: VerifyRequest, log: @escaping (String) -> Void) {
+        self.request = request
+        self.log = log
+    }
+
+    /// Variations that must not change a reproducible simulation, in the spirit of reprotest.
+    struct Variation: Sendable {
+        var name: String
+        var apply: @Sendable (inout TaskSpec, SimulationSpec) -> Bool  // false: not applicable to this spec
+    }
+
+    static let threadVariables = ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "JULIA_NUM_THREADS"]
+
+    static let variations: [Variation] = [
+        Variation(name: "TZ") { t, _ in t.env["TZ"] = "XST-05:30"; return true },
+        Variation(name: "LANG") { t, _ in
+            t.env["LANG"] = "de_DE.UTF-8"
+            t.env["LC_ALL"] = "de_DE.UTF-8"
+            return true
+        },
+        Variation(name: "umask") { t, _ in t.umask = 0o077; return true },
+        Variation(name: "HOME") { t, _ in t.env["HOME"] = t.taskDir + "/home"; return true },
+        Variation(name: "env order") { t, _ in t.reverseEnvironment = true; return true },
+        Variation(name: "OMP_NUM_THREADS") { t, spec in
+            let free = threadVariables.filter { spec.env[$0] == nil }
+            for v in free { t.env[v] = "3" }
+            return !free.isEmpty
+        },
+        Variation(name: "output path") { _, _ in true },  // applied by staging under a path with a space
+    ]
+
+    public func run() throws -> VerifyReport {
+        // The target: a spec, or a run whose spec must still give the same key.
+        var specPath = request.target
+        var expectedKey: String?
+        if !FileManager.default.fileExists(atPath: request.target) {
+            let repo = try GitRepository(discoveringFrom: FileManager.default.currentDirectoryPath)
+            let store = try Store(root: Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment))
+            let r = try store.run(matching: request.target)
+            specPath = r.specPath.hasPrefix("/") ? r.specPath : repo.workdir + "/" + r.specPath
+            if !FileManager.default.fileExists(atPath: specPath) { specPath = r.specPath }
+            expectedKey = r.key
+        }
+        var runReq = RunRequest(specPath: specPath, environment: request.environment)
+        runReq.noCache = true
+        let runner = Runner(runReq, log: log)
+        let p = try runner.prepare()
+        if let expected = expectedKey, expected != p.key {
+            throw ConfigError(
+                "the spec \(specPath) now gives key \(p.key.prefix(12)), not the run's \(expected.prefix(12)): its config, code or "
+                    + "inputs changed since; check out the run's commit, or verify the spec itself")
+        }
+        var report = VerifyReport(verdict: "IDENTICAL", key: p.key, name: p.spec.name, tolerance: p.spec.verify)
+        let patchBlob = try p.patch.map { try p.store.putBytes($0).sha256 }
+        var finished: [(RunRecord, String?)] = []
+
+        for name in request.backends {
+            let backend = try Backends.make(name, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment)
+            var tasks: [TaskSpec] = []
+            var records: [RunRecord] = []
+            for _ in 0..<request.runs {
+                let (t, r) = try Runner.makeTask(
+                    p, specPath: specPath, environment: request.environment, backend: backend, runId: HostInfo.newRunId(),
+                    patchBlob: patchBlob)
+                tasks.append(t)
+                records.append(r)
+            }
+            log("verify: \(request.runs) fresh run(s) on \(name)")
+            finished += try execute(tasks, records, backend: backend, p: p, invalidate: nil).map { ($0, nil) }
+        }
+
+        var reference = finished.first { $0.0.status == .succeeded }?.0
+        if request.perturb {
+            finished += try perturb(p, specPath: specPath, patchBlob: patchBlob, reference: &reference, report: &report)
+        }
+
+        report.runs = finished.map {
+            VerifyReport.Run(runId: $0.0.runId, backend: $0.0.backend, status: $0.0.status, jobId: $0.0.jobId, host: $0.0.host, variation: $0.1)
+        }
+        if let reference {
+            report.outputs = try compareAll(reference, finished.map(\.0), store: p.store, tolerance: p.spec.verify)
+        }
+        let worst = report.outputs.map(\.verdict)
+        if finished.contains(where: { $0.0.status != .succeeded }) || reference == nil {
+            report.verdict = "FAILED"
+        } else if worst.contains(.divergent) {
+            report.verdict = "DIVERGENT"
+        } else if worst.contains(.equivalent) {
+            report.verdict = "EQUIVALENT"
+        }
+        report.verificationId = HostInfo.newRunId()
+        try p.store.addVerification(
+            id: report.verificationId, key: p.key, verdict: report.verdict,
+            backends: .array(request.backends.map { .string($0) }), runs: .array(report.runs.map(\.json)),
+            details: ["outputs": .array(report.outputs.map(\.json)), "causes": .array(report.causes.map { .string($0) }),
+                "perturb": .bool(request.perturb), "runs_per_backend": .int(Int64(request.runs))])
+        return report
+    }
+
+    /// Runs tasks to the end on a backend and returns their records. `invalidate`: a reason
+    /// that keeps these runs from ever serving cache hits (perturbed runs).
+    func execute(_ tasks: [TaskSpec], _ records: [RunRecord], backend: Backend, p: Runner.Prepared, invalidate: String?) throws
+        -> [RunRecord]
+    {
+        try p.store.insertRunningMany(records)
+        let d = Dispatcher(store: p.store, backend: backend, log: log, maxRetries: 2, resultsDir: { _ in nil })
+        d.announceStates = false
+        let handles = try d.submit(tasks, resources: p.spec.resources, records: records)
+        var out: [RunRecord] = []
+        try d.drive(handles, onFinished: { out.append($0.record) })
+        if let reason = invalidate {
+            for r in out { _ = try p.store.invalidate(.runId(r.runId), reason: reason) }
+        }
+        let order = Dictionary(uniqueKeysWithValues: tasks.enumerated().map { ($1.runId, $0) })
+        return out.sorted { (order[$0.runId] ?? 0) < (order[$1.runId] ?? 0) }
+    }
+
+    /// One local run under every variation; if it differs, each variation alone, to name the
+    /// responsible ones. A plain rerun (a different start time) comes first: when even that
+    /// differs, the simulation is not deterministic and no variation can be blamed.
+    func perturb(_ p: Runner.Prepared, specPath: String, patchBlob: String?, reference: inout RunRecord?, report: inout VerifyReport)
+        throws -> [(RunRecord, String?)]
+    {
+        let backend = LocalBackend(store: p.store, jobs: 1, environment: request.environment)
+        var results: [(RunRecord, String?)] = []
+        func runVaried(_ chosen: [Variation], label: String) throws -> RunRecord? {
+            let runId = HostInfo.newRunId()
+            var (t, r) = try Runner.makeTask(
+                p, specPath: specPath, environment: request.environment, backend: backend, runId: runId, patchBlob: patchBlob)
+            var applied: [String] = []
+            for v in chosen where v.apply(&t, p.spec) { applied.append(v.name) }
+            if chosen.contains(where: { $0.name == "output path" }) {
+                // Same files, staged under another, awkward path.
+                let dir = backend.stagingRoot + "/verify perturbed/run-" + runId
+                let old = t.taskDir
+                t.taskDir = dir
+                t.env = t.env.mapValues { $0.replacingOccurrences(of: old, with: dir) }
+                t.argv = t.argv.map { $0.replacingOccurrences(of: old, with: dir) }
+                t.configJSON = (try? JSONParser.parse(t.configJSON.canonical.replacingOccurrences(of: old, with: dir))) ?? t.configJSON
+                if t.env["HOME"]?.hasPrefix(old) == true { t.env["HOME"] = dir + "/home" }
+                r.taskDir = dir
+            }
+            if let home = t.env["HOME"], home.hasPrefix(t.taskDir) { try Store.makeDirectory(home) }
+            guard !applied.isEmpty || chosen.isEmpty else { return nil }
+            let rec = try execute([t], [r], backend: backend, p: p, invalidate: "verify --perturb run (\(label))").first
+            if let rec { results.append((rec, label)) }
+            return rec
+        }
+        if reference == nil {
+            reference = try runVaried([], label: "baseline")
+        }
+        guard let base = reference, base.status == .succeeded else { return results }
+        // A different start time: the same run, at least a second later.
+        usleep(1_100_000)
+        let rerun = try runVaried([], label: "start time")
+        if let rerun, try !same(base, rerun, store: p.store, tolerance: p.spec.verify) {
+            report.causes = ["start time"]
+            log("verify: a plain rerun already differs: the simulation is not deterministic (time, unseeded randomness, ...)")
+            return results
+        }
+        let all = Verifier.variations
+        log("verify: one run under all variations (\(all.map(\.name).joined(separator: ", ")))")
+        guard let together = try runVaried(all, label: all.map(\.name).joined(separator: ", ")),
+            try !same(base, together, store: p.store, tolerance: p.spec.verify)
+        else { return results }
+        for v in all {
+            log("verify: rerunning with \(v.name) alone")
+            if let solo = try runVaried([v], label: v.name), try !same(base, solo, store: p.store, tolerance: p.spec.verify) {
+                report.causes.append(v.name)
+            }
+        }
+        if report.causes.isEmpty { report.causes = ["a combination of variations"] }
+        return results
+    }
+
+    func same(_ a: RunRecord, _ b: RunRecord, store: Store, tolerance: Tolerance) throws -> Bool {
+        guard b.status == .succeeded else { return false }
+        return try compareAll(a, [b], store: store, tolerance: tolerance).allSatisfy { $0.verdict == .identical }
+    }
+
+    /// Per output name: the worst comparison of any run against the reference.
+    func compareAll(_ reference: RunRecord, _ runs: [RunRecord], store: Store, tolerance: Tolerance) throws -> [OutputComparison] {
+        let refOut = Dictionary(reference.outputs.map { ($0.name, $0) }, uniquingKeysWith: { a, _ in a })
+        var names = Set(refOut.keys)
+        for r in runs where r.status == .succeeded { names.formUnion(r.outputs.map(\.name)) }
+        var out: [OutputComparison] = []
+        for name in names.sorted() {
+            var agg = OutputComparison(name: name, verdict: .identical, format: "sha256")
+            for r in runs where r.status == .succeeded && r.runId != reference.runId {
+                let other = r.outputs.first { $0.name == name }
+                guard let x = refOut[name], let y = other else {
+                    agg.verdict = .divergent
+                    agg.differenceCount += 1
+                    agg.differences.append(.init(location: "presence", old: refOut[name] == nil ? "(absent)" : "present",
+                        new: other == nil ? "(absent) in run \(r.runId)" : "present in run \(r.runId)"))
+                    continue
+                }
+                if x.sha256 == y.sha256 { continue }
+                let c = OutputComparator.compare(name: name, try store.readBlob(x.sha256), try store.readBlob(y.sha256), tolerance: tolerance)
+                agg.format = c.format
+                agg.maxUlps = max(agg.maxUlps, c.maxUlps)
+                agg.maxRel = max(agg.maxRel, c.maxRel)
+                if c.maxAbs > agg.maxAbs { agg.maxAbs = c.maxAbs; agg.maxAbsAt = c.maxAbsAt }
+                if c.verdict == .divergent {
+                    if agg.verdict != .divergent { agg.differences = [] }
+                    agg.verdict = .divergent
+                    agg.differenceCount = max(agg.differenceCount, c.differenceCount)
+                    if agg.differences.isEmpty { agg.differences = c.differences }
+                } else if agg.verdict == .identical {
+                    agg.verdict = .equivalent
+                }
+                agg.sizes = c.sizes
+            }
+            out.append(agg)
+        }
+        return out
+    }
+}
