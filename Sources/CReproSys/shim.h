@@ -5,3 +5,27 @@
 // glibc >= 2.29; declared here because the Glibc module is built without _GNU_SOURCE.
 extern int posix_spawn_file_actions_addchdir_np(posix_spawn_file_actions_t *actions, const char *path);
 #endif
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#ifdef __linux__
+#ifndef F_OFD_SETLK
+#define F_OFD_SETLK 37
+#endif
+#ifndef F_OFD_SETLKW
+#define F_OFD_SETLKW 38
+#endif
+// Open-file-description byte-range locks (Linux >= 3.15): one byte per cache key in one file.
+// Like flock they belong to an open file and vanish when the process dies; unlike a lock file
+// per key they cost no inode per key. Returns 0, or -1 with errno (EAGAIN/EACCES: held).
+static inline int repro_ofd_lock(int fd, long long offset, int wait, int unlock) {
+    struct flock fl = {0};
+    fl.l_type = unlock ? F_UNLCK : F_WRLCK;
+    fl.l_whence = SEEK_SET;
+    fl.l_start = offset;
+    fl.l_len = 1;
+    fl.l_pid = 0;
+    return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
+}
+#endif

@@ -14,6 +14,10 @@ public final class Dispatcher {
     private var executableHashes: [String: String] = [:]
     /// Whether to print every state change (a single run) or stay quiet (a sweep's progress).
     var announceStates = false
+    /// Keep task directories (emptied) for reuse instead of deleting them: a local sweep runs
+    /// thousands of tasks through a few directories, and reusing their files spares the file
+    /// system an inode allocation and deletion per file per task.
+    var recycleTaskDirs = false
     /// Whether to print the stderr tail of a failed run (a single run: yes; a sweep: no).
     var showFailureTail = false
     /// Decides, on Ctrl-C, whether to cancel what was submitted (default: yes).
@@ -199,7 +203,12 @@ public final class Dispatcher {
             } else if record.status != .succeeded, showFailureTail, let tail = Runner.tail(h.taskDir + "/stderr") {
                 log(tail)
             }
-            FileIO.removeTreeFast(h.taskDir)
+            if recycleTaskDirs {
+                FileIO.emptyTree(h.taskDir + "/out")
+                unlink(h.taskDir + "/manifest.json")
+            } else {
+                FileIO.removeTreeFast(h.taskDir)
+            }
             out.append(Finished(record: record, outputPaths: paths, outputsDir: dir))
         }
         return out

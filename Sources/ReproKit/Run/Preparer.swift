@@ -25,7 +25,6 @@ final class Preparer {
         let (identity, patch) = try codeIdentity(spec.code)
         var inputs: [InputFile] = []
         for path in spec.inputs { inputs += try hashInput(path) }
-        Trace.mark("code identity and inputs read")
         let seed = spec.resolvedSeed
         let configHash = spec.configHash
         let key = CacheKey.compute(

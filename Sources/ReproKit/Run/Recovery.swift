@@ -8,9 +8,8 @@ enum Recovery {
         // picked up by `repro status` or `repro wait`.
         let running = try store.runs(inStatus: .running).filter { $0.backend == "local" }
         for r in running {
-            let lock = try FileLock(path: store.locksDir + "/\(r.key).lock")
-            guard lock.tryLock() else { continue }
-            defer { lock.unlock() }
+            guard try store.keyLocks.tryLock(r.key) else { continue }
+            defer { store.keyLocks.unlock(r.key) }
             // Re-read under the lock: the owner may have finished between the query and now.
             try store.markInterrupted(
                 runId: r.runId,

@@ -7,10 +7,11 @@ extension Runner {
     /// The task and the `running` record for a miss. The task directory lives under the
     /// backend's staging root (for SLURM: a folder the nodes see).
     static func makeTask(
-        _ p: Prepared, specPath: String, environment: [String: String], backend: Backend, runId: String, patchBlob: String?
+        _ p: Prepared, specPath: String, environment: [String: String], backend: Backend, runId: String, patchBlob: String?,
+        taskDir reusedDir: String? = nil
     ) throws -> (TaskSpec, RunRecord) {
         let spec = p.spec
-        let taskDir = backend.stagingRoot + "/run-" + runId
+        let taskDir = reusedDir ?? backend.stagingRoot + "/run-" + runId
         let outdir = taskDir + "/out"
         let configFile = taskDir + "/config.json"
         let argv = try CommandTemplate.render(

@@ -28,12 +28,12 @@ public final class Runner {
     public func run() throws(ReproErrorBox) -> RunOutcome {
         do {
             let p = try prepare()
-            let lock = try FileLock(path: p.store.locksDir + "/\(p.key).lock")
-            if !lock.tryLock() {
+            let locks = p.store.keyLocks
+            if try !locks.tryLock(p.key) {
                 log("another repro process is computing key \(p.key.prefix(12)); waiting for it")
-                try lock.lock()
+                try locks.lock(p.key)
             }
-            defer { lock.unlock() }
+            defer { locks.unlock(p.key) }
             let maxAge = try StoreConfig.load(storeRoot: p.store.root).maxAge
             if !request.noCache, let hit = try p.store.servableRun(forKey: p.key, maxAge: maxAge) {
                 Trace.mark("cache lookup: hit")

@@ -134,6 +134,20 @@ extension Store {
         ).first
     }
 
+    /// `servableRun(forKey:)` for many keys in one query (a sweep's hit check).
+    public func servableRuns(forKeys keys: [String], maxAge: Double) throws(StoreError) -> [String: RunRecord] {
+        guard !keys.isEmpty else { return [:] }
+        let oldest = Clock.iso8601(Clock.now() - maxAge)
+        let found = try fetchRuns(
+            where: """
+                key IN (SELECT value FROM json_each(?)) AND status = 'succeeded' AND invalidated_reason IS NULL
+                AND outputs_evicted_at IS NULL AND finished_at >= ? ORDER BY finished_at
+                """, [.text(JSONValue.array(keys.map { .string($0) }).canonical), .text(oldest)])
+        var out: [String: RunRecord] = [:]
+        for r in found { out[r.key] = r }  // ordered by finished_at: the newest wins
+        return out
+    }
+
     /// Every run with this key, newest first.
     public func runs(forKey key: String) throws(StoreError) -> [RunRecord] {
         try fetchRuns(where: "key = ? ORDER BY started_at DESC", [.text(key)])

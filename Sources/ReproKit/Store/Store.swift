@@ -8,6 +8,8 @@ import Foundation
 public final class Store {
     public let root: String
     let db: SQLiteDatabase
+    /// Per-key locks (see KeyLocks), one open lock file per Store.
+    public let keyLocks: KeyLocks
     var objectsDir: String { root + "/objects" }
     var tmpDir: String { root + "/tmp" }
     var locksDir: String { root + "/locks" }
@@ -32,6 +34,7 @@ public final class Store {
             try? FileIO.writeAtomically(Array("# created by repro: the store is not part of the source\n*\n".utf8), to: ignore, sync: false)
         }
         db = try SQLiteDatabase(path: root + "/store.sqlite")
+        keyLocks = try KeyLocks(locksDir: root + "/locks")
         try db.exec("PRAGMA journal_mode=WAL")
         // NORMAL in WAL mode: a commit survives a process crash; only a power loss can drop the
         // last transactions, never corrupt the file.

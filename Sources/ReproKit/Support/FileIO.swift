@@ -52,6 +52,20 @@ enum FileIO {
         rmdir(path)
     }
 
+    /// Removes everything inside a directory, keeping the directory.
+    static func emptyTree(_ path: String) {
+        guard let dir = opendir(path) else { return }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        closedir(dir)
+        for n in names { removeTreeFast(path + "/" + n) }
+    }
+
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(StoreError) {
         var result: Result<Void, StoreError> = .success(())
         bytes.withUnsafeBytes { buf in

@@ -28,11 +28,12 @@ public enum HostInfo {
         return "\(field(u.sysname)) \(field(u.release)) \(field(u.machine))"
     }
 
-    /// A new run id: sortable by start time, unique enough across processes and hosts.
+    /// A new run id: sortable by start time (to the second), then 40 random bits, so thousands
+    /// of runs started in the same second by several processes and hosts do not collide.
     public static func newRunId(at t: Double = Clock.now()) -> String {
         let iso = Clock.iso8601(t)  // 2026-11-24T06:32:40.123Z
         let compact = iso.prefix(19).filter { $0 != "-" && $0 != ":" }.replacingOccurrences(of: "T", with: "-")
-        let rand = String(UInt32.random(in: 0...0xFF_FFFF), radix: 16)
-        return compact + "-" + String(repeating: "0", count: 6 - rand.count) + rand
+        let rand = String(UInt64.random(in: 0...0xFF_FFFF_FFFF), radix: 16)
+        return compact + "-" + String(repeating: "0", count: 10 - rand.count) + rand
     }
 }

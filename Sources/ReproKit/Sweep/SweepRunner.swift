@@ -105,6 +105,7 @@ public final class SweepRunner {
         var prepared: [Runner.Prepared] = []
         prepared.reserveCapacity(specs.count)
         for s in specs { prepared.append(try preparer.prepare(s)) }
+        Trace.mark("sweep: \(prepared.count) points prepared")
 
         var summary = SweepSummary()
         summary.points = prepared.count
@@ -120,8 +121,9 @@ public final class SweepRunner {
         // Hits first: a cached point is answered from the store.
         var misses: [Runner.Prepared] = []
         var hitIds: [String] = []
+        let servable = try store.servableRuns(forKeys: Array(firstIndex.keys), maxAge: config.maxAge)
         for (key, i) in firstIndex.sorted(by: { $0.value < $1.value }) {
-            if let hit = try store.servableRun(forKey: key, maxAge: config.maxAge) {
+            if let hit = servable[key] {
                 results[key] = SweepPointResult(
                     runId: hit.runId, key: key, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId)
                 hitIds.append(hit.runId)
@@ -131,6 +133,7 @@ public final class SweepRunner {
             }
         }
         if !request.dryRun { try store.recordHits(runIds: hitIds) }
+        Trace.mark("sweep: \(hitIds.count) hits served, \(misses.count) to run")
         var prog = SweepProgress()
         prog.total = firstIndex.count
         prog.hits = hitIds.count
@@ -145,6 +148,7 @@ public final class SweepRunner {
             summary.wasInterrupted = outcome == .detached || Interrupts.shared.received != nil
         }
         progress(prog, true)
+        Trace.mark("sweep: dispatched and ingested")
 
         for p in prepared {
             if let r = results[p.key] {
@@ -193,22 +197,23 @@ public final class SweepRunner {
         let backend = try Backends.make(
             backendName, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment)
         let d = Dispatcher(store: store, backend: backend, log: log, maxRetries: config.slurm.maxRetries, resultsDir: resultsDir)
+        d.recycleTaskDirs = backend.name == "local"
         d.confirmCancel = { n in Runner.askToCancel(n, backend: backendName) }
         Interrupts.shared.install()
 
-        var locks: [String: FileLock] = [:]
-        var queue: [Runner.Prepared] = []
+        // Key locks are taken as points are dispatched and dropped as they finish: holding
+        // thousands of open descriptors would make every spawn copy and close them all.
+        var held = Set<String>()
+        let queue = misses
         var busy: [Runner.Prepared] = []
-        for p in misses {
-            let lock = try FileLock(path: store.locksDir + "/\(p.key).lock")
-            if lock.tryLock() {
-                locks[p.key] = lock
-                queue.append(p)
-            } else {
-                busy.append(p)
-            }
+        defer { for k in held { store.keyLocks.unlock(k) } }
+        // Local task directories are recycled through a free list (see Dispatcher).
+        var freeDirs: [String] = []
+        var dirOf: [String: String] = [:]
+        var dirCount = 0
+        defer {
+            for i in 0..<dirCount { FileIO.removeTreeFast(backend.stagingRoot + "/sweep-\(getpid())-slot\(i + 1)") }
         }
-        defer { for l in locks.values { l.unlock() } }
 
         var next = 0
         // Locally, records are created a window at a time (so Ctrl-C leaves no pile of
@@ -232,14 +237,30 @@ public final class SweepRunner {
             var records: [RunRecord] = []
             var resources: [String: [String: JSONValue]] = [:]
             for p in batch {
+                guard try store.keyLocks.tryLock(p.key) else {
+                    busy.append(p)  // another repro is computing it: wait for it at the end
+                    continue
+                }
+                held.insert(p.key)
                 var patch: String?
                 if let bytes = p.patch {
                     let h = Hashing.sha256Hex(bytes)
                     if patchBlobs[h] == nil { patchBlobs[h] = try store.putBytes(bytes).sha256 }
                     patch = patchBlobs[h]
                 }
+                let runId = HostInfo.newRunId()
+                var dir: String? = nil
+                if backend.name == "local" {
+                    if let d = freeDirs.popLast() {
+                        dir = d
+                    } else {
+                        dirCount += 1
+                        dir = backend.stagingRoot + "/sweep-\(getpid())-slot\(dirCount)"
+                    }
+                    dirOf[runId] = dir
+                }
                 let (t, r) = try Runner.makeTask(
-                    p, specPath: sweepPath, environment: environment, backend: backend, runId: HostInfo.newRunId(), patchBlob: patch)
+                    p, specPath: sweepPath, environment: environment, backend: backend, runId: runId, patchBlob: patch, taskDir: dir)
                 tasks.append(t)
                 records.append(r)
                 resources[t.runId] = p.spec.resources
@@ -274,6 +295,8 @@ public final class SweepRunner {
             onFinished: { f in
                 inFlight -= 1
                 let r = f.record
+                if held.remove(r.key) != nil { store.keyLocks.unlock(r.key) }
+                if let d = dirOf.removeValue(forKey: r.runId) { freeDirs.append(d) }
                 localResults[r.key] = SweepPointResult(
                     runId: r.runId, key: r.key, cache: .miss, status: r.status, backend: r.backend, jobId: r.jobId, message: r.message)
                 if r.status == .succeeded { localProg.done += 1 } else { localProg.failed += 1; failedSeen = true }
@@ -292,9 +315,8 @@ public final class SweepRunner {
 
         // Keys another repro was computing: wait for it, then they are hits (or ours to run).
         for p in busy {
-            let lock = try FileLock(path: store.locksDir + "/\(p.key).lock")
-            try lock.lock()
-            defer { lock.unlock() }
+            try store.keyLocks.lock(p.key)
+            defer { store.keyLocks.unlock(p.key) }
             if let hit = try store.servableRun(forKey: p.key, maxAge: config.maxAge) {
                 results[p.key] = SweepPointResult(runId: hit.runId, key: p.key, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId)
                 prog.hits += 1
