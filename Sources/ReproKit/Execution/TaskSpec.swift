@@ -81,7 +81,7 @@ public struct TaskSpec: Sendable {
         // A fresh private directory: plain writes, no temp-and-rename needed.
         if mkdir(taskDir, 0o755) != 0 && errno != EEXIST { try Store.makeDirectory(taskDir) }
         if mkdir(outdir, 0o755) != 0 && errno != EEXIST { try Store.makeDirectory(outdir) }
-        try FileIO.writeNew(Array((configJSON.pretty + "\n").utf8), to: configFile)
+        try FileIO.writeNew(Array((configJSON.canonical + "\n").utf8), to: configFile)
         if writeSpec {
             try FileIO.writeAtomically(Array((json.pretty + "\n").utf8), to: taskDir + "/task.json", sync: false)
         }
