@@ -61,12 +61,6 @@ public struct ChildProcess {
     public func run(started: (Int32) -> Void = { _ in }) throws(ExecutionError) -> (end: ChildEnd, duration: Double) {
         let interrupts = Interrupts.shared
         interrupts.install()
-        var fds: [Int32] = [-1, -1]
-        guard pipe(&fds) == 0 else { throw ExecutionError("pipe failed: \(FileIO.errnoText())") }
-        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
-        let (readEnd, writeEnd) = (fds[0], fds[1])
-        defer { close(readEnd) }
-
         let pid = try spawn()
         let start = Clock.monotonic()
         interrupts.register(group: pid)
@@ -75,7 +69,6 @@ public struct ChildProcess {
         if timeout == nil {
             // No deadline: wait right here (a signal to repro stops the group through
             // Interrupts, and waitpid returns). Cheaper than a waiter thread per child.
-            close(writeEnd)
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             kill(-pid, SIGKILL)  // anything the leader left behind in its group
@@ -83,6 +76,14 @@ public struct ChildProcess {
             let sig = status & 0x7F
             return (sig == 0 ? .exited((status >> 8) & 0xFF) : .signaled(sig), Clock.monotonic() - start)
         }
+        var fds: [Int32] = [-1, -1]
+        guard pipe(&fds) == 0 else {
+            kill(-pid, SIGKILL)
+            throw ExecutionError("pipe failed: \(FileIO.errnoText())")
+        }
+        for fd in fds { _ = fcntl(fd, F_SETFD, FD_CLOEXEC) }
+        let (readEnd, writeEnd) = (fds[0], fds[1])
+        defer { close(readEnd) }
         // A thread blocks in waitpid and reports the status through a pipe, so one poll()
         // sees the exit and the deadline with no polling delay.
         Thread.detachNewThread {
@@ -174,6 +175,17 @@ public struct ChildProcess {
     }
 
     private static let resolved = Mutex<[String: String]>([:])
+    private static let realPaths = Mutex<[String: String]>([:])
+
+    /// The path with symlinks resolved (realpath), remembered per process.
+    public static func realPath(_ path: String) -> String {
+        if let known = realPaths.withLock({ $0[path] }) { return known }
+        guard let p = realpath(path, nil) else { return path }
+        let r = String(cString: p)
+        free(p)
+        realPaths.withLock { $0[path] = r }
+        return r
+    }
 
     /// Finds a program the way a shell would: a name with a `/` is taken relative to
     /// `workingDirectory`; a bare name is searched on `path`. Remembered per process (a sweep

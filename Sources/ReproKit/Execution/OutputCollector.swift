@@ -38,7 +38,15 @@ public enum OutputCollector {
         var out: [String] = []
         func walk(_ rel: String) {
             let dir = rel.isEmpty ? root : root + "/" + rel
-            guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return }
+            guard let d = opendir(dir) else { return }
+            var names: [String] = []
+            while let entry = readdir(d) {
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
+                }
+                if name != "." && name != ".." { names.append(name) }
+            }
+            closedir(d)
             for name in names.sorted() {
                 let childRel = rel.isEmpty ? name : rel + "/" + name
                 var st = stat()

@@ -35,7 +35,7 @@ public enum TaskExecutor {
             manifest.exitCode = 127
             return manifest
         }
-        let real = (exe as NSString).resolvingSymlinksInPath
+        let real = ChildProcess.realPath(exe)
         manifest.executablePath = real
         if hashExecutable { manifest.executableSha256 = try? Hashing.sha256OfFile(atPath: real).hash }
         var child = ChildProcess(

@@ -27,7 +27,7 @@ extension Runner {
                     "cannot find the program '\(argv[0])' (command[0] in \(specPath)) on PATH=\(env["PATH"] ?? "") "
                         + "or relative to \(p.repo.workdir); install it or give its path")
             }
-            executablePath = (exe as NSString).resolvingSymlinksInPath
+            executablePath = ChildProcess.realPath(exe)
         } else {
             // PATH and HOME come from the machine that runs it.
             env.removeValue(forKey: "PATH")

@@ -19,6 +19,7 @@ final class SQLiteDatabase {
         handle = db
         // Set before anything else: with several writers even enabling WAL can meet a lock.
         _ = repro_sqlite_busy_timeout(db, busyTimeoutMs)
+        _ = repro_sqlite_no_checkpoint_on_close(db)
     }
 
     deinit {
