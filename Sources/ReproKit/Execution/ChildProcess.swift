@@ -145,17 +145,8 @@ public struct ChildProcess {
         posix_spawn_file_actions_addchdir_np(&actions, workingDirectory)
 
         var attr = posix_spawnattr_t()
-        posix_spawnattr_init(&attr)
+        ChildProcess.initSpawnAttributes(&attr, newProcessGroup: true)
         defer { posix_spawnattr_destroy(&attr) }
-        // Own process group; default dispositions and an empty mask whatever repro has set.
-        var all = sigset_t()
-        sigfillset(&all)
-        var none = sigset_t()
-        sigemptyset(&none)
-        posix_spawnattr_setsigdefault(&attr, &all)
-        posix_spawnattr_setsigmask(&attr, &none)
-        posix_spawnattr_setpgroup(&attr, 0)
-        posix_spawnattr_setflags(&attr, Int16(POSIX_SPAWN_SETPGROUP | POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK))
 
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let ordered = environment.sorted { $0.key < $1.key }
@@ -172,6 +163,24 @@ public struct ChildProcess {
             throw ExecutionError("cannot start \(executable): \(String(cString: strerror(rc)))")
         }
         return pid
+    }
+
+    /// Default signal dispositions and an empty mask for the child, whatever repro has set
+    /// (handlers, blocked signals); optionally its own process group.
+    static func initSpawnAttributes(_ attr: inout posix_spawnattr_t, newProcessGroup: Bool) {
+        posix_spawnattr_init(&attr)
+        var all = sigset_t()
+        sigfillset(&all)
+        var none = sigset_t()
+        sigemptyset(&none)
+        posix_spawnattr_setsigdefault(&attr, &all)
+        posix_spawnattr_setsigmask(&attr, &none)
+        var flags = POSIX_SPAWN_SETSIGDEF | POSIX_SPAWN_SETSIGMASK
+        if newProcessGroup {
+            posix_spawnattr_setpgroup(&attr, 0)
+            flags |= POSIX_SPAWN_SETPGROUP
+        }
+        posix_spawnattr_setflags(&attr, Int16(flags))
     }
 
     private static let resolved = Mutex<[String: String]>([:])

@@ -56,16 +56,7 @@ public struct WhyReport: Sendable {
 extension Runner {
     /// Computes the key the spec has now and explains the cache decision, without running.
     public func explain() throws(ReproErrorBox) -> WhyReport {
-        do {
-            let p = try prepare()
-            return try explain(p)
-        } catch let e as ReproErrorBox {
-            throw e
-        } catch let e as ReproError {
-            throw ReproErrorBox(e)
-        } catch {
-            throw ReproErrorBox(ExecutionError("\(error)"))
-        }
+        try boxingErrors { try explain(try prepare()) }
     }
 
     func explain(_ p: Prepared) throws -> WhyReport {

@@ -26,7 +26,7 @@ public final class Runner {
     }
 
     public func run() throws(ReproErrorBox) -> RunOutcome {
-        do {
+        try boxingErrors {
             let p = try prepare()
             let locks = p.store.keyLocks
             if try !locks.tryLock(p.key) {
@@ -58,12 +58,6 @@ public final class Runner {
             var outcome = try execute(p)
             outcome.missReason = request.noCache ? "--no-cache" : why
             return outcome
-        } catch let e as ReproErrorBox {
-            throw e
-        } catch let e as ReproError {
-            throw ReproErrorBox(e)
-        } catch {
-            throw ReproErrorBox(ExecutionError("\(error)"))
         }
     }
 

@@ -44,3 +44,17 @@ public struct ExecutionError: ReproError {
     public var description: String { message }
     public init(_ message: String) { self.message = message }
 }
+
+/// Runs `body`, turning whatever it throws into a `ReproErrorBox` (keeping a repro error's
+/// message and exit code), for public entry points with a typed `throws`.
+func boxingErrors<T>(_ body: () throws -> T) throws(ReproErrorBox) -> T {
+    do {
+        return try body()
+    } catch let e as ReproErrorBox {
+        throw e
+    } catch let e as ReproError {
+        throw ReproErrorBox(e)
+    } catch {
+        throw ReproErrorBox(ExecutionError("\(error)"))
+    }
+}
