@@ -6,7 +6,7 @@ import XCTest
 /// Several processes on one store, and processes that die at the worst moment.
 final class ConcurrencyTests: XCTestCase {
     /// Starts `repro` without waiting for it.
-    func launch(_ args: [String], cwd: String, env extra: [String: String] = [:]) throws -> Process {
+    func launch(_ args: [String], cwd: String, env extra: [String: String] = [:], stderrFile: String? = nil) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: TestPaths.repro)
         p.arguments = args
@@ -15,7 +15,12 @@ final class ConcurrencyTests: XCTestCase {
         for (k, v) in extra { env[k] = v }
         p.environment = env
         p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
+        if let stderrFile {
+            FileManager.default.createFile(atPath: stderrFile, contents: nil)
+            p.standardError = FileHandle(forWritingAtPath: stderrFile)
+        } else {
+            p.standardError = FileHandle.nullDevice
+        }
         try p.run()
         return p
     }
@@ -26,18 +31,19 @@ final class ConcurrencyTests: XCTestCase {
         let repo = try TempRepo.seeded(
             spec: TempRepo.defaultSpec.replacingOccurrences(of: "[COUNTER_FILE]", with: "[COUNTER_FILE, SIM_SLEEP]"))
         let counter = repo.path + "/.git/counter"
-        var procs: [Process] = []
+        var procs: [(Process, String)] = []
         for key in 0..<4 {
-            for _ in 0..<2 {
+            for i in 0..<2 {
+                let log = repo.path + "/.git/stderr-\(key)-\(i)"
                 procs.append(
-                    try launch(
+                    (try launch(
                         ["run", "sim.yaml", "--set", "params.n=\(key)"], cwd: repo.path,
-                        env: ["COUNTER_FILE": counter, "SIM_SLEEP": "0.3"]))
+                        env: ["COUNTER_FILE": counter, "SIM_SLEEP": "0.3"], stderrFile: log), log))
             }
         }
-        for p in procs {
+        for (p, log) in procs {
             p.waitUntilExit()
-            XCTAssertEqual(p.terminationStatus, 0)
+            XCTAssertEqual(p.terminationStatus, 0, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
         }
         let executions = (try String(contentsOfFile: counter, encoding: .utf8)).split(separator: "\n")
         XCTAssertEqual(executions.count, 4, "each key computed exactly once")

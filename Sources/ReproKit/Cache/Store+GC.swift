@@ -24,7 +24,7 @@ extension Store {
     /// references them happen under it, so gc (which takes it exclusively) never deletes a
     /// blob between the two.
     public func withBlobWriteLock<T>(_ body: () throws -> T) throws -> T {
-        let lock = try FileLock(path: locksDir + "/gc.lock")
+        let lock = try gcLock()
         try lock.lock(shared: true)
         defer { lock.unlock() }
         return try body()
@@ -33,7 +33,7 @@ extension Store {
     /// Evicts the output blobs of the entries that match every filter (none given: no entry),
     /// then deletes every blob nothing references. Run records are never deleted.
     public func gc(filters: [EntrySelection], dryRun: Bool) throws -> GCReport {
-        let lock = try FileLock(path: locksDir + "/gc.lock")
+        let lock = try gcLock()
         try lock.lock()
         defer { lock.unlock() }
         var report = GCReport(dryRun: dryRun)

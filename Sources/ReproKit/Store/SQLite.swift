@@ -5,6 +5,10 @@ import Foundation
 final class SQLiteDatabase {
     let path: String
     private(set) var handle: OpaquePointer?
+    /// Prepared statements by SQL text: a sweep runs the same few statements thousands of
+    /// times, and parsing SQL is a real part of their cost. Callers use a statement at once
+    /// (bind, step to the end) and never hold it across another call with the same SQL.
+    private var statements: [String: SQLiteStatement] = [:]
 
     init(path: String, busyTimeoutMs: Int32 = 30_000) throws(StoreError) {
         self.path = path
@@ -23,6 +27,7 @@ final class SQLiteDatabase {
     }
 
     deinit {
+        statements.removeAll()
         sqlite3_close_v2(handle)
     }
 
@@ -44,11 +49,32 @@ final class SQLiteDatabase {
         }
     }
 
+    /// Runs a statement that SQLite may refuse with SQLITE_BUSY without consulting the busy
+    /// handler (switching to WAL while other processes open the same new database), retrying
+    /// for up to `timeout` seconds.
+    func execRetryingBusy(_ sql: String, timeout: Double = 30) throws(StoreError) {
+        let deadline = Clock.monotonic() + timeout
+        while true {
+            let rc = sqlite3_exec(handle, sql, nil, nil, nil)
+            if rc == SQLITE_OK { return }
+            let busy = rc == SQLITE_BUSY || rc == SQLITE_LOCKED
+            if !busy || Clock.monotonic() > deadline {
+                try check(rc, sql)
+                return
+            }
+            usleep(UInt32.random(in: 2_000...20_000))
+        }
+    }
+
     func prepare(_ sql: String) throws(StoreError) -> SQLiteStatement {
+        if let cached = statements[sql] { return cached }
         var stmt: OpaquePointer?
         try check(sqlite3_prepare_v2(handle, sql, -1, &stmt, nil), "preparing \(sql.prefix(60))")
         guard let stmt else { throw StoreError("store database \(path): empty statement \(sql.prefix(60))") }
-        return SQLiteStatement(stmt, db: self)
+        let statement = SQLiteStatement(stmt, db: self)
+        if statements.count >= 128 { statements.removeAll() }
+        statements[sql] = statement
+        return statement
     }
 
     /// Runs `body` in one transaction. IMMEDIATE takes the write lock up front, so two writers
@@ -76,7 +102,8 @@ enum SQLValue {
 /// Owns one prepared statement and finalizes it in deinit.
 final class SQLiteStatement {
     private let stmt: OpaquePointer
-    private let db: SQLiteDatabase
+    // Unowned: the database caches its statements and finalizes them before it closes.
+    private unowned let db: SQLiteDatabase
 
     init(_ stmt: OpaquePointer, db: SQLiteDatabase) {
         self.stmt = stmt

@@ -27,7 +27,14 @@ extension Store {
         // Small files (most outputs, stdout, stderr): hash in memory first, and skip writing
         // entirely when the content is already stored.
         var st = stat()
-        if fstat(fd, &st) == 0, st.st_size <= 1 << 20 {
+        if fstat(fd, &st) == 0, st.st_size == 0 {
+            // Empty (most stderr): the one empty blob, written once.
+            let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+            var existing = stat()
+            if stat(blobPath(empty), &existing) == 0 { return BlobRef(sha256: empty, size: 0, storedSize: Int64(existing.st_size)) }
+            return try putBytes([])
+        }
+        if st.st_size <= 1 << 20 {
             let bytes = try FileIO.readAll(path)
             let hash = Hashing.sha256Hex(bytes)
             var existing = stat()

@@ -10,6 +10,15 @@ public final class Store {
     let db: SQLiteDatabase
     /// Per-key locks (see KeyLocks), one open lock file per Store.
     public let keyLocks: KeyLocks
+    private var gcLockFile: FileLock?
+
+    /// The store-wide lock between blob writers (shared) and gc (exclusive), opened once.
+    func gcLock() throws(StoreError) -> FileLock {
+        if let l = gcLockFile { return l }
+        let l = try FileLock(path: locksDir + "/gc.lock")
+        gcLockFile = l
+        return l
+    }
     var objectsDir: String { root + "/objects" }
     var tmpDir: String { root + "/tmp" }
     var locksDir: String { root + "/locks" }
@@ -35,7 +44,7 @@ public final class Store {
         }
         db = try SQLiteDatabase(path: root + "/store.sqlite")
         keyLocks = try KeyLocks(locksDir: root + "/locks")
-        try db.exec("PRAGMA journal_mode=WAL")
+        try db.execRetryingBusy("PRAGMA journal_mode=WAL")
         // NORMAL in WAL mode: a commit survives a process crash; only a power loss can drop the
         // last transactions, never corrupt the file.
         try db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON")
