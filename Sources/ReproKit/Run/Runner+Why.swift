@@ -68,7 +68,7 @@ extension Runner {
             report.comparedRun = hit.runId
             return report
         }
-        let sameKey = try p.store.runs(forKey: p.key)
+        let sameKey = try p.store.runs(forKey: p.key, limit: 20)
         if let r = sameKey.first(where: { $0.status == .succeeded }) {
             report.comparedRun = r.runId
             switch r.cacheState(maxAge: maxAge) {

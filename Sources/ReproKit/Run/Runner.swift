@@ -43,7 +43,7 @@ public final class Runner {
             Trace.mark("cache lookup: miss")
             // Already submitted to a scheduler by another repro (say with --detach): wait for
             // that run instead of computing the key twice.
-            if !request.noCache, let live = try p.store.runs(forKey: p.key).first(where: { $0.status == .running && $0.backend != "local" }),
+            if !request.noCache, let live = try p.store.submittedRun(forKey: p.key),
                 let dir = live.taskDir
             {
                 log("key \(p.key.prefix(12)) is already running as run \(live.runId) (\(live.backend) job \(live.jobId ?? "?")); waiting for it")
@@ -52,9 +52,9 @@ public final class Runner {
                 return try wait([handle], dispatcher: try dispatcher(p, backend: backend), fallback: live)
             }
             // Before paying for compute, say why it is needed (the question users ask most).
-            let why = (try? explain(p))?.line
+            let why = request.noCache ? nil : (try? explain(p))?.line
             Trace.mark("miss explained")
-            if let why, !request.noCache { log(why) }
+            if let why { log(why) }
             var outcome = try execute(p)
             outcome.missReason = request.noCache ? "--no-cache" : why
             return outcome

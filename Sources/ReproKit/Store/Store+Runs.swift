@@ -148,9 +148,14 @@ extension Store {
         return out
     }
 
-    /// Every run with this key, newest first.
-    public func runs(forKey key: String) throws(StoreError) -> [RunRecord] {
-        try fetchRuns(where: "key = ? ORDER BY started_at DESC", [.text(key)])
+    /// A run with this key still queued or running on a scheduler (not this machine's pool).
+    public func submittedRun(forKey key: String) throws(StoreError) -> RunRecord? {
+        try fetchRuns(where: "key = ? AND status = 'running' AND backend != 'local' ORDER BY started_at DESC LIMIT 1", [.text(key)]).first
+    }
+
+    /// Every run with this key: succeeded ones first, then newest first.
+    public func runs(forKey key: String, limit: Int = 1_000_000) throws(StoreError) -> [RunRecord] {
+        try fetchRuns(where: "key = ? ORDER BY (status = 'succeeded') DESC, started_at DESC LIMIT ?", [.text(key), .int(Int64(limit))])
     }
 
     /// The newest run of a spec name (succeeded ones first), for `repro why`.
