@@ -145,6 +145,24 @@ final class HookTests: XCTestCase {
         XCTAssertTrue(commit.err.contains("now stale"), commit.err)
     }
 
+    func testLinkedWorktreeSharesTheHooksAndKeepsItsOwnStore() throws {
+        let repo = try twoSpecRepo()
+        let wt = repo.path + "-wt"
+        defer { try? FileManager.default.removeItem(atPath: wt) }
+        repo.git("worktree", "add", "-q", "-b", "feature", wt)
+        let install = repro(["hooks", "install", "--json"], cwd: wt)
+        XCTAssertEqual(install.code, 0, install.err)
+        // Worktrees share the repository's hooks folder.
+        XCTAssertTrue(FileManager.default.isExecutableFile(atPath: repo.path + "/.git/hooks/post-commit"))
+        XCTAssertEqual(repro(["run", "a.yaml"], cwd: wt).code, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: wt + "/.repro/store.sqlite"), "the worktree has its own store")
+        let text = (try? String(contentsOfFile: wt + "/a.sh", encoding: .utf8)) ?? ""
+        FileManager.default.createFile(atPath: wt + "/a.sh", contents: Data((text + "# wt\n").utf8))
+        let commit = sh(["git", "commit", "-qam", "in the worktree"], cwd: wt, env: envWithRepro)
+        XCTAssertEqual(commit.code, 0, commit.err)
+        XCTAssertTrue(commit.err.contains("1 cache entry now stale"), commit.err)
+    }
+
     func testGitSucceedsWhenReproIsNotOnPath() throws {
         let repo = try twoSpecRepo()
         XCTAssertEqual(repro(["hooks", "install"], cwd: repo.path).code, 0)
