@@ -96,6 +96,8 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(repro(["run", "sim.yaml", "--set", "nonsense=1"], cwd: repo.path).code, 2)
         XCTAssertEqual(repro(["run", "sim.yaml", "--set", "solver.rtol=-1"], cwd: repo.path).code, 2)
         XCTAssertEqual(repro(["run", "missing.yaml"], cwd: repo.path).code, 2)
+        // A bad backend is refused even when the key would be a cache hit.
+        XCTAssertEqual(repro(["run", "sim.yaml", "--backend", "mars"], cwd: repo.path).code, 2)
 
         // Not a git repository.
         let plain = NSTemporaryDirectory() + "repro-nogit-" + UUID().uuidString.prefix(6)

@@ -110,7 +110,12 @@ public struct SweepSpec: Sendable {
             replicates = n
         }
         var backend: String?
-        if let b = fields["backend"], case .scalar(let t, _, _) = b { backend = t }
+        if let b = fields["backend"] {
+            guard case .scalar(let t, _, _) = b, Backends.names.contains(t) else {
+                throw ConfigError("\(b.origin): backend must be one of \(Backends.names.joined(separator: ", "))")
+            }
+            backend = t
+        }
         return SweepSpec(base: base, baseFile: baseFile, points: points, replicates: replicates, backend: backend)
     }
 

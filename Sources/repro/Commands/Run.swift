@@ -29,6 +29,12 @@ struct Run: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
 
+    func validate() throws {
+        if let backend, !Backends.names.contains(backend) {
+            throw ValidationError("unknown backend '\(backend)'; use \(Backends.names.joined(separator: ", "))")
+        }
+    }
+
     func run() throws {
         try reporting {
             var request = RunRequest(specPath: config, environment: ProcessInfo.processInfo.environment)
