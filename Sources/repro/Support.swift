@@ -56,6 +56,12 @@ func openStore() throws -> Store {
     return try Store(root: root)
 }
 
+/// A `--backend` value must name a backend, checked before anything is served or run.
+func validateBackend(_ name: String?, option: String = "--backend") throws {
+    guard let name, !Backends.names.contains(name) else { return }
+    throw ValidationError("unknown backend '\(name)' in \(option); use \(Backends.names.joined(separator: ", "))")
+}
+
 /// Opens the repository containing the current directory and its store (which must exist).
 func openRepoAndStore() throws -> (GitRepository, Store) {
     let repo = try GitRepository(discoveringFrom: FileManager.default.currentDirectoryPath)

@@ -44,7 +44,7 @@ public struct Lineage {
             nodes[r.runId] = r
             for e in try parents(of: r) {
                 edges.insert(e)
-                if nodes[e.from] == nil, let parent = try? store.run(matching: e.from) { queue.append(parent) }
+                if nodes[e.from] == nil, let parent = try? store.run(id: e.from) { queue.append(parent) }
             }
         }
         return (nodes.values.sorted { $0.startedAt < $1.startedAt }, edges.sorted { ($0.from, $0.to, $0.input) < ($1.from, $1.to, $1.input) })

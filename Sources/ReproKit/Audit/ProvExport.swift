@@ -53,7 +53,7 @@ public enum ProvExport {
                 "repro:size": .string(String(input.size)),
             ]
             used[id("u")] = ["prov:activity": .string(activity), "prov:entity": .string(ent)]
-            if let edge = parents.first(where: { $0.sha256 == input.sha256 }), let parent = try? store.run(matching: edge.from) {
+            if let edge = parents.first(where: { $0.sha256 == input.sha256 }), let parent = try? store.run(id: edge.from) {
                 let parentActivity = "run:" + parent.runId
                 activities[parentActivity] = [
                     "prov:startTime": .string(parent.startedAt), "prov:label": .string(parent.name), "repro:key": .string(parent.key),

@@ -29,24 +29,9 @@ public struct RunDiff: Sendable {
     }
 
     public static func compare(_ a: RunRecord, _ b: RunRecord, store: Store) throws -> RunDiff {
-        var fields: [Field] = []
-        for c in JSONDiff.changes(a.config, b.config) {
-            let kind = c.path.hasPrefix("solver") ? "solver" : c.path.hasPrefix("env") ? "env" : c.path == "seed" ? "seed" : "config"
-            fields.append(Field(kind: kind, field: c.path, a: c.old ?? .null, b: c.new ?? .null))
-        }
-        for c in JSONDiff.changes(a.code, b.code) {
-            fields.append(Field(kind: "code", field: "code." + c.path, a: c.old ?? .null, b: c.new ?? .null))
-        }
-        if a.patchBlob != b.patchBlob { fields.append(Field(kind: "dirty", field: "dirty patch", a: a.patchBlob.json, b: b.patchBlob.json)) }
-        if a.seed != b.seed && !fields.contains(where: { $0.field == "seed" }) {
-            fields.append(Field(kind: "seed", field: "seed (resolved)", a: .int(a.seed), b: .int(b.seed)))
-        }
-        let ia = Dictionary(a.inputs.map { ($0.path, $0.sha256) }, uniquingKeysWith: { x, _ in x })
-        let ib = Dictionary(b.inputs.map { ($0.path, $0.sha256) }, uniquingKeysWith: { x, _ in x })
-        for p in Set(ia.keys).union(ib.keys).sorted() where ia[p] != ib[p] {
-            fields.append(Field(kind: "input", field: "input " + p, a: ia[p].json, b: ib[p].json))
-        }
-        for c in JSONDiff.changes(a.env, b.env) where !c.path.hasPrefix("REPRO_") {
+        var fields = IdentityChanges.between(.init(a), .init(b)).map { Field(kind: $0.kind, field: $0.field, a: $0.old, b: $0.new) }
+        // The recorded environment, beyond the declared `env` the config already compared.
+        for c in JSONDiff.changes(a.env, b.env) where !c.path.hasPrefix("REPRO_") && !fields.contains(where: { $0.field == "env." + c.path }) {
             fields.append(Field(kind: "env", field: "env." + c.path, a: c.old ?? .null, b: c.new ?? .null))
         }
         let plain: [(String, String, String)] = [

@@ -5,14 +5,16 @@ import Foundation
 final class Preparer {
     let repo: GitRepository
     let store: Store
+    let config: StoreConfig
     let allowDirty: Bool
     let specPath: String
     private var identities: [[String]: (CodeIdentity, [UInt8]?)] = [:]
     private var inputHashes: [String: [InputFile]] = [:]
 
-    init(repo: GitRepository, store: Store, allowDirty: Bool, specPath: String) {
+    init(repo: GitRepository, store: Store, config: StoreConfig, allowDirty: Bool, specPath: String) {
         self.repo = repo
         self.store = store
+        self.config = config
         self.allowDirty = allowDirty
         self.specPath = specPath
     }
@@ -33,7 +35,7 @@ final class Preparer {
                 solver: spec.solver, inputs: inputs, env: spec.env, command: spec.command))
         return Runner.Prepared(
             spec: spec, repo: repo, store: store, identity: identity, patch: patch, inputs: inputs, seed: seed, key: key,
-            configHash: configHash)
+            configHash: configHash, config: config)
     }
 
     func codeIdentity(_ paths: [String]) throws -> (CodeIdentity, [UInt8]?) {

@@ -55,9 +55,8 @@ extension Runner {
     }
 
     func dispatcher(_ p: Prepared, backend: Backend) throws -> Dispatcher {
-        let config = try StoreConfig.load(storeRoot: p.store.root)
         let d = Dispatcher(
-            store: p.store, backend: backend, log: log, maxRetries: config.slurm.maxRetries,
+            store: p.store, backend: backend, log: log, maxRetries: p.config.slurm.maxRetries,
             resultsDir: { [request] r in
                 request.outDir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
                     ?? p.repo.workdir + "/results/\(r.name)/\(r.key.prefix(12))"

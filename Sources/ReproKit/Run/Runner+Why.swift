@@ -60,7 +60,7 @@ extension Runner {
     }
 
     func explain(_ p: Prepared) throws -> WhyReport {
-        let maxAge = try StoreConfig.load(storeRoot: p.store.root).maxAge
+        let maxAge = p.config.maxAge
         var report = WhyReport(verdict: .miss, name: p.spec.name, key: p.key)
         if let hit = try p.store.servableRun(forKey: p.key, maxAge: maxAge) {
             report.verdict = .hit
@@ -91,35 +91,10 @@ extension Runner {
         return report
     }
 
-    /// Field by field, in the order a user thinks of them: config, code, dirt, seed, inputs.
     func differences(from prev: RunRecord, to p: Prepared) -> [WhyReport.Difference] {
-        var out: [WhyReport.Difference] = []
-        for c in JSONDiff.changes(prev.config, p.spec.semanticConfig) {
-            // Lists of paths are compared as wholes: "code[1]" means little to a reader.
-            out.append(.init(kind: "config", field: c.path, old: c.old ?? .null, new: c.new ?? .null))
-        }
-        let oldCode = Dictionary(
-            (prev.code["paths"]?.arrayValue ?? []).compactMap { e in e["path"]?.stringValue.map { ($0, e["id"]?.stringValue ?? "") } },
-            uniquingKeysWith: { a, _ in a })
-        for e in p.identity.entries {
-            let old = oldCode[e.path]
-            if let old, old != e.id {
-                out.append(.init(kind: "code", field: e.path, old: .string(old), new: .string(e.id.isEmpty ? "absent" : e.id)))
-            }
-        }
-        let newPatch = p.patch.map { Hashing.sha256Hex($0) }
-        if prev.patchBlob != newPatch {
-            out.append(.init(kind: "dirty", field: "dirty patch", old: prev.patchBlob.json, new: newPatch.json))
-        }
-        if prev.seed != p.seed && !out.contains(where: { $0.field == "seed" }) {
-            out.append(.init(kind: "seed", field: "seed (derived)", old: .int(prev.seed), new: .int(p.seed)))
-        }
-        let oldInputs = Dictionary(prev.inputs.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a })
-        let newInputs = Dictionary(p.inputs.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a })
-        for path in Set(oldInputs.keys).union(newInputs.keys).sorted() where oldInputs[path] != newInputs[path] {
-            out.append(
-                .init(kind: "input", field: "input " + path, old: oldInputs[path].json, new: newInputs[path].json))
-        }
-        return out
+        let now = IdentityChanges.Side(
+            config: p.spec.semanticConfig, identity: p.identity, patchHash: p.patch.map { Hashing.sha256Hex($0) }, seed: p.seed,
+            inputs: p.inputs)
+        return IdentityChanges.between(.init(prev), now).map { .init(kind: $0.kind, field: $0.field, old: $0.old, new: $0.new) }
     }
 }

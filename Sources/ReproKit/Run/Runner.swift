@@ -23,6 +23,8 @@ public final class Runner {
         var seed: Int64
         var key: String
         var configHash: String
+        /// `.repro/config.yaml`, read once per command.
+        var config: StoreConfig
     }
 
     public func run() throws(ReproErrorBox) -> RunOutcome {
@@ -34,8 +36,7 @@ public final class Runner {
                 try locks.lock(p.key)
             }
             defer { locks.unlock(p.key) }
-            let maxAge = try StoreConfig.load(storeRoot: p.store.root).maxAge
-            if !request.noCache, let hit = try p.store.servableRun(forKey: p.key, maxAge: maxAge) {
+            if !request.noCache, let hit = try p.store.servableRun(forKey: p.key, maxAge: p.config.maxAge) {
                 Trace.mark("cache lookup: hit")
                 defer { Trace.mark("hit served") }
                 return try serveHit(hit, p)
@@ -75,7 +76,9 @@ public final class Runner {
         try Recovery.markDeadRunsInterrupted(store)
         Trace.mark("recovery checked")
 
-        let preparer = Preparer(repo: repo, store: store, allowDirty: request.allowDirty, specPath: request.specPath)
+        let preparer = Preparer(
+            repo: repo, store: store, config: try StoreConfig.load(storeRoot: store.root), allowDirty: request.allowDirty,
+            specPath: request.specPath)
         return try preparer.prepare(spec)
     }
 

@@ -101,7 +101,7 @@ public final class SweepRunner {
         RepoIgnore.ensure(repo: repo, storeRoot: store.root)
         try Recovery.markDeadRunsInterrupted(store)
         let config = try StoreConfig.load(storeRoot: store.root)
-        let preparer = Preparer(repo: repo, store: store, allowDirty: request.allowDirty, specPath: sweep.baseFile)
+        let preparer = Preparer(repo: repo, store: store, config: config, allowDirty: request.allowDirty, specPath: sweep.baseFile)
         var prepared: [Runner.Prepared] = []
         prepared.reserveCapacity(specs.count)
         for s in specs { prepared.append(try preparer.prepare(s)) }

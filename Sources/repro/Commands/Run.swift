@@ -29,11 +29,7 @@ struct Run: ParsableCommand {
 
     @OptionGroup var output: OutputOptions
 
-    func validate() throws {
-        if let backend, !Backends.names.contains(backend) {
-            throw ValidationError("unknown backend '\(backend)'; use \(Backends.names.joined(separator: ", "))")
-        }
-    }
+    func validate() throws { try validateBackend(backend) }
 
     func run() throws {
         try reporting {

@@ -22,9 +22,7 @@ struct Sweep: ParsableCommand {
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-        if let backend, !Backends.names.contains(backend) {
-            throw ValidationError("unknown backend '\(backend)'; use \(Backends.names.joined(separator: ", "))")
-        }
+        try validateBackend(backend)
     }
 
     func run() throws {

@@ -22,9 +22,7 @@ struct Verify: ParsableCommand {
 
     func validate() throws {
         guard runs >= 1 else { throw ValidationError("--runs must be at least 1") }
-        for b in backends.split(separator: ",") where !Backends.names.contains(String(b)) {
-            throw ValidationError("unknown backend '\(b)' in --backends; use \(Backends.names.joined(separator: ", "))")
-        }
+        for b in backends.split(separator: ",") { try validateBackend(String(b), option: "--backends") }
     }
 
     func run() throws {
