@@ -5,26 +5,6 @@ import XCTest
 
 /// Several processes on one store, and processes that die at the worst moment.
 final class ConcurrencyTests: XCTestCase {
-    /// Starts `repro` without waiting for it.
-    func launch(_ args: [String], cwd: String, env extra: [String: String] = [:], stderrFile: String? = nil) throws -> Process {
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestPaths.repro)
-        p.arguments = args
-        p.currentDirectoryURL = URL(fileURLWithPath: cwd)
-        var env = ProcessInfo.processInfo.environment
-        for (k, v) in extra { env[k] = v }
-        p.environment = env
-        p.standardOutput = FileHandle.nullDevice
-        if let stderrFile {
-            FileManager.default.createFile(atPath: stderrFile, contents: nil)
-            p.standardError = FileHandle(forWritingAtPath: stderrFile)
-        } else {
-            p.standardError = FileHandle.nullDevice
-        }
-        try p.run()
-        return p
-    }
-
     func testEightConcurrentRunsFourKeysEachComputedOnce() throws {
         // SIM_SLEEP keeps each computation running long enough that the second process of a
         // key must wait on the first; passthrough values are recorded but not in the key.
@@ -36,7 +16,7 @@ final class ConcurrencyTests: XCTestCase {
             for i in 0..<2 {
                 let log = repo.path + "/.git/stderr-\(key)-\(i)"
                 procs.append(
-                    (try launch(
+                    (try launchRepro(
                         ["run", "sim.yaml", "--set", "params.n=\(key)"], cwd: repo.path,
                         env: ["COUNTER_FILE": counter, "SIM_SLEEP": "0.3"], stderrFile: log), log))
             }
@@ -64,7 +44,7 @@ final class ConcurrencyTests: XCTestCase {
         repo.commitAll()
         XCTAssertEqual(repro(["run", "quick.yaml"], cwd: repo.path).code, 0)
 
-        let p = try launch(["run", "slow.yaml"], cwd: repo.path)
+        let p = try launchRepro(["run", "slow.yaml"], cwd: repo.path)
         let store = try Store(root: repo.path + "/.repro")
         let deadline = Date().addingTimeInterval(10)
         while try store.runs(inStatus: .running).isEmpty && Date() < deadline { usleep(20_000) }
@@ -92,7 +72,7 @@ final class ConcurrencyTests: XCTestCase {
         repo.addFixture("slow.sh", as: "slow.sh")
         repo.write("sim.yaml", "name: slow\ncommand: [./slow.sh, '40']\ncode: [slow.sh]\n")
         repo.commitAll()
-        let p = try launch(["run", "sim.yaml"], cwd: repo.path)
+        let p = try launchRepro(["run", "sim.yaml"], cwd: repo.path)
         let store = try Store(root: repo.path + "/.repro")
         let deadline = Date().addingTimeInterval(10)
         while try store.runs(inStatus: .running).isEmpty && Date() < deadline { usleep(20_000) }

@@ -35,22 +35,13 @@ final class SlurmTests: XCTestCase {
         XCTAssertEqual(try SlurmBackend.options(resources: [:], timeout: 90), ["--time=3"])
     }
 
-    /// Skips (or fails in CI) when no cluster answers.
-    func requireCluster() throws {
-        let r = sh(["scontrol", "ping"], cwd: "/")
-        if r.code == 0 && r.out.contains("UP") { return }
-        let reason = "no SLURM cluster is reachable (scontrol ping: \(r.out + r.err)); start one with scripts/slurm-test-cluster.sh start"
-        if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
-        throw XCTSkip(reason)
-    }
-
     func runJSON(_ repo: TempRepo, _ args: [String], env: [String: String] = [:]) -> (Int32, JSONValue, String) {
         let r = repro(args + ["--json"], cwd: repo.path, env: env)
         return (r.code, parseJSON(r.out), r.err)
     }
 
     func testSingleRunOnSlurmMatchesLocalAndRecordsJobAndNode() throws {
-        try requireCluster()
+        try requireSlurmCluster()
         let repo = try TempRepo.seeded()
         let (code, slurm, err) = runJSON(repo, ["run", "sim.yaml", "--backend", "slurm"])
         XCTAssertEqual(code, 0, err)
@@ -68,7 +59,7 @@ final class SlurmTests: XCTestCase {
     }
 
     func testFailingSimulationKeepsItsExitCodeOnSlurm() throws {
-        try requireCluster()
+        try requireSlurmCluster()
         let repo = try TempRepo()
         repo.addFixture("fail.sh", as: "fail.sh")
         repo.write("sim.yaml", "name: failing\ncommand: ./fail.sh\ncode: [fail.sh]\nseed: 1\nbackend: slurm\n")
@@ -81,7 +72,7 @@ final class SlurmTests: XCTestCase {
     }
 
     func testArrayOf50TasksDetachWaitAndCancel() throws {
-        try requireCluster()
+        try requireSlurmCluster()
         let repo = try TempRepo.seeded()
         repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [\((0..<50).map(String.init).joined(separator: ", "))]}\n")
         repo.commitAll("sweep")
@@ -117,28 +108,17 @@ final class SlurmTests: XCTestCase {
     }
 
     func testGridSweepOnSlurmInterruptedResumedAndFailing() throws {
-        try requireCluster()
+        try requireSlurmCluster()
         let repo = try TempRepo.seeded(
             spec: TempRepo.defaultSpec.replacingOccurrences(of: "[COUNTER_FILE]", with: "[COUNTER_FILE, SIM_SLEEP]"))
         repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [\((0..<100).map(String.init).joined(separator: ", "))], seed: [1, 2]}\n")
         repo.write("failing.yaml", "base: sim.yaml\ngrid: {params.n: [1, 2, fail-x, 4]}\n")
         repo.commitAll("sweeps")
         let counter = repo.path + "/.git/counter"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestPaths.repro)
-        p.arguments = ["sweep", "sweep.yaml", "--backend", "slurm"]
-        p.currentDirectoryURL = URL(fileURLWithPath: repo.path)
-        var env = ProcessInfo.processInfo.environment
-        env["COUNTER_FILE"] = counter
-        env["SIM_SLEEP"] = "0.5"
-        p.environment = env
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try launchRepro(
+            ["sweep", "sweep.yaml", "--backend", "slurm"], cwd: repo.path, env: ["COUNTER_FILE": counter, "SIM_SLEEP": "0.5"])
         let deadline = Date().addingTimeInterval(60)
-        while ((try? String(contentsOfFile: counter, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 20 && Date() < deadline {
-            usleep(100_000)
-        }
+        while lineCount(counter) < 20 && Date() < deadline { usleep(100_000) }
         kill(p.processIdentifier, SIGINT)  // no TTY: the submitted jobs are cancelled
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 130)
@@ -162,11 +142,11 @@ final class SlurmTests: XCTestCase {
         let failing = runJSON(repo, ["sweep", "failing.yaml", "--backend", "slurm"])
         XCTAssertEqual(failing.0, 1)
         XCTAssertEqual(failing.1["failed"], .int(1))
-        XCTAssertEqual(failing.1["succeeded"]?.intValue ?? 0 + (failing.1["hits"]?.intValue ?? 0), 3)
+        XCTAssertEqual((failing.1["succeeded"]?.intValue ?? 0) + (failing.1["hits"]?.intValue ?? 0), 3)
     }
 
     func testJobOverItsTimeLimitIsTimeout() throws {
-        try requireCluster()
+        try requireSlurmCluster()
         let repo = try TempRepo()
         repo.addFixture("slow.sh", as: "slow.sh")
         repo.write("sim.yaml", "name: over\ncommand: [./slow.sh, '300']\ncode: [slow.sh]\nresources: {time: 1}\nbackend: slurm\n")

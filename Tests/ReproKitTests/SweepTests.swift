@@ -102,21 +102,9 @@ final class SweepTests: XCTestCase {
         repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [\((0..<30).map(String.init).joined(separator: ", "))]}\n")
         repo.commitAll("sweep")
         let counter = repo.path + "/.git/counter"
-        let p = Process()
-        p.executableURL = URL(fileURLWithPath: TestPaths.repro)
-        p.arguments = ["sweep", "sweep.yaml", "--jobs", "2"]
-        p.currentDirectoryURL = URL(fileURLWithPath: repo.path)
-        var env = ProcessInfo.processInfo.environment
-        env["COUNTER_FILE"] = counter
-        env["SIM_SLEEP"] = "0.2"
-        p.environment = env
-        p.standardOutput = FileHandle.nullDevice
-        p.standardError = FileHandle.nullDevice
-        try p.run()
+        let p = try launchRepro(["sweep", "sweep.yaml", "--jobs", "2"], cwd: repo.path, env: ["COUNTER_FILE": counter, "SIM_SLEEP": "0.2"])
         let deadline = Date().addingTimeInterval(20)
-        while ((try? String(contentsOfFile: counter, encoding: .utf8))?.split(separator: "\n").count ?? 0) < 6 && Date() < deadline {
-            usleep(50_000)
-        }
+        while lineCount(counter) < 6 && Date() < deadline { usleep(50_000) }
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 130)

@@ -160,3 +160,40 @@ func parseJSON(_ text: String, file: StaticString = #filePath, line: UInt = #lin
         return .null
     }
 }
+
+/// Starts the `repro` binary without waiting for it (to interrupt or race it).
+func launchRepro(_ args: [String], cwd: String, env extra: [String: String] = [:], stderrFile: String? = nil) throws -> Process {
+    let p = Process()
+    p.executableURL = URL(fileURLWithPath: TestPaths.repro)
+    p.arguments = args
+    p.currentDirectoryURL = URL(fileURLWithPath: cwd)
+    var env = ProcessInfo.processInfo.environment
+    env.removeValue(forKey: "REPRO_STORE")
+    for (k, v) in extra { env[k] = v }
+    p.environment = env
+    p.standardOutput = FileHandle.nullDevice
+    if let stderrFile {
+        FileManager.default.createFile(atPath: stderrFile, contents: nil)
+        p.standardError = FileHandle(forWritingAtPath: stderrFile)
+    } else {
+        p.standardError = FileHandle.nullDevice
+    }
+    try p.run()
+    return p
+}
+
+/// Lines in a counter file that fixtures append to (0 when it does not exist yet).
+func lineCount(_ path: String) -> Int {
+    (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").count ?? 0
+}
+
+/// The SLURM tests need the single-node cluster (scripts/slurm-test-cluster.sh start, which
+/// scripts/test.sh and CI run). Without one they skip, saying why, so the rest of the suite
+/// runs on a laptop; with REPRO_REQUIRE_SLURM=1 (set by CI) a missing cluster is a failure.
+func requireSlurmCluster() throws {
+    let r = sh(["scontrol", "ping"], cwd: "/")
+    if r.code == 0 && r.out.contains("UP") { return }
+    let reason = "no SLURM cluster is reachable (scontrol ping: \(r.out + r.err)); start one with scripts/slurm-test-cluster.sh start"
+    if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
+    throw XCTSkip(reason)
+}

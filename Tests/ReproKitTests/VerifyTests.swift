@@ -109,12 +109,7 @@ final class VerifyTests: XCTestCase {
     }
 
     func testExampleSimulationIsIdenticalOnLocalAndSlurm() throws {
-        let r = sh(["scontrol", "ping"], cwd: "/")
-        if !(r.code == 0 && r.out.contains("UP")) {
-            let reason = "no SLURM cluster is reachable; start one with scripts/slurm-test-cluster.sh start"
-            if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
-            throw XCTSkip(reason)
-        }
+        try requireSlurmCluster()
         let repo = try TempRepo()
         let sim = (try? String(contentsOfFile: TestPaths.fixtures + "/dna-repair/sim.py", encoding: .utf8)) ?? ""
         repo.write("fixtures/dna-repair/sim.py", sim, executable: true)
@@ -134,6 +129,13 @@ final class VerifyTests: XCTestCase {
         XCTAssertEqual(code, 0, err)
         XCTAssertEqual(j["verdict"], "IDENTICAL")
         XCTAssertEqual(Set((j["runs"]?.arrayValue ?? []).compactMap { $0["backend"]?.stringValue }), ["local", "slurm"])
+        // The SLURM run's record carries its job id and the node it ran on.
+        let slurmRun = j["runs"]?.arrayValue?.first { $0["backend"] == "slurm" } ?? .null
+        let record = parseJSON(repro(["show", slurmRun["run_id"]?.stringValue ?? "", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(record["backend"], "slurm")
+        XCTAssertNotEqual(record["job_id"], .null)
+        XCTAssertEqual(record["job_id"], slurmRun["job_id"])
+        XCTAssertEqual(record["host"]?.stringValue, sh(["hostname"], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines))
         // The clock fixture on local vs SLURM: the differing field is named.
         let clock = try fixtureRepo("clock.sh")
         let (ccode, cj, cerr) = verify(clock, [])
