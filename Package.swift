@@ -37,7 +37,7 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "repro-bench", dependencies: ["ReproKit"]),
-        .testTarget(name: "ReproKitTests", dependencies: ["ReproKit", "repro"]),
+        .testTarget(name: "ReproKitTests", dependencies: ["ReproKit", "repro"], exclude: ["Corpus"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -49,7 +49,7 @@ public enum Attestation {
         let key = Curve25519.Signing.PrivateKey()
         let priv = pem("PRIVATE KEY", privatePrefix + Array(key.rawRepresentation))
         let pub = pem("PUBLIC KEY", publicPrefix + Array(key.publicKey.rawRepresentation))
-        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw Failure(message: "cannot create \(path): \(FileIO.errnoText())") }
         defer { close(fd) }
         do {

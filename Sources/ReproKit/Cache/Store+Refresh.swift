@@ -31,10 +31,17 @@ extension Store {
         let head = try repo.headCommit()
         let tree = try head.tree()
         var summary = RefreshSummary(headCommit: head.id)
-        var headIds: [String: String] = [:]  // one tree lookup per path
-        func idAtHead(_ path: String) throws -> String {
+        var headIds: [String: String?] = [:]  // one tree lookup per path
+        /// The object a code path names at HEAD (through symlinks, as the key does); nil when
+        /// a link leads outside the repository, which only a run can check (by content).
+        func idAtHead(_ path: String) throws -> String? {
             if let id = headIds[path] { return id }
-            let id = try tree.entry(atPath: path)?.id ?? "absent"
+            let id: String?
+            switch try tree.resolve(path) {
+            case .object(_, let oid, _): id = oid
+            case .outside: id = nil
+            case .missing: id = "absent"
+            }
             headIds[path] = id
             return id
         }
@@ -52,7 +59,7 @@ extension Store {
             for entry in (try? JSONParser.parse(code))?["paths"]?.arrayValue ?? [] {
                 guard let path = entry["path"]?.stringValue else { continue }
                 let recorded = entry["kind"]?.stringValue == "absent" ? "absent" : (entry["id"]?.stringValue ?? "")
-                let now = try idAtHead(path)
+                guard let now = try idAtHead(path) else { continue }
                 if recorded != now { reasons.append(StaleReason(path: path, from: recorded, to: now)) }
             }
             let newStale = reasons.isEmpty ? nil : JSONValue.array(reasons.map(\.json)).canonical

@@ -201,8 +201,15 @@ public enum SpecLoader {
             }
             resources = try node.toJSON(path: "resources").objectValue ?? [:]
             if case .mapping(let rp, _) = node {
-                for (k, v) in rp where !resourceKeys.contains(k) {
-                    throw ConfigError("\(v.origin): unknown resource '\(k)'; use \(resourceKeys.joined(separator: ", "))")
+                for (k, v) in rp {
+                    guard resourceKeys.contains(k) else {
+                        throw ConfigError("\(v.origin): unknown resource '\(k)'; use \(resourceKeys.joined(separator: ", "))")
+                    }
+                    // Checked here, so a bad value (from the file, --set or a sweep axis) stops
+                    // before anything is recorded or submitted.
+                    do throws(ConfigError) { _ = try SlurmBackend.resourceValue(k, resources[k] ?? .null) } catch {
+                        throw ConfigError("\(v.origin): \(error.message)")
+                    }
                 }
             }
         }

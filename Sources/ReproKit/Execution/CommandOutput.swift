@@ -9,44 +9,46 @@ public enum CommandOutput {
         public var stderr: String
     }
 
-    public static func run(_ argv: [String], environment: [String: String], stdin: String? = nil) throws(ExecutionError) -> Result {
+    /// How long a helper may take before it is killed: a hung `squeue` (slurmctld down, a
+    /// stuck NFS mount) must not hang repro.
+    public static let defaultTimeout: Double = 60
+    /// Helpers' output is read up to this size; more is an error, not an out-of-memory.
+    static let outputLimit = 64 << 20
+
+    public static func run(_ argv: [String], environment: [String: String], timeout: Double = defaultTimeout)
+        throws(ExecutionError) -> Result
+    {
         let path = environment["PATH"] ?? SimulationEnvironment.defaultPath
-        guard let exe = ChildProcess.resolveExecutable(argv[0], path: path, workingDirectory: "/") else {
-            throw ExecutionError("cannot find '\(argv[0])' on PATH=\(path); is it installed here?")
+        guard let first = argv.first, let exe = ChildProcess.resolveExecutable(first, path: path, workingDirectory: "/") else {
+            throw ExecutionError("cannot find '\(argv.first ?? "")' on PATH=\(path); is it installed here?")
         }
-        let dir = NSTemporaryDirectory() + "repro-cmd-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        do { try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true) } catch {
-            throw ExecutionError("cannot create \(dir): \(error.localizedDescription)")
+        // A private directory (mode 0700, a fresh name) for the captured streams.
+        var template = Array((NSTemporaryDirectory() + "repro-cmd-XXXXXX").utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ buf in buf.baseAddress.flatMap { mkdtemp($0) } }) else {
+            throw ExecutionError("cannot create a temporary directory in \(NSTemporaryDirectory()): \(FileIO.errnoText())")
         }
-        defer { FileIO.removeTree(dir) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        if let stdin {
-            FileManager.default.createFile(atPath: dir + "/in", contents: Data(stdin.utf8))
-            posix_spawn_file_actions_addopen(&actions, 0, dir + "/in", O_RDONLY, 0)
-        } else {
-            posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        let dir = String(cString: made)
+        defer { FileIO.removeTreeFast(dir) }
+        var child = ChildProcess(
+            executable: exe, arguments: Array(argv.dropFirst()), environment: environment, workingDirectory: "/",
+            stdoutPath: dir + "/out", stderrPath: dir + "/err", timeout: timeout)
+        child.killGrace = 2
+        let (end, _) = try child.run()
+        func text(_ name: String) throws(ExecutionError) -> String {
+            do {
+                return String(decoding: try FileIO.readAll(dir + "/" + name, limit: outputLimit), as: UTF8.self)
+            } catch {
+                throw ExecutionError("\(first) wrote more than \(outputLimit >> 20) MiB to std\(name); not reading it")
+            }
         }
-        posix_spawn_file_actions_addopen(&actions, 1, dir + "/out", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, dir + "/err", O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        var attr = posix_spawnattr_t()
-        ChildProcess.initSpawnAttributes(&attr, newProcessGroup: false)
-        defer { posix_spawnattr_destroy(&attr) }
-        let cargv = argv.map { strdup($0) } + [nil]
-        let cenv = environment.map { strdup("\($0.key)=\($0.value)") } + [nil]
-        defer {
-            cargv.forEach { free($0) }
-            cenv.forEach { free($0) }
+        switch end {
+        case .timedOut(let t):
+            throw ExecutionError(
+                "\(first) did not answer within \(DurationText.format(t)) and was killed; is the service it talks to up?")
+        case .interrupted(let s):
+            throw ExecutionError("\(first) was interrupted by signal \(s)")
+        case .exited, .signaled:
+            return Result(status: end.exitCode ?? 1, stdout: try text("out"), stderr: try text("err"))
         }
-        var pid: pid_t = 0
-        let rc = posix_spawn(&pid, exe, &actions, &attr, cargv, cenv)
-        guard rc == 0 else { throw ExecutionError("cannot start \(exe): \(String(cString: strerror(rc)))") }
-        var status: Int32 = 0
-        while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
-        let out = (try? FileIO.readAll(dir + "/out")).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let err = (try? FileIO.readAll(dir + "/err")).map { String(decoding: $0, as: UTF8.self) } ?? ""
-        let code = (status & 0x7F) == 0 ? (status >> 8) & 0xFF : 128 + (status & 0x7F)
-        return Result(status: code, stdout: out, stderr: err)
     }
 }

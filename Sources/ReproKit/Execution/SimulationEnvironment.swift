@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// The minimal, fixed environment a simulation runs in, so it behaves the same on any machine.
@@ -29,11 +30,13 @@ public enum SimulationEnvironment {
     }
 
     /// What the run record keeps: per-run REPRO_* paths and ids are left out (the record has
-    /// them), and passthrough values are kept only as a hash, since they may be secrets.
-    public static func recorded(_ env: [String: String], passthrough: [String]) -> JSONValue {
+    /// them), and passthrough values (maybe secrets) only as an HMAC-SHA256 under the store's
+    /// own random key: two runs of one store can tell whether the value changed, but nobody
+    /// holding a copy of the records can test guesses of it offline.
+    public static func recorded(_ env: [String: String], passthrough: [String], key: SymmetricKey) -> JSONValue {
         var out: [String: JSONValue] = [:]
         for (k, v) in env where !["REPRO_OUTDIR", "REPRO_CONFIG", "REPRO_RUN_ID", "REPRO_KEY"].contains(k) {
-            out[k] = passthrough.contains(k) ? .string("sha256:" + Hashing.sha256Hex(v).prefix(16)) : .string(v)
+            out[k] = passthrough.contains(k) ? .string("hmac-sha256:" + Hashing.hmacHex(v, key: key).prefix(16)) : .string(v)
         }
         return .object(out)
     }

@@ -30,15 +30,21 @@ public struct TaskSpec: Sendable {
     /// over in reverse order.
     public var umask: UInt32? = nil
     public var reverseEnvironment = false
+    /// Variables in `env` that came from `env_passthrough` (maybe secrets): never written to
+    /// task.json, only to `secrets.json` (mode 0600) beside it, which ingestion removes.
+    public var secretNames: [String] = []
 
     public var outdir: String { taskDir + "/out" }
     public var configFile: String { taskDir + "/config.json" }
     public var manifestPath: String { taskDir + "/manifest.json" }
+    public var secretsPath: String { taskDir + "/secrets.json" }
 
     public var json: JSONValue {
         [
             "v": 1, "run_id": .string(runId), "key": .string(key), "name": .string(name), "task_dir": .string(taskDir),
-            "argv": .array(argv.map { .string($0) }), "env": .object(env.mapValues { .string($0) }),
+            "argv": .array(argv.map { .string($0) }),
+            "env": .object(env.filter { !secretNames.contains($0.key) }.mapValues { .string($0) }),
+            "secret_env": .array(secretNames.map { .string($0) }),
             "workdir": .string(workdir), "outputs": outputs.map { .array($0.map { .string($0) }) } ?? .null,
             "timeout": timeout.map { .double($0) } ?? .null, "config": configJSON,
         ]
@@ -74,6 +80,16 @@ public struct TaskSpec: Sendable {
         outputs = j["outputs"]?.arrayValue?.compactMap(\.stringValue)
         timeout = j["timeout"]?.numberValue
         configJSON = j["config"] ?? .object([:])
+        secretNames = j["secret_env"]?.arrayValue?.compactMap(\.stringValue) ?? []
+        if !secretNames.isEmpty {
+            guard let bytes = try? FileIO.readAll(secretsPath, limit: 1 << 20), let secrets = try? JSONParser.parse(bytes).objectValue
+            else {
+                throw ConfigError(
+                    "\(secretsPath) is missing or unreadable; the task needs the values of \(secretNames.joined(separator: ", ")) "
+                        + "(env_passthrough) from it: was it already ingested, or is the file not readable by this user?")
+            }
+            for name in secretNames { if let v = secrets[name]?.stringValue { env[name] = v } }
+        }
     }
 
     /// Writes task.json and config.json and makes out/.
@@ -83,6 +99,10 @@ public struct TaskSpec: Sendable {
         if mkdir(outdir, 0o755) != 0 && errno != EEXIST { try Store.makeDirectory(outdir) }
         try FileIO.writeNew(Array((configJSON.canonical + "\n").utf8), to: configFile)
         if writeSpec {
+            if !secretNames.isEmpty {
+                let secrets = JSONValue.object(Dictionary(uniqueKeysWithValues: secretNames.compactMap { n in env[n].map { (n, .string($0)) } }))
+                try FileIO.writeAtomically(Array(secrets.canonical.utf8), to: secretsPath, sync: false, mode: 0o600)
+            }
             try FileIO.writeAtomically(Array((json.pretty + "\n").utf8), to: taskDir + "/task.json", sync: false)
         }
     }

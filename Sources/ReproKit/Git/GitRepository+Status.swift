@@ -3,33 +3,86 @@ import Foundation
 
 extension GitRepository {
     /// Files under `paths` that differ from HEAD: staged or unstaged changes to tracked files,
-    /// and untracked files git does not ignore. Submodules that moved or have changes count too.
-    public func dirtyFiles(under paths: [String]) throws(GitError) -> [String] {
+    /// untracked files, and files git ignores under an explicitly listed path (not under `.`,
+    /// the whole repository, where build trees and the store itself live). Python bytecode
+    /// caches are not counted: Python derives them from the tracked source. Submodules that
+    /// moved or have changes count too.
+    public func dirtyFiles(under paths: [String]) throws(GitError) -> (all: [String], ignored: [String]) {
         var opts = git_status_options()
         try gitCheck(git_status_options_init(&opts, UInt32(GIT_STATUS_OPTIONS_VERSION)), "git_status_options_init")
         opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
+        let wholeRepo = paths.contains(".")
         opts.flags = GIT_STATUS_OPT_INCLUDE_UNTRACKED.rawValue | GIT_STATUS_OPT_RECURSE_UNTRACKED_DIRS.rawValue
             | GIT_STATUS_OPT_DISABLE_PATHSPEC_MATCH.rawValue
-        let specs = paths.contains(".") ? [] : paths
+        if !wholeRepo {
+            opts.flags |= GIT_STATUS_OPT_INCLUDE_IGNORED.rawValue | GIT_STATUS_OPT_RECURSE_IGNORED_DIRS.rawValue
+        }
+        let specs = wholeRepo ? [] : paths
         let array = CStringArray(specs)
-        return try array.withStrArray { (pathspec) throws(GitError) -> [String] in
+        return try array.withStrArray { (pathspec) throws(GitError) -> (all: [String], ignored: [String]) in
             opts.pathspec = pathspec
             var list: OpaquePointer?
             try gitCheck(git_status_list_new(&list, handle, &opts), "git_status_list_new")
             defer { git_status_list_free(list) }
-            var out: [String] = []
+            var out = Set<String>()
+            var ignored = Set<String>()
             for i in 0..<git_status_list_entrycount(list) {
                 guard let e = git_status_byindex(list, i)?.pointee else { continue }
-                if e.status == GIT_STATUS_CURRENT || e.status.rawValue & GIT_STATUS_IGNORED.rawValue != 0 { continue }
+                if e.status == GIT_STATUS_CURRENT { continue }
                 let delta = e.index_to_workdir ?? e.head_to_index
-                guard let d = delta?.pointee else { continue }
-                let p = d.new_file.path ?? d.old_file.path
-                if let p { out.append(String(cString: p)) }
+                guard let d = delta?.pointee, let cp = d.new_file.path ?? d.old_file.path else { continue }
+                let p = String(cString: cp)
+                if e.status.rawValue & GIT_STATUS_IGNORED.rawValue != 0 {
+                    if p.hasSuffix(".pyc") || p.split(separator: "/").contains("__pycache__") { continue }
+                    ignored.insert(p)
+                }
+                out.insert(p)
             }
-            return Array(Set(out)).sorted()
+            return (out.sorted(), ignored.sorted())
         }
     }
 
+    /// A patch that adds each of `files` (work-tree paths git ignores) with its content, so
+    /// their content is part of `--allow-dirty`'s patch and of the key.
+    public func patchAddingFiles(_ files: [String]) throws(GitError) -> [UInt8] {
+        var out: [UInt8] = []
+        var opts = git_diff_options()
+        try gitCheck(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "git_diff_options_init")
+        opts.flags = GIT_DIFF_SHOW_BINARY.rawValue
+        for f in files {
+            let content: [UInt8]
+            do { content = try FileIO.readAll(workdir + "/" + f, limit: 256 << 20) } catch {
+                throw GitError(function: "read(\(f))", code: -1, message: error.message)
+            }
+            var patch: OpaquePointer?
+            let rc = content.withUnsafeBytes { raw in
+                git_patch_from_buffers(&patch, nil, 0, nil, raw.baseAddress, raw.count, f, &opts)
+            }
+            try gitCheck(rc, "git_patch_from_buffers(\(f))")
+            defer { git_patch_free(patch) }
+            var buf = git_buf()
+            defer { git_buf_dispose(&buf) }
+            try gitCheck(git_patch_to_buf(&buf, patch), "git_patch_to_buf(\(f))")
+            out += Array("# ignored by git: \(f)\n".utf8)
+            if let ptr = buf.ptr { out += Array(UnsafeRawBufferPointer(start: ptr, count: buf.size)) }
+        }
+        return out
+    }
+
+    /// The uncommitted changes inside a submodule (its own patch, against its own HEAD, with
+    /// untracked files), or nothing when it is clean or not checked out.
+    public func submodulePatch(_ path: String) throws(GitError) -> [UInt8] {
+        var sm: OpaquePointer?
+        try gitCheck(git_submodule_lookup(&sm, handle, path), "git_submodule_lookup(\(path))")
+        defer { git_submodule_free(sm) }
+        var subRepo: OpaquePointer?
+        guard git_submodule_open(&subRepo, sm) == 0, let subRepo else { return [] }
+        let sub = GitRepository(owning: subRepo)
+        let head = try sub.headCommitGit()
+        var out = Array("# submodule \(path) at \(head.id)\n".utf8)
+        out += try sub.patch(under: ["."], against: head)
+        return out
+    }
     /// The uncommitted changes under `paths` as a git patch, untracked files included (with
     /// their content), binary files as git binary patches.
     public func patch(under paths: [String], against commit: GitCommit) throws(GitError) -> [UInt8] {
@@ -57,7 +110,7 @@ extension GitRepository {
     }
 
     /// Submodules whose path lies under one of `paths`, with the commit HEAD records for them.
-    public func submodules(under paths: [String]) -> [(path: String, commit: String)] {
+    public func submodules(under paths: [String]) throws(GitError) -> [(path: String, commit: String)] {
         final class Box { var items: [(String, String)] = [] }
         let box = Box()
         let callback: git_submodule_cb = { sm, name, payload in
@@ -66,8 +119,8 @@ extension GitRepository {
             box.items.append((String(cString: p), oidHex(git_submodule_head_id(sm))))
             return 0
         }
-        let rc = git_submodule_foreach(handle, callback, Unmanaged.passUnretained(box).toOpaque())
-        guard rc == 0 else { return [] }
+        // A failure here must not read as "no submodules": that would be a wrong code identity.
+        try gitCheck(git_submodule_foreach(handle, callback, Unmanaged.passUnretained(box).toOpaque()), "git_submodule_foreach")
         return box.items
             .filter { item in paths.contains { $0 == "." || item.0 == $0 || item.0.hasPrefix($0 + "/") } }
             .map { (path: $0.0, commit: $0.1) }

@@ -40,7 +40,7 @@ public final class GitRepository {
     public let commonDir: String
 
     /// Opens the repository containing `path`, searching upwards like `git` does.
-    public init(discoveringFrom path: String) throws(EnvironmentError) {
+    public convenience init(discoveringFrom path: String) throws(EnvironmentError) {
         _ = libgit2Initialized
         var repo: OpaquePointer?
         let rc = git_repository_open_ext(&repo, path, 0, nil)
@@ -53,12 +53,17 @@ public final class GitRepository {
             let msg = git_error_last().flatMap { $0.pointee.message.map { String(cString: $0) } } ?? "unknown error"
             throw EnvironmentError("cannot open the git repository at \(path): \(msg)")
         }
-        guard git_repository_is_bare(repo) == 0, let wd = git_repository_workdir(repo) else {
+        guard git_repository_is_bare(repo) == 0, git_repository_workdir(repo) != nil else {
             git_repository_free(repo)
             throw EnvironmentError("\(path) is a bare git repository; run repro in a checkout with a work tree")
         }
+        self.init(owning: repo)
+    }
+
+    /// Takes ownership of an open, non-bare repository (a submodule's, say).
+    init(owning repo: OpaquePointer) {
         handle = repo
-        var w = String(cString: wd)
+        var w = git_repository_workdir(repo).map { String(cString: $0) } ?? ""
         while w.count > 1 && w.hasSuffix("/") { w.removeLast() }
         workdir = w
         var g = String(cString: git_repository_path(repo))
@@ -93,6 +98,17 @@ public final class GitRepository {
             throw EnvironmentError("HEAD does not point to a commit: \(error.description)")
         }
         guard let obj else { throw EnvironmentError("HEAD does not point to a commit") }
+        return GitCommit(owning: obj, repo: self)
+    }
+
+    /// The commit HEAD points to, for internal use where a libgit2 error is the right report.
+    func headCommitGit() throws(GitError) -> GitCommit {
+        var ref: OpaquePointer?
+        try gitCheck(git_repository_head(&ref, handle), "git_repository_head(\(workdir))")
+        defer { git_reference_free(ref) }
+        var obj: OpaquePointer?
+        try gitCheck(git_reference_peel(&obj, ref, GIT_OBJECT_COMMIT), "git_reference_peel(\(workdir))")
+        guard let obj else { throw GitError(function: "git_reference_peel", code: -1, message: "HEAD is not a commit") }
         return GitCommit(owning: obj, repo: self)
     }
 

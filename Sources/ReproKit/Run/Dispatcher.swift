@@ -196,8 +196,14 @@ public final class Dispatcher {
                 for o in record.outputs {
                     let dest = target + "/" + o.name
                     try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
-                    // Already hashed into the store: moving the file is the cheap copy.
-                    if rename(h.taskDir + "/out/" + o.name, dest) != 0 { try store.materializeBlob(o.sha256, to: dest) }
+                    // Already hashed into the store: moving the file is the cheap copy, but only
+                    // for a plain file with one link. A hard link the simulation made to a file
+                    // outside the store (an input, say) is copied from the blob instead, so
+                    // editing the result can never edit that file.
+                    let src = h.taskDir + "/out/" + o.name
+                    var st = stat()
+                    let movable = lstat(src, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_nlink == 1
+                    if !movable || rename(src, dest) != 0 { try store.materializeBlob(o.sha256, to: dest) }
                     paths[o.name] = dest
                 }
             } else if record.status != .succeeded, showFailureTail, let tail = Runner.tail(h.taskDir + "/stderr") {

@@ -40,7 +40,7 @@ final class Preparer {
 
     func codeIdentity(_ paths: [String]) throws -> (CodeIdentity, [UInt8]?) {
         if let known = identities[paths] { return known }
-        let (identity, _) = try CodeIdentity.read(repo: repo, paths: paths)
+        let (identity, _) = try CodeIdentity.read(repo: repo, paths: paths, hashOutside: hashOutside)
         var patch: [UInt8]? = nil
         if !identity.dirtyFiles.isEmpty {
             guard allowDirty else {
@@ -51,22 +51,49 @@ final class Preparer {
                         + "commit them so the run is tied to a commit, or pass --allow-dirty to record them as a patch")
             }
             guard let head = try? repo.headCommit() else { throw EnvironmentError("HEAD vanished while reading it") }
-            patch = try repo.patch(under: paths, against: head)
+            var bytes = try repo.patch(under: paths, against: head)
+            // What git's own patch leaves out: content of ignored files, and edits inside
+            // submodules (the patch only says "-dirty").
+            if !identity.ignoredFiles.isEmpty { bytes += try repo.patchAddingFiles(identity.ignoredFiles) }
+            for sub in identity.dirtySubmodules { bytes += try repo.submodulePatch(sub) }
+            patch = bytes
         }
         identities[paths] = (identity, patch)
         return (identity, patch)
     }
 
     /// An input is a file or a directory (every file below, sorted), relative to the repo root.
+    /// Symlinks are followed and hashed by what they lead to; anything that is not a regular
+    /// file (a FIFO would block the hash forever) is refused.
     func hashInput(_ rel: String) throws -> [InputFile] {
         if let known = inputHashes[rel] { return known }
         let root = repo.workdir
         let full = root + "/" + rel
-        var isDir: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: full, isDirectory: &isDir) else {
-            throw ConfigError("input '\(rel)' does not exist under \(root); create it or fix `inputs:` in \(specPath)")
+        var st = stat()
+        guard stat(full, &st) == 0 else {
+            var lst = stat()
+            let why = lstat(full, &lst) == 0 ? "is a symlink to something that does not exist" : "does not exist under \(root)"
+            throw ConfigError("input '\(rel)' \(why); create it or fix `inputs:` in \(specPath)")
         }
-        let files = isDir.boolValue ? OutputCollector.regularFiles(under: full).map { rel + "/" + $0 } : [rel]
+        var files: [String]
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: files = [rel]
+        case S_IFDIR:
+            let found = FileWalk.walk(full)
+            if let s = found.special.first {
+                throw ConfigError(
+                    "input '\(rel)/\(s.path)' is \(s.kind), not a regular file; repro hashes inputs by content and cannot "
+                        + "read it. Remove it from the folder or list the input files one by one in `inputs:` (\(specPath))")
+            }
+            if let d = found.dangling.first {
+                throw ConfigError("input '\(rel)/\(d)' is a symlink to something that does not exist; fix or remove it")
+            }
+            files = found.files.map { rel + "/" + $0 }
+        default:
+            throw ConfigError(
+                "input '\(rel)' is \(FileWalk.kindName(st.st_mode)), not a regular file or folder; repro hashes inputs by "
+                    + "content and cannot read it. Give a regular file in `inputs:` (\(specPath))")
+        }
         var out: [InputFile] = []
         for f in files {
             let (hash, size) = try store.hashFile(atPath: root + "/" + f)
@@ -74,5 +101,25 @@ final class Preparer {
         }
         inputHashes[rel] = out
         return out
+    }
+
+    /// The content hash of code a symlink leads to outside the repository: a file's SHA-256,
+    /// or for a folder the SHA-256 of its sorted (path, SHA-256) list.
+    func hashOutside(_ path: String) throws -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return "dangling" }
+        switch st.st_mode & S_IFMT {
+        case S_IFREG: return try store.hashFile(atPath: path).sha256
+        case S_IFDIR:
+            let found = FileWalk.walk(path)
+            if let s = found.special.first {
+                throw ConfigError("code outside the repository at \(path)/\(s.path) is \(s.kind); repro cannot hash it")
+            }
+            var listing = ""
+            for f in found.files { listing += f + "\u{0}" + (try store.hashFile(atPath: path + "/" + f).sha256) + "\n" }
+            return Hashing.sha256Hex(listing)
+        default:
+            throw ConfigError("code outside the repository at \(path) is \(FileWalk.kindName(st.st_mode)); repro cannot hash it")
+        }
     }
 }

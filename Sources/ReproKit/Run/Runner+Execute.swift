@@ -19,7 +19,7 @@ extension Runner {
             .init(params: spec.params, solver: spec.solver, seed: p.seed, outdir: outdir, config: configFile))
         var env = SimulationEnvironment.build(
             spec: spec, caller: environment, seed: p.seed, outdir: outdir, configFile: configFile, runId: runId, key: p.key)
-        let recordedEnv = SimulationEnvironment.recorded(env, passthrough: spec.envPassthrough)
+        let recordedEnv = SimulationEnvironment.recorded(env, passthrough: spec.envPassthrough, key: try p.store.secretKey())
         var executablePath: String? = nil
         if backend.name == "local" {
             guard let exe = ChildProcess.resolveExecutable(argv[0], path: env["PATH"] ?? "", workingDirectory: p.repo.workdir) else {
@@ -38,9 +38,10 @@ extension Runner {
             "solver": .object(spec.solver), "env": .object(spec.env.mapValues { .string($0) }),
             "run_id": .string(runId), "key": .string(p.key), "outdir": .string(outdir),
         ]
-        let task = TaskSpec(
+        var task = TaskSpec(
             runId: runId, key: p.key, name: spec.name, taskDir: taskDir, argv: argv, env: env, workdir: p.repo.workdir,
             outputs: spec.outputs, timeout: spec.timeout, configJSON: configJSON)
+        task.secretNames = spec.envPassthrough.filter { env[$0] != nil }
         let record = RunRecord(
             runId: runId, key: p.key, name: spec.name, specPath: specPath, configHash: p.configHash,
             config: spec.semanticConfig, commit: p.identity.commit, commitSummary: p.identity.commitSummary,
@@ -122,15 +123,16 @@ extension Runner {
     /// `result.json` (at any depth) is kept inline for the `results` view when it is valid JSON.
     static func inlineJSON(_ name: String, _ path: String) -> String? {
         guard name == "result.json" || name.hasSuffix("/result.json") else { return nil }
-        guard let bytes = try? FileIO.readAll(path), bytes.count <= 4 << 20, (try? JSONParser.parse(bytes)) != nil
-        else { return nil }
+        // Larger results stay blobs only: the view is for quick SQL, not bulk data.
+        guard let bytes = try? FileIO.readAll(path, limit: 4 << 20), (try? JSONParser.parse(bytes)) != nil else { return nil }
         return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The last lines of the simulation's stderr, shown when it fails.
     static func tail(_ path: String, lines: Int = 15) -> String? {
-        guard let bytes = try? FileIO.readAll(path), !bytes.isEmpty else { return nil }
-        let text = String(decoding: bytes.suffix(8192), as: UTF8.self)
+        let bytes = FileIO.readTail(path, maxBytes: 8192)
+        guard !bytes.isEmpty else { return nil }
+        let text = String(decoding: bytes, as: UTF8.self)
         let last = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1)
         return "--- last lines of the simulation's stderr ---\n" + last.joined(separator: "\n")
     }

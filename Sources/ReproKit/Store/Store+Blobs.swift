@@ -31,14 +31,16 @@ extension Store {
             // Empty (most stderr): the one empty blob, written once.
             let empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
             var existing = stat()
-            if stat(blobPath(empty), &existing) == 0 { return BlobRef(sha256: empty, size: 0, storedSize: Int64(existing.st_size)) }
+            if stat(blobPath(empty), &existing) == 0, isIntact(empty) {
+                return BlobRef(sha256: empty, size: 0, storedSize: Int64(existing.st_size))
+            }
             return try putBytes([])
         }
         if st.st_size <= 1 << 20 {
             let bytes = try FileIO.readAll(path)
             let hash = Hashing.sha256Hex(bytes)
             var existing = stat()
-            if stat(blobPath(hash), &existing) == 0 {
+            if stat(blobPath(hash), &existing) == 0, isIntact(hash) {
                 return BlobRef(sha256: hash, size: Int64(bytes.count), storedSize: Int64(existing.st_size))
             }
             return try putBytes(bytes)
@@ -69,7 +71,7 @@ extension Store {
 
     private func putStream(source: String, read: (UnsafeMutableRawBufferPointer) -> Int) throws(StoreError) -> BlobRef {
         let tmp = tmpDir + "/blob-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
-        let out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        let out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o444)
         guard out >= 0 else { throw StoreError("cannot create \(tmp): \(FileIO.errnoText()); check the store's permissions") }
         var closed = false
         defer {
@@ -98,7 +100,9 @@ extension Store {
             }
             let hash = Hashing.hex(hasher.finalize())
             let final = blobPath(hash)
-            if hasBlob(hash) {
+            // Deduplicate only onto a blob that is still what its name says: a corrupt one is
+            // replaced by this good copy, so the key can be served again.
+            if hasBlob(hash), isIntact(hash) {
                 unlink(tmp)
                 return BlobRef(sha256: hash, size: size, storedSize: stored)
             }
@@ -111,6 +115,7 @@ extension Store {
             }
             guard rename(tmp, final) == 0 else { throw StoreError("cannot move a blob into \(final): \(FileIO.errnoText())") }
             FileIO.fsyncDirectory(dir)
+            verifiedBlobs.insert(hash)
             return BlobRef(sha256: hash, size: size, storedSize: stored)
         } catch {
             unlink(tmp)
@@ -118,56 +123,104 @@ extension Store {
         }
     }
 
-    /// The uncompressed content of a blob, verified against its hash.
-    public func readBlob(_ sha256: String) throws(StoreError) -> [UInt8] {
-        let path = blobPath(sha256)
-        guard hasBlob(sha256) else {
-            throw StoreError("blob \(sha256.prefix(12)) is missing from \(objectsDir); run `repro fsck` to see what else is")
-        }
-        let data = try Zlib.decompress(try FileIO.readAll(path))
-        guard Hashing.sha256Hex(data) == sha256 else {
-            throw StoreError("blob \(sha256.prefix(12)) at \(path) is corrupt (its content no longer matches its hash)")
+    /// The uncompressed content of a blob, verified against its hash. For blobs small enough
+    /// to hold in memory (`limit` bytes uncompressed); larger ones are streamed by the callers.
+    public func readBlob(_ sha256: String, limit: Int = 256 << 20) throws(StoreError) -> [UInt8] {
+        var data: [UInt8] = []
+        try inflateBlob(sha256) { piece throws(StoreError) in
+            guard data.count + piece.count <= limit else {
+                throw StoreError("blob \(sha256.prefix(12)) is larger than \(limit >> 20) MiB; too large to read into memory")
+            }
+            data.append(contentsOf: piece)
         }
         return data
     }
 
-    /// Writes a blob's content to `path` (temp file + rename), verifying the hash on the way.
-    public func materializeBlob(_ sha256: String, to path: String) throws(StoreError) {
-        let src = blobPath(sha256)
-        let input = open(src, O_RDONLY | O_CLOEXEC)
-        guard input >= 0 else {
-            throw StoreError("blob \(sha256.prefix(12)) is missing from \(objectsDir); run `repro fsck` to see what else is")
+    /// What a check of one blob against its name found.
+    public enum BlobHealth: Sendable, Equatable {
+        case intact
+        case missing
+        case corrupt(String)
+    }
+
+    /// Streams a blob through inflate and SHA-256 without keeping it in memory.
+    public func checkBlob(_ sha256: String) -> BlobHealth {
+        guard hasBlob(sha256) else { return .missing }
+        do throws(StoreError) {
+            try inflateBlob(sha256) { _ throws(StoreError) in }
+            return .intact
+        } catch {
+            return hasBlob(sha256) ? .corrupt(error.message) : .missing
         }
-        defer { close(input) }
-        let tmp = path + ".tmp-\(getpid())"
-        let out = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    }
+
+    /// True when the blob exists and its content still hashes to its name. Remembered for the
+    /// life of this Store, so a sweep that stores the same empty stderr 10,000 times reads it once.
+    func isIntact(_ sha256: String) -> Bool {
+        if verifiedBlobs.contains(sha256) { return true }
+        guard checkBlob(sha256) == .intact else { return false }
+        verifiedBlobs.insert(sha256)
+        return true
+    }
+
+    /// Writes a blob's content to `path` (temp file + rename), verifying the hash on the way.
+    /// The temp file is created exclusively and never through a symlink, so nothing planted in
+    /// a shared results folder can redirect the write.
+    public func materializeBlob(_ sha256: String, to path: String) throws(StoreError) {
+        let tmp = path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard out >= 0 else { throw StoreError("cannot create \(tmp): \(FileIO.errnoText())") }
         do throws(StoreError) {
-            let z = try ZStream(.inflate)
-            var hasher = SHA256()
-            let chunk = 1 << 18
-            let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
-            defer { buf.deallocate() }
-            var ended = false
-            while !ended {
-                let n = read(input, buf.baseAddress, chunk)
-                if n < 0 { if errno == EINTR { continue }; throw StoreError("error reading \(src): \(FileIO.errnoText())") }
-                if n == 0 { break }
-                ended = try z.process(UnsafeRawBufferPointer(rebasing: buf[0..<n]), finish: false) { piece throws(StoreError) in
-                    hasher.update(bufferPointer: piece)
-                    try FileIO.writeAll(out, piece, path: tmp)
-                }
-            }
-            guard ended else { throw StoreError("blob \(sha256.prefix(12)) at \(src) is truncated") }
-            guard Hashing.hex(hasher.finalize()) == sha256 else {
-                throw StoreError("blob \(sha256.prefix(12)) at \(src) is corrupt (its content no longer matches its hash)")
-            }
+            try inflateBlob(sha256) { piece throws(StoreError) in try FileIO.writeAll(out, piece, path: tmp) }
             guard close(out) == 0 else { throw StoreError("close \(tmp) failed: \(FileIO.errnoText())") }
             guard rename(tmp, path) == 0 else { throw StoreError("cannot move \(tmp) to \(path): \(FileIO.errnoText())") }
         } catch {
             close(out)
             unlink(tmp)
             throw error
+        }
+    }
+
+    /// Inflates a blob piece by piece into `sink`, then checks the content against its name;
+    /// throws when the blob is missing, truncated or corrupt (after `sink` saw the bytes).
+    func inflateBlob(_ sha256: String, into sink: (UnsafeRawBufferPointer) throws(StoreError) -> Void) throws(StoreError) {
+        let src = blobPath(sha256)
+        let input = open(src, O_RDONLY | O_CLOEXEC)
+        guard input >= 0 else {
+            throw StoreError("blob \(sha256.prefix(12)) is missing from \(objectsDir); run `repro fsck` to see what else is")
+        }
+        defer { close(input) }
+        let z = try ZStream(.inflate)
+        var hasher = SHA256()
+        let chunk = 1 << 18
+        let buf = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)
+        defer { buf.deallocate() }
+        var ended = false
+        while !ended {
+            let n = read(input, buf.baseAddress, chunk)
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw StoreError("error reading \(src): \(FileIO.errnoText())")
+            }
+            if n == 0 { break }
+            // The sink's own failures (a full disk, a size limit) are not the blob's fault.
+            var sinkError: StoreError?
+            do throws(StoreError) {
+                ended = try z.process(UnsafeRawBufferPointer(rebasing: buf[0..<n]), finish: false) { piece throws(StoreError) in
+                    hasher.update(bufferPointer: piece)
+                    do throws(StoreError) { try sink(piece) } catch {
+                        sinkError = error
+                        throw error
+                    }
+                }
+            } catch {
+                if let sinkError { throw sinkError }
+                throw StoreError("blob \(sha256.prefix(12)) at \(src) is corrupt (\(error.message)); run `repro fsck`")
+            }
+        }
+        guard ended else { throw StoreError("blob \(sha256.prefix(12)) at \(src) is truncated or corrupt; run `repro fsck`") }
+        guard Hashing.hex(hasher.finalize()) == sha256 else {
+            throw StoreError("blob \(sha256.prefix(12)) at \(src) is corrupt (its content no longer matches its hash); run `repro fsck`")
         }
     }
 }

@@ -1,3 +1,4 @@
+import Crypto
 import Foundation
 
 /// The content-addressed store: `store.sqlite` (run records, WAL) plus zlib-compressed blobs
@@ -11,6 +12,41 @@ public final class Store {
     /// Per-key locks (see KeyLocks), one open lock file per Store.
     public let keyLocks: KeyLocks
     private var gcLockFile: FileLock?
+    /// Blobs this process has checked against their hash (see `isIntact`).
+    var verifiedBlobs = Set<String>()
+    private var cachedSecretKey: SymmetricKey?
+
+    /// The store's own random key for recording passthrough values (`secret.key`, mode 0600,
+    /// made on first use). Never leaves the store; a copy of the records alone cannot be used
+    /// to guess the values.
+    public func secretKey() throws(StoreError) -> SymmetricKey {
+        if let k = cachedSecretKey { return k }
+        let path = root + "/secret.key"
+        if let bytes = try? FileIO.readAll(path, limit: 4096), bytes.count == 32 {
+            cachedSecretKey = SymmetricKey(data: bytes)
+            return SymmetricKey(data: bytes)
+        }
+        var fresh = [UInt8](repeating: 0, count: 32)
+        var rng = SystemRandomNumberGenerator()
+        for i in fresh.indices { fresh[i] = rng.next() }
+        // Written exclusively: when two processes race, the first key wins and both read it.
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
+        if fd >= 0 {
+            defer { close(fd) }
+            try FileIO.writeAll(fd, fresh, path: path)
+            guard fsync(fd) == 0 else { throw StoreError("fsync \(path) failed: \(FileIO.errnoText())") }
+        } else if errno != EEXIST {
+            throw StoreError("cannot create \(path): \(FileIO.errnoText()); check the store's permissions")
+        }
+        for _ in 0..<50 {
+            if let bytes = try? FileIO.readAll(path, limit: 4096), bytes.count == 32 {
+                cachedSecretKey = SymmetricKey(data: bytes)
+                return SymmetricKey(data: bytes)
+            }
+            usleep(10_000)  // the winner of the race is still writing it
+        }
+        throw StoreError("\(path) is not a 32-byte key; delete it and run again (only passthrough hashes depend on it)")
+    }
 
     /// The store-wide lock between blob writers (shared) and gc (exclusive), opened once.
     func gcLock() throws(StoreError) -> FileLock {

@@ -5,9 +5,9 @@ enum FileIO {
     static func errnoText() -> String { String(cString: strerror(errno)) }
 
     /// Writes `bytes` to a temp file beside `path`, optionally fsyncs it, and renames it over `path`.
-    static func writeAtomically(_ bytes: [UInt8], to path: String, sync: Bool = true) throws(StoreError) {
+    static func writeAtomically(_ bytes: [UInt8], to path: String, sync: Bool = true, mode: mode_t = 0o644) throws(StoreError) {
         let tmp = path + ".tmp-\(getpid())-\(UInt32.random(in: 0...UInt32.max))"
-        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        let fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw StoreError("cannot create \(tmp): \(errnoText())") }
         do throws(StoreError) {
             try writeAll(fd, bytes, path: tmp)
@@ -26,8 +26,8 @@ enum FileIO {
     }
 
     /// Writes a new file in one go (for files nobody else reads until we are done).
-    static func writeNew(_ bytes: [UInt8], to path: String) throws(StoreError) {
-        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
+    static func writeNew(_ bytes: [UInt8], to path: String, mode: mode_t = 0o644) throws(StoreError) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode)
         guard fd >= 0 else { throw StoreError("cannot create \(path): \(errnoText())") }
         defer { close(fd) }
         try writeAll(fd, bytes, path: path)
@@ -86,11 +86,18 @@ enum FileIO {
         }
     }
 
-    static func readAll(_ path: String) throws(StoreError) -> [UInt8] {
+    /// Reads a whole file, refusing one larger than `limit` bytes (checked before and while
+    /// reading, so a file that grows meanwhile cannot take all memory either).
+    static func readAll(_ path: String, limit: Int = 64 << 20) throws(StoreError) -> [UInt8] {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError("cannot read \(path): \(errnoText())") }
         defer { close(fd) }
+        var st = stat()
+        if fstat(fd, &st) == 0, Int(st.st_size) > limit {
+            throw StoreError("\(path) is \(st.st_size) bytes, more than the \(limit) this read allows")
+        }
         var out = [UInt8]()
+        out.reserveCapacity(max(0, Int(st.st_size)))
         var buf = [UInt8](repeating: 0, count: 1 << 16)
         while true {
             let n = buf.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
@@ -99,9 +106,30 @@ enum FileIO {
                 throw StoreError("error reading \(path): \(errnoText())")
             }
             if n == 0 { break }
+            guard out.count + n <= limit else { throw StoreError("\(path) grew past the \(limit) bytes this read allows") }
             out.append(contentsOf: buf[0..<n])
         }
         return out
+    }
+
+    /// The last `maxBytes` of a file (a log's tail), without reading the rest.
+    static func readTail(_ path: String, maxBytes: Int) -> [UInt8] {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { return [] }
+        defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { return [] }
+        let size = Int(st.st_size)
+        let start = max(0, size - maxBytes)
+        var out = [UInt8](repeating: 0, count: size - start)
+        var got = 0
+        while got < out.count {
+            let n = out.withUnsafeMutableBytes { pread(fd, $0.baseAddress.map { $0 + got }, $0.count - got, off_t(start + got)) }
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { break }
+            got += n
+        }
+        return Array(out.prefix(got))
     }
 
     static func fsyncDirectory(_ path: String) {

@@ -8,7 +8,7 @@ public final class FileLock {
 
     public init(path: String) throws(StoreError) {
         self.path = path
-        fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+        fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard fd >= 0 else { throw StoreError("cannot open lock file \(path): \(FileIO.errnoText())") }
     }
 

@@ -11,6 +11,11 @@ public enum Hashing {
         sha256Hex(Array(string.utf8))
     }
 
+    /// HMAC-SHA256 of a string under `key`, as hex.
+    public static func hmacHex(_ string: String, key: SymmetricKey) -> String {
+        hex(HMAC<SHA256>.authenticationCode(for: Array(string.utf8), using: key))
+    }
+
     public static func hex(_ digest: some Sequence<UInt8>) -> String {
         let table: [UInt8] = Array("0123456789abcdef".utf8)
         var out = [UInt8]()
@@ -24,9 +29,15 @@ public enum Hashing {
 
     /// Streams a file through SHA-256 in 1 MiB reads (no mmap: files may be on NFS).
     public static func sha256OfFile(atPath path: String) throws(StoreError) -> (hash: String, size: Int64) {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        // Non-blocking open, then a type check: opening a FIFO for reading would otherwise wait
+        // for a writer forever.
+        let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError("cannot read \(path): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0, st.st_mode & S_IFMT == S_IFREG else {
+            throw StoreError("\(path) is \(FileWalk.kindName(st.st_mode)), not a regular file; repro only hashes regular files")
+        }
         var hasher = SHA256()
         let chunk = 1 << 20
         let buffer = UnsafeMutableRawBufferPointer.allocate(byteCount: chunk, alignment: 64)

@@ -48,6 +48,7 @@ public struct JSONParser {
                 guard pos < bytes.count, bytes[pos] == UInt8(ascii: ":") else { throw fail("expected ':'") }
                 pos += 1
                 skipSpace()
+                guard obj[key] == nil else { throw fail("duplicate key '\(key)' in an object") }
                 obj[key] = try value(depth: depth + 1)
                 skipSpace()
                 guard pos < bytes.count else { throw fail("unexpected end of input in an object") }
@@ -87,26 +88,37 @@ public struct JSONParser {
         pos += w.count
     }
 
+    /// RFC 8259: `-? (0 | [1-9][0-9]*) (\.[0-9]+)? ([eE][-+]?[0-9]+)?`. No `+1`, `01`, `.5`, `1.`.
     private mutating func number() throws(SyntaxError) -> JSONValue {
         let start = pos
-        var isFloat = false
+        func isDigit(_ c: UInt8) -> Bool { c >= 0x30 && c <= 0x39 }
         if pos < bytes.count, bytes[pos] == UInt8(ascii: "-") { pos += 1 }
-        while pos < bytes.count {
-            let c = bytes[pos]
-            if c >= 0x30 && c <= 0x39 { pos += 1; continue }
-            if c == UInt8(ascii: ".") || c == UInt8(ascii: "e") || c == UInt8(ascii: "E")
-                || c == UInt8(ascii: "+") || (c == UInt8(ascii: "-") && pos > start)
-            {
-                isFloat = true
-                pos += 1
-                continue
-            }
-            break
+        guard pos < bytes.count, isDigit(bytes[pos]) else {
+            throw fail(pos == start ? "unexpected character" : "a digit must follow '-'")
+        }
+        if bytes[pos] == UInt8(ascii: "0") {
+            pos += 1
+            if pos < bytes.count, isDigit(bytes[pos]) { throw fail("a number may not have a leading zero") }
+        } else {
+            while pos < bytes.count, isDigit(bytes[pos]) { pos += 1 }
+        }
+        var isFloat = false
+        if pos < bytes.count, bytes[pos] == UInt8(ascii: ".") {
+            isFloat = true
+            pos += 1
+            guard pos < bytes.count, isDigit(bytes[pos]) else { throw fail("a digit must follow the decimal point") }
+            while pos < bytes.count, isDigit(bytes[pos]) { pos += 1 }
+        }
+        if pos < bytes.count, bytes[pos] == UInt8(ascii: "e") || bytes[pos] == UInt8(ascii: "E") {
+            isFloat = true
+            pos += 1
+            if pos < bytes.count, bytes[pos] == UInt8(ascii: "+") || bytes[pos] == UInt8(ascii: "-") { pos += 1 }
+            guard pos < bytes.count, isDigit(bytes[pos]) else { throw fail("a digit must follow the exponent") }
+            while pos < bytes.count, isDigit(bytes[pos]) { pos += 1 }
         }
         let text = String(decoding: bytes[start..<pos], as: UTF8.self)
-        guard !text.isEmpty, text != "-" else { throw fail("unexpected character") }
         if !isFloat, let i = Int64(text) { return .int(i) }
-        guard let d = Double(text), d.isFinite else { throw fail("invalid number \(text)") }
+        guard let d = Double(text), d.isFinite else { throw fail("number \(text) does not fit in a 64-bit float") }
         return .double(d)
     }
 
@@ -117,8 +129,11 @@ public struct JSONParser {
             let c = bytes[pos]
             if c == UInt8(ascii: "\"") {
                 pos += 1
-                return String(decoding: out, as: UTF8.self)
+                // Raw bytes are copied as they are: they must form valid UTF-8.
+                guard let s = String(validating: out, as: UTF8.self) else { throw fail("a string is not valid UTF-8") }
+                return s
             }
+            if c < 0x20 { throw fail("a raw control character (0x\(String(c, radix: 16))) in a string; escape it") }
             if c == UInt8(ascii: "\\") {
                 pos += 1
                 guard pos < bytes.count else { break }
@@ -135,12 +150,14 @@ public struct JSONParser {
                 case UInt8(ascii: "t"): out.append(0x09)
                 case UInt8(ascii: "u"):
                     var code = try hex4()
+                    if (0xDC00..<0xE000).contains(code) { throw fail("a low surrogate without a high one") }
                     if (0xD800..<0xDC00).contains(code) {
                         // A surrogate pair spells one scalar outside the BMP.
                         guard pos + 1 < bytes.count, bytes[pos] == UInt8(ascii: "\\"), bytes[pos + 1] == UInt8(ascii: "u")
                         else { throw fail("lone surrogate") }
                         pos += 2
                         let low = try hex4()
+                        guard (0xDC00..<0xE000).contains(low) else { throw fail("a high surrogate not followed by a low one") }
                         code = 0x10000 + ((code - 0xD800) << 10) + (low - 0xDC00)
                     }
                     guard let scalar = Unicode.Scalar(code) else { throw fail("invalid \\u escape") }
@@ -156,8 +173,17 @@ public struct JSONParser {
     }
 
     private mutating func hex4() throws(SyntaxError) -> UInt32 {
-        guard pos + 4 <= bytes.count, let v = UInt32(String(decoding: bytes[pos..<pos + 4], as: UTF8.self), radix: 16)
-        else { throw fail("invalid \\u escape") }
+        guard pos + 4 <= bytes.count else { throw fail("invalid \\u escape") }
+        var v: UInt32 = 0
+        for c in bytes[pos..<pos + 4] {
+            // Only hex digits: UInt32(_:radix:) would also take a sign.
+            switch c {
+            case 0x30...0x39: v = v << 4 | UInt32(c - 0x30)
+            case 0x41...0x46: v = v << 4 | UInt32(c - 0x41 + 10)
+            case 0x61...0x66: v = v << 4 | UInt32(c - 0x61 + 10)
+            default: throw fail("invalid \\u escape")
+            }
+        }
         pos += 4
         return v
     }

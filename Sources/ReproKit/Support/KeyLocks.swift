@@ -14,7 +14,7 @@ public final class KeyLocks {
     public init(locksDir: String) throws(StoreError) {
         dir = locksDir
         #if os(Linux)
-            fd = open(locksDir + "/keys.lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            fd = open(locksDir + "/keys.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0o644)
             guard fd >= 0 else { throw StoreError("cannot open \(locksDir)/keys.lock: \(FileIO.errnoText())") }
         #endif
     }
