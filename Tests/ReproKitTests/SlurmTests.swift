@@ -156,4 +156,77 @@ final class SlurmTests: XCTestCase {
         XCTAssertEqual(j["status"], "failed")
         XCTAssertTrue(j["message"]?.stringValue?.contains("TIMEOUT") ?? false, "\(j["message"] ?? .null) \(err)")
     }
+
+    /// A resource value with a newline once ran its second line on the node. Now it is refused
+    /// before anything is recorded or submitted, from the spec, --set and sweep axes alike.
+    func testResourceValuesCannotInjectCommands() throws {
+        try requireSlurmCluster()
+        let marker = "/tmp/repro-injected-\(UUID().uuidString.prefix(8))"
+        defer { unlink(marker) }
+        let repo = try TempRepo.seeded()
+        repo.write("evil.yaml", TempRepo.defaultSpec + "backend: slurm\nresources: {partition: \"debug\\ntouch \(marker)\"}\n")
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid: {resources.partition: [\"debug\\ntouch \(marker)\"]}\n")
+        repo.commitAll("evil")
+        let jobsBefore = sh(["squeue", "-h", "--states=all", "-o", "%i"], cwd: "/").out
+        for args in [["run", "evil.yaml"], ["run", "sim.yaml", "--backend", "slurm", "--set", "resources.partition=debug\ntouch \(marker)"],
+            ["run", "sim.yaml", "--backend", "slurm", "--set", "resources.qos=normal;touch \(marker)"], ["sweep", "sweep.yaml", "--backend", "slurm"]]
+        {
+            let r = repro(args, cwd: repo.path)
+            XCTAssertEqual(r.code, 2, "\(args): \(r.err)")
+            XCTAssertTrue(r.err.contains("not a valid SLURM value"), r.err)
+        }
+        XCTAssertEqual(sh(["squeue", "-h", "--states=all", "-o", "%i"], cwd: "/").out, jobsBefore, "nothing was submitted")
+        XCTAssertEqual(try Store(root: repo.path + "/.repro").recentRuns(limit: 10).count, 0, "nothing was recorded")
+        sleep(2)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
+        XCTAssertThrowsError(try SlurmBackend.options(resources: ["account": "a b"], timeout: nil))
+        XCTAssertThrowsError(try SlurmBackend.options(resources: ["memory": "8G'"], timeout: nil))
+        XCTAssertEqual(try SlurmBackend.options(resources: ["gpus": "a100:2", "time": "1-00:00:00"], timeout: nil),
+            ["--gpus=a100:2", "--time=1-00:00:00"])
+    }
+
+    /// The caller's environment stays on the submitting machine: the job sees only what the
+    /// task needs, passthrough values travel in a 0600 file that ingestion removes, and the
+    /// record keeps a keyed hash of them.
+    func testSecretsStayOffTheClusterAndOutOfTheRecord() throws {
+        try requireSlurmCluster()
+        let repo = try TempRepo()
+        let secret = "AKIA-SECRET-\(UUID().uuidString)"
+        let token = "token-\(UUID().uuidString)"
+        repo.write(
+            "sim.sh",
+            """
+            #!/bin/sh
+            # The job's own environment (exec-task's) and the task files, as the node sees them.
+            tr '\\0' '\\n' < /proc/$PPID/environ > "$REPRO_OUTDIR/job-env.txt"
+            cat "$REPRO_CONFIG" > "$REPRO_OUTDIR/config.txt"
+            dir=$(dirname "$REPRO_CONFIG")
+            cat "$dir/task.json" > "$REPRO_OUTDIR/task.txt"
+            stat -c %a "$dir/secrets.json" > "$REPRO_OUTDIR/secrets-mode.txt"
+            echo "token=$MY_TOKEN" > "$REPRO_OUTDIR/token.txt"
+
+            """, executable: true)
+        repo.write("sim.yaml", "name: secrets\ncommand: [./sim.sh]\ncode: [sim.sh]\nenv_passthrough: [MY_TOKEN]\nbackend: slurm\n")
+        repo.commitAll()
+        let (code, j, err) = runJSON(repo, ["run", "sim.yaml"], env: ["AWS_SECRET_ACCESS_KEY": secret, "MY_TOKEN": token])
+        XCTAssertEqual(code, 0, err)
+        let dir = j["outputs_dir"]?.stringValue ?? ""
+        func read(_ name: String) -> String { (try? String(contentsOfFile: dir + "/" + name, encoding: .utf8)) ?? "(missing \(name))" }
+        XCTAssertFalse(read("job-env.txt").contains(secret), "the caller's secret reached the job's environment")
+        XCTAssertFalse(read("job-env.txt").contains("AWS_SECRET_ACCESS_KEY"))
+        XCTAssertFalse(read("task.txt").contains(token), "a passthrough value was written into task.json")
+        XCTAssertTrue(read("task.txt").contains("MY_TOKEN"), "task.json names the passthrough variable")
+        XCTAssertEqual(read("secrets-mode.txt"), "600\n")
+        XCTAssertEqual(read("token.txt"), "token=\(token)\n", "the simulation still got the passthrough value")
+        // After ingestion no task file with the value is left on the shared folder.
+        let leftovers = sh(["grep", "-rl", token, repo.path + "/.repro/slurm"], cwd: "/")
+        XCTAssertEqual(leftovers.out, "", "left on the shared folder: \(leftovers.out)")
+        // The record: a keyed hash, and the store dump has neither value.
+        let recorded = j["env"]?["MY_TOKEN"]?.stringValue ?? ""
+        XCTAssertTrue(recorded.hasPrefix("hmac-sha256:"), recorded)
+        XCTAssertFalse(recorded.contains(String(Hashing.sha256Hex(token).prefix(16))))
+        let dump = sh(["sqlite3", repo.path + "/.repro/store.sqlite", ".dump"], cwd: "/").out
+        XCTAssertFalse(dump.contains(token) || dump.contains(secret))
+        XCTAssertFalse(dump.contains(String(Hashing.sha256Hex(token).prefix(16))), "an unkeyed hash of the value is in the store")
+    }
 }

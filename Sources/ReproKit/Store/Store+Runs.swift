@@ -222,9 +222,16 @@ extension Store {
     }
 
     /// Inserts many `running` records in one transaction (a sweep's next batch).
-    public func insertRunningMany(_ records: [RunRecord]) throws(StoreError) {
+    /// Records runs as running in one transaction; with `invalidatedReason`, they are never
+    /// servable from the moment they exist.
+    public func insertRunningMany(_ records: [RunRecord], invalidatedReason: String? = nil) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             for r in records { try insertRunningRow(r) }
+            if let reason = invalidatedReason {
+                let stmt = try db.prepare("UPDATE runs SET invalidated_reason = ?, invalidated_at = ? WHERE run_id = ?")
+                let now = Clock.iso8601(Clock.now())
+                for r in records { try stmt.run([.text(reason), .text(now), .text(r.runId)]) }
+            }
         }
     }
 

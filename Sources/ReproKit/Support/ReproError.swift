@@ -1,7 +1,8 @@
 /// An error repro reports to a user: a message that says what is wrong, where, and what to do,
 /// plus the process exit code the CLI should use.
 public protocol ReproError: Error, CustomStringConvertible, Sendable {
-    /// 1 for a failed simulation or failed check, 2 for usage, config and environment errors.
+    /// 1 for a failed simulation or failed check, 2 for usage, config and environment errors,
+    /// 4 for a store that cannot be read or written.
     var exitCode: Int32 { get }
 }
 
@@ -21,10 +22,11 @@ public struct EnvironmentError: ReproError {
     public init(_ message: String) { self.message = message }
 }
 
-/// The store could not be read or written.
+/// The store could not be read or written (a corrupt blob, a malformed database, a full disk,
+/// a read-only store). Exit code 4, so scripts can tell it from a failed simulation (1).
 public struct StoreError: ReproError {
     public let message: String
-    public var exitCode: Int32 { 1 }
+    public var exitCode: Int32 { 4 }
     public var description: String { message }
     public init(_ message: String) { self.message = message }
 }

@@ -120,6 +120,14 @@ public final class Verifier {
                 "the spec \(specPath) now gives key \(p.key.prefix(12)), not the run's \(expected.prefix(12)): its config, code or "
                     + "inputs changed since; check out the run's commit, or verify the spec itself")
         }
+        // The key's lock, as run and sweep take it: another repro then sees these runs as
+        // alive (not dead runs to mark interrupted and clean up) and waits rather than racing.
+        let locks = p.store.keyLocks
+        if try !locks.tryLock(p.key) {
+            log("another repro process is computing key \(p.key.prefix(12)); waiting for it")
+            try locks.lock(p.key)
+        }
+        defer { locks.unlock(p.key) }
         var report = VerifyReport(verdict: "IDENTICAL", key: p.key, name: p.spec.name, tolerance: p.spec.verify)
         let patchBlob = try p.patch.map { try p.store.putBytes($0).sha256 }
         var finished: [(RunRecord, String?)] = []
@@ -172,15 +180,14 @@ public final class Verifier {
     func execute(_ tasks: [TaskSpec], _ records: [RunRecord], backend: Backend, p: Runner.Prepared, invalidate: String?) throws
         -> [RunRecord]
     {
-        try p.store.insertRunningMany(records)
+        // Perturbed runs are written invalidated in the transaction that records them: no
+        // moment exists (not even if verify is killed) in which one could be served.
+        try p.store.insertRunningMany(records, invalidatedReason: invalidate)
         let d = Dispatcher(store: p.store, backend: backend, log: log, maxRetries: 2, resultsDir: { _ in nil })
         d.announceStates = false
         let handles = try d.submit(tasks, resources: p.spec.resources, records: records)
         var out: [RunRecord] = []
         try d.drive(handles, onFinished: { out.append($0.record) })
-        if let reason = invalidate {
-            for r in out { _ = try p.store.invalidate(.runId(r.runId), reason: reason) }
-        }
         let order = Dictionary(uniqueKeysWithValues: tasks.enumerated().map { ($1.runId, $0) })
         return out.sorted { (order[$0.runId] ?? 0) < (order[$1.runId] ?? 0) }
     }
