@@ -46,8 +46,15 @@ indirect enum SpecNode: Sendable {
         guard let node else {
             return .mapping([], origin: Origin(file: file, line: 1))
         }
-        return try convert(node, file: file)
+        var budget = maxNodes
+        return try convert(node, file: file, depth: 0, budget: &budget)
     }
+
+    /// Limits that keep any spec's cost bounded. YAML aliases are allowed (anchors are handy
+    /// in sweeps), but every use is expanded and counted, so a few hundred bytes of nested
+    /// aliases ("billion laughs") stop at the node limit instead of taking all memory.
+    static let maxNodes = 100_000
+    static let maxDepth = 64
 
     private static func describe(_ error: YamlError) -> String {
         switch error {
@@ -61,14 +68,24 @@ indirect enum SpecNode: Sendable {
         }
     }
 
-    private static func convert(_ node: Node, file: String) throws(ConfigError) -> SpecNode {
+    private static func convert(_ node: Node, file: String, depth: Int, budget: inout Int) throws(ConfigError) -> SpecNode {
+        budget -= 1
+        guard budget >= 0 else {
+            throw ConfigError(
+                "\(file): more than \(maxNodes) values once YAML aliases are expanded; a spec this large is refused "
+                    + "(check for aliases that repeat each other, or split the data into an input file)")
+        }
+        guard depth <= maxDepth else {
+            throw ConfigError(
+                "\(file):\(node.mark?.line ?? 0): values nested more than \(maxDepth) levels deep; flatten them or move them to an input file")
+        }
         switch node {
         case .scalar(let s):
             let plain = s.style == .plain || s.style == .any
             return .scalar(s.string, plain: plain, origin: Origin(file: file, line: s.mark?.line))
         case .sequence(let seq):
             var items: [SpecNode] = []
-            for item in seq { items.append(try convert(item, file: file)) }
+            for item in seq { items.append(try convert(item, file: file, depth: depth + 1, budget: &budget)) }
             return .sequence(items, origin: Origin(file: file, line: seq.mark?.line))
         case .mapping(let map):
             var pairs: [(key: String, value: SpecNode)] = []
@@ -80,11 +97,13 @@ indirect enum SpecNode: Sendable {
                 guard seen.insert(ks.string).inserted else {
                     throw ConfigError("\(file):\(ks.mark?.line ?? 0): key '\(ks.string)' appears more than once in one mapping; keep one")
                 }
-                pairs.append((ks.string, try convert(v, file: file)))
+                pairs.append((ks.string, try convert(v, file: file, depth: depth + 1, budget: &budget)))
             }
             return .mapping(pairs, origin: Origin(file: file, line: map.mark?.line))
         case .alias:
-            throw ConfigError("\(file): YAML aliases are not supported in specs; write the value out")
+            // Yams resolves aliases while composing; this case is not reached with its
+            // composer, but an unresolved alias would be a spec we cannot read.
+            throw ConfigError("\(file):\(node.mark?.line ?? 0): an unresolved YAML alias; write the value out")
         }
     }
 

@@ -42,6 +42,9 @@ public struct ChildProcess {
     public var umask: UInt32? = nil
     /// Hand the environment over in reverse order (a verify perturbation).
     public var reverseEnvironment = false
+    /// Whether Ctrl-C to repro stops this child. Simulations: yes. Helpers (squeue, scancel):
+    /// no, they are short, bounded by their timeout, and needed to cancel jobs after Ctrl-C.
+    public var stopsOnInterrupt = true
 
     public init(
         executable: String, arguments: [String], environment: [String: String], workingDirectory: String,
@@ -63,8 +66,9 @@ public struct ChildProcess {
         interrupts.install()
         let pid = try spawn()
         let start = Clock.monotonic()
-        interrupts.register(group: pid)
-        defer { interrupts.unregister(group: pid) }
+        if stopsOnInterrupt { interrupts.register(group: pid) }
+        defer { if stopsOnInterrupt { interrupts.unregister(group: pid) } }
+        let interruptedBy: () -> Int32? = { stopsOnInterrupt ? interrupts.received : nil }
         started(pid)
         if timeout == nil {
             // No deadline: wait right here (a signal to repro stops the group through
@@ -72,7 +76,7 @@ public struct ChildProcess {
             var status: Int32 = 0
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             kill(-pid, SIGKILL)  // anything the leader left behind in its group
-            if let sig = interrupts.received { return (.interrupted(signal: sig), Clock.monotonic() - start) }
+            if let sig = interruptedBy() { return (.interrupted(signal: sig), Clock.monotonic() - start) }
             let sig = status & 0x7F
             return (sig == 0 ? .exited((status >> 8) & 0xFF) : .signaled(sig), Clock.monotonic() - start)
         }
@@ -122,7 +126,7 @@ public struct ChildProcess {
 
         if let status = waitStatus(until: timeout.map { start + $0 }) {
             kill(-pid, SIGKILL)  // anything the leader left behind in its group
-            if let sig = interrupts.received { return (.interrupted(signal: sig), Clock.monotonic() - start) }
+            if let sig = interruptedBy() { return (.interrupted(signal: sig), Clock.monotonic() - start) }
             return (decode(status), Clock.monotonic() - start)
         }
         // Deadline passed: SIGTERM to the group, SIGKILL after the grace period.

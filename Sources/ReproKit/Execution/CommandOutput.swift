@@ -33,6 +33,7 @@ public enum CommandOutput {
             executable: exe, arguments: Array(argv.dropFirst()), environment: environment, workingDirectory: "/",
             stdoutPath: dir + "/out", stderrPath: dir + "/err", timeout: timeout)
         child.killGrace = 2
+        child.stopsOnInterrupt = false
         let (end, _) = try child.run()
         func text(_ name: String) throws(ExecutionError) -> String {
             do {

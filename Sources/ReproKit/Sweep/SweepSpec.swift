@@ -23,6 +23,8 @@ public struct SweepSpec: Sendable {
     public var backend: String?
 
     static let knownKeys = ["base", "spec", "grid", "zip", "list", "replicates", "backend"]
+    /// The most runs (points x replicates) one sweep may describe.
+    public static let maxRuns = 1_000_000
 
     public static func load(path: String) throws(ConfigError) -> SweepSpec {
         guard let data = FileManager.default.contents(atPath: path) else {
@@ -96,18 +98,36 @@ public struct SweepSpec: Sendable {
             }
             parts.append(points)
         }
-        var points: [[Assignment]] = [[]]
-        for part in parts {
-            var next: [[Assignment]] = []
-            for p in points { for q in part { next.append(p + q) } }
-            points = next
-        }
         var replicates = 1
         if let r = fields["replicates"] {
             guard case .scalar(let t, _, _) = r, let n = Int(t), n >= 1 else {
                 throw ConfigError("\(r.origin): replicates must be a whole number >= 1")
             }
             replicates = n
+        }
+        // Counted before anything is expanded: a 10-axis grid or a typo in `replicates` must
+        // be a clear error, not an allocation that takes the machine down.
+        let maxRuns = SweepSpec.maxRuns
+        var total = replicates
+        for part in parts {
+            let (product, overflow) = total.multipliedReportingOverflow(by: part.count)
+            guard !overflow, product <= maxRuns else {
+                let sizes = parts.map { String($0.count) }.joined(separator: " x ")
+                throw ConfigError(
+                    "\(path): the sweep describes more than \(maxRuns) runs (\(sizes) points x \(replicates) replicate(s)), the "
+                        + "most one sweep may hold; split it into several sweep files or reduce grid axes or replicates")
+            }
+            total = product
+        }
+        guard total <= maxRuns else {
+            throw ConfigError(
+                "\(path): replicates: \(replicates) is more than the \(maxRuns) runs one sweep may hold; use a smaller number")
+        }
+        var points: [[Assignment]] = [[]]
+        for part in parts {
+            var next: [[Assignment]] = []
+            for p in points { for q in part { next.append(p + q) } }
+            points = next
         }
         var backend: String?
         if let b = fields["backend"] {
