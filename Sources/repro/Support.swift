@@ -69,7 +69,9 @@ func openRepoAndStore() throws -> (GitRepository, Store) {
     guard FileManager.default.fileExists(atPath: root + "/store.sqlite") else {
         throw NotFoundError("no repro store at \(root) yet; `repro run SPEC` creates it")
     }
-    return (repo, try Store(root: root))
+    let store = try Store(root: root)
+    HookRefresh.settleOwed(store: store, repo: repo)
+    return (repo, store)
 }
 
 /// Short human forms used across commands.

@@ -24,30 +24,70 @@ public struct FsckReport: Sendable {
 }
 
 extension Store {
-    /// Checks every blob against its hash, every reference from the database to a blob, and
-    /// SQLite's integrity check.
+    /// Checks every blob against its hash, every reference from the database to a blob, that
+    /// every blob is referenced by a record, and SQLite's integrity check; then checkpoints the
+    /// WAL, so everything recorded so far lives in the database file itself.
+    ///
+    /// Runs that finish during the scan are not reported: references are read first (one read
+    /// transaction), blobs are listed after, gc is held off (shared gc lock), and anything that
+    /// looks wrong is checked again before it is reported (unreferenced blobs under the
+    /// exclusive lock, when no writer is between writing a blob and recording it).
     public func fsck() throws -> FsckReport {
         var report = FsckReport()
         report.integrity = try integrityCheck()
         if report.integrity != ["ok"] {
             for line in report.integrity { report.problems.append(.init(kind: "database", detail: line)) }
         }
-        // Every blob file: decompress and hash.
+        let lock = try gcLock()
+        try lock.lock(shared: true)
+        var locked = true
+        defer { if locked { lock.unlock() } }
+        let refs = try blobReferences()
+        // Every blob file: decompress and hash, streaming.
         var onDisk = Set<String>()
-        for prefix in ((try? FileManager.default.contentsOfDirectory(atPath: objectsDir)) ?? []).sorted() where prefix.count == 2 {
-            for rest in ((try? FileManager.default.contentsOfDirectory(atPath: objectsDir + "/" + prefix)) ?? []).sorted() {
-                let sha = prefix + rest
-                guard sha.count == 64 else { continue }
-                onDisk.insert(sha)
-                report.blobsChecked += 1
-                do {
-                    _ = try readBlob(sha)
-                } catch {
-                    report.problems.append(.init(kind: "corrupt-blob", detail: "\(blobPath(sha)): \(error.message)"))
-                }
+        for sha in listBlobFiles() {
+            onDisk.insert(sha)
+            report.blobsChecked += 1
+            switch checkBlob(sha) {
+            case .intact: break
+            case .missing: onDisk.remove(sha)  // removed meanwhile (nothing else can, under the lock)
+            case .corrupt(let why): report.problems.append(.init(kind: "corrupt-blob", detail: "\(blobPath(sha)): \(why)"))
             }
         }
-        // Every reference from the database.
+        var reported = Set<String>()
+        for (sha, what) in refs {
+            report.referencesChecked += 1
+            if !onDisk.contains(sha) && !hasBlob(sha) && reported.insert(sha + what).inserted {
+                report.problems.append(.init(kind: "missing-blob", detail: "blob \(sha) (\(what)) is not in \(objectsDir)"))
+            }
+        }
+        // Blobs no record names: a record lost (a deleted WAL, a restored old database) or a run
+        // killed between storing its outputs and recording them. Checked again with writers
+        // held off, since a run being ingested right now has written blobs it has not recorded yet.
+        let referenced = Set(refs.map(\.0))
+        var unreferenced = onDisk.subtracting(referenced)
+        if !unreferenced.isEmpty {
+            lock.unlock()
+            locked = false
+            try lock.lock()
+            locked = true
+            unreferenced.subtract(try blobReferences().map(\.0))
+            for sha in unreferenced.sorted() where hasBlob(sha) {
+                report.problems.append(
+                    .init(
+                        kind: "unreferenced-blob",
+                        detail: "blob \(sha) is referenced by no run record (records lost, or a run killed before it was recorded); "
+                            + "`repro cache gc` removes it once it is an hour old"))
+            }
+        }
+        try checkpoint(truncate: true)
+        return report
+    }
+
+    /// Every blob reference in the database, read in one transaction (one snapshot).
+    func blobReferences() throws(StoreError) -> [(String, String)] {
+        try db.exec("BEGIN")
+        defer { try? db.exec("COMMIT") }
         var refs: [(String, String)] = []
         refs += try db.prepare(
             "SELECT o.sha256, 'output ' || o.name || ' of run ' || o.run_id FROM outputs o JOIN runs r USING (run_id) WHERE r.outputs_evicted_at IS NULL"
@@ -58,13 +98,24 @@ extension Store {
             }
         }
         refs += try db.prepare("SELECT sha256, 'blobs table row' FROM blobs").query([]) { ($0.text(0), $0.text(1)) }
-        var reported = Set<String>()
-        for (sha, what) in refs {
-            report.referencesChecked += 1
-            if !onDisk.contains(sha) && reported.insert(sha + what).inserted {
-                report.problems.append(.init(kind: "missing-blob", detail: "blob \(sha) (\(what)) is not in \(objectsDir)"))
+        return refs
+    }
+
+    /// The SHA-256 names of the blob files under objects/.
+    func listBlobFiles() -> [String] {
+        var out: [String] = []
+        for prefix in ((try? FileManager.default.contentsOfDirectory(atPath: objectsDir)) ?? []).sorted() where prefix.count == 2 {
+            for rest in ((try? FileManager.default.contentsOfDirectory(atPath: objectsDir + "/" + prefix)) ?? []).sorted()
+            where prefix.count + rest.count == 64 {
+                out.append(prefix + rest)
             }
         }
-        return report
+        return out
+    }
+
+    /// Copies the WAL into the database file. With `truncate`, waits for readers and empties
+    /// the WAL (maintenance commands); without, does what it can without waiting (end of a sweep).
+    public func checkpoint(truncate: Bool = false) throws(StoreError) {
+        try db.exec(truncate ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)")
     }
 }

@@ -5,12 +5,15 @@ public struct GCReport: Sendable {
     public var dryRun: Bool
     public var entriesEvicted = 0
     public var blobsRemoved = 0
+    /// Temp files left by blob writes that were killed.
+    public var tempFilesRemoved = 0
     public var bytesFreed: Int64 = 0
 
     public var json: JSONValue {
         [
             "dry_run": .bool(dryRun), "entries_evicted": .int(Int64(entriesEvicted)),
-            "blobs_removed": .int(Int64(blobsRemoved)), "bytes_freed": .int(bytesFreed),
+            "blobs_removed": .int(Int64(blobsRemoved)), "temp_files_removed": .int(Int64(tempFilesRemoved)),
+            "bytes_freed": .int(bytesFreed),
         ]
     }
 }
@@ -83,7 +86,21 @@ extension Store {
         }
         report.blobsRemoved = doomed.count
         report.bytesFreed = doomed.reduce(0) { $0 + $1.size }
+        // Temp files of blob writes that never finished (a kill -9): with the exclusive lock
+        // held no writer is mid-blob, but only files of dead processes or an hour old go.
+        var staleTemps: [(path: String, size: Int64)] = []
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: tmpDir)) ?? [] where name.hasPrefix("blob-") {
+            let path = tmpDir + "/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
+            let pid = name.split(separator: "-").dropFirst().first.flatMap { Int32($0) }
+            let dead = pid.map { kill($0, 0) != 0 && errno == ESRCH } ?? true
+            if dead || now - Double(st.st_mtim.tv_sec) > Store.orphanGrace { staleTemps.append((path, Int64(st.st_size))) }
+        }
+        report.tempFilesRemoved = staleTemps.count
+        report.bytesFreed += staleTemps.reduce(0) { $0 + $1.size }
         guard !dryRun else { return report }
+        for t in staleTemps { unlink(t.path) }
 
         try db.transaction { () throws(StoreError) in
             let stamp = Clock.iso8601(Clock.now())
@@ -95,6 +112,7 @@ extension Store {
         for d in doomed where unlink(d.path) != 0 && errno != ENOENT {
             throw StoreError("cannot delete blob \(d.path): \(FileIO.errnoText())")
         }
+        try checkpoint(truncate: true)
         return report
     }
 }

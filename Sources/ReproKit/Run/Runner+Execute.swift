@@ -73,7 +73,7 @@ extension Runner {
         let backend = try Backends.make(
             backendName(p), store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment)
         let runId = HostInfo.newRunId()
-        let patchBlob = try p.patch.map { try p.store.putBytes($0) }
+        let patchBlob = try p.patch.map { try p.store.putReferencedBytes($0) }
         let (task, record) = try Runner.makeTask(
             p, specPath: request.specPath, environment: request.environment, backend: backend, runId: runId,
             patchBlob: patchBlob?.sha256)

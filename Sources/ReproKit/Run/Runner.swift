@@ -74,6 +74,7 @@ public final class Runner {
         Trace.mark("store opened")
         RepoIgnore.ensure(repo: repo, storeRoot: store.root)
         try Recovery.markDeadRunsInterrupted(store)
+        HookRefresh.settleOwed(store: store, repo: repo)
         Trace.mark("recovery checked")
 
         let preparer = Preparer(

@@ -34,7 +34,7 @@ final class SQLiteDatabase {
     func check(_ rc: Int32, _ what: String) throws(StoreError) {
         guard rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW else {
             let msg = String(cString: sqlite3_errmsg(handle))
-            throw StoreError("store database \(path): \(what) failed: \(msg) (SQLite code \(rc))")
+            throw StoreError("store database \(path): \(what) failed: \(msg) (SQLite code \(rc))", sqliteCode: rc)
         }
     }
 
@@ -45,7 +45,7 @@ final class SQLiteDatabase {
         if rc != SQLITE_OK {
             let msg = err.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
             sqlite3_free(err)
-            throw StoreError("store database \(path): \(msg) (SQLite code \(rc)) in: \(sql.prefix(80))")
+            throw StoreError("store database \(path): \(msg) (SQLite code \(rc)) in: \(sql.prefix(80))", sqliteCode: rc)
         }
     }
 

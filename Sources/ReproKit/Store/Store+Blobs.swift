@@ -54,6 +54,16 @@ extension Store {
         }
     }
 
+    /// Stores a buffer that a record will name later (a dirty patch), with its `blobs` row at
+    /// once and under the blob write lock: neither gc nor fsck can take it for an orphan.
+    public func putReferencedBytes(_ bytes: [UInt8]) throws -> BlobRef {
+        try withBlobWriteLock {
+            let ref = try putBytes(bytes)
+            try db.transaction { () throws(StoreError) in try insertBlobRows([ref]) }
+            return ref
+        }
+    }
+
     /// Stores an in-memory buffer (stdout, a patch).
     public func putBytes(_ bytes: [UInt8]) throws(StoreError) -> BlobRef {
         var offset = 0

@@ -68,7 +68,9 @@ public final class Store {
     }
 
     /// Opens (creating if needed) the store at `root` and brings its schema up to date.
-    public init(root: String) throws(StoreError) {
+    /// `busyTimeout`: how long a write waits for another process's (seconds); git hooks use a
+    /// short one so a busy store never holds up a commit.
+    public init(root: String, busyTimeout: Double = 30) throws(StoreError) {
         self.root = root
         for dir in [root, root + "/objects", root + "/tmp", root + "/locks"] {
             try Store.makeDirectory(dir)
@@ -78,9 +80,9 @@ public final class Store {
         if !FileManager.default.fileExists(atPath: ignore) {
             try? FileIO.writeAtomically(Array("# created by repro: the store is not part of the source\n*\n".utf8), to: ignore, sync: false)
         }
-        db = try SQLiteDatabase(path: root + "/store.sqlite")
+        db = try SQLiteDatabase(path: root + "/store.sqlite", busyTimeoutMs: Int32(busyTimeout * 1000))
         keyLocks = try KeyLocks(locksDir: root + "/locks")
-        try db.execRetryingBusy("PRAGMA journal_mode=WAL")
+        try db.execRetryingBusy("PRAGMA journal_mode=WAL", timeout: busyTimeout)
         // NORMAL in WAL mode: a commit survives a process crash; only a power loss can drop the
         // last transactions, never corrupt the file.
         try db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON")

@@ -26,9 +26,16 @@ public struct EnvironmentError: ReproError {
 /// a read-only store). Exit code 4, so scripts can tell it from a failed simulation (1).
 public struct StoreError: ReproError {
     public let message: String
+    /// SQLite's result code, when SQLite refused.
+    public var sqliteCode: Int32?
     public var exitCode: Int32 { 4 }
     public var description: String { message }
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, sqliteCode: Int32? = nil) {
+        self.message = message
+        self.sqliteCode = sqliteCode
+    }
+    /// Another connection held the lock past the busy timeout (SQLITE_BUSY or SQLITE_LOCKED).
+    public var isBusy: Bool { sqliteCode.map { $0 & 0xFF == 5 || $0 & 0xFF == 6 } ?? false }
 }
 
 /// Something a lookup asked for does not exist (an unknown run id, say).

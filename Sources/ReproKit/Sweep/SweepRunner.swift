@@ -100,6 +100,7 @@ public final class SweepRunner {
         let store = try Store(root: Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment))
         RepoIgnore.ensure(repo: repo, storeRoot: store.root)
         try Recovery.markDeadRunsInterrupted(store)
+        HookRefresh.settleOwed(store: store, repo: repo)
         let config = try StoreConfig.load(storeRoot: store.root)
         let preparer = Preparer(repo: repo, store: store, config: config, allowDirty: request.allowDirty, specPath: sweep.baseFile)
         var prepared: [Runner.Prepared] = []
@@ -146,6 +147,8 @@ public final class SweepRunner {
                 progress: &prog, results: &results)
             // --fail-fast also stops early, but that is a failure (exit 1), not an interruption.
             summary.wasInterrupted = outcome == .detached || Interrupts.shared.received != nil
+            // The sweep's records into the database file itself, not only the WAL.
+            try? store.checkpoint()
         }
         progress(prog, true)
         Trace.mark("sweep: dispatched and ingested")
@@ -245,7 +248,7 @@ public final class SweepRunner {
                 var patch: String?
                 if let bytes = p.patch {
                     let h = Hashing.sha256Hex(bytes)
-                    if patchBlobs[h] == nil { patchBlobs[h] = try store.putBytes(bytes).sha256 }
+                    if patchBlobs[h] == nil { patchBlobs[h] = try store.putReferencedBytes(bytes).sha256 }
                     patch = patchBlobs[h]
                 }
                 let runId = HostInfo.newRunId()
@@ -324,7 +327,7 @@ public final class SweepRunner {
                 try materialize(hit, into: resultsDir(hit), store: store)
                 continue
             }
-            let patch = try p.patch.map { try store.putBytes($0).sha256 }
+            let patch = try p.patch.map { try store.putReferencedBytes($0).sha256 }
             let (t, r) = try Runner.makeTask(
                 p, specPath: sweepPath, environment: environment, backend: backend, runId: HostInfo.newRunId(), patchBlob: patch)
             try store.insertRunningMany([r])

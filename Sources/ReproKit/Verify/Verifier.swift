@@ -129,7 +129,7 @@ public final class Verifier {
         }
         defer { locks.unlock(p.key) }
         var report = VerifyReport(verdict: "IDENTICAL", key: p.key, name: p.spec.name, tolerance: p.spec.verify)
-        let patchBlob = try p.patch.map { try p.store.putBytes($0).sha256 }
+        let patchBlob = try p.patch.map { try p.store.putReferencedBytes($0).sha256 }
         var finished: [(RunRecord, String?)] = []
 
         for name in request.backends {

@@ -36,7 +36,8 @@ struct CacheGC: ParsableCommand {
             let verb = dryRun ? "would evict" : "evicted"
             Console.out(
                 "\(verb) the outputs of \(report.entriesEvicted) entr\(report.entriesEvicted == 1 ? "y" : "ies"); "
-                    + "\(dryRun ? "would remove" : "removed") \(report.blobsRemoved) blob\(report.blobsRemoved == 1 ? "" : "s"), "
+                    + "\(dryRun ? "would remove" : "removed") \(report.blobsRemoved) blob\(report.blobsRemoved == 1 ? "" : "s")"
+                    + (report.tempFilesRemoved > 0 ? " and \(report.tempFilesRemoved) temp file(s) of killed writes" : "") + ", "
                     + "\(Format.bytes(report.bytesFreed)) \(dryRun ? "to free" : "freed")")
         }
     }

@@ -16,19 +16,8 @@ struct CacheRefresh: ParsableCommand {
         try reporting {
             let repo = try GitRepository(discoveringFrom: FileManager.default.currentDirectoryPath)
             let args = hookArguments.first == "--" ? Array(hookArguments.dropFirst()) : hookArguments
-            if let hook {
-                // File checkouts (third argument 0) do not move HEAD; during a rebase each step
-                // would report noise, so wait for post-rewrite.
-                if hook == "post-checkout" && args.count >= 3 && args[2] != "1" { return }
-                if hook != "post-rewrite" && repo.operationInProgress { return }
-            }
-            let root = Store.defaultRoot(repoRoot: repo.workdir)
-            guard FileManager.default.fileExists(atPath: root + "/store.sqlite") else { return }
-            let summary = try Store(root: root).refresh(repo: repo)
-            if let line = summary.line {
+            if let line = try HookRefresh.run(hook: hook, arguments: args, repo: repo, environment: ProcessInfo.processInfo.environment) {
                 Console.err(line)
-            } else if hook == nil {
-                Console.err("repro: nothing changed at \(summary.headCommit.prefix(12))")
             }
         }
     }
