@@ -2,7 +2,7 @@
 # Installs the system packages repro builds and tests with (Debian 12), only if any is missing.
 # Used by quickstart.sh, test.sh and .ci/run, so all three agree on what "installed" means.
 set -eu
-PKGS="libgit2-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev pkg-config git sqlite3 python3 hyperfine openssl"
+PKGS="libgit2-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev pkg-config git sqlite3 python3 hyperfine openssl time"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -48,4 +48,30 @@ final class BoundedInputTests: XCTestCase {
             XCTAssertFalse(r.err.contains("Fatal error") || r.err.contains("Stack dump"), r.err)
         }
     }
+
+    /// A huge result.json and huge stderr are streamed: repro's memory stays small (it once
+    /// read both whole). 200 MiB each keeps the test quick; 1.1 GiB each measured 38 MB.
+    func testHugeResultAndStderrAreStreamed() throws {
+        let repo = try TempRepo()
+        repo.write(
+            "sim.sh",
+            """
+            #!/bin/sh
+            { printf '{"a": "'; head -c 200M /dev/zero | tr '\\0' 'x'; printf '"}'; } > "$REPRO_OUTDIR/result.json"
+            head -c 200M /dev/zero | tr '\\0' 'e' >&2
+            exit 3
+
+            """, executable: true)
+        repo.write("sim.yaml", "name: big\ncommand: [./sim.sh]\ncode: [sim.sh]\n")
+        repo.commitAll()
+        let r = sh(["/usr/bin/time", "-f", "maxrss=%M", TestPaths.repro, "run", "sim.yaml"], cwd: repo.path)
+        XCTAssertEqual(r.code, 1, "the simulation failed (exit 3): \(r.err.suffix(300))")
+        let rss = r.err.components(separatedBy: "maxrss=").last.flatMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) } ?? Int.max
+        XCTAssertLessThan(rss, 150_000, "repro used \(rss) KB for 400 MiB of output")
+        XCTAssertTrue(r.err.contains("eeee"), "the failure still shows the tail of stderr")
+        let store = try Store(root: repo.path + "/.repro")
+        let run = try XCTUnwrap(try store.recentRuns(limit: 1).first)
+        XCTAssertEqual(run.status, .failed)
+        XCTAssertEqual(run.outputs.first?.size, 200 * 1024 * 1024 + 9)
+    }
 }

@@ -117,4 +117,20 @@ final class HardeningTests: XCTestCase {
         FileManager.default.createFile(atPath: result, contents: Data("edited\n".utf8))
         XCTAssertEqual(repo.read("data/input.dat"), "original\n")
     }
+
+    /// A helper that hangs (squeue against a dead slurmctld) is killed at its timeout, with
+    /// its whole process group, and the error names it.
+    func testHelperCommandsTimeOut() throws {
+        let started = Date()
+        XCTAssertThrowsError(
+            try CommandOutput.run(["sh", "-c", "sleep 30 & sleep 30"], environment: ["PATH": "/usr/bin:/bin"], timeout: 1)
+        ) { error in
+            XCTAssertTrue("\(error)".contains("sh did not answer within 1s"), "\(error)")
+        }
+        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+        let ok = try CommandOutput.run(["sh", "-c", "echo out; echo err >&2; exit 3"], environment: ["PATH": "/usr/bin:/bin"])
+        XCTAssertEqual(ok.status, 3)
+        XCTAssertEqual(ok.stdout, "out\n")
+        XCTAssertEqual(ok.stderr, "err\n")
+    }
 }

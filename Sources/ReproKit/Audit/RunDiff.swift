@@ -64,7 +64,7 @@ public struct RunDiff: Sendable {
                 comparisons.append(c)
                 continue
             }
-            comparisons.append(OutputComparator.compare(name: name, try store.readBlob(x.sha256), try store.readBlob(y.sha256)))
+            comparisons.append(try OutputComparator.compare(name: name, x, y, store: store))
         }
         return RunDiff(
             runA: a.runId, runB: b.runId, identity: fields, outputs: comparisons,

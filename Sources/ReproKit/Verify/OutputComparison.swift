@@ -49,6 +49,27 @@ public struct OutputComparison: Sendable {
 public enum OutputComparator {
     public static let limit = 20
 
+    /// Outputs larger than this are compared by hash only: a field-by-field comparison reads
+    /// both into memory.
+    public static let maxFieldCompareBytes: Int64 = 256 << 20
+
+    /// Compares two stored outputs; ones too large to read into memory by hash only, saying so.
+    public static func compare(name: String, _ x: OutputFile, _ y: OutputFile, store: Store, tolerance: Tolerance = .exact) throws
+        -> OutputComparison
+    {
+        guard x.size <= maxFieldCompareBytes, y.size <= maxFieldCompareBytes else {
+            var c = OutputComparison(name: name, verdict: .divergent, format: "sha256")
+            c.sizes = (Int(x.size), Int(y.size))
+            c.differences = [
+                .init(location: "sha256 (over \(maxFieldCompareBytes >> 20) MiB: compared by hash, not field by field)", old: x.sha256, new: y.sha256)
+            ]
+            c.differenceCount = 1
+            return c
+        }
+        let limit = Int(maxFieldCompareBytes)
+        return compare(name: name, try store.readBlob(x.sha256, limit: limit), try store.readBlob(y.sha256, limit: limit), tolerance: tolerance)
+    }
+
     public static func compare(name: String, _ a: [UInt8], _ b: [UInt8], tolerance: Tolerance = .exact) -> OutputComparison {
         var c = OutputComparison(name: name, verdict: .identical, format: "binary")
         c.sizes = (a.count, b.count)

@@ -273,7 +273,7 @@ public final class Verifier {
                     continue
                 }
                 if x.sha256 == y.sha256 { continue }
-                let c = OutputComparator.compare(name: name, try store.readBlob(x.sha256), try store.readBlob(y.sha256), tolerance: tolerance)
+                let c = try OutputComparator.compare(name: name, x, y, store: store, tolerance: tolerance)
                 agg.format = c.format
                 agg.maxUlps = max(agg.maxUlps, c.maxUlps)
                 agg.maxRel = max(agg.maxRel, c.maxRel)
