@@ -229,4 +229,78 @@ final class SlurmTests: XCTestCase {
         XCTAssertFalse(dump.contains(token) || dump.contains(secret))
         XCTAssertFalse(dump.contains(String(Hashing.sha256Hex(token).prefix(16))), "an unkeyed hash of the value is in the store")
     }
+
+    /// Ctrl-C during a blocking `repro run --backend slurm`: without a terminal the job is
+    /// cancelled and the run recorded interrupted; on a terminal repro asks, and "n" leaves the
+    /// job running for `repro wait`.
+    func testCtrlCDuringABlockingSlurmRunCancelsOrAsks() throws {
+        try requireSlurmCluster()
+        let repo = try TempRepo()
+        repo.addFixture("slow.sh", as: "slow.sh")
+        repo.write("slow.yaml", "name: slow\ncommand: [./slow.sh, '120']\ncode: [slow.sh]\nbackend: slurm\n")
+        repo.commitAll()
+        let store = try Store(root: repo.path + "/.repro")
+        func waitForJob() -> RunRecord? {
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                if let r = try? store.runs(inStatus: .running).first, r.jobId != nil {
+                    let q = sh(["squeue", "-h", "-j", r.jobId ?? "", "-o", "%T"], cwd: "/").out
+                    if q.contains("RUNNING") { return r }
+                }
+                usleep(200_000)
+            }
+            return nil
+        }
+        // No terminal: cancel.
+        let errFile = repo.path + "/../ctrlc-\(UUID().uuidString.prefix(6)).err"
+        let p = try launchRepro(["run", "slow.yaml"], cwd: repo.path, stderrFile: errFile)
+        let running = try XCTUnwrap(waitForJob(), "the job never ran")
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        let err = (try? String(contentsOfFile: errFile, encoding: .utf8)) ?? ""
+        XCTAssertEqual(p.terminationStatus, 130, err)
+        XCTAssertTrue(err.contains("cancelling 1 submitted task"), err)
+        XCTAssertEqual(try store.run(id: running.runId)?.status, .interrupted)
+        let state = sh(["scontrol", "-o", "show", "job", running.jobId ?? ""], cwd: "/").out
+        XCTAssertTrue(state.contains("JobState=CANCELLED") || state.isEmpty, state)
+
+        // A terminal: repro asks; "n" leaves the job running.
+        let driver = """
+            import os, pty, signal, sys, time, select
+            repro, cwd = sys.argv[1], sys.argv[2]
+            pid, fd = pty.fork()
+            if pid == 0:
+                os.chdir(cwd)
+                os.execv(repro, [repro, "run", "slow.yaml", "--set", "params.x=2"])
+            out = b""
+            def until(pat, secs):
+                global out
+                end = time.time() + secs
+                while pat not in out and time.time() < end:
+                    r, _, _ = select.select([fd], [], [], 0.2)
+                    if r:
+                        try: out += os.read(fd, 4096)
+                        except OSError: return
+            until(b"RUNNING", 60)
+            os.kill(pid, signal.SIGINT)
+            until(b"[Y/n]", 20)
+            os.write(fd, b"n\\n")
+            until(b"repro wait", 20)
+            _, status = os.waitpid(pid, 0)
+            sys.stdout.write(out.decode(errors="replace"))
+            print("\\nEXIT", os.waitstatus_to_exitcode(status))
+            """
+        let py = repo.path + "/../pty-driver-\(UUID().uuidString.prefix(6)).py"
+        try driver.write(toFile: py, atomically: true, encoding: .utf8)
+        let r = sh(["python3", py, TestPaths.repro, repo.path], cwd: repo.path)
+        XCTAssertTrue(r.out.contains("cancel 1 slurm job(s)? [Y/n]"), "exit \(r.code)\n" + r.out + "\n---\n" + r.err)
+        // (What repro prints after the answer is lost when the terminal closes: judge by effect.)
+        XCTAssertTrue(r.out.contains("EXIT 130"), r.out)
+        let left = try XCTUnwrap(try store.runs(inStatus: .running).first, "the run is still recorded running")
+        XCTAssertEqual(sh(["squeue", "-h", "-j", left.jobId ?? "", "-o", "%T"], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines), "RUNNING")
+        _ = sh(["scancel", left.jobId ?? ""], cwd: "/")
+        let w = repro(["wait", left.runId], cwd: repo.path)
+        XCTAssertEqual(w.code, 130, w.err)
+        XCTAssertEqual(try store.run(id: left.runId)?.status, .interrupted)
+    }
 }

@@ -28,6 +28,21 @@ extension Store {
         }
     }
 
+    /// A verification by id or unique id prefix, as JSON (with its key), or nil.
+    public func verification(matching prefix: String) throws(StoreError) -> JSONValue? {
+        guard !prefix.isEmpty, prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else { return nil }
+        let found = try db.prepare(
+            "SELECT verification_id, verdict, backends_json, runs_json, details_json, created_at, key FROM verifications WHERE verification_id LIKE ? LIMIT 2"
+        ).query([.text(prefix + "%")]) { s -> JSONValue in
+            [
+                "verification_id": .string(s.text(0)), "verdict": .string(s.text(1)),
+                "backends": (try? JSONParser.parse(s.text(2))) ?? .null, "runs": (try? JSONParser.parse(s.text(3))) ?? .null,
+                "details": (try? JSONParser.parse(s.text(4))) ?? .null, "created_at": .string(s.text(5)), "key": .string(s.text(6)),
+            ]
+        }
+        return found.count == 1 ? found[0] : nil
+    }
+
     public func addVerification(id: String, key: String, verdict: String, backends: JSONValue, runs: JSONValue, details: JSONValue)
         throws(StoreError)
     {

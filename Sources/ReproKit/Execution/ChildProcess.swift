@@ -63,7 +63,6 @@ public struct ChildProcess {
     /// from several threads at once (a process pool).
     public func run(started: (Int32) -> Void = { _ in }) throws(ExecutionError) -> (end: ChildEnd, duration: Double) {
         let interrupts = Interrupts.shared
-        interrupts.install()
         let pid = try spawn()
         let start = Clock.monotonic()
         if stopsOnInterrupt { interrupts.register(group: pid) }

@@ -20,8 +20,10 @@ public enum SimulationEnvironment {
         }
         for (k, v) in spec.env { env[k] = v }
         env["REPRO_SEED"] = String(seed)
-        env["REPRO_RTOL"] = spec.solver["rtol"].map(CommandTemplate.text) ?? ""
-        env["REPRO_ATOL"] = spec.solver["atol"].map(CommandTemplate.text) ?? ""
+        // Unset, not empty, when the spec gives none: `os.environ.get('REPRO_RTOL', '1e-6')`
+        // must fall back to the simulation's own default.
+        if let rtol = spec.solver["rtol"] { env["REPRO_RTOL"] = CommandTemplate.text(rtol) }
+        if let atol = spec.solver["atol"] { env["REPRO_ATOL"] = CommandTemplate.text(atol) }
         env["REPRO_OUTDIR"] = outdir
         env["REPRO_CONFIG"] = configFile
         env["REPRO_RUN_ID"] = runId

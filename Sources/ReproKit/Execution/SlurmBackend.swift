@@ -26,7 +26,7 @@ public final class SlurmBackend: Backend {
         let workdir = config.workdir.map { $0.hasPrefix("/") ? $0 : repoRoot + "/" + $0 } ?? store.root + "/slurm"
         stagingRoot = workdir + "/tasks"
         for dir in [workdir, workdir + "/tasks", workdir + "/batches", workdir + "/logs"] { try Store.makeDirectory(dir) }
-        reproPath = config.reproPath ?? SlurmBackend.currentExecutable()
+        reproPath = config.reproPath ?? HostInfo.currentExecutable
         capabilities = BackendCapabilities(jobArrays: true, maxParallel: config.maxParallel, pricePerCoreHour: 0)
         guard ChildProcess.resolveExecutable("sbatch", path: environment["PATH"] ?? "", workingDirectory: "/") != nil else {
             throw EnvironmentError(
@@ -37,9 +37,6 @@ public final class SlurmBackend: Backend {
 
     var workdir: String { (stagingRoot as NSString).deletingLastPathComponent }
 
-    static func currentExecutable() -> String {
-        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
-    }
 
     func slurm(_ argv: [String]) throws(ExecutionError) -> CommandOutput.Result {
         try CommandOutput.run(argv, environment: SlurmBackend.schedulerEnvironment(environment))

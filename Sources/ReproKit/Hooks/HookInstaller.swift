@@ -60,7 +60,7 @@ public struct HookInstaller {
         guard let data = FileManager.default.contents(atPath: path) else { return .missing }
         let text = String(decoding: data, as: UTF8.self)
         guard text.contains(HookInstaller.marker) else { return .foreign }
-        guard text == HookScript.text else { return .outdated }
+        guard HookScript.normalized(text) == HookScript.text else { return .outdated }
         return FileManager.default.fileExists(atPath: path + HookInstaller.chainSuffix) ? .chained : .installed
     }
 
@@ -68,7 +68,9 @@ public struct HookInstaller {
     /// mode untouched) and run by ours. Installing twice changes nothing. `force` replaces a
     /// foreign hook even when a chained one already exists (the foreign one is then kept as
     /// `<name>.repro-chained.<n>` rather than lost).
-    public func install(force: Bool) throws(EnvironmentError) -> [HookStatus] {
+    /// `reproPath`: the absolute path of the repro installing them, which the hooks call (the
+    /// one on PATH when that path is gone).
+    public func install(force: Bool, reproPath: String? = nil) throws(EnvironmentError) -> [HookStatus] {
         do {
             try FileManager.default.createDirectory(atPath: hooksDir, withIntermediateDirectories: true)
         } catch {
@@ -77,8 +79,11 @@ public struct HookInstaller {
         for name in HookInstaller.hookNames {
             let path = hooksDir + "/" + name
             let chained = path + HookInstaller.chainSuffix
+            let wanted = HookScript.rendered(reproPath: reproPath)
             switch state(of: path) {
-            case .installed, .chained: continue
+            case .installed, .chained:
+                // The same script; rewrite only when it names another repro.
+                if (FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }) == wanted { continue }
             case .outdated: break
             case .missing: break
             case .foreign:
@@ -100,13 +105,22 @@ public struct HookInstaller {
                 }
             }
             do {
-                try FileIO.writeAtomically(Array(HookScript.text.utf8), to: path, sync: false)
+                try FileIO.writeAtomically(Array(wanted.utf8), to: path, sync: false)
             } catch {
                 throw EnvironmentError("cannot write \(path): \(error.message)")
             }
             chmod(path, 0o755)
         }
         return status()
+    }
+
+    /// Whether the installed hooks will find a repro: the given path, or one on `path` (PATH).
+    /// nil when they will; otherwise a warning to show.
+    public static func reachabilityWarning(reproPath: String?, path: String) -> String? {
+        if let p = reproPath, access(p, X_OK) == 0 { return nil }
+        if ChildProcess.resolveExecutable("repro", path: path, workingDirectory: "/") != nil { return nil }
+        return "the hooks will not find repro: \(reproPath ?? "(unknown path)") is not executable and no repro is on PATH; "
+            + "install repro on PATH, or run `repro hooks install` again with the repro you will keep"
     }
 
     /// Removes repro's hooks and renames each chained original back: content and mode as before.

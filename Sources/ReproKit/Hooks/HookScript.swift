@@ -10,7 +10,7 @@ enum HookScript {
         #
         # The hook it replaced (if any) was kept as <name>.repro-chained: it runs first, with the same
         # arguments and stdin, and its exit status is this hook's. repro itself never fails or blocks
-        # the git operation: if it errors or is not on PATH, one warning line, and git carries on.
+        # the git operation: if it errors or cannot be found, one warning line, and git carries on.
         hook=$(basename "$0")
         chained="$(dirname "$0")/$hook.repro-chained"
         status=0
@@ -18,12 +18,33 @@ enum HookScript {
           "$chained" "$@"
           status=$?
         fi
-        if command -v repro >/dev/null 2>&1; then
-          repro cache refresh --hook "$hook" -- "$@" </dev/null || echo "repro: warning: cache refresh failed in the $hook hook; run 'repro cache refresh'" >&2
+        # The repro that installed this hook, or the one on PATH when that one is gone.
+        repro_bin=''
+        if [ -z "$repro_bin" ] || [ ! -x "$repro_bin" ]; then
+          repro_bin=$(command -v repro 2>/dev/null || true)
+        fi
+        if [ -n "$repro_bin" ]; then
+          "$repro_bin" cache refresh --hook "$hook" -- "$@" </dev/null || echo "repro: warning: cache refresh failed in the $hook hook; run 'repro cache refresh'" >&2
         else
-          echo "repro: warning: repro is not on PATH; cache entries were not refreshed after $hook" >&2
+          echo "repro: warning: repro is neither where it was installed from nor on PATH; cache entries were not refreshed after $hook (run 'repro hooks install' again)" >&2
         fi
         exit $status
+"""
 
-        """
+    /// The line the installer fills in with the absolute path of the repro installing it.
+    static let binLine = "repro_bin=''"
+
+    /// The script with `repro_bin` set to `reproPath` (single-quoted for sh).
+    static func rendered(reproPath: String?) -> String {
+        guard let reproPath, !reproPath.isEmpty else { return text }
+        let quoted = "'" + reproPath.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        return text.replacingOccurrences(of: binLine, with: "repro_bin=" + quoted)
+    }
+
+    /// A hook's text with its `repro_bin` path taken out, to compare with `text`.
+    static func normalized(_ installed: String) -> String {
+        var lines = installed.components(separatedBy: "\n")
+        if let i = lines.firstIndex(where: { $0.hasPrefix("repro_bin=") }) { lines[i] = binLine }
+        return lines.joined(separator: "\n")
+    }
 }

@@ -19,7 +19,10 @@ public enum BackendRuns {
         }
     }
 
-    public static func refresh(_ runs: [RunRecord], store: Store, repo: GitRepository, wait: Bool, log: @escaping (String) -> Void)
+    public static func refresh(
+        _ runs: [RunRecord], store: Store, repo: GitRepository, wait: Bool, log: @escaping (String) -> Void,
+        confirmCancel: @escaping CancelConfirmation = { _, _ in true }
+    )
         throws -> [Row]
     {
         try Recovery.markDeadRunsInterrupted(store)
@@ -38,7 +41,7 @@ public enum BackendRuns {
                 resultsDir: { r in repo.workdir + "/results/\(r.name)/\(r.key.prefix(12))" })
             d.announceStates = wait
             d.showFailureTail = wait
-            d.confirmCancel = { n in Runner.askToCancel(n, backend: name) }
+            d.confirmCancel = { n in confirmCancel(n, name) }
             let handles = live.map { TaskHandle(runId: $0.runId, taskDir: $0.taskDir ?? "", jobId: $0.jobId) }
             var finished: [String: Dispatcher.Finished] = [:]
             if wait {

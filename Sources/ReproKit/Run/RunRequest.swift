@@ -1,3 +1,8 @@
+/// Asked on Ctrl-C while jobs are queued or running on a scheduler: cancel them (true), or
+/// leave them running for `repro status` and `repro wait` (false). The executable decides how
+/// to ask (a prompt on a terminal); the default cancels.
+public typealias CancelConfirmation = @Sendable (_ count: Int, _ backend: String) -> Bool
+
 /// What `repro run` was asked to do.
 public struct RunRequest: Sendable {
     public var specPath: String
@@ -14,6 +19,8 @@ public struct RunRequest: Sendable {
     public var backend: String?
     /// Return right after submission (schedulers only); `repro wait` picks the run up.
     public var detach = false
+    /// What to do on Ctrl-C with submitted jobs (see `CancelConfirmation`).
+    public var confirmCancel: CancelConfirmation = { _, _ in true }
 
     public init(specPath: String, environment: [String: String]) {
         self.specPath = specPath

@@ -64,7 +64,7 @@ extension Runner {
             })
         d.announceStates = backend.name != "local"
         d.showFailureTail = true
-        d.confirmCancel = { n in Runner.askToCancel(n, backend: backend.name) }
+        d.confirmCancel = { [request] n in request.confirmCancel(n, backend.name) }
         return d
     }
 
@@ -110,14 +110,6 @@ extension Runner {
         var r = (try? d.store.run(id: fallback.runId)) ?? fallback
         if how == .detached { r.status = .running }
         return RunOutcome(record: r, cache: .miss, outputsDir: nil, outputPaths: [:])
-    }
-
-    /// On Ctrl-C during a blocking scheduler run: ask on a terminal, cancel without one.
-    static func askToCancel(_ count: Int, backend: String) -> Bool {
-        guard backend != "local", isatty(0) == 1, isatty(2) == 1 else { return true }
-        FileHandle.standardError.write(Data("\ninterrupted: cancel \(count) \(backend) job(s)? [Y/n] ".utf8))
-        guard let line = readLine() else { return true }
-        return !line.lowercased().hasPrefix("n")
     }
 
     /// `result.json` (at any depth) is kept inline for the `results` view when it is valid JSON.

@@ -146,6 +146,11 @@ extension Store {
         return data
     }
 
+    /// Streams a blob's content, verified, into `sink` piece by piece (`repro logs`).
+    public func streamBlob(_ sha256: String, into sink: (UnsafeRawBufferPointer) -> Void) throws(StoreError) {
+        try inflateBlob(sha256) { piece throws(StoreError) in sink(piece) }
+    }
+
     /// What a check of one blob against its name found.
     public enum BlobHealth: Sendable, Equatable {
         case intact

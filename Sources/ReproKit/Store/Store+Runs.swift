@@ -333,3 +333,39 @@ extension Store {
         }
     }
 }
+
+/// Which runs `repro log` lists.
+public struct RunFilter: Sendable {
+    public var name: String?
+    public var status: RunStatus?
+    /// Only runs started at or after this time (seconds since the epoch).
+    public var since: Double?
+    public init(name: String? = nil, status: RunStatus? = nil, since: Double? = nil) {
+        self.name = name
+        self.status = status
+        self.since = since
+    }
+}
+
+extension Store {
+    /// The newest runs that match `filter`, at most `limit`.
+    public func runs(matching filter: RunFilter, limit: Int) throws(StoreError) -> [RunRecord] {
+        var clauses: [String] = []
+        var args: [SQLValue] = []
+        if let n = filter.name {
+            clauses.append("name = ?")
+            args.append(.text(n))
+        }
+        if let s = filter.status {
+            clauses.append("status = ?")
+            args.append(.text(s.rawValue))
+        }
+        if let t = filter.since {
+            clauses.append("started_at >= ?")
+            args.append(.text(Clock.iso8601(t)))
+        }
+        args.append(.int(Int64(limit)))
+        let clause = (clauses.isEmpty ? "1" : clauses.joined(separator: " AND ")) + " ORDER BY started_at DESC, run_id DESC LIMIT ?"
+        return try fetchRuns(where: clause, args)
+    }
+}

@@ -4,6 +4,11 @@ import Foundation
 public enum HostInfo {
     public static let reproVersion = "0.1.0"
 
+    /// The absolute path of the running repro binary (what SLURM jobs and git hooks call).
+    public static var currentExecutable: String {
+        (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
+    }
+
     public static var hostname: String {
         var buf = [CChar](repeating: 0, count: 256)
         guard gethostname(&buf, buf.count - 1) == 0 else { return "unknown" }

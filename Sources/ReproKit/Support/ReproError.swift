@@ -2,7 +2,7 @@
 /// plus the process exit code the CLI should use.
 public protocol ReproError: Error, CustomStringConvertible, Sendable {
     /// 1 for a failed simulation or failed check, 2 for usage, config and environment errors,
-    /// 4 for a store that cannot be read or written.
+    /// 4 for a store that cannot be read or written, 5 for a lookup that found nothing.
     var exitCode: Int32 { get }
 }
 
@@ -38,10 +38,11 @@ public struct StoreError: ReproError {
     public var isBusy: Bool { sqliteCode.map { $0 & 0xFF == 5 || $0 & 0xFF == 6 } ?? false }
 }
 
-/// Something a lookup asked for does not exist (an unknown run id, say).
+/// Something a lookup asked for does not exist (an unknown run id, say). Exit code 5, so a
+/// script can tell "no such run" from "the simulation failed" (1).
 public struct NotFoundError: ReproError {
     public let message: String
-    public var exitCode: Int32 { 1 }
+    public var exitCode: Int32 { 5 }
     public var description: String { message }
     public init(_ message: String) { self.message = message }
 }

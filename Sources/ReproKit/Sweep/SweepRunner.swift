@@ -9,6 +9,8 @@ public struct SweepRequest: Sendable {
     public var dryRun = false
     public var failFast = false
     public var allowDirty = false
+    /// What to do on Ctrl-C with submitted jobs (see `CancelConfirmation`).
+    public var confirmCancel: CancelConfirmation = { _, _ in true }
 
     public init(sweepPath: String, environment: [String: String]) {
         self.sweepPath = sweepPath
@@ -201,8 +203,7 @@ public final class SweepRunner {
             backendName, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment)
         let d = Dispatcher(store: store, backend: backend, log: log, maxRetries: config.slurm.maxRetries, resultsDir: resultsDir)
         d.recycleTaskDirs = backend.name == "local"
-        d.confirmCancel = { n in Runner.askToCancel(n, backend: backendName) }
-        Interrupts.shared.install()
+        d.confirmCancel = { [request] n in request.confirmCancel(n, backendName) }
 
         // Key locks are taken as points are dispatched and dropped as they finish: holding
         // thousands of open descriptors would make every spawn copy and close them all.

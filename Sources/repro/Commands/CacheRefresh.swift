@@ -9,7 +9,7 @@ struct CacheRefresh: ParsableCommand {
     @Option(help: ArgumentHelp("The git hook calling this (post-commit, post-checkout, post-merge, post-rewrite).", visibility: .hidden))
     var hook: String?
 
-    @Argument(parsing: .captureForPassthrough, help: ArgumentHelp("The hook's own arguments.", visibility: .hidden))
+    @Argument(parsing: .postTerminator, help: ArgumentHelp("The hook's own arguments, after --.", visibility: .hidden))
     var hookArguments: [String] = []
 
     func run() throws {

@@ -14,8 +14,11 @@ struct Diff: ParsableCommand {
         try reporting {
             let (_, store) = try openRepoAndStore()
             let d = try RunDiff.compare(try store.run(matching: runA), try store.run(matching: runB), store: store)
+            // Exit 1 when the outputs differ, as `diff` and `git diff --exit-code` do.
+            let differ = d.outputs.contains { $0.verdict != .identical } || !d.onlyInA.isEmpty || !d.onlyInB.isEmpty
             if output.json {
                 Console.json(d.json)
+                if differ { throw ExitCode(1) }
                 return
             }
             var lines = ["\(d.runA) vs \(d.runB)"]
@@ -29,6 +32,7 @@ struct Diff: ParsableCommand {
             for n in d.onlyInA { lines.append("output \(n): only in \(d.runA)") }
             for n in d.onlyInB { lines.append("output \(n): only in \(d.runB)") }
             Console.out(lines.joined(separator: "\n"))
+            if differ { throw ExitCode(1) }
         }
     }
 

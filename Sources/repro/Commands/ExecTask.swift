@@ -11,6 +11,7 @@ struct ExecTask: ParsableCommand {
     var spec: String
 
     func run() throws {
+        Signals.forwardToReproKit()
         try reporting {
             guard let bytes = FileManager.default.contents(atPath: spec) else {
                 throw ConfigError("cannot read the task spec \(spec); is the staging folder shared with this machine?")

@@ -14,8 +14,13 @@ struct HooksInstall: ParsableCommand {
     func run() throws {
         try reporting {
             let repo = try GitRepository(discoveringFrom: FileManager.default.currentDirectoryPath)
-            let result = try HookInstaller(repo: repo).install(force: force)
+            // The hooks call this very binary, so one run by its path works without PATH.
+            let me = HostInfo.currentExecutable
+            let result = try HookInstaller(repo: repo).install(force: force, reproPath: me)
             HooksStatus.print(result, json: output.json)
+            if let warning = HookInstaller.reachabilityWarning(reproPath: me, path: ProcessInfo.processInfo.environment["PATH"] ?? "") {
+                Console.err("repro: warning: " + warning)
+            }
         }
     }
 }

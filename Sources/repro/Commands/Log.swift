@@ -11,16 +11,48 @@ struct Log: ParsableCommand {
     @Flag(help: "Only runs whose key has been checked by `repro verify`.")
     var verified = false
 
+    @Option(help: "Only runs of the spec with this name.")
+    var name: String?
+
+    @Option(help: "Only runs with this status (running, succeeded, failed, interrupted).")
+    var status: String?
+
+    @Option(help: "Only runs started within this long, e.g. 2h, 7d.")
+    var since: String?
+
+    @Option(name: .customLong("param"), help: ArgumentHelp(
+        "Add a column with this parameter (params.NAME, or a dotted path such as solver.rtol or seed); repeatable.",
+        valueName: "name"))
+    var params: [String] = []
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         guard n > 0 else { throw ValidationError("-n must be at least 1") }
+        if let status, RunStatus(rawValue: status) == nil {
+            throw ValidationError("--status '\(status)' is not a run status; use running, succeeded, failed or interrupted")
+        }
+        if let since, DurationText.seconds(since) == nil {
+            throw ValidationError("--since '\(since)' is not a duration; write e.g. 90m, 12h or 30d")
+        }
+    }
+
+    /// A column's value: `population_size` means params.population_size; a path starting
+    /// with a top-level config key (solver, env, seed, ...) is taken as it is.
+    static func value(_ r: RunRecord, _ column: String) -> JSONValue? {
+        let path = column.split(separator: ".").map(String.init)
+        if let head = path.first, ["params", "solver", "env"].contains(head) { return r.config.value(atPath: path) }
+        if column == "seed" { return .int(r.seed) }
+        return r.config.value(atPath: ["params"] + path)
     }
 
     func run() throws {
         try reporting {
             let store = try openStore()
-            var runs = try store.recentRuns(limit: verified ? max(n, 10_000) : n)
+            let filter = RunFilter(
+                name: name, status: status.flatMap(RunStatus.init(rawValue:)),
+                since: since.flatMap(DurationText.seconds).map { Clock.now() - $0 })
+            var runs = try store.runs(matching: filter, limit: verified ? max(n, 10_000) : n)
             if verified {
                 let keys = try store.verifiedKeys()
                 runs = Array(runs.filter { keys.contains($0.key) }.prefix(n))
@@ -32,6 +64,7 @@ struct Log: ParsableCommand {
                         "key": .string(r.key), "commit": .string(r.commit), "dirty": .bool(r.dirty),
                         "status": .string(r.status.rawValue), "backend": .string(r.backend),
                         "duration_s": r.durationS.map { .double($0) } ?? .null, "hits": .int(Int64(r.hitCount)),
+                        "params": .object(Dictionary(uniqueKeysWithValues: params.map { ($0, Log.value(r, $0) ?? .null) })),
                     ]
                 }))
                 return
@@ -40,13 +73,19 @@ struct Log: ParsableCommand {
                 Console.err("no runs recorded yet")
                 return
             }
-            var rows = [["RUN", "STARTED", "NAME", "KEY", "COMMIT", "STATUS", "BACKEND", "DURATION", "HITS"]]
+            var rows = [["RUN", "STARTED", "NAME", "KEY", "COMMIT", "STATUS", "BACKEND", "DURATION"] + params.map { $0.uppercased() } + ["HITS"]]
             for r in runs {
-                rows.append([
-                    r.runId, String(r.startedAt.prefix(19)).replacingOccurrences(of: "T", with: " "), r.name, r.shortKey,
-                    String(r.commit.prefix(10)) + (r.dirty ? "+" : ""), r.status.rawValue, r.backend,
-                    Format.seconds(r.durationS), String(r.hitCount),
-                ])
+                let cells = params.map { p -> String in
+                    guard let v = Log.value(r, p) else { return "-" }
+                    if case .string(let s) = v { return s }
+                    return v.canonical
+                }
+                rows.append(
+                    [
+                        r.runId, String(r.startedAt.prefix(19)).replacingOccurrences(of: "T", with: " "), r.name, r.shortKey,
+                        String(r.commit.prefix(10)) + (r.dirty ? "+" : ""), r.status.rawValue, r.backend,
+                        Format.seconds(r.durationS),
+                    ] + cells + [String(r.hitCount)])
             }
             Console.out(Table.render(rows))
         }

@@ -32,8 +32,10 @@ struct Run: ParsableCommand {
     func validate() throws { try validateBackend(backend) }
 
     func run() throws {
+        Signals.forwardToReproKit()
         try reporting {
             var request = RunRequest(specPath: config, environment: ProcessInfo.processInfo.environment)
+            request.confirmCancel = Signals.confirmCancel
             request.overrides = overrides
             request.noCache = noCache
             request.allowDirty = allowDirty

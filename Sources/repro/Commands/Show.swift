@@ -3,9 +3,9 @@ import Foundation
 import ReproKit
 
 struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the whole record of one run.")
+    static let configuration = CommandConfiguration(abstract: "Show the whole record of one run, or of one verification.")
 
-    @Argument(help: "A run id, or a unique prefix of one (default: the newest run).")
+    @Argument(help: "A run id or verification id, or a unique prefix of one (default: the newest run).")
     var runId: String?
 
     @OptionGroup var output: OutputOptions
@@ -13,6 +13,15 @@ struct Show: ParsableCommand {
     func run() throws {
         try reporting {
             let store = try openStore()
+            // A verification id (what `repro verify` prints) shows that verification.
+            if let id = runId, (try? store.run(matching: id)) == nil, let v = try store.verification(matching: id) {
+                if output.json {
+                    Console.json(v)
+                } else {
+                    Console.out(Show.describe(verification: v))
+                }
+                return
+            }
             guard let r = try runId.map({ try store.run(matching: $0) }) ?? store.recentRuns(limit: 1).first else {
                 throw NotFoundError("the store at \(store.root) holds no runs yet; `repro run SPEC` records one")
             }
@@ -63,5 +72,24 @@ struct Show: ParsableCommand {
             }
             Console.out(lines.joined(separator: "\n"))
         }
+    }
+
+    static func describe(verification v: JSONValue) -> String {
+        var lines = [
+            "verification \(v["verification_id"]?.stringValue ?? "")",
+            "verdict      \(v["verdict"]?.stringValue ?? "")",
+            "key          \(v["key"]?.stringValue ?? "")",
+            "backends     \(v["backends"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ", ") ?? "")",
+            "when         \(v["created_at"]?.stringValue ?? "")",
+        ]
+        for r in v["runs"]?.arrayValue ?? [] {
+            let variation = r["variation"]?.stringValue.map { " under \($0)" } ?? ""
+            lines.append("run          \(r["run_id"]?.stringValue ?? "") on \(r["backend"]?.stringValue ?? "") (\(r["status"]?.stringValue ?? ""))\(variation)")
+        }
+        for o in v["details"]?["outputs"]?.arrayValue ?? [] {
+            lines.append("output       \(o["name"]?.stringValue ?? ""): \(o["verdict"]?.stringValue ?? "")")
+        }
+        for c in v["details"]?["causes"]?.arrayValue ?? [] { lines.append("cause        \(c.stringValue ?? "")") }
+        return lines.joined(separator: "\n")
     }
 }

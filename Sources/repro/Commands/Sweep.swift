@@ -26,8 +26,10 @@ struct Sweep: ParsableCommand {
     }
 
     func run() throws {
+        Signals.forwardToReproKit()
         try reporting {
             var request = SweepRequest(sweepPath: sweep, environment: ProcessInfo.processInfo.environment)
+            request.confirmCancel = Signals.confirmCancel
             request.backend = backend
             request.jobs = jobs
             request.dryRun = dryRun

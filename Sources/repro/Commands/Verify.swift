@@ -26,6 +26,7 @@ struct Verify: ParsableCommand {
     }
 
     func run() throws {
+        Signals.forwardToReproKit()
         try reporting {
             var request = VerifyRequest(target: target, environment: ProcessInfo.processInfo.environment)
             request.backends = backends.split(separator: ",").map(String.init)

@@ -4,7 +4,8 @@ import ReproKit
 
 struct Why: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Explain whether a spec would hit the cache, and if not, what changed since its last run.")
+        abstract: "Explain whether a spec would hit the cache, and if not, what changed since its last run.",
+        discussion: "Exits 0 when the spec would hit, 1 when it would miss (like `git diff --exit-code`).")
 
     @Argument(help: "The simulation spec.")
     var config: String
@@ -25,13 +26,14 @@ struct Why: ParsableCommand {
             let report = try Runner(request).explain()
             if output.json {
                 Console.json(report.json)
-                return
+            } else {
+                var lines = [report.line]
+                if report.differences.count > 1 {
+                    for d in report.differences { lines.append("  \(d.kind.padding(toLength: 7, withPad: " ", startingAt: 0)) \(d.text)") }
+                }
+                Console.out(lines.joined(separator: "\n"))
             }
-            var lines = [report.line]
-            if report.differences.count > 1 {
-                for d in report.differences { lines.append("  \(d.kind.padding(toLength: 7, withPad: " ", startingAt: 0)) \(d.text)") }
-            }
-            Console.out(lines.joined(separator: "\n"))
+            if report.verdict == .miss { throw ExitCode(1) }
         }
     }
 }
