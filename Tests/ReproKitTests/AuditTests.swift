@@ -43,10 +43,18 @@ final class AuditTests: XCTestCase {
         let text = (try String(contentsOfFile: src, encoding: .utf8)).replacingOccurrences(of: "42", with: "43")
         FileManager.default.createFile(atPath: edited + "/result.json", contents: Data(text.utf8))
         let bad = repro(["audit", edited + "/result.json"], cwd: repo.path)
-        XCTAssertEqual(bad.code, 1)
-        XCTAssertTrue(bad.err.contains("no run in this store produced"), bad.err)
-        XCTAssertTrue(bad.err.contains("changed after the run"), bad.err)
-        XCTAssertEqual(repro(["audit", "nonsense-target"], cwd: repo.path).code, 1)
+        XCTAssertEqual(bad.code, 5, "not found has its own exit code")
+        XCTAssertTrue(bad.err.contains("no run in this store produced these bytes"), bad.err)
+        // A copy elsewhere: no run is accused; runs that wrote a file of that name are listed apart.
+        XCTAssertFalse(bad.err.contains("changed after"), bad.err)
+        XCTAssertTrue(bad.err.contains("Separately, 1 run(s) wrote a file named result.json"), bad.err)
+        // The file repro itself wrote, edited in place: that run is named as its source.
+        let materialized = src
+        FileManager.default.createFile(atPath: materialized, contents: Data(text.utf8))
+        let edited2 = repro(["audit", materialized], cwd: repo.path)
+        XCTAssertEqual(edited2.code, 5)
+        XCTAssertTrue(edited2.err.contains("repro wrote this path from run \(run["run_id"]?.stringValue ?? "?")"), edited2.err)
+        XCTAssertEqual(repro(["audit", "nonsense-target"], cwd: repo.path).code, 5)
     }
 
     func testTwoStepPipelineLineage() throws {
@@ -76,7 +84,9 @@ final class AuditTests: XCTestCase {
         let repo = try TempRepo.seeded()
         let a = runJSON(repo, ["run", "sim.yaml"])
         let b = runJSON(repo, ["run", "sim.yaml", "--set", "params.n=11", "--set", "solver.rtol=1e-8"])
-        let d = runJSON(repo, ["diff", a["run_id"]?.stringValue ?? "", b["run_id"]?.stringValue ?? ""])
+        let diff = repro(["diff", a["run_id"]?.stringValue ?? "", b["run_id"]?.stringValue ?? "", "--json"], cwd: repo.path)
+        XCTAssertEqual(diff.code, 1, "outputs differ: exit 1, like diff(1)")
+        let d = parseJSON(diff.out)
         let fields = (d["identity"]?.arrayValue ?? []).compactMap { $0["field"]?.stringValue }
         XCTAssertTrue(fields.contains("params.n"), "\(fields)")
         XCTAssertTrue(fields.contains("solver.rtol"), "\(fields)")

@@ -48,7 +48,7 @@ final class CLITests: XCTestCase {
         let show = repro(["show", String(id.prefix(18)), "--json"], cwd: repo.path)
         XCTAssertEqual(show.code, 0, show.err)
         XCTAssertEqual(parseJSON(show.out)["run_id"], .string(id))
-        XCTAssertEqual(repro(["show", "nosuchrun"], cwd: repo.path).code, 1)
+        XCTAssertEqual(repro(["show", "nosuchrun"], cwd: repo.path).code, 5, "an unknown run id is not a failed simulation")
     }
 
     func testFailingSimulationExits1IsRecordedAndNeverServed() throws {

@@ -163,14 +163,31 @@ final class HookTests: XCTestCase {
         XCTAssertTrue(commit.err.contains("1 cache entry now stale"), commit.err)
     }
 
-    func testGitSucceedsWhenReproIsNotOnPath() throws {
+    /// Hooks call the repro that installed them, so one run by its path works without PATH;
+    /// when that binary is gone and none is on PATH, git still succeeds, with one warning.
+    func testHooksCallTheInstallingReproAndGitSucceedsWhenItIsGone() throws {
         let repo = try twoSpecRepo()
-        XCTAssertEqual(repro(["hooks", "install"], cwd: repo.path).code, 0)
         var env = envWithRepro
         env["PATH"] = "/usr/bin:/bin"
+        let copy = repo.path + "/../repro-copy-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.copyItem(atPath: TestPaths.repro, toPath: copy)
+        let install = sh([copy, "hooks", "install"], cwd: repo.path, env: env)
+        XCTAssertEqual(install.code, 0, install.err)
+        XCTAssertTrue(install.err.isEmpty, "no warning: the hooks can reach \(copy): \(install.err)")
+        XCTAssertEqual(sh([copy, "run", "a.yaml"], cwd: repo.path, env: env).code, 0)
+        repo.write("a.sh", (repo.read("a.sh") ?? "") + "# faster\n", executable: true)
+        let r = git(repo, ["commit", "-qam", "repro by its path only"], env: env)
+        XCTAssertTrue(r.err.contains("1 cache entry now stale"), "the hook ran the installing repro: \(r.err)")
+        try FileManager.default.removeItem(atPath: copy)
         repo.write("notes.txt", "x\n")
-        let r = git(repo, ["commit", "-qam", "no repro here"], env: env)
-        XCTAssertTrue(r.err.contains("repro: warning: repro is not on PATH"), r.err)
+        let gone = git(repo, ["commit", "-qam", "no repro anywhere"], env: env)
+        XCTAssertTrue(gone.err.contains("repro: warning: repro is neither where it was installed from nor on PATH"), gone.err)
+        // Installing from a binary that will not be found warns at once.
+        let tmpBin = repo.path + "/../repro-tmp-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.copyItem(atPath: TestPaths.repro, toPath: tmpBin)
+        XCTAssertNil(HookInstaller.reachabilityWarning(reproPath: tmpBin, path: "/usr/bin:/bin"))
+        try FileManager.default.removeItem(atPath: tmpBin)
+        XCTAssertNotNil(HookInstaller.reachabilityWarning(reproPath: tmpBin, path: "/usr/bin:/bin"))
     }
 
     func testEmbeddedHookScriptIsTheOneInHooksFolder() throws {

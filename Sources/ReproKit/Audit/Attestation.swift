@@ -163,3 +163,49 @@ public enum Attestation {
         }
     }
 }
+
+extension Attestation {
+    /// What checking the attestations of the runs behind one target found.
+    public struct Check: Sendable {
+        /// Runs with a valid attestation (signature, statement and stored outputs all verified).
+        public var verified: [String] = []
+        /// Why each other run did not verify.
+        public var failures: [(runId: String, reason: String)] = []
+    }
+
+    /// Checks every run that produced a target: the target is attested when any of them has a
+    /// valid attestation (another run that wrote the same bytes unsigned does not spoil it).
+    /// `envelope`: a file to verify instead of the ones kept in the store.
+    public static func check(runs: [RunRecord], publicKeyPath: String, envelope: String?, store: Store) -> Check {
+        var result = Check()
+        for r in runs {
+            let envelopes: [String]
+            if let envelope {
+                guard let text = try? String(contentsOfFile: envelope, encoding: .utf8) else {
+                    result.failures.append((r.runId, "cannot read \(envelope)"))
+                    continue
+                }
+                envelopes = [text]
+            } else {
+                envelopes = ((try? store.attestations(runId: r.runId)) ?? []).map(\.envelope)
+            }
+            guard !envelopes.isEmpty else {
+                result.failures.append((r.runId, "no attestation; make one with `repro attest \(r.runId) --key KEY`"))
+                continue
+            }
+            var ok = false
+            var reason = ""
+            for env in envelopes {
+                do {
+                    try verify(envelope: env, publicKeyPath: publicKeyPath, run: r, store: store)
+                    ok = true
+                    break
+                } catch {
+                    reason = "\(error)"
+                }
+            }
+            if ok { result.verified.append(r.runId) } else { result.failures.append((r.runId, reason)) }
+        }
+        return result
+    }
+}

@@ -21,6 +21,8 @@ public final class Auditor {
         /// For a file or hash: its SHA-256, and which output name(s) had it.
         public var sha256: String?
         public var matchedOutputs: [String: String] = [:]
+        /// For a file: the run repro wrote it from (recorded when it was materialized).
+        public var servedBy: String?
     }
 
     /// A file path (hashed, then looked up among all outputs whatever its name), a SHA-256,
@@ -29,11 +31,25 @@ public final class Auditor {
         var isDir: ObjCBool = false
         if FileManager.default.fileExists(atPath: target, isDirectory: &isDir), !isDir.boolValue {
             let sha = try Hashing.sha256OfFile(atPath: target).hash
-            let runs = try store.runsProducing(sha256: sha)
+            var runs = try store.runsProducing(sha256: sha)
             guard !runs.isEmpty else {
                 throw NotFoundError(notProducedMessage(file: target, sha: sha))
             }
-            return Resolution(runs: runs.map(\.0), kind: "file", sha256: sha, matchedOutputs: Dictionary(runs.map { ($0.0.runId, $0.1) }, uniquingKeysWith: { a, _ in a }))
+            // The run repro served this very file from comes first; other runs that produced
+            // the same bytes (another config, a rerun) follow.
+            var served: String?
+            let absolute = target.hasPrefix("/") ? target : FileManager.default.currentDirectoryPath + "/" + target
+            if let m = try store.materialization(atPath: absolute), m.sha256 == sha,
+                let i = runs.firstIndex(where: { $0.0.runId == m.runId })
+            {
+                served = m.runId
+                runs.insert(runs.remove(at: i), at: 0)
+            }
+            var res = Resolution(
+                runs: runs.map(\.0), kind: "file", sha256: sha,
+                matchedOutputs: Dictionary(runs.map { ($0.0.runId, $0.1) }, uniquingKeysWith: { a, _ in a }))
+            res.servedBy = served
+            return res
         }
         let lower = target.lowercased()
         if lower.count == 64, lower.allSatisfy(\.isHexDigit) {
@@ -56,14 +72,18 @@ public final class Auditor {
                 + "`repro log` lists runs")
     }
 
-    /// Says clearly when a file looks like an output but its content is not one any run wrote.
+    /// Says clearly when a file's content is not any run's output: no run is accused. If repro
+    /// itself wrote this path from a run, the file was changed since; runs that wrote a file of
+    /// the same name are listed as what they are, not as its source.
     func notProducedMessage(file: String, sha: String) -> String {
         let name = (file as NSString).lastPathComponent
-        var msg = "no run in this store produced \(file) (sha256 \(sha))"
-        if let similar = try? store.outputsNamed(name), let first = similar.first {
-            msg += "; run \(first.runId) wrote a different \(first.name) (sha256 \(first.sha256.prefix(12))), "
-                + "so this copy was changed after the run"
-            if similar.count > 1 { msg += " (\(similar.count) runs wrote a file of that name)" }
+        var msg = "no run in this store produced these bytes (\(file), sha256 \(sha))"
+        let absolute = file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file
+        if let m = try? store.materialization(atPath: absolute) {
+            msg += "; repro wrote this path from run \(m.runId) (sha256 \(m.sha256.prefix(12))), so it was changed after that"
+        } else if let similar = try? store.outputsNamed(name), !similar.isEmpty {
+            let runs = similar.prefix(3).map { "\($0.runId) (\($0.name), sha256 \($0.sha256.prefix(12)))" }.joined(separator: ", ")
+            msg += ". Separately, \(similar.count) run(s) wrote a file named \(name): \(runs)\(similar.count > 3 ? ", ..." : "")"
         }
         return msg
     }
@@ -81,7 +101,7 @@ public final class Auditor {
         cache["outputs_evicted_at"] = r.outputsEvictedAt.json
         o["cache_state"] = .object(cache)
         o["executable"] = ["path": r.executablePath.json, "sha256": r.executableSha256.json]
-        o["parents"] = .array(try Lineage(store: store).parents(of: r).map(\.json))
+        o["parents"] = .array(try Lineage(store: store, repoRoot: repo?.workdir).parents(of: r).map(\.json))
         o["attestations"] = .int(Int64(try store.attestations(runId: r.runId).count))
         o["verifications"] = .array(try store.verifications(forKey: r.key).map { $0 })
         if includePatch, let p = r.patchBlob {
@@ -92,6 +112,29 @@ public final class Auditor {
 }
 
 extension Store {
+    /// Records which run's output repro wrote at each path (absolute), for audit and lineage.
+    func recordMaterializations(_ items: [(path: String, sha256: String, runId: String)]) throws(StoreError) {
+        guard !items.isEmpty else { return }
+        try db.transaction { () throws(StoreError) in
+            let stmt = try db.prepare(
+                "INSERT INTO materializations (path, sha256, run_id, at) VALUES (?, ?, ?, ?) "
+                    + "ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, run_id = excluded.run_id, at = excluded.at")
+            let now = Clock.iso8601(Clock.now())
+            for i in items { try stmt.run([.text(ChildProcess.realPath(i.path)), .text(i.sha256), .text(i.runId), .text(now)]) }
+        }
+    }
+
+    /// What repro last wrote at `path`: the run and the content hash, or nil.
+    public func materialization(atPath path: String) throws(StoreError) -> (runId: String, sha256: String)? {
+        let real = ChildProcess.realPath(path)
+        let stmt = try db.prepare("SELECT run_id, sha256 FROM materializations WHERE path = ?")
+        for p in Set([path, real]) {
+            let rows = try stmt.query([.text(p)]) { (runId: $0.text(0), sha256: $0.text(1)) }
+            if let row = rows.first { return row }
+        }
+        return nil
+    }
+
     /// Runs with an output whose content has this hash, with that output's name; newest first.
     public func runsProducing(sha256: String) throws -> [(RunRecord, String)] {
         let rows = try db.prepare(

@@ -4,8 +4,14 @@ import Foundation
 /// its parent.
 public struct Lineage {
     let store: Store
+    /// The repository root the runs' input paths are relative to (to look up which run repro
+    /// wrote each input file from); nil: not known.
+    let repoRoot: String?
 
-    public init(store: Store) { self.store = store }
+    public init(store: Store, repoRoot: String? = nil) {
+        self.store = store
+        self.repoRoot = repoRoot
+    }
 
     public struct Edge: Sendable, Hashable {
         public var from: String
@@ -18,14 +24,21 @@ public struct Lineage {
         }
     }
 
-    /// For each input, the run that produced its content: a succeeded run that finished before
-    /// this one started, the newest such (the one the child most plausibly read).
+    /// For each input, the run that produced its content: the run repro wrote that input file
+    /// from (when the file was materialized by repro with these bytes), else a succeeded run
+    /// that finished before this one started, the newest such.
     public func parents(of run: RunRecord) throws -> [Edge] {
         var edges: [Edge] = []
         for input in run.inputs {
             let producers = try store.runsProducing(sha256: input.sha256)
                 .map(\.0)
                 .filter { $0.runId != run.runId && $0.status == .succeeded }
+            if let root = repoRoot, let m = try store.materialization(atPath: root + "/" + input.path), m.sha256 == input.sha256,
+                producers.contains(where: { $0.runId == m.runId })
+            {
+                edges.append(Edge(from: m.runId, to: run.runId, sha256: input.sha256, input: input.path))
+                continue
+            }
             let before = producers.filter { ($0.finishedAt ?? "") <= run.startedAt }
             if let p = before.first ?? producers.first {
                 edges.append(Edge(from: p.runId, to: run.runId, sha256: input.sha256, input: input.path))

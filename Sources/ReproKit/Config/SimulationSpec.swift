@@ -65,3 +65,22 @@ public struct SimulationSpec: Sendable {
         }
     }
 }
+
+extension SimulationSpec {
+    /// The spec a run record was made from (its semantic config, name, resources and timeout),
+    /// so a run can be re-executed exactly, whatever the spec file says now or whether it was a
+    /// sweep point or had `--set`. `verify` tolerances are not part of a record: `tolerance`.
+    public init(record r: RunRecord, tolerance: Tolerance) throws(ConfigError) {
+        let c = r.config
+        func strings(_ key: String) -> [String]? { c[key]?.arrayValue?.compactMap(\.stringValue) }
+        guard let command = strings("command"), !command.isEmpty, let code = strings("code") else {
+            throw ConfigError("run \(r.runId)'s record has no command or code in its config; it cannot be re-executed")
+        }
+        self.init(
+            name: r.name, command: command, code: code, inputs: strings("inputs") ?? [], outputs: strings("outputs"),
+            params: c["params"]?.objectValue ?? [:], seed: c["seed"]?.stringValue == "auto" ? .auto : .fixed(r.seed), solver: c["solver"]?.objectValue ?? [:],
+            env: (c["env"]?.objectValue ?? [:]).compactMapValues(\.stringValue), envPassthrough: strings("env_passthrough") ?? [],
+            backend: r.backend, timeout: r.timeoutS, resources: r.resources.objectValue ?? [:], sourcePath: r.specPath,
+            verify: tolerance)
+    }
+}

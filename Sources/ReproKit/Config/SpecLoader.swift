@@ -324,4 +324,22 @@ public enum RepoPath {
         guard !parts.contains("..") else { return nil }
         return parts.isEmpty ? "." : parts.joined(separator: "/")
     }
+
+    /// A file path (absolute, or relative to the current directory) as a path relative to the
+    /// repository root when it lies inside it, so records do not depend on where repro ran.
+    public static func relative(_ path: String, repo: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var parts: [Substring] = []
+        for piece in absolute.split(separator: "/") {
+            if piece == "." { continue }
+            if piece == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
+            parts.append(piece)
+        }
+        let clean = "/" + parts.joined(separator: "/")
+        let root = (repo as NSString).resolvingSymlinksInPath
+        for base in [repo, root] where clean.hasPrefix(base + "/") { return String(clean.dropFirst(base.count + 1)) }
+        let resolved = (clean as NSString).resolvingSymlinksInPath
+        for base in [repo, root] where resolved.hasPrefix(base + "/") { return String(resolved.dropFirst(base.count + 1)) }
+        return clean
+    }
 }

@@ -29,7 +29,8 @@ enum HookScript {
           echo "repro: warning: repro is neither where it was installed from nor on PATH; cache entries were not refreshed after $hook (run 'repro hooks install' again)" >&2
         fi
         exit $status
-"""
+
+        """
 
     /// The line the installer fills in with the absolute path of the repro installing it.
     static let binLine = "repro_bin=''"

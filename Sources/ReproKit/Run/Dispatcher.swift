@@ -206,6 +206,8 @@ public final class Dispatcher {
                     if !movable || rename(src, dest) != 0 { try store.materializeBlob(o.sha256, to: dest) }
                     paths[o.name] = dest
                 }
+                try store.recordMaterializations(
+                    record.outputs.compactMap { o in paths[o.name].map { (path: $0, sha256: o.sha256, runId: record.runId) } })
             } else if record.status != .succeeded, showFailureTail, let tail = Runner.tail(h.taskDir + "/stderr") {
                 log(tail)
             }

@@ -43,7 +43,8 @@ extension Runner {
             outputs: spec.outputs, timeout: spec.timeout, configJSON: configJSON)
         task.secretNames = spec.envPassthrough.filter { env[$0] != nil }
         let record = RunRecord(
-            runId: runId, key: p.key, name: spec.name, specPath: specPath, configHash: p.configHash,
+            runId: runId, key: p.key, name: spec.name, specPath: RepoPath.relative(specPath, repo: p.repo.workdir),
+            configHash: p.configHash,
             config: spec.semanticConfig, commit: p.identity.commit, commitSummary: p.identity.commitSummary,
             code: p.identity.keyJSON, dirty: !p.identity.dirtyFiles.isEmpty, dirtyFiles: p.identity.dirtyFiles,
             patchBlob: patchBlob, seed: p.seed, solver: .object(spec.solver), inputs: p.inputs,

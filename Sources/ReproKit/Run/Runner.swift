@@ -68,7 +68,13 @@ public final class Runner {
         let spec = try SpecLoader.load(path: request.specPath, overrides: request.overrides)
         Trace.mark("spec loaded")
         let specDir = (absolute(request.specPath) as NSString).deletingLastPathComponent
-        let repo = try GitRepository(discoveringFrom: specDir)
+        return try prepare(spec, repoFrom: specDir)
+    }
+
+    /// Computes the key of an already loaded spec (one rebuilt from a run record, say) in the
+    /// repository containing `dir`.
+    func prepare(_ spec: SimulationSpec, repoFrom dir: String) throws -> Prepared {
+        let repo = try GitRepository(discoveringFrom: dir)
         Trace.mark("git repository opened")
         let store = try Store(root: Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment))
         Trace.mark("store opened")
@@ -99,6 +105,7 @@ public final class Runner {
             }
             paths[o.name] = dest
         }
+        try p.store.recordMaterializations(hit.outputs.compactMap { o in paths[o.name].map { ($0, o.sha256, hit.runId) } })
         try p.store.recordHit(runId: hit.runId)
         var record = hit
         record.hitCount += 1

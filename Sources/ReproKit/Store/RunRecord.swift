@@ -78,6 +78,13 @@ public struct RunRecord: Sendable {
     public var jobId: String? = nil
     /// Where the task's files were staged while it ran.
     public var taskDir: String? = nil
+    /// When the run was queued (`startedAt` is when it began executing).
+    public var queuedAt: String? = nil
+    /// The interpreter behind the command when it is one (Python, R, ...): its real path and
+    /// version, with wrappers and shims (pyenv) resolved.
+    public var interpreter: JSONValue = .null
+    /// The packages installed for that interpreter (`name==version` lines), as a blob.
+    public var packagesBlob: String? = nil
 
     public var shortKey: String { String(key.prefix(12)) }
 
@@ -103,6 +110,9 @@ public struct RunRecord: Sendable {
         o["stale_reasons"] = .array(staleReasons.map(\.json))
         o["invalidated_reason"] = invalidatedReason.json
         o["outputs_evicted_at"] = outputsEvictedAt.json
+        o["queued_at"] = queuedAt.json
+        o["interpreter"] = interpreter
+        o["packages_blob"] = packagesBlob.json
         o["rtol"] = solver["rtol"] ?? .null
         o["atol"] = solver["atol"] ?? .null
         return .object(o)

@@ -147,6 +147,43 @@ extension Store {
             ALTER TABLE runs ADD COLUMN attempts INTEGER NOT NULL DEFAULT 0;
             """
         ),
+        (
+            5, "trustworthy-records",
+            """
+            -- The results view leaves out invalidated runs (verify --perturb's, say): they have the
+            -- same config hash and seed as the real one and must not be mistaken for it.
+            DROP VIEW results;
+            CREATE VIEW results AS
+            SELECT
+                r.config_hash AS config_hash,
+                r.commit_id AS git_commit,
+                r.seed AS random_seed,
+                COALESCE(
+                    (SELECT o.inline_json FROM outputs o WHERE o.run_id = r.run_id AND o.name = 'result.json'),
+                    (SELECT json_group_array(json_object('name', x.name, 'sha256', x.sha256, 'size', x.size))
+                       FROM (SELECT name, sha256, size FROM outputs WHERE run_id = r.run_id ORDER BY name) x)
+                ) AS result_json,
+                r.finished_at AS computed_at,
+                r.duration_s AS execution_time_seconds,
+                r.backend AS backend
+            FROM runs r
+            WHERE r.status = 'succeeded' AND r.invalidated_reason IS NULL;
+            -- Which run's output was last written to each path by repro (a miss or a hit), so
+            -- audit and lineage name the run that served a file, not any run with those bytes.
+            CREATE TABLE materializations (
+                path TEXT PRIMARY KEY,
+                sha256 TEXT NOT NULL,
+                run_id TEXT NOT NULL,
+                at TEXT NOT NULL
+            );
+            CREATE INDEX materializations_by_sha ON materializations (sha256);
+            -- When the run was queued (started_at is when it began executing); the interpreter
+            -- behind the command (real path, version); the installed packages, as a blob.
+            ALTER TABLE runs ADD COLUMN queued_at TEXT;
+            ALTER TABLE runs ADD COLUMN interpreter_json TEXT;
+            ALTER TABLE runs ADD COLUMN packages_blob TEXT;
+            """
+        ),
     ]
 
     /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new

@@ -9,7 +9,8 @@ extension Store {
         """
     /// Columns added by migration 2, read after the hit count.
     private static let stateColumns =
-        "(SELECT stale_json FROM code_states c WHERE c.code_json = runs.code_json), invalidated_reason, outputs_evicted_at"
+        "(SELECT stale_json FROM code_states c WHERE c.code_json = runs.code_json), invalidated_reason, outputs_evicted_at, "
+        + "queued_at, interpreter_json, packages_blob"
 
     /// Records a run as `running` before the simulation starts, so a crash leaves a trace.
     public func insertRunning(_ r: RunRecord, blobs: [BlobRef] = []) throws(StoreError) {
@@ -21,8 +22,10 @@ extension Store {
 
     func insertRunningRow(_ r: RunRecord) throws(StoreError) {
         do {
-            let placeholders = Array(repeating: "?", count: 37).joined(separator: ", ")
-            try db.prepare("INSERT INTO runs (\(Store.runColumns)) VALUES (\(placeholders))").run([
+            let placeholders = Array(repeating: "?", count: 40).joined(separator: ", ")
+            try db.prepare(
+                "INSERT INTO runs (\(Store.runColumns), queued_at, interpreter_json, packages_blob) VALUES (\(placeholders))"
+            ).run([
                 .text(r.runId), .text(r.key), .text(r.name), .text(r.specPath), .text(r.configHash),
                 .text(r.config.canonical), .text(r.commit), .text(r.commitSummary), .text(r.code.canonical),
                 .int(r.dirty ? 1 : 0), .text(JSONValue.array(r.dirtyFiles.map { .string($0) }).canonical),
@@ -36,7 +39,8 @@ extension Store {
                 r.pid.map { .int(Int64($0)) } ?? .null, .text(r.startedAt), r.finishedAt.map { .text($0) } ?? .null,
                 r.durationS.map { .double($0) } ?? .null, r.stdoutBlob.map { .text($0) } ?? .null,
                 r.stderrBlob.map { .text($0) } ?? .null, .text(r.user), r.jobId.map { .text($0) } ?? .null,
-                r.taskDir.map { .text($0) } ?? .null,
+                r.taskDir.map { .text($0) } ?? .null, r.queuedAt.map { .text($0) } ?? .null,
+                r.interpreter == .null ? .null : .text(r.interpreter.canonical), r.packagesBlob.map { .text($0) } ?? .null,
             ])
         }
     }
@@ -281,7 +285,8 @@ extension Store {
                 finishedAt: s.optText(30), durationS: s.optDouble(31), stdoutBlob: s.optText(32), stderrBlob: s.optText(33),
                 outputs: [], hitCount: Int(s.int(37)), staleReasons: Store.decodeStale(s.optText(38)),
                 invalidatedReason: s.optText(39), outputsEvictedAt: s.optText(40), user: s.text(34), jobId: s.optText(35),
-                taskDir: s.optText(36))
+                taskDir: s.optText(36), queuedAt: s.optText(41),
+                interpreter: s.optText(42).flatMap { try? JSONParser.parse($0) } ?? .null, packagesBlob: s.optText(43))
         }
         guard !rows.isEmpty else { return rows }
         let outStmt = try db.prepare("SELECT name, sha256, size FROM outputs WHERE run_id = ? ORDER BY name")

@@ -89,7 +89,9 @@ extension JSONValue {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
         case .int(let i): out += String(i)
-        case .double(let d): out += NumberFormat.canonical(d)
+        // JSON has no infinity or NaN: such a value (a relative error against 0, say) is
+        // written as null rather than as text no parser would read.
+        case .double(let d): out += d.isFinite ? NumberFormat.canonical(d) : "null"
         case .string(let s): JSONValue.writeString(s, to: &out)
         case .array(let a):
             if a.isEmpty { out += "[]"; return }

@@ -184,12 +184,16 @@ public final class SweepRunner {
 
     /// Writes a hit's outputs where a miss would have put them (leaving correct files alone).
     func materialize(_ run: RunRecord, into dir: String, store: Store) throws {
+        var written: [(path: String, sha256: String, runId: String)] = []
         for o in run.outputs {
             let dest = dir + "/" + o.name
-            if Materializer.isCurrent(dest, sha256: o.sha256, size: o.size) { continue }
-            try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
-            try store.materializeBlob(o.sha256, to: dest)
+            if !Materializer.isCurrent(dest, sha256: o.sha256, size: o.size) {
+                try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
+                try store.materializeBlob(o.sha256, to: dest)
+            }
+            written.append((dest, o.sha256, run.runId))
         }
+        try store.recordMaterializations(written)
     }
 
     /// Locks each key (skipping keys another repro is computing right now), records the runs,

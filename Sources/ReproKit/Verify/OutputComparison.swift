@@ -107,10 +107,14 @@ public enum OutputComparator {
         return String(validating: bytes, as: UTF8.self)
     }
 
-    /// Records a numeric pair's error; true when the tolerance accepts it.
+    /// Records a numeric pair's error; true when the tolerance accepts it. The relative error
+    /// is against the larger magnitude, so a value going to 0 has relative error 1, not infinity.
+    /// Non-finite values are compared as text by the callers.
     private static func number(_ x: Double, _ y: Double, at location: String, _ t: Tolerance, _ c: inout OutputComparison) -> Bool {
+        guard x.isFinite, y.isFinite else { return false }
         let abs = Swift.abs(x - y)
-        let rel = y != 0 ? abs / Swift.abs(y) : (abs == 0 ? 0 : Double.infinity)
+        let scale = max(Swift.abs(x), Swift.abs(y))
+        let rel = scale > 0 ? abs / scale : 0
         let ulps = Tolerance.ulpDistance(x, y)
         if abs > c.maxAbs { c.maxAbs = abs; c.maxAbsAt = location }
         c.maxRel = max(c.maxRel, rel)
@@ -135,11 +139,10 @@ public enum OutputComparator {
     }
 
     private static func compareCSV(_ a: String, _ b: String, separator: Character, _ t: Tolerance, _ c: inout OutputComparison) {
-        let ra = a.split(separator: "\n", omittingEmptySubsequences: false).map { $0.split(separator: separator, omittingEmptySubsequences: false).map(String.init) }
-        let rb = b.split(separator: "\n", omittingEmptySubsequences: false).map { $0.split(separator: separator, omittingEmptySubsequences: false).map(String.init) }
+        let ra = CSV.parse(a, separator: separator), rb = CSV.parse(b, separator: separator)
         let header = ra.first ?? []
         if ra.count != rb.count {
-            add(.init(location: "rows", old: "\(ra.count) lines", new: "\(rb.count) lines"), &c)
+            add(.init(location: "rows", old: "\(ra.count) rows", new: "\(rb.count) rows"), &c)
         }
         for r in 0..<min(ra.count, rb.count) {
             let (x, y) = (ra[r], rb[r])
@@ -161,8 +164,7 @@ public enum OutputComparator {
 
     /// Lines compared in order; the differing ones listed like a unified diff's -/+ pairs.
     private static func compareText(_ a: String, _ b: String, _ t: Tolerance, _ c: inout OutputComparison) {
-        let la = a.split(separator: "\n", omittingEmptySubsequences: false)
-        let lb = b.split(separator: "\n", omittingEmptySubsequences: false)
+        let la = CSV.lines(a), lb = CSV.lines(b)
         for i in 0..<max(la.count, lb.count) {
             let x = i < la.count ? String(la[i]) : "(absent)"
             let y = i < lb.count ? String(lb[i]) : "(absent)"
@@ -174,5 +176,94 @@ public enum OutputComparator {
             }
             add(.init(location: "line \(i + 1)", old: "-" + x, new: "+" + y), &c)
         }
+    }
+}
+
+/// CSV as RFC 4180 defines it (and Python's `csv` writes it): records end with CRLF or LF,
+/// fields may be quoted, and a quoted field may hold the separator, line breaks and doubled
+/// quotes. Works on Unicode scalars: in a Swift String, "\r\n" is one Character.
+enum CSV {
+    static func parse(_ text: String, separator: Character) -> [[String]] {
+        let sep = separator.unicodeScalars.first ?? ","
+        var rows: [[String]] = []
+        var row: [String] = []
+        var field = String.UnicodeScalarView()
+        var quoted = false
+        var atFieldStart = true
+        var scalars = text.unicodeScalars.makeIterator()
+        var pending: Unicode.Scalar? = nil
+        func endField() {
+            row.append(String(field))
+            field = String.UnicodeScalarView()
+            atFieldStart = true
+        }
+        func endRow() {
+            endField()
+            rows.append(row)
+            row = []
+        }
+        while let ch = pending ?? scalars.next() {
+            pending = nil
+            if quoted {
+                if ch == "\"" {
+                    if let next = scalars.next() {
+                        if next == "\"" { field.append("\"") } else { quoted = false; pending = next }
+                    } else {
+                        quoted = false
+                    }
+                } else {
+                    field.append(ch)
+                }
+                continue
+            }
+            switch ch {
+            case "\"" where atFieldStart:
+                quoted = true
+                atFieldStart = false
+            case sep:
+                endField()
+            case "\r":
+                if let next = scalars.next(), next != "\n" { pending = next }
+                endRow()
+            case "\n":
+                endRow()
+            default:
+                field.append(ch)
+                atFieldStart = false
+            }
+        }
+        if !field.isEmpty || !row.isEmpty || quoted { endRow() }
+        return rows
+    }
+
+    /// Lines split at LF or CRLF (the line break itself not kept).
+    static func lines(_ text: String) -> [String] {
+        var out: [String] = []
+        var current = String.UnicodeScalarView()
+        var it = text.unicodeScalars.makeIterator()
+        var pending: Unicode.Scalar? = nil
+        while let ch = pending ?? it.next() {
+            pending = nil
+            if ch == "\n" {
+                out.append(String(current))
+                current = String.UnicodeScalarView()
+            } else if ch == "\r" {
+                if let next = it.next() {
+                    if next == "\n" {
+                        out.append(String(current))
+                        current = String.UnicodeScalarView()
+                    } else {
+                        current.append(ch)
+                        pending = next
+                    }
+                } else {
+                    current.append(ch)
+                }
+            } else {
+                current.append(ch)
+            }
+        }
+        out.append(String(current))
+        return out
     }
 }

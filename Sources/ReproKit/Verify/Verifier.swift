@@ -7,6 +7,8 @@ public struct VerifyRequest: Sendable {
     public var backends: [String] = ["local", "slurm"]
     public var runs = 1
     public var perturb = false
+    /// `--set` overrides, for a spec file target.
+    public var overrides: [String] = []
     public var environment: [String: String]
 
     public init(target: String, environment: [String: String]) {
@@ -100,25 +102,50 @@ public final class Verifier {
     ]
 
     public func run() throws -> VerifyReport {
-        // The target: a spec, or a run whose spec must still give the same key.
-        var specPath = request.target
-        var expectedKey: String?
-        if !FileManager.default.fileExists(atPath: request.target) {
+        // The target: a spec file, or a run, re-executed from the identity in its record (so
+        // runs made with --set, from a subdirectory, or as sweep points verify as they ran).
+        let p: Runner.Prepared
+        let specPath: String
+        var runner = Runner(RunRequest(specPath: request.target, environment: request.environment), log: log)
+        if FileManager.default.fileExists(atPath: request.target) {
+            var runReq = RunRequest(specPath: request.target, environment: request.environment)
+            runReq.noCache = true
+            runReq.overrides = request.overrides
+            runner = Runner(runReq, log: log)
+            p = try runner.prepare()
+            specPath = request.target
+        } else {
+            guard request.overrides.isEmpty else {
+                throw ConfigError("--set applies to a spec file; a run is verified exactly as it was recorded")
+            }
             let repo = try GitRepository(discoveringFrom: FileManager.default.currentDirectoryPath)
             let store = try Store(root: Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment))
             let r = try store.run(matching: request.target)
+            // Tolerances are not part of a record: the spec file's, when it is still there.
+            let file = r.specPath.hasPrefix("/") ? r.specPath : repo.workdir + "/" + r.specPath
+            let tolerance = (try? SpecLoader.load(path: file))?.verify ?? .exact
+            let spec = try SimulationSpec(record: r, tolerance: tolerance)
+            p = try runner.prepare(spec, repoFrom: repo.workdir)
             specPath = r.specPath.hasPrefix("/") ? r.specPath : repo.workdir + "/" + r.specPath
-            if !FileManager.default.fileExists(atPath: specPath) { specPath = r.specPath }
-            expectedKey = r.key
+            guard p.key == r.key else {
+                throw ConfigError(
+                    "run \(r.runId) cannot be re-executed here: its code or inputs differ from the run's (key now "
+                        + "\(p.key.prefix(12)), the run's \(r.key.prefix(12))); `repro why` shows what changed. Check out commit "
+                        + "\(r.commit.prefix(12)) (with its inputs) to verify it")
+            }
         }
-        var runReq = RunRequest(specPath: specPath, environment: request.environment)
-        runReq.noCache = true
-        let runner = Runner(runReq, log: log)
-        let p = try runner.prepare()
-        if let expected = expectedKey, expected != p.key {
-            throw ConfigError(
-                "the spec \(specPath) now gives key \(p.key.prefix(12)), not the run's \(expected.prefix(12)): its config, code or "
-                    + "inputs changed since; check out the run's commit, or verify the spec itself")
+        // A verdict needs two executions: fresh runs, or the stored run and a fresh one.
+        let fresh = request.backends.count * request.runs
+        var stored: RunRecord?
+        if fresh < 2 && !request.perturb {
+            stored = try p.store.servableRun(forKey: p.key, maxAge: p.config.maxAge)
+            guard stored != nil else {
+                throw ConfigError(
+                    "verify compares at least two executions, and \(fresh) fresh run on \(request.backends.joined(separator: ",")) "
+                        + "with no stored run of key \(p.key.prefix(12)) is one: add --runs 2, a second backend "
+                        + "(--backends local,slurm), or --perturb; or `repro run` it first to compare against that run")
+            }
+            log("verify: comparing a fresh run with stored run \(stored?.runId ?? "")")
         }
         // The key's lock, as run and sweep take it: another repro then sees these runs as
         // alive (not dead runs to mark interrupted and clean up) and waits rather than racing.
@@ -130,7 +157,7 @@ public final class Verifier {
         defer { locks.unlock(p.key) }
         var report = VerifyReport(verdict: "IDENTICAL", key: p.key, name: p.spec.name, tolerance: p.spec.verify)
         let patchBlob = try p.patch.map { try p.store.putReferencedBytes($0).sha256 }
-        var finished: [(RunRecord, String?)] = []
+        var finished: [(RunRecord, String?)] = stored.map { [($0, "stored run")] } ?? []
 
         for name in request.backends {
             let backend = try Backends.make(name, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment)
@@ -218,6 +245,8 @@ public final class Verifier {
                 r.taskDir = dir
             }
             if let home = t.env["HOME"], home.hasPrefix(t.taskDir) { try Store.makeDirectory(home) }
+            // The record says what this run saw (TZ, LANG, HOME, thread counts), not the base's.
+            r.env = SimulationEnvironment.recorded(t.env, passthrough: p.spec.envPassthrough, key: try p.store.secretKey())
             guard !applied.isEmpty || chosen.isEmpty else { return nil }
             let rec = try execute([t], [r], backend: backend, p: p, invalidate: "verify --perturb run (\(label))").first
             if let rec { results.append((rec, label)) }
@@ -231,8 +260,19 @@ public final class Verifier {
         usleep(1_100_000)
         let rerun = try runVaried([], label: "start time")
         if let rerun, try !same(base, rerun, store: p.store, tolerance: p.spec.verify) {
-            report.causes = ["start time"]
-            log("verify: a plain rerun already differs: the simulation is not deterministic (time, unseeded randomness, ...)")
+            // A simulation that writes its own output folder or run id into its results differs
+            // on every rerun for that reason alone: name it, rather than blaming the clock.
+            let diffs = try compareAll(base, [rerun], store: p.store, tolerance: p.spec.verify).flatMap(\.differences)
+            let mentionsOwnPath = diffs.contains { d in
+                (d.old.contains(base.runId) || d.old.contains("/run-")) && (d.new.contains(rerun.runId) || d.new.contains("/run-"))
+            }
+            if mentionsOwnPath {
+                report.causes = ["output path"]
+                log("verify: a plain rerun differs where the simulation writes its own output path or run id ($REPRO_OUTDIR, $REPRO_RUN_ID) into its results")
+            } else {
+                report.causes = ["start time"]
+                log("verify: a plain rerun already differs: the simulation is not deterministic (time, unseeded randomness, ...)")
+            }
             return results
         }
         let all = Verifier.variations

@@ -29,18 +29,24 @@ struct Audit: ParsableCommand {
             } catch let e as NotFoundError where verifyAttestation {
                 throw Attestation.Failure(message: "verification failed: \(e.message)")
             }
+            var check: Attestation.Check?
+            if verifyAttestation, let pubkey {
+                let c = Attestation.check(runs: resolution.runs, publicKeyPath: pubkey, envelope: attestation, store: store)
+                guard !c.verified.isEmpty else {
+                    let why = c.failures.map { "run \($0.runId): \($0.reason)" }.joined(separator: "; ")
+                    throw Attestation.Failure(message: "verification failed: no run behind \(target) has a valid attestation (\(why))")
+                }
+                check = c
+                Console.err("attestation verified for run \(c.verified.joined(separator: ", "))")
+            }
             var entries: [JSONValue] = []
             for r in resolution.runs {
                 var e = try auditor.entry(r, includePatch: patch).objectValue ?? [:]
                 if let name = resolution.matchedOutputs[r.runId] { e["matched_output"] = .string(name) }
-                if verifyAttestation, let pubkey {
-                    let envelopes = try attestation.map { [try String(contentsOfFile: $0, encoding: .utf8)] }
-                        ?? store.attestations(runId: r.runId).map(\.envelope)
-                    guard !envelopes.isEmpty else {
-                        throw Attestation.Failure(message: "run \(r.runId) has no attestation; make one with `repro attest \(r.runId) --key KEY`")
-                    }
-                    for env in envelopes { try Attestation.verify(envelope: env, publicKeyPath: pubkey, run: r, store: store) }
-                    e["attestation_verified"] = .bool(true)
+                if r.runId == resolution.servedBy { e["served_this_file"] = .bool(true) }
+                if let check {
+                    e["attestation_verified"] = .bool(check.verified.contains(r.runId))
+                    if let f = check.failures.first(where: { $0.runId == r.runId }) { e["attestation_problem"] = .string(f.reason) }
                 }
                 entries.append(.object(e))
             }
@@ -65,7 +71,8 @@ enum AuditText {
         for e in entries {
             func s(_ k: String) -> String { e[k]?.stringValue ?? "-" }
             out.append("")
-            out.append("run        \(s("run_id"))  \(s("name"))  \(s("status"))\(e["matched_output"]?.stringValue.map { "  (wrote it as \($0))" } ?? "")")
+            let served = e["served_this_file"] == .bool(true) ? "  (repro wrote this file from it)" : ""
+            out.append("run        \(s("run_id"))  \(s("name"))  \(s("status"))\(e["matched_output"]?.stringValue.map { "  (wrote it as \($0))" } ?? "")\(served)")
             out.append("when       \(s("started_at")) → \(s("finished_at"))  (\(e["duration_s"]?.numberValue.map { String(format: "%.2fs", $0) } ?? "-"))")
             out.append("where      \(s("backend")) on \(s("host")) (\(s("os"))) by \(s("user")), repro \(s("repro_version"))")
             let c = e["commit_info"] ?? .null

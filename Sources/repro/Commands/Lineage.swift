@@ -15,8 +15,10 @@ struct LineageCommand: ParsableCommand {
     func run() throws {
         try reporting {
             let (repo, store) = try openRepoAndStore()
-            let roots = try Auditor(store: store, repo: repo).resolve(target).runs
-            let (nodes, edges) = try ReproKit.Lineage(store: store).graph(from: roots)
+            let resolution = try Auditor(store: store, repo: repo).resolve(target)
+            // A file repro wrote: the run that served it, not every run with the same bytes.
+            let roots = resolution.servedBy.flatMap { id in resolution.runs.filter { $0.runId == id } } ?? resolution.runs
+            let (nodes, edges) = try ReproKit.Lineage(store: store, repoRoot: repo.workdir).graph(from: roots)
             if dot {
                 Console.out(ReproKit.Lineage.dot(nodes: nodes, edges: edges))
             } else if output.json {

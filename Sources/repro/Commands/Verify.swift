@@ -15,6 +15,9 @@ struct Verify: ParsableCommand {
     @Option(help: "Fresh runs per backend.")
     var runs: Int = 1
 
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value, as for run (spec files only).", valueName: "key=value"))
+    var overrides: [String] = []
+
     @Flag(help: "Also rerun locally under TZ, LANG, umask, HOME, env order, thread counts, output path and start time, naming the causes of any difference.")
     var perturb = false
 
@@ -32,6 +35,7 @@ struct Verify: ParsableCommand {
             request.backends = backends.split(separator: ",").map(String.init)
             request.runs = runs
             request.perturb = perturb
+            request.overrides = overrides
             let report = try Verifier(request, log: Console.err).run()
             if output.json {
                 Console.json(report.json)
