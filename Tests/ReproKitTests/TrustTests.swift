@@ -206,4 +206,81 @@ final class TrustTests: XCTestCase {
         XCTAssertEqual(show.code, 0, show.err)
         XCTAssertTrue(show.out.contains("verdict      IDENTICAL"), show.out)
     }
+
+    // MARK: the record is what ran
+
+    /// A wrapper named python3 (as pyenv's shim is) is resolved to the real interpreter, whose
+    /// version and packages are recorded; `repro diff` shows a package change.
+    func testTheRealInterpreterAndItsPackagesAreRecorded() throws {
+        let repo = try TempRepo()
+        let bin = ((repo.path + "/../bin-\(UUID().uuidString.prefix(6))") as NSString).standardizingPath
+        try FileManager.default.createDirectory(atPath: bin, withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: bin + "/python3", contents: Data("#!/bin/sh\nexec /usr/bin/python3 \"$@\"\n".utf8))
+        chmod(bin + "/python3", 0o755)
+        let site = repo.path + "/../site-\(UUID().uuidString.prefix(6))"
+        func install(_ version: String) throws {
+            for old in (try? FileManager.default.contentsOfDirectory(atPath: site)) ?? [] {
+                try FileManager.default.removeItem(atPath: site + "/" + old)
+            }
+            let dist = site + "/fakepkg-\(version).dist-info"
+            try FileManager.default.createDirectory(atPath: dist, withIntermediateDirectories: true)
+            FileManager.default.createFile(atPath: dist + "/METADATA", contents: Data("Metadata-Version: 2.1\nName: fakepkg\nVersion: \(version)\n".utf8))
+        }
+        try install("1.0")
+        repo.write("sim.py", "import os\nopen(os.environ['REPRO_OUTDIR'] + '/o.txt', 'w').write('x')\n")
+        repo.write("sim.yaml", "name: py\ncommand: [python3, sim.py]\ncode: [sim.py]\nenv: {PYTHONPATH: \(site)}\n")
+        repo.commitAll()
+        let env = ["PATH": bin + ":/usr/bin:/bin"]
+        let a = runJSON(repo, ["run", "sim.yaml"], env: env)
+        XCTAssertEqual(a["executable"], .string(bin + "/python3"), "the program PATH found (a wrapper)")
+        let real = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/usr/bin/python3")).map { "/usr/bin/" + $0 } ?? "/usr/bin/python3"
+        XCTAssertEqual(a["interpreter"]?["path"]?.stringValue, ChildProcess.realPath(real), "the interpreter behind it")
+        let version = sh(["/usr/bin/python3", "-c", "import platform; print(platform.python_version())"], cwd: "/").out
+        XCTAssertEqual(a["interpreter"]?["version"]?.stringValue, version.trimmingCharacters(in: .whitespacesAndNewlines))
+        let store = try Store(root: repo.path + "/.repro")
+        let packages = String(decoding: try store.readBlob(a["packages_blob"]?.stringValue ?? ""), as: UTF8.self)
+        XCTAssertTrue(packages.contains("fakepkg==1.0\n"), packages)
+        try install("2.0")
+        let b = runJSON(repo, ["run", "sim.yaml", "--no-cache"], env: env)
+        let d = repro(["diff", a["run_id"]?.stringValue ?? "", b["run_id"]?.stringValue ?? "", "--json"], cwd: repo.path)
+        let change = parseJSON(d.out)["identity"]?.arrayValue?.first { $0["field"]?.stringValue == "package fakepkg" }
+        XCTAssertEqual(change?["a"], "1.0", d.out)
+        XCTAssertEqual(change?["b"], "2.0", d.out)
+        XCTAssertEqual(repro(["fsck"], cwd: repo.path).code, 0, "package blobs are referenced")
+    }
+
+    func testRunIdsSortByTimeAndStartedAtIsWhenExecutionBegan() throws {
+        var ids: [String] = []
+        for _ in 0..<200 { ids.append(HostInfo.newRunId()) }
+        XCTAssertEqual(ids, ids.sorted(), "ids made later sort later, within a second too")
+        XCTAssertEqual(Set(ids).count, ids.count)
+        let repo = try TempRepo.seeded(
+            spec: TempRepo.defaultSpec.replacingOccurrences(of: "[COUNTER_FILE]", with: "[COUNTER_FILE, SIM_SLEEP]"))
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [1, 2, 3, 4]}\n")
+        repo.commitAll("sweep")
+        XCTAssertEqual(repro(["sweep", "sweep.yaml", "--jobs", "1"], cwd: repo.path, env: ["SIM_SLEEP": "0.3"]).code, 0)
+        let runs = try Store(root: repo.path + "/.repro").recentRuns(limit: 10).sorted { $0.runId < $1.runId }
+        XCTAssertEqual(runs.count, 4)
+        // One at a time: each began after the previous finished, though all were queued at once.
+        for (x, y) in zip(runs, runs.dropFirst()) {
+            XCTAssertLessThanOrEqual(x.finishedAt ?? "", y.startedAt, "\(x.runId) finished before \(y.runId) started")
+            XCTAssertNotNil(y.queuedAt)
+            XCTAssertLessThan(y.queuedAt ?? "", y.startedAt)
+        }
+    }
+
+    func testFailFastStartsNothingAfterTheFirstFailure() throws {
+        let repo = try TempRepo.seeded()
+        let counter = repo.path + "/.git/counter"
+        let points = ["fail-first"] + (1...20).map(String.init)
+        repo.write("sweep.yaml", "base: sim.yaml\nlist: [\(points.map { "{params.n: \"\($0)\"}" }.joined(separator: ", "))]\n")
+        repo.commitAll("sweep")
+        let r = repro(["sweep", "sweep.yaml", "--jobs", "1", "--fail-fast", "--json"], cwd: repo.path, env: ["COUNTER_FILE": counter])
+        XCTAssertEqual(r.code, 1, r.err)
+        XCTAssertEqual(lineCount(counter), 1, "only the failing point ran")
+        let j = parseJSON(r.out)
+        XCTAssertEqual(j["failed"], .int(1))
+        XCTAssertEqual(j["succeeded"], .int(0))
+        XCTAssertEqual(j["interrupted"], .int(20), "the rest are 'not run', not failures")
+    }
 }

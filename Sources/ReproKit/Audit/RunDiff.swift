@@ -42,6 +42,10 @@ public struct RunDiff: Sendable {
         for (name, x, y) in plain where x != y {
             fields.append(Field(kind: name.hasPrefix("executable") ? "executable" : name, field: name, a: .string(x), b: .string(y)))
         }
+        for k in ["path", "version", "implementation"] where a.interpreter[k] != b.interpreter[k] {
+            fields.append(Field(kind: "interpreter", field: "interpreter." + k, a: a.interpreter[k] ?? .null, b: b.interpreter[k] ?? .null))
+        }
+        fields += try packageChanges(a, b, store: store)
         if a.command != b.command && !fields.contains(where: { $0.field.hasPrefix("command") || $0.field.hasPrefix("params") }) {
             fields.append(Field(kind: "command", field: "command", a: .array(a.command.map { .string($0) }), b: .array(b.command.map { .string($0) })))
         }
@@ -69,5 +73,23 @@ public struct RunDiff: Sendable {
         return RunDiff(
             runA: a.runId, runB: b.runId, identity: fields, outputs: comparisons,
             onlyInA: Set(oa.keys).subtracting(ob.keys).sorted(), onlyInB: Set(ob.keys).subtracting(oa.keys).sorted())
+    }
+
+    /// Packages added, removed or at another version between two runs' interpreters.
+    static func packageChanges(_ a: RunRecord, _ b: RunRecord, store: Store) throws -> [Field] {
+        guard let pa = a.packagesBlob, let pb = b.packagesBlob, pa != pb else { return [] }
+        func parse(_ sha: String) throws -> [String: String] {
+            var out: [String: String] = [:]
+            for line in String(decoding: try store.readBlob(sha, limit: 16 << 20), as: UTF8.self).split(separator: "\n") {
+                let parts = line.components(separatedBy: "==")
+                out[parts[0].lowercased()] = parts.count > 1 ? parts[1] : ""
+            }
+            return out
+        }
+        let (x, y) = (try parse(pa), try parse(pb))
+        return Set(x.keys).union(y.keys).sorted().compactMap { name in
+            guard x[name] != y[name] else { return nil }
+            return Field(kind: "package", field: "package " + name, a: x[name].map { .string($0) } ?? .null, b: y[name].map { .string($0) } ?? .null)
+        }
     }
 }

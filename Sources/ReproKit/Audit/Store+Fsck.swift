@@ -92,7 +92,9 @@ extension Store {
         refs += try db.prepare(
             "SELECT o.sha256, 'output ' || o.name || ' of run ' || o.run_id FROM outputs o JOIN runs r USING (run_id) WHERE r.outputs_evicted_at IS NULL"
         ).query([]) { ($0.text(0), $0.text(1)) }
-        for (col, what) in [("stdout_blob", "stdout"), ("stderr_blob", "stderr"), ("patch_blob", "dirty patch")] {
+        for (col, what) in [
+            ("stdout_blob", "stdout"), ("stderr_blob", "stderr"), ("patch_blob", "dirty patch"), ("packages_blob", "package list"),
+        ] {
             refs += try db.prepare("SELECT \(col), run_id FROM runs WHERE \(col) IS NOT NULL").query([]) {
                 ($0.text(0), "\(what) of run \($0.text(1))")
             }

@@ -59,8 +59,8 @@ extension Store {
             "SELECT o.run_id, o.sha256 FROM outputs o JOIN runs r USING (run_id) WHERE r.outputs_evicted_at IS NULL"
         ).query([]) { ($0.text(0), $0.text(1)) }
         for (runId, sha) in outputRefs where !evicting.contains(runId) { referenced.insert(sha) }
-        let runRefs = try db.prepare("SELECT stdout_blob, stderr_blob, patch_blob FROM runs").query([]) {
-            [$0.optText(0), $0.optText(1), $0.optText(2)]
+        let runRefs = try db.prepare("SELECT stdout_blob, stderr_blob, patch_blob, packages_blob FROM runs").query([]) {
+            [$0.optText(0), $0.optText(1), $0.optText(2), $0.optText(3)]
         }
         for row in runRefs {
             for case let sha? in row { referenced.insert(sha) }

@@ -15,9 +15,9 @@ public enum CommandOutput {
     /// Helpers' output is read up to this size; more is an error, not an out-of-memory.
     static let outputLimit = 64 << 20
 
-    public static func run(_ argv: [String], environment: [String: String], timeout: Double = defaultTimeout)
-        throws(ExecutionError) -> Result
-    {
+    public static func run(
+        _ argv: [String], environment: [String: String], workingDirectory: String = "/", timeout: Double = defaultTimeout
+    ) throws(ExecutionError) -> Result {
         let path = environment["PATH"] ?? SimulationEnvironment.defaultPath
         guard let first = argv.first, let exe = ChildProcess.resolveExecutable(first, path: path, workingDirectory: "/") else {
             throw ExecutionError("cannot find '\(argv.first ?? "")' on PATH=\(path); is it installed here?")
@@ -30,7 +30,7 @@ public enum CommandOutput {
         let dir = String(cString: made)
         defer { FileIO.removeTreeFast(dir) }
         var child = ChildProcess(
-            executable: exe, arguments: Array(argv.dropFirst()), environment: environment, workingDirectory: "/",
+            executable: exe, arguments: Array(argv.dropFirst()), environment: environment, workingDirectory: workingDirectory,
             stdoutPath: dir + "/out", stderrPath: dir + "/err", timeout: timeout)
         child.killGrace = 2
         child.stopsOnInterrupt = false

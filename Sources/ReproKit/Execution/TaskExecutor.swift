@@ -14,9 +14,11 @@ public enum TaskExecutor {
 
     /// Executes the task and returns its manifest; with `writeManifest`, also writes
     /// manifest.json atomically (last, so its presence means the task finished).
-    public static func execute(_ task: TaskSpec, machine: [String: String], writeManifest: Bool, hashExecutable: Bool = true)
-        -> TaskManifest
-    {
+    /// `probeInterpreter`: ask the interpreter behind the command for its real path, version
+    /// and packages (on a scheduler's node; the local backend asks once per run at ingestion).
+    public static func execute(
+        _ task: TaskSpec, machine: [String: String], writeManifest: Bool, hashExecutable: Bool = true, probeInterpreter: Bool = false
+    ) -> TaskManifest {
         let started = Clock.now()
         let env = environment(for: task, machine: machine)
         let jobId = machine["SLURM_ARRAY_JOB_ID"].flatMap { a in machine["SLURM_ARRAY_TASK_ID"].map { "\(a)_\($0)" } }
@@ -38,6 +40,9 @@ public enum TaskExecutor {
         let real = ChildProcess.realPath(exe)
         manifest.executablePath = real
         if hashExecutable { manifest.executableSha256 = try? Hashing.sha256OfFile(atPath: real).hash }
+        if probeInterpreter {
+            manifest.interpreter = InterpreterProbe.probe(executable: exe, environment: env, workdir: task.workdir, store: nil)
+        }
         var child = ChildProcess(
             executable: exe, arguments: Array(task.argv.dropFirst()), environment: env, workingDirectory: task.workdir,
             stdoutPath: task.taskDir + "/stdout", stderrPath: task.taskDir + "/stderr", timeout: task.timeout)

@@ -123,6 +123,8 @@ public struct TaskManifest: Sendable {
     public var executablePath: String?
     public var executableSha256: String?
     public var outputs: [OutputFile]
+    /// The interpreter behind the command, probed where the task ran (schedulers).
+    public var interpreter: InterpreterInfo? = nil
 
     public var json: JSONValue {
         [
@@ -131,6 +133,11 @@ public struct TaskManifest: Sendable {
             "duration_s": .double(durationS), "host": .string(host), "os": .string(os), "job_id": jobId.json,
             "executable": executablePath.json, "executable_sha256": executableSha256.json,
             "outputs": .array(outputs.map(\.json)),
+            "interpreter": interpreter.map { i in
+                var o = i.json.objectValue ?? [:]
+                o["packages"] = .array(i.packages.map { .string($0) })
+                return .object(o)
+            } ?? .null,
         ]
     }
 
@@ -151,6 +158,11 @@ public struct TaskManifest: Sendable {
         executableSha256 = j["executable_sha256"]?.stringValue
         outputs = (j["outputs"]?.arrayValue ?? []).map {
             OutputFile(name: $0["name"]?.stringValue ?? "", sha256: $0["sha256"]?.stringValue ?? "", size: $0["size"]?.intValue ?? 0)
+        }
+        if let i = j["interpreter"], let path = i["path"]?.stringValue {
+            interpreter = InterpreterInfo(
+                language: i["language"]?.stringValue ?? "", path: path, version: i["version"]?.stringValue ?? "",
+                implementation: i["implementation"]?.stringValue ?? "", packages: i["packages"]?.arrayValue?.compactMap(\.stringValue) ?? [])
         }
     }
 

@@ -20,6 +20,10 @@ public final class Dispatcher {
     var recycleTaskDirs = false
     /// Whether to print the stderr tail of a failed run (a single run: yes; a sweep: no).
     var showFailureTail = false
+    /// Each local task's environment and working directory, to probe its interpreter in.
+    private var probeContext: [String: (env: [String: String], workdir: String)] = [:]
+    /// Probes by executable and environment, once per dispatcher (a sweep runs one interpreter).
+    private var probes: [String: (InterpreterInfo, BlobRef)?] = [:]
     /// Decides, on Ctrl-C, whether to cancel what was submitted (default: yes).
     var confirmCancel: (Int) -> Bool = { _ in true }
 
@@ -42,6 +46,9 @@ public final class Dispatcher {
     func submit(_ tasks: [TaskSpec], resources: [String: JSONValue], records: [RunRecord] = []) throws -> [TaskHandle] {
         remember(records)
         for t in tasks { try t.stage(writeSpec: backend.needsTaskFile) }
+        if backend.name == "local" {
+            for t in tasks { probeContext[t.runId] = (TaskExecutor.environment(for: t, machine: [:]), t.workdir) }
+        }
         let handles = try backend.submit(tasks, resources: resources)
         if backend.name != "local" {
             try store.setJobs(handles.map { (runId: $0.runId, jobId: $0.jobId, taskDir: $0.taskDir, attempt: $0.attempt) })
@@ -182,11 +189,17 @@ public final class Dispatcher {
             record.message = c.message
             record.finishedAt = c.finishedAt
             record.durationS = c.durationS
+            if let started = c.startedAt {
+                record.queuedAt = record.queuedAt ?? record.startedAt
+                record.startedAt = started
+            }
             record.stdoutBlob = c.stdout?.sha256
             record.stderrBlob = c.stderr?.sha256
             record.outputs = (outputsFor[h.runId] ?? []).map(\.0)
             record.executablePath = c.executablePath ?? record.executablePath
             record.executableSha256 = c.executableSha256 ?? record.executableSha256
+            if let i = c.interpreter { record.interpreter = i.json }
+            if let b = c.packages { record.packagesBlob = b.sha256 }
             if let host = c.host { record.host = host }
             if let job = c.jobId { record.jobId = job }
             var paths: [String: String] = [:]
@@ -254,12 +267,39 @@ public final class Dispatcher {
             status: status, exitCode: manifest?.exitCode ?? st.failure?.exitCode, message: message,
             finishedAt: manifest?.finishedAt ?? Clock.iso8601(Clock.now()), durationS: manifest?.durationS ?? 0,
             stdout: stdout, stderr: stderr, executablePath: manifest?.executablePath, executableSha256: exeHash, outputs: outputs)
+        c.startedAt = manifest.flatMap { $0.startedAt.isEmpty ? nil : $0.startedAt }
+        if let (info, blob) = try interpreter(manifest, runId: h.runId) {
+            c.interpreter = info
+            c.packages = blob
+        }
         if backend.name != "local" {
             c.host = manifest?.host ?? st.node
             c.os = manifest?.os
             c.jobId = manifest?.jobId ?? h.jobId
         }
         return (c, outputs)
+    }
+}
+
+extension Dispatcher {
+    /// The interpreter behind a finished task and its package-list blob: from the manifest
+    /// (probed on the node), else probed here for a local run (cached in the store).
+    func interpreter(_ manifest: TaskManifest?, runId: String) throws -> (InterpreterInfo, BlobRef)? {
+        let context = probeContext.removeValue(forKey: runId)
+        guard let manifest else { return nil }
+        if let info = manifest.interpreter {
+            return (info, try store.putBytes(Array(info.packagesText.utf8)))
+        }
+        guard backend.name == "local", let exe = manifest.executablePath, let (env, workdir) = context else { return nil }
+        let memo = exe + "\u{0}" + workdir + "\u{0}" + env.sorted { $0.key < $1.key }.filter { !$0.key.hasPrefix("REPRO_") }
+            .map { $0.key + "=" + $0.value }.joined(separator: "\u{0}")
+        if let known = probes[memo] { return known }
+        var result: (InterpreterInfo, BlobRef)? = nil
+        if let info = InterpreterProbe.probe(executable: exe, environment: env, workdir: workdir, store: store) {
+            result = (info, try store.putBytes(Array(info.packagesText.utf8)))
+        }
+        probes[memo] = result
+        return result
     }
 }
 

@@ -182,6 +182,13 @@ extension Store {
             ALTER TABLE runs ADD COLUMN queued_at TEXT;
             ALTER TABLE runs ADD COLUMN interpreter_json TEXT;
             ALTER TABLE runs ADD COLUMN packages_blob TEXT;
+            -- Interpreter probes (see InterpreterProbe), valid while the folders they watched
+            -- (site-packages, the interpreter) keep their size and mtime.
+            CREATE TABLE interpreter_cache (
+                key TEXT PRIMARY KEY,
+                result_json TEXT NOT NULL,
+                watched_json TEXT NOT NULL
+            );
             """
         ),
     ]

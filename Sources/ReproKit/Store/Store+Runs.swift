@@ -61,6 +61,12 @@ extension Store {
         public var host: String? = nil
         public var os: String? = nil
         public var jobId: String? = nil
+        /// The interpreter behind the command and the blob of its package list.
+        public var interpreter: InterpreterInfo? = nil
+        public var packages: BlobRef? = nil
+        /// When execution began (the executor's clock); the record's `started_at` until then
+        /// says when the run was recorded, `queued_at` keeps that.
+        public var startedAt: String? = nil
     }
 
     /// Marks a run finished and records its outputs, all in one transaction: a run is either
@@ -88,7 +94,9 @@ extension Store {
                 UPDATE runs SET status = ?, exit_code = ?, message = ?, finished_at = ?, duration_s = ?,
                     stdout_blob = ?, stderr_blob = ?, executable_path = COALESCE(?, executable_path),
                     executable_sha256 = COALESCE(?, executable_sha256), host = COALESCE(?, host), os = COALESCE(?, os),
-                    job_id = COALESCE(?, job_id)
+                    job_id = COALESCE(?, job_id), queued_at = COALESCE(queued_at, started_at),
+                    started_at = COALESCE(?, started_at), interpreter_json = COALESCE(?, interpreter_json),
+                    packages_blob = COALESCE(?, packages_blob)
                 WHERE run_id = ? AND status = 'running'
                 """
             ).run([
@@ -96,11 +104,12 @@ extension Store {
                 .text(c.finishedAt), .double(c.durationS), c.stdout.map { .text($0.sha256) } ?? .null,
                 c.stderr.map { .text($0.sha256) } ?? .null, c.executablePath.map { .text($0) } ?? .null,
                 c.executableSha256.map { .text($0) } ?? .null, c.host.map { .text($0) } ?? .null, c.os.map { .text($0) } ?? .null,
-                c.jobId.map { .text($0) } ?? .null, .text(runId),
+                c.jobId.map { .text($0) } ?? .null, c.startedAt.map { .text($0) } ?? .null,
+                c.interpreter.map { .text($0.json.canonical) } ?? .null, c.packages.map { .text($0.sha256) } ?? .null, .text(runId),
             ])
             // Only the process that moves it out of `running` records its outputs: exactly once.
             guard db.changes == 1 else { return false }
-            try insertBlobRows([c.stdout, c.stderr].compactMap { $0 } + c.outputs.map(\.blob))
+            try insertBlobRows([c.stdout, c.stderr, c.packages].compactMap { $0 } + c.outputs.map(\.blob))
             let insertOutput = try db.prepare(
                 "INSERT OR REPLACE INTO outputs (run_id, name, sha256, size, inline_json) VALUES (?, ?, ?, ?, ?)")
             for (o, inline, _) in c.outputs {

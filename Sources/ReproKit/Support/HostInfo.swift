@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// Facts about the machine a run executes on.
 public enum HostInfo {
@@ -35,10 +36,22 @@ public enum HostInfo {
 
     /// A new run id: sortable by start time (to the second), then 40 random bits, so thousands
     /// of runs started in the same second by several processes and hosts do not collide.
+    /// `YYYYMMDD-HHMMSS-` then 10 hex digits: milliseconds (3), a per-process counter (3) and
+    /// random (4). Ids made later sort later, within a second and within one process's burst.
     public static func newRunId(at t: Double = Clock.now()) -> String {
         let iso = Clock.iso8601(t)  // 2026-11-24T06:32:40.123Z
         let compact = iso.prefix(19).filter { $0 != "-" && $0 != ":" }.replacingOccurrences(of: "T", with: "-")
-        let rand = String(UInt64.random(in: 0...0xFF_FFFF_FFFF), radix: 16)
-        return compact + "-" + String(repeating: "0", count: 10 - rand.count) + rand
+        let ms = Int((t - t.rounded(.down)) * 1000) % 1000
+        let n = runIdCounter.withLock { c -> Int in
+            c = (c + 1) % 4096
+            return c
+        }
+        func hex(_ v: Int, _ width: Int) -> String {
+            let s = String(v, radix: 16)
+            return String(repeating: "0", count: max(0, width - s.count)) + s
+        }
+        return compact + "-" + hex(ms, 3) + hex(n, 3) + hex(Int.random(in: 0..<0x10000), 4)
     }
 }
+
+private let runIdCounter = Mutex(0)

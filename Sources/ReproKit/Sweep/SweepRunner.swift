@@ -64,13 +64,17 @@ public struct SweepProgress: Sendable {
     public var hits = 0
     public var done = 0
     public var failed = 0
+    /// Points stopped or never started (Ctrl-C, --fail-fast): not failures of the simulation.
+    public var interrupted = 0
+    /// Executing now (on the local pool: at most --jobs).
     public var running = 0
+    /// Waiting: not submitted yet, or submitted and not started.
     public var queued = 0
     public var started = Clock.monotonic()
 
     /// Seconds left at the current pace of computed points.
     public var eta: Double? {
-        let computed = done + failed
+        let computed = done + failed + interrupted
         let left = total - hits - computed
         guard computed > 0, left > 0 else { return nil }
         return (Clock.monotonic() - started) / Double(computed) * Double(left)
@@ -227,7 +231,9 @@ public final class SweepRunner {
         // Locally, records are created a window at a time (so Ctrl-C leaves no pile of
         // never-started runs), refilled in batches so each costs one transaction.
         let jobs = request.jobs ?? ProcessInfo.processInfo.activeProcessorCount
-        let window = backend.name == "local" ? max(64, 16 * jobs) : Int.max
+        // With --fail-fast nothing waits in the pool beyond what runs: after the first failure
+        // no further point starts.
+        let window = backend.name == "local" ? (request.failFast ? jobs : max(64, 16 * jobs)) : Int.max
         var inFlight = 0
         var failedSeen = false
         var lastShown = 0.0
@@ -307,9 +313,17 @@ public final class SweepRunner {
                 if let d = dirOf.removeValue(forKey: r.runId) { freeDirs.append(d) }
                 localResults[r.key] = SweepPointResult(
                     runId: r.runId, key: r.key, cache: .miss, status: r.status, backend: r.backend, jobId: r.jobId, message: r.message)
-                if r.status == .succeeded { localProg.done += 1 } else { localProg.failed += 1; failedSeen = true }
-                localProg.queued = queue.count - next + busy.count
-                localProg.running = inFlight
+                switch r.status {
+                case .succeeded: localProg.done += 1
+                case .failed:
+                    localProg.failed += 1
+                    failedSeen = true
+                case .interrupted, .running: localProg.interrupted += 1
+                }
+                // The local pool runs at most `jobs` of what was handed to it; the rest waits.
+                let executing = backend.name == "local" ? min(inFlight, jobs) : inFlight
+                localProg.running = executing
+                localProg.queued = queue.count - next + busy.count + (inFlight - executing)
                 let now = Clock.monotonic()
                 if now - lastShown > 0.2 {
                     lastShown = now

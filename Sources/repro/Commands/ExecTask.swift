@@ -19,7 +19,8 @@ struct ExecTask: ParsableCommand {
             let json: JSONValue
             do { json = try JSONParser.parse(Array(bytes)) } catch { throw ConfigError("\(spec): \(error)") }
             let task = try TaskSpec(json: json, file: spec)
-            let manifest = TaskExecutor.execute(task, machine: ProcessInfo.processInfo.environment, writeManifest: true)
+            let manifest = TaskExecutor.execute(
+                task, machine: ProcessInfo.processInfo.environment, writeManifest: true, probeInterpreter: true)
             // The exit code is the simulation's, so the scheduler's own state agrees with the manifest.
             if let code = manifest.exitCode, code != 0 { throw ExitCode(code) }
             if manifest.status != .succeeded { throw ExitCode(1) }

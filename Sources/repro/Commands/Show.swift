@@ -53,6 +53,11 @@ struct Show: ParsableCommand {
             for i in r.inputs { lines.append("input      \(i.path)  \(i.sha256)  \(i.size) B") }
             lines.append("command    \(r.command.joined(separator: " "))")
             lines.append("executable \(r.executablePath ?? "-")  \(r.executableSha256 ?? "")")
+            if let path = r.interpreter["path"]?.stringValue {
+                let version = r.interpreter["version"]?.stringValue ?? ""
+                lines.append("interpreter \(r.interpreter["language"]?.stringValue ?? "") \(version) at \(path)"
+                    + (r.packagesBlob.map { " (packages: blob \($0.prefix(12)), `repro diff` compares them)" } ?? ""))
+            }
             lines.append("env        \(r.env.canonical)")
             lines.append("backend    \(r.backend) on \(r.host) (\(r.os)), repro \(r.reproVersion)")
             lines.append("started    \(r.startedAt)")

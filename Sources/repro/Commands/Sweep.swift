@@ -65,14 +65,15 @@ final class ProgressDisplay {
     var lastPlain = 0.0
 
     func show(_ p: SweepProgress, final: Bool) {
-        let finished = p.done + p.failed
+        let finished = p.done + p.failed + p.interrupted
         guard p.total > p.hits else {
             if final { FileHandle.standardError.write(Data("sweep: all \(p.total) point(s) cached\n".utf8)) }
             return
         }
         let computed = p.total - p.hits
         let eta = p.eta.map { " ETA " + DurationText.format($0.rounded()) } ?? ""
-        let counts = "\(finished)/\(computed) done, \(p.running) running, \(p.queued) queued, \(p.failed) failed, \(p.hits) hits\(eta)"
+        let stopped = p.interrupted > 0 ? ", \(p.interrupted) not run" : ""
+        let counts = "\(finished)/\(computed) done, \(p.running) running, \(p.queued) queued, \(p.failed) failed\(stopped), \(p.hits) hits\(eta)"
         if tty {
             let width = 24
             let filled = Int(Double(width) * Double(finished) / Double(computed))

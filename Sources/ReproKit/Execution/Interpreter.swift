@@ -1,0 +1,127 @@
+import Foundation
+
+/// What actually runs a simulation written in Python: the real interpreter behind a shim or
+/// wrapper (pyenv's `python3` is a bash script), its version, and the packages installed for it,
+/// as `pip freeze` would list them.
+public struct InterpreterInfo: Sendable, Equatable {
+    public var language: String
+    /// `sys.executable`, with symlinks resolved.
+    public var path: String
+    public var version: String
+    public var implementation: String
+    /// `name==version`, sorted case-insensitively.
+    public var packages: [String]
+
+    public var json: JSONValue {
+        ["language": .string(language), "path": .string(path), "version": .string(version), "implementation": .string(implementation)]
+    }
+
+    /// The package list as the bytes of its blob (one line each).
+    public var packagesText: String { packages.map { $0 + "\n" }.joined() }
+}
+
+/// Finds and asks the interpreter behind a command, with the answers cached in the store until
+/// the interpreter or its package folders change.
+public enum InterpreterProbe {
+    static let pythonScript = """
+        import sys, os, platform, json
+        try:
+            from importlib import metadata
+            pk = sorted({"%s==%s" % (d.metadata["Name"], d.version) for d in metadata.distributions() if d.metadata["Name"]}, key=str.lower)
+        except Exception:
+            pk = []
+        dirs = [p for p in sys.path if p and os.path.isdir(p)]
+        print(json.dumps({"executable": os.path.realpath(sys.executable), "version": platform.python_version(),
+            "implementation": platform.python_implementation(), "packages": pk, "dirs": dirs}))
+        """
+
+    /// The language of a program, by its name or its `#!` line; nil when it is not one repro
+    /// knows how to ask.
+    static func language(of executable: String) -> String? {
+        let name = (executable as NSString).lastPathComponent
+        if name.hasPrefix("python") { return "python" }
+        guard let fh = FileHandle(forReadingAtPath: executable) else { return nil }
+        defer { try? fh.close() }
+        let head = String(decoding: (try? fh.read(upToCount: 256)) ?? Data(), as: UTF8.self)
+        guard head.hasPrefix("#!"), let line = head.split(separator: "\n").first else { return nil }
+        return line.contains("python") ? "python" : nil
+    }
+
+    /// Probes the interpreter that `executable` (as resolved on PATH) runs under, from
+    /// `workdir` with `environment` (pyenv and venvs choose by them). nil when the program is not
+    /// an interpreter repro knows, or when asking it failed.
+    public static func probe(executable: String, environment: [String: String], workdir: String, store: Store?) -> InterpreterInfo? {
+        guard let language = language(of: executable) else { return nil }
+        // A script with a python #! line: ask the python on PATH (what `env python3` finds).
+        var program = executable
+        if !(executable as NSString).lastPathComponent.hasPrefix("python") {
+            program = ChildProcess.resolveExecutable("python3", path: environment["PATH"] ?? "", workingDirectory: workdir) ?? executable
+        }
+        let cacheKey = probeKey(program: program, environment: environment, workdir: workdir)
+        if let store, let cached = store.cachedProbe(key: cacheKey) { return cached }
+        guard
+            let r = try? CommandOutput.run([program, "-c", pythonScript], environment: environment, workingDirectory: workdir, timeout: 30),
+            r.status == 0, let j = try? JSONParser.parse(r.stdout.trimmingCharacters(in: .whitespacesAndNewlines))
+        else { return nil }
+        let info = InterpreterInfo(
+            language: language, path: j["executable"]?.stringValue ?? program, version: j["version"]?.stringValue ?? "",
+            implementation: j["implementation"]?.stringValue ?? "",
+            packages: j["packages"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        let dirs = (j["dirs"]?.arrayValue?.compactMap(\.stringValue) ?? []) + [info.path]
+        store?.cacheProbe(key: cacheKey, info: info, watched: dirs)
+        return info
+    }
+
+    /// What decides which interpreter and packages a command gets: the program (and its
+    /// stat), the variables pyenv, conda and venvs read, and pyenv's version file.
+    static func probeKey(program: String, environment: [String: String], workdir: String) -> String {
+        var parts = [program, statSignature(program)]
+        for v in ["PATH", "PYENV_VERSION", "PYENV_ROOT", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "PYTHONHOME"] {
+            parts.append(v + "=" + (environment[v] ?? ""))
+        }
+        var dir = workdir
+        while !dir.isEmpty {
+            let f = dir + "/.python-version"
+            if let text = try? String(contentsOfFile: f, encoding: .utf8) {
+                parts.append(f + "=" + text)
+                break
+            }
+            if dir == "/" { break }
+            dir = (dir as NSString).deletingLastPathComponent
+        }
+        return Hashing.sha256Hex(parts.joined(separator: "\u{0}"))
+    }
+
+    /// Size, mtime and inode of a path (its content changing changes these).
+    static func statSignature(_ path: String) -> String {
+        var st = stat()
+        guard stat(path, &st) == 0 else { return "-" }
+        return "\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ino)"
+    }
+}
+
+extension Store {
+    /// A cached probe, valid while none of the folders it watched (site-packages, ...) and the
+    /// interpreter itself changed.
+    func cachedProbe(key: String) -> InterpreterInfo? {
+        let rows = try? db.prepare("SELECT result_json, watched_json FROM interpreter_cache WHERE key = ?").query([.text(key)]) {
+            ($0.text(0), $0.text(1))
+        }
+        guard let row = rows?.first, let result = try? JSONParser.parse(row.0), let watched = try? JSONParser.parse(row.1).objectValue
+        else { return nil }
+        for (path, sig) in watched where InterpreterProbe.statSignature(path) != sig.stringValue { return nil }
+        return InterpreterInfo(
+            language: result["language"]?.stringValue ?? "", path: result["path"]?.stringValue ?? "",
+            version: result["version"]?.stringValue ?? "", implementation: result["implementation"]?.stringValue ?? "",
+            packages: result["packages"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+    }
+
+    func cacheProbe(key: String, info: InterpreterInfo, watched: [String]) {
+        var result = info.json.objectValue ?? [:]
+        result["packages"] = .array(info.packages.map { .string($0) })
+        let sigs = JSONValue.object(Dictionary(watched.map { ($0, .string(InterpreterProbe.statSignature($0))) }, uniquingKeysWith: { a, _ in a }))
+        // Best effort: a busy store must not fail a run over a cache entry.
+        try? db.prepare("INSERT OR REPLACE INTO interpreter_cache (key, result_json, watched_json) VALUES (?, ?, ?)")
+            .run([.text(key), .text(JSONValue.object(result).canonical), .text(sigs.canonical)])
+    }
+}
