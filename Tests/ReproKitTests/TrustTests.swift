@@ -147,8 +147,12 @@ final class TrustTests: XCTestCase {
         repo.write("a.yaml", "name: producer\ncommand: [./make.sh]\ncode: [make.sh]\nparams: {variant: 1}\n")
         repo.commitAll()
         let signed = runJSON(repo, ["run", "a.yaml"])
-        XCTAssertEqual(repro(["keygen", "--out", repo.path + "/../k-\(signed["key"]?.stringValue?.prefix(6) ?? "")"], cwd: repo.path).code, 0)
-        let key = repo.path + "/../k-\(signed["key"]?.stringValue?.prefix(6) ?? "")"
+        let key = repo.path + "/../k-\(UUID().uuidString.prefix(8))"
+        XCTAssertEqual(repro(["keygen", "--out", key], cwd: repo.path).code, 0)
+        defer {
+            unlink(key)
+            unlink(key + ".pub")
+        }
         XCTAssertEqual(repro(["attest", signed["run_id"]?.stringValue ?? "", "--key", key], cwd: repo.path).code, 0)
         let unsigned = runJSON(repo, ["run", "a.yaml", "--set", "params.variant=2"])
         let file = try XCTUnwrap(unsigned["outputs_dir"]?.stringValue) + "/data.txt"

@@ -37,16 +37,7 @@ public enum OutputCollector {
     public static func regularFiles(under root: String) -> [String] {
         var out: [String] = []
         func walk(_ rel: String) {
-            let dir = rel.isEmpty ? root : root + "/" + rel
-            guard let d = opendir(dir) else { return }
-            var names: [String] = []
-            while let entry = readdir(d) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(d)
+            guard let names = FileIO.directoryNames(rel.isEmpty ? root : root + "/" + rel) else { return }
             for name in names.sorted() {
                 let childRel = rel.isEmpty ? name : rel + "/" + name
                 var st = stat()

@@ -175,23 +175,22 @@ final class GitTree {
 
     var id: String { oidHex(git_tree_id(handle)) }
 
-    /// The id and kind of the entry at a repo-relative path, or nil if there is none.
+    /// The id and kind of the entry at a repo-relative path, or nil if there is none (a
+    /// symlink is a "blob" here: `resolve` follows it).
     func entry(atPath path: String) throws(GitError) -> (id: String, kind: String)? {
         if path == "." { return (id, "tree") }
-        var entry: OpaquePointer?
-        let rc = git_tree_entry_bypath(&entry, handle, path)
-        if rc == GIT_ENOTFOUND.rawValue { return nil }
-        try gitCheck(rc, "git_tree_entry_bypath(\(path))")
-        guard let entry else { return nil }
-        defer { git_tree_entry_free(entry) }
-        let kind: String
+        guard let e = try linkAwareEntry(atPath: path) else { return nil }
+        return (e.id, e.linkTarget == nil ? e.kind : "blob")
+    }
+
+    /// "tree", "blob", or "commit" (a submodule: the id is its commit).
+    static func kindName(_ entry: OpaquePointer) -> String {
         switch git_tree_entry_type(entry) {
-        case GIT_OBJECT_TREE: kind = "tree"
-        case GIT_OBJECT_BLOB: kind = "blob"
-        case GIT_OBJECT_COMMIT: kind = "commit"  // a submodule: the id is its commit
-        default: kind = "other"
+        case GIT_OBJECT_TREE: return "tree"
+        case GIT_OBJECT_BLOB: return "blob"
+        case GIT_OBJECT_COMMIT: return "commit"
+        default: return "other"
         }
-        return (oidHex(git_tree_entry_id(entry)), kind)
     }
 }
 

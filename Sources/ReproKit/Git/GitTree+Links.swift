@@ -104,14 +104,7 @@ extension GitTree {
         if git_tree_entry_filemode(entry) == GIT_FILEMODE_LINK, var oid = git_tree_entry_id(entry)?.pointee {
             return (id, "link", try repo.blobText(&oid))
         }
-        let kind: String
-        switch git_tree_entry_type(entry) {
-        case GIT_OBJECT_TREE: kind = "tree"
-        case GIT_OBJECT_BLOB: kind = "blob"
-        case GIT_OBJECT_COMMIT: kind = "commit"
-        default: kind = "other"
-        }
-        return (id, kind, nil)
+        return (id, GitTree.kindName(entry), nil)
     }
 }
 

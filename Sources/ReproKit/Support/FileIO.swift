@@ -54,7 +54,14 @@ enum FileIO {
 
     /// Removes everything inside a directory, keeping the directory.
     static func emptyTree(_ path: String) {
-        guard let dir = opendir(path) else { return }
+        for n in directoryNames(path) ?? [] { removeTreeFast(path + "/" + n) }
+    }
+
+    /// The names in a directory (without `.` and `..`), unsorted; nil when it cannot be read.
+    /// Plain readdir: FileManager is slow for the thousands of small folders a sweep makes.
+    static func directoryNames(_ path: String) -> [String]? {
+        guard let dir = opendir(path) else { return nil }
+        defer { closedir(dir) }
         var names: [String] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
@@ -62,8 +69,7 @@ enum FileIO {
             }
             if name != "." && name != ".." { names.append(name) }
         }
-        closedir(dir)
-        for n in names { removeTreeFast(path + "/" + n) }
+        return names
     }
 
     static func writeAll(_ fd: Int32, _ bytes: [UInt8], path: String) throws(StoreError) {

@@ -37,15 +37,7 @@ enum FileWalk {
             let id = [UInt64(dst.st_dev), UInt64(dst.st_ino)]
             guard onPath.insert(id).inserted else { return }
             defer { onPath.remove(id) }
-            guard let d = opendir(dir) else { return }
-            var names: [String] = []
-            while let entry = readdir(d) {
-                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
-                    String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
-                }
-                if name != "." && name != ".." { names.append(name) }
-            }
-            closedir(d)
+            guard let names = FileIO.directoryNames(dir) else { return }
             for name in names.sorted() {
                 let childRel = rel.isEmpty ? name : rel + "/" + name
                 var st = stat()
