@@ -96,6 +96,18 @@ hyperfine -w 1 -r 3 --export-json "$RES/10k.json" \
   --prepare "rm -rf .repro results" \
   "xargs -P $CORES -n 1 true < $RES/seq" "$REPRO sweep sweep10k.yaml --jobs $CORES >/dev/null 2>&1" >/dev/null 2>&1
 median "$RES/10k.json"
+echo "-- repro report of the 10,000-point sweep (target < 2 s and < 20 MB)"
+"$REPRO" sweep sweep10k.yaml --jobs "$CORES" >/dev/null 2>&1
+hyperfine -N -w 1 -r 5 --export-json "$RES/report.json" "$REPRO report sweep10k.yaml --out $RES/report10k.html" >/dev/null 2>&1
+median "$RES/report.json"
+echo "  size: $(stat -c %s "$RES/report10k.html") bytes"
+echo "-- a 400-byte YAML alias bomb is refused (target < 50 ms, < 50 MB)"
+python3 - > bomb.yaml <<'PY'
+print("name: bomb\ncommand: [true]\nparams:\n  a: &a [" + ",".join(['"lol"'] * 9) + "]")
+for p, c in zip("abcdefgh", "bcdefghi"):
+    print("  %s: &%s [%s]" % (c, c, ",".join(["*" + p] * 9)))
+PY
+/usr/bin/time -f "  %e s, max RSS %M KB (exit 2 expected)" "$REPRO" why bomb.yaml 2>&1 >/dev/null | tail -1
 if scontrol ping 2>/dev/null | grep -q UP; then
   echo "-- a 1,000-point sweep on SLURM (job arrays) beside the local backend"
   rm -rf .repro results

@@ -3,6 +3,8 @@
 # Used by quickstart.sh, test.sh and .ci/run, so all three agree on what "installed" means.
 set -eu
 PKGS="libgit2-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev pkg-config git sqlite3 python3 hyperfine openssl time"
+# `deps.sh --test`: also what only the tests need (headless Chromium for the report's browser test).
+[ "${1:-}" = "--test" ] && PKGS="$PKGS chromium"
 missing=""
 for p in $PKGS; do
   dpkg -s "$p" >/dev/null 2>&1 || missing="$missing $p"

@@ -6,7 +6,7 @@
 set -eu
 cd "$(dirname "$0")/.."
 [ -x /opt/swift/usr/bin/swift ] && PATH="/opt/swift/usr/bin:$PATH"
-./scripts/deps.sh
+./scripts/deps.sh --test
 if [ "${REPRO_SKIP_SLURM:-0}" != 1 ]; then
   ./scripts/slurm-test-cluster.sh start
 fi

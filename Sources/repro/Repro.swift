@@ -9,7 +9,7 @@ struct Repro: ParsableCommand {
         abstract: "Run simulations with provenance: every result tied to its code, config, seed and precision, and cached.",
         version: HostInfo.reproVersion,
         subcommands: [
-            Run.self, Sweep.self, Verify.self, Status.self, Wait.self, Why.self, Log.self, Logs.self, Show.self, Audit.self, LineageCommand.self, Diff.self, Export.self, Attest.self,
+            Run.self, Sweep.self, Verify.self, Status.self, Wait.self, Why.self, Log.self, Logs.self, Show.self, Report.self, Audit.self, LineageCommand.self, Diff.self, Export.self, Attest.self,
             Keygen.self, Fsck.self, Cache.self, Hooks.self, ExecTask.self,
         ]
     )

@@ -197,3 +197,15 @@ func requireSlurmCluster() throws {
     if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
     throw XCTSkip(reason)
 }
+
+/// The report's browser test needs headless Chromium (Debian's `chromium`, which
+/// scripts/test.sh installs). Without it the test skips, saying why; in CI it fails.
+func requireChromium() throws -> String {
+    for candidate in ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr/bin/google-chrome"]
+    where FileManager.default.isExecutableFile(atPath: candidate) {
+        return candidate
+    }
+    let reason = "headless Chromium is not installed (apt-get install chromium); scripts/test.sh installs it"
+    if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
+    throw XCTSkip(reason)
+}

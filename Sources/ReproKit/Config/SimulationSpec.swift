@@ -29,6 +29,8 @@ public struct SimulationSpec: Sendable {
     public var sourcePath: String
     /// How close outputs must be for `repro verify` to call them EQUIVALENT (not in the key).
     public var verify: Tolerance = .exact
+    /// What `repro report` tabulates and plots (`report: {y: ...}`; not in the key).
+    public var reportY: [String] = []
 
     public var rtol: Double? { solver["rtol"]?.numberValue }
     public var atol: Double? { solver["atol"]?.numberValue }

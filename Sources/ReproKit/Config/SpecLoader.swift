@@ -5,7 +5,7 @@ import Foundation
 public enum SpecLoader {
     static let knownKeys: [String] = [
         "name", "command", "code", "inputs", "outputs", "params", "seed", "solver", "env",
-        "env_passthrough", "backend", "timeout", "resources", "verify",
+        "env_passthrough", "backend", "timeout", "resources", "verify", "report",
     ]
     public static let supportedBackends = ["local", "slurm"]
     static let resourceKeys = ["cpus", "memory", "time", "partition", "account", "qos", "gpus"]
@@ -236,10 +236,26 @@ public enum SpecLoader {
             }
         }
 
-        return SimulationSpec(
+        var reportY: [String] = []
+        if let node = fields["report"] {
+            guard case .mapping(let rp, _) = node else {
+                throw ConfigError("\(node.origin): report must be a mapping such as {y: \"result.json:$.survival_fraction\"}")
+            }
+            for (k, v) in rp {
+                guard k == "y" else { throw ConfigError("\(v.origin): unknown key 'report.\(k)'; use y") }
+                reportY = try stringList(v, key: "report.y")
+                for y in reportY where !y.contains(":") {
+                    throw ConfigError(
+                        "\(v.origin): report.y '\(y)' must name an output and a value: FILE:$.json.path or FILE.csv:column")
+                }
+            }
+        }
+        var spec = SimulationSpec(
             name: name, command: command, code: code, inputs: inputs, outputs: outputs, params: params,
             seed: seed, solver: solver, env: env, envPassthrough: passthrough, backend: backend,
             timeout: timeout, resources: resources, sourcePath: file, verify: verify)
+        spec.reportY = reportY
+        return spec
     }
 
     // MARK: field helpers

@@ -1,0 +1,443 @@
+import Foundation
+
+/// Renders report data as one self-contained HTML file: inline CSS, inline SVG drawn here, and
+/// a little inline script for sorting and filtering the table. Nothing is fetched, and nothing
+/// in it depends on when it was written, so the same store gives the same bytes.
+public enum ReportHTML {
+    public static func render(_ d: ReportData) -> String {
+        var h = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
+        h += "<title>repro report: \(SVG.escape(d.title))</title><style>\(css)</style></head>\n<body>\n"
+        h += SVG.patternDefs
+        h += "<header><h1>repro report: \(SVG.escape(d.title))</h1>"
+        h += "<p>\(d.points.count) run\(d.points.count == 1 ? "" : "s") · made by repro \(HostInfo.reproVersion) from its store</p>"
+        h += "<nav><a href=\"#summary\">Summary</a> <a href=\"#results\">Results</a> <a href=\"#timeline\">Timeline</a> "
+        h += "<a href=\"#verification\">Verification</a> <a href=\"#provenance\">Provenance</a></nav></header>\n"
+        h += summary(d) + results(d) + timeline(d) + verification(d) + provenance(d)
+        h += "<script>\(script)</script>\n</body></html>\n"
+        return h
+    }
+
+    static func aggregated(_ d: ReportData) -> Bool { d.points.count > ReportData.perRunLimit }
+
+    // MARK: summary
+
+    static func summary(_ d: ReportData) -> String {
+        let runs = d.points.map(\.run)
+        let hits = runs.reduce(0) { $0 + $1.hitCount }
+        let failed = runs.filter { $0.status == .failed }
+        let compute = runs.compactMap(\.durationS).reduce(0, +)
+        let rate = runs.isEmpty && hits == 0 ? 0 : Double(hits) / Double(hits + runs.count)
+        var h = "<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">"
+        for (label, value) in [
+            ("runs computed", "\(runs.count)"), ("cache hits served", "\(hits)"), ("hit rate", String(format: "%.0f%%", rate * 100)),
+            ("failed", "\(failed.count)"), ("compute time", DurationText.format(compute.rounded())),
+        ] {
+            h += "<div class=\"card\"><div class=\"v\">\(SVG.escape(value))</div><div class=\"k\">\(label)</div></div>"
+        }
+        h += "</div>"
+        // Hits and misses per day.
+        var misses: [String: Int] = [:]
+        for r in runs { misses[String(r.startedAt.prefix(10)), default: 0] += 1 }
+        let days = Set(misses.keys).union(d.hitsPerDay.keys).sorted()
+        if !days.isEmpty {
+            h += "<h3>Hits and misses per day</h3>" + bars(days: days, series: [("misses (computed)", misses), ("hits (served)", d.hitsPerDay)])
+        }
+        // Failures by cause.
+        if !failed.isEmpty {
+            var causes: [String: Int] = [:]
+            for r in failed { causes[cause(r), default: 0] += 1 }
+            h += "<h3>Failures by cause</h3><table><thead><tr><th>cause</th><th>runs</th></tr></thead><tbody>"
+            for (c, n) in causes.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
+                h += "<tr><td>\(SVG.escape(c))</td><td class=\"n\">\(n)</td></tr>"
+            }
+            h += "</tbody></table>"
+        }
+        // Compute and cost by backend.
+        var byBackend: [String: (Int, Double)] = [:]
+        for r in runs { byBackend[r.backend, default: (0, 0)].0 += 1; byBackend[r.backend, default: (0, 0)].1 += r.durationS ?? 0 }
+        h += "<h3>By backend</h3><table><thead><tr><th>backend</th><th>runs</th><th>compute time</th><th>cost</th></tr></thead><tbody>"
+        for (b, v) in byBackend.sorted(by: { $0.key < $1.key }) {
+            h += "<tr><td>\(SVG.escape(b))</td><td class=\"n\">\(v.0)</td><td class=\"n\">\(DurationText.format(v.1.rounded()))</td>"
+            h += "<td>not recorded</td></tr>"
+        }
+        return h + "</tbody></table></section>\n"
+    }
+
+    /// A failure's cause: the first part of its message, with numbers and ids generalized.
+    static func cause(_ r: RunRecord) -> String {
+        let m = (r.message ?? "failed").split(separator: "\n").first.map(String.init) ?? "failed"
+        var out = ""
+        var lastWasDigit = false
+        for ch in m.prefix(120) {
+            if ch.isNumber {
+                if !lastWasDigit { out += "N" }
+                lastWasDigit = true
+            } else {
+                out.append(ch)
+                lastWasDigit = false
+            }
+        }
+        return out
+    }
+
+    /// Grouped bars per day, one series per pattern.
+    static func bars(days: [String], series: [(String, [String: Int])]) -> String {
+        let (w, hgt, left, top, bottom) = (640.0, 200.0, 48.0, 10.0, 160.0)
+        let maxV = Double(series.flatMap { s in days.map { s.1[$0] ?? 0 } }.max() ?? 1)
+        let y = SVG.Scale([0, maxV], to: bottom, top)
+        let slot = (w - left - 10) / Double(days.count)
+        let bw = max(1, slot / Double(series.count + 1))
+        var desc = ""
+        var s = "<svg class=\"chart\" viewBox=\"0 0 \(Int(w)) \(Int(hgt))\" role=\"img\" aria-labelledby=\"hm-t hm-d\">"
+        s += "<title id=\"hm-t\">Cache hits and misses per day</title>"
+        var body = ""
+        for (i, day) in days.enumerated() {
+            for (j, (name, values)) in series.enumerated() {
+                let v = Double(values[day] ?? 0)
+                let x = left + Double(i) * slot + Double(j) * bw + bw / 2
+                body += "<rect x=\"\(SVG.c(x))\" y=\"\(SVG.c(y(v)))\" width=\"\(SVG.c(bw))\" height=\"\(SVG.c(bottom - y(v)))\" fill=\"\(SVG.fill(j * 1 + (j > 0 ? 1 : 0)))\" stroke=\"#333\" stroke-width=\"0.5\"><title>\(day) \(name): \(Int(v))</title></rect>"
+                desc += "\(day) \(name) \(Int(v)); "
+            }
+            if days.count <= 14 || i % max(1, days.count / 10) == 0 {
+                body += "<text x=\"\(SVG.c(left + Double(i) * slot + slot / 2))\" y=\"\(SVG.c(bottom + 14))\" text-anchor=\"middle\">\(day.suffix(5))</text>"
+            }
+        }
+        s += "<desc id=\"hm-d\">\(SVG.escape(desc))</desc>"
+        s += "<g class=\"axis\"><line x1=\"\(SVG.c(left))\" y1=\"\(SVG.c(bottom))\" x2=\"\(SVG.c(w - 10))\" y2=\"\(SVG.c(bottom))\"/>"
+        for t in y.ticks() { s += "<text x=\"\(SVG.c(left - 4))\" y=\"\(SVG.c(y(t) + 4))\" text-anchor=\"end\">\(SVG.num(t))</text>" }
+        s += "</g>" + body
+        var lx = left
+        for (j, (name, _)) in series.enumerated() {
+            s += "<rect x=\"\(SVG.c(lx))\" y=\"182\" width=\"12\" height=\"12\" fill=\"\(SVG.fill(j * 1 + (j > 0 ? 1 : 0)))\" stroke=\"#333\" stroke-width=\"0.5\"/>"
+            s += "<text x=\"\(SVG.c(lx + 16))\" y=\"192\">\(SVG.escape(name))</text>"
+            lx += 170
+        }
+        return s + "</svg>"
+    }
+
+    // MARK: results
+
+    static func results(_ d: ReportData) -> String {
+        var h = "<section id=\"results\"><h2>Results</h2>"
+        guard !d.points.isEmpty else { return h + "<p>No runs.</p></section>\n" }
+        if d.ys.isEmpty {
+            h += "<p>No numeric outputs chosen: add <code>report: {y: result.json:$.field}</code> to the spec, or pass "
+            h += "<code>--y result.json:$.field</code>.</p>"
+        }
+        let cols = d.varied
+        if aggregated(d) {
+            // Above the per-run limit: one row per value of the first varied param.
+            let key = cols.first ?? ""
+            var groups: [String: [ReportData.Point]] = [:]
+            for p in d.points { groups[p.params[key]?.canonical ?? "–", default: []].append(p) }
+            h += "<p>\(d.points.count) runs: aggregated by <code>\(SVG.escape(key))</code> (above \(ReportData.perRunLimit) runs "
+            h += "the report shows groups, not one row per run).</p><table class=\"sortable\"><thead><tr><th>\(SVG.escape(key))</th><th>runs</th>"
+            for y in d.ys { h += "<th>mean \(SVG.escape(y))</th>" }
+            h += "</tr></thead><tbody>"
+            for (g, pts) in groups.sorted(by: { $0.key < $1.key }) {
+                h += "<tr><td>\(SVG.escape(g))</td><td class=\"n\">\(pts.count)</td>"
+                for y in d.ys {
+                    let vs = pts.compactMap { $0.ys[y] ?? nil }
+                    h += "<td class=\"n\">\(vs.isEmpty ? "–" : SVG.num(vs.reduce(0, +) / Double(vs.count)))</td>"
+                }
+                h += "</tr>"
+            }
+            h += "</tbody></table>"
+        } else {
+            h += "<p><label>Filter rows: <input id=\"filter\" type=\"search\" placeholder=\"text in any cell\"></label> "
+            h += "(click a column heading to sort)</p><table class=\"sortable\" id=\"points\"><thead><tr><th>run</th><th>status</th>"
+            for c in cols { h += "<th>\(SVG.escape(c))</th>" }
+            for y in d.ys { h += "<th>\(SVG.escape(y))</th>" }
+            h += "</tr></thead><tbody>"
+            for p in d.points {
+                h += "<tr><td><a href=\"#run-\(p.run.runId)\">\(p.run.runId)</a></td><td>\(statusCell(p.run.status))</td>"
+                for c in cols { h += "<td class=\"n\">\(SVG.escape(text(p.params[c])))</td>" }
+                for y in d.ys { h += "<td class=\"n\">\((p.ys[y] ?? nil).map(SVG.num) ?? "–")</td>" }
+                h += "</tr>"
+            }
+            h += "</tbody></table>"
+        }
+        // Each output against each varied numeric param.
+        let numericParams = cols.filter { c in d.points.contains { $0.params[c]?.numberValue != nil } }
+        if !d.ys.isEmpty && !numericParams.isEmpty {
+            h += "<h3>Outputs against parameters</h3><div class=\"plots\">"
+            for y in d.ys {
+                for x in numericParams { h += scatter(d, x: x, y: y) }
+            }
+            h += "</div>"
+        }
+        if numericParams.count + d.ys.count >= 3 && numericParams.count >= 2 {
+            h += "<h3>Parallel coordinates</h3>" + parallel(d, axes: numericParams + d.ys)
+        }
+        return h + "</section>\n"
+    }
+
+    static func text(_ v: JSONValue?) -> String {
+        guard let v else { return "–" }
+        if case .string(let s) = v { return s }
+        return v.canonical
+    }
+
+    static func statusCell(_ s: RunStatus) -> String {
+        let symbol: String
+        switch s {
+        case .succeeded: symbol = "✓"
+        case .failed: symbol = "✗"
+        case .interrupted: symbol = "■"
+        case .running: symbol = "…"
+        }
+        return "<span class=\"st st-\(s.rawValue)\">\(symbol) \(s.rawValue)</span>"
+    }
+
+    static func scatter(_ d: ReportData, x: String, y: String) -> String {
+        let pts = d.points.compactMap { p -> (Double, Double, String, String)? in
+            guard let xv = p.params[x]?.numberValue, let yv = p.ys[y] ?? nil else { return nil }
+            return (xv, yv, p.run.backend, p.run.runId)
+        }
+        let (w, hgt, left, top, right, bottom) = (320.0, 230.0, 56.0, 12.0, 310.0, 190.0)
+        let xs = SVG.Scale(pts.map(\.0), to: left + 6, right - 6), ys = SVG.Scale(pts.map(\.1), to: bottom - 6, top + 6)
+        let backends = Array(Set(pts.map(\.2))).sorted()
+        let id = "sc-" + Hashing.sha256Hex(x + "|" + y).prefix(10)
+        var s = "<figure><svg class=\"chart\" viewBox=\"0 0 \(Int(w)) \(Int(hgt))\" role=\"img\" aria-labelledby=\"\(id)\">"
+        s += "<title id=\"\(id)\">\(SVG.escape(y)) against \(SVG.escape(x)), \(pts.count) points</title>"
+        s += SVG.axes(x: xs, y: ys, left: left, top: top, right: right, bottom: bottom, xLabel: x, yLabel: String(y.split(separator: ":").last ?? ""))
+        for (xv, yv, b, run) in pts {
+            s += SVG.marker(backends.firstIndex(of: b) ?? 0, x: xs(xv), y: ys(yv), title: "\(run): \(x)=\(SVG.num(xv)), \(SVG.num(yv))")
+        }
+        s += "</svg><figcaption>\(SVG.escape(y)) vs \(SVG.escape(x))\(backends.count > 1 ? " (shape = backend: " + backends.joined(separator: ", ") + ")" : "")</figcaption></figure>"
+        return s
+    }
+
+    static func parallel(_ d: ReportData, axes: [String]) -> String {
+        let (w, hgt, top, bottom) = (max(480.0, Double(axes.count) * 140), 260.0, 24.0, 230.0)
+        let step = (w - 80) / Double(max(1, axes.count - 1))
+        func value(_ p: ReportData.Point, _ a: String) -> Double? { p.params[a]?.numberValue ?? (p.ys[a] ?? nil) }
+        let scales = axes.map { a in SVG.Scale(d.points.compactMap { value($0, a) }, to: bottom, top) }
+        // Room at both ends for the outer axes' labels.
+        var s = "<svg class=\"chart wide\" viewBox=\"-40 0 \(Int(w) + 80) \(Int(hgt))\" role=\"img\" aria-labelledby=\"pc-t\">"
+        s += "<title id=\"pc-t\">Parallel coordinates of \(SVG.escape(axes.joined(separator: ", "))), one line per run</title>"
+        for p in d.points {
+            var pts: [String] = []
+            for (i, a) in axes.enumerated() {
+                guard let v = value(p, a) else { continue }
+                pts.append("\(SVG.c(40 + Double(i) * step)),\(SVG.c(scales[i](v)))")
+            }
+            guard pts.count > 1 else { continue }
+            s += "<polyline points=\"\(pts.joined(separator: " "))\" fill=\"none\" stroke=\"\(SVG.colours[0])\" stroke-opacity=\"0.45\"/>"
+        }
+        for (i, a) in axes.enumerated() {
+            let x = 40 + Double(i) * step
+            s += "<g class=\"axis\"><line x1=\"\(SVG.c(x))\" y1=\"\(SVG.c(top))\" x2=\"\(SVG.c(x))\" y2=\"\(SVG.c(bottom))\"/>"
+            s += "<text x=\"\(SVG.c(x))\" y=\"14\" text-anchor=\"middle\" class=\"label\">\(SVG.escape(String(a.split(separator: ":").last ?? "")))</text>"
+            s += "<text x=\"\(SVG.c(x + 3))\" y=\"\(SVG.c(bottom + 14))\">\(SVG.num(scales[i].lo))</text>"
+            s += "<text x=\"\(SVG.c(x + 3))\" y=\"\(SVG.c(top + 10))\">\(SVG.num(scales[i].hi))</text></g>"
+        }
+        return s + "</svg>"
+    }
+
+    // MARK: timeline
+
+    static func timeline(_ d: ReportData) -> String {
+        var h = "<section id=\"timeline\"><h2>Timeline</h2>"
+        let spans = d.points.compactMap { p -> (String, Double, Double, Double, String)? in
+            guard let start = Clock.parseISO8601(p.run.startedAt), let end = p.run.finishedAt.flatMap(Clock.parseISO8601) else { return nil }
+            let queued = p.run.queuedAt.flatMap(Clock.parseISO8601) ?? start
+            return (p.run.runId, queued, start, end, p.run.backend)
+        }
+        guard let t0 = spans.map(\.1).min(), let t1 = spans.map(\.3).max() else { return h + "<p>No finished runs.</p></section>\n" }
+        let backends = Array(Set(spans.map(\.4))).sorted()
+        let w = 760.0, left = 10.0, right = 750.0
+        let x = SVG.Scale([t0, max(t1, t0 + 0.001)], to: left, right)
+        if !aggregated(d) {
+            let rowH = spans.count > 400 ? 2.0 : 8.0
+            let hgt = Double(spans.count) * (rowH + 1) + 40
+            h += "<svg class=\"chart wide\" viewBox=\"0 0 \(Int(w)) \(Int(hgt))\" role=\"img\" aria-labelledby=\"tl-t\">"
+            h += "<title id=\"tl-t\">One bar per run: a thin line while queued, a bar while running; \(DurationText.format((t1 - t0).rounded())) in all</title>"
+            for (i, s) in spans.enumerated() {
+                let y = 10 + Double(i) * (rowH + 1)
+                let bi = backends.firstIndex(of: s.4) ?? 0
+                if s.2 > s.1 {
+                    h += "<line x1=\"\(SVG.c(x(s.1)))\" y1=\"\(SVG.c(y + rowH / 2))\" x2=\"\(SVG.c(x(s.2)))\" y2=\"\(SVG.c(y + rowH / 2))\" stroke=\"#999\"/>"
+                }
+                h += "<rect x=\"\(SVG.c(x(s.2)))\" y=\"\(SVG.c(y))\" width=\"\(SVG.c(max(1, x(s.3) - x(s.2))))\" height=\"\(SVG.c(rowH))\" fill=\"\(SVG.fill(bi))\">"
+                h += "<title>\(s.0) on \(SVG.escape(s.4)): queued \(SVG.num(s.2 - s.1)) s, ran \(SVG.num(s.3 - s.2)) s</title></rect>"
+            }
+            h += "<text x=\"\(SVG.c(left))\" y=\"\(SVG.c(hgt - 8))\">\(SVG.escape(Clock.iso8601(t0)))</text>"
+            h += "<text x=\"\(SVG.c(right))\" y=\"\(SVG.c(hgt - 8))\" text-anchor=\"end\">\(SVG.escape(Clock.iso8601(t1)))</text></svg>"
+            h += legend(backends)
+        }
+        // Concurrency: how many ran at once.
+        var events: [(Double, Int)] = []
+        for s in spans {
+            events.append((s.2, 1))
+            events.append((s.3, -1))
+        }
+        events.sort { ($0.0, $0.1) < ($1.0, $1.1) }
+        var level = 0, peak = 0
+        var steps: [(Double, Int)] = []
+        for e in events {
+            level += e.1
+            peak = max(peak, level)
+            steps.append((e.0, level))
+        }
+        let hgt = 150.0
+        let y = SVG.Scale([0, Double(max(1, peak))], to: 120, 10)
+        var path = "M\(SVG.c(x(t0))) \(SVG.c(y(0)))"
+        var last = 0
+        // At most ~2000 steps drawn (aggregated above that), so the file stays small.
+        let stride = max(1, steps.count / 2000)
+        for (i, s) in steps.enumerated() where i % stride == 0 || i == steps.count - 1 {
+            path += "L\(SVG.c(x(s.0))) \(SVG.c(y(Double(last))))L\(SVG.c(x(s.0))) \(SVG.c(y(Double(s.1))))"
+            last = s.1
+        }
+        h += "<h3>Concurrency</h3><svg class=\"chart wide\" viewBox=\"0 0 \(Int(w)) \(Int(hgt))\" role=\"img\" aria-labelledby=\"cc-t\">"
+        h += "<title id=\"cc-t\">Runs executing at once over time; at most \(peak)</title>"
+        h += "<path d=\"\(path)\" fill=\"none\" stroke=\"\(SVG.colours[0])\" stroke-width=\"1.5\"/>"
+        h += "<g class=\"axis\"><line x1=\"\(SVG.c(left))\" y1=\"120\" x2=\"\(SVG.c(right))\" y2=\"120\"/>"
+        for t in y.ticks(3) { h += "<text x=\"\(SVG.c(right))\" y=\"\(SVG.c(y(t) - 2))\" text-anchor=\"end\">\(SVG.num(t))</text>" }
+        h += "</g></svg>"
+        return h + "</section>\n"
+    }
+
+    static func legend(_ backends: [String]) -> String {
+        var h = "<p class=\"legend\">"
+        for (i, b) in backends.enumerated() {
+            h += "<svg width=\"14\" height=\"14\" aria-hidden=\"true\"><rect width=\"14\" height=\"14\" fill=\"\(SVG.fill(i))\"/></svg> \(SVG.escape(b)) "
+        }
+        return h + "</p>"
+    }
+
+    // MARK: verification
+
+    static func verification(_ d: ReportData) -> String {
+        var h = "<section id=\"verification\"><h2>Verification</h2>"
+        guard !d.verifications.isEmpty else {
+            return h + "<p>None of these runs' keys has been verified; <code>repro verify SPEC --backends local,slurm</code> does it.</p></section>\n"
+        }
+        // Newest verification per (key, backend).
+        var cells: [String: [String: JSONValue]] = [:]
+        var backends = Set<String>()
+        var names: [String: String] = [:]
+        for p in d.points { names[p.run.key] = p.run.name + " " + p.run.configHash.prefix(8) }
+        var causes: [String: [String]] = [:]
+        for v in d.verifications {
+            let key = v["key"]?.stringValue ?? ""
+            for b in v["backends"]?.arrayValue?.compactMap(\.stringValue) ?? [] {
+                backends.insert(b)
+                cells[key, default: [:]][b] = v
+            }
+            let c = v["details"]?["causes"]?.arrayValue?.compactMap(\.stringValue) ?? []
+            if !c.isEmpty { causes[key] = c }
+        }
+        let cols = backends.sorted()
+        h += "<table class=\"matrix\"><thead><tr><th>config</th>"
+        for b in cols { h += "<th>\(SVG.escape(b))</th>" }
+        h += "<th>perturbation causes</th></tr></thead><tbody>"
+        for key in cells.keys.sorted() {
+            h += "<tr><td><code>\(SVG.escape(names[key] ?? String(key.prefix(12))))</code></td>"
+            for b in cols {
+                guard let v = cells[key]?[b] else {
+                    h += "<td>–</td>"
+                    continue
+                }
+                let verdict = v["verdict"]?.stringValue ?? "?"
+                let outs = v["details"]?["outputs"]?.arrayValue ?? []
+                let maxAbs = outs.compactMap { $0["max_abs"]?.numberValue }.max() ?? 0
+                let maxRel = outs.compactMap { $0["max_rel"]?.numberValue }.max() ?? 0
+                let maxUlp = outs.compactMap { $0["max_ulps"]?.numberValue }.max() ?? 0
+                let first = outs.first { $0["verdict"]?.stringValue != "IDENTICAL" }
+                let field = first.flatMap { o in
+                    o["differences"]?.arrayValue?.first?["location"]?.stringValue.map { "\(o["name"]?.stringValue ?? ""): \($0)" }
+                }
+                let symbol = ["IDENTICAL": "=", "EQUIVALENT": "≈", "DIVERGENT": "≠"][verdict] ?? "!"
+                h += "<td class=\"v-\(verdict.lowercased())\"><strong>\(symbol) \(verdict)</strong><br>"
+                h += "<small>abs \(SVG.num(maxAbs)) · rel \(SVG.num(maxRel)) · ulp \(SVG.num(maxUlp))"
+                if let field { h += "<br>first: \(SVG.escape(field))" }
+                h += "</small></td>"
+            }
+            h += "<td>\(SVG.escape((causes[key] ?? []).joined(separator: ", ")))</td></tr>"
+        }
+        return h + "</tbody></table></section>\n"
+    }
+
+    // MARK: provenance
+
+    static func provenance(_ d: ReportData) -> String {
+        var h = "<section id=\"provenance\"><h2>Provenance</h2>"
+        if aggregated(d) {
+            var byCommit: [String: Int] = [:]
+            for p in d.points { byCommit[p.run.commit.prefix(12) + (p.run.dirty ? " (dirty)" : ""), default: 0] += 1 }
+            h += "<table><thead><tr><th>commit</th><th>runs</th></tr></thead><tbody>"
+            for (c, n) in byCommit.sorted(by: { $0.key < $1.key }) { h += "<tr><td><code>\(c)</code></td><td class=\"n\">\(n)</td></tr>" }
+            return h + "</tbody></table></section>\n"
+        }
+        let edges = Dictionary(grouping: d.lineage, by: \.to)
+        for p in d.points {
+            let r = p.run
+            h += "<details id=\"run-\(r.runId)\"><summary><code>\(r.runId)</code> \(SVG.escape(r.name)) \(statusCell(r.status))</summary><dl>"
+            let rows: [(String, String)] = [
+                ("commit", r.commit + (r.dirty ? " (dirty: " + r.dirtyFiles.joined(separator: ", ") + ")" : "")),
+                ("key", r.key), ("config hash", r.configHash), ("seed", String(r.seed)),
+                ("rtol / atol", text(r.solver["rtol"]) + " / " + text(r.solver["atol"])),
+                ("backend", r.backend + " on " + r.host + (r.jobId.map { ", job " + $0 } ?? "")),
+                ("interpreter", r.interpreter["path"]?.stringValue.map { $0 + " " + (r.interpreter["version"]?.stringValue ?? "") } ?? "–"),
+                ("attestation", (d.attestations[r.runId] ?? 0) > 0 ? "\(d.attestations[r.runId] ?? 0) signed statement(s)" : "none"),
+            ]
+            for (k, v) in rows { h += "<dt>\(k)</dt><dd>\(SVG.escape(v))</dd>" }
+            for i in r.inputs { h += "<dt>input</dt><dd><code>\(SVG.escape(i.path))</code> \(i.sha256.prefix(12))</dd>" }
+            h += "</dl>"
+            if let parents = edges[r.runId], !parents.isEmpty { h += lineageSVG(r, parents) }
+            h += "</details>"
+        }
+        return h + "</section>\n"
+    }
+
+    static func lineageSVG(_ r: RunRecord, _ parents: [Lineage.Edge]) -> String {
+        let hgt = Double(parents.count) * 30 + 20
+        var s = "<svg class=\"chart\" viewBox=\"0 0 520 \(Int(hgt))\" role=\"img\" aria-labelledby=\"ln-\(r.runId)\">"
+        s += "<title id=\"ln-\(r.runId)\">Lineage of \(r.runId): \(parents.map { $0.from + " via " + $0.input }.joined(separator: "; "))</title>"
+        let cy = hgt / 2
+        s += "<rect x=\"330\" y=\"\(SVG.c(cy - 12))\" width=\"180\" height=\"24\" fill=\"#fff\" stroke=\"#333\"/>"
+        s += "<text x=\"420\" y=\"\(SVG.c(cy + 4))\" text-anchor=\"middle\">\(r.runId)</text>"
+        for (i, e) in parents.enumerated() {
+            let y = 10 + Double(i) * 30 + 12
+            s += "<rect x=\"10\" y=\"\(SVG.c(y - 12))\" width=\"180\" height=\"24\" fill=\"#eef\" stroke=\"#333\"/>"
+            s += "<text x=\"100\" y=\"\(SVG.c(y + 4))\" text-anchor=\"middle\">\(e.from)</text>"
+            s += "<line x1=\"190\" y1=\"\(SVG.c(y))\" x2=\"330\" y2=\"\(SVG.c(cy))\" stroke=\"#333\" marker-end=\"url(#arrow)\"/>"
+            s += "<text x=\"200\" y=\"\(SVG.c(y - 4))\" class=\"small\">\(SVG.escape(e.input))</text>"
+        }
+        return s + "</svg>"
+    }
+
+    // MARK: style and script
+
+    static let css = """
+        body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:0 16px;color:#222}
+        h1{font-size:22px}h2{border-bottom:2px solid #ccc;padding-bottom:4px;margin-top:32px}
+        nav a{margin-right:12px}table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 8px}
+        th{background:#f3f3f3;cursor:pointer}td.n{text-align:right;font-variant-numeric:tabular-nums}
+        .cards{display:flex;gap:12px;flex-wrap:wrap}.card{border:1px solid #ccc;padding:8px 14px}.card .v{font-size:20px;font-weight:600}
+        .chart{width:100%;max-width:640px;height:auto}.chart.wide{max-width:100%}.plots{display:flex;flex-wrap:wrap;gap:8px}
+        .plots figure{width:330px}.plots figcaption{font-size:11px}
+        figure{margin:0}.axis line{stroke:#333}.axis text,.chart text{font-size:10px;fill:#222}.label{font-weight:600}
+        .st-failed{color:#a11}.st-succeeded{color:#161}.v-identical{background:#e6f4ea}.v-equivalent{background:#fff6d5}
+        .v-divergent{background:#fde2e2}details{border-bottom:1px solid #eee;padding:2px 0}dl{display:grid;grid-template-columns:10em 1fr;margin:4px 0}
+        dt{color:#555}dd{margin:0}code{font-size:12px}.legend svg{vertical-align:middle}
+        """
+
+    static let script = """
+        (function(){
+        document.querySelectorAll('table.sortable').forEach(function(t){
+          t.querySelectorAll('th').forEach(function(th,i){th.addEventListener('click',function(){
+            var b=t.tBodies[0],rows=Array.prototype.slice.call(b.rows),asc=th.dataset.asc!=='1';th.dataset.asc=asc?'1':'0';
+            rows.sort(function(x,y){var a=x.cells[i].textContent,c=y.cells[i].textContent,na=parseFloat(a),nc=parseFloat(c);
+              var r=(!isNaN(na)&&!isNaN(nc))?na-nc:a.localeCompare(c);return asc?r:-r;});
+            rows.forEach(function(r){b.appendChild(r);});});});});
+        var f=document.getElementById('filter');
+        if(f){f.addEventListener('input',function(){var q=f.value.toLowerCase();
+          document.querySelectorAll('#points tbody tr').forEach(function(r){r.style.display=r.textContent.toLowerCase().indexOf(q)<0?'none':'';});});}
+        document.body.setAttribute('data-report-ready','1');
+        })();
+        """
+}

@@ -1,0 +1,38 @@
+import Foundation
+
+extension Store {
+    /// Cache hits served per day (`YYYY-MM-DD` → count) for these runs.
+    public func hitsPerDay(runIds: [String]) throws(StoreError) -> [String: Int] {
+        guard !runIds.isEmpty else { return [:] }
+        let rows = try db.prepare(
+            "SELECT substr(at, 1, 10), count(*) FROM hits WHERE run_id IN (SELECT value FROM json_each(?)) GROUP BY 1"
+        ).query([.text(JSONValue.array(runIds.map { .string($0) }).canonical)]) { ($0.text(0), Int($0.int(1))) }
+        return Dictionary(rows, uniquingKeysWith: +)
+    }
+
+    /// How many attestations each of these runs has.
+    public func attestationCounts(runIds: [String]) throws(StoreError) -> [String: Int] {
+        guard !runIds.isEmpty else { return [:] }
+        let rows = try db.prepare(
+            "SELECT run_id, count(*) FROM attestations WHERE run_id IN (SELECT value FROM json_each(?)) GROUP BY run_id"
+        ).query([.text(JSONValue.array(runIds.map { .string($0) }).canonical)]) { ($0.text(0), Int($0.int(1))) }
+        return Dictionary(rows, uniquingKeysWith: +)
+    }
+
+    /// Verification records for these keys, oldest first.
+    public func verifications(forKeys keys: [String]) throws(StoreError) -> [JSONValue] {
+        guard !keys.isEmpty else { return [] }
+        return try db.prepare(
+            """
+            SELECT verification_id, verdict, backends_json, runs_json, details_json, created_at, key FROM verifications
+            WHERE key IN (SELECT value FROM json_each(?)) ORDER BY created_at, verification_id
+            """
+        ).query([.text(JSONValue.array(keys.map { .string($0) }).canonical)]) { s -> JSONValue in
+            [
+                "verification_id": .string(s.text(0)), "verdict": .string(s.text(1)),
+                "backends": (try? JSONParser.parse(s.text(2))) ?? .null, "runs": (try? JSONParser.parse(s.text(3))) ?? .null,
+                "details": (try? JSONParser.parse(s.text(4))) ?? .null, "created_at": .string(s.text(5)), "key": .string(s.text(6)),
+            ]
+        }
+    }
+}
