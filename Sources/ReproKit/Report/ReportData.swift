@@ -39,23 +39,18 @@ public struct ReportData: Sendable {
 
 /// Reads a target list into report data.
 public enum ReportBuilder {
-    public static func build(_ request: ReportRequest, store: Store, repo: GitRepository, log: @escaping (String) -> Void = { _ in }) throws
-        -> ReportData
-    {
+    public static func build(_ request: ReportRequest, store: Store, repo: GitRepository) throws -> ReportData {
         var runs: [RunRecord] = []
         var ys = request.ys
         var titles: [String] = []
         for target in request.targets {
             if FileManager.default.fileExists(atPath: target) {
                 if let sweep = try? SweepSpec.load(path: target) {
-                    // The sweep's points, as they are now: the run that serves each key.
-                    var sreq = SweepRequest(sweepPath: target, environment: request.environment)
-                    sreq.dryRun = true
-                    let summary = try SweepRunner(sreq, log: log, progress: { _, _ in }).run()
-                    for key in Set(summary.runs.map(\.key)).sorted() {
-                        if let r = try store.runs(forKey: key, limit: 1).first { runs.append(r) }
-                    }
-                    if ys.isEmpty, let base = try? sweep.specs().first { ys = base.reportY }
+                    // The sweep's points by their config (params, seed, solver, ...): the newest
+                    // result of each, whatever the state of the work tree now.
+                    let specs = try sweep.specs()
+                    runs += try store.newestRuns(forConfigHashes: Array(Set(specs.map(\.configHash))).sorted())
+                    if ys.isEmpty, let base = specs.first { ys = base.reportY }
                     titles.append((target as NSString).lastPathComponent)
                     continue
                 }

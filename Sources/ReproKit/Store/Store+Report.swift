@@ -1,6 +1,16 @@
 import Foundation
 
 extension Store {
+    /// For each config hash, its newest succeeded run (else its newest run), by config hash.
+    public func newestRuns(forConfigHashes hashes: [String]) throws(StoreError) -> [RunRecord] {
+        guard !hashes.isEmpty else { return [] }
+        let all = try fetchRuns(
+            where: "config_hash IN (SELECT value FROM json_each(?)) ORDER BY config_hash, (status = 'succeeded') DESC, started_at DESC",
+            [.text(JSONValue.array(hashes.map { .string($0) }).canonical)])
+        var seen = Set<String>()
+        return all.filter { seen.insert($0.configHash).inserted }
+    }
+
     /// Cache hits served per day (`YYYY-MM-DD` → count) for these runs.
     public func hitsPerDay(runIds: [String]) throws(StoreError) -> [String: Int] {
         guard !runIds.isEmpty else { return [:] }
