@@ -79,6 +79,9 @@ public enum InterpreterProbe {
         for v in ["PATH", "PYENV_VERSION", "PYENV_ROOT", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "PYTHONHOME"] {
             parts.append(v + "=" + (environment[v] ?? ""))
         }
+        // pyenv's global choice (`pyenv global 3.12`) lives in a file, not in the environment.
+        let pyenvRoot = environment["PYENV_ROOT"] ?? ((environment["HOME"] ?? "") + "/.pyenv")
+        if let global = try? String(contentsOfFile: pyenvRoot + "/version", encoding: .utf8) { parts.append("pyenv global=" + global) }
         var dir = workdir
         while !dir.isEmpty {
             let f = dir + "/.python-version"
