@@ -21,13 +21,28 @@ public protocol Backend: AnyObject {
     func waitForChange(timeout: Double)
 }
 
-/// What a backend can do, and what an hour of it costs.
+/// What a backend can do, and what an hour of it costs. Code outside the backend files asks
+/// these questions, never the backend's name.
 public struct BackendCapabilities: Sendable {
+    /// Tasks run inside this repro process (a thread pool): they die with it, nobody else can
+    /// ingest them, and their files can be recycled.
+    public var runsInProcess: Bool = false
+    /// Tasks outlive the submitting process (a scheduler): they have job ids, can be detached
+    /// from and picked up by `repro status` / `repro wait`.
+    public var outlivesSubmitter: Bool = true
     public var jobArrays: Bool
     /// Tasks it runs at once (0: as many as the scheduler allows).
     public var maxParallel: Int
     /// Price of one core-hour in the user's currency (0 for the local machine).
     public var pricePerCoreHour: Double
+
+    public init(runsInProcess: Bool = false, outlivesSubmitter: Bool = true, jobArrays: Bool, maxParallel: Int, pricePerCoreHour: Double) {
+        self.runsInProcess = runsInProcess
+        self.outlivesSubmitter = outlivesSubmitter
+        self.jobArrays = jobArrays
+        self.maxParallel = maxParallel
+        self.pricePerCoreHour = pricePerCoreHour
+    }
 }
 
 /// A submitted task: which run, where its files are, and the scheduler's id for it.
@@ -75,6 +90,10 @@ public struct TaskStatus: Sendable {
 /// Builds the backend a name refers to.
 public enum Backends {
     public static let names = ["local", "slurm"]
+
+    /// Whether runs recorded on the named backend outlive the process that submitted them
+    /// (for recovery and `repro status`, which see only records).
+    public static func outlivesSubmitter(_ name: String) -> Bool { name != LocalBackend.backendName }
 
     public static func make(_ name: String, store: Store, repoRoot: String, jobs: Int?, environment: [String: String]) throws
         -> Backend

@@ -4,7 +4,8 @@ import Synchronization
 /// This machine: a bounded pool of worker threads, each running tasks in process through
 /// `TaskExecutor` (the same code `repro exec-task` runs), `jobs` at a time.
 public final class LocalBackend: Backend, Sendable {
-    public let name = "local"
+    public static let backendName = "local"
+    public let name = LocalBackend.backendName
     public let capabilities: BackendCapabilities
     public let stagingRoot: String
     public let needsTaskFile = false
@@ -25,7 +26,8 @@ public final class LocalBackend: Backend, Sendable {
         self.jobs = max(1, jobs)
         self.environment = environment
         stagingRoot = store.tmpDir
-        capabilities = BackendCapabilities(jobArrays: false, maxParallel: self.jobs, pricePerCoreHour: 0)
+        capabilities = BackendCapabilities(
+            runsInProcess: true, outlivesSubmitter: false, jobArrays: false, maxParallel: self.jobs, pricePerCoreHour: 0)
     }
 
     public func submit(_ tasks: [TaskSpec], resources: [String: JSONValue]) throws -> [TaskHandle] {

@@ -30,7 +30,7 @@ public enum BackendRuns {
         let byBackend = Dictionary(grouping: runs, by: \.backend)
         let config = try StoreConfig.load(storeRoot: store.root)
         for (name, group) in byBackend.sorted(by: { $0.key < $1.key }) {
-            let live = group.filter { $0.status == .running && $0.taskDir != nil && $0.backend != "local" }
+            let live = group.filter { $0.status == .running && $0.taskDir != nil && Backends.outlivesSubmitter($0.backend) }
             for r in group where !live.contains(where: { $0.runId == r.runId }) {
                 rows.append(Row(runId: r.runId, name: r.name, backend: r.backend, jobId: r.jobId, state: r.status.rawValue, node: r.host))
             }

@@ -46,11 +46,11 @@ public final class Dispatcher {
     func submit(_ tasks: [TaskSpec], resources: [String: JSONValue], records: [RunRecord] = []) throws -> [TaskHandle] {
         remember(records)
         for t in tasks { try t.stage(writeSpec: backend.needsTaskFile) }
-        if backend.name == "local" {
+        if backend.capabilities.runsInProcess {
             for t in tasks { probeContext[t.runId] = (TaskExecutor.environment(for: t, machine: [:]), t.workdir) }
         }
         let handles = try backend.submit(tasks, resources: resources)
-        if backend.name != "local" {
+        if backend.capabilities.outlivesSubmitter {
             try store.setJobs(handles.map { (runId: $0.runId, jobId: $0.jobId, taskDir: $0.taskDir, attempt: $0.attempt) })
         }
         return handles
@@ -160,7 +160,7 @@ public final class Dispatcher {
         var work: [(TaskHandle, TaskStatus, RunRecord)] = []
         for (h, st) in items {
             // A local task lives and dies with this process: nobody else can ingest it.
-            if backend.name == "local", let r = known.removeValue(forKey: h.runId) {
+            if backend.capabilities.runsInProcess, let r = known.removeValue(forKey: h.runId) {
                 work.append((h, st, r))
                 continue
             }
@@ -272,7 +272,7 @@ public final class Dispatcher {
             c.interpreter = info
             c.packages = blob
         }
-        if backend.name != "local" {
+        if !backend.capabilities.runsInProcess {
             c.host = manifest?.host ?? st.node
             c.os = manifest?.os
             c.jobId = manifest?.jobId ?? h.jobId
@@ -290,7 +290,7 @@ extension Dispatcher {
         if let info = manifest.interpreter {
             return (info, try store.putBytes(Array(info.packagesText.utf8)))
         }
-        guard backend.name == "local", let exe = manifest.executablePath, let (env, workdir) = context else { return nil }
+        guard backend.capabilities.runsInProcess, let exe = manifest.executablePath, let (env, workdir) = context else { return nil }
         let memo = exe + "\u{0}" + workdir + "\u{0}" + env.sorted { $0.key < $1.key }.filter { !$0.key.hasPrefix("REPRO_") }
             .map { $0.key + "=" + $0.value }.joined(separator: "\u{0}")
         if let known = probes[memo] { return known }

@@ -21,7 +21,7 @@ extension Runner {
             spec: spec, caller: environment, seed: p.seed, outdir: outdir, configFile: configFile, runId: runId, key: p.key)
         let recordedEnv = SimulationEnvironment.recorded(env, passthrough: spec.envPassthrough, key: try p.store.secretKey())
         var executablePath: String? = nil
-        if backend.name == "local" {
+        if backend.capabilities.runsInProcess {
             guard let exe = ChildProcess.resolveExecutable(argv[0], path: env["PATH"] ?? "", workingDirectory: p.repo.workdir) else {
                 throw EnvironmentError(
                     "cannot find the program '\(argv[0])' (command[0] in \(specPath)) on PATH=\(env["PATH"] ?? "") "
@@ -63,7 +63,7 @@ extension Runner {
                 request.outDir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
                     ?? p.repo.workdir + "/results/\(r.name)/\(r.key.prefix(12))"
             })
-        d.announceStates = backend.name != "local"
+        d.announceStates = backend.capabilities.outlivesSubmitter
         d.showFailureTail = true
         d.confirmCancel = { [request] n in request.confirmCancel(n, backend.name) }
         return d
@@ -92,7 +92,7 @@ extension Runner {
             FileIO.removeTree(task.taskDir)
             throw error
         }
-        if request.detach && backend.name != "local" {
+        if request.detach && backend.capabilities.outlivesSubmitter {
             var r = record
             r.jobId = handles.first?.jobId
             log("\(backend.name): submitted run \(runId) as job \(r.jobId ?? "?"); `repro wait \(runId)` picks it up")

@@ -210,7 +210,8 @@ public final class SweepRunner {
         let backend = try Backends.make(
             backendName, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment)
         let d = Dispatcher(store: store, backend: backend, log: log, maxRetries: config.slurm.maxRetries, resultsDir: resultsDir)
-        d.recycleTaskDirs = backend.name == "local"
+        let inProcess = backend.capabilities.runsInProcess
+        d.recycleTaskDirs = inProcess
         d.confirmCancel = { [request] n in request.confirmCancel(n, backendName) }
 
         // Key locks are taken as points are dispatched and dropped as they finish: holding
@@ -233,7 +234,7 @@ public final class SweepRunner {
         let jobs = request.jobs ?? ProcessInfo.processInfo.activeProcessorCount
         // With --fail-fast nothing waits in the pool beyond what runs: after the first failure
         // no further point starts.
-        let window = backend.name == "local" ? (request.failFast ? jobs : max(64, 16 * jobs)) : Int.max
+        let window = inProcess ? (request.failFast ? jobs : max(64, 16 * jobs)) : Int.max
         var inFlight = 0
         var failedSeen = false
         var lastShown = 0.0
@@ -264,7 +265,7 @@ public final class SweepRunner {
                 }
                 let runId = HostInfo.newRunId()
                 var dir: String? = nil
-                if backend.name == "local" {
+                if inProcess {
                     if let d = freeDirs.popLast() {
                         dir = d
                     } else {
@@ -300,7 +301,7 @@ public final class SweepRunner {
             [],
             refill: {
                 let h = try submitMore()
-                if firstRound && backend.name != "local" {
+                if firstRound && backend.capabilities.outlivesSubmitter {
                     firstRound = false
                     log(String(format: "%@: submitted %d run(s) in %.2f s", backend.name, h.count, Clock.monotonic() - dispatchStart))
                 }
@@ -321,7 +322,7 @@ public final class SweepRunner {
                 case .interrupted, .running: localProg.interrupted += 1
                 }
                 // The local pool runs at most `jobs` of what was handed to it; the rest waits.
-                let executing = backend.name == "local" ? min(inFlight, jobs) : inFlight
+                let executing = inProcess ? min(inFlight, jobs) : inFlight
                 localProg.running = executing
                 localProg.queued = queue.count - next + busy.count + (inFlight - executing)
                 let now = Clock.monotonic()
