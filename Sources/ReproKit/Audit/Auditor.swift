@@ -115,13 +115,17 @@ extension Store {
     /// Records which run's output repro wrote at each path (absolute), for audit and lineage.
     func recordMaterializations(_ items: [(path: String, sha256: String, runId: String)]) throws(StoreError) {
         guard !items.isEmpty else { return }
-        try db.transaction { () throws(StoreError) in
-            let stmt = try db.prepare(
-                "INSERT INTO materializations (path, sha256, run_id, at) VALUES (?, ?, ?, ?) "
-                    + "ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, run_id = excluded.run_id, at = excluded.at")
-            let now = Clock.iso8601(Clock.now())
-            for i in items { try stmt.run([.text(ChildProcess.realPath(i.path)), .text(i.sha256), .text(i.runId), .text(now)]) }
-        }
+        try db.transaction { () throws(StoreError) in try insertMaterializations(items) }
+    }
+
+    /// The rows of `recordMaterializations`, inside the caller's transaction.
+    func insertMaterializations(_ items: [(path: String, sha256: String, runId: String)]) throws(StoreError) {
+        guard !items.isEmpty else { return }
+        let stmt = try db.prepare(
+            "INSERT INTO materializations (path, sha256, run_id, at) VALUES (?, ?, ?, ?) "
+                + "ON CONFLICT (path) DO UPDATE SET sha256 = excluded.sha256, run_id = excluded.run_id, at = excluded.at")
+        let now = Clock.iso8601(Clock.now())
+        for i in items { try stmt.run([.text(ChildProcess.realPath(i.path)), .text(i.sha256), .text(i.runId), .text(now)]) }
     }
 
     /// What repro last wrote at `path`: the run and the content hash, or nil.

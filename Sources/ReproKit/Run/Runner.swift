@@ -105,8 +105,7 @@ public final class Runner {
             }
             paths[o.name] = dest
         }
-        try p.store.recordMaterializations(hit.outputs.compactMap { o in paths[o.name].map { ($0, o.sha256, hit.runId) } })
-        try p.store.recordHit(runId: hit.runId)
+        try p.store.recordHit(runId: hit.runId, materialized: hit.outputs.compactMap { o in paths[o.name].map { ($0, o.sha256, hit.runId) } })
         var record = hit
         record.hitCount += 1
         return RunOutcome(record: record, cache: .hit, outputsDir: dir, outputPaths: paths)

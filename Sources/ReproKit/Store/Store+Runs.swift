@@ -187,9 +187,12 @@ extension Store {
     }
 
     /// Counts a cache hit against the run that served it.
-    public func recordHit(runId: String) throws(StoreError) {
+    /// Records a hit served, and where its outputs were written, in one transaction (one
+    /// write on the hit path).
+    public func recordHit(runId: String, materialized: [(path: String, sha256: String, runId: String)] = []) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             try db.prepare("INSERT INTO hits (run_id, at) VALUES (?, ?)").run([.text(runId), .text(Clock.iso8601(Clock.now()))])
+            try insertMaterializations(materialized)
         }
     }
 

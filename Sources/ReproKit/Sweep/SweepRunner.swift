@@ -128,18 +128,20 @@ public final class SweepRunner {
         // Hits first: a cached point is answered from the store.
         var misses: [Runner.Prepared] = []
         var hitIds: [String] = []
+        var written: [(path: String, sha256: String, runId: String)] = []
         let servable = try store.servableRuns(forKeys: Array(firstIndex.keys), maxAge: config.maxAge)
         for (key, i) in firstIndex.sorted(by: { $0.value < $1.value }) {
             if let hit = servable[key] {
                 results[key] = SweepPointResult(
                     runId: hit.runId, key: key, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId)
                 hitIds.append(hit.runId)
-                if !request.dryRun { try materialize(hit, into: resultsDir(hit), store: store) }
+                if !request.dryRun { written += try materialize(hit, into: resultsDir(hit), store: store) }
             } else {
                 misses.append(prepared[i])
             }
         }
-        if !request.dryRun { try store.recordHits(runIds: hitIds) }
+        // One transaction for every hit and every file written for them.
+        if !request.dryRun { try store.recordHits(runIds: hitIds, materialized: written) }
         Trace.mark("sweep: \(hitIds.count) hits served, \(misses.count) to run")
         var prog = SweepProgress()
         prog.total = firstIndex.count
@@ -187,7 +189,8 @@ public final class SweepRunner {
     }
 
     /// Writes a hit's outputs where a miss would have put them (leaving correct files alone).
-    func materialize(_ run: RunRecord, into dir: String, store: Store) throws {
+    /// Writes a hit's outputs into place; returns what was written where (to record).
+    func materialize(_ run: RunRecord, into dir: String, store: Store) throws -> [(path: String, sha256: String, runId: String)] {
         var written: [(path: String, sha256: String, runId: String)] = []
         for o in run.outputs {
             let dest = dir + "/" + o.name
@@ -197,7 +200,7 @@ public final class SweepRunner {
             }
             written.append((dest, o.sha256, run.runId))
         }
-        try store.recordMaterializations(written)
+        return written
     }
 
     /// Locks each key (skipping keys another repro is computing right now), records the runs,
@@ -343,8 +346,7 @@ public final class SweepRunner {
             if let hit = try store.servableRun(forKey: p.key, maxAge: config.maxAge) {
                 results[p.key] = SweepPointResult(runId: hit.runId, key: p.key, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId)
                 prog.hits += 1
-                try store.recordHits(runIds: [hit.runId])
-                try materialize(hit, into: resultsDir(hit), store: store)
+                try store.recordHits(runIds: [hit.runId], materialized: try materialize(hit, into: resultsDir(hit), store: store))
                 continue
             }
             let patch = try p.patch.map { try store.putReferencedBytes($0).sha256 }
@@ -365,12 +367,13 @@ public final class SweepRunner {
 
 extension Store {
     /// Counts cache hits for many runs in one transaction.
-    public func recordHits(runIds: [String]) throws(StoreError) {
+    public func recordHits(runIds: [String], materialized: [(path: String, sha256: String, runId: String)] = []) throws(StoreError) {
         guard !runIds.isEmpty else { return }
         try db.transaction { () throws(StoreError) in
             let stmt = try db.prepare("INSERT INTO hits (run_id, at) VALUES (?, ?)")
             let now = Clock.iso8601(Clock.now())
             for id in runIds { try stmt.run([.text(id), .text(now)]) }
+            try insertMaterializations(materialized)
         }
     }
 }
