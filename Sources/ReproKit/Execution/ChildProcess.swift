@@ -13,6 +13,13 @@ public enum ChildEnd: Sendable, Equatable {
     case timedOut(after: Double)
     case interrupted(signal: Int32)
 
+    /// Decodes a `waitpid` status (WIFEXITED/WEXITSTATUS/WTERMSIG, which are macros Swift
+    /// cannot call).
+    init(waitStatus status: Int32) {
+        let sig = status & 0x7F
+        self = sig == 0 ? .exited((status >> 8) & 0xFF) : .signaled(sig)
+    }
+
     /// The shell convention: the exit code, or 128 + signal.
     public var exitCode: Int32? {
         switch self {
@@ -76,8 +83,7 @@ public struct ChildProcess {
             while waitpid(pid, &status, 0) < 0 && errno == EINTR {}
             kill(-pid, SIGKILL)  // anything the leader left behind in its group
             if let sig = interruptedBy() { return (.interrupted(signal: sig), Clock.monotonic() - start) }
-            let sig = status & 0x7F
-            return (sig == 0 ? .exited((status >> 8) & 0xFF) : .signaled(sig), Clock.monotonic() - start)
+            return (ChildEnd(waitStatus: status), Clock.monotonic() - start)
         }
         var fds: [Int32] = [-1, -1]
         guard pipe(&fds) == 0 else {
@@ -118,15 +124,11 @@ public struct ChildProcess {
             return buffer.withUnsafeBytes { $0.loadUnaligned(as: Int32.self) }
         }
 
-        func decode(_ status: Int32) -> ChildEnd {
-            let sig = status & 0x7F
-            return sig == 0 ? .exited((status >> 8) & 0xFF) : .signaled(sig)
-        }
 
         if let status = waitStatus(until: timeout.map { start + $0 }) {
             kill(-pid, SIGKILL)  // anything the leader left behind in its group
             if let sig = interruptedBy() { return (.interrupted(signal: sig), Clock.monotonic() - start) }
-            return (decode(status), Clock.monotonic() - start)
+            return (ChildEnd(waitStatus: status), Clock.monotonic() - start)
         }
         // Deadline passed: SIGTERM to the group, SIGKILL after the grace period.
         kill(-pid, SIGTERM)

@@ -218,6 +218,20 @@ final class CStringArray {
 }
 
 extension GitRepository {
+    /// The repository's own hooks folder (shared by linked worktrees), without a trailing slash.
+    public func hooksDirectory() throws(EnvironmentError) -> String {
+        var buf = git_buf()
+        defer { git_buf_dispose(&buf) }
+        let rc = git_repository_item_path(&buf, handle, GIT_REPOSITORY_ITEM_HOOKS)
+        guard rc == 0, let ptr = buf.ptr else {
+            let msg = git_error_last().flatMap { $0.pointee.message.map { String(cString: $0) } } ?? "unknown error"
+            throw EnvironmentError("cannot find the hooks folder of the repository at \(workdir): git_repository_item_path failed: \(msg)")
+        }
+        var p = String(cString: ptr)
+        while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
+        return p
+    }
+
     /// True while a rebase, merge, cherry-pick, revert or bisect is under way.
     public var operationInProgress: Bool {
         git_repository_state(handle) != Int32(GIT_REPOSITORY_STATE_NONE.rawValue)

@@ -1,4 +1,3 @@
-import CLibGit2
 import Foundation
 
 /// Installs, removes and reports repro's git hooks without ever clobbering a user's hook.
@@ -38,14 +37,7 @@ public struct HookInstaller {
             if p.hasPrefix("~/") { p = (ProcessInfo.processInfo.environment["HOME"] ?? "") + p.dropFirst(1) }
             hooksDir = p.hasPrefix("/") ? p : repo.workdir + "/" + p
         } else {
-            var buf = git_buf()
-            defer { git_buf_dispose(&buf) }
-            guard git_repository_item_path(&buf, repo.handle, GIT_REPOSITORY_ITEM_HOOKS) == 0, let ptr = buf.ptr else {
-                throw EnvironmentError("cannot find the hooks folder of the repository at \(repo.workdir)")
-            }
-            var p = String(cString: ptr)
-            while p.count > 1 && p.hasSuffix("/") { p.removeLast() }
-            hooksDir = p
+            hooksDir = try repo.hooksDirectory()
         }
     }
 

@@ -112,7 +112,8 @@ public enum ReportBuilder {
     }
 }
 
-/// Writes the report file atomically (a half-written report is never left behind).
+/// Writes a file the user named (a report, an attestation) atomically: a failed write is an
+/// error and a half-written file is never left behind.
 public enum ReportFile {
     public static func write(_ html: String, to path: String) throws(StoreError) {
         try FileIO.writeAtomically(Array(html.utf8), to: path, sync: false)

@@ -38,7 +38,7 @@ public enum BackendRuns {
             let backend = try Backends.make(name, store: store, repoRoot: repo.workdir, jobs: 1, environment: ProcessInfo.processInfo.environment)
             let d = Dispatcher(
                 store: store, backend: backend, log: log, maxRetries: config.slurm.maxRetries,
-                resultsDir: { r in repo.workdir + "/results/\(r.name)/\(r.key.prefix(12))" })
+                resultsDir: { r in ResultsDir.path(repoRoot: repo.workdir, name: r.name, key: r.key) })
             d.announceStates = wait
             d.showFailureTail = wait
             d.confirmCancel = { n in confirmCancel(n, name) }

@@ -19,6 +19,13 @@ enum Recovery {
     }
 }
 
+/// Where repro puts a run's outputs by default: `results/<name>/<first 12 hex of the key>/`.
+public enum ResultsDir {
+    public static func path(repoRoot: String, name: String, key: String) -> String {
+        repoRoot + "/results/\(name)/\(key.prefix(12))"
+    }
+}
+
 /// Keeps repro's own folders out of `git status` without touching the user's .gitignore:
 /// the store ignores itself, and `/results/` and `/.repro/` go into `.git/info/exclude`.
 enum RepoIgnore {

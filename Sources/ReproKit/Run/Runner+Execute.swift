@@ -61,7 +61,7 @@ extension Runner {
             store: p.store, backend: backend, log: log, maxRetries: p.config.slurm.maxRetries,
             resultsDir: { [request] r in
                 request.outDir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
-                    ?? p.repo.workdir + "/results/\(r.name)/\(r.key.prefix(12))"
+                    ?? ResultsDir.path(repoRoot: p.repo.workdir, name: r.name, key: r.key)
             })
         d.announceStates = backend.capabilities.outlivesSubmitter
         d.showFailureTail = true

@@ -64,7 +64,7 @@ public final class Runner {
 
     /// Loads the spec and computes the key; no side effects beyond opening the store.
     func prepare() throws -> Prepared {
-        Trace.mark("start")
+        Trace.mark("arguments parsed")
         let spec = try SpecLoader.load(path: request.specPath, overrides: request.overrides)
         Trace.mark("spec loaded")
         let specDir = (absolute(request.specPath) as NSString).deletingLastPathComponent
@@ -91,7 +91,7 @@ public final class Runner {
 
     func resultsDir(_ p: Prepared) -> String {
         if let o = request.outDir { return absolute(o) }
-        return p.repo.workdir + "/results/\(p.spec.name)/\(p.key.prefix(12))"
+        return ResultsDir.path(repoRoot: p.repo.workdir, name: p.spec.name, key: p.key)
     }
 
     func serveHit(_ hit: RunRecord, _ p: Prepared) throws -> RunOutcome {

@@ -1,14 +1,21 @@
 import Foundation
+import Synchronization
 
-/// Stage timings on stderr when `REPRO_TRACE=1`: how a user (or the bench) sees where a
-/// command's milliseconds go.
+/// Stage timings when `REPRO_TRACE=1`: how a user (or the bench) sees where a command's
+/// milliseconds go. The library writes nothing itself: the executable says where lines go.
 public enum Trace {
     static let enabled = ProcessInfo.processInfo.environment["REPRO_TRACE"] == "1"
     static let start = Clock.monotonic()
+    private static let sink = Mutex<(@Sendable (String) -> Void)?>(nil)
+
+    /// Where trace lines go (the CLI: stderr). Without one, tracing prints nothing.
+    public static func setSink(_ write: @escaping @Sendable (String) -> Void) {
+        sink.withLock { $0 = write }
+    }
 
     public static func mark(_ stage: @autoclosure () -> String) {
-        guard enabled else { return }
+        guard enabled, let write = sink.withLock({ $0 }) else { return }
         let ms = (Clock.monotonic() - start) * 1000
-        FileHandle.standardError.write(Data(String(format: "trace: %7.2f ms  %@\n", ms, stage()).utf8))
+        write(String(format: "trace: %7.2f ms  %@", ms, stage()))
     }
 }

@@ -122,8 +122,8 @@ public final class SweepRunner {
         for (i, p) in prepared.enumerated() where firstIndex[p.key] == nil { firstIndex[p.key] = i }
         summary.unique = firstIndex.count
         var results: [String: SweepPointResult] = [:]
-        let resultsRoot = repo.workdir + "/results"
-        func resultsDir(_ r: RunRecord) -> String { resultsRoot + "/\(r.name)/\(r.key.prefix(12))" }
+        let root = repo.workdir
+        func resultsDir(_ r: RunRecord) -> String { ResultsDir.path(repoRoot: root, name: r.name, key: r.key) }
 
         // Hits first: a cached point is answered from the store.
         var misses: [Runner.Prepared] = []

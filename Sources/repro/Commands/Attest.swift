@@ -17,7 +17,8 @@ struct Attest: ParsableCommand {
             let (envelope, keyid) = try Attestation.sign(run: r, keyPath: key)
             try store.addAttestation(runId: r.runId, keyid: keyid, envelope: envelope)
             if let out {
-                FileManager.default.createFile(atPath: out, contents: Data(envelope.utf8))
+                // A failed write is an error, never a success message.
+                try ReportFile.write(envelope, to: out)
             }
             Console.out("attested run \(r.runId): \(r.outputs.count) output\(r.outputs.count == 1 ? "" : "s"), key \(keyid.prefix(16))\(out.map { ", written to \($0)" } ?? "")")
         }
