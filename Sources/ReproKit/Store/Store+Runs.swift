@@ -301,13 +301,15 @@ extension Store {
                 interpreter: s.optText(42).flatMap { try? JSONParser.parse($0) } ?? .null, packagesBlob: s.optText(43))
         }
         guard !rows.isEmpty else { return rows }
-        let outStmt = try db.prepare("SELECT name, sha256, size FROM outputs WHERE run_id = ? ORDER BY name")
-        var result = rows
-        for i in result.indices {
-            result[i].outputs = try outStmt.query([.text(result[i].runId)]) {
-                OutputFile(name: $0.text(0), sha256: $0.text(1), size: $0.int(2))
-            }
+        // Every run's outputs in one query, not one query per run.
+        let outputs = try db.prepare(
+            "SELECT run_id, name, sha256, size FROM outputs WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY run_id, name"
+        ).query([.text(JSONValue.array(rows.map { .string($0.runId) }).canonical)]) {
+            ($0.text(0), OutputFile(name: $0.text(1), sha256: $0.text(2), size: $0.int(3)))
         }
+        let byRun = Dictionary(grouping: outputs, by: \.0)
+        var result = rows
+        for i in result.indices { result[i].outputs = byRun[result[i].runId]?.map(\.1) ?? [] }
         return result
     }
 }
