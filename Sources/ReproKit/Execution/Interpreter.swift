@@ -102,29 +102,3 @@ public enum InterpreterProbe {
         return "\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ino)"
     }
 }
-
-extension Store {
-    /// A cached probe, valid while none of the folders it watched (site-packages, ...) and the
-    /// interpreter itself changed.
-    func cachedProbe(key: String) -> InterpreterInfo? {
-        let rows = try? db.prepare("SELECT result_json, watched_json FROM interpreter_cache WHERE key = ?").query([.text(key)]) {
-            ($0.text(0), $0.text(1))
-        }
-        guard let row = rows?.first, let result = try? JSONParser.parse(row.0), let watched = try? JSONParser.parse(row.1).objectValue
-        else { return nil }
-        for (path, sig) in watched where InterpreterProbe.statSignature(path) != sig.stringValue { return nil }
-        return InterpreterInfo(
-            language: result["language"]?.stringValue ?? "", path: result["path"]?.stringValue ?? "",
-            version: result["version"]?.stringValue ?? "", implementation: result["implementation"]?.stringValue ?? "",
-            packages: result["packages"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-    }
-
-    func cacheProbe(key: String, info: InterpreterInfo, watched: [String]) {
-        var result = info.json.objectValue ?? [:]
-        result["packages"] = .array(info.packages.map { .string($0) })
-        let sigs = JSONValue.object(Dictionary(watched.map { ($0, .string(InterpreterProbe.statSignature($0))) }, uniquingKeysWith: { a, _ in a }))
-        // Best effort: a busy store must not fail a run over a cache entry.
-        try? db.prepare("INSERT OR REPLACE INTO interpreter_cache (key, result_json, watched_json) VALUES (?, ?, ?)")
-            .run([.text(key), .text(JSONValue.object(result).canonical), .text(sigs.canonical)])
-    }
-}

@@ -364,16 +364,3 @@ public final class SweepRunner {
         return Interrupts.shared.received != nil ? .interrupted : outcome
     }
 }
-
-extension Store {
-    /// Counts cache hits for many runs in one transaction.
-    public func recordHits(runIds: [String], materialized: [(path: String, sha256: String, runId: String)] = []) throws(StoreError) {
-        guard !runIds.isEmpty else { return }
-        try db.transaction { () throws(StoreError) in
-            let stmt = try db.prepare("INSERT INTO hits (run_id, at) VALUES (?, ?)")
-            let now = Clock.iso8601(Clock.now())
-            for id in runIds { try stmt.run([.text(id), .text(now)]) }
-            try insertMaterializations(materialized)
-        }
-    }
-}
