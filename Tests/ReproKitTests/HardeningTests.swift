@@ -133,4 +133,20 @@ final class HardeningTests: XCTestCase {
         XCTAssertEqual(ok.stdout, "out\n")
         XCTAssertEqual(ok.stderr, "err\n")
     }
+
+    /// Rows are decoded by column name; a damaged row is an error naming it, never a silent
+    /// default (corrupt JSON used to read as null, an unknown status as `failed`).
+    func testADamagedRowIsAnErrorNotADefault() throws {
+        let repo = try TempRepo.seeded()
+        let run = try runSpec(repo)
+        let db = repo.path + "/.repro/store.sqlite"
+        XCTAssertEqual(sh(["sqlite3", db, "UPDATE runs SET config_json = '{broken' WHERE run_id = '\(run.record.runId)'"], cwd: "/").code, 0)
+        let r = repro(["show", run.record.runId], cwd: repo.path)
+        XCTAssertEqual(r.code, 4, r.err)
+        XCTAssertTrue(r.err.contains("config_json of run \(run.record.runId) is not valid JSON"), r.err)
+        XCTAssertEqual(sh(["sqlite3", db, "PRAGMA ignore_check_constraints = ON; UPDATE runs SET config_json = '{}', status = 'exploded' WHERE run_id = '\(run.record.runId)'"], cwd: "/").code, 0)
+        let s = repro(["log"], cwd: repo.path)
+        XCTAssertEqual(s.code, 4, s.err)
+        XCTAssertTrue(s.err.contains("unknown status 'exploded'"), s.err)
+    }
 }

@@ -154,6 +154,52 @@ final class SQLiteStatement {
         return out
     }
 
+    /// All rows, each decoded by `row` through column names; a row that cannot be decoded (a
+    /// missing column, bad JSON, an unknown status) is an error, never a silent default.
+    func rows<T>(_ values: [SQLValue] = [], _ row: (Row) throws(StoreError) -> T) throws(StoreError) -> [T] {
+        try bind(values)
+        let r = Row(statement: self, columns: columnIndex)
+        var out: [T] = []
+        while try step() { out.append(try row(r)) }
+        return out
+    }
+
+    /// Column positions by name (the name or `AS` alias in the query), read once.
+    private lazy var columnIndex: [String: Int32] = {
+        var out: [String: Int32] = [:]
+        for i in 0..<sqlite3_column_count(stmt) {
+            if let n = sqlite3_column_name(stmt, i) { out[String(cString: n)] = i }
+        }
+        return out
+    }()
+
+    /// One result row, read by column name.
+    struct Row {
+        let statement: SQLiteStatement
+        let columns: [String: Int32]
+
+        func index(_ name: String) throws(StoreError) -> Int32 {
+            guard let i = columns[name] else {
+                throw StoreError("store database \(statement.db.path): the query has no column '\(name)' (a repro bug; please report it)")
+            }
+            return i
+        }
+        func text(_ name: String) throws(StoreError) -> String { statement.text(try index(name)) }
+        func optText(_ name: String) throws(StoreError) -> String? { statement.optText(try index(name)) }
+        func int(_ name: String) throws(StoreError) -> Int64 { statement.int(try index(name)) }
+        func optInt(_ name: String) throws(StoreError) -> Int64? { statement.optInt(try index(name)) }
+        func optDouble(_ name: String) throws(StoreError) -> Double? { statement.optDouble(try index(name)) }
+        /// A JSON column; text that does not parse is an error naming the row's `key`.
+        func json(_ name: String, row key: String) throws(StoreError) -> JSONValue {
+            let text = try self.text(name)
+            do { return try JSONParser.parse(text) } catch {
+                throw StoreError(
+                    "store database \(statement.db.path): \(name) of \(key) is not valid JSON (\(error)); the store is damaged: "
+                        + "run `repro fsck`")
+            }
+        }
+    }
+
     func isNull(_ col: Int32) -> Bool { sqlite3_column_type(stmt, col) == SQLITE_NULL }
     func int(_ col: Int32) -> Int64 { sqlite3_column_int64(stmt, col) }
     func double(_ col: Int32) -> Double { sqlite3_column_double(stmt, col) }

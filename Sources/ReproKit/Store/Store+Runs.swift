@@ -9,8 +9,8 @@ extension Store {
         """
     /// Columns added by migration 2, read after the hit count.
     private static let stateColumns =
-        "(SELECT stale_json FROM code_states c WHERE c.code_json = runs.code_json), invalidated_reason, outputs_evicted_at, "
-        + "queued_at, interpreter_json, packages_blob"
+        "(SELECT stale_json FROM code_states c WHERE c.code_json = runs.code_json) AS stale_json, invalidated_reason, "
+        + "outputs_evicted_at, queued_at, interpreter_json, packages_blob"
 
     /// Records a run as `running` before the simulation starts, so a crash leaves a trace.
     public func insertRunning(_ r: RunRecord, blobs: [BlobRef] = []) throws(StoreError) {
@@ -276,29 +276,42 @@ extension Store {
 
     func fetchRuns(where clause: String, _ args: [SQLValue]) throws(StoreError) -> [RunRecord] {
         let sql = """
-            SELECT \(Store.runColumns), (SELECT count(*) FROM hits h WHERE h.run_id = runs.run_id), \(Store.stateColumns)
+            SELECT \(Store.runColumns), (SELECT count(*) FROM hits h WHERE h.run_id = runs.run_id) AS hit_count,
+              \(Store.stateColumns)
             FROM runs WHERE \(clause)
             """
-        let rows = try db.prepare(sql).query(args) { s -> RunRecord in
-            func json(_ col: Int32) -> JSONValue { (try? JSONParser.parse(s.text(col))) ?? .null }
-            let inputs: [InputFile] = (json(14).arrayValue ?? []).map {
+        // Decoded by column name; a damaged row is an error that names it, never a default.
+        let rows = try db.prepare(sql).rows(args) { (s) throws(StoreError) -> RunRecord in
+            let id = "run " + (try s.text("run_id"))
+            func json(_ col: String) throws(StoreError) -> JSONValue { try s.json(col, row: id) }
+            let inputs: [InputFile] = (try json("inputs_json").arrayValue ?? []).map {
                 InputFile(path: $0["path"]?.stringValue ?? "", sha256: $0["sha256"]?.stringValue ?? "", size: $0["size"]?.intValue ?? 0)
             }
+            let statusText = try s.text("status")
+            guard let status = RunStatus(rawValue: statusText) else {
+                throw StoreError(
+                    "store database \(db.path): \(id) has the unknown status '\(statusText)' (a newer repro's store, or damage); "
+                        + "use a repro at least as new as the one that wrote it, or run `repro fsck`")
+            }
+            let interpreter: JSONValue = try s.optText("interpreter_json") == nil ? .null : try json("interpreter_json")
             return RunRecord(
-                runId: s.text(0), key: s.text(1), name: s.text(2), specPath: s.text(3), configHash: s.text(4),
-                config: json(5), commit: s.text(6), commitSummary: s.text(7), code: json(8), dirty: s.int(9) != 0,
-                dirtyFiles: (json(10).arrayValue ?? []).compactMap(\.stringValue), patchBlob: s.optText(11),
-                seed: s.int(12), solver: json(13), inputs: inputs, env: json(15),
-                command: (json(16).arrayValue ?? []).compactMap(\.stringValue), backend: s.text(17), resources: json(18),
-                timeoutS: s.optDouble(19), host: s.text(20), os: s.text(21), reproVersion: s.text(22),
-                executablePath: s.optText(23), executableSha256: s.optText(24),
-                status: RunStatus(rawValue: s.text(25)) ?? .failed, exitCode: s.optInt(26).map { Int32(truncatingIfNeeded: $0) },
-                message: s.optText(27), pid: s.optInt(28).map { Int32(truncatingIfNeeded: $0) }, startedAt: s.text(29),
-                finishedAt: s.optText(30), durationS: s.optDouble(31), stdoutBlob: s.optText(32), stderrBlob: s.optText(33),
-                outputs: [], hitCount: Int(s.int(37)), staleReasons: Store.decodeStale(s.optText(38)),
-                invalidatedReason: s.optText(39), outputsEvictedAt: s.optText(40), user: s.text(34), jobId: s.optText(35),
-                taskDir: s.optText(36), queuedAt: s.optText(41),
-                interpreter: s.optText(42).flatMap { try? JSONParser.parse($0) } ?? .null, packagesBlob: s.optText(43))
+                runId: try s.text("run_id"), key: try s.text("key"), name: try s.text("name"), specPath: try s.text("spec_path"),
+                configHash: try s.text("config_hash"), config: try json("config_json"), commit: try s.text("commit_id"),
+                commitSummary: try s.text("commit_summary"), code: try json("code_json"), dirty: try s.int("dirty") != 0,
+                dirtyFiles: (try json("dirty_files_json").arrayValue ?? []).compactMap(\.stringValue), patchBlob: try s.optText("patch_blob"),
+                seed: try s.int("seed"), solver: try json("solver_json"), inputs: inputs, env: try json("env_json"),
+                command: (try json("command_json").arrayValue ?? []).compactMap(\.stringValue), backend: try s.text("backend"),
+                resources: try json("resources_json"), timeoutS: try s.optDouble("timeout_s"), host: try s.text("host"),
+                os: try s.text("os"), reproVersion: try s.text("repro_version"), executablePath: try s.optText("executable_path"),
+                executableSha256: try s.optText("executable_sha256"), status: status,
+                exitCode: try s.optInt("exit_code").map { Int32(truncatingIfNeeded: $0) }, message: try s.optText("message"),
+                pid: try s.optInt("pid").map { Int32(truncatingIfNeeded: $0) }, startedAt: try s.text("started_at"),
+                finishedAt: try s.optText("finished_at"), durationS: try s.optDouble("duration_s"),
+                stdoutBlob: try s.optText("stdout_blob"), stderrBlob: try s.optText("stderr_blob"), outputs: [],
+                hitCount: Int(try s.int("hit_count")), staleReasons: Store.decodeStale(try s.optText("stale_json")),
+                invalidatedReason: try s.optText("invalidated_reason"), outputsEvictedAt: try s.optText("outputs_evicted_at"),
+                user: try s.text("user"), jobId: try s.optText("job_id"), taskDir: try s.optText("task_dir"),
+                queuedAt: try s.optText("queued_at"), interpreter: interpreter, packagesBlob: try s.optText("packages_blob"))
         }
         guard !rows.isEmpty else { return rows }
         // Every run's outputs in one query, not one query per run.
