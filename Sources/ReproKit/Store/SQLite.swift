@@ -189,15 +189,6 @@ final class SQLiteStatement {
         func int(_ name: String) throws(StoreError) -> Int64 { statement.int(try index(name)) }
         func optInt(_ name: String) throws(StoreError) -> Int64? { statement.optInt(try index(name)) }
         func optDouble(_ name: String) throws(StoreError) -> Double? { statement.optDouble(try index(name)) }
-        /// A JSON column; text that does not parse is an error naming the row's `key`.
-        func json(_ name: String, row key: String) throws(StoreError) -> JSONValue {
-            let text = try self.text(name)
-            do { return try JSONParser.parse(text) } catch {
-                throw StoreError(
-                    "store database \(statement.db.path): \(name) of \(key) is not valid JSON (\(error)); the store is damaged: "
-                        + "run `repro fsck`")
-            }
-        }
     }
 
     func isNull(_ col: Int32) -> Bool { sqlite3_column_type(stmt, col) == SQLITE_NULL }

@@ -280,38 +280,52 @@ extension Store {
               \(Store.stateColumns)
             FROM runs WHERE \(clause)
             """
-        // Decoded by column name; a damaged row is an error that names it, never a default.
+        // Decoded by column name (positions resolved once); a damaged row is an error that
+        // names it, never a default.
+        var c: RunColumns?
         let rows = try db.prepare(sql).rows(args) { (s) throws(StoreError) -> RunRecord in
-            let id = "run " + (try s.text("run_id"))
-            func json(_ col: String) throws(StoreError) -> JSONValue { try s.json(col, row: id) }
-            let inputs: [InputFile] = (try json("inputs_json").arrayValue ?? []).map {
+            let k: RunColumns
+            if let known = c { k = known } else {
+                k = try RunColumns(s)
+                c = k
+            }
+            let st = s.statement
+            let id = "run " + st.text(k.runId)
+            func json(_ col: Int32, _ name: String) throws(StoreError) -> JSONValue {
+                do { return try JSONParser.parse(st.text(col)) } catch {
+                    throw StoreError(
+                        "store database \(db.path): \(name) of \(id) is not valid JSON (\(error)); the store is damaged: run `repro fsck`")
+                }
+            }
+            let inputs: [InputFile] = (try json(k.inputsJson, "inputs_json").arrayValue ?? []).map {
                 InputFile(path: $0["path"]?.stringValue ?? "", sha256: $0["sha256"]?.stringValue ?? "", size: $0["size"]?.intValue ?? 0)
             }
-            let statusText = try s.text("status")
+            let statusText = st.text(k.status)
             guard let status = RunStatus(rawValue: statusText) else {
                 throw StoreError(
                     "store database \(db.path): \(id) has the unknown status '\(statusText)' (a newer repro's store, or damage); "
                         + "use a repro at least as new as the one that wrote it, or run `repro fsck`")
             }
-            let interpreter: JSONValue = try s.optText("interpreter_json") == nil ? .null : try json("interpreter_json")
+            let interpreter: JSONValue = st.isNull(k.interpreterJson) ? .null : try json(k.interpreterJson, "interpreter_json")
             return RunRecord(
-                runId: try s.text("run_id"), key: try s.text("key"), name: try s.text("name"), specPath: try s.text("spec_path"),
-                configHash: try s.text("config_hash"), config: try json("config_json"), commit: try s.text("commit_id"),
-                commitSummary: try s.text("commit_summary"), code: try json("code_json"), dirty: try s.int("dirty") != 0,
-                dirtyFiles: (try json("dirty_files_json").arrayValue ?? []).compactMap(\.stringValue), patchBlob: try s.optText("patch_blob"),
-                seed: try s.int("seed"), solver: try json("solver_json"), inputs: inputs, env: try json("env_json"),
-                command: (try json("command_json").arrayValue ?? []).compactMap(\.stringValue), backend: try s.text("backend"),
-                resources: try json("resources_json"), timeoutS: try s.optDouble("timeout_s"), host: try s.text("host"),
-                os: try s.text("os"), reproVersion: try s.text("repro_version"), executablePath: try s.optText("executable_path"),
-                executableSha256: try s.optText("executable_sha256"), status: status,
-                exitCode: try s.optInt("exit_code").map { Int32(truncatingIfNeeded: $0) }, message: try s.optText("message"),
-                pid: try s.optInt("pid").map { Int32(truncatingIfNeeded: $0) }, startedAt: try s.text("started_at"),
-                finishedAt: try s.optText("finished_at"), durationS: try s.optDouble("duration_s"),
-                stdoutBlob: try s.optText("stdout_blob"), stderrBlob: try s.optText("stderr_blob"), outputs: [],
-                hitCount: Int(try s.int("hit_count")), staleReasons: Store.decodeStale(try s.optText("stale_json")),
-                invalidatedReason: try s.optText("invalidated_reason"), outputsEvictedAt: try s.optText("outputs_evicted_at"),
-                user: try s.text("user"), jobId: try s.optText("job_id"), taskDir: try s.optText("task_dir"),
-                queuedAt: try s.optText("queued_at"), interpreter: interpreter, packagesBlob: try s.optText("packages_blob"))
+                runId: st.text(k.runId), key: st.text(k.key), name: st.text(k.name), specPath: st.text(k.specPath),
+                configHash: st.text(k.configHash), config: try json(k.configJson, "config_json"), commit: st.text(k.commitId),
+                commitSummary: st.text(k.commitSummary), code: try json(k.codeJson, "code_json"), dirty: st.int(k.dirty) != 0,
+                dirtyFiles: (try json(k.dirtyFilesJson, "dirty_files_json").arrayValue ?? []).compactMap(\.stringValue),
+                patchBlob: st.optText(k.patchBlob), seed: st.int(k.seed), solver: try json(k.solverJson, "solver_json"), inputs: inputs,
+                env: try json(k.envJson, "env_json"),
+                command: (try json(k.commandJson, "command_json").arrayValue ?? []).compactMap(\.stringValue), backend: st.text(k.backend),
+                resources: try json(k.resourcesJson, "resources_json"), timeoutS: st.optDouble(k.timeoutS), host: st.text(k.host),
+                os: st.text(k.os), reproVersion: st.text(k.reproVersion), executablePath: st.optText(k.executablePath),
+                executableSha256: st.optText(k.executableSha256), status: status,
+                exitCode: st.optInt(k.exitCode).map { Int32(truncatingIfNeeded: $0) }, message: st.optText(k.message),
+                pid: st.optInt(k.pid).map { Int32(truncatingIfNeeded: $0) }, startedAt: st.text(k.startedAt),
+                finishedAt: st.optText(k.finishedAt), durationS: st.optDouble(k.durationS), stdoutBlob: st.optText(k.stdoutBlob),
+                stderrBlob: st.optText(k.stderrBlob), outputs: [], hitCount: Int(st.int(k.hitCount)),
+                staleReasons: Store.decodeStale(st.optText(k.staleJson)), invalidatedReason: st.optText(k.invalidatedReason),
+                outputsEvictedAt: st.optText(k.outputsEvictedAt), user: st.text(k.user), jobId: st.optText(k.jobId),
+                taskDir: st.optText(k.taskDir), queuedAt: st.optText(k.queuedAt), interpreter: interpreter,
+                packagesBlob: st.optText(k.packagesBlob))
         }
         guard !rows.isEmpty else { return rows }
         // Every run's outputs in one query, not one query per run.
