@@ -21,10 +21,12 @@ let package = Package(
         .systemLibrary(name: "CReproSys"),
         // Skips libgit2's CA-bundle parse at init (see the file's comment); Linux only.
         .target(name: "CGitFastInit"),
+        // Typed wrappers for libcurl's variadic setopt (HTTP for object storage and REST backends).
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
         .target(
             name: "ReproKit",
             dependencies: [
-                "CLibGit2", "CSQLite", "CZlib", "CReproSys", "CGitFastInit",
+                "CLibGit2", "CSQLite", "CZlib", "CReproSys", "CGitFastInit", "CCurl",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Yams", package: "Yams"),
             ]

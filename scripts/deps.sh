@@ -21,6 +21,12 @@ if ! python3 -c 'import prov' >/dev/null 2>&1; then
   echo "repro: installing the prov package (PyPI) for the PROV-JSON tests" >&2
   python3 -m pip install -q prov >&2 || echo "repro: warning: could not install prov; PROV tests will fail" >&2
 fi
+# The remote-execution tests use moto's S3-compatible server and botocore's SigV4 signer as a
+# reference (PyPI); only `--test` needs them.
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import moto.server, botocore, flask' >/dev/null 2>&1; then
+  echo "repro: installing moto[server] (PyPI) for the object-storage tests" >&2
+  python3 -m pip install -q 'moto[server]' >&2 || echo "repro: warning: could not install moto; S3 tests will fail" >&2
+fi
 if ! command -v swift >/dev/null 2>&1; then
   if [ -x /opt/swift/usr/bin/swift ]; then
     echo "repro: add /opt/swift/usr/bin to PATH" >&2

@@ -209,3 +209,58 @@ func requireChromium() throws -> String {
     if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
     throw XCTSkip(reason)
 }
+
+/// A private S3-compatible server (moto, from PyPI) on a free loopback port, for one test
+/// class: tests may stop it to see what a dead endpoint does. moto does not check signatures;
+/// the signing tests compare with botocore instead.
+final class MotoServer {
+    let port: Int
+    let process: Process
+    var endpoint: String { "http://127.0.0.1:\(port)" }
+    /// What a client needs to reach it (dummy keys: moto accepts any).
+    var env: [String: String] {
+        ["AWS_ACCESS_KEY_ID": "AKIDREPROTEST", "AWS_SECRET_ACCESS_KEY": "reprotestsecret", "AWS_REGION": "us-east-1",
+         "AWS_ENDPOINT_URL_S3": endpoint]
+    }
+
+    init() throws {
+        var lastError = ""
+        for _ in 0..<5 {
+            let port = Int.random(in: 20000..<40000)
+            let p = Process()
+            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+            p.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
+            p.standardOutput = FileHandle.nullDevice
+            p.standardError = FileHandle.nullDevice
+            try p.run()
+            let deadline = Date().addingTimeInterval(15)
+            while Date() < deadline && p.isRunning {
+                if sh(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:\(port)/moto-api/"], cwd: "/").code == 0 {
+                    self.port = port
+                    self.process = p
+                    return
+                }
+                usleep(100_000)
+            }
+            lastError = p.isRunning ? "did not answer in 15 s" : "exited with \(p.terminationStatus)"
+            if p.isRunning { p.terminate() }
+            p.waitUntilExit()
+        }
+        throw XCTSkip("moto's server did not start (\(lastError)); pip install 'moto[server]' (scripts/deps.sh --test does)")
+    }
+
+    func stop() {
+        if process.isRunning {
+            process.terminate()
+            process.waitUntilExit()
+        }
+    }
+
+    deinit { stop() }
+
+    func client(_ extra: [String: String] = [:]) throws -> S3Client {
+        var e = env
+        for (k, v) in extra { e[k] = v }
+        return try S3Client(settings: AWSSettings(environment: e), retry: RetryPolicy(attempts: 3, baseDelay: 0.05))
+    }
+}

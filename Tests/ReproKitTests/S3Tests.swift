@@ -1,0 +1,203 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// The S3 client: signatures checked against botocore's own signer (moto checks none), every
+/// operation against moto's S3-compatible server over real HTTP, retries against a server that
+/// fails on purpose.
+final class S3Tests: XCTestCase {
+    static let creds = AWSCredentials(accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY")
+
+    /// botocore signs the same request at the same instant; the signatures must be equal.
+    func botocore(_ script: String, token: String? = nil) throws -> String {
+        guard sh(["python3", "-c", "import botocore"], cwd: "/").code == 0 else {
+            throw XCTSkip("botocore is not importable; pip install botocore (scripts/deps.sh --test installs it with moto)")
+        }
+        let prelude = (token.map { "TOKEN = '\($0)'\n" } ?? "TOKEN = None\n") + """
+            import datetime, botocore.auth as A
+            from botocore.awsrequest import AWSRequest
+            from botocore.credentials import Credentials
+            A.get_current_datetime = lambda *a, **k: datetime.datetime(2015, 8, 30, 12, 36, 0)
+            c = Credentials('AKIDEXAMPLE', 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY', TOKEN)
+
+            """
+        let r = sh(["python3", "-c", prelude + script], cwd: "/")
+        XCTAssertEqual(r.code, 0, r.err)
+        return r.out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    let at = 1_440_938_160.0  // 2015-08-30T12:36:00Z
+
+    func testHeaderSignatureMatchesBotocore() throws {
+        for token in [nil, "FQoDYXdzEXAMPLETOKEN/+="] {
+            var creds = S3Tests.creds
+            creds.sessionToken = token
+            let body = Array("hello world, a payload\n".utf8)
+            let t = SigV4.Target(
+                method: "PUT", host: "127.0.0.1:5000", path: "/my-bucket/dir/a%20b%2Bc.txt",
+                query: [("partNumber", "2"), ("uploadId", "x/y=z")])
+            let headers: [(name: String, value: String)] = [("Host", "127.0.0.1:5000"), ("Content-Type", "application/octet-stream"), ("If-None-Match", "*")]
+            let signed = SigV4.sign(t, headers: headers, payloadHash: Hashing.sha256Hex(body), credentials: creds, region: "us-east-1", service: "s3", now: at)
+            let auth = signed.first { $0.name == "Authorization" }?.value ?? ""
+            let expected = try botocore(
+                """
+                    r = AWSRequest(method='PUT', url='http://127.0.0.1:5000/my-bucket/dir/a%20b%2Bc.txt?partNumber=2&uploadId=x%2Fy%3Dz',
+                                   data=b'hello world, a payload\\n',
+                                   headers={'Content-Type': 'application/octet-stream', 'If-None-Match': '*'})
+                    A.S3SigV4Auth(c, 's3', 'us-east-1').add_auth(r)
+                    print(r.headers['Authorization'])
+                    """, token: token)
+            // botocore signs the same headers plus its own; compare the signature itself.
+            XCTAssertEqual(auth.components(separatedBy: "Signature=").last, expected.components(separatedBy: "Signature=").last, "token: \(token ?? "none")")
+            XCTAssertFalse(auth.contains(creds.secretAccessKey))
+        }
+    }
+
+    func testPresignedURLMatchesBotocore() throws {
+        let t = SigV4.Target(method: "GET", host: "127.0.0.1:5000", path: "/my-bucket/tasks/run%201/task.json")
+        let q = SigV4.presignedQuery(t, credentials: S3Tests.creds, region: "eu-west-1", service: "s3", now: at, expires: 7200)
+        let expected = try botocore(
+            """
+            r = AWSRequest(method='GET', url='http://127.0.0.1:5000/my-bucket/tasks/run%201/task.json')
+            A.S3SigV4QueryAuth(c, 's3', 'eu-west-1', expires=7200).add_auth(r)
+            print(r.url)
+            """)
+        func sig(_ s: String) -> String? { s.components(separatedBy: "X-Amz-Signature=").last?.components(separatedBy: "&").first }
+        XCTAssertNotNil(sig(q))
+        XCTAssertEqual(sig(q), sig(expected))
+        XCTAssertTrue(q.contains("X-Amz-Expires=7200"))
+    }
+
+    func testOperationsAgainstAnS3CompatibleServer() throws {
+        let moto = try MotoServer()
+        let s3 = try moto.client()
+        try s3.createBucket("repro-ops")
+        try s3.createBucket("repro-ops")  // idempotent for its owner
+        XCTAssertTrue(try s3.put(Array("one".utf8), bucket: "repro-ops", key: "a/b c+d.txt"))
+        XCTAssertEqual(try s3.get(bucket: "repro-ops", key: "a/b c+d.txt"), Array("one".utf8))
+        XCTAssertEqual(try s3.head(bucket: "repro-ops", key: "a/b c+d.txt")?.size, 3)
+        XCTAssertNil(try s3.head(bucket: "repro-ops", key: "a/missing"))
+        // A conditional write never replaces what is there.
+        XCTAssertFalse(try s3.put(Array("two".utf8), bucket: "repro-ops", key: "a/b c+d.txt", ifNoneMatch: true))
+        XCTAssertEqual(try s3.get(bucket: "repro-ops", key: "a/b c+d.txt"), Array("one".utf8))
+        // Listing follows continuation tokens.
+        for i in 0..<7 { try s3.put([UInt8(i)], bucket: "repro-ops", key: "list/\(i)") }
+        let listed = try s3.list(bucket: "repro-ops", prefix: "list/", pageSize: 3)
+        XCTAssertEqual(listed.map(\.key), (0..<7).map { "list/\($0)" })
+        try s3.delete(bucket: "repro-ops", key: "list/3")
+        try s3.delete(bucket: "repro-ops", key: "list/3")  // deleting what is gone is fine
+        XCTAssertEqual(try s3.list(bucket: "repro-ops", prefix: "list/").count, 6)
+        // A missing object is a clear not-found error, not empty bytes.
+        XCTAssertThrowsError(try s3.get(bucket: "repro-ops", key: "nope")) { e in
+            XCTAssertEqual((e as? RemoteError)?.kind, .notFound)
+        }
+    }
+
+    func testMultipartUploadAndStreamingDownload() throws {
+        let moto = try MotoServer()
+        let s3 = try S3Client(
+            settings: AWSSettings(environment: moto.env), multipartThreshold: 6 << 20, partSize: 5 << 20)
+        try s3.createBucket("repro-mp")
+        let dir = NSTemporaryDirectory() + "mp-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        var bytes = [UInt8](repeating: 0, count: (12 << 20) + 12345)
+        for i in bytes.indices { bytes[i] = UInt8(truncatingIfNeeded: i &* 2_654_435_761 >> 13) }
+        FileManager.default.createFile(atPath: dir + "/big", contents: Data(bytes))
+        XCTAssertTrue(try s3.upload(file: dir + "/big", bucket: "repro-mp", key: "big"))
+        // Three parts: the ETag of a multipart object says how many.
+        XCTAssertTrue(try s3.head(bucket: "repro-mp", key: "big")?.etag?.contains("-3") ?? false)
+        try s3.download(bucket: "repro-mp", key: "big", to: dir + "/back")
+        XCTAssertEqual(try Hashing.sha256OfFile(atPath: dir + "/back").hash, Hashing.sha256Hex(bytes))
+        // Conditional multipart: the key is taken, nothing replaces it.
+        XCTAssertFalse(try s3.upload(file: dir + "/big", bucket: "repro-mp", key: "big", ifNoneMatch: true))
+    }
+
+    func testPresignedURLsNeedNoCredentials() throws {
+        let moto = try MotoServer()
+        let s3 = try moto.client()
+        try s3.createBucket("repro-pre")
+        let put = try s3.presign("PUT", bucket: "repro-pre", key: "w/out.bin", expires: 600)
+        let http = HTTPClient()
+        XCTAssertTrue(try PresignedTransfer.put(put, bytes: Array("from a worker".utf8), ifNoneMatch: true, http: http))
+        XCTAssertFalse(try PresignedTransfer.put(put, bytes: Array("again".utf8), ifNoneMatch: true, http: http))
+        let get = try s3.presign("GET", bucket: "repro-pre", key: "w/out.bin", expires: 600)
+        XCTAssertEqual(try PresignedTransfer.get(get, http: http), Array("from a worker".utf8))
+        // Nothing secret in the URL: the key id and a signature, never the secret key.
+        XCTAssertFalse(get.contains("reprotestsecret"))
+        XCTAssertTrue(get.contains("X-Amz-Signature="))
+    }
+
+    func testCredentialsFollowTheSDKConventions() throws {
+        let home = NSTemporaryDirectory() + "awshome-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: home + "/.aws", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: home) }
+        try """
+            [default]
+            aws_access_key_id = AKIDDEFAULT
+            aws_secret_access_key = secretdefault
+            [team]
+            aws_access_key_id = AKIDTEAM
+            aws_secret_access_key = secretteam
+            aws_session_token = tokenteam
+            """.write(toFile: home + "/.aws/credentials", atomically: true, encoding: .utf8)
+        try "[profile team]\nregion = eu-central-1\n".write(toFile: home + "/.aws/config", atomically: true, encoding: .utf8)
+        XCTAssertEqual(try AWSSettings(environment: ["HOME": home]).credentials().accessKeyId, "AKIDDEFAULT")
+        let team = AWSSettings(environment: ["HOME": home, "AWS_PROFILE": "team"])
+        XCTAssertEqual(try team.credentials().sessionToken, "tokenteam")
+        XCTAssertEqual(team.region(configured: nil), "eu-central-1")
+        // The environment wins over the file, and is read at each call (credentials rotate).
+        let env = AWSSettings(environment: ["HOME": home, "AWS_ACCESS_KEY_ID": "AKIDENV", "AWS_SECRET_ACCESS_KEY": "s"])
+        XCTAssertEqual(try env.credentials().accessKeyId, "AKIDENV")
+        XCTAssertThrowsError(try AWSSettings(environment: ["HOME": home, "AWS_PROFILE": "nobody"]).credentials()) { e in
+            let m = "\(e)"
+            XCTAssertTrue(m.contains("[nobody]"), m)
+            XCTAssertEqual((e as? RemoteError)?.kind, .auth)
+        }
+    }
+
+    /// A server that answers 503 twice, then 200: the client retries; a server that answers
+    /// 403 is not retried; a dead port is retried, then named in a clear error.
+    func testRetriesTransientFailuresOnly() throws {
+        let script = """
+            import http.server, sys
+            n = {'count': 0}
+            class H(http.server.BaseHTTPRequestHandler):
+                def log_message(self, *a): pass
+                def do_GET(self):
+                    n['count'] += 1
+                    if self.path.startswith('/b/denied'):
+                        self.send_response(403); self.end_headers(); self.wfile.write(b'<Error><Code>AccessDenied</Code></Error>'); return
+                    if n['count'] <= 2:
+                        self.send_response(503); self.end_headers(); self.wfile.write(b'<Error><Code>SlowDown</Code></Error>'); return
+                    self.send_response(200); self.send_header('Content-Length', '2'); self.end_headers(); self.wfile.write(b'ok')
+            s = http.server.HTTPServer(('127.0.0.1', 0), H)
+            print(s.server_address[1], flush=True)
+            s.serve_forever()
+            """
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        p.arguments = ["python3", "-c", script]
+        let out = Pipe()
+        p.standardOutput = out
+        try p.run()
+        defer { p.terminate() }
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let port = try XCTUnwrap(Int(line))
+        let env = ["AWS_ACCESS_KEY_ID": "A", "AWS_SECRET_ACCESS_KEY": "S", "AWS_ENDPOINT_URL_S3": "http://127.0.0.1:\(port)"]
+        let s3 = try S3Client(settings: AWSSettings(environment: env), retry: RetryPolicy(attempts: 4, baseDelay: 0.01))
+        XCTAssertEqual(try s3.get(bucket: "b", key: "k"), Array("ok".utf8))
+        XCTAssertThrowsError(try s3.get(bucket: "b", key: "denied")) { e in
+            XCTAssertEqual((e as? RemoteError)?.kind, .auth)
+            XCTAssertTrue("\(e)".contains("AccessDenied"), "\(e)")
+        }
+        let dead = try S3Client(
+            settings: AWSSettings(environment: env.merging(["AWS_ENDPOINT_URL_S3": "http://127.0.0.1:1"]) { $1 }),
+            retry: RetryPolicy(attempts: 2, baseDelay: 0.01))
+        XCTAssertThrowsError(try dead.get(bucket: "b", key: "k")) { e in
+            XCTAssertEqual((e as? RemoteError)?.kind, .unreachable)
+            XCTAssertEqual((e as? RemoteError)?.exitCode, 3)
+        }
+    }
+}
