@@ -58,8 +58,9 @@ func openStore() throws -> Store {
 
 /// A `--backend` value must name a backend, checked before anything is served or run.
 func validateBackend(_ name: String?, option: String = "--backend") throws {
-    guard let name, !Backends.names.contains(name) else { return }
-    throw ValidationError("unknown backend '\(name)' in \(option); use \(Backends.names.joined(separator: ", "))")
+    guard let name, !Backends.isValidName(name) else { return }
+    throw ValidationError(
+        "'\(name)' in \(option) is not a backend name; use \(Backends.builtIn.joined(separator: ", ")) or a name under `backends:` in .repro.yaml")
 }
 
 /// Opens the repository containing the current directory and its store (which must exist).

@@ -7,7 +7,6 @@ public enum SpecLoader {
         "name", "command", "code", "inputs", "outputs", "params", "seed", "solver", "env",
         "env_passthrough", "backend", "timeout", "resources", "verify", "report",
     ]
-    public static let supportedBackends = ["local", "slurm"]
     static let resourceKeys = ["cpus", "memory", "time", "partition", "account", "qos", "gpus"]
 
     public static func load(path: String, overrides: [String] = []) throws(ConfigError) -> SimulationSpec {
@@ -179,9 +178,11 @@ public enum SpecLoader {
         var backend = "local"
         if let node = fields["backend"] {
             backend = try string(node, key: "backend")
-            guard supportedBackends.contains(backend) else {
+            // Named backends live in .repro.yaml: the name is checked against it when the spec runs.
+            guard Backends.isValidName(backend) else {
                 throw ConfigError(
-                    "\(node.origin): backend '\(backend)' is not available; this version supports: \(supportedBackends.joined(separator: ", "))")
+                    "\(node.origin): backend '\(backend)' is not a backend name; use \(Backends.builtIn.joined(separator: ", ")) or a name "
+                        + "configured under `backends:` in .repro.yaml (letters, digits, '-' and '_')")
             }
         }
 

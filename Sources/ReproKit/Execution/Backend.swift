@@ -1,24 +1,78 @@
 import Foundation
 
 /// Where tasks run. A backend is a handful of methods, as grid executors are in mature
-/// workflow engines: submit a batch, poll states, cancel, collect results. A new backend is
-/// one type conforming to this protocol, in one file under Execution/.
+/// workflow engines: stage a task where it will run, submit a batch, poll states, cancel,
+/// collect a finished task's files, release what it used. A new backend is one type
+/// conforming to this protocol, in one file under Execution/.
 public protocol Backend: AnyObject {
-    /// The name users write (`backend: slurm`, `--backend slurm`).
+    /// The name users write (`backend: cloud`, `--backend slurm`).
     var name: String { get }
+    /// What kind of backend it is (`local`, `slurm`, `slurm-rest`), recorded beside the name.
+    var type: String { get }
     var capabilities: BackendCapabilities { get }
-    /// Where task directories live (on a cluster: a shared file system).
-    var stagingRoot: String { get }
-    /// Whether task.json must be written for the task to run (false when run in process).
-    var needsTaskFile: Bool { get }
+    /// The folder task folders are named under. With a shared file system, a real folder the
+    /// nodes see; otherwise a placeholder the worker maps to its own scratch folder.
+    var taskRoot: String { get }
 
-    /// Starts the tasks (already staged in their task directories); returns one handle each.
-    func submit(_ tasks: [TaskSpec], resources: [String: JSONValue]) throws -> [TaskHandle]
+    /// Makes tasks runnable where they will run (writes their folders, or uploads what they
+    /// need); returns each task's reference, kept in its run record.
+    func stage(_ tasks: [TaskSpec]) throws -> [String]
+    /// Starts staged tasks; returns one handle each (same order).
+    func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle]
     /// The state of each handle, by run id.
     func poll(_ handles: [TaskHandle]) throws -> [String: TaskStatus]
     func cancel(_ handles: [TaskHandle]) throws
     /// Blocks until something may have changed (a completion, or the poll interval).
     func waitForChange(timeout: Double)
+    /// Brings a finished task's stdout, stderr and outputs into a local folder (`out/` for
+    /// outputs), checked against its manifest.
+    func collect(_ handle: TaskHandle, _ status: TaskStatus) throws -> CollectedTask
+    /// Submits a lost task again as a new attempt; nil when it cannot be rebuilt.
+    func resubmit(_ handle: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle?
+    /// Frees what a task used once it is ingested: its folder, its staged objects.
+    func release(_ handle: TaskHandle)
+}
+
+/// Backends whose tasks live in a folder both sides see (this machine, a cluster's shared file
+/// system): staging writes the folder, collecting is reading it in place.
+public protocol SharedFolderBackend: Backend {
+    /// Whether task.json must be written for the task to run (false when run in process).
+    var needsTaskFile: Bool { get }
+}
+
+extension SharedFolderBackend {
+    public func stage(_ tasks: [TaskSpec]) throws -> [String] {
+        for t in tasks { try t.stage(writeSpec: needsTaskFile) }
+        return tasks.map(\.taskDir)
+    }
+
+    public func collect(_ handle: TaskHandle, _ status: TaskStatus) throws -> CollectedTask { CollectedTask(dir: handle.ref) }
+
+    public func resubmit(_ h: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle? {
+        guard let bytes = try? FileIO.readAll(h.ref + "/task.json"), let j = try? JSONParser.parse(bytes) else { return nil }
+        let task = try TaskSpec(json: j, file: h.ref + "/task.json")
+        unlink(task.manifestPath)
+        FileIO.removeTree(task.outdir)
+        var handle = try submit([task], refs: [h.ref], resources: resources).first
+        handle?.attempt = h.attempt + 1
+        return handle
+    }
+
+    public func release(_ handle: TaskHandle) { FileIO.removeTreeFast(handle.ref) }
+}
+
+/// A finished task's files, on this machine.
+public struct CollectedTask: Sendable {
+    /// Holds `stdout`, `stderr` and `out/`.
+    public var dir: String
+    /// Why the task's outputs cannot be trusted (bytes that do not match the manifest, say):
+    /// the run fails with this reason and none of its outputs is stored.
+    public var problem: String? = nil
+
+    public init(dir: String, problem: String? = nil) {
+        self.dir = dir
+        self.problem = problem
+    }
 }
 
 /// What a backend can do, and what an hour of it costs. Code outside the backend files asks
@@ -30,32 +84,40 @@ public struct BackendCapabilities: Sendable {
     /// Tasks outlive the submitting process (a scheduler): they have job ids, can be detached
     /// from and picked up by `repro status` / `repro wait`.
     public var outlivesSubmitter: Bool = true
+    /// Tasks see this machine's files (the repository, the store): false for a machine reached
+    /// through object storage, where everything a task needs is uploaded.
+    public var sharesFileSystem: Bool = true
     public var jobArrays: Bool
     /// Tasks it runs at once (0: as many as the scheduler allows).
     public var maxParallel: Int
     /// Price of one core-hour in the user's currency (0 for the local machine).
     public var pricePerCoreHour: Double
 
-    public init(runsInProcess: Bool = false, outlivesSubmitter: Bool = true, jobArrays: Bool, maxParallel: Int, pricePerCoreHour: Double) {
+    public init(
+        runsInProcess: Bool = false, outlivesSubmitter: Bool = true, sharesFileSystem: Bool = true, jobArrays: Bool, maxParallel: Int,
+        pricePerCoreHour: Double
+    ) {
         self.runsInProcess = runsInProcess
         self.outlivesSubmitter = outlivesSubmitter
+        self.sharesFileSystem = sharesFileSystem
         self.jobArrays = jobArrays
         self.maxParallel = maxParallel
         self.pricePerCoreHour = pricePerCoreHour
     }
 }
 
-/// A submitted task: which run, where its files are, and the scheduler's id for it.
+/// A submitted task: which run, its reference on the backend (a folder, or an s3:// prefix),
+/// and the scheduler's id for it.
 public struct TaskHandle: Sendable {
     public var runId: String
-    public var taskDir: String
+    public var ref: String
     /// e.g. `12345_7` for an array task, as SLURM prints it; nil on the local backend.
     public var jobId: String?
     public var attempt: Int = 0
 
-    public init(runId: String, taskDir: String, jobId: String?, attempt: Int = 0) {
+    public init(runId: String, ref: String, jobId: String?, attempt: Int = 0) {
         self.runId = runId
-        self.taskDir = taskDir
+        self.ref = ref
         self.jobId = jobId
         self.attempt = attempt
     }
@@ -87,24 +149,57 @@ public struct TaskStatus: Sendable {
     }
 }
 
-/// Builds the backend a name refers to.
+/// Builds the backend a name refers to: `local` and `slurm` are built in; other names come
+/// from `backends:` in `.repro.yaml` / `.repro/config.yaml`.
 public enum Backends {
-    public static let names = ["local", "slurm"]
+    public static let builtIn = ["local", "slurm"]
+    public static let types = ["local", "slurm", "slurm-rest"]
 
-    /// Whether runs recorded on the named backend outlive the process that submitted them
+    /// Whether runs recorded on a backend of this type outlive the process that submitted them
     /// (for recovery and `repro status`, which see only records).
-    public static func outlivesSubmitter(_ name: String) -> Bool { name != LocalBackend.backendName }
+    public static func outlivesSubmitter(type: String) -> Bool { type != LocalBackend.backendName }
 
-    public static func make(_ name: String, store: Store, repoRoot: String, jobs: Int?, environment: [String: String]) throws
-        -> Backend
-    {
+    /// Whether a word can name a backend (checked against the config when it is used).
+    public static func isValidName(_ name: String) -> Bool {
+        !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
+    }
+
+    /// The type behind a name, from the config (a name that is not configured is its own type).
+    public static func type(of name: String, config: StoreConfig) -> String {
+        config.backends[name]?.type ?? name
+    }
+
+    /// Checks a backend name before anything is served or run.
+    public static func validate(_ name: String, config: StoreConfig) throws(ConfigError) {
+        guard !builtIn.contains(name), config.backends[name] == nil else { return }
+        let known = (builtIn + config.backends.keys.sorted()).joined(separator: ", ")
+        throw ConfigError(
+            "backend '\(name)' is not available: it is neither built in nor configured under `backends:` in .repro.yaml or "
+                + ".repro/config.yaml; known here: \(known)")
+    }
+
+    public static func make(
+        _ name: String, store: Store, repoRoot: String, jobs: Int?, environment: [String: String], config: StoreConfig? = nil
+    ) throws -> Backend {
+        let config = try config ?? StoreConfig.load(storeRoot: store.root, repoRoot: repoRoot)
+        try validate(name, config: config)
+        if let named = config.backends[name] {
+            switch named.type {
+            case "local":
+                return LocalBackend(name: name, store: store, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, environment: environment)
+            case "slurm":
+                return try SlurmBackend(name: name, settings: named.slurm, store: store, repoRoot: repoRoot, environment: environment)
+            case "slurm-rest":
+                return try SlurmRestBackend(name: name, settings: named, store: store, environment: environment)
+            default:
+                throw ConfigError("backend '\(name)' has type '\(named.type)'; this version supports: \(types.joined(separator: ", "))")
+            }
+        }
         switch name {
         case "local":
             return LocalBackend(store: store, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, environment: environment)
-        case "slurm":
-            return try SlurmBackend(store: store, repoRoot: repoRoot, environment: environment)
         default:
-            throw ConfigError("backend '\(name)' is not available; this version supports: \(names.joined(separator: ", "))")
+            return try SlurmBackend(name: name, settings: config.slurm, store: store, repoRoot: repoRoot, environment: environment)
         }
     }
 }

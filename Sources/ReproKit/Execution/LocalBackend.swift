@@ -3,11 +3,12 @@ import Synchronization
 
 /// This machine: a bounded pool of worker threads, each running tasks in process through
 /// `TaskExecutor` (the same code `repro exec-task` runs), `jobs` at a time.
-public final class LocalBackend: Backend, Sendable {
+public final class LocalBackend: SharedFolderBackend, Sendable {
     public static let backendName = "local"
-    public let name = LocalBackend.backendName
+    public let name: String
+    public let type = LocalBackend.backendName
     public let capabilities: BackendCapabilities
-    public let stagingRoot: String
+    public let taskRoot: String
     public let needsTaskFile = false
     let environment: [String: String]
     let jobs: Int
@@ -22,15 +23,16 @@ public final class LocalBackend: Backend, Sendable {
     private let state = Mutex(State())
     private let changed = DispatchSemaphore(value: 0)
 
-    public init(store: Store, jobs: Int, environment: [String: String]) {
+    public init(name: String = LocalBackend.backendName, store: Store, jobs: Int, environment: [String: String]) {
+        self.name = name
         self.jobs = max(1, jobs)
         self.environment = environment
-        stagingRoot = store.tmpDir
+        taskRoot = store.tmpDir
         capabilities = BackendCapabilities(
             runsInProcess: true, outlivesSubmitter: false, jobArrays: false, maxParallel: self.jobs, pricePerCoreHour: 0)
     }
 
-    public func submit(_ tasks: [TaskSpec], resources: [String: JSONValue]) throws -> [TaskHandle] {
+    public func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {
         let toStart = state.withLock { s -> Int in
             s.queue.append(contentsOf: tasks)
             let want = min(jobs, s.queue.count + s.running.count) - s.workers
@@ -38,7 +40,7 @@ public final class LocalBackend: Backend, Sendable {
             return max(0, want)
         }
         for _ in 0..<toStart { Thread.detachNewThread { [self] in work() } }
-        return tasks.map { TaskHandle(runId: $0.runId, taskDir: $0.taskDir, jobId: nil) }
+        return tasks.map { TaskHandle(runId: $0.runId, ref: $0.taskDir, jobId: nil) }
     }
 
     private func work() {

@@ -3,10 +3,11 @@ import Foundation
 /// SLURM: tasks are staged in a shared folder and submitted with `sbatch --parsable` as job
 /// arrays of a generated batch script that runs `repro exec-task`; states come from `squeue`
 /// (and `scontrol` once a job ages out of it), exit codes and outputs from each task's manifest.
-public final class SlurmBackend: Backend {
-    public let name = "slurm"
+public final class SlurmBackend: SharedFolderBackend {
+    public let name: String
+    public let type = "slurm"
     public let capabilities: BackendCapabilities
-    public let stagingRoot: String
+    public let taskRoot: String
     public let needsTaskFile = true
     let config: StoreConfig.Slurm
     let environment: [String: String]
@@ -20,11 +21,12 @@ public final class SlurmBackend: Backend {
     /// How long a task may be unknown to SLURM, with no manifest, before it counts as lost.
     let missingGrace: Double = 30
 
-    public init(store: Store, repoRoot: String, environment: [String: String]) throws {
-        config = try StoreConfig.load(storeRoot: store.root).slurm
+    public init(name: String = "slurm", settings: StoreConfig.Slurm, store: Store, repoRoot: String, environment: [String: String]) throws {
+        self.name = name
+        config = settings
         self.environment = environment
         let workdir = config.workdir.map { $0.hasPrefix("/") ? $0 : repoRoot + "/" + $0 } ?? store.root + "/slurm"
-        stagingRoot = workdir + "/tasks"
+        taskRoot = workdir + "/tasks"
         for dir in [workdir, workdir + "/tasks", workdir + "/batches", workdir + "/logs"] { try Store.makeDirectory(dir) }
         reproPath = config.reproPath ?? HostInfo.currentExecutable
         capabilities = BackendCapabilities(jobArrays: true, maxParallel: config.maxParallel, pricePerCoreHour: 0)
@@ -35,7 +37,7 @@ public final class SlurmBackend: Backend {
         }
     }
 
-    var workdir: String { (stagingRoot as NSString).deletingLastPathComponent }
+    var workdir: String { (taskRoot as NSString).deletingLastPathComponent }
 
 
     func slurm(_ argv: [String]) throws(ExecutionError) -> CommandOutput.Result {
@@ -149,7 +151,7 @@ public final class SlurmBackend: Backend {
         ].joined(separator: "\n") + "\n"
     }
 
-    public func submit(_ tasks: [TaskSpec], resources: [String: JSONValue]) throws -> [TaskHandle] {
+    public func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {
         guard !tasks.isEmpty else { return [] }
         let base = try SlurmBackend.options(resources: resources, timeout: tasks.first?.timeout) + config.sbatchOptions
         for o in config.sbatchOptions where o.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
@@ -184,7 +186,7 @@ public final class SlurmBackend: Backend {
                         + "check the resources and slurm.sbatch_options")
             }
             for (i, t) in chunk.enumerated() {
-                handles.append(TaskHandle(runId: t.runId, taskDir: t.taskDir, jobId: chunk.count > 1 ? "\(job)_\(i)" : job))
+                handles.append(TaskHandle(runId: t.runId, ref: t.taskDir, jobId: chunk.count > 1 ? "\(job)_\(i)" : job))
             }
         }
         return handles
@@ -204,7 +206,7 @@ public final class SlurmBackend: Backend {
         var out: [String: TaskStatus] = [:]
         var unknown: [TaskHandle] = []
         for h in handles {
-            let manifest = TaskManifest.read(h.taskDir + "/manifest.json")
+            let manifest = TaskManifest.read(h.ref + "/manifest.json")
             guard let job = h.jobId, let row = rows[job] else {
                 if manifest != nil {
                     out[h.runId] = TaskStatus(phase: .done, manifest: manifest)
@@ -244,7 +246,7 @@ public final class SlurmBackend: Backend {
         var st = TaskStatus(phase: .done, schedulerState: "UNKNOWN")
         st.failure = (
             .failed,
-            "SLURM no longer knows job \(job) and the task wrote no manifest in \(h.taskDir); was the job purged, "
+            "SLURM no longer knows job \(job) and the task wrote no manifest in \(h.ref); was the job purged, "
                 + "or is \(workdir) not shared with the nodes?", nil
         )
         return st

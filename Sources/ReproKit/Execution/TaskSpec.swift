@@ -33,6 +33,8 @@ public struct TaskSpec: Sendable {
     /// Variables in `env` that came from `env_passthrough` (maybe secrets): never written to
     /// task.json, only to `secrets.json` (mode 0600) beside it, which ingestion removes.
     public var secretNames: [String] = []
+    /// For a machine that shares no disk: where the code and inputs come from, to upload.
+    public var sources: TaskSources? = nil
 
     public var outdir: String { taskDir + "/out" }
     public var configFile: String { taskDir + "/config.json" }
@@ -105,6 +107,23 @@ public struct TaskSpec: Sendable {
             }
             try FileIO.writeAtomically(Array((json.pretty + "\n").utf8), to: taskDir + "/task.json", sync: false)
         }
+    }
+}
+
+/// What a task on a machine that shares no disk needs from this one: the repository's commit
+/// (archived through libgit2), the working-tree files that differ from it (`--allow-dirty`),
+/// and the inputs, all uploaded by content.
+public struct TaskSources: Sendable {
+    public var repoRoot: String
+    public var commit: String
+    public var dirtyFiles: [String]
+    public var inputs: [InputFile]
+
+    public init(repoRoot: String, commit: String, dirtyFiles: [String], inputs: [InputFile]) {
+        self.repoRoot = repoRoot
+        self.commit = commit
+        self.dirtyFiles = dirtyFiles
+        self.inputs = inputs
     }
 }
 

@@ -256,6 +256,19 @@ public final class S3Client: Sendable {
         _ = try send(Call(method: "GET", bucket: bucket, key: key, downloadTo: path))
     }
 
+    /// The object's bytes, or nil when there is no such object.
+    public func getIfPresent(bucket: String, key: String) throws(RemoteError) -> [UInt8]? {
+        let r = try send(Call(method: "GET", bucket: bucket, key: key, accept: [404]))
+        return r.status == 404 ? nil : r.body
+    }
+
+    /// Downloads into a file; false (and no file) when there is no such object.
+    public func downloadIfPresent(bucket: String, key: String, to path: String) throws(RemoteError) -> Bool {
+        let r = try send(Call(method: "GET", bucket: bucket, key: key, downloadTo: path, accept: [404]))
+        if r.status == 404 { unlink(path) }
+        return r.status != 404
+    }
+
     /// The object's metadata, or nil when there is none.
     public func head(bucket: String, key: String) throws(RemoteError) -> S3Object? {
         let r = try send(Call(method: "HEAD", bucket: bucket, key: key, accept: [404]))

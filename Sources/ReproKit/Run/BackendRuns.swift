@@ -28,21 +28,24 @@ public enum BackendRuns {
         try Recovery.markDeadRunsInterrupted(store)
         var rows: [Row] = []
         let byBackend = Dictionary(grouping: runs, by: \.backend)
-        let config = try StoreConfig.load(storeRoot: store.root)
+        let config = try StoreConfig.load(storeRoot: store.root, repoRoot: repo.workdir)
         for (name, group) in byBackend.sorted(by: { $0.key < $1.key }) {
-            let live = group.filter { $0.status == .running && $0.taskDir != nil && Backends.outlivesSubmitter($0.backend) }
+            let live = group.filter {
+                $0.status == .running && $0.taskRef != nil && Backends.outlivesSubmitter(type: $0.backendType ?? $0.backend)
+            }
             for r in group where !live.contains(where: { $0.runId == r.runId }) {
                 rows.append(Row(runId: r.runId, name: r.name, backend: r.backend, jobId: r.jobId, state: r.status.rawValue, node: r.host))
             }
             guard !live.isEmpty else { continue }
-            let backend = try Backends.make(name, store: store, repoRoot: repo.workdir, jobs: 1, environment: ProcessInfo.processInfo.environment)
+            let backend = try Backends.make(
+                name, store: store, repoRoot: repo.workdir, jobs: 1, environment: ProcessInfo.processInfo.environment, config: config)
             let d = Dispatcher(
-                store: store, backend: backend, log: log, maxRetries: config.slurm.maxRetries,
+                store: store, backend: backend, log: log, maxRetries: config.maxRetries(backend: name),
                 resultsDir: { r in ResultsDir.path(repoRoot: repo.workdir, name: r.name, key: r.key) })
             d.announceStates = wait
             d.showFailureTail = wait
             d.confirmCancel = { n in confirmCancel(n, name) }
-            let handles = live.map { TaskHandle(runId: $0.runId, taskDir: $0.taskDir ?? "", jobId: $0.jobId) }
+            let handles = live.map { TaskHandle(runId: $0.runId, ref: $0.taskRef ?? "", jobId: $0.jobId, attempt: $0.attempts) }
             var finished: [String: Dispatcher.Finished] = [:]
             if wait {
                 try d.drive(handles, onFinished: { finished[$0.record.runId] = $0 })

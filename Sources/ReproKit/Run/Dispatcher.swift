@@ -45,13 +45,13 @@ public final class Dispatcher {
     /// job ids. Returns the handles.
     func submit(_ tasks: [TaskSpec], resources: [String: JSONValue], records: [RunRecord] = []) throws -> [TaskHandle] {
         remember(records)
-        for t in tasks { try t.stage(writeSpec: backend.needsTaskFile) }
+        let refs = try backend.stage(tasks)
         if backend.capabilities.runsInProcess {
             for t in tasks { probeContext[t.runId] = (TaskExecutor.environment(for: t, machine: [:]), t.workdir) }
         }
-        let handles = try backend.submit(tasks, resources: resources)
+        let handles = try backend.submit(tasks, refs: refs, resources: resources)
         if backend.capabilities.outlivesSubmitter {
-            try store.setJobs(handles.map { (runId: $0.runId, jobId: $0.jobId, taskDir: $0.taskDir, attempt: $0.attempt) })
+            try store.setJobs(handles.map { (runId: $0.runId, jobId: $0.jobId, taskRef: $0.ref, attempt: $0.attempt) })
         }
         return handles
     }
@@ -127,14 +127,8 @@ public final class Dispatcher {
     }
 
     private func resubmit(_ h: TaskHandle) throws -> TaskHandle? {
-        guard let bytes = try? FileIO.readAll(h.taskDir + "/task.json"), let j = try? JSONParser.parse(bytes) else { return nil }
-        let task = try TaskSpec(json: j, file: h.taskDir + "/task.json")
-        unlink(task.manifestPath)
-        FileIO.removeTree(task.outdir)
-        guard let r = store.resourcesFor(runId: h.runId) else { return nil }
-        var handle = try submit([task], resources: r).first
-        handle?.attempt = h.attempt + 1
-        if let handle { try store.setJobs([(runId: handle.runId, jobId: handle.jobId, taskDir: handle.taskDir, attempt: handle.attempt)]) }
+        guard let r = store.resourcesFor(runId: h.runId), let handle = try backend.resubmit(h, resources: r) else { return nil }
+        try store.setJobs([(runId: handle.runId, jobId: handle.jobId, taskRef: handle.ref, attempt: handle.attempt)])
         return handle
     }
 
@@ -172,16 +166,21 @@ public final class Dispatcher {
         }
         var completions: [(runId: String, completion: Store.Completion)] = []
         var outputsFor: [String: [(OutputFile, inlineJSON: String?, blob: BlobRef)]] = [:]
+        // Fetched (for a remote machine) before the store's write lock is taken.
+        var collected: [String: CollectedTask] = [:]
+        for (h, st, _) in work { collected[h.runId] = try backend.collect(h, st) }
         let accepted: [Bool] = try store.withBlobWriteLock {
             for (h, st, _) in work {
-                let (c, outputs) = try completion(h, st)
+                let (c, outputs) = try completion(h, st, collected[h.runId] ?? CollectedTask(dir: h.ref))
                 completions.append((h.runId, c))
                 outputsFor[h.runId] = outputs
             }
             return try store.finishMany(completions)
         }
         var out: [Finished] = []
+        for (i, w) in work.enumerated() where !accepted[i] { backend.release(w.0) }
         for (i, (h, _, base)) in work.enumerated() where accepted[i] {
+            let dir = collected[h.runId]?.dir ?? h.ref
             let c = completions[i].completion
             var record = base
             record.status = c.status
@@ -203,9 +202,9 @@ public final class Dispatcher {
             if let host = c.host { record.host = host }
             if let job = c.jobId { record.jobId = job }
             var paths: [String: String] = [:]
-            var dir: String?
+            var resultDir: String?
             if record.status == .succeeded, let target = resultsDir(record) {
-                dir = target
+                resultDir = target
                 for o in record.outputs {
                     let dest = target + "/" + o.name
                     try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
@@ -213,7 +212,7 @@ public final class Dispatcher {
                     // for a plain file with one link. A hard link the simulation made to a file
                     // outside the store (an input, say) is copied from the blob instead, so
                     // editing the result can never edit that file.
-                    let src = h.taskDir + "/out/" + o.name
+                    let src = dir + "/out/" + o.name
                     var st = stat()
                     let movable = lstat(src, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_nlink == 1
                     if !movable || rename(src, dest) != 0 { try store.materializeBlob(o.sha256, to: dest) }
@@ -221,28 +220,35 @@ public final class Dispatcher {
                 }
                 try store.recordMaterializations(
                     record.outputs.compactMap { o in paths[o.name].map { (path: $0, sha256: o.sha256, runId: record.runId) } })
-            } else if record.status != .succeeded, showFailureTail, let tail = Runner.tail(h.taskDir + "/stderr") {
+            } else if record.status != .succeeded, showFailureTail, let tail = Runner.tail(dir + "/stderr") {
                 log(tail)
             }
             if recycleTaskDirs {
-                FileIO.emptyTree(h.taskDir + "/out")
-                unlink(h.taskDir + "/manifest.json")
+                FileIO.emptyTree(dir + "/out")
+                unlink(dir + "/manifest.json")
             } else {
-                FileIO.removeTreeFast(h.taskDir)
+                backend.release(h)
             }
-            out.append(Finished(record: record, outputPaths: paths, outputsDir: dir))
+            out.append(Finished(record: record, outputPaths: paths, outputsDir: resultDir))
         }
         return out
     }
 
     /// Hashes a finished task's outputs and streams into the store and builds its completion.
-    private func completion(_ h: TaskHandle, _ st: TaskStatus) throws -> (Store.Completion, [(OutputFile, inlineJSON: String?, blob: BlobRef)]) {
+    private func completion(_ h: TaskHandle, _ st: TaskStatus, _ collected: CollectedTask) throws
+        -> (Store.Completion, [(OutputFile, inlineJSON: String?, blob: BlobRef)])
+    {
         let manifest = st.manifest
         var status = manifest?.status ?? st.failure?.status ?? .failed
         var message = manifest?.message ?? st.failure?.message
-        let outdir = h.taskDir + "/out"
+        let outdir = collected.dir + "/out"
         var outputs: [(OutputFile, inlineJSON: String?, blob: BlobRef)] = []
-        for o in manifest?.outputs ?? [] {
+        if let problem = collected.problem {
+            // Bytes that do not match their manifest are never stored.
+            status = .failed
+            message = problem
+        }
+        for o in collected.problem == nil ? manifest?.outputs ?? [] : [] {
             let path = outdir + "/" + o.name
             guard access(path, F_OK) == 0 else {
                 status = .failed
@@ -256,8 +262,8 @@ public final class Dispatcher {
             }
             outputs.append((OutputFile(name: o.name, sha256: blob.sha256, size: blob.size), Runner.inlineJSON(o.name, path), blob))
         }
-        let stdout = access(h.taskDir + "/stdout", F_OK) == 0 ? try store.putFile(atPath: h.taskDir + "/stdout") : nil
-        let stderr = access(h.taskDir + "/stderr", F_OK) == 0 ? try store.putFile(atPath: h.taskDir + "/stderr") : nil
+        let stdout = access(collected.dir + "/stdout", F_OK) == 0 ? try store.putFile(atPath: collected.dir + "/stdout") : nil
+        let stderr = access(collected.dir + "/stderr", F_OK) == 0 ? try store.putFile(atPath: collected.dir + "/stderr") : nil
         var exeHash = manifest?.executableSha256
         if exeHash == nil, let exe = manifest?.executablePath {
             exeHash = executableHashes[exe] ?? (try? store.hashFile(atPath: exe).sha256)

@@ -11,7 +11,10 @@ extension Runner {
         taskDir reusedDir: String? = nil
     ) throws -> (TaskSpec, RunRecord) {
         let spec = p.spec
-        let taskDir = reusedDir ?? backend.stagingRoot + "/run-" + runId
+        let taskDir = reusedDir ?? backend.taskRoot + "/run-" + runId
+        // On a machine that shares no disk, the worker checks the commit out under its task folder.
+        let remote = !backend.capabilities.sharesFileSystem
+        let workdir = remote ? taskDir + "/repo" : p.repo.workdir
         let outdir = taskDir + "/out"
         let configFile = taskDir + "/config.json"
         let argv = try CommandTemplate.render(
@@ -39,9 +42,13 @@ extension Runner {
             "run_id": .string(runId), "key": .string(p.key), "outdir": .string(outdir),
         ]
         var task = TaskSpec(
-            runId: runId, key: p.key, name: spec.name, taskDir: taskDir, argv: argv, env: env, workdir: p.repo.workdir,
+            runId: runId, key: p.key, name: spec.name, taskDir: taskDir, argv: argv, env: env, workdir: workdir,
             outputs: spec.outputs, timeout: spec.timeout, configJSON: configJSON)
         task.secretNames = spec.envPassthrough.filter { env[$0] != nil }
+        if remote {
+            task.sources = TaskSources(
+                repoRoot: p.repo.workdir, commit: p.identity.commit, dirtyFiles: p.identity.dirtyFiles, inputs: p.inputs)
+        }
         let record = RunRecord(
             runId: runId, key: p.key, name: spec.name, specPath: RepoPath.relative(specPath, repo: p.repo.workdir),
             configHash: p.configHash,
@@ -52,13 +59,13 @@ extension Runner {
             host: HostInfo.hostname, os: HostInfo.os, reproVersion: HostInfo.reproVersion, executablePath: executablePath,
             executableSha256: nil, status: .running, exitCode: nil, message: nil, pid: getpid(),
             startedAt: Clock.iso8601(Clock.now()), finishedAt: nil, durationS: nil, stdoutBlob: nil, stderrBlob: nil,
-            outputs: [], hitCount: 0, user: HostInfo.user, jobId: nil, taskDir: taskDir)
+            outputs: [], hitCount: 0, user: HostInfo.user, jobId: nil, taskRef: remote ? nil : taskDir, backendType: backend.type)
         return (task, record)
     }
 
     func dispatcher(_ p: Prepared, backend: Backend) throws -> Dispatcher {
         let d = Dispatcher(
-            store: p.store, backend: backend, log: log, maxRetries: p.config.slurm.maxRetries,
+            store: p.store, backend: backend, log: log, maxRetries: p.config.maxRetries(backend: backend.name),
             resultsDir: { [request] r in
                 request.outDir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
                     ?? ResultsDir.path(repoRoot: p.repo.workdir, name: r.name, key: r.key)
@@ -72,7 +79,7 @@ extension Runner {
     /// A miss: record the run as running, run it on its backend, ingest the result.
     func execute(_ p: Prepared) throws -> RunOutcome {
         let backend = try Backends.make(
-            backendName(p), store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment)
+            backendName(p), store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment, config: p.config)
         let runId = HostInfo.newRunId()
         let patchBlob = try p.patch.map { try p.store.putReferencedBytes($0) }
         let (task, record) = try Runner.makeTask(
@@ -89,7 +96,7 @@ extension Runner {
             handles = try d.submit([task], resources: p.spec.resources, records: [record])
         } catch {
             try? p.store.markFailed(runId: runId, message: "could not be submitted: \(error)")
-            FileIO.removeTree(task.taskDir)
+            if backend.capabilities.sharesFileSystem { FileIO.removeTree(task.taskDir) }
             throw error
         }
         if request.detach && backend.capabilities.outlivesSubmitter {

@@ -30,6 +30,8 @@ public final class Runner {
     public func run() throws(ReproErrorBox) -> RunOutcome {
         try boxingErrors {
             let p = try prepare()
+            // An unknown backend is refused before anything is served or run.
+            try Backends.validate(backendName(p), config: p.config)
             let locks = p.store.keyLocks
             if try !locks.tryLock(p.key) {
                 log("another repro process is computing key \(p.key.prefix(12)); waiting for it")
@@ -45,11 +47,12 @@ public final class Runner {
             // Already submitted to a scheduler by another repro (say with --detach): wait for
             // that run instead of computing the key twice.
             if !request.noCache, let live = try p.store.submittedRun(forKey: p.key),
-                let dir = live.taskDir
+                let ref = live.taskRef
             {
                 log("key \(p.key.prefix(12)) is already running as run \(live.runId) (\(live.backend) job \(live.jobId ?? "?")); waiting for it")
-                let backend = try Backends.make(live.backend, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment)
-                let handle = TaskHandle(runId: live.runId, taskDir: dir, jobId: live.jobId)
+                let backend = try Backends.make(
+                    live.backend, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment, config: p.config)
+                let handle = TaskHandle(runId: live.runId, ref: ref, jobId: live.jobId, attempt: live.attempts)
                 return try wait([handle], dispatcher: try dispatcher(p, backend: backend), fallback: live)
             }
             // Before paying for compute, say why it is needed (the question users ask most).
@@ -84,7 +87,7 @@ public final class Runner {
         Trace.mark("recovery checked")
 
         let preparer = Preparer(
-            repo: repo, store: store, config: try StoreConfig.load(storeRoot: store.root), allowDirty: request.allowDirty,
+            repo: repo, store: store, config: try StoreConfig.load(storeRoot: store.root, repoRoot: repo.workdir), allowDirty: request.allowDirty,
             specPath: request.specPath)
         return try preparer.prepare(spec)
     }

@@ -39,7 +39,9 @@ struct RunColumns {
     let stderrBlob: Int32
     let user: Int32
     let jobId: Int32
-    let taskDir: Int32
+    let taskRef: Int32
+    let backendType: Int32
+    let attempts: Int32
     let hitCount: Int32
     let staleJson: Int32
     let invalidatedReason: Int32
@@ -85,7 +87,9 @@ struct RunColumns {
         stderrBlob = try s.index("stderr_blob")
         user = try s.index("user")
         jobId = try s.index("job_id")
-        taskDir = try s.index("task_dir")
+        taskRef = try s.index("task_ref")
+        backendType = try s.index("backend_type")
+        attempts = try s.index("attempts")
         hitCount = try s.index("hit_count")
         staleJson = try s.index("stale_json")
         invalidatedReason = try s.index("invalidated_reason")

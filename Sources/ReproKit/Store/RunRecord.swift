@@ -76,8 +76,12 @@ public struct RunRecord: Sendable {
     public var user: String = ""
     /// The scheduler's id (JOBID, or JOBID_INDEX for an array task); nil on the local backend.
     public var jobId: String? = nil
-    /// Where the task's files were staged while it ran.
-    public var taskDir: String? = nil
+    /// Where the task's files were staged while it ran: a folder, or an s3:// prefix.
+    public var taskRef: String? = nil
+    /// The backend's type (`local`, `slurm`, `slurm-rest`); `backend` is its configured name.
+    public var backendType: String? = nil
+    /// Submissions after the first (lost tasks resubmitted).
+    public var attempts: Int = 0
     /// When the run was queued (`startedAt` is when it began executing).
     public var queuedAt: String? = nil
     /// The interpreter behind the command when it is one (Python, R, ...): its real path and
@@ -107,6 +111,9 @@ public struct RunRecord: Sendable {
         ]
         o["user"] = .string(user)
         o["job_id"] = jobId.json
+        o["backend_type"] = backendType.json
+        o["task_ref"] = taskRef.json
+        o["attempts"] = .int(Int64(attempts))
         o["stale_reasons"] = .array(staleReasons.map(\.json))
         o["invalidated_reason"] = invalidatedReason.json
         o["outputs_evicted_at"] = outputsEvictedAt.json

@@ -191,6 +191,17 @@ extension Store {
             );
             """
         ),
+        (
+            6, "remote-tasks",
+            """
+            -- A task's reference on its backend: a folder for a shared file system, an
+            -- s3://.../tasks/RUN prefix for a machine that shares nothing (was task_dir).
+            ALTER TABLE runs RENAME COLUMN task_dir TO task_ref;
+            -- The backend's type (local, slurm, slurm-rest, ...): `backend` is the name users
+            -- configured (`cloud`), which may mean different things in different projects.
+            ALTER TABLE runs ADD COLUMN backend_type TEXT;
+            """
+        ),
     ]
 
     /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new

@@ -5,12 +5,12 @@ extension Store {
         run_id, key, name, spec_path, config_hash, config_json, commit_id, commit_summary, code_json, dirty,
         dirty_files_json, patch_blob, seed, solver_json, inputs_json, env_json, command_json, backend,
         resources_json, timeout_s, host, os, repro_version, executable_path, executable_sha256, status,
-        exit_code, message, pid, started_at, finished_at, duration_s, stdout_blob, stderr_blob, user, job_id, task_dir
+        exit_code, message, pid, started_at, finished_at, duration_s, stdout_blob, stderr_blob, user, job_id, task_ref
         """
     /// Columns added by migration 2, read after the hit count.
     private static let stateColumns =
         "(SELECT stale_json FROM code_states c WHERE c.code_json = runs.code_json) AS stale_json, invalidated_reason, "
-        + "outputs_evicted_at, queued_at, interpreter_json, packages_blob"
+        + "outputs_evicted_at, queued_at, interpreter_json, packages_blob, backend_type, attempts"
 
     /// Records a run as `running` before the simulation starts, so a crash leaves a trace.
     public func insertRunning(_ r: RunRecord, blobs: [BlobRef] = []) throws(StoreError) {
@@ -22,9 +22,9 @@ extension Store {
 
     func insertRunningRow(_ r: RunRecord) throws(StoreError) {
         do {
-            let placeholders = Array(repeating: "?", count: 40).joined(separator: ", ")
+            let placeholders = Array(repeating: "?", count: 41).joined(separator: ", ")
             try db.prepare(
-                "INSERT INTO runs (\(Store.runColumns), queued_at, interpreter_json, packages_blob) VALUES (\(placeholders))"
+                "INSERT INTO runs (\(Store.runColumns), queued_at, interpreter_json, packages_blob, backend_type) VALUES (\(placeholders))"
             ).run([
                 .text(r.runId), .text(r.key), .text(r.name), .text(r.specPath), .text(r.configHash),
                 .text(r.config.canonical), .text(r.commit), .text(r.commitSummary), .text(r.code.canonical),
@@ -39,8 +39,9 @@ extension Store {
                 r.pid.map { .int(Int64($0)) } ?? .null, .text(r.startedAt), r.finishedAt.map { .text($0) } ?? .null,
                 r.durationS.map { .double($0) } ?? .null, r.stdoutBlob.map { .text($0) } ?? .null,
                 r.stderrBlob.map { .text($0) } ?? .null, .text(r.user), r.jobId.map { .text($0) } ?? .null,
-                r.taskDir.map { .text($0) } ?? .null, r.queuedAt.map { .text($0) } ?? .null,
+                r.taskRef.map { .text($0) } ?? .null, r.queuedAt.map { .text($0) } ?? .null,
                 r.interpreter == .null ? .null : .text(r.interpreter.canonical), r.packagesBlob.map { .text($0) } ?? .null,
+                r.backendType.map { .text($0) } ?? .null,
             ])
         }
     }
@@ -163,7 +164,7 @@ extension Store {
 
     /// A run with this key still queued or running on a scheduler (not this machine's pool).
     public func submittedRun(forKey key: String) throws(StoreError) -> RunRecord? {
-        try fetchRuns(where: "key = ? AND status = 'running' AND backend != 'local' ORDER BY started_at DESC LIMIT 1", [.text(key)]).first
+        try fetchRuns(where: "key = ? AND status = 'running' AND COALESCE(backend_type, backend) != 'local' AND task_ref IS NOT NULL ORDER BY started_at DESC LIMIT 1", [.text(key)]).first
     }
 
     /// Every run with this key: succeeded ones first, then newest first.
@@ -228,11 +229,11 @@ extension Store {
     }
 
     /// Records where a submitted run's files are and the scheduler's id for it.
-    public func setJobs(_ items: [(runId: String, jobId: String?, taskDir: String, attempt: Int)]) throws(StoreError) {
+    public func setJobs(_ items: [(runId: String, jobId: String?, taskRef: String, attempt: Int)]) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
-            let stmt = try db.prepare("UPDATE runs SET job_id = ?, task_dir = ?, attempts = ? WHERE run_id = ?")
+            let stmt = try db.prepare("UPDATE runs SET job_id = ?, task_ref = ?, attempts = ? WHERE run_id = ?")
             for i in items {
-                try stmt.run([i.jobId.map { .text($0) } ?? .null, .text(i.taskDir), .int(Int64(i.attempt)), .text(i.runId)])
+                try stmt.run([i.jobId.map { .text($0) } ?? .null, .text(i.taskRef), .int(Int64(i.attempt)), .text(i.runId)])
             }
         }
     }
@@ -324,8 +325,8 @@ extension Store {
                 stderrBlob: st.optText(k.stderrBlob), outputs: [], hitCount: Int(st.int(k.hitCount)),
                 staleReasons: Store.decodeStale(st.optText(k.staleJson)), invalidatedReason: st.optText(k.invalidatedReason),
                 outputsEvictedAt: st.optText(k.outputsEvictedAt), user: st.text(k.user), jobId: st.optText(k.jobId),
-                taskDir: st.optText(k.taskDir), queuedAt: st.optText(k.queuedAt), interpreter: interpreter,
-                packagesBlob: st.optText(k.packagesBlob))
+                taskRef: st.optText(k.taskRef), backendType: st.optText(k.backendType), attempts: Int(st.int(k.attempts)),
+                queuedAt: st.optText(k.queuedAt), interpreter: interpreter, packagesBlob: st.optText(k.packagesBlob))
         }
         guard !rows.isEmpty else { return rows }
         // Every run's outputs in one query, not one query per run.

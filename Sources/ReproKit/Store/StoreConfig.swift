@@ -1,11 +1,14 @@
 import Foundation
 
-/// Settings from `.repro/config.yaml` (all optional):
+/// Settings, all optional, from the project file `.repro.yaml` at the repository root
+/// (committed: the team shares it) overridden key by key by the local `.repro/config.yaml`.
+/// Same keys in both; secrets in neither (tokens and keys come from the environment or files
+/// named here).
 ///
 /// ```yaml
 /// cache:
 ///   max_age: 30d     # entries older than this are not served and count as expired
-/// slurm:
+/// slurm:             # the built-in `slurm` backend (a shared folder with the nodes)
 ///   workdir: /shared/scratch/me/repro   # task directories; must be visible to the nodes
 ///   repro_path: /shared/bin/repro       # the repro the nodes run (default: this one)
 ///   sbatch_options: ["--constraint=avx2"]
@@ -13,6 +16,14 @@ import Foundation
 ///   max_parallel: 0                     # array throttle (%N); 0 = no limit
 ///   poll_interval: 2s
 ///   max_retries: 2                      # resubmissions after NODE_FAIL or PREEMPTED
+/// backends:          # named backends: `--backend cloud`, `backend: cloud`
+///   cloud:
+///     type: slurm-rest                  # or slurm (shared folder), local
+///     url: http://127.0.0.1:6820
+///     user: reprotest
+///     token_env: SLURM_JWT              # or token_file: ~/.slurm-token
+///     staging: s3://repro-test/staging
+///     repro_path: /opt/repro/bin/repro  # the repro on the nodes
 /// ```
 public struct StoreConfig: Sendable {
     /// Seconds; the seed ADR's 30-day validity by default.
@@ -26,20 +37,54 @@ public struct StoreConfig: Sendable {
         public var maxParallel = 0
         public var pollInterval: Double = 1
         public var maxRetries = 2
+        public init() {}
     }
     public var slurm = Slurm()
+    /// Named backends, by name.
+    public var backends: [String: BackendSettings] = [:]
 
     public init() {}
 
-    public static func load(storeRoot: String) throws(ConfigError) -> StoreConfig {
-        let path = storeRoot + "/config.yaml"
-        guard let data = FileManager.default.contents(atPath: path) else { return StoreConfig() }
-        let text = String(decoding: data, as: UTF8.self)
-        let root = try SpecNode.parse(text, file: path)
-        var config = StoreConfig()
-        guard case .mapping(let pairs, _) = root else {
-            throw ConfigError("\(root.origin): the store config must be a mapping with a `cache:` section")
+    /// How many times a lost task is submitted again on a backend.
+    public func maxRetries(backend name: String) -> Int {
+        guard let b = backends[name] else { return slurm.maxRetries }
+        return b.type == "slurm" ? b.slurm.maxRetries : b.maxRetries
+    }
+
+    /// Reads `.repro.yaml` (beside the store's folder unless `repoRoot` says where) and the
+    /// store's `config.yaml`.
+    public static func load(storeRoot: String, repoRoot: String? = nil) throws(ConfigError) -> StoreConfig {
+        let root = repoRoot ?? (storeRoot.hasSuffix("/.repro") ? String(storeRoot.dropLast(7)) : nil)
+        var merged: SpecNode? = nil
+        for path in [root.map { $0 + "/.repro.yaml" }, storeRoot + "/config.yaml"].compactMap({ $0 }) {
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            let node = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: path)
+            guard case .mapping = node else {
+                throw ConfigError("\(node.origin): a repro config file must be a mapping with `cache:`, `slurm:` or `backends:` sections")
+            }
+            merged = merged.map { StoreConfig.merge($0, over: node) } ?? node
         }
+        guard let merged else { return StoreConfig() }
+        return try interpret(merged)
+    }
+
+    /// `top` over `base`: mappings merge key by key, anything else is replaced.
+    static func merge(_ base: SpecNode, over top: SpecNode) -> SpecNode {
+        guard case .mapping(let b, _) = base, case .mapping(let t, let origin) = top else { return top }
+        var out = b
+        for (k, v) in t {
+            if let i = out.firstIndex(where: { $0.key == k }) {
+                out[i] = (k, merge(out[i].value, over: v))
+            } else {
+                out.append((k, v))
+            }
+        }
+        return .mapping(out, origin: origin)
+    }
+
+    static func interpret(_ root: SpecNode) throws(ConfigError) -> StoreConfig {
+        var config = StoreConfig()
+        guard case .mapping(let pairs, _) = root else { return config }
         for (key, value) in pairs {
             switch key {
             case "cache":
@@ -56,28 +101,33 @@ public struct StoreConfig: Sendable {
                     config.maxAge = seconds
                 }
             case "slurm":
-                config.slurm = try parseSlurm(value)
+                config.slurm = try parseSlurm(value, path: "slurm")
+            case "backends":
+                guard case .mapping(let named, _) = value else {
+                    throw ConfigError("\(value.origin): backends must be a mapping of names to settings, such as {cloud: {type: slurm-rest, ...}}")
+                }
+                for (name, node) in named { config.backends[name] = try BackendSettings.parse(name: name, node) }
             default:
-                throw ConfigError("\(value.origin): unknown key '\(key)' in the store config; known: cache, slurm")
+                throw ConfigError("\(value.origin): unknown key '\(key)' in the repro config; known: cache, slurm, backends")
             }
         }
         return config
     }
 
-    static func parseSlurm(_ node: SpecNode) throws(ConfigError) -> Slurm {
+    static func parseSlurm(_ node: SpecNode, path: String, skipping: Set<String> = []) throws(ConfigError) -> Slurm {
         guard case .mapping(let pairs, _) = node else {
-            throw ConfigError("\(node.origin): slurm must be a mapping such as {workdir: /shared/repro}")
+            throw ConfigError("\(node.origin): \(path) must be a mapping such as {workdir: /shared/repro}")
         }
         var s = Slurm()
         func text(_ v: SpecNode, _ k: String) throws(ConfigError) -> String {
-            guard case .scalar(let t, _, _) = v else { throw ConfigError("\(v.origin): slurm.\(k) must be a single value") }
+            guard case .scalar(let t, _, _) = v else { throw ConfigError("\(v.origin): \(path).\(k) must be a single value") }
             return t
         }
         func int(_ v: SpecNode, _ k: String) throws(ConfigError) -> Int {
-            guard let i = Int(try text(v, k)), i >= 0 else { throw ConfigError("\(v.origin): slurm.\(k) must be a whole number >= 0") }
+            guard let i = Int(try text(v, k)), i >= 0 else { throw ConfigError("\(v.origin): \(path).\(k) must be a whole number >= 0") }
             return i
         }
-        for (k, v) in pairs {
+        for (k, v) in pairs where !skipping.contains(k) {
             switch k {
             case "workdir": s.workdir = try text(v, k)
             case "repro_path": s.reproPath = try text(v, k)
@@ -100,7 +150,7 @@ public struct StoreConfig: Sendable {
                 s.pollInterval = d
             default:
                 throw ConfigError(
-                    "\(v.origin): unknown key 'slurm.\(k)'; known: workdir, repro_path, sbatch_options, max_array_size, max_parallel, poll_interval, max_retries")
+                    "\(v.origin): unknown key '\(path).\(k)'; known: workdir, repro_path, sbatch_options, max_array_size, max_parallel, poll_interval, max_retries")
             }
         }
         return s

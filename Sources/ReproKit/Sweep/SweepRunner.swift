@@ -107,7 +107,8 @@ public final class SweepRunner {
         RepoIgnore.ensure(repo: repo, storeRoot: store.root)
         try Recovery.markDeadRunsInterrupted(store)
         HookRefresh.settleOwed(store: store, repo: repo)
-        let config = try StoreConfig.load(storeRoot: store.root)
+        let config = try StoreConfig.load(storeRoot: store.root, repoRoot: repo.workdir)
+        try Backends.validate(request.backend ?? specs.first?.backend ?? "local", config: config)
         let preparer = Preparer(repo: repo, store: store, config: config, allowDirty: request.allowDirty, specPath: sweep.baseFile)
         var prepared: [Runner.Prepared] = []
         prepared.reserveCapacity(specs.count)
@@ -211,8 +212,8 @@ public final class SweepRunner {
         resultsDir: @escaping (RunRecord) -> String, progress prog: inout SweepProgress, results: inout [String: SweepPointResult]
     ) throws -> Dispatcher.Outcome {
         let backend = try Backends.make(
-            backendName, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment)
-        let d = Dispatcher(store: store, backend: backend, log: log, maxRetries: config.slurm.maxRetries, resultsDir: resultsDir)
+            backendName, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment, config: config)
+        let d = Dispatcher(store: store, backend: backend, log: log, maxRetries: config.maxRetries(backend: backendName), resultsDir: resultsDir)
         let inProcess = backend.capabilities.runsInProcess
         d.recycleTaskDirs = inProcess
         d.confirmCancel = { [request] n in request.confirmCancel(n, backendName) }
@@ -228,7 +229,7 @@ public final class SweepRunner {
         var dirOf: [String: String] = [:]
         var dirCount = 0
         defer {
-            for i in 0..<dirCount { FileIO.removeTreeFast(backend.stagingRoot + "/sweep-\(getpid())-slot\(i + 1)") }
+            for i in 0..<dirCount { FileIO.removeTreeFast(backend.taskRoot + "/sweep-\(getpid())-slot\(i + 1)") }
         }
 
         var next = 0
@@ -273,7 +274,7 @@ public final class SweepRunner {
                         dir = d
                     } else {
                         dirCount += 1
-                        dir = backend.stagingRoot + "/sweep-\(getpid())-slot\(dirCount)"
+                        dir = backend.taskRoot + "/sweep-\(getpid())-slot\(dirCount)"
                     }
                     dirOf[runId] = dir
                 }

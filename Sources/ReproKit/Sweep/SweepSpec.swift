@@ -131,8 +131,9 @@ public struct SweepSpec: Sendable {
         }
         var backend: String?
         if let b = fields["backend"] {
-            guard case .scalar(let t, _, _) = b, Backends.names.contains(t) else {
-                throw ConfigError("\(b.origin): backend must be one of \(Backends.names.joined(separator: ", "))")
+            guard case .scalar(let t, _, _) = b, Backends.isValidName(t) else {
+                throw ConfigError(
+                    "\(b.origin): backend must name a backend: \(Backends.builtIn.joined(separator: ", ")) or one under `backends:` in .repro.yaml")
             }
             backend = t
         }

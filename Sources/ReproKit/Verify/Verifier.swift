@@ -160,7 +160,8 @@ public final class Verifier {
         var finished: [(RunRecord, String?)] = stored.map { [($0, "stored run")] } ?? []
 
         for name in request.backends {
-            let backend = try Backends.make(name, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment)
+            let backend = try Backends.make(
+                name, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment, config: p.config)
             var tasks: [TaskSpec] = []
             var records: [RunRecord] = []
             for _ in 0..<request.runs {
@@ -235,14 +236,14 @@ public final class Verifier {
             for v in chosen where v.apply(&t, p.spec) { applied.append(v.name) }
             if chosen.contains(where: { $0.name == "output path" }) {
                 // Same files, staged under another, awkward path.
-                let dir = backend.stagingRoot + "/verify perturbed/run-" + runId
+                let dir = backend.taskRoot + "/verify perturbed/run-" + runId
                 let old = t.taskDir
                 t.taskDir = dir
                 t.env = t.env.mapValues { $0.replacingOccurrences(of: old, with: dir) }
                 t.argv = t.argv.map { $0.replacingOccurrences(of: old, with: dir) }
                 t.configJSON = (try? JSONParser.parse(t.configJSON.canonical.replacingOccurrences(of: old, with: dir))) ?? t.configJSON
                 if t.env["HOME"]?.hasPrefix(old) == true { t.env["HOME"] = dir + "/home" }
-                r.taskDir = dir
+                r.taskRef = dir
             }
             if let home = t.env["HOME"], home.hasPrefix(t.taskDir) { try Store.makeDirectory(home) }
             // The record says what this run saw (TZ, LANG, HOME, thread counts), not the base's.

@@ -7,12 +7,24 @@ struct ExecTask: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec-task", abstract: "Run one staged task (used by backends).", shouldDisplay: false)
 
-    @Argument(help: "The task spec (task.json in the task directory).")
+    @Argument(help: "The task spec: task.json in a shared task directory, or the URL of a staged task (or batch).")
     var spec: String
+
+    @Option(help: "Which task of a batch URL to run (default: the scheduler's array index).")
+    var index: Int?
 
     func run() throws {
         Signals.forwardToReproKit()
         try reporting {
+            if spec.hasPrefix("https://") || spec.hasPrefix("http://") {
+                let outcome = try RemoteWorker.run(
+                    url: spec, index: index, machine: ProcessInfo.processInfo.environment, log: { Console.err($0) })
+                // Without a manifest in the bucket the task did not finish, whatever ran.
+                guard outcome.manifestUploaded else { throw ExitCode(75) }
+                if let code = outcome.manifest.exitCode, code != 0 { throw ExitCode(code) }
+                if outcome.manifest.status != .succeeded { throw ExitCode(1) }
+                return
+            }
             guard let bytes = FileManager.default.contents(atPath: spec) else {
                 throw ConfigError("cannot read the task spec \(spec); is the staging folder shared with this machine?")
             }

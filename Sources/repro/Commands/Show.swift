@@ -59,7 +59,9 @@ struct Show: ParsableCommand {
                     + (r.packagesBlob.map { " (packages: blob \($0.prefix(12)), `repro diff` compares them)" } ?? ""))
             }
             lines.append("env        \(r.env.canonical)")
-            lines.append("backend    \(r.backend) on \(r.host) (\(r.os)), repro \(r.reproVersion)")
+            lines.append(
+                "backend    \(r.backend)\(r.backendType.map { $0 == r.backend ? "" : " (type \($0))" } ?? "") on \(r.host) (\(r.os)), repro \(r.reproVersion)"
+                    + (r.jobId.map { ", job \($0)" } ?? "") + (r.attempts > 0 ? ", \(r.attempts + 1) attempts" : ""))
             lines.append("started    \(r.startedAt)")
             lines.append("finished   \(r.finishedAt ?? "-")  (\(Format.seconds(r.durationS)))")
             lines.append("served     \(r.hitCount) cache hit\(r.hitCount == 1 ? "" : "s")")

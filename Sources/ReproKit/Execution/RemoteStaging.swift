@@ -1,0 +1,260 @@
+import Foundation
+
+/// Stages tasks in object storage for machines that share no disk with this one, and collects
+/// what they leave there. Layout under the staging prefix:
+///
+/// ```
+/// code/TREE.tar                      the commit's tree, through libgit2 (once per commit)
+/// cas/sha256/HH/HASH                 inputs and --allow-dirty overlays, by content (once each)
+/// tasks/RUN/plan.json                the task without URLs (to issue a new attempt from)
+/// tasks/RUN/secrets.json             env_passthrough values (deleted once the run is ingested)
+/// tasks/RUN/ATTEMPT/task.json        what the worker reads: the plan with presigned URLs
+/// tasks/RUN/ATTEMPT/stdout, stderr   what the worker writes, logs even when the task fails
+/// tasks/RUN/ATTEMPT/outputs.tar
+/// tasks/RUN/ATTEMPT/manifest.json    written last, with If-None-Match: the completion signal
+/// batches/ID.json                    a job array's task URLs, by array index
+/// ```
+///
+/// Workers get presigned URLs valid for the task's time limit plus a margin: the submitter's
+/// keys never leave this machine.
+public final class RemoteStaging {
+    public let s3: S3Client
+    public let location: S3Location
+    /// A local folder for archives being built and files being collected.
+    let scratch: String
+    /// Seconds a worker's URLs stay valid beyond the task's time limit.
+    let urlMargin: Double
+    /// The node-side folder under which workers make their scratch folders.
+    let nodeScratch: String
+    /// Object keys known to exist (uploaded or seen by HEAD in this process).
+    private var present: [String: Int64] = [:]
+    /// Code archives by commit: object key, SHA-256, size.
+    private var archives: [String: (key: String, sha256: String, size: Int64)] = [:]
+    private var plans: [String: JSONValue] = [:]
+
+    /// Task folders on a remote machine are named under this root in argv, env and config;
+    /// the worker maps it to its own scratch folder.
+    public static let placeholderRoot = "/repro-task"
+
+    public init(s3: S3Client, location: S3Location, scratch: String, urlMargin: Double, nodeScratch: String) {
+        self.s3 = s3
+        self.location = location
+        self.scratch = scratch
+        self.urlMargin = urlMargin
+        self.nodeScratch = nodeScratch
+    }
+
+    func runPrefix(_ runId: String) -> String { location.key("tasks/\(runId)") }
+    func attemptPrefix(_ runId: String, _ attempt: Int) -> String { runPrefix(runId) + "/\(attempt)" }
+    public func ref(_ runId: String) -> String { "s3://\(location.bucket)/\(runPrefix(runId))" }
+
+    /// The run id a reference names.
+    static func runId(fromRef ref: String) -> String { String(ref.split(separator: "/").last ?? "") }
+
+    // MARK: - Staging
+
+    /// Uploads what a task needs that is not there yet and its plan; returns its reference.
+    public func stage(_ t: TaskSpec) throws -> String {
+        guard let src = t.sources else {
+            throw ExecutionError("task \(t.runId) has no sources to upload (a bug: remote backends need TaskSpec.sources)")
+        }
+        let code = try codeArchive(src)
+        var plan = t.json.objectValue ?? [:]
+        plan["v"] = 2
+        plan["scratch"] = .string(nodeScratch)
+        plan["code"] = ["tree": .string(code.tree), "sha256": .string(code.sha256), "size": .int(code.size), "object": .string(code.key)]
+        if !src.dirtyFiles.isEmpty { plan["overlay"] = try overlay(src) }
+        var inputs: [JSONValue] = []
+        for i in src.inputs {
+            let key = try putContent(path: src.repoRoot + "/" + i.path, sha256: i.sha256, size: i.size)
+            inputs.append(["path": .string(i.path), "sha256": .string(i.sha256), "size": .int(i.size), "object": .string(key)])
+        }
+        plan["inputs"] = .array(inputs)
+        if !t.secretNames.isEmpty {
+            let secrets = JSONValue.object(Dictionary(uniqueKeysWithValues: t.secretNames.compactMap { n in t.env[n].map { (n, .string($0)) } }))
+            let key = runPrefix(t.runId) + "/secrets.json"
+            try s3.put(Array(secrets.canonical.utf8), bucket: location.bucket, key: key)
+            plan["secrets_object"] = .string(key)
+        }
+        let p = JSONValue.object(plan)
+        try s3.put(Array((p.pretty + "\n").utf8), bucket: location.bucket, key: runPrefix(t.runId) + "/plan.json")
+        plans[t.runId] = p
+        return ref(t.runId)
+    }
+
+    /// The commit's tree as a tar archive, uploaded unless the bucket has it.
+    func codeArchive(_ src: TaskSources) throws -> (tree: String, key: String, sha256: String, size: Int64) {
+        if let a = archives[src.commit] {
+            return (String(a.key.split(separator: "/").last?.dropLast(4) ?? ""), a.key, a.sha256, a.size)
+        }
+        let repo = try GitRepository(discoveringFrom: src.repoRoot)
+        try Store.makeDirectory(scratch)
+        let file = scratch + "/code-\(src.commit).tar"
+        defer { unlink(file) }
+        let (tree, _) = try repo.archive(commit: src.commit, to: file)
+        let (sha, size) = try Hashing.sha256OfFile(atPath: file)
+        let key = location.key("code/\(tree).tar")
+        // The same tree makes the same bytes; a different size means an older format.
+        if try s3.head(bucket: location.bucket, key: key)?.size != size {
+            try s3.upload(file: file, bucket: location.bucket, key: key)
+        }
+        archives[src.commit] = (key, sha, size)
+        return (tree, key, sha, size)
+    }
+
+    /// The working-tree files that differ from the commit, as an archive by content, and the
+    /// ones deleted there.
+    func overlay(_ src: TaskSources) throws -> JSONValue {
+        try Store.makeDirectory(scratch)
+        let file = scratch + "/overlay-\(HostInfo.newRunId()).tar"
+        defer { unlink(file) }
+        let writer = try Tar.Writer(path: file)
+        var deleted: [JSONValue] = []
+        for rel in src.dirtyFiles.sorted() {
+            let full = src.repoRoot + "/" + rel
+            var st = stat()
+            guard lstat(full, &st) == 0 else {
+                deleted.append(.string(rel))
+                continue
+            }
+            switch st.st_mode & S_IFMT {
+            case S_IFLNK:
+                try writer.add(.symlink(path: rel, target: (try? FileManager.default.destinationOfSymbolicLink(atPath: full)) ?? ""))
+            case S_IFREG:
+                try writer.add(.file(path: rel, executable: st.st_mode & 0o100 != 0, size: Int64(st.st_size), source: .path(full)))
+            default: continue
+            }
+        }
+        try writer.finish()
+        let (sha, size) = try Hashing.sha256OfFile(atPath: file)
+        let key = try putContent(path: file, sha256: sha, size: size)
+        return ["sha256": .string(sha), "size": .int(size), "object": .string(key), "deleted": .array(deleted)]
+    }
+
+    /// Uploads a file to its content address unless it is there; returns the key.
+    func putContent(path: String, sha256: String, size: Int64) throws(RemoteError) -> String {
+        let key = location.key("cas/sha256/\(sha256.prefix(2))/\(sha256)")
+        if present[key] == size { return key }
+        if try s3.head(bucket: location.bucket, key: key)?.size != size {
+            try s3.upload(file: path, bucket: location.bucket, key: key)
+        }
+        present[key] = size
+        return key
+    }
+
+    /// Writes an attempt's task.json, with presigned URLs for everything the worker reads and
+    /// writes; returns the URL the worker starts from.
+    public func issue(runId: String, attempt: Int, timeout: Double?) throws -> String {
+        var plan: JSONValue
+        if let p = plans[runId] {
+            plan = p
+        } else {
+            plan = try JSONParser.parse(try s3.get(bucket: location.bucket, key: runPrefix(runId) + "/plan.json"))
+        }
+        let expires = Int((timeout ?? 0) + urlMargin)
+        let bucket = location.bucket
+        func get(_ key: String) throws(RemoteError) -> JSONValue { .string(try s3.presign("GET", bucket: bucket, key: key, expires: expires)) }
+        func withURL(_ v: JSONValue?) throws(RemoteError) -> JSONValue? {
+            guard var o = v?.objectValue, let key = o["object"]?.stringValue else { return v }
+            o["url"] = try get(key)
+            return .object(o)
+        }
+        var o = plan.objectValue ?? [:]
+        o["attempt"] = .int(Int64(attempt))
+        o["code"] = try withURL(o["code"])
+        if o["overlay"] != nil { o["overlay"] = try withURL(o["overlay"]) }
+        var inputs: [JSONValue] = []
+        for i in o["inputs"]?.arrayValue ?? [] { inputs.append(try withURL(i) ?? i) }
+        o["inputs"] = .array(inputs)
+        if let key = o["secrets_object"]?.stringValue { o["secrets_url"] = try get(key) }
+        let a = attemptPrefix(runId, attempt)
+        var results: [String: JSONValue] = [:]
+        for name in ["stdout", "stderr", "outputs.tar", "manifest.json"] {
+            results[name] = .string(try s3.presign("PUT", bucket: bucket, key: a + "/" + name, expires: expires))
+        }
+        o["results"] = .object(results)
+        try s3.put(Array((JSONValue.object(o).canonical).utf8), bucket: bucket, key: a + "/task.json")
+        return try s3.presign("GET", bucket: bucket, key: a + "/task.json", expires: expires)
+    }
+
+    /// A job array's list of task URLs; returns its URL (the worker picks its index).
+    public func batch(_ urls: [String], timeout: Double?) throws -> String {
+        let key = location.key("batches/\(HostInfo.newRunId()).json")
+        let body: JSONValue = ["v": 1, "tasks": .array(urls.map { .string($0) })]
+        try s3.put(Array(body.canonical.utf8), bucket: location.bucket, key: key)
+        return try s3.presign("GET", bucket: location.bucket, key: key, expires: Int((timeout ?? 0) + urlMargin))
+    }
+
+    // MARK: - Collecting
+
+    /// The attempt's manifest, or nil while there is none. An unreadable manifest is a failed
+    /// task saying so (it never becomes a result).
+    public func manifest(runId: String, attempt: Int) throws(RemoteError) -> TaskManifest? {
+        let key = attemptPrefix(runId, attempt) + "/manifest.json"
+        guard let bytes = try s3.getIfPresent(bucket: location.bucket, key: key) else { return nil }
+        if let j = try? JSONParser.parse(bytes), let m = try? TaskManifest(json: j), m.runId == runId { return m }
+        return TaskManifest(
+            runId: runId, status: .failed, exitCode: nil,
+            message: "the manifest at s3://\(location.bucket)/\(key) is not a manifest of run \(runId); nothing from it was stored",
+            startedAt: "", finishedAt: "", durationS: 0, host: "", os: "", jobId: nil, executablePath: nil, executableSha256: nil, outputs: [])
+    }
+
+    /// Downloads a finished attempt's logs and outputs into a local folder and checks every
+    /// output's bytes against the manifest.
+    public func collect(runId: String, attempt: Int, manifest: TaskManifest?) throws -> CollectedTask {
+        let dir = scratch + "/collect-\(runId)-\(attempt)"
+        FileIO.removeTree(dir)
+        try Store.makeDirectory(dir + "/out")
+        let a = attemptPrefix(runId, attempt)
+        for name in ["stdout", "stderr"] {
+            _ = try s3.downloadIfPresent(bucket: location.bucket, key: a + "/" + name, to: dir + "/" + name)
+        }
+        guard let manifest, !manifest.outputs.isEmpty else { return CollectedTask(dir: dir) }
+        let where_ = "s3://\(location.bucket)/\(a)/outputs.tar"
+        guard try s3.downloadIfPresent(bucket: location.bucket, key: a + "/outputs.tar", to: dir + "/outputs.tar") else {
+            return CollectedTask(dir: dir, problem: "the manifest lists \(manifest.outputs.count) output(s) but \(where_) does not exist")
+        }
+        defer { unlink(dir + "/outputs.tar") }
+        let extracted: Tar.Extracted
+        switch Result(catching: { () throws(StoreError) -> Tar.Extracted in try Tar.extract(dir + "/outputs.tar", into: dir + "/out") }) {
+        case .success(let e): extracted = e
+        case .failure(let error):
+            return CollectedTask(dir: dir, problem: "\(where_) cannot be read (\(error.message)); nothing from it was stored")
+        }
+        let listed = Set(manifest.outputs.map(\.name))
+        if let extra = extracted.files.first(where: { !listed.contains($0) }) ?? extracted.links.first {
+            return CollectedTask(dir: dir, problem: "\(where_) holds '\(extra)', which the manifest does not list; nothing from it was stored")
+        }
+        for o in manifest.outputs {
+            let path = dir + "/out/" + o.name
+            guard let (hash, size) = try? Hashing.sha256OfFile(atPath: path) else {
+                return CollectedTask(dir: dir, problem: "output \(o.name) is in the manifest but not in \(where_); nothing was stored")
+            }
+            if hash != o.sha256 || size != o.size {
+                return CollectedTask(
+                    dir: dir,
+                    problem: "output \(o.name) in \(where_) does not match the manifest (SHA-256 \(hash.prefix(12)), expected "
+                        + "\(o.sha256.prefix(12))): altered in storage or in transit; nothing from this task was stored")
+            }
+        }
+        return CollectedTask(dir: dir)
+    }
+
+    /// Deletes an ingested run's objects (code and inputs stay: other runs use them) and the
+    /// local collection folder.
+    public func release(runId: String, attempt: Int) {
+        FileIO.removeTree(scratch + "/collect-\(runId)-\(attempt)")
+        guard let objects = try? s3.list(bucket: location.bucket, prefix: runPrefix(runId) + "/") else { return }
+        for o in objects { try? s3.delete(bucket: location.bucket, key: o.key) }
+        plans.removeValue(forKey: runId)
+    }
+}
+
+extension TaskManifest {
+    /// A manifest for a task that never ran far enough to write its own.
+    static func failure(runId: String, message: String) -> TaskManifest {
+        TaskManifest(
+            runId: runId, status: .failed, exitCode: nil, message: message, startedAt: "", finishedAt: "", durationS: 0, host: "",
+            os: "", jobId: nil, executablePath: nil, executableSha256: nil, outputs: [])
+    }
+}

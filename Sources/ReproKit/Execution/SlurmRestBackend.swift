@@ -1,0 +1,327 @@
+import Foundation
+
+/// SLURM reached over slurmrestd (a cluster in the cloud: AWS PCS, Azure CycleCloud Slurm,
+/// Google Cluster Toolkit). The nodes share no disk with this machine: tasks are staged in
+/// object storage (`RemoteStaging`), and the batch script holds one presigned URL, from which
+/// `repro exec-task` on the node fetches everything else. A task's manifest in the bucket says
+/// it finished; the scheduler's state is a liveness hint (is it still queued or running, did
+/// the node die, did it time out).
+public final class SlurmRestBackend: Backend {
+    public let name: String
+    public let type = "slurm-rest"
+    public let capabilities: BackendCapabilities
+    public let taskRoot = RemoteStaging.placeholderRoot
+    let settings: BackendSettings
+    let environment: [String: String]
+    let staging: RemoteStaging
+    let http = HTTPClient()
+    let retry: RetryPolicy
+    private var version: String?
+    private var cancelledJobs = Set<String>()
+    /// When the scheduler first called a task finished while its manifest was not there yet.
+    private var awaitingManifest: [String: Double] = [:]
+    /// When slurmrestd first failed to answer during polling (nil while it answers).
+    private var unreachableSince: Double?
+    /// How long polling goes on through manifests alone while slurmrestd does not answer.
+    let unreachableLimit: Double
+
+    public init(name: String, settings: BackendSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy())
+        throws
+    {
+        guard let loc = settings.staging else { throw ConfigError("\(settings.origin): backends.\(name) needs staging: s3://bucket/prefix") }
+        self.name = name
+        self.settings = settings
+        self.environment = environment
+        self.retry = retry
+        let s3 = try S3Client(settings: AWSSettings(environment: environment), region: settings.region, endpoint: settings.endpoint, retry: retry)
+        staging = RemoteStaging(s3: s3, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
+        version = settings.apiVersion
+        unreachableLimit = Double(environment["REPRO_REST_UNREACHABLE_LIMIT"] ?? "") ?? 600
+        capabilities = BackendCapabilities(
+            outlivesSubmitter: true, sharesFileSystem: false, jobArrays: true, maxParallel: settings.maxParallel, pricePerCoreHour: 0)
+    }
+
+    // MARK: - HTTP
+
+    /// The JWT, read at each request (tokens are short-lived and replaced while a sweep runs).
+    func token() throws(RemoteError) -> String {
+        var token: String?
+        var source = ""
+        if let name = settings.tokenEnv {
+            source = "$\(name)"
+            token = environment[name]
+        }
+        if token?.isEmpty ?? true, let file = settings.tokenFile {
+            let path = file.hasPrefix("~/") ? (environment["HOME"] ?? "") + file.dropFirst(1) : file
+            source = path
+            token = (try? FileIO.readAll(path, limit: 1 << 16)).map { String(decoding: $0, as: UTF8.self) }
+        }
+        var t = (token ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
+        if t.hasPrefix("SLURM_JWT=") { t = String(t.dropFirst(10)) }
+        guard !t.isEmpty else {
+            throw RemoteError(
+                "no SLURM token for backend '\(name)': \(source.isEmpty ? "set token_env or token_file" : "\(source) is empty or unset"); "
+                    + "make one on the cluster with `scontrol token username=\(settings.user) lifespan=86400`", kind: .auth)
+        }
+        if let exp = SlurmREST.tokenExpiry(t), exp < Clock.now() {
+            throw RemoteError(
+                "the SLURM token in \(source) expired at \(Clock.iso8601(exp)); make a new one with "
+                    + "`scontrol token username=\(settings.user) lifespan=86400` and set it again", kind: .auth)
+        }
+        return t
+    }
+
+    func call(_ method: String, _ path: String, body: JSONValue? = nil, accept404: Bool = false) throws(RemoteError) -> JSONValue {
+        try retry.run { (_: Int) throws(RemoteError) -> JSONValue in
+            var headers: [(name: String, value: String)] = [
+                ("X-SLURM-USER-NAME", settings.user), ("X-SLURM-USER-TOKEN", try token()), ("Accept", "application/json"),
+            ]
+            if body != nil { headers.append(("Content-Type", "application/json")) }
+            var req = HTTPRequest(method: method, url: settings.url + path, headers: headers, body: body.map { Array($0.canonical.utf8) } ?? [])
+            req.timeout = 60
+            let r = try http.perform(req)
+            let json = (try? JSONParser.parse(r.body)) ?? .null
+            let errors = SlurmREST.errors(json)
+            let what = "slurmrestd \(method) \(path)"
+            if (200..<300).contains(r.status) && errors.isEmpty { return json }
+            let said = errors.isEmpty ? String(r.text.prefix(200)) : errors.joined(separator: "; ")
+            if errors.contains(where: { $0.contains("Unable to find") || $0.contains("Invalid job id") }) {
+                if accept404 { return json }
+                throw RemoteError("\(what): \(said)", kind: .notFound, httpStatus: r.status)
+            }
+            if r.status == 401 || r.status == 403
+                || errors.contains(where: { $0.contains("unable to load") || $0.lowercased().contains("authentication") })
+            {
+                throw RemoteError(
+                    "\(what) was refused (HTTP \(r.status): \(said)); the token may be invalid, expired or for another user "
+                        + "than \(settings.user): make one with `scontrol token username=\(settings.user)`", kind: .auth, httpStatus: r.status)
+            }
+            if r.status >= 500 { throw RemoteError("\(what): HTTP \(r.status): \(said)", kind: .server, httpStatus: r.status) }
+            throw RemoteError("\(what): HTTP \(r.status): \(said)", kind: .client, httpStatus: r.status)
+        }
+    }
+
+    /// The API version: configured, else the newest the server offers.
+    func apiVersion() throws(RemoteError) -> String {
+        if let v = version { return v }
+        let doc = try call("GET", "/openapi/v3")
+        guard let v = SlurmREST.pickVersion(openapi: doc) else {
+            throw RemoteError(
+                "slurmrestd at \(settings.url) offers none of the API versions repro speaks (\(SlurmREST.supported.joined(separator: ", "))); "
+                    + "start it with -s openapi/v0.0.40 (or v0.0.38), or set api_version", kind: .client)
+        }
+        version = v
+        return v
+    }
+
+    // MARK: - Backend
+
+    public func stage(_ tasks: [TaskSpec]) throws -> [String] {
+        try tasks.map { try staging.stage($0) }
+    }
+
+    public func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {
+        guard !tasks.isEmpty else { return [] }
+        let request = try jobRequest(resources: resources, timeout: tasks.first?.timeout, name: tasks[0].name)
+        var handles: [TaskHandle] = []
+        var start = 0
+        while start < tasks.count {
+            let chunk = Array(tasks[start..<min(tasks.count, start + 1000)])
+            start += chunk.count
+            var urls: [String] = []
+            for t in chunk { urls.append(try staging.issue(runId: t.runId, attempt: 0, timeout: t.timeout)) }
+            let url = chunk.count == 1 ? urls[0] : try staging.batch(urls, timeout: chunk[0].timeout)
+            let job = try submitJob(request, url: url, count: chunk.count)
+            for (i, t) in chunk.enumerated() {
+                handles.append(TaskHandle(runId: t.runId, ref: staging.ref(t.runId), jobId: chunk.count > 1 ? "\(job)_\(i)" : job))
+            }
+        }
+        return handles
+    }
+
+    /// The batch script: fixed text and one single-quoted URL (it grants access to this task's
+    /// files only, until it expires); every option is a JSON field, read by no shell.
+    static func script(reproPath: String, url: String) throws(ConfigError) -> String {
+        for (what, s) in [("repro_path", reproPath), ("the task URL", url)]
+        where s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw ConfigError("\(what) contains a control character; use one without")
+        }
+        return "#!/bin/sh\n# generated by repro: runs its task(s) through `repro exec-task`, fetching everything from object storage\n"
+            + "exec \(SlurmBackend.shellQuote(reproPath)) exec-task \(SlurmBackend.shellQuote(url))\n"
+    }
+
+    func jobRequest(resources: [String: JSONValue], timeout: Double?, name: String) throws -> SlurmREST.JobRequest {
+        var r = SlurmREST.JobRequest(
+            script: "", name: "repro-" + name.filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }, array: nil,
+            workdir: settings.scratch, environment: ["PATH": SimulationEnvironment.defaultPath, "LANG": "C.UTF-8", "TMPDIR": settings.scratch],
+            timeLimitMinutes: nil, cpus: nil, memoryMB: nil, partition: settings.partition, account: nil, qos: nil,
+            standardOutput: settings.scratch + "/repro-slurm-%A_%a.log")
+        for (k, v) in resources {
+            let text = try SlurmBackend.resourceValue(k, v)
+            switch k {
+            case "cpus": r.cpus = Int(text)
+            case "memory":
+                guard let mb = SlurmREST.megabytes(text) else { throw ConfigError("resources.memory '\(text)' is not a size such as 8G") }
+                r.memoryMB = mb
+            case "time":
+                guard let s = DurationText.seconds(text) else { throw ConfigError("resources.time '\(text)' is not a duration such as 2h") }
+                r.timeLimitMinutes = Int((s / 60).rounded(.up))
+            case "partition": r.partition = text
+            case "account": r.account = text
+            case "qos": r.qos = text
+            default:
+                throw ConfigError("resources.\(k) is not supported by the slurm-rest backend yet; use cpus, memory, time, partition, account or qos")
+            }
+        }
+        if r.timeLimitMinutes == nil, let t = timeout { r.timeLimitMinutes = Int((t / 60).rounded(.up)) + 1 }
+        return r
+    }
+
+    func submitJob(_ request: SlurmREST.JobRequest, url: String, count: Int) throws -> String {
+        var r = request
+        r.script = try SlurmRestBackend.script(reproPath: settings.reproPath, url: url)
+        if count > 1 { r.array = "0-\(count - 1)" + (settings.maxParallel > 0 ? "%\(settings.maxParallel)" : "") }
+        let v = try apiVersion()
+        let answer = try call("POST", "/slurm/\(v)/job/submit", body: SlurmREST.submitBody(r, version: v))
+        guard let job = SlurmREST.intValue(answer["job_id"]) else {
+            throw RemoteError("slurmrestd accepted the job but gave no job_id: \(answer.canonical.prefix(200))", kind: .server)
+        }
+        return String(job)
+    }
+
+    public func poll(_ handles: [TaskHandle]) throws -> [String: TaskStatus] {
+        var jobs: [String: SlurmREST.Job] = [:]
+        var reachable = true
+        let arrays = Set(handles.compactMap { $0.jobId?.split(separator: "_").first.map(String.init) })
+        do throws(RemoteError) {
+            let v = try apiVersion()
+            for a in arrays.sorted() {
+                for j in SlurmREST.parseJobs(try call("GET", "/slurm/\(v)/job/\(a)", accept404: true)) { jobs[j.id] = j }
+            }
+            unreachableSince = nil
+        } catch {
+            guard error.isTransient else { throw error }
+            // The scheduler is only a liveness hint: go on through the manifests for a while.
+            reachable = false
+            let since = unreachableSince ?? Clock.monotonic()
+            unreachableSince = since
+            if Clock.monotonic() - since > unreachableLimit {
+                throw RemoteError(
+                    "slurmrestd at \(settings.url) has not answered for \(DurationText.format(Clock.monotonic() - since)) (\(error.message)); "
+                        + "the submitted jobs may still run: `repro wait` picks them up once it answers", kind: error.kind)
+            }
+        }
+        var out: [String: TaskStatus] = [:]
+        for h in handles {
+            let job = h.jobId.flatMap { jobs[$0] }
+            let phase = job.map { SlurmStates.phase($0.state).0 }
+            // Queued or running on the scheduler's word: no need to ask the bucket yet.
+            if let phase, phase == .queued || phase == .running {
+                out[h.runId] = TaskStatus(phase: phase, schedulerState: job?.state, node: job?.node.isEmpty == false ? job?.node : nil)
+                continue
+            }
+            let manifest = try staging.manifest(runId: h.runId, attempt: h.attempt)
+            if let m = manifest {
+                awaitingManifest.removeValue(forKey: h.runId)
+                out[h.runId] = finished(job: job, manifest: m)
+                continue
+            }
+            guard reachable else {
+                out[h.runId] = TaskStatus(phase: .running, schedulerState: "UNREACHABLE")
+                continue
+            }
+            out[h.runId] = withoutManifest(h, job: job)
+        }
+        return out
+    }
+
+    /// A task whose manifest is in the bucket; the scheduler's reason wins when it stopped it.
+    func finished(job: SlurmREST.Job?, manifest: TaskManifest) -> TaskStatus {
+        var m = manifest
+        if let job {
+            let (_, final, reason) = SlurmStates.phase(job.state)
+            if let final, final != .succeeded, job.state.uppercased() != "FAILED" {
+                m.status = final == .interrupted ? .interrupted : .failed
+                m.message = reason
+            }
+        }
+        return TaskStatus(phase: .done, schedulerState: job?.state ?? "DONE", node: job?.node ?? (m.host.isEmpty ? nil : m.host), manifest: m)
+    }
+
+    /// A task the scheduler calls finished (or has forgotten) and that left no manifest.
+    func withoutManifest(_ h: TaskHandle, job: SlurmREST.Job?) -> TaskStatus {
+        let id = h.jobId ?? "?"
+        let where_ = "s3://\(staging.location.bucket)/\(staging.attemptPrefix(h.runId, h.attempt))/manifest.json"
+        if let job {
+            let (phase, final, reason) = SlurmStates.phase(job.state)
+            if phase == .retry { return TaskStatus(phase: .retry, schedulerState: job.state, node: job.node) }
+            if final == .interrupted || job.state.uppercased() == "TIMEOUT" || job.state.uppercased() == "OUT_OF_MEMORY" {
+                var st = TaskStatus(phase: .done, schedulerState: job.state, node: job.node)
+                st.failure = (final ?? .failed, reason ?? job.state, job.exitCode)
+                return st
+            }
+        } else if let array = id.split(separator: "_").first, cancelledJobs.contains(id) || cancelledJobs.contains(String(array)) {
+            var st = TaskStatus(phase: .done, schedulerState: "CANCELLED")
+            st.failure = (.interrupted, "SLURM job \(id) CANCELLED before it started", nil)
+            return st
+        }
+        // Finished (or forgotten) without a manifest: the upload may still be on its way.
+        let first = awaitingManifest[h.runId] ?? Clock.monotonic()
+        awaitingManifest[h.runId] = first
+        guard Clock.monotonic() - first > settings.manifestGrace else {
+            return TaskStatus(phase: .running, schedulerState: job?.state ?? "UNKNOWN", node: job?.node)
+        }
+        awaitingManifest.removeValue(forKey: h.runId)
+        var st = TaskStatus(phase: .done, schedulerState: job?.state ?? "UNKNOWN", node: job?.node)
+        let said = job.map { "SLURM says \($0.state)" + ($0.exitCode.map { " (exit \($0))" } ?? "") } ?? "SLURM no longer knows job \(id)"
+        st.failure = (
+            .failed,
+            "\(said) but no manifest appeared at \(where_) within \(DurationText.format(settings.manifestGrace)); the worker could "
+                + "not run or upload (is repro_path '\(settings.reproPath)' right on the nodes? its log is "
+                + "\(settings.scratch)/repro-slurm-*.log on \(job?.node ?? "the node"))", job?.exitCode
+        )
+        return st
+    }
+
+    public func cancel(_ handles: [TaskHandle]) throws {
+        let v = try apiVersion()
+        for id in Set(handles.compactMap(\.jobId)).sorted() {
+            cancelledJobs.insert(id)
+            _ = try? call("DELETE", "/slurm/\(v)/job/\(id)", accept404: true)
+        }
+    }
+
+    public func waitForChange(timeout: Double) {
+        usleep(UInt32(max(0.05, min(timeout, settings.pollInterval)) * 1_000_000))
+    }
+
+    public func collect(_ handle: TaskHandle, _ status: TaskStatus) throws -> CollectedTask {
+        try staging.collect(runId: handle.runId, attempt: handle.attempt, manifest: status.manifest)
+    }
+
+    public func resubmit(_ h: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle? {
+        let attempt = h.attempt + 1
+        let plan = try JSONParser.parse(try staging.s3.get(bucket: staging.location.bucket, key: staging.runPrefix(h.runId) + "/plan.json"))
+        let timeout = plan["timeout"]?.numberValue
+        let url = try staging.issue(runId: h.runId, attempt: attempt, timeout: timeout)
+        let job = try submitJob(try jobRequest(resources: resources, timeout: timeout, name: plan["name"]?.stringValue ?? ""), url: url, count: 1)
+        return TaskHandle(runId: h.runId, ref: h.ref, jobId: job, attempt: attempt)
+    }
+
+    public func release(_ handle: TaskHandle) {
+        staging.release(runId: handle.runId, attempt: handle.attempt)
+    }
+
+    /// For `repro backends`: slurmrestd answers and accepts the token, the bucket is writable.
+    public func check() -> [String] {
+        var problems: [String] = []
+        do {
+            let v = try apiVersion()
+            _ = try call("GET", "/slurm/\(v)/ping")
+        } catch {
+            problems.append("slurmrestd at \(settings.url): \(error.message)")
+        }
+        do { try staging.s3.probe(staging.location) } catch { problems.append("staging \(staging.location): \(error.message)") }
+        return problems
+    }
+}
