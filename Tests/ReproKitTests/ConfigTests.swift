@@ -110,7 +110,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(message("name: a\ncommand: []\n").contains("command is empty"))
         XCTAssertTrue(message("name: a\ncommand: [x]\ncode: [../outside]\n").contains("without '..'"))
         XCTAssertTrue(message("name: a\ncommand: [x]\ntimeout: soon\n").contains("not a duration"))
-        XCTAssertTrue(message("name: a\ncommand: [x]\nbackend: mars\n").contains("backend 'mars' is not available"))
+        XCTAssertTrue(message("name: a\ncommand: [x]\nbackend: 'mars rover'\n").contains("is not a backend name"))
         XCTAssertTrue(message("name: a\ncommand: [x]\nname: b\n").contains("appears more than once"))
         XCTAssertTrue(message("- just\n- a list\n").contains("must be a mapping"))
     }

@@ -31,6 +31,13 @@ public protocol Backend: AnyObject {
     func resubmit(_ handle: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle?
     /// Frees what a task used once it is ingested: its folder, its staged objects.
     func release(_ handle: TaskHandle)
+    /// What stops it from working right now (unreachable, refused credentials, unwritable
+    /// staging), one line each; empty when it is ready.
+    func check() -> [String]
+}
+
+extension Backend {
+    public func check() -> [String] { [] }
 }
 
 /// Backends whose tasks live in a folder both sides see (this machine, a cluster's shared file

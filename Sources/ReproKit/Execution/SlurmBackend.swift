@@ -289,6 +289,13 @@ public final class SlurmBackend: SharedFolderBackend {
         _ = try slurm(["scancel"] + ids)
     }
 
+    public func check() -> [String] {
+        guard let r = try? slurm(["scontrol", "ping"]), r.status == 0, r.stdout.contains("UP") else {
+            return ["slurmctld does not answer `scontrol ping`; is the cluster up?"]
+        }
+        return []
+    }
+
     public func waitForChange(timeout: Double) {
         let step = min(timeout, config.pollInterval)
         usleep(UInt32(max(0.05, step) * 1_000_000))

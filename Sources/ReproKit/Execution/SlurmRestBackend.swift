@@ -155,7 +155,7 @@ public final class SlurmRestBackend: Backend {
             script: "", name: "repro-" + name.filter { $0.isLetter || $0.isNumber || "-_.".contains($0) }, array: nil,
             workdir: settings.scratch, environment: ["PATH": SimulationEnvironment.defaultPath, "LANG": "C.UTF-8", "TMPDIR": settings.scratch],
             timeLimitMinutes: nil, cpus: nil, memoryMB: nil, partition: settings.partition, account: nil, qos: nil,
-            standardOutput: settings.scratch + "/repro-slurm-%A_%a.log")
+            standardOutput: settings.scratch + "/repro-slurm-%j.log")
         for (k, v) in resources {
             let text = try SlurmBackend.resourceValue(k, v)
             switch k {

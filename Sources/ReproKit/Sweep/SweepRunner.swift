@@ -255,12 +255,21 @@ public final class SweepRunner {
             var tasks: [TaskSpec] = []
             var records: [RunRecord] = []
             var resources: [String: [String: JSONValue]] = [:]
+            var adopted: [TaskHandle] = []
             for p in batch {
                 guard try store.keyLocks.tryLock(p.key) else {
                     busy.append(p)  // another repro is computing it: wait for it at the end
                     continue
                 }
                 held.insert(p.key)
+                // Submitted by an earlier sweep that was interrupted or detached, and still on the
+                // scheduler: wait for that run rather than computing the key twice.
+                if backend.capabilities.outlivesSubmitter, let live = try store.submittedRun(forKey: p.key), live.backend == backend.name,
+                    let ref = live.taskRef
+                {
+                    adopted.append(TaskHandle(runId: live.runId, ref: ref, jobId: live.jobId, attempt: live.attempts))
+                    continue
+                }
                 var patch: String?
                 if let bytes = p.patch {
                     let h = Hashing.sha256Hex(bytes)
@@ -292,6 +301,8 @@ public final class SweepRunner {
                 let ids = Set(group.map(\.runId))
                 handles += try d.submit(group, resources: resources[group[0].runId] ?? [:], records: records.filter { ids.contains($0.runId) })
             }
+            if !adopted.isEmpty { log("\(backend.name): \(adopted.count) point(s) already submitted by an earlier sweep; waiting for them") }
+            handles += adopted
             inFlight += handles.count
             return handles
         }

@@ -21,7 +21,7 @@ struct Run: ParsableCommand {
     @Option(help: "Directory for the outputs (default: results/<name>/<key prefix>/).")
     var out: String?
 
-    @Option(help: "Where to run it: local or slurm (default: the spec's backend).")
+    @Option(help: "Where to run it: local, slurm, or a backend named in .repro.yaml (default: the spec's backend).")
     var backend: String?
 
     @Flag(help: "With a scheduler: return after submission; `repro wait RUN` picks it up.")

@@ -9,7 +9,7 @@ struct Sweep: ParsableCommand {
     @Argument(help: "The sweep file (base: sim.yaml, grid:, zip:, list:, replicates:).")
     var sweep: String
 
-    @Option(help: "Where to run the points: local or slurm (default: the sweep's, else the spec's).")
+    @Option(help: "Where to run the points: local, slurm, or a backend named in .repro.yaml (default: the sweep's, else the spec's).")
     var backend: String?
 
     @Option(help: "Points run at once on the local backend (default: the number of cores).")

@@ -1,0 +1,328 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// The slurm-rest backend for real: slurmrestd with JWT on the test cluster, tasks staged in an
+/// S3-compatible server (moto), jobs running as `reprotest`, who cannot read the submitting
+/// repository (mode 0700) or its store. A test passes only if everything travels through
+/// object storage. Started by scripts/slurm-test-cluster.sh (scripts/test.sh runs it).
+final class RemoteTests: XCTestCase {
+    static let rest = "http://127.0.0.1:6820"
+    static let s3 = "http://127.0.0.1:9000"
+    let creds = ["AWS_ACCESS_KEY_ID": "AKIDREPROTEST", "AWS_SECRET_ACCESS_KEY": "reprotestsecret", "AWS_REGION": "us-east-1"]
+
+    func requireRemoteCluster() throws {
+        try requireSlurmCluster()
+        let rest = sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", RemoteTests.rest + "/openapi/v3"], cwd: "/")
+        let s3 = sh(["curl", "-s", "-o", "/dev/null", RemoteTests.s3 + "/moto-api/"], cwd: "/")
+        let user = sh(["id", "reprotest"], cwd: "/")
+        guard rest.out != "000", s3.code == 0, user.code == 0 else {
+            let reason = "the remote test environment is not running (slurmrestd \(rest.out), S3 rc \(s3.code), user reprotest rc "
+                + "\(user.code)); start it with scripts/slurm-test-cluster.sh start"
+            if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
+            throw XCTSkip(reason)
+        }
+    }
+
+    func token(lifespan: Int = 3600) -> String {
+        let out = sh(["scontrol", "token", "username=reprotest", "lifespan=\(lifespan)"], cwd: "/").out
+        return out.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "SLURM_JWT=", with: "")
+    }
+
+    /// A repository only its owner can read, with the example simulation and a `cloud` backend
+    /// staging into a bucket of its own.
+    func cloudRepo(population: Int = 60, extraConfig: String = "", reproPath: String = TestPaths.repro) throws -> (TempRepo, String, [String: String]) {
+        try requireRemoteCluster()
+        let repo = try TempRepo()
+        chmod(repo.path, 0o700)
+        repo.write("sim.py", try String(contentsOfFile: TestPaths.fixtures + "/dna-repair/sim.py", encoding: .utf8))
+        repo.write("sim.yaml", """
+            name: dna-repair
+            command: [python3, sim.py]
+            code: [sim.py]
+            outputs: [result.json, "traj/*.csv"]
+            params: {population_size: \(population), dose_gy: 2.0, pathways: [NHEJ, HR], t_end_h: 24}
+            seed: 42
+            solver: {rtol: 1e-6, atol: 1e-9, method: dopri5}
+            timeout: 10m
+            """)
+        let bucket = "repro-t-" + UUID().uuidString.prefix(8).lowercased()
+        let s3 = try S3Client(settings: AWSSettings(environment: creds), endpoint: RemoteTests.s3)
+        try s3.createBucket(bucket)
+        repo.write(".repro.yaml", """
+            backends:
+              cloud:
+                type: slurm-rest
+                url: \(RemoteTests.rest)
+                user: reprotest
+                token_env: SLURM_JWT
+                staging: s3://\(bucket)/staging
+                endpoint: \(RemoteTests.s3)
+                repro_path: \(reproPath)
+                poll_interval: 0.5s
+            \(extraConfig)
+            """)
+        repo.commitAll("cloud setup")
+        var env = creds
+        env["SLURM_JWT"] = token()
+        return (repo, bucket, env)
+    }
+
+    func testExampleSimulationRunsOnACloudClusterThatCannotReadTheRepository() throws {
+        let (repo, bucket, env) = try cloudRepo()
+        // The job's user really cannot read the repository.
+        XCTAssertNotEqual(sh(["runuser", "-u", "reprotest", "--", "cat", repo.path + "/sim.py"], cwd: "/").code, 0)
+
+        let cloud = repro(["run", "sim.yaml", "--backend", "cloud", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(cloud.code, 0, cloud.out + cloud.err)
+        let run = parseJSON(cloud.out)
+        XCTAssertEqual(run["backend"]?.stringValue, "cloud")
+        XCTAssertEqual(run["backend_type"]?.stringValue, "slurm-rest")
+        XCTAssertNotNil(run["job_id"]?.stringValue)
+        XCTAssertEqual(run["status"]?.stringValue, "succeeded")
+        XCTAssertEqual(run["host"]?.stringValue, HostInfo.hostname)
+        let local = repro(["run", "sim.yaml", "--backend", "local", "--no-cache", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(local.code, 0, local.err)
+        func hashes(_ r: JSONValue?) -> [String: String] {
+            Dictionary(uniqueKeysWithValues: (r?["outputs"]?.arrayValue ?? []).compactMap { o in
+                o["name"]?.stringValue.flatMap { n in o["sha256"]?.stringValue.map { (n, $0) } }
+            })
+        }
+        XCTAssertEqual(hashes(run).count, 2)
+        XCTAssertEqual(hashes(run), hashes(parseJSON(local.out)))
+
+        // verify local against cloud: IDENTICAL.
+        let v = repro(["verify", "sim.yaml", "--backends", "local,cloud"], cwd: repo.path, env: env)
+        XCTAssertEqual(v.code, 0, v.out + v.err)
+        XCTAssertTrue(v.out.contains("IDENTICAL"), v.out)
+        XCTAssertTrue(v.out.contains("cloud job"), v.out)
+
+        // Ingested runs leave only shared content in the bucket (code, inputs), no task objects.
+        let s3 = try S3Client(settings: AWSSettings(environment: creds), endpoint: RemoteTests.s3)
+        let left = try s3.list(bucket: bucket, prefix: "staging/tasks/")
+        XCTAssertEqual(left.map(\.key), [])
+        XCTAssertEqual(try s3.list(bucket: bucket, prefix: "staging/code/").count, 1, "the code archive is uploaded once per commit")
+
+        // No credential anywhere in the store.
+        let dump = sh(["sqlite3", repo.path + "/.repro/store.sqlite", ".dump"], cwd: "/").out
+        XCTAssertFalse(dump.isEmpty)
+        for secret in [env["SLURM_JWT"] ?? "?", "reprotestsecret", "X-Amz-Signature", "X-Amz-Credential"] {
+            XCTAssertFalse(dump.contains(secret), "\(secret.prefix(12))… is in the store")
+        }
+        let blobs = sh(["grep", "-rl", "reprotestsecret", repo.path + "/.repro"], cwd: "/")
+        XCTAssertEqual(blobs.out, "", "a credential reached \(blobs.out)")
+    }
+
+    func testDirtyCodeAndInputsTravelByContent() throws {
+        let (repo, _, env) = try cloudRepo()
+        repo.write("data/rates.txt", "0.5\n")
+        repo.write("sim2.yaml", """
+            name: reads-input
+            command: [sh, -c, "cat data/rates.txt sim.sh > $REPRO_OUTDIR/seen.txt; sh sim.sh"]
+            code: [sim.sh]
+            inputs: [data/rates.txt]
+            outputs: [seen.txt]
+            """)
+        repo.write("sim.sh", "echo committed\n")
+        repo.commitAll("input spec")
+        repo.write("data/rates.txt", "0.75 (not committed)\n")
+        repo.write("sim.sh", "echo edited, not committed\n")
+        let r = repro(["run", "sim2.yaml", "--backend", "cloud", "--allow-dirty", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 0, r.err)
+        let out = repo.read("results/reads-input/" + String(parseJSON(r.out)["key"]?.stringValue?.prefix(12) ?? "") + "/seen.txt")
+        XCTAssertEqual(out, "0.75 (not committed)\necho edited, not committed\n")
+    }
+
+    func testSweepOf50PointsRunsAsJobArraysAndResumesWithoutRunningAnythingTwice() throws {
+        let (repo, _, env) = try cloudRepo(population: 20)
+        repo.write("sweep.yaml", """
+            base: sim.yaml
+            grid:
+              params.dose_gy: [0.5, 1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 4.5, 5.0]
+              params.t_end_h: [1, 2, 4, 8, 12]
+            backend: cloud
+            """)
+        repo.commitAll("sweep")
+        let log = NSTemporaryDirectory() + "sweep-" + UUID().uuidString + ".err"
+        defer { unlink(log) }
+        let p = try launchRepro(["sweep", "sweep.yaml"], cwd: repo.path, env: env, stderrFile: log)
+        // Interrupt once some points have finished.
+        let deadline = Date().addingTimeInterval(120)
+        var submitted = false
+        while Date() < deadline && p.isRunning {
+            let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+            if text.contains("submitted 50 run(s)") { submitted = true }
+            let store = repo.path + "/.repro/store.sqlite"
+            let done = Int(sh(["sqlite3", store, "SELECT count(*) FROM runs WHERE status = 'succeeded'"], cwd: "/").out
+                .trimmingCharacters(in: .whitespacesAndNewlines)) ?? 0
+            if submitted && done >= 5 { break }
+            usleep(100_000)
+        }
+        XCTAssertTrue(submitted, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        kill(p.processIdentifier, SIGINT)
+        p.waitUntilExit()
+        let firstRun = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT key || ' ' || run_id FROM runs WHERE status = 'succeeded'"], cwd: "/")
+            .out.split(separator: "\n").map(String.init)
+        XCTAssertGreaterThanOrEqual(firstRun.count, 5)
+        // The arrays: every run of the first sweep has an ARRAY_INDEX job id.
+        let jobs = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT job_id FROM runs"], cwd: "/").out
+        XCTAssertTrue(jobs.split(separator: "\n").allSatisfy { $0.contains("_") }, jobs)
+
+        let again = repro(["sweep", "sweep.yaml", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(again.code, 0, again.err)
+        let summary = parseJSON(again.out)
+        XCTAssertEqual(summary["succeeded"]?.intValue.map { $0 + (summary["hits"]?.intValue ?? 0) }, 50)
+        // What succeeded the first time was served, not run again: one succeeded run per key.
+        let perKey = sh(
+            ["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs WHERE status = 'succeeded' GROUP BY key HAVING count(*) > 1"],
+            cwd: "/")
+        XCTAssertEqual(perKey.out, "", "a key was computed twice")
+        let total = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(DISTINCT key) FROM runs WHERE status = 'succeeded'"], cwd: "/")
+        XCTAssertEqual(total.out.trimmingCharacters(in: .whitespacesAndNewlines), "50")
+        for line in firstRun {
+            let parts = line.split(separator: " ")
+            let now = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT run_id FROM runs WHERE status = 'succeeded' AND key = '\(parts[0])'"], cwd: "/")
+            XCTAssertEqual(now.out.trimmingCharacters(in: .whitespacesAndNewlines), String(parts[1]))
+        }
+    }
+
+    func testOutputsAlteredInTheBucketAreNeverStored() throws {
+        let (repo, bucket, env) = try cloudRepo()
+        let submit = repro(["run", "sim.yaml", "--backend", "cloud", "--detach", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(submit.code, 0, submit.err)
+        let runId = try XCTUnwrap(parseJSON(submit.out)["run_id"]?.stringValue)
+        let s3 = try S3Client(settings: AWSSettings(environment: creds), endpoint: RemoteTests.s3)
+        let prefix = "staging/tasks/\(runId)/0/"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, try s3.head(bucket: bucket, key: prefix + "manifest.json") == nil { usleep(200_000) }
+        XCTAssertNotNil(try s3.head(bucket: bucket, key: prefix + "manifest.json"))
+        // Someone with write access to the bucket swaps a byte of result.json.
+        let dir = NSTemporaryDirectory() + "tamper-" + UUID().uuidString
+        try FileManager.default.createDirectory(atPath: dir + "/x", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        try s3.download(bucket: bucket, key: prefix + "outputs.tar", to: dir + "/outputs.tar")
+        try Tar.extract(dir + "/outputs.tar", into: dir + "/x")
+        var bytes = try FileIO.readAll(dir + "/x/result.json")
+        bytes[bytes.count / 2] ^= 1
+        let w = try Tar.Writer(path: dir + "/evil.tar")
+        for f in OutputCollector.regularFiles(under: dir + "/x") {
+            let b = f == "result.json" ? bytes : try FileIO.readAll(dir + "/x/" + f)
+            try w.add(.file(path: f, executable: false, size: Int64(b.count), source: .bytes(b)))
+        }
+        try w.finish()
+        try s3.upload(file: dir + "/evil.tar", bucket: bucket, key: prefix + "outputs.tar")
+
+        let wait = repro(["wait", runId], cwd: repo.path, env: env)
+        XCTAssertNotEqual(wait.code, 0)
+        let show = parseJSON(repro(["show", runId, "--json"], cwd: repo.path, env: env).out)
+        XCTAssertEqual(show["status"]?.stringValue, "failed")
+        XCTAssertTrue(show["message"]?.stringValue?.contains("does not match the manifest") ?? false, show["message"]?.stringValue ?? "")
+        XCTAssertEqual(show["outputs"]?.arrayValue?.count, 0, "nothing from the altered task is stored")
+        // And a fresh run computes it properly.
+        XCTAssertEqual(repro(["run", "sim.yaml", "--backend", "cloud"], cwd: repo.path, env: env).code, 0)
+    }
+
+    func testExpiredTokenIsAClearErrorAndNothingIsRecordedAsRunning() throws {
+        var (repo, _, env) = try cloudRepo()
+        env["SLURM_JWT"] = token(lifespan: 1)
+        sleep(2)
+        let r = repro(["run", "sim.yaml", "--backend", "cloud"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 3, r.err)
+        XCTAssertTrue(r.err.contains("expired") && r.err.contains("scontrol token"), r.err)
+        XCTAssertFalse(r.err.contains(env["SLURM_JWT"] ?? "?"), "the token is in the message")
+        let running = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs WHERE status = 'running'"], cwd: "/")
+        XCTAssertEqual(running.out.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+    }
+
+    func testAJobWhoseManifestNeverAppearsFailsWithTheCause() throws {
+        // The "repro" on the nodes does nothing: the job COMPLETES and no manifest ever comes.
+        let (repo, _, env) = try cloudRepo(extraConfig: "    manifest_grace: 2s", reproPath: "/bin/true")
+        let r = repro(["run", "sim.yaml", "--backend", "cloud", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 1, r.err)
+        let run = parseJSON(r.out)
+        XCTAssertEqual(run["status"]?.stringValue, "failed")
+        let message = run["message"]?.stringValue ?? ""
+        XCTAssertTrue(message.contains("no manifest appeared") && message.contains("/bin/true"), message)
+    }
+
+    func testS3DownAtSubmissionIsRetriedThenNamedAndARerunResumes() throws {
+        let moto = try MotoServer()
+        let (repo, _, baseEnv) = try cloudRepo()
+        // This repository stages through a private S3 server, stopped before the run.
+        repo.write(".repro/config.yaml", """
+            backends:
+              cloud:
+                type: slurm-rest
+                staging: s3://repro-private/staging
+                endpoint: \(moto.endpoint)
+            """)
+        var env = baseEnv
+        env["AWS_ENDPOINT_URL_S3"] = moto.endpoint
+        try moto.client().createBucket("repro-private")
+        moto.stop()
+        let t0 = Date()
+        let r = repro(["run", "sim.yaml", "--backend", "cloud"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 3, r.err)
+        XCTAssertTrue(r.err.contains(moto.endpoint.replacingOccurrences(of: "http://", with: "")) || r.err.contains("127.0.0.1"), r.err)
+        XCTAssertGreaterThan(Date().timeIntervalSince(t0), 0.2, "retried with backoff before giving up")
+        let statuses = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT status FROM runs"], cwd: "/").out
+        XCTAssertFalse(statuses.contains("running") || statuses.contains("succeeded"), statuses)
+        // The shared server is back (the local override removed): the same command succeeds.
+        unlink(repo.path + "/.repro/config.yaml")
+        XCTAssertEqual(repro(["run", "sim.yaml", "--backend", "cloud"], cwd: repo.path, env: baseEnv).code, 0)
+    }
+
+    func testSlurmrestdStoppedDuringASweepTheSweepFinishesThroughTheManifests() throws {
+        let (repo, _, env) = try cloudRepo(population: 20)
+        repo.write("slow.py", "import time, runpy; time.sleep(3); runpy.run_path('sim.py', run_name='__main__')\n")
+        repo.write("slow.yaml", """
+            name: slow
+            command: [python3, slow.py]
+            code: [sim.py, slow.py]
+            outputs: [result.json]
+            params: {population_size: 20, dose_gy: 2.0, pathways: [NHEJ, HR], t_end_h: 24}
+            seed: 42
+            solver: {rtol: 1e-6, atol: 1e-9}
+            """)
+        repo.write("sweep.yaml", "base: slow.yaml\ngrid:\n  seed: [1, 2, 3, 4, 5, 6]\nbackend: cloud\n")
+        repo.commitAll("slow sweep")
+        let log = NSTemporaryDirectory() + "rest-" + UUID().uuidString + ".err"
+        defer { unlink(log) }
+        let p = try launchRepro(["sweep", "sweep.yaml"], cwd: repo.path, env: env, stderrFile: log)
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("submitted") { usleep(100_000) }
+        // slurmrestd goes away; the jobs go on on the cluster and their manifests land in the bucket.
+        let pidFile = "/run/repro-slurm/slurmrestd.pid"
+        let pid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        XCTAssertGreaterThan(pid, 0)
+        kill(pid, SIGTERM)
+        defer {
+            // Through repro's own spawner: the script leaves daemons behind, and Foundation's
+            // Process has been seen to miss the script's own exit then.
+            let r = try? CommandOutput.run(
+                [TestPaths.root + "/scripts/slurm-test-cluster.sh", "start"], environment: ProcessInfo.processInfo.environment, timeout: 180)
+            XCTAssertEqual(r?.status, 0, r?.stderr ?? "could not restart slurmrestd")
+        }
+        p.waitUntilExit()
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertEqual(p.terminationStatus, 0, text)
+        let ok = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs WHERE status = 'succeeded'"], cwd: "/")
+        XCTAssertEqual(ok.out.trimmingCharacters(in: .whitespacesAndNewlines), "6", text)
+    }
+
+    func testBackendsCommandChecksEachConfiguredBackend() throws {
+        let (repo, _, env) = try cloudRepo()
+        let good = repro(["backends", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(good.code, 0, good.err)
+        let list = parseJSON(good.out).arrayValue ?? []
+        let cloud = list.first { $0["name"]?.stringValue == "cloud" }
+        XCTAssertEqual(cloud?["type"]?.stringValue, "slurm-rest")
+        XCTAssertEqual(cloud?["ok"], .bool(true), good.out)
+        var bad = env
+        bad["SLURM_JWT"] = "not-a-token"
+        let r = repro(["backends"], cwd: repo.path, env: bad)
+        XCTAssertEqual(r.code, 3, r.out + r.err)
+        XCTAssertTrue((r.out + r.err).contains("cloud"), r.out + r.err)
+    }
+}
