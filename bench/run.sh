@@ -62,6 +62,20 @@ hyperfine -N -w 1 -r 5 --export-json "$RES/sha.json" "openssl dgst -sha256 input
 median "$RES/sha.json"
 "$BIN/repro-bench" sha256 input-256m.bin
 
+if curl -s -o /dev/null http://127.0.0.1:9000/moto-api/; then
+  echo "== S3 throughput, 256 MiB, to the local S3-compatible server (scripts/slurm-test-cluster.sh) beside aws s3 cp"
+  export AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench AWS_REGION=us-east-1 AWS_ENDPOINT_URL_S3=http://127.0.0.1:9000
+  "$BIN/repro-bench" s3 input-256m.bin repro-bench
+  hyperfine -w 1 -r 3 --export-json "$RES/awsup.json" \
+    "aws --endpoint-url http://127.0.0.1:9000 s3 cp --quiet input-256m.bin s3://repro-bench/bench/aws" >/dev/null 2>&1
+  median "$RES/awsup.json"
+  hyperfine -w 1 -r 3 --export-json "$RES/awsdown.json" \
+    "aws --endpoint-url http://127.0.0.1:9000 s3 cp --quiet s3://repro-bench/bench/aws $RES/aws.back" >/dev/null 2>&1
+  median "$RES/awsdown.json"
+else
+  echo "== S3 throughput skipped: no S3-compatible server on 127.0.0.1:9000 (scripts/slurm-test-cluster.sh start)"
+fi
+
 echo "== git hook time with 10,000 cache entries (target <= 100 ms)"
 PATH="$BIN:$PATH"; export PATH
 "$REPRO" hooks install >/dev/null
@@ -116,4 +130,18 @@ if scontrol ping 2>/dev/null | grep -q UP; then
   /usr/bin/time -f "  local: %e s total" "$REPRO" sweep sweep1k.yaml --jobs "$CORES" 2>&1 >/dev/null | grep -E "total"
 else
   echo "-- SLURM sweep skipped: no cluster answers (scripts/slurm-test-cluster.sh start)"
+fi
+if curl -s -o /dev/null http://127.0.0.1:6820/openapi/v3 && curl -s -o /dev/null http://127.0.0.1:9000/moto-api/; then
+  echo "-- a 200-point sweep over slurmrestd, staged through S3: staging overhead per task"
+  rm -rf .repro results
+  python3 -c 'print("base: point.yaml\ngrid: {params.i: [%s]}" % ", ".join(map(str, range(200))))' > sweep200.yaml
+  B="repro-bench-$(date +%s)"
+  curl -s -X PUT --aws-sigv4 aws:amz:us-east-1:s3 --user bench:bench "http://127.0.0.1:9000/$B" >/dev/null
+  printf 'backends:\n  cloud:\n    type: slurm-rest\n    url: http://127.0.0.1:6820\n    user: reprotest\n    token_env: SLURM_JWT\n    staging: s3://%s/staging\n    endpoint: http://127.0.0.1:9000\n    repro_path: %s\n    poll_interval: 0.5s\n' "$B" "$REPRO" > .repro.yaml
+  git add sweep200.yaml .repro.yaml && git commit -qm cloud
+  SLURM_JWT=$(scontrol token username=reprotest lifespan=3600 | cut -d= -f2) AWS_ACCESS_KEY_ID=bench AWS_SECRET_ACCESS_KEY=bench \
+    /usr/bin/time -f "  cloud: %e s total" "$REPRO" sweep sweep200.yaml --backend cloud 2>&1 >/dev/null | grep -E "submitted|total" \
+    | sed -E 's/submitted 200 run\(s\) in ([0-9.]+) s/staged and submitted 200 tasks in \1 s/'
+else
+  echo "-- cloud sweep skipped: slurmrestd or S3 not running (scripts/slurm-test-cluster.sh start)"
 fi

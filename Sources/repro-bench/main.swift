@@ -55,10 +55,29 @@ case "populate" where args.count == 4:
         exit(1)
     }
     exit(0)
+case "s3" where args.count == 3:
+    // Upload and download of one file through repro's S3 client (AWS_* settings, e.g. a local
+    // S3-compatible server through AWS_ENDPOINT_URL_S3), medians of 3.
+    do {
+        let (file, bucket) = (args[1], args[2])
+        let size = Double((try Hashing.sha256OfFile(atPath: file)).size)
+        let s3 = try S3Client(settings: AWSSettings(environment: ProcessInfo.processInfo.environment))
+        try s3.createBucket(bucket)
+        let up = try time(3) { try s3.upload(file: file, bucket: bucket, key: "bench/object") }
+        let back = file + ".back"
+        defer { unlink(back) }
+        let down = try time(3) { try s3.download(bucket: bucket, key: "bench/object", to: back) }
+        print(String(format: "repro S3 client: upload %.2f s (%.0f MB/s), download %.2f s (%.0f MB/s) for %d MiB", up, size / up / 1e6, down,
+            size / down / 1e6, Int(size) >> 20))
+    } catch {
+        FileHandle.standardError.write(Data("repro-bench: \(error)\n".utf8))
+        exit(1)
+    }
+    exit(0)
 case "sha256" where args.count == 2:
     break
 default:
-    FileHandle.standardError.write(Data("usage: repro-bench sha256 FILE | populate STORE N IDENTITIES\n".utf8))
+    FileHandle.standardError.write(Data("usage: repro-bench sha256 FILE | populate STORE N IDENTITIES | s3 FILE BUCKET\n".utf8))
     exit(2)
 }
 let path = args[1]

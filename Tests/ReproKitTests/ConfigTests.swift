@@ -149,4 +149,55 @@ final class ConfigTests: XCTestCase {
         XCTAssertTrue(OutputCollector.matches("traj", "traj/a.csv"))
         XCTAssertFalse(OutputCollector.matches("*.json", "sub/result.json"))
     }
+
+    func testProjectFileAndLocalOverrideNameBackendsAndRefuseSecrets() throws {
+        let repo = try TempRepo.seeded()
+        repo.write(".repro.yaml", """
+            cache: {max_age: 7d}
+            backends:
+              cloud:
+                type: slurm-rest
+                url: http://cluster.example.org:6820/
+                user: alice
+                token_env: SLURM_JWT
+                staging: s3://team-bucket/staging
+                repro_path: /opt/repro/bin/repro
+              shared:
+                type: slurm
+                workdir: /shared/repro
+            """)
+        try FileManager.default.createDirectory(atPath: repo.path + "/.repro", withIntermediateDirectories: true)
+        repo.write(".repro/config.yaml", "backends:\n  cloud:\n    staging: s3://my-bucket/me\n    poll_interval: 5s\n")
+        let c = try StoreConfig.load(storeRoot: repo.path + "/.repro", repoRoot: repo.path)
+        XCTAssertEqual(c.maxAge, 7 * 86400)
+        XCTAssertEqual(c.backends["cloud"]?.type, "slurm-rest")
+        XCTAssertEqual(c.backends["cloud"]?.url, "http://cluster.example.org:6820")
+        XCTAssertEqual(c.backends["cloud"]?.staging, S3Location(bucket: "my-bucket", prefix: "me"), "the local file wins key by key")
+        XCTAssertEqual(c.backends["cloud"]?.user, "alice", "keys the local file does not set stay")
+        XCTAssertEqual(c.backends["cloud"]?.pollInterval, 5)
+        XCTAssertEqual(c.backends["shared"]?.slurm.workdir, "/shared/repro")
+
+        func error(_ yaml: String) -> String {
+            repo.write(".repro.yaml", yaml)
+            do {
+                _ = try StoreConfig.load(storeRoot: repo.path + "/.repro", repoRoot: repo.path)
+                return ""
+            } catch { return "\(error)" }
+        }
+        unlink(repo.path + "/.repro/config.yaml")
+        let secret = error("backends:\n  cloud:\n    type: slurm-rest\n    token: eyJhbGciOi\n")
+        XCTAssertTrue(secret.contains(".repro.yaml:4") && secret.contains("secrets do not belong"), secret)
+        XCTAssertFalse(secret.contains("eyJhbGciOi"), "the secret is not echoed")
+        XCTAssertTrue(error("backends:\n  cloud:\n    type: slurm-rest\n    url: http://x\n").contains("needs user, staging, token_env or token_file"))
+        XCTAssertTrue(error("backends:\n  cloud:\n    type: mainframe\n").contains("type 'mainframe' is unknown"))
+        XCTAssertTrue(error("backends:\n  cloud:\n    type: slurm-rest\n    staging: gs://b/p\n").contains("is not an s3:// URL"))
+
+        // A backend nobody configured is refused before anything is recorded (exit 2).
+        unlink(repo.path + "/.repro.yaml")
+        let r = repro(["run", "sim.yaml", "--backend", "mars"], cwd: repo.path)
+        XCTAssertEqual(r.code, 2, r.err)
+        XCTAssertTrue(r.err.contains("backend 'mars' is not available") && r.err.contains("known here: local, slurm"), r.err)
+        let runs = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs"], cwd: "/")
+        XCTAssertEqual(runs.out.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+    }
 }

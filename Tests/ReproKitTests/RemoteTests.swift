@@ -8,32 +8,13 @@ import XCTest
 /// repository (mode 0700) or its store. A test passes only if everything travels through
 /// object storage. Started by scripts/slurm-test-cluster.sh (scripts/test.sh runs it).
 final class RemoteTests: XCTestCase {
-    static let rest = "http://127.0.0.1:6820"
-    static let s3 = "http://127.0.0.1:9000"
-    let creds = ["AWS_ACCESS_KEY_ID": "AKIDREPROTEST", "AWS_SECRET_ACCESS_KEY": "reprotestsecret", "AWS_REGION": "us-east-1"]
-
-    func requireRemoteCluster() throws {
-        try requireSlurmCluster()
-        let rest = sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", RemoteTests.rest + "/openapi/v3"], cwd: "/")
-        let s3 = sh(["curl", "-s", "-o", "/dev/null", RemoteTests.s3 + "/moto-api/"], cwd: "/")
-        let user = sh(["id", "reprotest"], cwd: "/")
-        guard rest.out != "000", s3.code == 0, user.code == 0 else {
-            let reason = "the remote test environment is not running (slurmrestd \(rest.out), S3 rc \(s3.code), user reprotest rc "
-                + "\(user.code)); start it with scripts/slurm-test-cluster.sh start"
-            if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
-            throw XCTSkip(reason)
-        }
-    }
-
-    func token(lifespan: Int = 3600) -> String {
-        let out = sh(["scontrol", "token", "username=reprotest", "lifespan=\(lifespan)"], cwd: "/").out
-        return out.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "SLURM_JWT=", with: "")
-    }
+    let creds = CloudTestEnv.creds
+    func token(lifespan: Int = 3600) -> String { CloudTestEnv.token(lifespan: lifespan) }
 
     /// A repository only its owner can read, with the example simulation and a `cloud` backend
     /// staging into a bucket of its own.
     func cloudRepo(population: Int = 60, extraConfig: String = "", reproPath: String = TestPaths.repro) throws -> (TempRepo, String, [String: String]) {
-        try requireRemoteCluster()
+        try CloudTestEnv.require()
         let repo = try TempRepo()
         chmod(repo.path, 0o700)
         repo.write("sim.py", try String(contentsOfFile: TestPaths.fixtures + "/dna-repair/sim.py", encoding: .utf8))
@@ -47,25 +28,8 @@ final class RemoteTests: XCTestCase {
             solver: {rtol: 1e-6, atol: 1e-9, method: dopri5}
             timeout: 10m
             """)
-        let bucket = "repro-t-" + UUID().uuidString.prefix(8).lowercased()
-        let s3 = try S3Client(settings: AWSSettings(environment: creds), endpoint: RemoteTests.s3)
-        try s3.createBucket(bucket)
-        repo.write(".repro.yaml", """
-            backends:
-              cloud:
-                type: slurm-rest
-                url: \(RemoteTests.rest)
-                user: reprotest
-                token_env: SLURM_JWT
-                staging: s3://\(bucket)/staging
-                endpoint: \(RemoteTests.s3)
-                repro_path: \(reproPath)
-                poll_interval: 0.5s
-            \(extraConfig)
-            """)
+        let (bucket, env) = try CloudTestEnv.addCloudBackend(to: repo, extraConfig: extraConfig, reproPath: reproPath)
         repo.commitAll("cloud setup")
-        var env = creds
-        env["SLURM_JWT"] = token()
         return (repo, bucket, env)
     }
 
@@ -99,7 +63,7 @@ final class RemoteTests: XCTestCase {
         XCTAssertTrue(v.out.contains("cloud job"), v.out)
 
         // Ingested runs leave only shared content in the bucket (code, inputs), no task objects.
-        let s3 = try S3Client(settings: AWSSettings(environment: creds), endpoint: RemoteTests.s3)
+        let s3 = try S3Client(settings: AWSSettings(environment: creds), endpoint: CloudTestEnv.s3)
         let left = try s3.list(bucket: bucket, prefix: "staging/tasks/")
         XCTAssertEqual(left.map(\.key), [])
         XCTAssertEqual(try s3.list(bucket: bucket, prefix: "staging/code/").count, 1, "the code archive is uploaded once per commit")
@@ -192,7 +156,7 @@ final class RemoteTests: XCTestCase {
         let submit = repro(["run", "sim.yaml", "--backend", "cloud", "--detach", "--json"], cwd: repo.path, env: env)
         XCTAssertEqual(submit.code, 0, submit.err)
         let runId = try XCTUnwrap(parseJSON(submit.out)["run_id"]?.stringValue)
-        let s3 = try S3Client(settings: AWSSettings(environment: creds), endpoint: RemoteTests.s3)
+        let s3 = try S3Client(settings: AWSSettings(environment: creds), endpoint: CloudTestEnv.s3)
         let prefix = "staging/tasks/\(runId)/0/"
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, try s3.head(bucket: bucket, key: prefix + "manifest.json") == nil { usleep(200_000) }
@@ -228,7 +192,7 @@ final class RemoteTests: XCTestCase {
         env["SLURM_JWT"] = token(lifespan: 1)
         sleep(2)
         let r = repro(["run", "sim.yaml", "--backend", "cloud"], cwd: repo.path, env: env)
-        XCTAssertEqual(r.code, 3, r.err)
+        XCTAssertEqual(r.code, 6, r.err)
         XCTAssertTrue(r.err.contains("expired") && r.err.contains("scontrol token"), r.err)
         XCTAssertFalse(r.err.contains(env["SLURM_JWT"] ?? "?"), "the token is in the message")
         let running = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs WHERE status = 'running'"], cwd: "/")
@@ -263,7 +227,7 @@ final class RemoteTests: XCTestCase {
         moto.stop()
         let t0 = Date()
         let r = repro(["run", "sim.yaml", "--backend", "cloud"], cwd: repo.path, env: env)
-        XCTAssertEqual(r.code, 3, r.err)
+        XCTAssertEqual(r.code, 6, r.err)
         XCTAssertTrue(r.err.contains(moto.endpoint.replacingOccurrences(of: "http://", with: "")) || r.err.contains("127.0.0.1"), r.err)
         XCTAssertGreaterThan(Date().timeIntervalSince(t0), 0.2, "retried with backoff before giving up")
         let statuses = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT status FROM runs"], cwd: "/").out
@@ -322,7 +286,7 @@ final class RemoteTests: XCTestCase {
         var bad = env
         bad["SLURM_JWT"] = "not-a-token"
         let r = repro(["backends"], cwd: repo.path, env: bad)
-        XCTAssertEqual(r.code, 3, r.out + r.err)
+        XCTAssertEqual(r.code, 6, r.out + r.err)
         XCTAssertTrue((r.out + r.err).contains("cloud"), r.out + r.err)
     }
 }

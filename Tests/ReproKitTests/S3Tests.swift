@@ -197,7 +197,7 @@ final class S3Tests: XCTestCase {
             retry: RetryPolicy(attempts: 2, baseDelay: 0.01))
         XCTAssertThrowsError(try dead.get(bucket: "b", key: "k")) { e in
             XCTAssertEqual((e as? RemoteError)?.kind, .unreachable)
-            XCTAssertEqual((e as? RemoteError)?.exitCode, 3)
+            XCTAssertEqual((e as? RemoteError)?.exitCode, 6)
         }
     }
 }

@@ -46,7 +46,7 @@ final class SweepTests: XCTestCase {
         XCTAssertTrue(error("base: sim.yaml\ngird: {}\n").contains("unknown key 'gird'"))
         XCTAssertTrue(error("base: sim.yaml\ngrid: {colour: [1]}\n").contains("not a spec path"))
         XCTAssertTrue(error("base: sim.yaml\ngrid: {solver.rtol: [-1]}\n").contains("solver.rtol must be finite and >= 0"))
-        XCTAssertTrue(error("base: sim.yaml\nbackend: mars\n").contains("backend must be one of"))
+        XCTAssertTrue(error("base: sim.yaml\nbackend: 'mars rover'\n").contains("backend must name a backend"))
     }
 
     func sweepRepo() throws -> TempRepo {

@@ -3,8 +3,8 @@ import Foundation
 import Synchronization
 
 /// A remote service (object storage, a REST scheduler) refused a request or could not be
-/// reached. Exit code 3, so scripts can tell "the cloud is down" from a failed simulation (1)
-/// or a bad spec (2). Messages never contain credentials or signed URLs.
+/// reached. Exit code 6, so scripts can tell "the cloud is down" from a failed simulation (1),
+/// a bad spec (2) or divergent results (3). Messages never contain credentials or signed URLs.
 public struct RemoteError: ReproError {
     public enum Kind: String, Sendable {
         /// Connection refused, DNS, TLS: nothing answered.
@@ -29,7 +29,7 @@ public struct RemoteError: ReproError {
     public var httpStatus: Int?
     /// libcurl's CURLcode, when the transfer itself failed.
     public var curlCode: Int32?
-    public var exitCode: Int32 { 3 }
+    public var exitCode: Int32 { 6 }
     public var description: String { message }
 
     public init(_ message: String, kind: Kind, httpStatus: Int? = nil, curlCode: Int32? = nil) {

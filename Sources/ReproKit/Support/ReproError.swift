@@ -2,7 +2,8 @@
 /// plus the process exit code the CLI should use.
 public protocol ReproError: Error, CustomStringConvertible, Sendable {
     /// 1 for a failed simulation or failed check, 2 for usage, config and environment errors,
-    /// 4 for a store that cannot be read or written, 5 for a lookup that found nothing.
+    /// 4 for a store that cannot be read or written, 5 for a lookup that found nothing, 6 for a
+    /// remote service (object storage, a REST scheduler) that cannot be reached or refuses.
     var exitCode: Int32 { get }
 }
 

@@ -24,7 +24,7 @@ struct BackendsCommand: ParsableCommand {
                 }
             }
             // A configured backend that does not work is a failure; an unused built-in one is not.
-            if rows.contains(where: { $0.configured && !$0.ok }) { throw ExitCode(3) }
+            if rows.contains(where: { $0.configured && !$0.ok }) { throw ExitCode(6) }
         }
     }
 }

@@ -1,0 +1,56 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// The remote test environment scripts/slurm-test-cluster.sh starts: slurmrestd with JWT,
+/// an S3-compatible server (moto), and the unprivileged user `reprotest` jobs run as.
+enum CloudTestEnv {
+    static let rest = "http://127.0.0.1:6820"
+    static let s3 = "http://127.0.0.1:9000"
+    static let creds = ["AWS_ACCESS_KEY_ID": "AKIDREPROTEST", "AWS_SECRET_ACCESS_KEY": "reprotestsecret", "AWS_REGION": "us-east-1"]
+
+    static func require() throws {
+        try requireSlurmCluster()
+        let restUp = sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", rest + "/openapi/v3"], cwd: "/")
+        let s3Up = sh(["curl", "-s", "-o", "/dev/null", s3 + "/moto-api/"], cwd: "/")
+        let user = sh(["id", "reprotest"], cwd: "/")
+        guard restUp.out != "000", s3Up.code == 0, user.code == 0 else {
+            let reason = "the remote test environment is not running (slurmrestd \(restUp.out), S3 rc \(s3Up.code), user reprotest rc "
+                + "\(user.code)); start it with scripts/slurm-test-cluster.sh start"
+            if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
+            throw XCTSkip(reason)
+        }
+    }
+
+    static func token(lifespan: Int = 3600) -> String {
+        let out = sh(["scontrol", "token", "username=reprotest", "lifespan=\(lifespan)"], cwd: "/").out
+        return out.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "SLURM_JWT=", with: "")
+    }
+
+    /// Writes a `cloud` backend (slurm-rest, staging into a new bucket) into the repository's
+    /// .repro.yaml (not committed); returns the bucket and the environment a run needs.
+    static func addCloudBackend(to repo: TempRepo, extraConfig: String = "", reproPath: String = TestPaths.repro) throws
+        -> (String, [String: String])
+    {
+        let bucket = "repro-t-" + UUID().uuidString.prefix(8).lowercased()
+        let client = try S3Client(settings: AWSSettings(environment: creds), endpoint: s3)
+        try client.createBucket(bucket)
+        repo.write(".repro.yaml", """
+            backends:
+              cloud:
+                type: slurm-rest
+                url: \(rest)
+                user: reprotest
+                token_env: SLURM_JWT
+                staging: s3://\(bucket)/staging
+                endpoint: \(s3)
+                repro_path: \(reproPath)
+                poll_interval: 0.5s
+            \(extraConfig)
+            """)
+        var env = creds
+        env["SLURM_JWT"] = token()
+        return (bucket, env)
+    }
+}

@@ -1,0 +1,182 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// What every backend must do, run against each real one: the local pool, SLURM through a
+/// shared folder, and SLURM over REST through object storage (as a user who cannot read the
+/// repository). Same specs, same expectations.
+final class ConformanceTests: XCTestCase {
+    static let backends = ["local", "slurm", "cloud"]
+
+    /// A repository with every backend configured; the environment runs need.
+    func setUpRepo() throws -> (TempRepo, [String: String]) {
+        try CloudTestEnv.require()
+        let repo = try TempRepo()
+        chmod(repo.path, 0o700)
+        let (_, env) = try CloudTestEnv.addCloudBackend(to: repo)
+        repo.write("ok.yaml", """
+            name: ok
+            command: [sh, -c, "echo to-stdout; echo to-stderr >&2; printf '%s' \\"$REPRO_SEED\\" > $REPRO_OUTDIR/seed.txt"]
+            code: [ok.yaml]
+            seed: 7
+            """)
+        repo.write("exit3.yaml", "name: exit3\ncommand: [sh, -c, 'echo before-failing >&2; exit 3']\ncode: [exit3.yaml]\n")
+        repo.write("slow.yaml", "name: slow\ncommand: [sleep, '60']\ncode: [slow.yaml]\ntimeout: 2s\n")
+        repo.write("long.yaml", "name: long\ncommand: [sleep, '120']\ncode: [long.yaml]\n")
+        repo.commitAll("specs")
+        return (repo, env)
+    }
+
+    func show(_ repo: TempRepo, _ run: String, _ env: [String: String]) -> JSONValue {
+        parseJSON(repro(["show", run, "--json"], cwd: repo.path, env: env).out)
+    }
+
+    func testSuccessExitCodesAndFailureAreTheSameEverywhere() throws {
+        let (repo, env) = try setUpRepo()
+        var hashes: [String] = []
+        for b in ConformanceTests.backends {
+            let ok = repro(["run", "ok.yaml", "--backend", b, "--no-cache", "--json"], cwd: repo.path, env: env)
+            XCTAssertEqual(ok.code, 0, "\(b): \(ok.err)")
+            let r = parseJSON(ok.out)
+            XCTAssertEqual(r["status"], "succeeded", b)
+            XCTAssertEqual(r["exit_code"], .int(0), b)
+            XCTAssertEqual(r["backend"]?.stringValue, b)
+            hashes.append(r["outputs"]?.arrayValue?.first?["sha256"]?.stringValue ?? "none")
+            let logs = repro(["logs", r["run_id"]?.stringValue ?? ""], cwd: repo.path, env: env)
+            XCTAssertTrue(logs.out.contains("to-stdout") && (logs.out + logs.err).contains("to-stderr"), "\(b): \(logs.out)")
+
+            let bad = repro(["run", "exit3.yaml", "--backend", b, "--no-cache", "--json"], cwd: repo.path, env: env)
+            XCTAssertEqual(bad.code, 1, "\(b): \(bad.err)")
+            let f = parseJSON(bad.out)
+            XCTAssertEqual(f["status"], "failed", b)
+            XCTAssertEqual(f["exit_code"], .int(3), "\(b): the raw wait status is decoded")
+            XCTAssertTrue(f["message"]?.stringValue?.contains("exited with code 3") ?? false, "\(b): \(f["message"] ?? .null)")
+            XCTAssertTrue(bad.err.contains("before-failing"), "\(b): the stderr tail is shown: \(bad.err)")
+        }
+        XCTAssertEqual(Set(hashes).count, 1, "the same output on every backend: \(hashes)")
+    }
+
+    func testTimeoutIsEnforcedEverywhere() throws {
+        let (repo, env) = try setUpRepo()
+        for b in ConformanceTests.backends {
+            let t0 = Date()
+            let r = repro(["run", "slow.yaml", "--backend", b, "--json"], cwd: repo.path, env: env)
+            XCTAssertEqual(r.code, 1, "\(b): \(r.err)")
+            let j = parseJSON(r.out)
+            XCTAssertEqual(j["status"], "failed", b)
+            XCTAssertTrue(j["message"]?.stringValue?.contains("timed out after 2s") ?? false, "\(b): \(j["message"] ?? .null)")
+            XCTAssertLessThan(Date().timeIntervalSince(t0), 45, b)
+        }
+    }
+
+    func testCancelStopsTheTaskAndRecordsItInterrupted() throws {
+        let (repo, env) = try setUpRepo()
+        for b in ConformanceTests.backends {
+            let log = NSTemporaryDirectory() + "cancel-\(b)-" + UUID().uuidString
+            defer { unlink(log) }
+            let p = try launchRepro(["run", "long.yaml", "--backend", b, "--no-cache"], cwd: repo.path, env: env, stderrFile: log)
+            // Started (or, on a scheduler, submitted and running) before the interrupt.
+            let deadline = Date().addingTimeInterval(30)
+            while Date() < deadline {
+                let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+                let running = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs WHERE name='long' AND status='running'"], cwd: "/")
+                if running.out.hasPrefix("1") && (b == "local" || text.contains("RUNNING")) { break }
+                usleep(100_000)
+            }
+            kill(p.processIdentifier, SIGINT)
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 130, "\(b): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
+            let status = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT status || '|' || COALESCE(job_id, '') FROM runs WHERE name='long' ORDER BY started_at DESC LIMIT 1"], cwd: "/")
+                .out.trimmingCharacters(in: .whitespacesAndNewlines)
+            XCTAssertTrue(status.hasPrefix("interrupted|"), "\(b): \(status)")
+            let job = String(status.split(separator: "|").last ?? "")
+            if b != "local" {
+                // The scheduler really stopped it.
+                var state = ""
+                for _ in 0..<50 {
+                    state = sh(["squeue", "-h", "--states=all", "-j", job, "-o", "%T"], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines)
+                    if state == "CANCELLED" { break }
+                    usleep(100_000)
+                }
+                XCTAssertEqual(state, "CANCELLED", "\(b) job \(job)")
+            }
+        }
+    }
+
+    /// Wraps a real backend and reports the first attempt of every task as lost to the machine
+    /// (NODE_FAIL) once it ends: the dispatcher must submit it again, and the record count it.
+    final class LosesFirstAttempts: Backend {
+        let inner: Backend
+        var lost: [String] = []
+        init(_ inner: Backend) { self.inner = inner }
+        var name: String { inner.name }
+        var type: String { inner.type }
+        var capabilities: BackendCapabilities { inner.capabilities }
+        var taskRoot: String { inner.taskRoot }
+        func stage(_ tasks: [TaskSpec]) throws -> [String] { try inner.stage(tasks) }
+        func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {
+            try inner.submit(tasks, refs: refs, resources: resources)
+        }
+        func poll(_ handles: [TaskHandle]) throws -> [String: TaskStatus] {
+            var out = try inner.poll(handles)
+            for h in handles where h.attempt == 0 && out[h.runId]?.phase == .done {
+                lost.append(h.runId)
+                out[h.runId] = TaskStatus(phase: .retry, schedulerState: "NODE_FAIL")
+            }
+            return out
+        }
+        func cancel(_ handles: [TaskHandle]) throws { try inner.cancel(handles) }
+        func waitForChange(timeout: Double) { inner.waitForChange(timeout: timeout) }
+        func collect(_ handle: TaskHandle, _ status: TaskStatus) throws -> CollectedTask { try inner.collect(handle, status) }
+        func resubmit(_ handle: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle? {
+            try inner.resubmit(handle, resources: resources)
+        }
+        func release(_ handle: TaskHandle) { inner.release(handle) }
+    }
+
+    func testALostTaskIsSubmittedAgainAsANewAttempt() throws {
+        let (repo, env) = try setUpRepo()
+        for b in ["slurm", "cloud"] {
+            var e = ProcessInfo.processInfo.environment
+            for (k, v) in env { e[k] = v }
+            e.removeValue(forKey: "REPRO_STORE")
+            var req = RunRequest(specPath: repo.path + "/ok.yaml", environment: e)
+            req.noCache = true
+            let runner = Runner(req)
+            let p = try runner.prepare()
+            let backend = LosesFirstAttempts(try Backends.make(b, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: e, config: p.config))
+            let (task, record) = try Runner.makeTask(p, specPath: req.specPath, environment: e, backend: backend, runId: HostInfo.newRunId(), patchBlob: nil)
+            try p.store.insertRunning(record)
+            let d = try runner.dispatcher(p, backend: backend)
+            let handles = try d.submit([task], resources: [:], records: [record])
+            var finished: [Dispatcher.Finished] = []
+            try d.drive(handles, onFinished: { finished.append($0) })
+            XCTAssertEqual(backend.lost, [task.runId], b)
+            XCTAssertEqual(finished.count, 1, "\(b): ingested exactly once")
+            let stored = try XCTUnwrap(try p.store.run(id: task.runId))
+            XCTAssertEqual(stored.status, .succeeded, "\(b): \(stored.message ?? "")")
+            XCTAssertEqual(stored.attempts, 1, b)
+            XCTAssertEqual(stored.outputs.count, 1, b)
+        }
+    }
+
+    func testTwoWaitersIngestAFinishedTaskExactlyOnce() throws {
+        let (repo, env) = try setUpRepo()
+        for b in ["slurm", "cloud"] {
+            let submit = repro(["run", "ok.yaml", "--backend", b, "--no-cache", "--detach", "--json"], cwd: repo.path, env: env)
+            XCTAssertEqual(submit.code, 0, "\(b): \(submit.err)")
+            let runId = parseJSON(submit.out)["run_id"]?.stringValue ?? ""
+            let a = try launchRepro(["wait", runId], cwd: repo.path, env: env)
+            let c = try launchRepro(["wait", runId], cwd: repo.path, env: env)
+            a.waitUntilExit()
+            c.waitUntilExit()
+            XCTAssertEqual(a.terminationStatus, 0, b)
+            XCTAssertEqual(c.terminationStatus, 0, b)
+            let r = show(repo, runId, env)
+            XCTAssertEqual(r["status"], "succeeded", b)
+            let rows = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM outputs WHERE run_id = '\(runId)'"], cwd: "/")
+            XCTAssertEqual(rows.out.trimmingCharacters(in: .whitespacesAndNewlines), "1", b)
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// Stores made by an earlier release open with this one, keeping what their runs recorded.
+final class MigrationTests: XCTestCase {
+    func testAStoreOfThePreviousSchemaOpensAndKeepsItsTaskDirectories() throws {
+        let repo = try TempRepo.seeded()
+        // A run on the slurm backend, recorded by this release, then the store taken back to
+        // schema 5 (the previous release) the way that release wrote it: task_dir, no type.
+        let r = repro(["run", "sim.yaml", "--json"], cwd: repo.path)
+        XCTAssertEqual(r.code, 0, r.err)
+        let runId = parseJSON(r.out)["run_id"]?.stringValue ?? ""
+        let db = repo.path + "/.repro/store.sqlite"
+        let downgrade = """
+            ALTER TABLE runs RENAME COLUMN task_ref TO task_dir;
+            ALTER TABLE runs DROP COLUMN backend_type;
+            UPDATE runs SET task_dir = '/shared/tasks/run-\(runId)', backend = 'slurm', job_id = '42_3', attempts = 1;
+            DELETE FROM schema_migrations WHERE version = 6;
+            """
+        let d = sh(["sqlite3", db, downgrade], cwd: "/")
+        XCTAssertEqual(d.code, 0, d.err)
+        XCTAssertEqual(sh(["sqlite3", db, "SELECT max(version) FROM schema_migrations"], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines), "5")
+
+        let store = try Store(root: repo.path + "/.repro")
+        let run = try XCTUnwrap(try store.run(id: runId))
+        XCTAssertEqual(run.taskRef, "/shared/tasks/run-\(runId)")
+        XCTAssertNil(run.backendType)
+        XCTAssertEqual(run.attempts, 1)
+        XCTAssertEqual(run.jobId, "42_3")
+        XCTAssertEqual(run.status, .succeeded)
+        XCTAssertEqual(sh(["sqlite3", db, "SELECT max(version) FROM schema_migrations"], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines), "6")
+        // And the CLI still serves it.
+        XCTAssertEqual(repro(["run", "sim.yaml"], cwd: repo.path).code, 0)
+    }
+}

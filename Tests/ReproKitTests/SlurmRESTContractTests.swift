@@ -1,0 +1,75 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// Contract tests of the slurmrestd shapes repro speaks: v0.0.38 is also exercised for real
+/// against the test cluster (RemoteTests); v0.0.40 / v0.0.41 only here, on the documented JSON
+/// (no server of those versions runs on Debian 12).
+final class SlurmRESTContractTests: XCTestCase {
+    let request = SlurmREST.JobRequest(
+        script: "#!/bin/sh\nexec repro exec-task 'URL'\n", name: "repro-x", array: "0-9%4", workdir: "/tmp",
+        environment: ["PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"], timeLimitMinutes: 11, cpus: 2, memoryMB: 4096, partition: "debug",
+        account: nil, qos: nil, standardOutput: "/tmp/repro-slurm-%j.log")
+
+    func testSubmitBodies() {
+        let old = SlurmREST.submitBody(request, version: "v0.0.38")
+        XCTAssertEqual(old["script"]?.stringValue, request.script)
+        XCTAssertEqual(old["job"]?["environment"]?["PATH"]?.stringValue, "/usr/bin:/bin")
+        XCTAssertEqual(old["job"]?["time_limit"], .int(11))
+        XCTAssertEqual(old["job"]?["array"]?.stringValue, "0-9%4")
+        let new = SlurmREST.submitBody(request, version: "v0.0.40")
+        XCTAssertNil(new["script"])
+        XCTAssertEqual(new["job"]?["script"]?.stringValue, request.script)
+        XCTAssertEqual(new["job"]?["environment"]?.arrayValue?.compactMap(\.stringValue), ["LANG=C.UTF-8", "PATH=/usr/bin:/bin"])
+        XCTAssertEqual(new["job"]?["time_limit"]?["number"], .int(11))
+        XCTAssertEqual(new["job"]?["time_limit"]?["set"], .bool(true))
+        XCTAssertEqual(new["job"]?["memory_per_node"]?["number"], .int(4096))
+    }
+
+    func testJobsOfBothVersions() throws {
+        // As the real v0.0.38 server on the test cluster answered (exit 2 arrives as 512).
+        let old = try JSONParser.parse("""
+            {"jobs": [{"job_id": 4366, "array_job_id": 4366, "array_task_id": 2, "job_state": "FAILED", "exit_code": 512,
+                       "nodes": "vm", "state_reason": "NonZeroExitCode"},
+                      {"job_id": 4367, "array_job_id": 4366, "array_task_id": 0, "job_state": "COMPLETED", "exit_code": 0, "nodes": "vm"},
+                      {"job_id": 4370, "array_job_id": 0, "array_task_id": null, "job_state": "CANCELLED", "exit_code": 15, "nodes": ""}],
+             "errors": []}
+            """)
+        XCTAssertEqual(SlurmREST.parseJobs(old), [
+            .init(id: "4366_2", state: "FAILED", exitCode: 2, signal: nil, node: "vm", reason: "NonZeroExitCode"),
+            .init(id: "4366_0", state: "COMPLETED", exitCode: 0, signal: nil, node: "vm", reason: ""),
+            .init(id: "4370", state: "CANCELLED", exitCode: nil, signal: 15, node: "", reason: ""),
+        ])
+        let new = try JSONParser.parse("""
+            {"jobs": [{"job_id": 9001, "array_job_id": {"set": true, "infinite": false, "number": 9000},
+                       "array_task_id": {"set": true, "infinite": false, "number": 1}, "job_state": ["FAILED"],
+                       "exit_code": {"status": ["EXIT_CODE"], "return_code": {"set": true, "infinite": false, "number": 3},
+                                     "signal": {"id": {"set": false, "infinite": false, "number": 0}, "name": ""}},
+                       "nodes": "compute-1", "state_reason": "NonZeroExitCode"},
+                      {"job_id": 9100, "array_job_id": {"set": true, "infinite": false, "number": 0},
+                       "array_task_id": {"set": false, "infinite": false, "number": 0}, "job_state": ["RUNNING", "COMPLETING"],
+                       "exit_code": {"status": ["PENDING"], "return_code": {"set": false, "infinite": false, "number": 0}}, "nodes": "compute-2"}],
+             "errors": [], "warnings": []}
+            """)
+        XCTAssertEqual(SlurmREST.parseJobs(new), [
+            .init(id: "9000_1", state: "FAILED", exitCode: 3, signal: nil, node: "compute-1", reason: "NonZeroExitCode"),
+            .init(id: "9100", state: "RUNNING", exitCode: nil, signal: nil, node: "compute-2", reason: ""),
+        ])
+    }
+
+    func testVersionDiscoveryTokenExpiryAndSizes() throws {
+        let doc = try JSONParser.parse(#"{"paths": {"/slurm/v0.0.39/ping": {}, "/slurm/v0.0.40/job/submit": {}, "/slurm/v0.0.38/diag": {}}}"#)
+        XCTAssertEqual(SlurmREST.pickVersion(openapi: doc), "v0.0.40")
+        XCTAssertNil(SlurmREST.pickVersion(openapi: try JSONParser.parse(#"{"paths": {"/slurm/v0.0.37/ping": {}}}"#)))
+        // header.{"exp":1700000000,"iat":1690000000,"sun":"reprotest"}.signature
+        let payload = Data(#"{"exp":1700000000,"iat":1690000000,"sun":"reprotest"}"#.utf8).base64EncodedString()
+            .replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
+        XCTAssertEqual(SlurmREST.tokenExpiry("eyJhbGciOiJIUzI1NiJ9.\(payload).c2ln"), 1_700_000_000)
+        XCTAssertNil(SlurmREST.tokenExpiry("not-a-jwt"))
+        XCTAssertEqual(SlurmREST.megabytes("8G"), 8192)
+        XCTAssertEqual(SlurmREST.megabytes("512M"), 512)
+        XCTAssertEqual(SlurmREST.megabytes("1024"), 1024)
+        XCTAssertNil(SlurmREST.megabytes("lots"))
+    }
+}
