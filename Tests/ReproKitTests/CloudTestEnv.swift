@@ -23,6 +23,10 @@ enum CloudTestEnv {
         }
     }
 
+    /// Not SLURM_JWT: the SLURM CLI (the shared-folder backend, run as root here) would use
+    /// that token, which is reprotest's.
+    static let tokenVariable = "REPRO_TEST_SLURM_TOKEN"
+
     static func token(lifespan: Int = 3600) -> String {
         let out = sh(["scontrol", "token", "username=reprotest", "lifespan=\(lifespan)"], cwd: "/").out
         return out.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "SLURM_JWT=", with: "")
@@ -42,7 +46,7 @@ enum CloudTestEnv {
                 type: slurm-rest
                 url: \(rest)
                 user: reprotest
-                token_env: SLURM_JWT
+                token_env: \(tokenVariable)
                 staging: s3://\(bucket)/staging
                 endpoint: \(s3)
                 repro_path: \(reproPath)
@@ -50,7 +54,7 @@ enum CloudTestEnv {
             \(extraConfig)
             """)
         var env = creds
-        env["SLURM_JWT"] = token()
+        env[tokenVariable] = token()
         return (bucket, env)
     }
 }

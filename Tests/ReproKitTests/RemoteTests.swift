@@ -71,7 +71,7 @@ final class RemoteTests: XCTestCase {
         // No credential anywhere in the store.
         let dump = sh(["sqlite3", repo.path + "/.repro/store.sqlite", ".dump"], cwd: "/").out
         XCTAssertFalse(dump.isEmpty)
-        for secret in [env["SLURM_JWT"] ?? "?", "reprotestsecret", "X-Amz-Signature", "X-Amz-Credential"] {
+        for secret in [env[CloudTestEnv.tokenVariable] ?? "?", "reprotestsecret", "X-Amz-Signature", "X-Amz-Credential"] {
             XCTAssertFalse(dump.contains(secret), "\(secret.prefix(12))… is in the store")
         }
         let blobs = sh(["grep", "-rl", "reprotestsecret", repo.path + "/.repro"], cwd: "/")
@@ -189,12 +189,12 @@ final class RemoteTests: XCTestCase {
 
     func testExpiredTokenIsAClearErrorAndNothingIsRecordedAsRunning() throws {
         var (repo, _, env) = try cloudRepo()
-        env["SLURM_JWT"] = token(lifespan: 1)
+        env[CloudTestEnv.tokenVariable] = token(lifespan: 1)
         sleep(2)
         let r = repro(["run", "sim.yaml", "--backend", "cloud"], cwd: repo.path, env: env)
         XCTAssertEqual(r.code, 6, r.err)
         XCTAssertTrue(r.err.contains("expired") && r.err.contains("scontrol token"), r.err)
-        XCTAssertFalse(r.err.contains(env["SLURM_JWT"] ?? "?"), "the token is in the message")
+        XCTAssertFalse(r.err.contains(env[CloudTestEnv.tokenVariable] ?? "?"), "the token is in the message")
         let running = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs WHERE status = 'running'"], cwd: "/")
         XCTAssertEqual(running.out.trimmingCharacters(in: .whitespacesAndNewlines), "0")
     }
@@ -284,7 +284,7 @@ final class RemoteTests: XCTestCase {
         XCTAssertEqual(cloud?["type"]?.stringValue, "slurm-rest")
         XCTAssertEqual(cloud?["ok"], .bool(true), good.out)
         var bad = env
-        bad["SLURM_JWT"] = "not-a-token"
+        bad[CloudTestEnv.tokenVariable] = "not-a-token"
         let r = repro(["backends"], cwd: repo.path, env: bad)
         XCTAssertEqual(r.code, 6, r.out + r.err)
         XCTAssertTrue((r.out + r.err).contains("cloud"), r.out + r.err)

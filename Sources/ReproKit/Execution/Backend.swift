@@ -58,8 +58,11 @@ extension SharedFolderBackend {
     public func resubmit(_ h: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle? {
         guard let bytes = try? FileIO.readAll(h.ref + "/task.json"), let j = try? JSONParser.parse(bytes) else { return nil }
         let task = try TaskSpec(json: j, file: h.ref + "/task.json")
+        // A fresh start in the same folder: no manifest, an empty out/ (the lost attempt may
+        // have written part of its outputs).
         unlink(task.manifestPath)
         FileIO.removeTree(task.outdir)
+        try Store.makeDirectory(task.outdir)
         var handle = try submit([task], refs: [h.ref], resources: resources).first
         handle?.attempt = h.attempt + 1
         return handle

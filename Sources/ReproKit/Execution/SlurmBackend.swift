@@ -18,6 +18,8 @@ public final class SlurmBackend: SharedFolderBackend {
     private var cancelledJobs = Set<String>()
     /// When each task was first found neither in SLURM nor finished (by run id).
     private var missingSince: [String: Double] = [:]
+    /// When SLURM first said COMPLETED for a task whose manifest was not there yet (by run id).
+    private var completedWithoutManifest: [String: Double] = [:]
     /// How long a task may be unknown to SLURM, with no manifest, before it counts as lost.
     let missingGrace: Double = 30
 
@@ -226,7 +228,16 @@ public final class SlurmBackend: SharedFolderBackend {
                 continue
             }
             missingSince.removeValue(forKey: h.runId)
-            out[h.runId] = status(state: row.state, node: row.node, exitCode: row.exitCode, manifest: nil)
+            // Read after the scheduler's answer: the job may have finished since the first read.
+            let manifest = TaskManifest.read(h.ref + "/manifest.json")
+            out[h.runId] = status(state: row.state, node: row.node, exitCode: row.exitCode, manifest: manifest)
+        }
+        for (id, st) in out where st.phase == .done && st.manifest == nil && st.schedulerState?.uppercased() == "COMPLETED" {
+            // A shared file system may show the manifest on this host a little after the job
+            // ended: wait for it (missingGrace) before calling the task failed.
+            let first = completedWithoutManifest[id] ?? Clock.monotonic()
+            completedWithoutManifest[id] = first
+            if Clock.monotonic() - first < missingGrace { out[id] = TaskStatus(phase: .running, schedulerState: "COMPLETING") }
         }
         return out
     }
