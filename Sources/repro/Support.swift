@@ -42,18 +42,10 @@ func reporting(_ body: () throws -> Void) throws {
     }
 }
 
-/// Opens the store for the repository containing the current directory.
+/// The store of the repository containing the current directory (or `REPRO_STORE`).
 func openStore() throws -> Store {
-    let env = ProcessInfo.processInfo.environment
-    if let s = env["REPRO_STORE"], !s.isEmpty {
-        return try Store(root: Store.defaultRoot(repoRoot: "", environment: env))
-    }
-    let repo = try GitRepository(discoveringFrom: FileManager.default.currentDirectoryPath)
-    let root = Store.defaultRoot(repoRoot: repo.workdir, environment: env)
-    guard FileManager.default.fileExists(atPath: root + "/store.sqlite") else {
-        throw NotFoundError("no repro store at \(root) yet; `repro run SPEC` creates it")
-    }
-    return try Store(root: root)
+    try Workspace.open(from: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment, needsRepository: false)
+        .store
 }
 
 /// A `--backend` value must name a backend, checked before anything is served or run.
@@ -63,16 +55,11 @@ func validateBackend(_ name: String?, option: String = "--backend") throws {
         "'\(name)' in \(option) is not a backend name; use \(Backends.builtIn.joined(separator: ", ")) or a name under `backends:` in .repro.yaml")
 }
 
-/// Opens the repository containing the current directory and its store (which must exist).
+/// The repository containing the current directory and its store (same rules as `openStore`).
 func openRepoAndStore() throws -> (GitRepository, Store) {
-    let repo = try GitRepository(discoveringFrom: FileManager.default.currentDirectoryPath)
-    let root = Store.defaultRoot(repoRoot: repo.workdir)
-    guard FileManager.default.fileExists(atPath: root + "/store.sqlite") else {
-        throw NotFoundError("no repro store at \(root) yet; `repro run SPEC` creates it")
-    }
-    let store = try Store(root: root)
-    HookRefresh.settleOwed(store: store, repo: repo)
-    return (repo, store)
+    let w = try Workspace.open(
+        from: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment, needsRepository: true)
+    return (try w.repository(), w.store)
 }
 
 /// Short human forms used across commands.

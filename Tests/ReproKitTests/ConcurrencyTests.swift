@@ -70,18 +70,20 @@ final class ConcurrencyTests: XCTestCase {
     func testCtrlCKillsTheSimulationAndRecordsInterrupted() throws {
         let repo = try TempRepo()
         repo.addFixture("slow.sh", as: "slow.sh")
-        repo.write("sim.yaml", "name: slow\ncommand: [./slow.sh, '40']\ncode: [slow.sh]\n")
+        let pidFile = slowPidFile()
+        defer { unlink(pidFile) }
+        repo.write("sim.yaml", "name: slow\ncommand: [./slow.sh, '40']\ncode: [slow.sh]\nenv: {SLOW_PID_FILE: \(pidFile)}\n")
         repo.commitAll()
         let p = try launchRepro(["run", "sim.yaml"], cwd: repo.path)
         let store = try Store(root: repo.path + "/.repro")
+        // The simulation is running once its sleep has written its pid.
         let deadline = Date().addingTimeInterval(10)
-        while try store.runs(inStatus: .running).isEmpty && Date() < deadline { usleep(20_000) }
-        usleep(200_000)  // let the child start
+        while !FileManager.default.fileExists(atPath: pidFile) && Date() < deadline { usleep(20_000) }
         kill(p.processIdentifier, SIGINT)
         p.waitUntilExit()
         XCTAssertEqual(p.terminationStatus, 130)
         let runs = try store.runs(inStatus: .interrupted)
         XCTAssertEqual(runs.count, 1)
-        XCTAssertEqual(sh(["pgrep", "-f", "sleep 40"], cwd: repo.path).code, 1, "the simulation was killed")
+        XCTAssertTrue(pidFileProcessIsGone(pidFile), "the simulation was killed")
     }
 }

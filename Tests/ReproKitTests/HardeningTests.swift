@@ -121,13 +121,15 @@ final class HardeningTests: XCTestCase {
     /// A helper that hangs (squeue against a dead slurmctld) is killed at its timeout, with
     /// its whole process group, and the error names it.
     func testHelperCommandsTimeOut() throws {
-        let started = Date()
+        let pidFile = slowPidFile()
+        defer { unlink(pidFile) }
         XCTAssertThrowsError(
-            try CommandOutput.run(["sh", "-c", "sleep 30 & sleep 30"], environment: ["PATH": "/usr/bin:/bin"], timeout: 1)
+            try CommandOutput.run(["sh", "-c", "sleep 30 & echo $! > \(pidFile); sleep 30"], environment: ["PATH": "/usr/bin:/bin"], timeout: 1)
         ) { error in
             XCTAssertTrue("\(error)".contains("sh did not answer within 1s"), "\(error)")
         }
-        XCTAssertLessThan(Date().timeIntervalSince(started), 10)
+        // Its whole process group went with it, the background sleep too.
+        XCTAssertTrue(pidFileProcessIsGone(pidFile), "the helper's background child survived")
         let ok = try CommandOutput.run(["sh", "-c", "echo out; echo err >&2; exit 3"], environment: ["PATH": "/usr/bin:/bin"])
         XCTAssertEqual(ok.status, 3)
         XCTAssertEqual(ok.stdout, "out\n")

@@ -99,7 +99,11 @@ final class SlurmTests: XCTestCase {
         let (_, slow, serr) = runJSON(repo, ["run", "slow.yaml", "--detach"])
         let job = slow["job_id"]?.stringValue ?? ""
         XCTAssertFalse(job.isEmpty, serr)
-        sleep(1)
+        // Cancelled once it runs (not while pending, which SLURM reports differently).
+        let running = Date().addingTimeInterval(30)
+        while Date() < running, sh(["squeue", "-h", "-j", job, "-o", "%T"], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines) != "RUNNING" {
+            usleep(100_000)
+        }
         XCTAssertEqual(sh(["scancel", job], cwd: "/").code, 0)
         let w = repro(["wait", slow["run_id"]?.stringValue ?? "", "--json"], cwd: repo.path)
         XCTAssertEqual(w.code, 130, w.err)
@@ -177,7 +181,6 @@ final class SlurmTests: XCTestCase {
         }
         XCTAssertEqual(sh(["squeue", "-h", "--states=all", "-o", "%i"], cwd: "/").out, jobsBefore, "nothing was submitted")
         XCTAssertEqual(try Store(root: repo.path + "/.repro").recentRuns(limit: 10).count, 0, "nothing was recorded")
-        sleep(2)
         XCTAssertFalse(FileManager.default.fileExists(atPath: marker))
         XCTAssertThrowsError(try SlurmBackend.options(resources: ["account": "a b"], timeout: nil))
         XCTAssertThrowsError(try SlurmBackend.options(resources: ["memory": "8G'"], timeout: nil))

@@ -51,11 +51,10 @@ final class StoreConcurrencyTests: XCTestCase {
         try holder.run()
         _ = ready.fileHandleForReading.readData(ofLength: 6)
         repo.write("a.sh", (repo.read("a.sh") ?? "") + "# faster\n", executable: true)
-        let started = Date()
         let commit = sh(["git", "commit", "-qam", "tweak a"], cwd: repo.path, env: env)
-        let took = Date().timeIntervalSince(started)
         XCTAssertEqual(commit.code, 0, commit.err)
-        XCTAssertLessThan(took, 6, "the hook held up git commit while the store was busy")
+        // The commit was done while the other connection still held the lock: the hook did not wait for it.
+        XCTAssertTrue(holder.isRunning, "the hook held up git commit until the store was free")
         XCTAssertTrue(commit.err.contains("refreshed by the next repro command"), commit.err)
         XCTAssertTrue(FileManager.default.fileExists(atPath: repo.path + "/.repro/refresh-owed"))
         holder.waitUntilExit()

@@ -182,6 +182,19 @@ func launchRepro(_ args: [String], cwd: String, env extra: [String: String] = [:
     return p
 }
 
+/// A spec env line and a file where fixtures/tests/slow.sh writes its sleep's pid.
+func slowPidFile() -> String { NSTemporaryDirectory() + "slow-" + UUID().uuidString + ".pid" }
+
+/// Whether the process whose pid is in `file` is gone (it must have written one).
+func pidFileProcessIsGone(_ file: String) -> Bool {
+    guard let text = try? String(contentsOfFile: file, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
+    else { return false }
+    // A zombie is gone too: it is only waiting for its parent to read its status.
+    if kill(pid, 0) != 0 { return errno == ESRCH }
+    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+    return stat.split(separator: " ").dropFirst(2).first == "Z"
+}
+
 /// Lines in a counter file that fixtures append to (0 when it does not exist yet).
 func lineCount(_ path: String) -> Int {
     (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").count ?? 0

@@ -22,13 +22,8 @@ struct CacheGC: ParsableCommand {
     func run() throws {
         try reporting {
             let (repo, store) = try openRepoAndStore()
-            var filters: [EntrySelection] = []
-            if stale {
-                _ = try store.refresh(repo: repo)
-                filters.append(.stale)
-            }
-            if let o = olderThan, let s = DurationText.seconds(o) { filters.append(.olderThan(s)) }
-            let report = try store.gc(filters: filters, dryRun: dryRun)
+            let report = try CacheCommands.gc(
+                repo: repo, store: store, stale: stale, olderThan: olderThan.flatMap(DurationText.seconds), dryRun: dryRun)
             if output.json {
                 Console.json(report.json)
                 return

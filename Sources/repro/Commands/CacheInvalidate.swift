@@ -21,18 +21,9 @@ struct CacheInvalidate: ParsableCommand {
     func run() throws {
         try reporting {
             let (_, store) = try openRepoAndStore()
-            let selection: EntrySelection
-            if all {
-                selection = .all
-            } else if stale {
-                selection = .stale
-            } else if let config {
-                let key = try Runner(RunRequest(specPath: config, environment: ProcessInfo.processInfo.environment)).explain().key
-                selection = .key(key)
-            } else {
-                selection = .key(try store.resolveKey(prefix: key ?? ""))
-            }
-            let n = try store.invalidate(selection, reason: reason ?? "invalidated by hand")
+            let target: CacheCommands.InvalidateTarget = all ? .all : stale ? .stale : config.map { .spec($0) } ?? .key(key ?? "")
+            let n = try CacheCommands.invalidate(
+                target, store: store, environment: ProcessInfo.processInfo.environment, reason: reason ?? "invalidated by hand")
             Console.out("invalidated \(n) entr\(n == 1 ? "y" : "ies")")
         }
     }

@@ -11,9 +11,7 @@ struct CacheStatusCommand: ParsableCommand {
     func run() throws {
         try reporting {
             let (repo, store) = try openRepoAndStore()
-            _ = try store.refresh(repo: repo)
-            let maxAge = try StoreConfig.load(storeRoot: store.root).maxAge
-            let st = try store.cacheStatus(maxAge: maxAge, headCommit: try repo.headCommit().id)
+            let st = try CacheCommands.status(repo: repo, store: store)
             if output.json {
                 Console.json(st.json)
                 return
