@@ -16,6 +16,7 @@ struct Repro: ParsableCommand {
 
     /// Like ParsableCommand's main, but usage errors exit 2 (as config errors do), not 64.
     static func main() {
+        StderrLogHandler.bootstrap(environment: ProcessInfo.processInfo.environment)
         if ProcessInfo.processInfo.environment["REPRO_TRACE"] == "1" {
             Trace.setSink { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             Trace.mark("main entered")

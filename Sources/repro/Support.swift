@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Logging
 import ReproKit
 
 /// Flags every reporting command shares.
@@ -19,6 +20,9 @@ enum Console {
     }
 
     static func json(_ v: JSONValue) { out(v.pretty) }
+
+    /// What ReproKit's notices go through (bootstrapped in `Repro.main` to print on stderr).
+    static let logger = Logger(label: "repro")
 
     /// Prints a repro error and turns it into the exit code it carries.
     static func fail(_ error: any Error) -> ExitCode {

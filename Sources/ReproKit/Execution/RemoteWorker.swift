@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// `repro exec-task URL` on a machine that shares no disk with the submitter: fetches the task
 /// through its presigned URLs, checks out the code and inputs (each verified by SHA-256) into a
@@ -15,7 +16,10 @@ public enum RemoteWorker {
 
     /// Runs the task at `url` (a task.json, or a batch of them picked by `index` or the
     /// scheduler's array index in `machine`).
-    public static func run(url: String, index: Int?, machine: [String: String], log: (String) -> Void) throws -> Outcome {
+    public static func run(url: String, index: Int?, machine: [String: String], logger: Logger = Logger(label: "repro.worker")) throws
+        -> Outcome
+    {
+        let log: (String) -> Void = { logger.notice("\($0)") }
         let http = HTTPClient()
         var task = try JSONParser.parse(try PresignedTransfer.get(url, http: http))
         if let list = task["tasks"]?.arrayValue {

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// `repro status` and `repro wait`: picks up runs submitted by earlier repro processes, polls
 /// their backends and ingests those that finished (exactly once, whoever sees them first).
@@ -20,11 +21,12 @@ public enum BackendRuns {
     }
 
     public static func refresh(
-        _ runs: [RunRecord], store: Store, repo: GitRepository, wait: Bool, log: @escaping (String) -> Void,
+        _ runs: [RunRecord], store: Store, repo: GitRepository, wait: Bool, logger: Logger = Logger(label: "repro.backends"),
         confirmCancel: @escaping CancelConfirmation = { _, _ in true }
     )
         throws -> [Row]
     {
+        let log: (String) -> Void = { logger.notice("\($0)") }
         try Recovery.markDeadRunsInterrupted(store)
         var rows: [Row] = []
         let byBackend = Dictionary(grouping: runs, by: \.backend)

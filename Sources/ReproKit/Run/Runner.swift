@@ -1,15 +1,16 @@
 import Foundation
+import Logging
 
 /// Runs a spec: resolves its identity, serves a cache hit or executes it on the local backend,
 /// and records everything in the store. This is the whole of `repro run` below the CLI.
 public final class Runner {
     public let request: RunRequest
-    /// Progress and diagnostics for people (the CLI sends them to stderr).
+    /// Progress and diagnostics for people, as notices (the executable decides where they go).
     let log: (String) -> Void
 
-    public init(_ request: RunRequest, log: @escaping (String) -> Void = { _ in }) {
+    public init(_ request: RunRequest, logger: Logger = Logger(label: "repro.run")) {
         self.request = request
-        self.log = log
+        self.log = { logger.notice("\($0)") }
     }
 
     /// Everything about a run that is known before it executes.

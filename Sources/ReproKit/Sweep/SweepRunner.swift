@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// What `repro sweep` was asked to do.
 public struct SweepRequest: Sendable {
@@ -90,9 +91,11 @@ public final class SweepRunner {
     let progress: (SweepProgress, Bool) -> Void
 
     /// `progress` is called as points finish (and with `true` once at the end).
-    public init(_ request: SweepRequest, log: @escaping (String) -> Void, progress: @escaping (SweepProgress, Bool) -> Void) {
+    public init(
+        _ request: SweepRequest, logger: Logger = Logger(label: "repro.sweep"), progress: @escaping (SweepProgress, Bool) -> Void
+    ) {
         self.request = request
-        self.log = log
+        self.log = { logger.notice("\($0)") }
         self.progress = progress
     }
 

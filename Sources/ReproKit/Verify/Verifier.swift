@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// What `repro verify` was asked to do.
 public struct VerifyRequest: Sendable {
@@ -68,11 +69,13 @@ public struct VerifyReport: Sendable {
 /// output of every run with the first.
 public final class Verifier {
     let request: VerifyRequest
+    let logger: Logger
     let log: (String) -> Void
 
-    public init(_ request: VerifyRequest, log: @escaping (String) -> Void) {
+    public init(_ request: VerifyRequest, logger: Logger = Logger(label: "repro.verify")) {
         self.request = request
-        self.log = log
+        self.logger = logger
+        self.log = { logger.notice("\($0)") }
     }
 
     /// Variations that must not change a reproducible simulation, in the spirit of reprotest.
@@ -106,12 +109,12 @@ public final class Verifier {
         // runs made with --set, from a subdirectory, or as sweep points verify as they ran).
         let p: Runner.Prepared
         let specPath: String
-        var runner = Runner(RunRequest(specPath: request.target, environment: request.environment), log: log)
+        var runner = Runner(RunRequest(specPath: request.target, environment: request.environment), logger: logger)
         if FileManager.default.fileExists(atPath: request.target) {
             var runReq = RunRequest(specPath: request.target, environment: request.environment)
             runReq.noCache = true
             runReq.overrides = request.overrides
-            runner = Runner(runReq, log: log)
+            runner = Runner(runReq, logger: logger)
             p = try runner.prepare()
             specPath = request.target
         } else {

@@ -18,7 +18,7 @@ struct ExecTask: ParsableCommand {
         try reporting {
             if spec.hasPrefix("https://") || spec.hasPrefix("http://") {
                 let outcome = try RemoteWorker.run(
-                    url: spec, index: index, machine: ProcessInfo.processInfo.environment, log: { Console.err($0) })
+                    url: spec, index: index, machine: ProcessInfo.processInfo.environment, logger: Console.logger)
                 // Without a manifest in the bucket the task did not finish, whatever ran.
                 guard outcome.manifestUploaded else { throw ExitCode(75) }
                 if let code = outcome.manifest.exitCode, code != 0 { throw ExitCode(code) }

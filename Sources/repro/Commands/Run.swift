@@ -42,7 +42,7 @@ struct Run: ParsableCommand {
             request.outDir = out
             request.backend = backend
             request.detach = detach
-            let outcome = try Runner(request, log: Console.err).run()
+            let outcome = try Runner(request, logger: Console.logger).run()
             if output.json {
                 Console.json(outcome.json)
             } else {

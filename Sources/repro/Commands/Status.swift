@@ -15,7 +15,7 @@ struct Status: ParsableCommand {
         try reporting {
             let (repo, store) = try openRepoAndStore()
             let runs = try runId.map { [try store.run(matching: $0)] } ?? store.unfinishedRuns()
-            let rows = try BackendRuns.refresh(runs, store: store, repo: repo, wait: false, log: Console.err)
+            let rows = try BackendRuns.refresh(runs, store: store, repo: repo, wait: false, logger: Console.logger)
             if output.json {
                 Console.json(.array(rows.map(\.json)))
                 return

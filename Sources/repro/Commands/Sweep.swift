@@ -36,7 +36,7 @@ struct Sweep: ParsableCommand {
             request.failFast = failFast
             request.allowDirty = allowDirty
             let display = ProgressDisplay()
-            let summary = try SweepRunner(request, log: Console.err, progress: display.show).run()
+            let summary = try SweepRunner(request, logger: Console.logger, progress: display.show).run()
             if output.json {
                 Console.json(summary.json)
             } else {

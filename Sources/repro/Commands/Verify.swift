@@ -36,7 +36,7 @@ struct Verify: ParsableCommand {
             request.runs = runs
             request.perturb = perturb
             request.overrides = overrides
-            let report = try Verifier(request, log: Console.err).run()
+            let report = try Verifier(request, logger: Console.logger).run()
             if output.json {
                 Console.json(report.json)
             } else {

@@ -14,7 +14,7 @@ struct Wait: ParsableCommand {
         Signals.forwardToReproKit()
         try reporting {
             let (repo, store) = try openRepoAndStore()
-            let rows = try BackendRuns.refresh([try store.run(matching: runId)], store: store, repo: repo, wait: true, log: Console.err,
+            let rows = try BackendRuns.refresh([try store.run(matching: runId)], store: store, repo: repo, wait: true, logger: Console.logger,
                 confirmCancel: Signals.confirmCancel)
             guard let row = rows.first, let record = try store.run(id: row.runId) else { throw ExitCode(1) }
             let outcome = RunOutcome(record: record, cache: .miss, outputsDir: row.outputsDir, outputPaths: [:])
