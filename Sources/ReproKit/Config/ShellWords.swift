@@ -74,3 +74,19 @@ public enum DurationText {
         return total
     }
 }
+
+extension DurationText {
+    /// `2h`, `1h30m`, `45s`, `1.5s`.
+    public static func format(_ seconds: Double) -> String {
+        if seconds < 60 {
+            return seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
+        }
+        var s = Int(seconds.rounded())
+        var out = ""
+        if s >= 86400 { out += "\(s / 86400)d"; s %= 86400 }
+        if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
+        if s >= 60 { out += "\(s / 60)m"; s %= 60 }
+        if s > 0 { out += "\(s)s" }
+        return out
+    }
+}

@@ -51,6 +51,22 @@ public enum SpecLoader {
     }
 
     static func validate(_ root: SpecNode, file: String) throws(ConfigError) -> SimulationSpec {
+        let fields = try knownFields(root, file: file)
+        var spec = SimulationSpec(
+            name: try name(fields["name"], file: file), command: try command(fields["command"], file: file),
+            code: try pathList(fields["code"], key: "code", default: ["."]), inputs: try pathList(fields["inputs"], key: "inputs", default: []),
+            outputs: try outputs(fields["outputs"]), params: try params(fields["params"]), seed: try seed(fields["seed"]),
+            solver: try solver(fields["solver"]), env: try env(fields["env"]), envPassthrough: try passthrough(fields["env_passthrough"]),
+            backend: try backend(fields["backend"]), timeout: try timeout(fields["timeout"]), resources: try resources(fields["resources"]),
+            sourcePath: file, verify: try verify(fields["verify"]))
+        spec.reportY = try reportY(fields["report"])
+        return spec
+    }
+
+    // MARK: one function per top-level key
+
+    /// The top-level keys, each known (an unknown one is an error with a did-you-mean).
+    static func knownFields(_ root: SpecNode, file: String) throws(ConfigError) -> [String: SpecNode] {
         guard case .mapping(let pairs, _) = root else { throw ConfigError("\(file): the spec must be a mapping") }
         var fields: [String: SpecNode] = [:]
         for (k, v) in pairs {
@@ -63,9 +79,11 @@ public enum SpecLoader {
             }
             fields[k] = v
         }
+        return fields
+    }
 
-        // name
-        guard let nameNode = fields["name"] else {
+    static func name(_ node: SpecNode?, file: String) throws(ConfigError) -> String {
+        guard let nameNode = node else {
             throw ConfigError("\(file): missing required key 'name'; add e.g. `name: my-simulation`")
         }
         let name = try string(nameNode, key: "name")
@@ -74,9 +92,11 @@ public enum SpecLoader {
         else {
             throw ConfigError("\(nameNode.origin): name '\(name)' may only contain letters, digits, '.', '_' and '-'")
         }
+        return name
+    }
 
-        // command
-        guard let commandNode = fields["command"] else {
+    static func command(_ node: SpecNode?, file: String) throws(ConfigError) -> [String] {
+        guard let commandNode = node else {
             throw ConfigError("\(file): missing required key 'command'; add e.g. `command: [python3, sim.py]`")
         }
         let command: [String]
@@ -95,168 +115,167 @@ public enum SpecLoader {
         guard let first = command.first, !first.isEmpty else {
             throw ConfigError("\(commandNode.origin): command is empty; give the program to run, e.g. [python3, sim.py]")
         }
+        return command
+    }
 
-        let code = try pathList(fields["code"], key: "code", default: ["."])
-        let inputs = try pathList(fields["inputs"], key: "inputs", default: [])
-        var outputs: [String]? = nil
-        if let node = fields["outputs"] {
-            var list: [String] = []
-            for (i, p) in try stringList(node, key: "outputs").enumerated() {
-                guard !p.hasPrefix("/"), !p.split(separator: "/").contains("..") else {
-                    throw ConfigError("\(node.origin): outputs[\(i)] '\(p)' must be a path under $REPRO_OUTDIR, without '..'")
-                }
-                list.append(p)
+    static func outputs(_ node: SpecNode?) throws(ConfigError) -> [String]? {
+        guard let node else { return nil }
+        var list: [String] = []
+        for (i, p) in try stringList(node, key: "outputs").enumerated() {
+            guard !p.hasPrefix("/"), !p.split(separator: "/").contains("..") else {
+                throw ConfigError("\(node.origin): outputs[\(i)] '\(p)' must be a path under $REPRO_OUTDIR, without '..'")
             }
-            outputs = list
+            list.append(p)
         }
+        return list
+    }
 
-        // params: any mapping
-        var params: [String: JSONValue] = [:]
-        if let node = fields["params"] {
-            guard case .mapping = node else {
-                throw ConfigError("\(node.origin): params must be a mapping of names to values, not a \(node.kindName)")
-            }
-            params = try node.toJSON(path: "params").objectValue ?? [:]
+    /// Any mapping.
+    static func params(_ node: SpecNode?) throws(ConfigError) -> [String: JSONValue] {
+        guard let node else { return [:] }
+        guard case .mapping = node else {
+            throw ConfigError("\(node.origin): params must be a mapping of names to values, not a \(node.kindName)")
         }
+        return try node.toJSON(path: "params").objectValue ?? [:]
+    }
 
-        // seed
-        var seed = SimulationSpec.Seed.auto
-        if let node = fields["seed"] {
-            let v = try node.toJSON(path: "seed")
-            switch v {
-            case .string("auto"), .null: seed = .auto
-            case .int(let i) where i >= 0: seed = .fixed(i)
-            default:
-                throw ConfigError("\(node.origin): seed must be an integer >= 0 or \"auto\", got \(describe(v))")
-            }
+    static func seed(_ node: SpecNode?) throws(ConfigError) -> SimulationSpec.Seed {
+        guard let node else { return .auto }
+        let v = try node.toJSON(path: "seed")
+        switch v {
+        case .string("auto"), .null: return .auto
+        case .int(let i) where i >= 0: return .fixed(i)
+        default:
+            throw ConfigError("\(node.origin): seed must be an integer >= 0 or \"auto\", got \(describe(v))")
         }
+    }
 
-        // solver: any keys; rtol/atol finite numbers >= 0
-        var solver: [String: JSONValue] = [:]
-        if let node = fields["solver"] {
-            guard case .mapping(let sp, _) = node else {
-                throw ConfigError("\(node.origin): solver must be a mapping such as {rtol: 1e-6, atol: 1e-9}, not a \(node.kindName)")
+    /// Any keys; rtol and atol finite numbers >= 0.
+    static func solver(_ node: SpecNode?) throws(ConfigError) -> [String: JSONValue] {
+        guard let node else { return [:] }
+        guard case .mapping(let sp, _) = node else {
+            throw ConfigError("\(node.origin): solver must be a mapping such as {rtol: 1e-6, atol: 1e-9}, not a \(node.kindName)")
+        }
+        let solver = try node.toJSON(path: "solver").objectValue ?? [:]
+        for tol in ["rtol", "atol"] {
+            guard let v = solver[tol] else { continue }
+            let origin = sp.first(where: { $0.key == tol })?.value.origin ?? node.origin
+            guard let d = v.numberValue else {
+                throw ConfigError("\(origin): solver.\(tol) must be a number such as 1e-6, got \(describe(v))")
             }
-            solver = try node.toJSON(path: "solver").objectValue ?? [:]
-            for tol in ["rtol", "atol"] {
-                guard let v = solver[tol] else { continue }
-                let origin = sp.first(where: { $0.key == tol })?.value.origin ?? node.origin
-                guard let d = v.numberValue else {
-                    throw ConfigError("\(origin): solver.\(tol) must be a number such as 1e-6, got \(describe(v))")
-                }
-                guard d.isFinite, d >= 0 else {
-                    throw ConfigError("\(origin): solver.\(tol) must be finite and >= 0, got \(describe(v)); tolerances are magnitudes, e.g. 1e-6")
-                }
+            guard d.isFinite, d >= 0 else {
+                throw ConfigError("\(origin): solver.\(tol) must be finite and >= 0, got \(describe(v)); tolerances are magnitudes, e.g. 1e-6")
             }
         }
+        return solver
+    }
 
-        // env
+    static func env(_ node: SpecNode?) throws(ConfigError) -> [String: String] {
+        guard let node else { return [:] }
+        guard case .mapping(let ep, _) = node else {
+            throw ConfigError("\(node.origin): env must be a mapping of variable names to values, not a \(node.kindName)")
+        }
         var env: [String: String] = [:]
-        if let node = fields["env"] {
-            guard case .mapping(let ep, _) = node else {
-                throw ConfigError("\(node.origin): env must be a mapping of variable names to values, not a \(node.kindName)")
+        for (k, v) in ep {
+            guard isEnvName(k) else {
+                throw ConfigError("\(v.origin): env key '\(k)' is not a valid environment variable name")
             }
-            for (k, v) in ep {
-                guard isEnvName(k) else {
-                    throw ConfigError("\(v.origin): env key '\(k)' is not a valid environment variable name")
-                }
-                guard !k.hasPrefix("REPRO_") else {
-                    throw ConfigError("\(v.origin): env key '\(k)': REPRO_* variables are set by repro; rename it")
-                }
-                env[k] = try scalarText(v, key: "env.\(k)")
+            guard !k.hasPrefix("REPRO_") else {
+                throw ConfigError("\(v.origin): env key '\(k)': REPRO_* variables are set by repro; rename it")
             }
+            env[k] = try scalarText(v, key: "env.\(k)")
         }
-        var passthrough: [String] = []
-        if let node = fields["env_passthrough"] {
-            passthrough = try stringList(node, key: "env_passthrough")
-            for n in passthrough where !isEnvName(n) {
-                throw ConfigError("\(node.origin): env_passthrough entry '\(n)' is not a valid environment variable name")
-            }
-            passthrough = Array(Set(passthrough)).sorted()
-        }
+        return env
+    }
 
-        var backend = "local"
-        if let node = fields["backend"] {
-            backend = try string(node, key: "backend")
-            // Named backends live in .repro.yaml: the name is checked against it when the spec runs.
-            guard Backends.isValidName(backend) else {
-                throw ConfigError(
-                    "\(node.origin): backend '\(backend)' is not a backend name; use \(Backends.builtIn.joined(separator: ", ")) or a name "
-                        + "configured under `backends:` in .repro.yaml (letters, digits, '-' and '_')")
+    static func passthrough(_ node: SpecNode?) throws(ConfigError) -> [String] {
+        guard let node else { return [] }
+        let names = try stringList(node, key: "env_passthrough")
+        for n in names where !isEnvName(n) {
+            throw ConfigError("\(node.origin): env_passthrough entry '\(n)' is not a valid environment variable name")
+        }
+        return Array(Set(names)).sorted()
+    }
+
+    static func backend(_ node: SpecNode?) throws(ConfigError) -> String {
+        guard let node else { return "local" }
+        let backend = try string(node, key: "backend")
+        // Named backends live in .repro.yaml: the name is checked against it when the spec runs.
+        guard Backends.isValidName(backend) else {
+            throw ConfigError(
+                "\(node.origin): backend '\(backend)' is not a backend name; use \(Backends.builtIn.joined(separator: ", ")) or a name "
+                    + "configured under `backends:` in .repro.yaml (letters, digits, '-' and '_')")
+        }
+        return backend
+    }
+
+    static func timeout(_ node: SpecNode?) throws(ConfigError) -> Double? {
+        guard let node else { return nil }
+        let text = try scalarText(node, key: "timeout")
+        guard let t = DurationText.seconds(text) else {
+            throw ConfigError("\(node.origin): timeout '\(text)' is not a duration; write e.g. 90s, 30m, 2h, 1h30m or 1d")
+        }
+        return t
+    }
+
+    static func resources(_ node: SpecNode?) throws(ConfigError) -> [String: JSONValue] {
+        guard let node else { return [:] }
+        guard case .mapping(let rp, _) = node else {
+            throw ConfigError("\(node.origin): resources must be a mapping such as {cpus: 4, memory: 8G}")
+        }
+        let resources = try node.toJSON(path: "resources").objectValue ?? [:]
+        for (k, v) in rp {
+            guard resourceKeys.contains(k) else {
+                throw ConfigError("\(v.origin): unknown resource '\(k)'; use \(resourceKeys.joined(separator: ", "))")
+            }
+            // Checked here, so a bad value (from the file, --set or a sweep axis) stops
+            // before anything is recorded or submitted.
+            do throws(ConfigError) { _ = try SlurmBackend.resourceValue(k, resources[k] ?? .null) } catch {
+                throw ConfigError("\(v.origin): \(error.message)")
             }
         }
+        return resources
+    }
 
-        var timeout: Double? = nil
-        if let node = fields["timeout"] {
-            let text = try scalarText(node, key: "timeout")
-            guard let t = DurationText.seconds(text) else {
-                throw ConfigError("\(node.origin): timeout '\(text)' is not a duration; write e.g. 90s, 30m, 2h, 1h30m or 1d")
-            }
-            timeout = t
-        }
-
-        var resources: [String: JSONValue] = [:]
-        if let node = fields["resources"] {
-            guard case .mapping = node else {
-                throw ConfigError("\(node.origin): resources must be a mapping such as {cpus: 4, memory: 8G}")
-            }
-            resources = try node.toJSON(path: "resources").objectValue ?? [:]
-            if case .mapping(let rp, _) = node {
-                for (k, v) in rp {
-                    guard resourceKeys.contains(k) else {
-                        throw ConfigError("\(v.origin): unknown resource '\(k)'; use \(resourceKeys.joined(separator: ", "))")
-                    }
-                    // Checked here, so a bad value (from the file, --set or a sweep axis) stops
-                    // before anything is recorded or submitted.
-                    do throws(ConfigError) { _ = try SlurmBackend.resourceValue(k, resources[k] ?? .null) } catch {
-                        throw ConfigError("\(v.origin): \(error.message)")
-                    }
-                }
-            }
-        }
-
+    static func verify(_ node: SpecNode?) throws(ConfigError) -> Tolerance {
         var verify = Tolerance.exact
-        if let node = fields["verify"] {
-            guard case .mapping(let vp, _) = node else {
-                throw ConfigError("\(node.origin): verify must be a mapping such as {rtol: 1e-9, atol: 0, ulps: 16}")
-            }
-            for (k, v) in vp {
-                let value = try v.toJSON(path: "verify.\(k)")
-                switch k {
-                case "rtol", "atol":
-                    guard let d = value.numberValue, d.isFinite, d >= 0 else {
-                        throw ConfigError("\(v.origin): verify.\(k) must be a finite number >= 0")
-                    }
-                    if k == "rtol" { verify.rtol = d } else { verify.atol = d }
-                case "ulps":
-                    guard let i = value.intValue, i >= 0 else { throw ConfigError("\(v.origin): verify.ulps must be a whole number >= 0") }
-                    verify.ulps = UInt64(i)
-                default:
-                    throw ConfigError("\(v.origin): unknown key 'verify.\(k)'; use rtol, atol, ulps")
+        guard let node else { return verify }
+        guard case .mapping(let vp, _) = node else {
+            throw ConfigError("\(node.origin): verify must be a mapping such as {rtol: 1e-9, atol: 0, ulps: 16}")
+        }
+        for (k, v) in vp {
+            let value = try v.toJSON(path: "verify.\(k)")
+            switch k {
+            case "rtol", "atol":
+                guard let d = value.numberValue, d.isFinite, d >= 0 else {
+                    throw ConfigError("\(v.origin): verify.\(k) must be a finite number >= 0")
                 }
+                if k == "rtol" { verify.rtol = d } else { verify.atol = d }
+            case "ulps":
+                guard let i = value.intValue, i >= 0 else { throw ConfigError("\(v.origin): verify.ulps must be a whole number >= 0") }
+                verify.ulps = UInt64(i)
+            default:
+                throw ConfigError("\(v.origin): unknown key 'verify.\(k)'; use rtol, atol, ulps")
             }
         }
+        return verify
+    }
 
+    static func reportY(_ node: SpecNode?) throws(ConfigError) -> [String] {
+        guard let node else { return [] }
+        guard case .mapping(let rp, _) = node else {
+            throw ConfigError("\(node.origin): report must be a mapping such as {y: \"result.json:$.survival_fraction\"}")
+        }
         var reportY: [String] = []
-        if let node = fields["report"] {
-            guard case .mapping(let rp, _) = node else {
-                throw ConfigError("\(node.origin): report must be a mapping such as {y: \"result.json:$.survival_fraction\"}")
-            }
-            for (k, v) in rp {
-                guard k == "y" else { throw ConfigError("\(v.origin): unknown key 'report.\(k)'; use y") }
-                reportY = try stringList(v, key: "report.y")
-                for y in reportY where !y.contains(":") {
-                    throw ConfigError(
-                        "\(v.origin): report.y '\(y)' must name an output and a value: FILE:$.json.path or FILE.csv:column")
-                }
+        for (k, v) in rp {
+            guard k == "y" else { throw ConfigError("\(v.origin): unknown key 'report.\(k)'; use y") }
+            reportY = try stringList(v, key: "report.y")
+            for y in reportY where !y.contains(":") {
+                throw ConfigError(
+                    "\(v.origin): report.y '\(y)' must name an output and a value: FILE:$.json.path or FILE.csv:column")
             }
         }
-        var spec = SimulationSpec(
-            name: name, command: command, code: code, inputs: inputs, outputs: outputs, params: params,
-            seed: seed, solver: solver, env: env, envPassthrough: passthrough, backend: backend,
-            timeout: timeout, resources: resources, sourcePath: file, verify: verify)
-        spec.reportY = reportY
-        return spec
+        return reportY
     }
 
     // MARK: field helpers

@@ -76,7 +76,11 @@ extension GitRepository {
         try gitCheck(git_submodule_lookup(&sm, handle, path), "git_submodule_lookup(\(path))")
         defer { git_submodule_free(sm) }
         var subRepo: OpaquePointer?
-        guard git_submodule_open(&subRepo, sm) == 0, let subRepo else { return [] }
+        let rc = git_submodule_open(&subRepo, sm)
+        // Not checked out: nothing can differ in it. Any other failure must not pass for "clean".
+        if rc == GIT_ENOTFOUND.rawValue { return [] }
+        try gitCheck(rc, "git_submodule_open(\(path))")
+        guard let subRepo else { return [] }
         let sub = GitRepository(owning: subRepo)
         let head = try sub.headCommitGit()
         var out = Array("# submodule \(path) at \(head.id)\n".utf8)

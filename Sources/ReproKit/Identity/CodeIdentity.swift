@@ -107,7 +107,7 @@ public struct CodeIdentity: Sendable, Equatable {
         } catch let e as ReproError {
             throw ReproErrorBox(e)
         } catch {
-            throw ReproErrorBox(ExecutionError("\(error)"))
+            throw ReproErrorBox(ExecutionError("\(error)", cause: error))
         }
     }
 }

@@ -220,7 +220,7 @@ public final class Dispatcher {
                 }
                 try store.recordMaterializations(
                     record.outputs.compactMap { o in paths[o.name].map { (path: $0, sha256: o.sha256, runId: record.runId) } })
-            } else if record.status != .succeeded, showFailureTail, let tail = Runner.tail(dir + "/stderr") {
+            } else if record.status != .succeeded, showFailureTail, let tail = TaskFiles.tail(dir + "/stderr") {
                 log(tail)
             }
             if recycleTaskDirs {
@@ -260,7 +260,7 @@ public final class Dispatcher {
                 status = .failed
                 message = "output \(o.name) changed after the simulation hashed it (\(o.sha256.prefix(12)) → \(blob.sha256.prefix(12)))"
             }
-            outputs.append((OutputFile(name: o.name, sha256: blob.sha256, size: blob.size), Runner.inlineJSON(o.name, path), blob))
+            outputs.append((OutputFile(name: o.name, sha256: blob.sha256, size: blob.size), TaskFiles.inlineJSON(o.name, path), blob))
         }
         let stdout = access(collected.dir + "/stdout", F_OK) == 0 ? try store.putFile(atPath: collected.dir + "/stdout") : nil
         let stderr = access(collected.dir + "/stderr", F_OK) == 0 ? try store.putFile(atPath: collected.dir + "/stderr") : nil

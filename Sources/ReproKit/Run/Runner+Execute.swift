@@ -119,37 +119,4 @@ extension Runner {
         if how == .detached { r.status = .running }
         return RunOutcome(record: r, cache: .miss, outputsDir: nil, outputPaths: [:])
     }
-
-    /// `result.json` (at any depth) is kept inline for the `results` view when it is valid JSON.
-    static func inlineJSON(_ name: String, _ path: String) -> String? {
-        guard name == "result.json" || name.hasSuffix("/result.json") else { return nil }
-        // Larger results stay blobs only: the view is for quick SQL, not bulk data.
-        guard let bytes = try? FileIO.readAll(path, limit: 4 << 20), (try? JSONParser.parse(bytes)) != nil else { return nil }
-        return String(decoding: bytes, as: UTF8.self)
-    }
-
-    /// The last lines of the simulation's stderr, shown when it fails.
-    static func tail(_ path: String, lines: Int = 15) -> String? {
-        let bytes = FileIO.readTail(path, maxBytes: 8192)
-        guard !bytes.isEmpty else { return nil }
-        let text = String(decoding: bytes, as: UTF8.self)
-        let last = text.split(separator: "\n", omittingEmptySubsequences: false).suffix(lines + 1)
-        return "--- last lines of the simulation's stderr ---\n" + last.joined(separator: "\n")
-    }
-}
-
-extension DurationText {
-    /// `2h`, `1h30m`, `45s`, `1.5s`.
-    public static func format(_ seconds: Double) -> String {
-        if seconds < 60 {
-            return seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
-        }
-        var s = Int(seconds.rounded())
-        var out = ""
-        if s >= 86400 { out += "\(s / 86400)d"; s %= 86400 }
-        if s >= 3600 { out += "\(s / 3600)h"; s %= 3600 }
-        if s >= 60 { out += "\(s / 60)m"; s %= 60 }
-        if s > 0 { out += "\(s)s" }
-        return out
-    }
 }

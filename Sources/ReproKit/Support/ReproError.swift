@@ -48,12 +48,17 @@ public struct NotFoundError: ReproError {
     public init(_ message: String) { self.message = message }
 }
 
-/// The simulation could not be started or supervised.
+/// The simulation could not be started or supervised, or something failed that no other area
+/// owns; `cause` keeps the original error (never flattened to its text only).
 public struct ExecutionError: ReproError {
     public let message: String
+    public var cause: (any Error)?
     public var exitCode: Int32 { 1 }
     public var description: String { message }
-    public init(_ message: String) { self.message = message }
+    public init(_ message: String, cause: (any Error)? = nil) {
+        self.message = message
+        self.cause = cause
+    }
 }
 
 /// Runs `body`, turning whatever it throws into a `ReproErrorBox` (keeping a repro error's
@@ -66,6 +71,6 @@ func boxingErrors<T>(_ body: () throws -> T) throws(ReproErrorBox) -> T {
     } catch let e as ReproError {
         throw ReproErrorBox(e)
     } catch {
-        throw ReproErrorBox(ExecutionError("\(error)"))
+        throw ReproErrorBox(ExecutionError("\(error)", cause: error))
     }
 }

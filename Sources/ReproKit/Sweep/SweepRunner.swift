@@ -221,94 +221,12 @@ public final class SweepRunner {
         d.recycleTaskDirs = inProcess
         d.confirmCancel = { [request] n in request.confirmCancel(n, backendName) }
 
-        // Key locks are taken as points are dispatched and dropped as they finish: holding
-        // thousands of open descriptors would make every spawn copy and close them all.
-        var held = Set<String>()
-        let queue = misses
-        var busy: [Runner.Prepared] = []
-        defer { for k in held { store.keyLocks.unlock(k) } }
-        // Local task directories are recycled through a free list (see Dispatcher).
-        var freeDirs: [String] = []
-        var dirOf: [String: String] = [:]
-        var dirCount = 0
-        defer {
-            for i in 0..<dirCount { FileIO.removeTreeFast(backend.taskRoot + "/sweep-\(getpid())-slot\(i + 1)") }
-        }
-
-        var next = 0
-        // Locally, records are created a window at a time (so Ctrl-C leaves no pile of
-        // never-started runs), refilled in batches so each costs one transaction.
         let jobs = request.jobs ?? ProcessInfo.processInfo.activeProcessorCount
-        // With --fail-fast nothing waits in the pool beyond what runs: after the first failure
-        // no further point starts.
-        let window = inProcess ? (request.failFast ? jobs : max(64, 16 * jobs)) : Int.max
-        var inFlight = 0
-        var failedSeen = false
+        let window = SweepWindow(
+            queue: misses, store: store, backend: backend, dispatcher: d, jobs: jobs, failFast: request.failFast,
+            sweepPath: request.sweepPath, environment: request.environment, log: log)
+        defer { window.finish() }
         var lastShown = 0.0
-        let sweepPath = request.sweepPath
-        let environment = request.environment
-        var patchBlobs: [String: String] = [:]
-
-        func submitMore() throws -> [TaskHandle] {
-            guard next < queue.count, !(request.failFast && failedSeen), Interrupts.shared.received == nil else { return [] }
-            let room = window == Int.max ? queue.count - next : max(0, window - inFlight)
-            guard room > 0, window == Int.max || inFlight <= window / 2 else { return [] }
-            let batch = queue[next..<min(queue.count, next + room)]
-            next += batch.count
-            var tasks: [TaskSpec] = []
-            var records: [RunRecord] = []
-            var resources: [String: [String: JSONValue]] = [:]
-            var adopted: [TaskHandle] = []
-            for p in batch {
-                guard try store.keyLocks.tryLock(p.key) else {
-                    busy.append(p)  // another repro is computing it: wait for it at the end
-                    continue
-                }
-                held.insert(p.key)
-                // Submitted by an earlier sweep that was interrupted or detached, and still on the
-                // scheduler: wait for that run rather than computing the key twice.
-                if backend.capabilities.outlivesSubmitter, let live = try store.submittedRun(forKey: p.key), live.backend == backend.name,
-                    let ref = live.taskRef
-                {
-                    adopted.append(TaskHandle(runId: live.runId, ref: ref, jobId: live.jobId, attempt: live.attempts))
-                    continue
-                }
-                var patch: String?
-                if let bytes = p.patch {
-                    let h = Hashing.sha256Hex(bytes)
-                    if patchBlobs[h] == nil { patchBlobs[h] = try store.putReferencedBytes(bytes).sha256 }
-                    patch = patchBlobs[h]
-                }
-                let runId = HostInfo.newRunId()
-                var dir: String? = nil
-                if inProcess {
-                    if let d = freeDirs.popLast() {
-                        dir = d
-                    } else {
-                        dirCount += 1
-                        dir = backend.taskRoot + "/sweep-\(getpid())-slot\(dirCount)"
-                    }
-                    dirOf[runId] = dir
-                }
-                let (t, r) = try Runner.makeTask(
-                    p, specPath: sweepPath, environment: environment, backend: backend, runId: runId, patchBlob: patch, taskDir: dir)
-                tasks.append(t)
-                records.append(r)
-                resources[t.runId] = p.spec.resources
-            }
-            try store.insertRunningMany(records)
-            // One submission (one array on SLURM) per distinct resource request.
-            var handles: [TaskHandle] = []
-            let groups = Dictionary(grouping: tasks, by: { JSONValue.object(resources[$0.runId] ?? [:]).canonical })
-            for (_, group) in groups.sorted(by: { $0.key < $1.key }) {
-                let ids = Set(group.map(\.runId))
-                handles += try d.submit(group, resources: resources[group[0].runId] ?? [:], records: records.filter { ids.contains($0.runId) })
-            }
-            if !adopted.isEmpty { log("\(backend.name): \(adopted.count) point(s) already submitted by an earlier sweep; waiting for them") }
-            handles += adopted
-            inFlight += handles.count
-            return handles
-        }
 
         var firstRound = true
         let dispatchStart = Clock.monotonic()
@@ -318,7 +236,7 @@ public final class SweepRunner {
         let outcome = try d.drive(
             [],
             refill: {
-                let h = try submitMore()
+                let h = try window.submitMore()
                 if firstRound && backend.capabilities.outlivesSubmitter {
                     firstRound = false
                     log(String(format: "%@: submitted %d run(s) in %.2f s", backend.name, h.count, Clock.monotonic() - dispatchStart))
@@ -326,36 +244,33 @@ public final class SweepRunner {
                 return h
             },
             onFinished: { f in
-                inFlight -= 1
                 let r = f.record
-                if held.remove(r.key) != nil { store.keyLocks.unlock(r.key) }
-                if let d = dirOf.removeValue(forKey: r.runId) { freeDirs.append(d) }
+                window.finished(r)
                 localResults[r.key] = SweepPointResult(
                     runId: r.runId, key: r.key, cache: .miss, status: r.status, backend: r.backend, jobId: r.jobId, message: r.message)
                 switch r.status {
                 case .succeeded: localProg.done += 1
                 case .failed:
                     localProg.failed += 1
-                    failedSeen = true
                 case .interrupted, .running: localProg.interrupted += 1
                 }
                 // The local pool runs at most `jobs` of what was handed to it; the rest waits.
-                let executing = inProcess ? min(inFlight, jobs) : inFlight
+                let executing = inProcess ? min(window.inFlight, jobs) : window.inFlight
                 localProg.running = executing
-                localProg.queued = queue.count - next + busy.count + (inFlight - executing)
+                localProg.queued = window.waiting + (window.inFlight - executing)
                 let now = Clock.monotonic()
                 if now - lastShown > 0.2 {
                     lastShown = now
                     show(localProg, false)
                 }
             },
-            stopRequested: { self.request.failFast && failedSeen })
+            stopRequested: { self.request.failFast && window.failedSeen })
         results = localResults
         prog = localProg
         if outcome != .finished { return outcome }
 
         // Keys another repro was computing: wait for it, then they are hits (or ours to run).
-        for p in busy {
+        for p in window.busy {
             try store.keyLocks.lock(p.key)
             defer { store.keyLocks.unlock(p.key) }
             if let hit = try store.servableRun(forKey: p.key, maxAge: config.maxAge) {
@@ -366,7 +281,8 @@ public final class SweepRunner {
             }
             let patch = try p.patch.map { try store.putReferencedBytes($0).sha256 }
             let (t, r) = try Runner.makeTask(
-                p, specPath: sweepPath, environment: environment, backend: backend, runId: HostInfo.newRunId(), patchBlob: patch)
+                p, specPath: request.sweepPath, environment: request.environment, backend: backend, runId: HostInfo.newRunId(),
+                patchBlob: patch)
             try store.insertRunningMany([r])
             let handles = try d.submit([t], resources: p.spec.resources, records: [r])
             try d.drive(handles, onFinished: { f in
