@@ -69,10 +69,9 @@ final class VerifyTests: XCTestCase {
         XCTAssertEqual(output(j, "result.json")["differences"]?.arrayValue?.first?["location"], "sample")
         let bin = output(j, "state.bin")
         XCTAssertEqual(bin["verdict"], "DIVERGENT")
-        // One random byte: equal by chance 1 time in 256.
-        if bin["differences"]?.arrayValue?.first?["location"] != nil {
-            XCTAssertEqual(bin["differences"]?.arrayValue?.first?["location"], "byte 1000")
-        }
+        // Ten bytes from 1000 on differ between any two runs (the first of them may agree).
+        let location = bin["differences"]?.arrayValue?.first?["location"]?.stringValue ?? ""
+        XCTAssertTrue(location.hasPrefix("byte 100"), location)
     }
 
     func testPerturbNamesLangAndTZ() throws {
