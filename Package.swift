@@ -22,8 +22,9 @@ let package = Package(
         .systemLibrary(name: "CReproSys"),
         // Skips libgit2's CA-bundle parse at init (see the file's comment); Linux only.
         .target(name: "CGitFastInit"),
-        // Typed wrappers for libcurl's variadic setopt (HTTP for object storage and REST backends).
-        .target(name: "CCurl", linkerSettings: [.linkedLibrary("curl")]),
+        // libcurl through dlopen on first use (HTTP for object storage and REST backends), with
+        // typed wrappers for its variadic setopt: not linked, so a cache hit never loads it.
+        .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl")]),
         .target(
             name: "ReproKit",
             dependencies: [

@@ -82,12 +82,14 @@ final class CurlEasy: @unchecked Sendable {
     let handle: UnsafeMutableRawPointer
 
     init() throws(RemoteError) {
-        _ = HTTPClient.globalInit
-        guard let h = curl_easy_init() else { throw RemoteError("libcurl could not create a handle (out of memory?)", kind: .client) }
+        guard repro_curl_load() == 0 else {
+            throw RemoteError(String(cString: repro_curl_load_error()), kind: .unreachable)
+        }
+        guard let h = repro_curl_easy_init() else { throw RemoteError("libcurl could not create a handle (out of memory?)", kind: .client) }
         handle = h
     }
 
-    deinit { curl_easy_cleanup(handle) }
+    deinit { repro_curl_easy_cleanup(handle) }
 }
 
 /// A list of header lines for one request; frees the curl_slist in deinit.
@@ -95,10 +97,10 @@ final class CurlHeaderList {
     private(set) var list: UnsafeMutablePointer<curl_slist>?
 
     init(_ lines: [String]) {
-        for line in lines { list = curl_slist_append(list, line) }
+        for line in lines { list = repro_curl_slist_append(list, line) }
     }
 
-    deinit { curl_slist_free_all(list) }
+    deinit { repro_curl_slist_free_all(list) }
 }
 
 /// Where a transfer's bytes go and come from; reached from libcurl's callbacks through the
@@ -177,7 +179,6 @@ private let readBody: repro_curl_io_fn = { ptr, size, n, user in
 /// HTTP over libcurl: one request at a time per handle, handles pooled across threads.
 /// Redirects are not followed (a signed request must not be replayed elsewhere).
 public final class HTTPClient: Sendable {
-    static let globalInit: Int32 = repro_curl_global_init()
     private let pool = Mutex<[CurlEasy]>([])
 
     public init() {}
@@ -192,7 +193,7 @@ public final class HTTPClient: Sendable {
 
     private static func perform(_ req: HTTPRequest, on easy: CurlEasy) throws(RemoteError) -> HTTPResponse {
         let h = easy.handle
-        curl_easy_reset(h)
+        repro_curl_easy_reset(h)
         let transfer = Transfer(upload: req.body)
         if let f = req.bodyFile {
             transfer.inFD = open(f.path, O_RDONLY | O_CLOEXEC)
@@ -240,14 +241,14 @@ public final class HTTPClient: Sendable {
             }
             repro_curl_set_str(h, CURLOPT_CUSTOMREQUEST, req.method)
         }
-        let rc = curl_easy_perform(h)
+        let rc = repro_curl_easy_perform(h)
         withExtendedLifetime(headerList) {}
         if transfer.writeFailed != 0 {
             throw RemoteError(
                 "cannot write the download to \(req.downloadTo ?? "?"): \(String(cString: strerror(transfer.writeFailed)))", kind: .client)
         }
         guard rc == CURLE_OK else {
-            let what = String(cString: curl_easy_strerror(rc))
+            let what = String(cString: repro_curl_easy_strerror(rc))
             let kind: RemoteError.Kind = rc == CURLE_OPERATION_TIMEDOUT ? .timeout : .unreachable
             throw RemoteError("\(req.method) \(HTTPClient.redacted(req.url)) failed: \(what)", kind: kind, curlCode: Int32(rc.rawValue))
         }
