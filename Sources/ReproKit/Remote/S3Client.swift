@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import Synchronization
 
 /// `s3://bucket/prefix`: where a backend stages tasks or a team keeps its cache.
 public struct S3Location: Sendable, Equatable, CustomStringConvertible {
@@ -52,12 +53,15 @@ public final class S3Client: Sendable {
     /// Files larger than this go up in parts of `partSize` (S3 allows at most 10,000 parts).
     public let multipartThreshold: Int64
     public let partSize: Int64
+    /// Parts in flight at once.
+    public let partConcurrency: Int
     /// Seconds since the epoch, for signing (tests move it).
     let clock: @Sendable () -> Double
 
     public init(
         settings: AWSSettings, region: String? = nil, endpoint: String? = nil, retry: RetryPolicy = RetryPolicy(),
-        multipartThreshold: Int64 = 64 << 20, partSize: Int64 = 16 << 20, clock: @escaping @Sendable () -> Double = { Clock.now() }
+        multipartThreshold: Int64 = 64 << 20, partSize: Int64 = 16 << 20, partConcurrency: Int = 4,
+        clock: @escaping @Sendable () -> Double = { Clock.now() }
     ) throws(ConfigError) {
         self.settings = settings
         self.region = settings.region(configured: region)
@@ -74,6 +78,7 @@ public final class S3Client: Sendable {
         self.retry = retry
         self.multipartThreshold = multipartThreshold
         self.partSize = max(5 << 20, partSize)
+        self.partConcurrency = max(1, partConcurrency)
         self.clock = clock
     }
 
@@ -205,23 +210,8 @@ public final class S3Client: Sendable {
         guard let uploadId = XMLText.first("UploadId", in: created.text) else {
             throw RemoteError("POST s3://\(bucket)/\(key)?uploads: no UploadId in the answer", kind: .server)
         }
-        var etags: [String] = []
         do throws(RemoteError) {
-            var offset: Int64 = 0
-            var part = 1
-            while offset < size {
-                let length = min(partSize, size - offset)
-                let r = try send(
-                    Call(
-                        method: "PUT", bucket: bucket, key: key, query: [("partNumber", String(part)), ("uploadId", uploadId)],
-                        bodyFile: (path, offset, length)))
-                guard let etag = r.headers["etag"] else {
-                    throw RemoteError("PUT part \(part) of s3://\(bucket)/\(key): no ETag in the answer", kind: .server)
-                }
-                etags.append(etag)
-                offset += length
-                part += 1
-            }
+            let etags = try uploadParts(file: path, size: size, bucket: bucket, key: key, uploadId: uploadId)
             let xml = "<CompleteMultipartUpload>"
                 + etags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(XMLText.escape($0.element))</ETag></Part>" }
                 .joined() + "</CompleteMultipartUpload>"
@@ -245,6 +235,45 @@ public final class S3Client: Sendable {
             _ = try? send(Call(method: "DELETE", bucket: bucket, key: key, query: [("uploadId", uploadId)], accept: [404]))
             throw error
         }
+    }
+
+    /// Uploads the parts `partConcurrency` at a time (each on its own pooled connection);
+    /// returns their ETags in part order.
+    func uploadParts(file path: String, size: Int64, bucket: String, key: String, uploadId: String) throws(RemoteError) -> [String] {
+        let count = Int((size + partSize - 1) / partSize)
+        let etags = Mutex([String?](repeating: nil, count: count))
+        let failure = Mutex<RemoteError?>(nil)
+        let width = max(1, min(partConcurrency, count))
+        let done = DispatchGroup()
+        for worker in 0..<width {
+            done.enter()
+            // Threads, not the dispatch pool: these block on the network, not the CPU.
+            Thread.detachNewThread { [self] in
+                defer { done.leave() }
+                var i = worker
+                while i < count, failure.withLock({ $0 == nil }) {
+                    let offset = Int64(i) * partSize
+                    do {
+                        let r = try send(
+                            Call(
+                                method: "PUT", bucket: bucket, key: key, query: [("partNumber", String(i + 1)), ("uploadId", uploadId)],
+                                bodyFile: (path, offset, min(partSize, size - offset))))
+                        guard let etag = r.headers["etag"] else {
+                            throw RemoteError("PUT part \(i + 1) of s3://\(bucket)/\(key): no ETag in the answer", kind: .server)
+                        }
+                        etags.withLock { $0[i] = etag }
+                    } catch let e as RemoteError {
+                        failure.withLock { if $0 == nil { $0 = e } }
+                    } catch {
+                        failure.withLock { if $0 == nil { $0 = RemoteError("\(error)", kind: .client) } }
+                    }
+                    i += width
+                }
+            }
+        }
+        done.wait()
+        if let e = failure.withLock({ $0 }) { throw e }
+        return etags.withLock { $0.compactMap { $0 } }
     }
 
     public func get(bucket: String, key: String) throws(RemoteError) -> [UInt8] {
