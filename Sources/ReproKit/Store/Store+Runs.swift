@@ -162,6 +162,43 @@ extension Store {
         return out
     }
 
+    /// What a sweep needs to serve a hit: the run, where it ran, and its outputs.
+    public struct ServableHit: Sendable {
+        public var runId: String
+        public var backend: String
+        public var jobId: String?
+        public var outputs: [OutputFile]
+    }
+
+    /// `servableRuns`, without decoding whole records: a no-op re-run of a large sweep only
+    /// needs which run answers each key and its outputs (same rules: succeeded, not
+    /// invalidated or evicted, within max age, the newest wins).
+    public func servableHits(forKeys keys: [String], maxAge: Double) throws(StoreError) -> [String: ServableHit] {
+        guard !keys.isEmpty else { return [:] }
+        let oldest = Clock.iso8601(Clock.now() - maxAge)
+        let rows = try db.prepare(
+            """
+            SELECT run_id, key, backend, job_id FROM runs
+            WHERE key IN (SELECT value FROM json_each(?)) AND status = 'succeeded' AND invalidated_reason IS NULL
+            AND outputs_evicted_at IS NULL AND finished_at >= ? ORDER BY finished_at
+            """
+        ).query([.text(JSONValue.array(keys.map { .string($0) }).canonical), .text(oldest)]) {
+            (key: $0.text(1), hit: ServableHit(runId: $0.text(0), backend: $0.text(2), jobId: $0.optText(3), outputs: []))
+        }
+        var out: [String: ServableHit] = [:]
+        for r in rows { out[r.key] = r.hit }  // ordered by finished_at: the newest wins
+        guard !out.isEmpty else { return out }
+        var byRun: [String: String] = [:]
+        for (k, h) in out { byRun[h.runId] = k }
+        let outputs = try db.prepare(
+            "SELECT run_id, name, sha256, size FROM outputs WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY run_id, name"
+        ).query([.text(JSONValue.array(byRun.keys.map { .string($0) }).canonical)]) {
+            ($0.text(0), OutputFile(name: $0.text(1), sha256: $0.text(2), size: $0.int(3)))
+        }
+        for (runId, o) in outputs { if let k = byRun[runId] { out[k]?.outputs.append(o) } }
+        return out
+    }
+
     /// A run with this key still queued or running on a scheduler (not this machine's pool).
     public func submittedRun(forKey key: String) throws(StoreError) -> RunRecord? {
         try fetchRuns(where: "key = ? AND status = 'running' AND COALESCE(backend_type, backend) != 'local' AND task_ref IS NOT NULL ORDER BY started_at DESC LIMIT 1", [.text(key)]).first

@@ -133,13 +133,17 @@ public final class SweepRunner {
         var misses: [Runner.Prepared] = []
         var hitIds: [String] = []
         var written: [(path: String, sha256: String, runId: String)] = []
-        let servable = try store.servableRuns(forKeys: Array(firstIndex.keys), maxAge: config.maxAge)
+        let servable = try store.servableHits(forKeys: Array(firstIndex.keys), maxAge: config.maxAge)
         for (key, i) in firstIndex.sorted(by: { $0.value < $1.value }) {
             if let hit = servable[key] {
                 results[key] = SweepPointResult(
                     runId: hit.runId, key: key, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId)
                 hitIds.append(hit.runId)
-                if !request.dryRun { written += try materialize(hit, into: resultsDir(hit), store: store) }
+                if !request.dryRun {
+                    // Where a miss of this point would have put them (its own spec's name).
+                    let dir = ResultsDir.path(repoRoot: root, name: prepared[i].spec.name, key: key)
+                    written += try materialize(hit.outputs, of: hit.runId, into: dir, store: store)
+                }
             } else {
                 misses.append(prepared[i])
             }
@@ -195,14 +199,20 @@ public final class SweepRunner {
     /// Writes a hit's outputs where a miss would have put them (leaving correct files alone).
     /// Writes a hit's outputs into place; returns what was written where (to record).
     func materialize(_ run: RunRecord, into dir: String, store: Store) throws -> [(path: String, sha256: String, runId: String)] {
+        try materialize(run.outputs, of: run.runId, into: dir, store: store)
+    }
+
+    func materialize(_ outputs: [OutputFile], of runId: String, into dir: String, store: Store) throws
+        -> [(path: String, sha256: String, runId: String)]
+    {
         var written: [(path: String, sha256: String, runId: String)] = []
-        for o in run.outputs {
+        for o in outputs {
             let dest = dir + "/" + o.name
             if !Materializer.isCurrent(dest, sha256: o.sha256, size: o.size) {
                 try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
                 try store.materializeBlob(o.sha256, to: dest)
             }
-            written.append((dest, o.sha256, run.runId))
+            written.append((dest, o.sha256, runId))
         }
         return written
     }

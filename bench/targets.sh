@@ -1,0 +1,105 @@
+#!/bin/sh
+# The speed targets (issue "Speed: a cache hit as cheap as a SQLite query"), each measured
+# beside its reference in the same run, with the ratio; exits 1 when a target is missed.
+# For people to run on a quiet machine, not in CI (timings are noisy there).
+#   bench/targets.sh [--quick]
+# Release build with the static Swift runtime, stripped (what a user would install); medians
+# from hyperfine, peak memory from /usr/bin/time.
+set -eu
+cd "$(dirname "$0")/.."
+[ -x /opt/swift/usr/bin/swift ] && PATH="/opt/swift/usr/bin:$PATH"
+RUNS=30
+BIG=1
+[ "${1:-}" = "--quick" ] && { RUNS=10; BIG=0; }
+swift build -c release --static-swift-stdlib --product repro >&2
+swift build -c release --static-swift-stdlib --product repro-bench >&2
+BIN="$(swift build -c release --static-swift-stdlib --show-bin-path)"
+WORK="$(mktemp -d /tmp/repro-targets.XXXXXX)"
+RES="$(mktemp -d /tmp/repro-targets-results.XXXXXX)"  # outside the repo: a new file there is dirt
+trap 'rm -rf "$WORK" "$RES"' EXIT
+REPRO="$RES/repro"
+strip -o "$REPRO" "$BIN/repro"
+CORES=$(nproc)
+MISSED=0
+
+echo "binary: $(stat -c %s "$BIN/repro") bytes unstripped, $(stat -c %s "$REPRO") stripped (measured: the stripped one)"
+
+# median CMD...: hyperfine's median of each command, in ms, one per line
+median() {
+  hyperfine -N -w 3 -r "$RUNS" --export-json "$RES/h.json" "$@" >/dev/null 2>&1
+  python3 -c 'import json,sys; [print("%.3f" % (r["median"]*1000)) for r in json.load(open(sys.argv[1]))["results"]]' "$RES/h.json"
+}
+# target NAME VALUE REFERENCE-TEXT LIMIT-TEXT OK(0|1)
+target() {
+  if [ "$5" = 1 ]; then verdict=ok; else verdict=MISSED; MISSED=$((MISSED + 1)); fi
+  printf '%-44s %-34s %-40s %s\n' "$1" "$2" "$3" "$4 -> $verdict"
+}
+ratio_ok() { python3 -c "import sys; print(1 if float(sys.argv[1]) <= float(sys.argv[2]) else 0)" "$1" "$2"; }
+div() { python3 -c "import sys; print('%.2f' % (float(sys.argv[1]) / float(sys.argv[2])))" "$1" "$2"; }
+
+cd "$WORK"
+git init -q -b main . && git config user.email b@example.org && git config user.name bench
+printf 'name: bench-true\ncommand: [/bin/true]\nseed: 1\nsolver: {rtol: 1e-6, atol: 1e-9}\n' > true.yaml
+printf 'name: bench-point\ncommand: [true]\nparams: {i: 0}\nseed: 1\n' > point.yaml
+printf 'import sys, time\nt = time.time()\nwhile time.time() - t < 0.02: pass\nprint(sys.argv[1:])\n' > psim.py
+printf 'name: bench-py\ncommand: [python3, psim.py, "{params.i}"]\ncode: [psim.py]\nparams: {i: 0}\nseed: 1\n' > py.yaml
+python3 -c 'print("base: point.yaml\ngrid: {params.i: [%s]}" % ", ".join(map(str, range(1000))))' > sweep1k.yaml
+python3 -c 'print("base: point.yaml\ngrid: {params.i: [%s]}" % ", ".join(map(str, range(10000))))' > sweep10k.yaml
+python3 -c 'print("base: py.yaml\ngrid: {params.i: [%s]}" % ", ".join(map(str, range(1000))))' > sweeppy.yaml
+python3 -c 'print("base: point.yaml\ngrid: {params.i: [%s], params.j: [%s]}" % (", ".join(map(str, range(2000))), ", ".join(map(str, range(100)))))' > sweep200k.yaml
+git add . && git commit -qm bench
+"$REPRO" run true.yaml >/dev/null 2>&1
+
+echo "== targets (median of $RUNS unless noted; reference in the same run)"
+set -- $(median "$REPRO run true.yaml" "sqlite3 .repro/store.sqlite 'select count(*) from runs'")
+HIT=$1; SQL=$2; R=$(div "$HIT" "$SQL")
+target "cache hit end to end" "$HIT ms" "sqlite3 count query $SQL ms" "${R}x <= 3x" "$(ratio_ok "$R" 3)"
+
+set -- $(median "$REPRO --version" "git log -1")
+R=$(div "$1" "$2")
+target "repro --version" "$1 ms" "git log -1 $2 ms" "${R}x <= 2x" "$(ratio_ok "$R" 2)"
+
+set -- $(median "$REPRO run --no-cache true.yaml" "/bin/true")
+OVER=$(python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) - float(sys.argv[2])))" "$1" "$2")
+LIMIT=$(python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) + 3))" "$HIT")
+target "miss overhead over the bare command" "$OVER ms ($1 - $2)" "hit $HIT ms + 3 ms" "<= $LIMIT ms" "$(ratio_ok "$OVER" "$LIMIT")"
+
+"$REPRO" sweep sweep1k.yaml >/dev/null 2>&1
+set -- $(median "$REPRO sweep sweep1k.yaml")
+R=$(div "$1" "$HIT")
+target "no-op re-run of a cached 1,000-point sweep" "$1 ms" "one cache hit $HIT ms" "${R}x <= 3x" "$(ratio_ok "$R" 3)"
+
+seq 10000 > "$RES/seq"
+hyperfine -w 1 -r 3 --export-json "$RES/10k.json" --prepare "rm -rf .repro results" \
+  "xargs -P $CORES -n 1 true < $RES/seq" "$REPRO sweep sweep10k.yaml --jobs $CORES" >/dev/null 2>&1
+set -- $(python3 -c 'import json,sys; [print("%.3f" % r["median"]) for r in json.load(open(sys.argv[1]))["results"]]' "$RES/10k.json")
+R=$(div "$2" "$1")
+target "10,000 trivial points (median of 3)" "$2 s" "xargs -P $CORES $1 s" "${R}x <= 1.15x" "$(ratio_ok "$R" 1.15)"
+rm -rf .repro results
+MEM=$(/usr/bin/time -f %M "$REPRO" sweep sweep10k.yaml --jobs "$CORES" 2>&1 >/dev/null | tail -1)
+MB=$(python3 -c "import sys; print('%.1f' % (int(sys.argv[1]) / 1024))" "$MEM")
+target "  peak memory of that sweep" "$MB MiB" "" "< 30 MiB" "$(ratio_ok "$MB" 29.999)"
+
+if [ "$BIG" = 1 ]; then
+  seq 1000 > "$RES/seq1k"
+  hyperfine -w 0 -r 2 --export-json "$RES/py.json" --prepare "rm -rf .repro results" \
+    "xargs -P $CORES -n 1 python3 psim.py < $RES/seq1k" "$REPRO sweep sweeppy.yaml --jobs $CORES" >/dev/null 2>&1
+  set -- $(python3 -c 'import json,sys; [print("%.3f" % r["median"]) for r in json.load(open(sys.argv[1]))["results"]]' "$RES/py.json")
+  R=$(div "$2" "$1")
+  target "1,000 Python sims of ~25 ms (median of 2)" "$2 s" "xargs -P $CORES $1 s" "${R}x <= 1.05x" "$(ratio_ok "$R" 1.05)"
+fi
+
+set -- $(/usr/bin/time -f "%e %M" "$REPRO" sweep sweep200k.yaml --dry-run 2>&1 >/dev/null | tail -1)
+MB=$(python3 -c "import sys; print('%.1f' % (int(sys.argv[1]) / 1024))" "$2")
+target "200,000-point --dry-run (one run)" "$1 s, $MB MiB" "" "< 2 s, < 100 MB" \
+  "$(python3 -c "import sys; print(1 if float(sys.argv[1]) < 2 and float(sys.argv[2]) < 100e6 / 1048576 else 0)" "$1" "$MB")"
+
+PATH="$RES:$BIN:$PATH"; export PATH
+"$REPRO" hooks install >/dev/null
+"$BIN/repro-bench" populate "$WORK/.repro" 10000 100 >/dev/null
+git commit -q --allow-empty -m "another commit"
+set -- $(median "sh .git/hooks/post-commit")
+target "git hook with 10,000 entries" "$1 ms" "" "< 30 ms" "$(ratio_ok "$1" 29.999)"
+
+echo "== $MISSED target(s) missed"
+[ "$MISSED" = 0 ]
