@@ -176,17 +176,22 @@ extension Store {
     public func servableHits(forKeys keys: [String], maxAge: Double) throws(StoreError) -> [String: ServableHit] {
         guard !keys.isEmpty else { return [:] }
         let oldest = Clock.iso8601(Clock.now() - maxAge)
-        let rows = try db.prepare(
+        let filter = """
+            status = 'succeeded' AND invalidated_reason IS NULL AND outputs_evicted_at IS NULL AND finished_at >= ?
             """
-            SELECT run_id, key, backend, job_id FROM runs
-            WHERE key IN (SELECT value FROM json_each(?)) AND status = 'succeeded' AND invalidated_reason IS NULL
-            AND outputs_evicted_at IS NULL AND finished_at >= ? ORDER BY finished_at
-            """
-        ).query([.text(JSONValue.array(keys.map { .string($0) }).canonical), .text(oldest)]) {
+        // Many keys against a smaller store: reading every servable row and matching here beats
+        // handing SQLite a JSON array of hundreds of thousands of keys.
+        let stored = try db.prepare("SELECT count(*) FROM runs").query { $0.int(0) }.first ?? 0
+        let scan = keys.count > 1000 && Int64(keys.count) > stored
+        let wanted = scan ? Set(keys) : []
+        let sql = "SELECT run_id, key, backend, job_id FROM runs WHERE "
+            + (scan ? "" : "key IN (SELECT value FROM json_each(?)) AND ") + filter + " ORDER BY finished_at"
+        let params: [SQLValue] = scan ? [.text(oldest)] : [.text(JSONValue.array(keys.map { .string($0) }).canonical), .text(oldest)]
+        let rows = try db.prepare(sql).query(params) {
             (key: $0.text(1), hit: ServableHit(runId: $0.text(0), backend: $0.text(2), jobId: $0.optText(3), outputs: []))
         }
         var out: [String: ServableHit] = [:]
-        for r in rows { out[r.key] = r.hit }  // ordered by finished_at: the newest wins
+        for r in rows where !scan || wanted.contains(r.key) { out[r.key] = r.hit }  // ordered by finished_at: the newest wins
         guard !out.isEmpty else { return out }
         var byRun: [String: String] = [:]
         for (k, h) in out { byRun[h.runId] = k }
