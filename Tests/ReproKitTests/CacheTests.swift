@@ -99,4 +99,23 @@ final class CacheTests: XCTestCase {
         repo.git("checkout", "-q", "HEAD~1")
         XCTAssertEqual(parseJSON(repro(["run", "sim.yaml", "--json"], cwd: repo.path).out)["cache"], "miss")
     }
+
+    /// Both ways of looking up a sweep's hits (keys handed to SQLite, or every servable row
+    /// matched in memory when there are more keys than runs) give the same answer.
+    func testServableHitsAreTheSameWhateverTheNumberOfKeys() throws {
+        let repo = try TempRepo.seeded()
+        let first = try runSpec(repo)
+        let second = try runSpec(repo, set: ["params.n=2"])
+        _ = try runSpec(repo, set: ["params.n=3"])  // servable, but not asked for
+        let store = try Store(root: repo.path + "/.repro")
+        XCTAssertEqual(try store.invalidate(.key(second.record.key), reason: "test"), 1)
+        let few = try store.servableHits(forKeys: [first.record.key, second.record.key], maxAge: 86400)
+        let many = try store.servableHits(
+            forKeys: [first.record.key, second.record.key] + (0..<1500).map { Hashing.sha256Hex("other-\($0)") }, maxAge: 86400)
+        for found in [few, many] {
+            XCTAssertEqual(Array(found.keys), [first.record.key])
+            XCTAssertEqual(found[first.record.key]?.runId, first.record.runId)
+            XCTAssertEqual(found[first.record.key]?.outputs, first.record.outputs)
+        }
+    }
 }
