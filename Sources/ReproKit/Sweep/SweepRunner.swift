@@ -103,6 +103,7 @@ public final class SweepRunner {
         let t0 = Clock.monotonic()
         let sweep = try SweepSpec.load(path: request.sweepPath)
         let specs = try sweep.specs()
+        Trace.mark("sweep: \(specs.count) points expanded")
         let baseDir = ((sweep.baseFile.hasPrefix("/") ? sweep.baseFile : FileManager.default.currentDirectoryPath + "/" + sweep.baseFile)
             as NSString).deletingLastPathComponent
         let repo = try GitRepository(discoveringFrom: baseDir)
