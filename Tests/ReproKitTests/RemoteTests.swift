@@ -289,4 +289,49 @@ final class RemoteTests: XCTestCase {
         XCTAssertEqual(r.code, 6, r.out + r.err)
         XCTAssertTrue((r.out + r.err).contains("cloud"), r.out + r.err)
     }
+
+    /// The S3 server goes away while the task runs: the worker cannot upload, the submitter
+    /// cannot read the bucket. The run fails with a clear error naming the endpoint (exit 6),
+    /// is left running (nothing half-ingested), and `repro wait` settles it once S3 is back.
+    func testS3StoppedWhileTheTaskRunsIsNamedAndSettledLater() throws {
+        let moto = try MotoServer()
+        let (repo, _, baseEnv) = try cloudRepo(extraConfig: "    manifest_grace: 2s")
+        repo.write("slow.yaml", """
+            name: slow
+            command: [sh, -c, "sleep 4; echo done > $REPRO_OUTDIR/out.txt"]
+            code: [slow.yaml]
+            """)
+        repo.commitAll("slow")
+        try FileManager.default.createDirectory(atPath: repo.path + "/.repro", withIntermediateDirectories: true)
+        repo.write(".repro/config.yaml", """
+            backends:
+              cloud:
+                staging: s3://repro-private/staging
+                endpoint: \(moto.endpoint)
+            """)
+        try moto.client().createBucket("repro-private")
+        let log = NSTemporaryDirectory() + "s3down-" + UUID().uuidString
+        defer { unlink(log) }
+        let p = try launchRepro(["run", "slow.yaml", "--backend", "cloud"], cwd: repo.path, env: baseEnv, stderrFile: log)
+        let deadline = Date().addingTimeInterval(30)
+        while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("RUNNING") { usleep(100_000) }
+        moto.stop()
+        p.waitUntilExit()
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertEqual(p.terminationStatus, 6, text)
+        XCTAssertTrue(text.contains("127.0.0.1:\(moto.port)"), text)
+        let state = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT run_id || '|' || status FROM runs"], cwd: "/").out
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        XCTAssertTrue(state.hasSuffix("|running"), "left for `repro wait`, not half-ingested: \(state)")
+        // S3 is back (empty: the worker's uploads never arrived): the run fails with the cause.
+        try moto.restart()
+        try moto.client().createBucket("repro-private")
+        let runId = String(state.split(separator: "|").first ?? "")
+        let w = repro(["wait", runId], cwd: repo.path, env: baseEnv)
+        XCTAssertNotEqual(w.code, 0, w.err)
+        let show = parseJSON(repro(["show", runId, "--json"], cwd: repo.path, env: baseEnv).out)
+        XCTAssertEqual(show["status"], "failed")
+        XCTAssertTrue(show["message"]?.stringValue?.contains("no manifest appeared") ?? false, show["message"]?.stringValue ?? "")
+        XCTAssertEqual(show["outputs"]?.arrayValue?.count, 0)
+    }
 }

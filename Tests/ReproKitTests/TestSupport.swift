@@ -228,7 +228,7 @@ func requireChromium() throws -> String {
 /// the signing tests compare with botocore instead.
 final class MotoServer {
     let port: Int
-    let process: Process
+    var process: Process
     var endpoint: String { "http://127.0.0.1:\(port)" }
     /// What a client needs to reach it (dummy keys: moto accepts any).
     var env: [String: String] {
@@ -236,10 +236,11 @@ final class MotoServer {
          "AWS_ENDPOINT_URL_S3": endpoint]
     }
 
-    init() throws {
+    /// A new server on `port` (a fixed one: to bring a stopped server back where clients look).
+    init(port fixed: Int? = nil) throws {
         var lastError = ""
         for _ in 0..<5 {
-            let port = Int.random(in: 20000..<40000)
+            let port = fixed ?? Int.random(in: 20000..<40000)
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             p.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
@@ -262,6 +263,18 @@ final class MotoServer {
         throw XCTSkip("moto's server did not start (\(lastError)); pip install 'moto[server]' (scripts/deps.sh --test does)")
     }
 
+    /// Starts it again on the same port (empty: moto keeps its state in memory).
+    func restart() throws {
+        stop()
+        let again = try MotoServer(port: port)
+        process = again.process
+        again.detach()
+    }
+
+    /// Hands the process over (its deinit must not stop it).
+    private var detached = false
+    private func detach() { detached = true }
+
     func stop() {
         if process.isRunning {
             process.terminate()
@@ -269,7 +282,7 @@ final class MotoServer {
         }
     }
 
-    deinit { stop() }
+    deinit { if !detached { stop() } }
 
     func client(_ extra: [String: String] = [:]) throws -> S3Client {
         var e = env
