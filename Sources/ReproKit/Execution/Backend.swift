@@ -34,10 +34,14 @@ public protocol Backend: AnyObject {
     /// What stops it from working right now (unreachable, refused credentials, unwritable
     /// staging), one line each; empty when it is ready.
     func check() -> [String]
+    /// Cheap local checks that would make every submission fail (no token, an expired one, no
+    /// storage credentials), run before anything is recorded or uploaded.
+    func preflight() throws
 }
 
 extension Backend {
     public func check() -> [String] { [] }
+    public func preflight() throws {}
 }
 
 /// Backends whose tasks live in a folder both sides see (this machine, a cluster's shared file

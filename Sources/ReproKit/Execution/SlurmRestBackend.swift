@@ -116,6 +116,11 @@ public final class SlurmRestBackend: Backend {
 
     // MARK: - Backend
 
+    public func preflight() throws {
+        _ = try token()
+        _ = try staging.s3.settings.credentials()
+    }
+
     public func stage(_ tasks: [TaskSpec]) throws -> [String] {
         try tasks.map { try staging.stage($0) }
     }

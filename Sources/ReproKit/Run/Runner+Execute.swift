@@ -80,6 +80,7 @@ extension Runner {
     func execute(_ p: Prepared) throws -> RunOutcome {
         let backend = try Backends.make(
             backendName(p), store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment, config: p.config)
+        try backend.preflight()
         let runId = HostInfo.newRunId()
         let patchBlob = try p.patch.map { try p.store.putReferencedBytes($0) }
         let (task, record) = try Runner.makeTask(

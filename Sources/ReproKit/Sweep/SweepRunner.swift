@@ -227,6 +227,7 @@ public final class SweepRunner {
     ) throws -> Dispatcher.Outcome {
         let backend = try Backends.make(
             backendName, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment, config: config)
+        try backend.preflight()
         let d = Dispatcher(store: store, backend: backend, log: log, maxRetries: config.maxRetries(backend: backendName), resultsDir: resultsDir)
         let inProcess = backend.capabilities.runsInProcess
         d.recycleTaskDirs = inProcess

@@ -162,9 +162,13 @@ public final class Verifier {
         let patchBlob = try p.patch.map { try p.store.putReferencedBytes($0).sha256 }
         var finished: [(RunRecord, String?)] = stored.map { [($0, "stored run")] } ?? []
 
-        for name in request.backends {
-            let backend = try Backends.make(
-                name, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment, config: p.config)
+        // Every backend ready (a token, credentials) before the first one runs anything.
+        let backends = try request.backends.map {
+            try Backends.make($0, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment, config: p.config)
+        }
+        for b in backends { try b.preflight() }
+        for backend in backends {
+            let name = backend.name
             var tasks: [TaskSpec] = []
             var records: [RunRecord] = []
             for _ in 0..<request.runs {
