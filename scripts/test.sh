@@ -11,8 +11,8 @@ if [ "${REPRO_SKIP_SLURM:-0}" != 1 ]; then
   ./scripts/slurm-test-cluster.sh start
 fi
 if [ "${CI:-}" = true ]; then
-  REPRO_REQUIRE_SLURM=1
-  export REPRO_REQUIRE_SLURM
+  REPRO_REQUIRE_TEST_ENV=1
+  export REPRO_REQUIRE_TEST_ENV
 fi
 swift build --build-tests
 swift test --skip-build

@@ -12,7 +12,7 @@ final class S3Tests: XCTestCase {
     /// botocore signs the same request at the same instant; the signatures must be equal.
     func botocore(_ script: String, token: String? = nil) throws -> String {
         guard sh(["python3", "-c", "import botocore"], cwd: "/").code == 0 else {
-            throw XCTSkip("botocore is not importable; pip install botocore (scripts/deps.sh --test installs it with moto)")
+            throw missingTestEnvironment("botocore is not importable; pip install botocore (scripts/deps.sh --test installs it with moto)")
         }
         let prelude = (token.map { "TOKEN = '\($0)'\n" } ?? "TOKEN = None\n") + """
             import datetime, botocore.auth as A

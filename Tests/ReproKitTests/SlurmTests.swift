@@ -5,7 +5,7 @@ import XCTest
 
 /// The SLURM backend: state parsing on canned output, then for real against the single-node
 /// test cluster (scripts/slurm-test-cluster.sh). Without a cluster these skip with the reason;
-/// with REPRO_REQUIRE_SLURM=1 (CI) a missing cluster is a failure.
+/// with REPRO_REQUIRE_TEST_ENV=1 (CI) a missing cluster is a failure.
 final class SlurmTests: XCTestCase {
     func testStateTableAndParsers() {
         XCTAssertEqual(SlurmStates.phase("PENDING").0, .queued)

@@ -200,15 +200,22 @@ func lineCount(_ path: String) -> Int {
     (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").count ?? 0
 }
 
-/// The SLURM tests need the single-node cluster (scripts/slurm-test-cluster.sh start, which
-/// scripts/test.sh and CI run). Without one they skip, saying why, so the rest of the suite
-/// runs on a laptop; with REPRO_REQUIRE_SLURM=1 (set by CI) a missing cluster is a failure.
+/// Some tests need parts of the test environment that scripts/test.sh installs and starts (the
+/// SLURM cluster with slurmrestd and an S3 server, Chromium, botocore). On a laptop without
+/// them those tests skip, saying why, so the rest of the suite runs; with
+/// REPRO_REQUIRE_TEST_ENV=1 (scripts/test.sh sets it in CI) a missing part is a failure, so
+/// CI can never pass by skipping. The only way tests skip.
+func missingTestEnvironment(_ reason: String, file: StaticString = #filePath, line: UInt = #line) -> XCTSkip {
+    if ProcessInfo.processInfo.environment["REPRO_REQUIRE_TEST_ENV"] == "1" { XCTFail(reason, file: file, line: line) }
+    return XCTSkip(reason)
+}
+
+/// The SLURM tests need the single-node cluster (scripts/slurm-test-cluster.sh start).
 func requireSlurmCluster() throws {
     let r = sh(["scontrol", "ping"], cwd: "/")
     if r.code == 0 && r.out.contains("UP") { return }
-    let reason = "no SLURM cluster is reachable (scontrol ping: \(r.out + r.err)); start one with scripts/slurm-test-cluster.sh start"
-    if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
-    throw XCTSkip(reason)
+    throw missingTestEnvironment(
+        "no SLURM cluster is reachable (scontrol ping: \(r.out + r.err)); start one with scripts/slurm-test-cluster.sh start")
 }
 
 /// The report's browser test needs headless Chromium (Debian's `chromium`, which
@@ -218,9 +225,7 @@ func requireChromium() throws -> String {
     where FileManager.default.isExecutableFile(atPath: candidate) {
         return candidate
     }
-    let reason = "headless Chromium is not installed (apt-get install chromium); scripts/test.sh installs it"
-    if ProcessInfo.processInfo.environment["REPRO_REQUIRE_SLURM"] == "1" { XCTFail(reason) }
-    throw XCTSkip(reason)
+    throw missingTestEnvironment("headless Chromium is not installed (apt-get install chromium); scripts/test.sh installs it")
 }
 
 /// A private S3-compatible server (moto, from PyPI) on a free loopback port, for one test
@@ -260,7 +265,7 @@ final class MotoServer {
             if p.isRunning { p.terminate() }
             p.waitUntilExit()
         }
-        throw XCTSkip("moto's server did not start (\(lastError)); pip install 'moto[server]' (scripts/deps.sh --test does)")
+        throw missingTestEnvironment("moto's server did not start (\(lastError)); pip install 'moto[server]' (scripts/deps.sh --test does)")
     }
 
     /// Starts it again on the same port (empty: moto keeps its state in memory).

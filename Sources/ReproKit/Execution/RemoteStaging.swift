@@ -28,8 +28,8 @@ public final class RemoteStaging {
     let nodeScratch: String
     /// Object keys known to exist (uploaded or seen by HEAD in this process).
     private var present: [String: Int64] = [:]
-    /// Code archives by commit: object key, SHA-256, size.
-    private var archives: [String: (key: String, sha256: String, size: Int64)] = [:]
+    /// Code archives by commit, once uploaded or found in the bucket.
+    private var archives: [String: (tree: String, key: String, sha256: String, size: Int64)] = [:]
     private var plans: [String: JSONValue] = [:]
 
     /// Task folders on a remote machine are named under this root in argv, env and config;
@@ -84,9 +84,7 @@ public final class RemoteStaging {
 
     /// The commit's tree as a tar archive, uploaded unless the bucket has it.
     func codeArchive(_ src: TaskSources) throws -> (tree: String, key: String, sha256: String, size: Int64) {
-        if let a = archives[src.commit] {
-            return (String(a.key.split(separator: "/").last?.dropLast(4) ?? ""), a.key, a.sha256, a.size)
-        }
+        if let a = archives[src.commit] { return a }
         let repo = try GitRepository(discoveringFrom: src.repoRoot)
         try Store.makeDirectory(scratch)
         let file = scratch + "/code-\(src.commit).tar"
@@ -98,7 +96,7 @@ public final class RemoteStaging {
         if try s3.head(bucket: location.bucket, key: key)?.size != size {
             try s3.upload(file: file, bucket: location.bucket, key: key)
         }
-        archives[src.commit] = (key, sha, size)
+        archives[src.commit] = (tree, key, sha, size)
         return (tree, key, sha, size)
     }
 
@@ -144,13 +142,17 @@ public final class RemoteStaging {
 
     /// Writes an attempt's task.json, with presigned URLs for everything the worker reads and
     /// writes; returns the URL the worker starts from.
+    /// A staged run's plan: from this process, else from the bucket (a resubmission by a later
+    /// `repro wait`).
+    public func plan(runId: String) throws -> JSONValue {
+        if let p = plans[runId] { return p }
+        let p = try JSONParser.parse(try s3.get(bucket: location.bucket, key: runPrefix(runId) + "/plan.json"))
+        plans[runId] = p
+        return p
+    }
+
     public func issue(runId: String, attempt: Int, timeout: Double?) throws -> String {
-        var plan: JSONValue
-        if let p = plans[runId] {
-            plan = p
-        } else {
-            plan = try JSONParser.parse(try s3.get(bucket: location.bucket, key: runPrefix(runId) + "/plan.json"))
-        }
+        let plan = try self.plan(runId: runId)
         let expires = Int((timeout ?? 0) + urlMargin)
         let bucket = location.bucket
         func get(_ key: String) throws(RemoteError) -> JSONValue { .string(try s3.presign("GET", bucket: bucket, key: key, expires: expires)) }
@@ -193,10 +195,9 @@ public final class RemoteStaging {
         let key = attemptPrefix(runId, attempt) + "/manifest.json"
         guard let bytes = try s3.getIfPresent(bucket: location.bucket, key: key) else { return nil }
         if let j = try? JSONParser.parse(bytes), let m = try? TaskManifest(json: j), m.runId == runId { return m }
-        return TaskManifest(
-            runId: runId, status: .failed, exitCode: nil,
-            message: "the manifest at s3://\(location.bucket)/\(key) is not a manifest of run \(runId); nothing from it was stored",
-            startedAt: "", finishedAt: "", durationS: 0, host: "", os: "", jobId: nil, executablePath: nil, executableSha256: nil, outputs: [])
+        return TaskManifest.failure(
+            runId: runId,
+            message: "the manifest at s3://\(location.bucket)/\(key) is not a manifest of run \(runId); nothing from it was stored")
     }
 
     /// Downloads a finished attempt's logs and outputs into a local folder and checks every

@@ -306,7 +306,7 @@ public final class SlurmRestBackend: Backend {
 
     public func resubmit(_ h: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle? {
         let attempt = h.attempt + 1
-        let plan = try JSONParser.parse(try staging.s3.get(bucket: staging.location.bucket, key: staging.runPrefix(h.runId) + "/plan.json"))
+        let plan = try staging.plan(runId: h.runId)
         let timeout = plan["timeout"]?.numberValue
         let url = try staging.issue(runId: h.runId, attempt: attempt, timeout: timeout)
         let job = try submitJob(try jobRequest(resources: resources, timeout: timeout, name: plan["name"]?.stringValue ?? ""), url: url, count: 1)
