@@ -156,6 +156,12 @@ indirect enum SpecNode: Sendable {
 /// Scalar resolution by the YAML 1.2 core schema (not YAML 1.1's: `yes` and `0755` stay as
 /// written, `1e-6` is a float).
 enum YAMLCore {
+    /// A YAML 1.2 boolean, or nil.
+    static func bool(_ s: String) -> Bool? {
+        if case .bool(let b) = resolve(s) { return b }
+        return nil
+    }
+
     static func resolve(_ s: String) -> JSONValue {
         switch s {
         case "", "~", "null", "Null", "NULL": return .null

@@ -56,12 +56,23 @@ public final class Runner {
                 let handle = TaskHandle(runId: live.runId, ref: ref, jobId: live.jobId, attempt: live.attempts)
                 return try wait([handle], dispatcher: try dispatcher(p, backend: backend), fallback: live)
             }
+            // The team may have computed it already.
+            let team = try TeamCacheUse.open(
+                config: p.config, store: p.store, repoRoot: p.repo.workdir, environment: request.environment, log: log)
+            if !request.noCache, let team, try team.lookup([p.key]) > 0,
+                let hit = try p.store.servableRun(forKey: p.key, maxAge: p.config.maxAge)
+            {
+                return try serveHit(hit, p)
+            }
             // Before paying for compute, say why it is needed (the question users ask most).
             let why = request.noCache ? nil : (try? explain(p))?.line
             Trace.mark("miss explained")
             if let why { log(why) }
             var outcome = try execute(p)
             outcome.missReason = request.noCache ? "--no-cache" : why
+            if let team, outcome.record.status == .succeeded, let done = try p.store.run(id: outcome.record.runId) {
+                team.publish([done], store: p.store, repoRoot: p.repo.workdir)
+            }
             return outcome
         }
     }

@@ -49,6 +49,7 @@ struct RunColumns {
     let queuedAt: Int32
     let interpreterJson: Int32
     let packagesBlob: Int32
+    let originJson: Int32
 
     init(_ s: SQLiteStatement.Row) throws(StoreError) {
         runId = try s.index("run_id")
@@ -97,5 +98,6 @@ struct RunColumns {
         queuedAt = try s.index("queued_at")
         interpreterJson = try s.index("interpreter_json")
         packagesBlob = try s.index("packages_blob")
+        originJson = try s.index("origin_json")
     }
 }

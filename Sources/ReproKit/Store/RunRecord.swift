@@ -89,6 +89,9 @@ public struct RunRecord: Sendable {
     public var interpreter: JSONValue = .null
     /// The packages installed for that interpreter (`name==version` lines), as a blob.
     public var packagesBlob: String? = nil
+    /// Set when the run was pulled from a team cache: the remote, the manifest, who signed it
+    /// and on what trust it was accepted. Nil for a run computed here.
+    public var origin: JSONValue = .null
 
     public var shortKey: String { String(key.prefix(12)) }
 
@@ -120,6 +123,7 @@ public struct RunRecord: Sendable {
         o["queued_at"] = queuedAt.json
         o["interpreter"] = interpreter
         o["packages_blob"] = packagesBlob.json
+        o["origin"] = origin
         o["rtol"] = solver["rtol"] ?? .null
         o["atol"] = solver["atol"] ?? .null
         return .object(o)

@@ -202,6 +202,14 @@ extension Store {
             ALTER TABLE runs ADD COLUMN backend_type TEXT;
             """
         ),
+        (
+            7, "team-cache",
+            """
+            -- A run pulled from a team cache: the remote, the manifest and its signer (JSON).
+            -- Two producers' disagreeing results for one key are both kept as runs.
+            ALTER TABLE runs ADD COLUMN origin_json TEXT;
+            """
+        ),
     ]
 
     /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new

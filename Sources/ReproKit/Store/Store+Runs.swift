@@ -10,7 +10,7 @@ extension Store {
     /// Columns added by migration 2, read after the hit count.
     private static let stateColumns =
         "(SELECT stale_json FROM code_states c WHERE c.code_json = runs.code_json) AS stale_json, invalidated_reason, "
-        + "outputs_evicted_at, queued_at, interpreter_json, packages_blob, backend_type, attempts"
+        + "outputs_evicted_at, queued_at, interpreter_json, packages_blob, backend_type, attempts, origin_json"
 
     /// Records a run as `running` before the simulation starts, so a crash leaves a trace.
     public func insertRunning(_ r: RunRecord, blobs: [BlobRef] = []) throws(StoreError) {
@@ -350,6 +350,7 @@ extension Store {
                         + "use a repro at least as new as the one that wrote it, or run `repro fsck`")
             }
             let interpreter: JSONValue = st.isNull(k.interpreterJson) ? .null : try json(k.interpreterJson, "interpreter_json")
+            let origin: JSONValue = st.isNull(k.originJson) ? .null : try json(k.originJson, "origin_json")
             return RunRecord(
                 runId: st.text(k.runId), key: st.text(k.key), name: st.text(k.name), specPath: st.text(k.specPath),
                 configHash: st.text(k.configHash), config: try json(k.configJson, "config_json"), commit: st.text(k.commitId),
@@ -368,7 +369,8 @@ extension Store {
                 staleReasons: Store.decodeStale(st.optText(k.staleJson)), invalidatedReason: st.optText(k.invalidatedReason),
                 outputsEvictedAt: st.optText(k.outputsEvictedAt), user: st.text(k.user), jobId: st.optText(k.jobId),
                 taskRef: st.optText(k.taskRef), backendType: st.optText(k.backendType), attempts: Int(st.int(k.attempts)),
-                queuedAt: st.optText(k.queuedAt), interpreter: interpreter, packagesBlob: st.optText(k.packagesBlob))
+                queuedAt: st.optText(k.queuedAt), interpreter: interpreter, packagesBlob: st.optText(k.packagesBlob),
+                origin: origin)
         }
         guard !rows.isEmpty else { return rows }
         // Every run's outputs in one query, not one query per run.

@@ -42,6 +42,10 @@ public struct StoreConfig: Sendable {
     public var slurm = Slurm()
     /// Named backends, by name.
     public var backends: [String: BackendSettings] = [:]
+    /// Shared result caches, by name (`remotes:`).
+    public var remotes: [String: RemoteSettings] = [:]
+    /// How runs use them, and whose results are trusted (`cache.remote`, `cache.trusted_keys`, ...).
+    public var teamCache = TeamCacheSettings()
 
     public init() {}
 
@@ -60,7 +64,7 @@ public struct StoreConfig: Sendable {
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             let node = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: path)
             guard case .mapping = node else {
-                throw ConfigError("\(node.origin): a repro config file must be a mapping with `cache:`, `slurm:` or `backends:` sections")
+                throw ConfigError("\(node.origin): a repro config file must be a mapping with `cache:`, `slurm:`, `backends:` or `remotes:` sections")
             }
             merged = merged.map { StoreConfig.merge($0, over: node) } ?? node
         }
@@ -92,13 +96,23 @@ public struct StoreConfig: Sendable {
                     throw ConfigError("\(value.origin): cache must be a mapping such as {max_age: 30d}")
                 }
                 for (k, v) in cachePairs {
-                    guard k == "max_age" else {
-                        throw ConfigError("\(v.origin): unknown key 'cache.\(k)'; known: cache.max_age")
+                    switch k {
+                    case "max_age":
+                        guard case .scalar(let text, _, _) = v, let seconds = DurationText.seconds(text) else {
+                            throw ConfigError("\(v.origin): cache.max_age must be a duration such as 30d, 12h or 90m")
+                        }
+                        config.maxAge = seconds
+                    case "remote": try config.teamCache.parseRemote(v)
+                    case "signing_key":
+                        guard case .scalar(let t, _, _) = v, !t.isEmpty else {
+                            throw ConfigError("\(v.origin): cache.signing_key must name a private key file made by `repro keygen`")
+                        }
+                        config.teamCache.signingKey = t
+                    case "trusted_keys": try config.teamCache.parseTrustedKeys(v)
+                    default:
+                        throw ConfigError(
+                            "\(v.origin): unknown key 'cache.\(k)'; known: cache.max_age, cache.remote, cache.signing_key, cache.trusted_keys")
                     }
-                    guard case .scalar(let text, _, _) = v, let seconds = DurationText.seconds(text) else {
-                        throw ConfigError("\(v.origin): cache.max_age must be a duration such as 30d, 12h or 90m")
-                    }
-                    config.maxAge = seconds
                 }
             case "slurm":
                 config.slurm = try parseSlurm(value, path: "slurm")
@@ -107,8 +121,13 @@ public struct StoreConfig: Sendable {
                     throw ConfigError("\(value.origin): backends must be a mapping of names to settings, such as {cloud: {type: slurm-rest, ...}}")
                 }
                 for (name, node) in named { config.backends[name] = try BackendSettings.parse(name: name, node) }
+            case "remotes":
+                guard case .mapping(let named, _) = value else {
+                    throw ConfigError("\(value.origin): remotes must be a mapping of names to settings, such as {origin: {url: s3://bucket/prefix}}")
+                }
+                for (name, node) in named { config.remotes[name] = try RemoteSettings.parse(name: name, node) }
             default:
-                throw ConfigError("\(value.origin): unknown key '\(key)' in the repro config; known: cache, slurm, backends")
+                throw ConfigError("\(value.origin): unknown key '\(key)' in the repro config; known: cache, slurm, backends, remotes")
             }
         }
         return config

@@ -3,6 +3,12 @@ import Foundation
 
 /// SHA-256 helpers; every content address in repro is a lowercase hex SHA-256.
 public enum Hashing {
+    /// 64 lower-case hex digits: what every blob and key name is (checked before such a name
+    /// becomes a path or an object key).
+    public static func isSHA256Hex(_ s: String) -> Bool {
+        s.utf8.count == 64 && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
+    }
+
     public static func sha256Hex(_ data: some DataProtocol) -> String {
         hex(SHA256.hash(data: data))
     }

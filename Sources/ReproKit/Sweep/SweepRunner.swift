@@ -99,8 +99,17 @@ public final class SweepRunner {
         self.progress = progress
     }
 
-    public func run() throws -> SweepSummary {
-        let t0 = Clock.monotonic()
+    /// A sweep's points with their keys, and where they run from.
+    struct Points {
+        var sweep: SweepSpec
+        var repo: GitRepository
+        var store: Store
+        var config: StoreConfig
+        var prepared: [Runner.Prepared]
+    }
+
+    /// Expands the sweep and computes every point's key (nothing runs).
+    func preparePoints() throws -> Points {
         let sweep = try SweepSpec.load(path: request.sweepPath)
         let specs = try sweep.specs()
         Trace.mark("sweep: \(specs.count) points expanded")
@@ -118,6 +127,18 @@ public final class SweepRunner {
         prepared.reserveCapacity(specs.count)
         for s in specs { prepared.append(try preparer.prepare(s)) }
         Trace.mark("sweep: \(prepared.count) points prepared")
+        return Points(sweep: sweep, repo: repo, store: store, config: config, prepared: prepared)
+    }
+
+    /// The keys of the sweep's points, in order (for push and pull).
+    public func keys() throws -> [String] {
+        try preparePoints().prepared.map(\.key)
+    }
+
+    public func run() throws -> SweepSummary {
+        let t0 = Clock.monotonic()
+        let points = try preparePoints()
+        let (sweep, repo, store, config, prepared) = (points.sweep, points.repo, points.store, points.config, points.prepared)
 
         var summary = SweepSummary()
         summary.points = prepared.count
@@ -149,6 +170,26 @@ public final class SweepRunner {
                 misses.append(prepared[i])
             }
         }
+        // Local misses the team has computed: pulled (trusted results only), then served as hits.
+        let team = try TeamCacheUse.open(config: config, store: store, repoRoot: root, environment: request.environment, log: log)
+        if let team, request.dryRun, !misses.isEmpty {
+            team.preview(misses.map(\.key))
+        } else if let team, !misses.isEmpty, try team.lookup(misses.map(\.key)) > 0 {
+            let pulled = try store.servableHits(forKeys: misses.map(\.key), maxAge: config.maxAge)
+            var still: [Runner.Prepared] = []
+            for p in misses {
+                guard let hit = pulled[p.key] else {
+                    still.append(p)
+                    continue
+                }
+                results[p.key] = SweepPointResult(runId: hit.runId, key: p.key, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId)
+                hitIds.append(hit.runId)
+                if !request.dryRun {
+                    written += try materialize(hit.outputs, of: hit.runId, into: ResultsDir.path(repoRoot: root, name: p.spec.name, key: p.key), store: store)
+                }
+            }
+            misses = still
+        }
         // One transaction for every hit and every file written for them.
         if !request.dryRun { try store.recordHits(runIds: hitIds, materialized: written) }
         Trace.mark("sweep: \(hitIds.count) hits served, \(misses.count) to run")
@@ -166,6 +207,11 @@ public final class SweepRunner {
             summary.wasInterrupted = outcome == .detached || Interrupts.shared.received != nil
             // The sweep's records into the database file itself, not only the WAL.
             try? store.checkpoint()
+            if let team {
+                let computed = results.values.filter { $0.cache == .miss && $0.status == .succeeded }.compactMap(\.runId)
+                let records = try computed.isEmpty ? [] : store.runs(ids: computed)
+                team.publish(records, store: store, repoRoot: root)
+            }
         }
         progress(prog, true)
         Trace.mark("sweep: dispatched and ingested")
