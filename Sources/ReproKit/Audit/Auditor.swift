@@ -104,6 +104,8 @@ public final class Auditor {
         o["parents"] = .array(try Lineage(store: store, repoRoot: repo?.workdir).parents(of: r).map(\.json))
         o["attestations"] = .int(Int64(try store.attestations(runId: r.runId).count))
         o["verifications"] = .array(try store.verifications(forKey: r.key).map { $0 })
+        // Producers that disagree on this key (a run computed here and one pulled, say).
+        o["reproducibility_finding"] = try store.disagreements(forKeys: [r.key]).first?.json ?? .null
         if includePatch, let p = r.patchBlob {
             o["patch"] = .string(String(decoding: try store.readBlob(p), as: UTF8.self))
         }

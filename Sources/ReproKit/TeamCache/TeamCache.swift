@@ -479,6 +479,24 @@ extension TeamCache {
         }
     }
 
+    /// Which manifests stay: every one not `old`, and (to a fixpoint) every old one whose
+    /// output a staying run read as an input, so `repro audit` can still trace its lineage.
+    static func retained(_ entries: [(record: RunRecord?, old: Bool)]) -> [Bool] {
+        var keep = entries.map { !$0.old }
+        var changed = true
+        while changed {
+            changed = false
+            let inputs = Set(entries.indices.filter { keep[$0] }.flatMap { entries[$0].record?.inputs.map(\.sha256) ?? [] })
+            for i in entries.indices where !keep[i] {
+                if entries[i].record?.outputs.contains(where: { inputs.contains($0.sha256) }) == true {
+                    keep[i] = true
+                    changed = true
+                }
+            }
+        }
+        return keep
+    }
+
     /// Removes manifests older than `keepDays` that no retained manifest needs (a retained run
     /// whose input is one of their outputs), then blobs no remaining manifest names. A blob
     /// younger than `grace` seconds is never removed: a concurrent push writes blobs first.
@@ -514,20 +532,8 @@ extension TeamCache {
             let modified = o.lastModified.flatMap(Clock.parseISO8601) ?? now
             entries.append(Entry(object: o, record: record, blobs: record?.blobHashes ?? [], old: record != nil && modified < cutoff))
         }
-        // Lineage: an old manifest whose output a kept run read as an input stays (to a fixpoint).
-        var keep = entries.map { !$0.old }
-        var changed = true
-        while changed {
-            changed = false
-            let inputs = Set(entries.indices.filter { keep[$0] }.flatMap { entries[$0].record?.inputs.map(\.sha256) ?? [] })
-            for i in entries.indices where !keep[i] {
-                if entries[i].record?.outputs.contains(where: { inputs.contains($0.sha256) }) == true {
-                    keep[i] = true
-                    s.keptForLineage += 1
-                    changed = true
-                }
-            }
-        }
+        let keep = TeamCache.retained(entries.map { ($0.record, $0.old) })
+        s.keptForLineage = zip(entries, keep).filter { $0.0.old && $0.1 }.count
         let doomed = entries.indices.filter { !keep[$0] }
         s.manifestsRemoved = doomed.count
         s.manifestsKept = entries.count - doomed.count

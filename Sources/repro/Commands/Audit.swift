@@ -112,6 +112,18 @@ enum AuditText {
             for p in e["parents"]?.arrayValue ?? [] {
                 out.append("parent     \(p["input"]?.stringValue ?? "") came from run \(p["from"]?.stringValue ?? "") (sha256 \(p["sha256"]?.stringValue?.prefix(12) ?? ""))")
             }
+            let origin = e["origin"] ?? .null
+            if origin != .null {
+                out.append("origin     pulled from \(origin["remote"]?.stringValue ?? "?") (\(origin["url"]?.stringValue ?? "")) at \(origin["pulled_at"]?.stringValue ?? "?"), \(origin["trusted_as"]?.stringValue ?? "")")
+                out.append("           manifest \(origin["manifest"]?.stringValue ?? "?")")
+            }
+            if let f = e["reproducibility_finding"], f != .null {
+                let results = f["results"]?.arrayValue ?? []
+                out.append("FINDING    this key has \(results.count) different results (producers disagree); settle it with `repro verify`:")
+                for r in results {
+                    out.append("           outputs \(r["outputs_digest"]?.stringValue?.prefix(12) ?? ""): \((r["producers"]?.arrayValue ?? []).compactMap(\.stringValue).joined(separator: "; "))")
+                }
+            }
             let verifications = e["verifications"]?.arrayValue ?? []
             out.append("verified   \(verifications.isEmpty ? "never (repro verify)" : verifications.map { "\($0["verdict"]?.stringValue ?? "") on \($0["backends"]?.arrayValue?.compactMap(\.stringValue).joined(separator: ",") ?? "") at \($0["created_at"]?.stringValue ?? "")" }.joined(separator: "; "))")
             if let n = e["attestations"]?.intValue, n > 0 {

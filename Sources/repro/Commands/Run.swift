@@ -65,6 +65,7 @@ enum RunSummary {
         var lines: [String] = []
         let cache = o.cache == .hit
             ? "cache hit: served from run \(r.runId) (computed \(r.finishedAt ?? "?"), took \(Format.seconds(r.durationS)))"
+                + (r.origin != .null ? " pulled from \(r.origin["remote"]?.stringValue ?? "?"), \(r.origin["trusted_as"]?.stringValue ?? "")" : "")
             : "cache miss: ran in \(Format.seconds(r.durationS))"
         lines.append("\(r.name)  key \(r.shortKey)  \(cache)")
         lines.append("  run      \(r.runId)  \(r.status.rawValue)\(r.exitCode.map { " (exit \($0))" } ?? "")")

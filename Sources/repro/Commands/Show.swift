@@ -62,6 +62,11 @@ struct Show: ParsableCommand {
             lines.append(
                 "backend    \(r.backend)\(r.backendType.map { $0 == r.backend ? "" : " (type \($0))" } ?? "") on \(r.host) (\(r.os)), repro \(r.reproVersion)"
                     + (r.jobId.map { ", job \($0)" } ?? "") + (r.attempts > 0 ? ", \(r.attempts + 1) attempts" : ""))
+            if r.origin != .null {
+                lines.append(
+                    "origin     pulled from \(r.origin["remote"]?.stringValue ?? "?") at \(r.origin["pulled_at"]?.stringValue ?? "?"), "
+                        + "\(r.origin["trusted_as"]?.stringValue ?? ""); produced by \(r.user)@\(r.host)")
+            }
             lines.append("started    \(r.startedAt)")
             lines.append("finished   \(r.finishedAt ?? "-")  (\(Format.seconds(r.durationS)))")
             lines.append("served     \(r.hitCount) cache hit\(r.hitCount == 1 ? "" : "s")")
