@@ -140,12 +140,12 @@ public final class TeamCache {
         }
         let (s3, loc) = (s3, location)
         var i = 0
-        var sent = Set<String>()
+        // One look at what the remote has, for every blob of every run to push.
+        var sent = try presentBlobs(Set(todo.flatMap { $0.record.blobHashes }))
         while i < todo.count {
             let part = Array(todo[i..<min(i + chunk, todo.count)])
             i += part.count
-            var needed = Set(part.flatMap { $0.record.blobHashes }).subtracting(sent)
-            needed.subtract(try presentBlobs(needed))
+            let needed = Set(part.flatMap { $0.record.blobHashes }).subtracting(sent)
             let blobs = needed.sorted()
             var bytesOut: Int64 = 0
             if !dryRun {
@@ -178,13 +178,17 @@ public final class TeamCache {
                     }
                 }
                 bytesOut = moved.load(ordering: .relaxed)
-                // Manifests only after every blob they name is in place.
-                let manifests = part
-                try Parallel.forEach(manifests.count, width: width) { (j: Int) throws(RemoteError) in
-                    let m = manifests[j]
-                    _ = try s3.put(m.envelope, bucket: loc.bucket, key: loc.key(m.name), ifNoneMatch: true)
+                // Manifests only after every blob they name is in place; the run-id pointers
+                // beside them (each names a manifest, which is what is checked).
+                var objects: [(name: String, body: [UInt8])] = []
+                for m in part {
+                    objects.append((m.name, m.envelope))
                     let pointer: JSONValue = ["key": .string(m.record.key), "manifest": .string(m.name)]
-                    _ = try s3.put(Array(pointer.canonical.utf8), bucket: loc.bucket, key: loc.key("runs/\(m.record.runId).json"), ifNoneMatch: true)
+                    objects.append(("runs/\(m.record.runId).json", Array(pointer.canonical.utf8)))
+                }
+                let frozenObjects = objects
+                try Parallel.forEach(frozenObjects.count, width: width) { (j: Int) throws(RemoteError) in
+                    _ = try s3.put(frozenObjects[j].body, bucket: loc.bucket, key: loc.key(frozenObjects[j].name), ifNoneMatch: true)
                 }
             } else {
                 for h in blobs { bytesOut += (try? blobSizeFromStore(h)) ?? 0 }
