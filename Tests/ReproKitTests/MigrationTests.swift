@@ -3,6 +3,20 @@ import XCTest
 
 @testable import ReproKit
 
+extension Store {
+    /// Undoes the schema changes after migration 6, newest first.
+    static let laterColumnsDowngrade = """
+        ALTER TABLE runs DROP COLUMN estimate_json;
+        ALTER TABLE runs DROP COLUMN routing_json;
+        ALTER TABLE runs DROP COLUMN attempts_json;
+        ALTER TABLE runs DROP COLUMN fallback_json;
+        ALTER TABLE runs DROP COLUMN cost;
+        ALTER TABLE runs DROP COLUMN cost_estimate;
+        ALTER TABLE runs DROP COLUMN origin_json;
+
+        """
+}
+
 /// Stores made by an earlier release open with this one, keeping what their runs recorded.
 final class MigrationTests: XCTestCase {
     func testAStoreOfThePreviousSchemaOpensAndKeepsItsTaskDirectories() throws {
@@ -13,11 +27,12 @@ final class MigrationTests: XCTestCase {
         XCTAssertEqual(r.code, 0, r.err)
         let runId = parseJSON(r.out)["run_id"]?.stringValue ?? ""
         let db = repo.path + "/.repro/store.sqlite"
-        let downgrade = """
+        // Later migrations' columns go first (each release adds its own lines here).
+        let downgrade = Store.laterColumnsDowngrade + """
             ALTER TABLE runs RENAME COLUMN task_ref TO task_dir;
             ALTER TABLE runs DROP COLUMN backend_type;
             UPDATE runs SET task_dir = '/shared/tasks/run-\(runId)', backend = 'slurm', job_id = '42_3', attempts = 1;
-            DELETE FROM schema_migrations WHERE version = 6;
+            DELETE FROM schema_migrations WHERE version >= 6;
             """
         let d = sh(["sqlite3", db, downgrade], cwd: "/")
         XCTAssertEqual(d.code, 0, d.err)
@@ -30,7 +45,9 @@ final class MigrationTests: XCTestCase {
         XCTAssertEqual(run.attempts, 1)
         XCTAssertEqual(run.jobId, "42_3")
         XCTAssertEqual(run.status, .succeeded)
-        XCTAssertEqual(sh(["sqlite3", db, "SELECT max(version) FROM schema_migrations"], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines), "6")
+        XCTAssertEqual(
+            sh(["sqlite3", db, "SELECT max(version) FROM schema_migrations"], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines),
+            String(Store.migrations.last?.version ?? 0))
         // And the CLI still serves it.
         XCTAssertEqual(repro(["run", "sim.yaml"], cwd: repo.path).code, 0)
     }

@@ -46,6 +46,9 @@ public struct BackendSettings: Sendable {
         guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }), !name.isEmpty else {
             throw ConfigError("\(node.origin): backend name '\(name)' may hold only letters, digits, '-' and '_'")
         }
+        guard name != "auto" else {
+            throw ConfigError("\(node.origin): 'auto' is reserved (backend: auto routes each run by its estimate); choose another name")
+        }
         guard case .mapping(let pairs, _) = node else {
             throw ConfigError("\(node.origin): backends.\(name) must be a mapping such as {type: slurm-rest, url: ..., staging: s3://...}")
         }

@@ -31,6 +31,8 @@ public struct SimulationSpec: Sendable {
     public var verify: Tolerance = .exact
     /// What `repro report` tabulates and plots (`report: {y: ...}`; not in the key).
     public var reportY: [String] = []
+    /// How long a run takes, for `backend: auto` (not in the key).
+    public var estimate: EstimateSpec? = nil
 
     public var rtol: Double? { solver["rtol"]?.numberValue }
     public var atol: Double? { solver["atol"]?.numberValue }
@@ -65,6 +67,30 @@ public struct SimulationSpec: Sendable {
         case .fixed(let s): return s
         case .auto: return Hashing.seed(fromHex: configHash)
         }
+    }
+}
+
+/// A spec's `estimate:`: a parametric formula and/or the param that history scales by.
+public struct EstimateSpec: Sendable {
+    public var seconds: EstimateExpression?
+    /// Path under params (`population_size` for `params.population_size`).
+    public var scale: [String]?
+    public var origin: String
+
+    public init(seconds: EstimateExpression? = nil, scale: [String]? = nil, origin: String) {
+        self.seconds = seconds
+        self.scale = scale
+        self.origin = origin
+    }
+
+    /// A positive number at `path` in params, or nil.
+    static func value(_ path: [String], in params: [String: JSONValue]) -> Double? {
+        var v: JSONValue = .object(params)
+        for k in path {
+            guard let next = v[k] else { return nil }
+            v = next
+        }
+        return v.numberValue
     }
 }
 

@@ -5,7 +5,7 @@ import Foundation
 public enum SpecLoader {
     static let knownKeys: [String] = [
         "name", "command", "code", "inputs", "outputs", "params", "seed", "solver", "env",
-        "env_passthrough", "backend", "timeout", "resources", "verify", "report",
+        "env_passthrough", "backend", "timeout", "resources", "verify", "report", "estimate",
     ]
     static let resourceKeys = ["cpus", "memory", "time", "partition", "account", "qos", "gpus"]
 
@@ -60,6 +60,7 @@ public enum SpecLoader {
             backend: try backend(fields["backend"]), timeout: try timeout(fields["timeout"]), resources: try resources(fields["resources"]),
             sourcePath: file, verify: try verify(fields["verify"]))
         spec.reportY = try reportY(fields["report"])
+        spec.estimate = try estimate(fields["estimate"], params: spec.params)
         return spec
     }
 
@@ -197,8 +198,38 @@ public enum SpecLoader {
         return Array(Set(names)).sorted()
     }
 
+    /// `estimate: {seconds: EXPR, scale: params.X}`: how long a run takes, for routing (not in
+    /// the key). The expression is checked against the params here, so a typo stops at once.
+    static func estimate(_ node: SpecNode?, params: [String: JSONValue]) throws(ConfigError) -> EstimateSpec? {
+        guard let node else { return nil }
+        guard case .mapping(let pairs, _) = node else {
+            throw ConfigError("\(node.origin): estimate must be a mapping such as {seconds: \"params.n * 0.5\", scale: params.n}")
+        }
+        var e = EstimateSpec(origin: "\(node.origin)")
+        for (k, v) in pairs {
+            guard case .scalar(let t, _, _) = v, !t.isEmpty else { throw ConfigError("\(v.origin): estimate.\(k) must be a single value") }
+            switch k {
+            case "seconds":
+                let expr = try EstimateExpression(t, origin: "\(v.origin)")
+                _ = try expr.evaluate(params: params, origin: "\(v.origin)")
+                e.seconds = expr
+            case "scale":
+                let path = t.split(separator: ".").map(String.init)
+                guard path.count >= 2, path[0] == "params" else {
+                    throw ConfigError("\(v.origin): estimate.scale must name a numeric param, such as params.population_size")
+                }
+                guard EstimateSpec.value(Array(path.dropFirst()), in: params) != nil else {
+                    throw ConfigError("\(v.origin): estimate.scale: '\(t)' is not a numeric param of this spec; params are: \(params.keys.sorted().joined(separator: ", "))")
+                }
+                e.scale = Array(path.dropFirst())
+            default: throw ConfigError("\(v.origin): unknown key 'estimate.\(k)'; known: seconds, scale")
+            }
+        }
+        return e
+    }
+
     static func backend(_ node: SpecNode?) throws(ConfigError) -> String {
-        guard let node else { return "local" }
+        guard let node else { return "auto" }
         let backend = try string(node, key: "backend")
         // Named backends live in .repro.yaml: the name is checked against it when the spec runs.
         guard Backends.isValidName(backend) else {

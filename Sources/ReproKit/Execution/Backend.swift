@@ -185,6 +185,15 @@ public enum Backends {
 
     /// Checks a backend name before anything is served or run.
     public static func validate(_ name: String, config: StoreConfig) throws(ConfigError) {
+        // `auto` is resolved per run (see Router); what it may choose must exist.
+        if name == "auto" {
+            if let cloud = config.orchestration.cloud {
+                do { try validate(cloud, config: config) } catch {
+                    throw ConfigError("\(config.orchestration.origin): orchestration.cloud: \(error.message)")
+                }
+            }
+            return
+        }
         guard !builtIn.contains(name), config.backends[name] == nil else { return }
         let known = (builtIn + config.backends.keys.sorted()).joined(separator: ", ")
         throw ConfigError(

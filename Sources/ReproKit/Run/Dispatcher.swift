@@ -26,6 +26,11 @@ public final class Dispatcher {
     private var probes: [String: (InterpreterInfo, BlobRef)?] = [:]
     /// Decides, on Ctrl-C, whether to cancel what was submitted (default: yes).
     var confirmCancel: (Int) -> Bool = { _ in true }
+    /// The backend's price (`prices:`): each finished attempt's cost from its real duration.
+    var price: Price?
+    /// Runs the scheduler lost more often than `maxRetries` allows: a backend failure, not the
+    /// simulation's (dispatch may fall back to another backend).
+    private(set) var lostRuns = Set<String>()
 
     public struct Finished: Sendable {
         public var record: RunRecord
@@ -90,6 +95,7 @@ public final class Dispatcher {
                         log("\(backend.name): run \(id) lost (\(st.schedulerState ?? "?")), resubmitting (attempt \(h.attempt + 2))")
                         if let again = try resubmit(h) { pending[id] = again } else { finished.append((h, failure(st, "could not resubmit"))) }
                     } else {
+                        lostRuns.insert(id)
                         finished.append((h, failure(st, "lost \(h.attempt + 1) time(s) (\(st.schedulerState ?? "?")); giving up")))
                     }
                 }
@@ -283,6 +289,18 @@ public final class Dispatcher {
             c.os = manifest?.os
             c.jobId = manifest?.jobId ?? h.jobId
         }
+        let record = known[h.runId]
+        let staged = backend.capabilities.sharesFileSystem
+            ? 0 : (record?.inputs.reduce(Int64(0)) { $0 + $1.size } ?? 0) + outputs.reduce(Int64(0)) { $0 + $1.0.size }
+        c.cost = price?.cost(seconds: c.durationS, cores: Router.cores(record?.resources.objectValue ?? [:]), stagedBytes: staged)
+        var attempt: [String: JSONValue] = [
+            "backend": .string(backend.name), "type": .string(backend.type), "outcome": .string(status.rawValue),
+            "duration_s": .double(c.durationS), "cost": c.cost.map { .double($0) } ?? .null, "finished_at": .string(c.finishedAt),
+        ]
+        if h.attempt > 0 { attempt["resubmissions"] = .int(Int64(h.attempt)) }
+        if status != .succeeded, let message { attempt["reason"] = .string(String(message.prefix(300))) }
+        if lostRuns.contains(h.runId) { attempt["outcome"] = "backend failure" }
+        c.attempt = .object(attempt)
         return (c, outputs)
     }
 }

@@ -21,6 +21,12 @@ public struct RunRequest: Sendable {
     public var detach = false
     /// What to do on Ctrl-C with submitted jobs (see `CancelConfirmation`).
     public var confirmCancel: CancelConfirmation = { _, _ in true }
+    /// Dispatch even when the estimated cost exceeds a budget.
+    public var overBudget = false
+    /// Fall back to local after a backend failure when the estimate allows (`--no-fallback`).
+    public var fallback = true
+    /// Asks a person where to run (the 1-10 h band); nil: nobody to ask (ask_default decides).
+    public var ask: Router.Ask? = nil
 
     public init(specPath: String, environment: [String: String]) {
         self.specPath = specPath

@@ -71,42 +71,10 @@ extension Runner {
                     ?? ResultsDir.path(repoRoot: p.repo.workdir, name: r.name, key: r.key)
             })
         d.announceStates = backend.capabilities.outlivesSubmitter
+        d.price = p.config.price(backend: backend.name)
         d.showFailureTail = true
         d.confirmCancel = { [request] n in request.confirmCancel(n, backend.name) }
         return d
-    }
-
-    /// A miss: record the run as running, run it on its backend, ingest the result.
-    func execute(_ p: Prepared) throws -> RunOutcome {
-        let backend = try Backends.make(
-            backendName(p), store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment, config: p.config)
-        try backend.preflight()
-        let runId = HostInfo.newRunId()
-        let patchBlob = try p.patch.map { try p.store.putReferencedBytes($0) }
-        let (task, record) = try Runner.makeTask(
-            p, specPath: request.specPath, environment: request.environment, backend: backend, runId: runId,
-            patchBlob: patchBlob?.sha256)
-        Trace.mark("task prepared")
-        try p.store.withBlobWriteLock {
-            try p.store.insertRunning(record, blobs: patchBlob.map { [$0] } ?? [])
-        }
-        Trace.mark("run recorded as running")
-        let d = try dispatcher(p, backend: backend)
-        let handles: [TaskHandle]
-        do {
-            handles = try d.submit([task], resources: p.spec.resources, records: [record])
-        } catch {
-            try? p.store.markFailed(runId: runId, message: "could not be submitted: \(error)")
-            if backend.capabilities.sharesFileSystem { FileIO.removeTree(task.taskDir) }
-            throw error
-        }
-        if request.detach && backend.capabilities.outlivesSubmitter {
-            var r = record
-            r.jobId = handles.first?.jobId
-            log("\(backend.name): submitted run \(runId) as job \(r.jobId ?? "?"); `repro wait \(runId)` picks it up")
-            return RunOutcome(record: r, cache: .miss, outputsDir: nil, outputPaths: [:])
-        }
-        return try wait(handles, dispatcher: d, fallback: record)
     }
 
     /// Waits for submitted handles and turns the one result into an outcome.

@@ -7,6 +7,10 @@ public final class Runner {
     public let request: RunRequest
     /// Progress and diagnostics for people, as notices (the executable decides where they go).
     let log: (String) -> Void
+    /// Set between a backend failure and the local attempt that takes the run over.
+    var pendingFallback: JSONValue?
+    /// Failed attempts made before the run had a record.
+    var carriedAttempts: [JSONValue] = []
 
     public init(_ request: RunRequest, logger: Logger = Logger(label: "repro.run")) {
         self.request = request

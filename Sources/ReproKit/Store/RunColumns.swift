@@ -50,6 +50,12 @@ struct RunColumns {
     let interpreterJson: Int32
     let packagesBlob: Int32
     let originJson: Int32
+    let estimateJson: Int32
+    let routingJson: Int32
+    let attemptsJson: Int32
+    let fallbackJson: Int32
+    let cost: Int32
+    let costEstimate: Int32
 
     init(_ s: SQLiteStatement.Row) throws(StoreError) {
         runId = try s.index("run_id")
@@ -99,5 +105,11 @@ struct RunColumns {
         interpreterJson = try s.index("interpreter_json")
         packagesBlob = try s.index("packages_blob")
         originJson = try s.index("origin_json")
+        estimateJson = try s.index("estimate_json")
+        routingJson = try s.index("routing_json")
+        attemptsJson = try s.index("attempts_json")
+        fallbackJson = try s.index("fallback_json")
+        cost = try s.index("cost")
+        costEstimate = try s.index("cost_estimate")
     }
 }

@@ -92,6 +92,17 @@ public struct RunRecord: Sendable {
     /// Set when the run was pulled from a team cache: the remote, the manifest, who signed it
     /// and on what trust it was accepted. Nil for a run computed here.
     public var origin: JSONValue = .null
+    /// The runtime estimate routing used (seconds, tier, detail), when one was made.
+    public var estimate: JSONValue = .null
+    /// Where the run was sent and why (backend, reason, by).
+    public var routing: JSONValue = .null
+    /// Every attempt: backend, outcome, reason, duration, cost (backend failures included).
+    public var attemptLog: [JSONValue] = []
+    /// Set when a backend failure sent the run to the local backend instead.
+    public var fallback: JSONValue = .null
+    /// What its attempts cost, from their real durations and `prices:`; nil when unpriced.
+    public var cost: Double? = nil
+    public var costEstimate: Double? = nil
 
     public var shortKey: String { String(key.prefix(12)) }
 
@@ -116,7 +127,13 @@ public struct RunRecord: Sendable {
         o["job_id"] = jobId.json
         o["backend_type"] = backendType.json
         o["task_ref"] = taskRef.json
-        o["attempts"] = .int(Int64(attempts))
+        o["resubmissions"] = .int(Int64(attempts))
+        o["attempts"] = .array(attemptLog)
+        o["estimate"] = estimate
+        o["routing"] = routing
+        o["fallback"] = fallback
+        o["cost"] = cost.map { .double($0) } ?? .null
+        o["cost_estimate"] = costEstimate.map { .double($0) } ?? .null
         o["stale_reasons"] = .array(staleReasons.map(\.json))
         o["invalidated_reason"] = invalidatedReason.json
         o["outputs_evicted_at"] = outputsEvictedAt.json

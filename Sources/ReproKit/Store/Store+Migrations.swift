@@ -210,6 +210,19 @@ extension Store {
             ALTER TABLE runs ADD COLUMN origin_json TEXT;
             """
         ),
+        (
+            8, "dispatch",
+            """
+            -- Hybrid dispatch: the runtime estimate and routing decision a run was sent by, every
+            -- attempt (backend failures included), a fallback to local, and what it cost.
+            ALTER TABLE runs ADD COLUMN estimate_json TEXT;
+            ALTER TABLE runs ADD COLUMN routing_json TEXT;
+            ALTER TABLE runs ADD COLUMN attempts_json TEXT;
+            ALTER TABLE runs ADD COLUMN fallback_json TEXT;
+            ALTER TABLE runs ADD COLUMN cost REAL;
+            ALTER TABLE runs ADD COLUMN cost_estimate REAL;
+            """
+        ),
     ]
 
     /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new

@@ -10,7 +10,8 @@ extension Store {
     /// Columns added by migration 2, read after the hit count.
     private static let stateColumns =
         "(SELECT stale_json FROM code_states c WHERE c.code_json = runs.code_json) AS stale_json, invalidated_reason, "
-        + "outputs_evicted_at, queued_at, interpreter_json, packages_blob, backend_type, attempts, origin_json"
+        + "outputs_evicted_at, queued_at, interpreter_json, packages_blob, backend_type, attempts, origin_json, "
+        + "estimate_json, routing_json, attempts_json, fallback_json, cost, cost_estimate"
 
     /// Records a run as `running` before the simulation starts, so a crash leaves a trace.
     public func insertRunning(_ r: RunRecord, blobs: [BlobRef] = []) throws(StoreError) {
@@ -22,9 +23,10 @@ extension Store {
 
     func insertRunningRow(_ r: RunRecord) throws(StoreError) {
         do {
-            let placeholders = Array(repeating: "?", count: 41).joined(separator: ", ")
+            let placeholders = Array(repeating: "?", count: 48).joined(separator: ", ")
             try db.prepare(
-                "INSERT INTO runs (\(Store.runColumns), queued_at, interpreter_json, packages_blob, backend_type) VALUES (\(placeholders))"
+                "INSERT INTO runs (\(Store.runColumns), queued_at, interpreter_json, packages_blob, backend_type, "
+                    + "estimate_json, routing_json, cost_estimate, attempts_json, fallback_json, cost, origin_json) VALUES (\(placeholders))"
             ).run([
                 .text(r.runId), .text(r.key), .text(r.name), .text(r.specPath), .text(r.configHash),
                 .text(r.config.canonical), .text(r.commit), .text(r.commitSummary), .text(r.code.canonical),
@@ -42,6 +44,11 @@ extension Store {
                 r.taskRef.map { .text($0) } ?? .null, r.queuedAt.map { .text($0) } ?? .null,
                 r.interpreter == .null ? .null : .text(r.interpreter.canonical), r.packagesBlob.map { .text($0) } ?? .null,
                 r.backendType.map { .text($0) } ?? .null,
+                r.estimate == .null ? .null : .text(r.estimate.canonical), r.routing == .null ? .null : .text(r.routing.canonical),
+                r.costEstimate.map { .double($0) } ?? .null,
+                r.attemptLog.isEmpty ? .null : .text(JSONValue.array(r.attemptLog).canonical),
+                r.fallback == .null ? .null : .text(r.fallback.canonical), r.cost.map { .double($0) } ?? .null,
+                r.origin == .null ? .null : .text(r.origin.canonical),
             ])
         }
     }
@@ -68,6 +75,9 @@ extension Store {
         /// When execution began (the executor's clock); the record's `started_at` until then
         /// says when the run was recorded, `queued_at` keeps that.
         public var startedAt: String? = nil
+        /// This attempt (backend, outcome, duration, cost) for the record's attempt list.
+        public var attempt: JSONValue? = nil
+        public var cost: Double? = nil
     }
 
     /// Marks a run finished and records its outputs, all in one transaction: a run is either
@@ -97,7 +107,9 @@ extension Store {
                     executable_sha256 = COALESCE(?, executable_sha256), host = COALESCE(?, host), os = COALESCE(?, os),
                     job_id = COALESCE(?, job_id), queued_at = COALESCE(queued_at, started_at),
                     started_at = COALESCE(?, started_at), interpreter_json = COALESCE(?, interpreter_json),
-                    packages_blob = COALESCE(?, packages_blob)
+                    packages_blob = COALESCE(?, packages_blob),
+                    attempts_json = CASE WHEN ? IS NULL THEN attempts_json ELSE json_insert(COALESCE(attempts_json, '[]'), '$[#]', json(?)) END,
+                    cost = CASE WHEN ? IS NULL THEN cost ELSE COALESCE(cost, 0) + ? END
                 WHERE run_id = ? AND status = 'running'
                 """
             ).run([
@@ -106,7 +118,9 @@ extension Store {
                 c.stderr.map { .text($0.sha256) } ?? .null, c.executablePath.map { .text($0) } ?? .null,
                 c.executableSha256.map { .text($0) } ?? .null, c.host.map { .text($0) } ?? .null, c.os.map { .text($0) } ?? .null,
                 c.jobId.map { .text($0) } ?? .null, c.startedAt.map { .text($0) } ?? .null,
-                c.interpreter.map { .text($0.json.canonical) } ?? .null, c.packages.map { .text($0.sha256) } ?? .null, .text(runId),
+                c.interpreter.map { .text($0.json.canonical) } ?? .null, c.packages.map { .text($0.sha256) } ?? .null,
+                c.attempt.map { .text($0.canonical) } ?? .null, c.attempt.map { .text($0.canonical) } ?? .null,
+                c.cost.map { .double($0) } ?? .null, c.cost.map { .double($0) } ?? .null, .text(runId),
             ])
             // Only the process that moves it out of `running` records its outputs: exactly once.
             guard db.changes == 1 else { return false }
@@ -351,6 +365,11 @@ extension Store {
             }
             let interpreter: JSONValue = st.isNull(k.interpreterJson) ? .null : try json(k.interpreterJson, "interpreter_json")
             let origin: JSONValue = st.isNull(k.originJson) ? .null : try json(k.originJson, "origin_json")
+            func optJSON(_ col: Int32, _ name: String) throws(StoreError) -> JSONValue { st.isNull(col) ? .null : try json(col, name) }
+            let estimate = try optJSON(k.estimateJson, "estimate_json")
+            let routing = try optJSON(k.routingJson, "routing_json")
+            let attemptLog = try optJSON(k.attemptsJson, "attempts_json").arrayValue ?? []
+            let fallback = try optJSON(k.fallbackJson, "fallback_json")
             return RunRecord(
                 runId: st.text(k.runId), key: st.text(k.key), name: st.text(k.name), specPath: st.text(k.specPath),
                 configHash: st.text(k.configHash), config: try json(k.configJson, "config_json"), commit: st.text(k.commitId),
@@ -370,7 +389,8 @@ extension Store {
                 outputsEvictedAt: st.optText(k.outputsEvictedAt), user: st.text(k.user), jobId: st.optText(k.jobId),
                 taskRef: st.optText(k.taskRef), backendType: st.optText(k.backendType), attempts: Int(st.int(k.attempts)),
                 queuedAt: st.optText(k.queuedAt), interpreter: interpreter, packagesBlob: st.optText(k.packagesBlob),
-                origin: origin)
+                origin: origin, estimate: estimate, routing: routing, attemptLog: attemptLog, fallback: fallback,
+                cost: st.optDouble(k.cost), costEstimate: st.optDouble(k.costEstimate))
         }
         guard !rows.isEmpty else { return rows }
         // Every run's outputs in one query, not one query per run.

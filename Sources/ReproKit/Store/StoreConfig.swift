@@ -46,6 +46,10 @@ public struct StoreConfig: Sendable {
     public var remotes: [String: RemoteSettings] = [:]
     /// How runs use them, and whose results are trusted (`cache.remote`, `cache.trusted_keys`, ...).
     public var teamCache = TeamCacheSettings()
+    /// Where `backend: auto` sends runs, budgets, fallback (`orchestration:`).
+    public var orchestration = Orchestration()
+    /// Prices by backend name or type (`prices:`).
+    public var prices: [String: Price] = [:]
 
     public init() {}
 
@@ -121,13 +125,19 @@ public struct StoreConfig: Sendable {
                     throw ConfigError("\(value.origin): backends must be a mapping of names to settings, such as {cloud: {type: slurm-rest, ...}}")
                 }
                 for (name, node) in named { config.backends[name] = try BackendSettings.parse(name: name, node) }
+            case "orchestration": config.orchestration = try Orchestration.parse(value)
+            case "prices":
+                guard case .mapping(let named, _) = value else {
+                    throw ConfigError("\(value.origin): prices must be a mapping of backend names to prices, such as {local: {watts: 65, per_kwh: 0.30}}")
+                }
+                for (name, node) in named { config.prices[name] = try Price.parse(name: name, node) }
             case "remotes":
                 guard case .mapping(let named, _) = value else {
                     throw ConfigError("\(value.origin): remotes must be a mapping of names to settings, such as {origin: {url: s3://bucket/prefix}}")
                 }
                 for (name, node) in named { config.remotes[name] = try RemoteSettings.parse(name: name, node) }
             default:
-                throw ConfigError("\(value.origin): unknown key '\(key)' in the repro config; known: cache, slurm, backends, remotes")
+                throw ConfigError("\(value.origin): unknown key '\(key)' in the repro config; known: cache, slurm, backends, remotes, orchestration, prices")
             }
         }
         return config

@@ -30,6 +30,18 @@ public enum Clock {
             + "\(pad(tmv.tm_hour, 2)):\(pad(tmv.tm_min, 2)):\(pad(tmv.tm_sec, 2)).\(pad(Int32(ms), 3))Z"
     }
 
+    /// The first instant of the calendar month (UTC) containing `t`.
+    public static func monthStart(_ t: Double) -> Double {
+        var secs = time_t(t)
+        var tmv = tm()
+        gmtime_r(&secs, &tmv)
+        tmv.tm_mday = 1
+        tmv.tm_hour = 0
+        tmv.tm_min = 0
+        tmv.tm_sec = 0
+        return Double(timegm(&tmv))
+    }
+
     /// Parses what `iso8601` writes back into epoch seconds.
     public static func parseISO8601(_ s: String) -> Double? {
         let u = Array(s.utf8)

@@ -9,6 +9,8 @@ public struct SweepRequest: Sendable {
     public var jobs: Int?
     public var dryRun = false
     public var failFast = false
+    /// Dispatch even when the estimated cost exceeds a budget.
+    public var overBudget = false
     public var allowDirty = false
     /// What to do on Ctrl-C with submitted jobs (see `CancelConfirmation`).
     public var confirmCancel: CancelConfirmation = { _, _ in true }
@@ -49,12 +51,15 @@ public struct SweepSummary: Sendable {
     public var wasInterrupted = false
     public var seconds = 0.0
     public var runs: [SweepPointResult] = []
+    /// The split between backends with estimates and costs (computed for --dry-run and for
+    /// `backend: auto` with a cloud backend or a budget).
+    public var plan: SweepPlan?
 
     public var json: JSONValue {
         [
             "points": .int(Int64(points)), "unique_keys": .int(Int64(unique)), "hits": .int(Int64(hits)),
             "succeeded": .int(Int64(succeeded)), "failed": .int(Int64(failed)), "interrupted": .int(Int64(interrupted)),
-            "dry_run": .bool(dryRun), "seconds": .double(seconds), "runs": .array(runs.map(\.json)),
+            "dry_run": .bool(dryRun), "seconds": .double(seconds), "runs": .array(runs.map(\.json)), "plan": plan?.json ?? .null,
         ]
     }
 }
@@ -88,6 +93,7 @@ public struct SweepProgress: Sendable {
 public final class SweepRunner {
     let request: SweepRequest
     let log: (String) -> Void
+    let logger: Logger
     let progress: (SweepProgress, Bool) -> Void
 
     /// `progress` is called as points finish (and with `true` once at the end).
@@ -95,6 +101,7 @@ public final class SweepRunner {
         _ request: SweepRequest, logger: Logger = Logger(label: "repro.sweep"), progress: @escaping (SweepProgress, Bool) -> Void
     ) {
         self.request = request
+        self.logger = logger
         self.log = { logger.notice("\($0)") }
         self.progress = progress
     }
@@ -128,6 +135,19 @@ public final class SweepRunner {
         for s in specs { prepared.append(try preparer.prepare(s)) }
         Trace.mark("sweep: \(prepared.count) points prepared")
         return Points(sweep: sweep, repo: repo, store: store, config: config, prepared: prepared)
+    }
+
+    /// `repro plan SWEEP`: the hits, and how the points to run would be split between backends,
+    /// with estimated time and cost. Nothing runs.
+    public func plan() throws -> SweepPlan {
+        var r = request
+        r.dryRun = true
+        let s = try SweepRunner(r, logger: logger, progress: { _, _ in }).run()
+        if let p = s.plan { return p }
+        var p = SweepPlan()
+        p.points = s.points
+        p.hits = s.points
+        return p
     }
 
     /// The keys of the sweep's points, in order (for push and pull).
@@ -198,11 +218,36 @@ public final class SweepRunner {
         prog.hits = hitIds.count
         prog.queued = misses.count
 
+        let requestedBackend = request.backend ?? sweep.backend ?? misses.first?.spec.backend ?? "auto"
+        let jobs = request.jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        var split: SweepBurst.Split?
+        if !misses.isEmpty && (request.dryRun || (requestedBackend == "auto" && config.orchestration.cloud != nil)
+            || config.orchestration.budgetPerSweep != nil || config.orchestration.budgetPerMonth != nil)
+        {
+            let s = try SweepBurst.split(misses, backend: requestedBackend, config: config, jobs: jobs, history: EstimateHistory(store: store))
+            let (parts, costs) = SweepBurst.plan(misses, split: s, config: config, jobs: jobs)
+            var plan = SweepPlan()
+            plan.points = prepared.count
+            plan.hits = prepared.count - misses.count
+            plan.parts = parts
+            plan.currency = config.orchestration.currency
+            for (i, p) in misses.enumerated() {
+                plan.runs.append(SweepPlan.Point(key: p.key, cache: "miss", backend: s.backends[i], estimate: s.estimates[i], costEstimate: costs[i]))
+            }
+            summary.plan = plan
+            split = s
+            if !request.dryRun {
+                try Budget.check(estimate: plan.totalCost, scope: "sweep", store: store, config: config, overBudget: request.overBudget)
+                if parts.count > 1 {
+                    log("burst: " + parts.map { "\($0.points) point(s) on \($0.backend)" }.joined(separator: ", ") + " (\(parts.last?.reason ?? ""))")
+                }
+            }
+        }
+
         if !request.dryRun && !misses.isEmpty {
-            let backendName = request.backend ?? sweep.backend ?? misses[0].spec.backend
-            let outcome = try dispatch(
-                misses, backendName: backendName, store: store, repo: repo, config: config, resultsDir: resultsDir,
-                progress: &prog, results: &results)
+            let outcome = try dispatchSplit(
+                misses, backends: split?.backends ?? misses.map { _ in requestedBackend == "auto" ? "local" : requestedBackend },
+                store: store, repo: repo, config: config, resultsDir: resultsDir, progress: &prog, results: &results)
             // --fail-fast also stops early, but that is a failure (exit 1), not an interruption.
             summary.wasInterrupted = outcome == .detached || Interrupts.shared.received != nil
             // The sweep's records into the database file itself, not only the WAL.
@@ -215,14 +260,17 @@ public final class SweepRunner {
         }
         progress(prog, true)
         Trace.mark("sweep: dispatched and ingested")
+        var plannedBackend: [String: String] = [:]
+        for r in summary.plan?.runs ?? [] { plannedBackend[r.key] = r.backend }
 
         for p in prepared {
             if let r = results[p.key] {
                 summary.runs.append(r)
             } else {
+                let planned = plannedBackend[p.key] ?? request.backend ?? p.spec.backend
                 summary.runs.append(
                     SweepPointResult(runId: nil, key: p.key, cache: .miss, status: request.dryRun ? .running : .interrupted,
-                        backend: request.backend ?? p.spec.backend, jobId: nil, message: request.dryRun ? "would run" : "not run"))
+                        backend: planned, jobId: nil, message: request.dryRun ? "would run" : "not run"))
             }
         }
         // Counts are per point: a duplicate of a computed point counts as a hit.
@@ -264,17 +312,78 @@ public final class SweepRunner {
         return written
     }
 
+    /// Runs each group of points on its backend. With a scheduler and the local pool both in
+    /// use, the scheduler's points are submitted first (their job arrays run meanwhile), then
+    /// the local pool works through its points, then the scheduler's are collected. A cloud
+    /// backend that does not answer is checked before anything is submitted: its points run
+    /// locally, and the log says so.
+    func dispatchSplit(
+        _ misses: [Runner.Prepared], backends: [String], store: Store, repo: GitRepository, config: StoreConfig,
+        resultsDir: @escaping (RunRecord) -> String, progress prog: inout SweepProgress, results: inout [String: SweepPointResult]
+    ) throws -> Dispatcher.Outcome {
+        var groups: [String: [Runner.Prepared]] = [:]
+        var order: [String] = []
+        for (p, b) in zip(misses, backends) {
+            if groups[b] == nil { order.append(b) }
+            groups[b, default: []].append(p)
+        }
+        if order.count > 1 || (order.first.map { $0 != "local" } ?? false) {
+            // Burst targets chosen by `auto`: degrade to local when one cannot be reached.
+            let auto = (request.backend ?? "auto") == "auto"
+            for b in order where b != "local" && auto && backends.contains("local") {
+                let problems = try Backends.make(b, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment, config: config)
+                    .check()
+                if !problems.isEmpty {
+                    let moved = groups.removeValue(forKey: b) ?? []
+                    log("WARNING: \(b) cannot be reached (\(problems.joined(separator: "; "))); its \(moved.count) point(s) run on the local pool instead")
+                    groups["local", default: []] += moved
+                    order.removeAll { $0 == b }
+                }
+            }
+        }
+        guard order.count > 1, let localPoints = groups["local"] else {
+            let b = order.first ?? "local"
+            return try dispatch(groups[b] ?? misses, backendName: b, store: store, repo: repo, config: config, resultsDir: resultsDir, progress: &prog, results: &results)
+        }
+        let remote = order.filter { $0 != "local" }
+        var localOutcome = Dispatcher.Outcome.finished
+        var localProg = prog
+        var localResults: [String: SweepPointResult] = [:]
+        var outcome = Dispatcher.Outcome.finished
+        // One remote backend per sweep in practice (orchestration.cloud); each is driven after the local pool.
+        var remoteProg = prog
+        var remoteResults: [String: SweepPointResult] = [:]
+        outcome = try dispatch(
+            remote.flatMap { groups[$0] ?? [] }, backendName: remote[0], store: store, repo: repo, config: config, resultsDir: resultsDir,
+            progress: &remoteProg, results: &remoteResults,
+            afterSubmit: {
+                localOutcome = try self.dispatch(
+                    localPoints, backendName: "local", store: store, repo: repo, config: config, resultsDir: resultsDir,
+                    progress: &localProg, results: &localResults)
+            })
+        results.merge(localResults) { $1 }
+        results.merge(remoteResults) { $1 }
+        prog.done = localProg.done + remoteProg.done - prog.done
+        prog.failed = localProg.failed + remoteProg.failed - prog.failed
+        prog.interrupted = localProg.interrupted + remoteProg.interrupted - prog.interrupted
+        prog.running = 0
+        prog.queued = 0
+        return localOutcome != .finished ? localOutcome : outcome
+    }
+
     /// Locks each key (skipping keys another repro is computing right now), records the runs,
     /// submits them (a window at a time locally; all at once, as arrays, to a scheduler) and
     /// drives them to the end.
     func dispatch(
         _ misses: [Runner.Prepared], backendName: String, store: Store, repo: GitRepository, config: StoreConfig,
-        resultsDir: @escaping (RunRecord) -> String, progress prog: inout SweepProgress, results: inout [String: SweepPointResult]
+        resultsDir: @escaping (RunRecord) -> String, progress prog: inout SweepProgress, results: inout [String: SweepPointResult],
+        afterSubmit: () throws -> Void = {}
     ) throws -> Dispatcher.Outcome {
         let backend = try Backends.make(
             backendName, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment, config: config)
         try backend.preflight()
         let d = Dispatcher(store: store, backend: backend, log: log, maxRetries: config.maxRetries(backend: backendName), resultsDir: resultsDir)
+        d.price = config.price(backend: backendName)
         let inProcess = backend.capabilities.runsInProcess
         d.recycleTaskDirs = inProcess
         d.confirmCancel = { [request] n in request.confirmCancel(n, backendName) }
@@ -296,8 +405,11 @@ public final class SweepRunner {
             refill: {
                 let h = try window.submitMore()
                 if firstRound && backend.capabilities.outlivesSubmitter {
-                    firstRound = false
                     log(String(format: "%@: submitted %d run(s) in %.2f s", backend.name, h.count, Clock.monotonic() - dispatchStart))
+                }
+                if firstRound {
+                    firstRound = false
+                    try afterSubmit()
                 }
                 return h
             },

@@ -26,6 +26,16 @@ public struct SweepSpec: Sendable {
     /// The most runs (points x replicates) one sweep may describe.
     public static let maxRuns = 1_000_000
 
+    /// Whether a file is a sweep (a mapping with `base:` or `spec:` and no `command:`).
+    public static func isSweepFile(_ path: String) throws(ConfigError) -> Bool {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ConfigError("\(path) does not exist or cannot be read; pass a spec or a sweep file")
+        }
+        guard case .mapping(let pairs, _) = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: path) else { return false }
+        let keys = Set(pairs.map(\.key))
+        return !keys.contains("command") && (keys.contains("base") || keys.contains("spec"))
+    }
+
     public static func load(path: String) throws(ConfigError) -> SweepSpec {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw ConfigError("sweep file \(path) does not exist or cannot be read")

@@ -60,7 +60,13 @@ extension RunRecord {
         user = try optText("user") ?? ""
         jobId = try optText("job_id")
         backendType = try optText("backend_type")
-        attempts = Int(v["attempts"]?.intValue ?? 0)
+        attempts = Int(v["resubmissions"]?.intValue ?? v["attempts"]?.intValue ?? 0)
+        attemptLog = v["attempts"]?.arrayValue ?? []
+        estimate = v["estimate"] ?? .null
+        routing = v["routing"] ?? .null
+        fallback = v["fallback"] ?? .null
+        cost = try optDouble("cost")
+        costEstimate = try optDouble("cost_estimate")
         queuedAt = try optText("queued_at")
         interpreter = v["interpreter"] ?? .null
         packagesBlob = try optText("packages_blob")

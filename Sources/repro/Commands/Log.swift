@@ -64,6 +64,7 @@ struct Log: ParsableCommand {
                         "key": .string(r.key), "commit": .string(r.commit), "dirty": .bool(r.dirty),
                         "status": .string(r.status.rawValue), "backend": .string(r.backend),
                         "duration_s": r.durationS.map { .double($0) } ?? .null, "hits": .int(Int64(r.hitCount)),
+                        "cost": r.cost.map { .double($0) } ?? .null, "fallback": .bool(r.fallback != .null),
                         "params": .object(Dictionary(uniqueKeysWithValues: params.map { ($0, Log.value(r, $0) ?? .null) })),
                     ]
                 }))
@@ -73,7 +74,7 @@ struct Log: ParsableCommand {
                 Console.err("no runs recorded yet")
                 return
             }
-            var rows = [["RUN", "STARTED", "NAME", "KEY", "COMMIT", "STATUS", "BACKEND", "DURATION"] + params.map { $0.uppercased() } + ["HITS"]]
+            var rows = [["RUN", "STARTED", "NAME", "KEY", "COMMIT", "STATUS", "BACKEND", "DURATION", "COST"] + params.map { $0.uppercased() } + ["HITS"]]
             for r in runs {
                 let cells = params.map { p -> String in
                     guard let v = Log.value(r, p) else { return "-" }
@@ -83,8 +84,8 @@ struct Log: ParsableCommand {
                 rows.append(
                     [
                         r.runId, String(r.startedAt.prefix(19)).replacingOccurrences(of: "T", with: " "), r.name, r.shortKey,
-                        String(r.commit.prefix(10)) + (r.dirty ? "+" : ""), r.status.rawValue, r.backend,
-                        Format.seconds(r.durationS),
+                        String(r.commit.prefix(10)) + (r.dirty ? "+" : ""), r.status.rawValue, r.backend + (r.fallback != .null ? " (fallback)" : ""),
+                        Format.seconds(r.durationS), r.cost.map { String(format: "%.4f", $0) } ?? "-",
                     ] + cells + [String(r.hitCount)])
             }
             Console.out(Table.render(rows))

@@ -27,6 +27,15 @@ struct Run: ParsableCommand {
     @Flag(help: "With a scheduler: return after submission; `repro wait RUN` picks it up.")
     var detach = false
 
+    @Flag(help: "Show the key, cache state, estimate, chosen backend and cost (as `repro plan`); run nothing.")
+    var dryRun = false
+
+    @Flag(help: "Dispatch even when the estimated cost exceeds orchestration.budget.")
+    var overBudget = false
+
+    @Flag(help: "After a backend failure, fail instead of falling back to local.")
+    var noFallback = false
+
     @OptionGroup var output: OutputOptions
 
     func validate() throws { try validateBackend(backend) }
@@ -42,6 +51,14 @@ struct Run: ParsableCommand {
             request.outDir = out
             request.backend = backend
             request.detach = detach
+            request.overBudget = overBudget
+            request.fallback = !noFallback
+            request.ask = Prompt.choose
+            if dryRun {
+                let plan = try Runner(request, logger: Console.logger).dryRun()
+                if output.json { Console.json(plan.json) } else { Console.out(PlanText.run(plan)) }
+                return
+            }
             let outcome = try Runner(request, logger: Console.logger).run()
             if output.json {
                 Console.json(outcome.json)
@@ -73,6 +90,11 @@ enum RunSummary {
         lines.append("  commit   \(r.commit.prefix(12)) \(r.dirty ? "dirty (\(r.dirtyFiles.count) file(s), patch stored)" : "clean")  \(r.commitSummary)")
         lines.append("  seed     \(r.seed)   rtol \(Format.number(r.solver["rtol"]))   atol \(Format.number(r.solver["atol"]))")
         lines.append("  backend  \(r.backend) on \(r.host)\(r.jobId.map { ", job \($0)" } ?? "")")
+        if let why = r.routing["reason"]?.stringValue, o.cache == .miss { lines.append("  routing  \(why)") }
+        if r.fallback != .null {
+            lines.append("  FALLBACK \(r.fallback["from"]?.stringValue ?? "?") failed (\(r.fallback["reason"]?.stringValue ?? "")); ran on local")
+        }
+        if let c = r.cost, o.cache == .miss { lines.append("  cost     \(String(format: "%.4f", c)) (\(r.attemptLog.count) attempt\(r.attemptLog.count == 1 ? "" : "s"))") }
         if let dir = o.outputsDir {
             lines.append("  outputs  \(Format.path(dir))/ (\(r.outputs.count) file\(r.outputs.count == 1 ? "" : "s"))")
         }

@@ -67,6 +67,20 @@ struct Show: ParsableCommand {
                     "origin     pulled from \(r.origin["remote"]?.stringValue ?? "?") at \(r.origin["pulled_at"]?.stringValue ?? "?"), "
                         + "\(r.origin["trusted_as"]?.stringValue ?? ""); produced by \(r.user)@\(r.host)")
             }
+            if let why = r.routing["reason"]?.stringValue { lines.append("routing    \(why) (\(r.routing["by"]?.stringValue ?? ""))") }
+            if let e = r.estimate["seconds"]?.numberValue {
+                lines.append("estimate   \(DurationText.format(e.rounded())) (\(r.estimate["tier"]?.stringValue ?? ""): \(r.estimate["detail"]?.stringValue ?? ""))"
+                    + (r.costEstimate.map { String(format: ", cost estimate %.4f", $0) } ?? ""))
+            }
+            for a in r.attemptLog {
+                let cost = a["cost"]?.numberValue.map { String(format: ", cost %.4f", $0) } ?? ""
+                lines.append("attempt    \(a["backend"]?.stringValue ?? "?"): \(a["outcome"]?.stringValue ?? "?") after \(Format.seconds(a["duration_s"]?.numberValue))\(cost)"
+                    + (a["reason"]?.stringValue.map { " (\($0))" } ?? ""))
+            }
+            if r.fallback != .null {
+                lines.append("fallback   from \(r.fallback["from"]?.stringValue ?? "?") to local: \(r.fallback["reason"]?.stringValue ?? "")")
+            }
+            lines.append("cost       \(r.cost.map { String(format: "%.4f", $0) } ?? "- (no price for \(r.backend) in prices:)")")
             lines.append("started    \(r.startedAt)")
             lines.append("finished   \(r.finishedAt ?? "-")  (\(Format.seconds(r.durationS)))")
             lines.append("served     \(r.hitCount) cache hit\(r.hitCount == 1 ? "" : "s")")

@@ -18,6 +18,7 @@ struct Sweep: ParsableCommand {
     @Flag(help: "Count the points and the cache hits; run nothing.") var dryRun = false
     @Flag(help: "Stop at the first failing point (cancelling the rest).") var failFast = false
     @Flag(help: "Accept uncommitted changes under the code paths (recorded as a patch).") var allowDirty = false
+    @Flag(help: "Dispatch even when the estimated cost exceeds orchestration.budget.") var overBudget = false
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
@@ -35,6 +36,7 @@ struct Sweep: ParsableCommand {
             request.dryRun = dryRun
             request.failFast = failFast
             request.allowDirty = allowDirty
+            request.overBudget = overBudget
             let display = ProgressDisplay()
             let summary = try SweepRunner(request, logger: Console.logger, progress: display.show).run()
             if output.json {
@@ -49,6 +51,15 @@ struct Sweep: ParsableCommand {
                     line += String(format: " in %.1fs", summary.seconds)
                 }
                 Console.out(line)
+                if summary.dryRun, let plan = summary.plan {
+                    Console.out(PlanText.sweep(plan).split(separator: "\n").dropFirst().joined(separator: "\n"))
+                } else if !summary.dryRun {
+                    var byBackend: [String: Int] = [:]
+                    for r in summary.runs where r.cache == .miss { byBackend[r.backend, default: 0] += 1 }
+                    if byBackend.count > 1 {
+                        Console.out("  ran on: " + byBackend.sorted { $0.key < $1.key }.map { "\($0.key) \($0.value)" }.joined(separator: ", "))
+                    }
+                }
                 for r in summary.runs where r.status == .failed {
                     Console.out("  failed: run \(r.runId ?? "-") key \(r.key.prefix(12)): \(r.message ?? "")")
                 }

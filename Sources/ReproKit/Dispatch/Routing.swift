@@ -1,0 +1,178 @@
+import Foundation
+
+/// How long a run is expected to take, and which tier of the estimate answered.
+public struct RuntimeEstimate: Sendable {
+    public enum Tier: String, Sendable {
+        /// The median of earlier succeeded runs (same config, or the same spec scaled).
+        case history
+        /// The spec's `estimate.seconds` formula.
+        case parametric
+        /// `orchestration.default_estimate` (5 minutes).
+        case `default`
+    }
+    public var seconds: Double
+    public var tier: Tier
+    /// How it was reached, in words.
+    public var detail: String
+
+    public var json: JSONValue { ["seconds": .double(seconds), "tier": .string(tier.rawValue), "detail": .string(detail)] }
+}
+
+/// Durations of earlier succeeded runs, read once per spec name per command (a sweep of
+/// thousands of points asks one query).
+public final class EstimateHistory {
+    let store: Store
+    struct Past {
+        var byConfig: [String: [Double]] = [:]
+        var all: [(duration: Double, config: String)] = []
+        /// Seconds per unit of a scale param, computed once per param path.
+        var rates: [[String]: [Double]] = [:]
+    }
+    private var byName: [String: Past] = [:]
+
+    public init(store: Store) { self.store = store }
+
+    func past(named name: String) throws(StoreError) -> Past {
+        if let r = byName[name] { return r }
+        var p = Past()
+        for r in try store.durations(named: name) {
+            p.byConfig[r.configHash, default: []].append(r.duration)
+            p.all.append((r.duration, r.config))
+        }
+        byName[name] = p
+        return p
+    }
+
+    func rates(named name: String, scale: [String]) throws(StoreError) -> [Double] {
+        let p = try past(named: name)
+        if let r = p.rates[scale] { return r }
+        var rates: [Double] = []
+        for r in p.all {
+            guard let config = try? JSONParser.parse(Array(r.config.utf8)), let params = config["params"]?.objectValue,
+                let then = EstimateSpec.value(scale, in: params), then > 0
+            else { continue }
+            rates.append(r.duration / then)
+        }
+        byName[name]?.rates[scale] = rates
+        return rates
+    }
+
+    static func median(_ xs: [Double]) -> Double? {
+        guard !xs.isEmpty else { return nil }
+        let s = xs.sorted()
+        return s.count % 2 == 1 ? s[s.count / 2] : (s[s.count / 2 - 1] + s[s.count / 2]) / 2
+    }
+
+    /// The three tiers in order: history, parametric, default.
+    public func estimate(_ spec: SimulationSpec, configHash: String, orchestration o: Orchestration) throws -> RuntimeEstimate {
+        let same = try past(named: spec.name).byConfig[configHash] ?? []
+        if let m = EstimateHistory.median(same) {
+            return RuntimeEstimate(seconds: m, tier: .history, detail: "median of \(same.count) earlier run(s) of this config")
+        }
+        if let scale = spec.estimate?.scale, let now = EstimateSpec.value(scale, in: spec.params), now > 0 {
+            let rates = try self.rates(named: spec.name, scale: scale)
+            if let rate = EstimateHistory.median(rates) {
+                let name = "params." + scale.joined(separator: ".")
+                return RuntimeEstimate(
+                    seconds: rate * now, tier: .history,
+                    detail: "median of \(rates.count) earlier run(s) of \(spec.name) per unit of \(name), times \(name) = \(String(format: "%g", now))")
+            }
+        }
+        if let expr = spec.estimate?.seconds {
+            let s = try expr.evaluate(params: spec.params, origin: spec.estimate?.origin ?? spec.sourcePath)
+            return RuntimeEstimate(seconds: s, tier: .parametric, detail: "estimate.seconds: \(expr.text)")
+        }
+        return RuntimeEstimate(seconds: o.defaultEstimate, tier: .default, detail: "orchestration.default_estimate (no history, no estimate.seconds)")
+    }
+}
+
+/// Where a run goes and why.
+public struct Routing: Sendable {
+    public var backend: String
+    public var reason: String
+    /// How it was chosen: `option` (--backend), `spec` (backend: NAME), `auto`, `prompt`,
+    /// `ask_default`, `fallback`, `burst`.
+    public var by: String
+
+    public init(backend: String, reason: String, by: String) {
+        self.backend = backend
+        self.reason = reason
+        self.by = by
+    }
+
+    public var json: JSONValue { ["backend": .string(backend), "reason": .string(reason), "by": .string(by)] }
+}
+
+/// ADR-007's rule for `backend: auto`: under `local_below` local; over `cloud_above` the
+/// backend `orchestration.cloud` names; in between ask (a prompt on a terminal, else
+/// `ask_default`). `--backend` and an explicit spec backend always win.
+public enum Router {
+    /// Asks a person: the question, the choices, the default; nil when nobody can answer.
+    public typealias Ask = @Sendable (_ question: String, _ choices: [String], _ defaultChoice: String) -> String?
+
+    public static func route(
+        requested: String?, specBackend: String, estimate e: RuntimeEstimate, config: StoreConfig, ask: Ask?
+    ) -> Routing {
+        if let requested, requested != "auto" { return Routing(backend: requested, reason: "--backend \(requested)", by: "option") }
+        if specBackend != "auto" { return Routing(backend: specBackend, reason: "the spec says backend: \(specBackend)", by: "spec") }
+        let o = config.orchestration
+        let est = "estimate \(DurationText.format(e.seconds.rounded())) (\(e.tier.rawValue))"
+        if e.seconds < o.localBelow {
+            return Routing(backend: "local", reason: "\(est) is under local_below \(DurationText.format(o.localBelow))", by: "auto")
+        }
+        guard let cloud = o.cloud else {
+            return Routing(
+                backend: "local", reason: "\(est) is over local_below \(DurationText.format(o.localBelow)), but orchestration.cloud is not set; running locally",
+                by: "auto")
+        }
+        if e.seconds > o.cloudAbove {
+            return Routing(backend: cloud, reason: "\(est) is over cloud_above \(DurationText.format(o.cloudAbove))", by: "auto")
+        }
+        let band = "\(est) is between \(DurationText.format(o.localBelow)) and \(DurationText.format(o.cloudAbove))"
+        let defaultChoice = o.askDefault == "cloud" ? cloud : "local"
+        if let ask, let answer = ask("\(band). Run it locally or on \(cloud)?", ["local", cloud], defaultChoice) {
+            return Routing(backend: answer, reason: "\(band); you chose \(answer)", by: "prompt")
+        }
+        return Routing(
+            backend: defaultChoice, reason: "\(band); no terminal to ask on, so orchestration.ask_default (\(o.askDefault)) chose \(defaultChoice)",
+            by: "ask_default")
+    }
+
+    /// The cores a run asks for (`resources.cpus`, default 1): what core-hour prices multiply.
+    public static func cores(_ resources: [String: JSONValue]) -> Int {
+        if let n = resources["cpus"]?.intValue, n > 0 { return Int(n) }
+        if let s = resources["cpus"]?.stringValue, let n = Int(s), n > 0 { return n }
+        return 1
+    }
+}
+
+/// A dispatch that would exceed a budget: exit 2, with the figures.
+public struct BudgetError: ReproError {
+    public let message: String
+    public var exitCode: Int32 { 2 }
+    public var description: String { message }
+}
+
+public enum Budget {
+    /// Refuses when a run's or a sweep's estimated cost, or the month's spending with it,
+    /// would exceed `orchestration.budget`. Nothing has been submitted when this throws.
+    public static func check(estimate: Double?, scope: String, store: Store, config: StoreConfig, overBudget: Bool) throws {
+        guard !overBudget, let estimate, estimate > 0 else { return }
+        let o = config.orchestration
+        let cur = o.currency
+        let limit = scope == "sweep" ? o.budgetPerSweep : o.budgetPerRun
+        if let limit, estimate > limit {
+            throw BudgetError(
+                message: "over budget: this \(scope) is estimated at \(Money.format(estimate, cur)), over orchestration.budget.per_\(scope) "
+                    + "\(Money.format(limit, cur)); nothing was submitted. Pass --over-budget to run it anyway, or raise the limit in .repro.yaml")
+        }
+        if let month = o.budgetPerMonth {
+            let spent = try store.costSince(Clock.monthStart(Clock.now()))
+            if spent + estimate > month {
+                throw BudgetError(
+                    message: "over budget: \(Money.format(spent, cur)) spent this month plus this \(scope)'s estimated \(Money.format(estimate, cur)) "
+                        + "exceeds orchestration.budget.per_month \(Money.format(month, cur)); nothing was submitted. Pass --over-budget to run it anyway")
+            }
+        }
+    }
+}

@@ -1,0 +1,210 @@
+import Foundation
+
+/// What `repro plan` and `repro run --dry-run` show, and what a run is dispatched by.
+public struct RunPlan: Sendable {
+    public var name: String
+    public var key: String
+    /// `hit` or `miss`.
+    public var cache: String
+    public var why: String?
+    public var estimate: RuntimeEstimate
+    public var routing: Routing
+    public var costEstimate: Double?
+    public var currency: String
+
+    public var json: JSONValue {
+        [
+            "name": .string(name), "key": .string(key), "cache": .string(cache), "why": why.json, "backend": .string(routing.backend),
+            "reason": .string(routing.reason), "chosen_by": .string(routing.by), "estimate_s": .double(estimate.seconds),
+            "estimate_tier": .string(estimate.tier.rawValue), "estimate_detail": .string(estimate.detail),
+            "cost_estimate": costEstimate.map { .double($0) } ?? .null, "currency": .string(currency),
+        ]
+    }
+}
+
+/// A backend failed a run (not the simulation): what happened, for the attempt list.
+struct BackendFailure: Error {
+    enum Stage { case submit, running, lost }
+    var stage: Stage
+    var error: any Error
+    var attempt: JSONValue
+    var message: String { (error as? ReproError)?.description ?? "\(error)" }
+}
+
+extension Runner {
+    /// Estimate, route and price a prepared run. `interactive`: a person may be asked (the
+    /// 1-10 h band) when the request carries a way to ask.
+    func plan(_ p: Prepared, interactive: Bool) throws -> RunPlan {
+        let estimate = try EstimateHistory(store: p.store).estimate(p.spec, configHash: p.configHash, orchestration: p.config.orchestration)
+        let routing = Router.route(
+            requested: request.backend, specBackend: p.spec.backend, estimate: estimate, config: p.config,
+            ask: interactive ? request.ask : nil)
+        try Backends.validate(routing.backend, config: p.config)
+        return RunPlan(
+            name: p.spec.name, key: p.key, cache: "miss", why: nil, estimate: estimate, routing: routing,
+            costEstimate: Runner.costEstimate(p, backend: routing.backend, seconds: estimate.seconds), currency: p.config.orchestration.currency)
+    }
+
+    static func costEstimate(_ p: Prepared, backend: String, seconds: Double) -> Double? {
+        guard let price = p.config.price(backend: backend) else { return nil }
+        let remote = Backends.type(of: backend, config: p.config) == "slurm-rest"
+        let staged = remote ? p.inputs.reduce(Int64(0)) { $0 + $1.size } : 0
+        return price.cost(seconds: seconds, cores: Router.cores(p.spec.resources), stagedBytes: staged)
+    }
+
+    /// `repro plan` / `repro run --dry-run`: the key, whether it would hit, and where and at
+    /// what cost it would run. Nothing runs, nothing is recorded.
+    public func dryRun() throws(ReproErrorBox) -> RunPlan {
+        try boxingErrors {
+            let p = try prepare()
+            var plan = try self.plan(p, interactive: false)
+            if !request.noCache, let hit = try p.store.servableRun(forKey: p.key, maxAge: p.config.maxAge) {
+                plan.cache = "hit"
+                plan.why = "served from run \(hit.runId)"
+            } else {
+                plan.why = request.noCache ? "--no-cache" : (try? explain(p))?.line
+            }
+            return plan
+        }
+    }
+
+    /// A miss: estimate and route it, check the budget, run it; on a backend failure retry
+    /// submission with backoff, then fall back to local when the estimate is short enough.
+    func execute(_ p: Prepared) throws -> RunOutcome {
+        let plan = try self.plan(p, interactive: true)
+        let o = p.config.orchestration
+        if plan.routing.by != "option" && plan.routing.by != "spec" && (plan.routing.backend != "local" || plan.routing.by != "auto") {
+            log("\(plan.routing.backend): \(plan.routing.reason)")
+        }
+        if let c = plan.costEstimate, c > 0, plan.routing.backend != "local" {
+            log("estimated cost on \(plan.routing.backend): \(Money.format(c, o.currency)) (\(DurationText.format(plan.estimate.seconds.rounded())), \(plan.estimate.tier.rawValue))")
+        }
+        try Budget.check(estimate: plan.costEstimate, scope: "run", store: p.store, config: p.config, overBudget: request.overBudget)
+
+        var backendName = plan.routing.backend
+        var routing = plan.routing
+        var submitFailures = 0
+        var runId: String? = nil
+        while true {
+            do {
+                var outcome = try execute(p, on: backendName, plan: plan, routing: routing, reuse: &runId)
+                // The stored record has every attempt and the fallback.
+                if let id = runId, outcome.record.status != .running, let fresh = try p.store.run(id: id) {
+                    outcome.record = fresh
+                }
+                return outcome
+            } catch let f as BackendFailure {
+                let reason = f.message
+                let local = Backends.type(of: backendName, config: p.config) == "local"
+                if f.stage == .submit, !local, submitFailures < o.retries {
+                    submitFailures += 1
+                    let delay = RetryPolicy(attempts: o.retries + 1, baseDelay: o.retryDelay, maxDelay: max(o.retryDelay, 300))
+                        .delay(afterAttempt: submitFailures - 1)
+                    log("\(backendName): \(reason); trying again in \(String(format: "%.1f", delay)) s (retry \(submitFailures) of \(o.retries))")
+                    usleep(UInt32(min(delay, 3600) * 1_000_000))
+                    continue
+                }
+                let canFallBack = !local && request.fallback && plan.estimate.seconds < o.localBelow
+                if runId == nil { carriedAttempts.append(f.attempt) }
+                guard canFallBack else {
+                    var why = "\(backendName) failed this run (a backend failure, not the simulation's): \(reason)"
+                    if !local && request.fallback {
+                        why += ". Not falling back to local: the estimate \(DurationText.format(plan.estimate.seconds.rounded())) (\(plan.estimate.tier.rawValue)) is not under local_below \(DurationText.format(o.localBelow))"
+                    }
+                    if let id = runId, f.stage == .submit { try? p.store.markFailed(runId: id, message: why) }
+                    if let e = f.error as? RemoteError {
+                        throw RemoteError(why, kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
+                    }
+                    throw ExecutionError(why, cause: f.error)
+                }
+                log("\(backendName): \(reason); falling back to local (the estimate \(DurationText.format(plan.estimate.seconds.rounded())) is under \(DurationText.format(o.localBelow)))")
+                routing = Routing(backend: "local", reason: "fallback from \(backendName): \(reason)", by: "fallback")
+                let fallback: JSONValue = [
+                    "from": .string(backendName), "to": "local", "reason": .string(reason), "stage": .string("\(f.stage)"),
+                    "at": .string(Clock.iso8601(Clock.now())),
+                ]
+                backendName = "local"
+                pendingFallback = fallback
+            }
+        }
+    }
+
+    /// One attempt on one backend. The run is recorded once (`reuse` keeps its id across
+    /// attempts); a backend failure comes out as `BackendFailure` with the attempt recorded.
+    func execute(_ p: Prepared, on backendName: String, plan: RunPlan, routing: Routing, reuse runId: inout String?) throws -> RunOutcome {
+        let t0 = Clock.now()
+        func failure(_ stage: BackendFailure.Stage, _ e: any Error) -> BackendFailure {
+            let attempt: JSONValue = [
+                "backend": .string(backendName), "type": .string(Backends.type(of: backendName, config: p.config)), "outcome": "backend failure",
+                "stage": .string("\(stage)"), "reason": .string(String(((e as? ReproError)?.description ?? "\(e)").prefix(300))),
+                "duration_s": .double(Clock.now() - t0), "cost": .null, "finished_at": .string(Clock.iso8601(Clock.now())),
+            ]
+            if let id = runId { try? p.store.addAttempt(runId: id, attempt, cost: nil) }
+            return BackendFailure(stage: stage, error: e, attempt: attempt)
+        }
+        let backend: Backend
+        do {
+            backend = try Backends.make(
+                backendName, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment, config: p.config)
+            try backend.preflight()
+        } catch let e as RemoteError {
+            throw failure(.submit, e)
+        }
+        let id = runId ?? HostInfo.newRunId()
+        let patchBlob = try p.patch.map { try p.store.putReferencedBytes($0) }
+        var (task, record) = try Runner.makeTask(
+            p, specPath: request.specPath, environment: request.environment, backend: backend, runId: id, patchBlob: patchBlob?.sha256)
+        record.estimate = plan.estimate.json
+        record.routing = routing.json
+        record.costEstimate = Runner.costEstimate(p, backend: backendName, seconds: plan.estimate.seconds)
+        Trace.mark("task prepared")
+        if runId == nil {
+            // Attempts that failed before any record existed (a backend down at preflight).
+            record.attemptLog = carriedAttempts
+            record.fallback = pendingFallback ?? .null
+            pendingFallback = nil
+            try p.store.withBlobWriteLock {
+                try p.store.insertRunning(record, blobs: patchBlob.map { [$0] } ?? [])
+            }
+            runId = id
+        } else if let fb = pendingFallback {
+            try p.store.reassign(record, fallback: fb)
+            pendingFallback = nil
+        }
+        Trace.mark("run recorded as running")
+        let d = try dispatcher(p, backend: backend)
+        let handles: [TaskHandle]
+        do {
+            handles = try d.submit([task], resources: p.spec.resources, records: [record])
+        } catch let e as RemoteError {
+            if backend.capabilities.sharesFileSystem { FileIO.removeTree(task.taskDir) }
+            throw failure(.submit, e)
+        } catch let e as ExecutionError where !backend.capabilities.runsInProcess {
+            // sbatch refused the job (a cluster problem, not the spec's).
+            if backend.capabilities.sharesFileSystem { FileIO.removeTree(task.taskDir) }
+            throw failure(.submit, e)
+        } catch {
+            try? p.store.markFailed(runId: id, message: "could not be submitted: \(error)")
+            if backend.capabilities.sharesFileSystem { FileIO.removeTree(task.taskDir) }
+            throw error
+        }
+        if request.detach && backend.capabilities.outlivesSubmitter {
+            record.jobId = handles.first?.jobId
+            log("\(backend.name): submitted run \(id) as job \(record.jobId ?? "?"); `repro wait \(id)` picks it up")
+            return RunOutcome(record: record, cache: .miss, outputsDir: nil, outputPaths: [:])
+        }
+        let outcome: RunOutcome
+        do {
+            outcome = try wait(handles, dispatcher: d, fallback: record)
+        } catch let e as RemoteError where request.fallback && plan.estimate.seconds < p.config.orchestration.localBelow {
+            // Only when a fallback may follow: otherwise the run stays recorded as running for
+            // `repro wait` (the job may still finish).
+            try? backend.cancel(handles)
+            throw failure(.running, e)
+        }
+        if outcome.record.status == .failed, d.lostRuns.contains(id) {
+            throw BackendFailure(stage: .lost, error: ExecutionError(outcome.record.message ?? "lost by the scheduler"), attempt: .null)
+        }
+        return outcome
+    }
+}

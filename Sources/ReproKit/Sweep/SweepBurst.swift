@@ -1,0 +1,140 @@
+import Foundation
+
+/// How a sweep's points to run are split between backends, with estimated time and cost.
+public struct SweepPlan: Sendable {
+    public struct Part: Sendable {
+        public var backend: String
+        public var points: Int
+        /// Wall time: the local pool runs `jobs` at once; a scheduler is assumed to run every
+        /// point at once (its longest estimate).
+        public var wallSeconds: Double
+        public var cost: Double?
+        public var reason: String
+
+        public var json: JSONValue {
+            [
+                "backend": .string(backend), "points": .int(Int64(points)), "estimate_wall_s": .double(wallSeconds),
+                "cost_estimate": cost.map { .double($0) } ?? .null, "reason": .string(reason),
+            ]
+        }
+    }
+
+    public struct Point: Sendable {
+        public var key: String
+        public var cache: String
+        public var backend: String
+        public var estimate: RuntimeEstimate?
+        public var costEstimate: Double?
+    }
+
+    public var points = 0
+    public var hits = 0
+    public var toRun: Int { points - hits }
+    public var parts: [Part] = []
+    public var runs: [Point] = []
+    public var currency = "USD"
+    public var totalCost: Double? {
+        let priced = parts.compactMap(\.cost)
+        return priced.isEmpty ? nil : priced.reduce(0, +)
+    }
+
+    public var json: JSONValue {
+        [
+            "points": .int(Int64(points)), "hits": .int(Int64(hits)), "to_run": .int(Int64(toRun)), "parts": .array(parts.map(\.json)),
+            "cost_estimate": totalCost.map { .double($0) } ?? .null, "currency": .string(currency),
+            "runs": .array(runs.map {
+                [
+                    "key": .string($0.key), "cache": .string($0.cache), "backend": .string($0.backend),
+                    "estimate_s": $0.estimate.map { .double($0.seconds) } ?? .null,
+                    "estimate_tier": $0.estimate.map { .string($0.tier.rawValue) } ?? .null,
+                    "cost_estimate": $0.costEstimate.map { .double($0) } ?? .null,
+                ]
+            }),
+        ]
+    }
+}
+
+/// The spawn guide's burst rule: with `backend: auto`, the local pool keeps the points it can
+/// finish within `orchestration.burst_after` (estimates over the pool size; or, with
+/// `queue_depth_threshold`, that many points), in sweep order; the rest go to
+/// `orchestration.cloud` as job arrays.
+enum SweepBurst {
+    struct Split {
+        /// Per point to run, in order: the backend and the estimate.
+        var backends: [String]
+        var estimates: [RuntimeEstimate?]
+        var reasons: [String: String]
+    }
+
+    static func split(
+        _ misses: [Runner.Prepared], backend requested: String, config: StoreConfig, jobs: Int, history: EstimateHistory
+    ) throws -> Split {
+        let o = config.orchestration
+        guard requested == "auto" else {
+            return Split(backends: misses.map { _ in requested }, estimates: misses.map { _ in nil }, reasons: [requested: "--backend or the sweep's backend"])
+        }
+        var estimates: [RuntimeEstimate?] = []
+        for p in misses { estimates.append(try history.estimate(p.spec, configHash: p.configHash, orchestration: o)) }
+        guard let cloud = o.cloud else {
+            return Split(
+                backends: misses.map { _ in "local" }, estimates: estimates,
+                reasons: ["local": "orchestration.cloud is not set: every point runs on the local pool"])
+        }
+        var backends: [String] = []
+        var localSeconds = 0.0
+        var localCount = 0
+        let pool = Double(max(1, jobs))
+        for e in estimates {
+            let s = e?.seconds ?? o.defaultEstimate
+            let fits: Bool
+            if let depth = o.queueDepthThreshold {
+                fits = localCount < depth
+            } else {
+                fits = (localSeconds + s) / pool <= o.burstAfter
+            }
+            if fits {
+                localSeconds += s
+                localCount += 1
+                backends.append("local")
+            } else {
+                backends.append(cloud)
+            }
+        }
+        let rule = o.queueDepthThreshold.map { "queue_depth_threshold \($0)" }
+            ?? "burst_after \(DurationText.format(o.burstAfter)) on a pool of \(Int(pool))"
+        return Split(
+            backends: backends, estimates: estimates,
+            reasons: [
+                "local": "what the local pool finishes within \(rule)",
+                cloud: "the rest, burst to orchestration.cloud (\(rule))",
+            ])
+    }
+
+    /// The plan for the points to run: parts per backend with wall time and cost.
+    static func plan(_ misses: [Runner.Prepared], split: Split, config: StoreConfig, jobs: Int) -> (parts: [SweepPlan.Part], costs: [Double?]) {
+        var order: [String] = []
+        var byBackend: [String: (n: Int, seconds: Double, longest: Double, cost: Double?)] = [:]
+        var costs: [Double?] = []
+        for (i, p) in misses.enumerated() {
+            let b = split.backends[i]
+            let s = split.estimates[i]?.seconds ?? config.orchestration.defaultEstimate
+            let c = Runner.costEstimate(p, backend: b, seconds: s)
+            costs.append(c)
+            if byBackend[b] == nil { order.append(b) }
+            var e = byBackend[b] ?? (0, 0, 0, nil)
+            e.n += 1
+            e.seconds += s
+            e.longest = max(e.longest, s)
+            if let c { e.cost = (e.cost ?? 0) + c }
+            byBackend[b] = e
+        }
+        let parts = order.map { b -> SweepPlan.Part in
+            let e = byBackend[b] ?? (0, 0, 0, nil)
+            let local = Backends.type(of: b, config: config) == "local"
+            return SweepPlan.Part(
+                backend: b, points: e.n, wallSeconds: local ? e.seconds / Double(max(1, jobs)) : e.longest, cost: e.cost,
+                reason: split.reasons[b] ?? "")
+        }
+        return (parts, costs)
+    }
+}

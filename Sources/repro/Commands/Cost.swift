@@ -1,0 +1,53 @@
+import ArgumentParser
+import Foundation
+import ReproKit
+
+struct CostCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "cost", abstract: "What runs cost (from their real durations and prices: in .repro.yaml), summed by backend or spec name.")
+
+    @Option(help: "Only runs finished in this period, such as 30d or 12h (default: all).") var since: String?
+    @Option(help: "Group by backend or name.") var by: String = "backend"
+    @OptionGroup var output: OutputOptions
+
+    func validate() throws {
+        if let since, DurationText.seconds(since) == nil { throw ValidationError("--since '\(since)' is not a duration; write e.g. 30d or 12h") }
+        guard by == "backend" || by == "name" else { throw ValidationError("--by must be backend or name") }
+    }
+
+    func run() throws {
+        try reporting {
+            let w = try Workspace.open(
+                from: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment, needsRepository: false)
+            let config = try StoreConfig.load(storeRoot: w.store.root, repoRoot: w.repo?.workdir)
+            let cutoff = since.flatMap(DurationText.seconds).map { Clock.now() - $0 }
+            let rows = try w.store.costSummary(since: cutoff, by: by)
+            let total = rows.reduce(0) { $0 + $1.cost }
+            let cur = config.orchestration.currency
+            let month = try w.store.costSince(Clock.monthStart(Clock.now()))
+            if output.json {
+                Console.json([
+                    "since": since.json, "by": .string(by), "currency": .string(cur), "total": .double(total), "this_month": .double(month),
+                    "budget_per_month": config.orchestration.budgetPerMonth.map { .double($0) } ?? .null,
+                    "groups": .array(rows.map {
+                        [
+                            by: .string($0.group), "runs": .int(Int64($0.runs)), "seconds": .double($0.seconds), "cost": .double($0.cost),
+                            "unpriced_runs": .int(Int64($0.unpriced)),
+                        ]
+                    }),
+                ])
+                return
+            }
+            var table = [[by.uppercased(), "RUNS", "TIME", "COST", "UNPRICED"]]
+            for r in rows {
+                table.append([r.group, String(r.runs), DurationText.format(r.seconds.rounded()), Money.format(r.cost, cur), String(r.unpriced)])
+            }
+            Console.out(Table.render(table))
+            Console.out("total \(Money.format(total, cur))\(since.map { " in the last \($0)" } ?? ""); this month \(Money.format(month, cur))"
+                + (config.orchestration.budgetPerMonth.map { " of \(Money.format($0, cur)) budgeted" } ?? ""))
+            if rows.contains(where: { $0.unpriced > 0 }) {
+                Console.out("unpriced runs ran on a backend with no entry under prices: in .repro.yaml")
+            }
+        }
+    }
+}
