@@ -191,13 +191,22 @@ final class RemoteTests: XCTestCase {
         var (repo, _, env) = try cloudRepo()
         env[CloudTestEnv.tokenVariable] = token(lifespan: 1)
         sleep(2)
-        let r = repro(["run", "sim.yaml", "--backend", "cloud"], cwd: repo.path, env: env)
+        let r = repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback"], cwd: repo.path, env: env)
         XCTAssertEqual(r.code, 6, r.err)
         XCTAssertTrue(r.err.contains("expired") && r.err.contains("scontrol token"), r.err)
         XCTAssertFalse(r.err.contains(env[CloudTestEnv.tokenVariable] ?? "?"), "the token is in the message")
         // Found before anything was recorded or uploaded.
         let recorded = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs"], cwd: "/")
         XCTAssertEqual(recorded.out.trimmingCharacters(in: .whitespacesAndNewlines), "0")
+        // Expired credentials are a backend failure: with fallback (the default) a short run
+        // goes to local, and the record says what happened on the cloud.
+        let fb = repro(["run", "sim.yaml", "--backend", "cloud", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(fb.code, 0, fb.err)
+        let run = parseJSON(fb.out)
+        XCTAssertEqual(run["fallback"]?["from"]?.stringValue, "cloud")
+        XCTAssertEqual(run["attempts"]?.arrayValue?.first?["outcome"]?.stringValue, "backend failure")
+        XCTAssertTrue(run["attempts"]?.arrayValue?.first?["reason"]?.stringValue?.contains("expired") == true, fb.out)
+        XCTAssertEqual(run["attempts"]?.arrayValue?.last?["backend"]?.stringValue, "local")
     }
 
     func testAJobWhoseManifestNeverAppearsFailsWithTheCause() throws {
@@ -221,16 +230,18 @@ final class RemoteTests: XCTestCase {
                 type: slurm-rest
                 staging: s3://repro-private/staging
                 endpoint: \(moto.endpoint)
+            orchestration: {retries: 1, retry_delay: 0.2s}
             """)
         var env = baseEnv
         env["AWS_ENDPOINT_URL_S3"] = moto.endpoint
         try moto.client().createBucket("repro-private")
         moto.stop()
         let t0 = Date()
-        let r = repro(["run", "sim.yaml", "--backend", "cloud"], cwd: repo.path, env: env)
+        let r = repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback"], cwd: repo.path, env: env)
         XCTAssertEqual(r.code, 6, r.err)
         XCTAssertTrue(r.err.contains(moto.endpoint.replacingOccurrences(of: "http://", with: "")) || r.err.contains("127.0.0.1"), r.err)
         XCTAssertGreaterThan(Date().timeIntervalSince(t0), 0.2, "retried with backoff before giving up")
+        XCTAssertTrue(r.err.contains("trying again in") && r.err.contains("(retry 1 of 1)"), r.err)
         let statuses = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT status FROM runs"], cwd: "/").out
         XCTAssertFalse(statuses.contains("running") || statuses.contains("succeeded"), statuses)
         // The shared server is back (the local override removed): the same command succeeds.
@@ -313,7 +324,7 @@ final class RemoteTests: XCTestCase {
         try moto.client().createBucket("repro-private")
         let log = NSTemporaryDirectory() + "s3down-" + UUID().uuidString
         defer { unlink(log) }
-        let p = try launchRepro(["run", "slow.yaml", "--backend", "cloud"], cwd: repo.path, env: baseEnv, stderrFile: log)
+        let p = try launchRepro(["run", "slow.yaml", "--backend", "cloud", "--no-fallback"], cwd: repo.path, env: baseEnv, stderrFile: log)
         let deadline = Date().addingTimeInterval(30)
         while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("RUNNING") { usleep(100_000) }
         moto.stop()

@@ -162,7 +162,9 @@ func parseJSON(_ text: String, file: StaticString = #filePath, line: UInt = #lin
 }
 
 /// Starts the `repro` binary without waiting for it (to interrupt or race it).
-func launchRepro(_ args: [String], cwd: String, env extra: [String: String] = [:], stderrFile: String? = nil) throws -> Process {
+func launchRepro(
+    _ args: [String], cwd: String, env extra: [String: String] = [:], stderrFile: String? = nil, stdoutFile: String? = nil
+) throws -> Process {
     let p = Process()
     p.executableURL = URL(fileURLWithPath: TestPaths.repro)
     p.arguments = args
@@ -171,7 +173,12 @@ func launchRepro(_ args: [String], cwd: String, env extra: [String: String] = [:
     env.removeValue(forKey: "REPRO_STORE")
     for (k, v) in extra { env[k] = v }
     p.environment = env
-    p.standardOutput = FileHandle.nullDevice
+    if let stdoutFile {
+        FileManager.default.createFile(atPath: stdoutFile, contents: nil)
+        p.standardOutput = FileHandle(forWritingAtPath: stdoutFile)
+    } else {
+        p.standardOutput = FileHandle.nullDevice
+    }
     if let stderrFile {
         FileManager.default.createFile(atPath: stderrFile, contents: nil)
         p.standardError = FileHandle(forWritingAtPath: stderrFile)

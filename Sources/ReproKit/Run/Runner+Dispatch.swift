@@ -96,7 +96,9 @@ extension Runner {
             } catch let f as BackendFailure {
                 let reason = f.message
                 let local = Backends.type(of: backendName, config: p.config) == "local"
-                if f.stage == .submit, !local, submitFailures < o.retries {
+                // Only what may pass: an expired token or a refused request will not.
+                let transient = (f.error as? RemoteError)?.isTransient ?? true
+                if f.stage == .submit, !local, transient, submitFailures < o.retries {
                     submitFailures += 1
                     let delay = RetryPolicy(attempts: o.retries + 1, baseDelay: o.retryDelay, maxDelay: max(o.retryDelay, 300))
                         .delay(afterAttempt: submitFailures - 1)
@@ -196,9 +198,18 @@ extension Runner {
         let outcome: RunOutcome
         do {
             outcome = try wait(handles, dispatcher: d, fallback: record)
-        } catch let e as RemoteError where request.fallback && plan.estimate.seconds < p.config.orchestration.localBelow {
-            // Only when a fallback may follow: otherwise the run stays recorded as running for
-            // `repro wait` (the job may still finish).
+        } catch let e as RemoteError where !backend.capabilities.runsInProcess {
+            let o = p.config.orchestration
+            guard request.fallback, plan.estimate.seconds < o.localBelow else {
+                // No fallback: the run stays recorded as running (the job may still finish).
+                let why = request.fallback
+                    ? "not falling back to local: the estimate \(DurationText.format(plan.estimate.seconds.rounded())) (\(plan.estimate.tier.rawValue)) is not under local_below \(DurationText.format(o.localBelow))"
+                    : "not falling back to local (--no-fallback)"
+                throw RemoteError(
+                    "\(e.message). \(backendName) failed run \(id) (a backend failure, not the simulation's); \(why). "
+                        + "It stays recorded as running: `repro wait \(id)` settles it once \(backendName) answers",
+                    kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
+            }
             try? backend.cancel(handles)
             throw failure(.running, e)
         }
