@@ -46,6 +46,8 @@ public enum BackendRuns {
                 resultsDir: { r in ResultsDir.path(repoRoot: repo.workdir, name: r.name, key: r.key) })
             d.announceStates = wait
             d.showFailureTail = wait
+            d.price = config.price(backend: name)
+            d.remember(live)
             d.confirmCancel = { n in confirmCancel(n, name) }
             let handles = live.map { TaskHandle(runId: $0.runId, ref: $0.taskRef ?? "", jobId: $0.jobId, attempt: $0.attempts) }
             var finished: [String: Dispatcher.Finished] = [:]
