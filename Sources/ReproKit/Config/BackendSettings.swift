@@ -37,6 +37,13 @@ public struct BackendSettings: Sendable {
     /// How long workers' presigned URLs stay valid beyond the task's time limit.
     public var urlMargin: Double = 86400
 
+    // `type: aws-batch`
+    public var jobQueue: String = ""
+    /// Its container image must contain repro (docs/backends.md says how to build one).
+    public var jobDefinition: String = ""
+    /// The Batch API endpoint instead of AWS's (else AWS_ENDPOINT_URL_BATCH).
+    public var batchEndpoint: String?
+
     static let secretKeys: Set<String> = [
         "token", "password", "secret", "access_key", "secret_key", "access_key_id", "secret_access_key", "aws_access_key_id",
         "aws_secret_access_key", "session_token", "jwt",
@@ -88,6 +95,42 @@ public struct BackendSettings: Sendable {
         case "local":
             for (k, v) in pairs where k != "type" {
                 throw ConfigError("\(v.origin): backends.\(name).\(k): a local backend takes no settings")
+            }
+        case "aws-batch":
+            s.reproPath = "repro"
+            s.scratch = "/tmp"
+            for (k, v) in pairs {
+                switch k {
+                case "type": continue
+                case "job_queue": s.jobQueue = try text(v, k)
+                case "job_definition": s.jobDefinition = try text(v, k)
+                case "staging": s.staging = try S3Location(parsing: try text(v, k), what: "\(v.origin): backends.\(name).staging")
+                case "endpoint": s.endpoint = try text(v, k)
+                case "batch_endpoint":
+                    let u = try text(v, k)
+                    guard u.hasPrefix("http://") || u.hasPrefix("https://") else {
+                        throw ConfigError("\(v.origin): backends.\(name).batch_endpoint '\(u)' must start with http:// or https://")
+                    }
+                    s.batchEndpoint = u.hasSuffix("/") ? String(u.dropLast()) : u
+                case "region": s.region = try text(v, k)
+                case "repro_path": s.reproPath = try text(v, k)
+                case "scratch": s.scratch = try text(v, k)
+                case "poll_interval": s.pollInterval = try duration(v, k)
+                case "manifest_grace": s.manifestGrace = try duration(v, k)
+                case "url_margin": s.urlMargin = try duration(v, k)
+                case "max_retries": s.maxRetries = try count(v, k)
+                default:
+                    throw ConfigError(
+                        "\(v.origin): unknown key 'backends.\(name).\(k)'; known for aws-batch: job_queue, job_definition, staging, "
+                            + "endpoint, batch_endpoint, region, repro_path, scratch, poll_interval, manifest_grace, url_margin, max_retries")
+                }
+            }
+            var missing: [String] = []
+            if s.jobQueue.isEmpty { missing.append("job_queue") }
+            if s.jobDefinition.isEmpty { missing.append("job_definition") }
+            if s.staging == nil { missing.append("staging") }
+            guard missing.isEmpty else {
+                throw ConfigError("\(node.origin): backends.\(name) (type aws-batch) needs \(missing.joined(separator: ", "))")
             }
         default:
             for (k, v) in pairs {

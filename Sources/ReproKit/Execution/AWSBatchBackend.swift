@@ -1,0 +1,315 @@
+import Foundation
+
+/// AWS Batch over its REST API (JSON, Signature V4 for the `batch` service), no SDK. Tasks are
+/// staged in S3 (`RemoteStaging`) like every backend that shares no disk; a sweep's points go
+/// as one array job whose children read their task from `AWS_BATCH_JOB_ARRAY_INDEX`. The
+/// task's manifest in S3 is the completion signal; Batch's job state says whether it still
+/// runs, and whether the host was lost (spot reclaimed), in which case repro resubmits the task
+/// as a new attempt. Batch's own retries stay off (`retryStrategy.attempts = 1`).
+public final class AWSBatchBackend: Backend {
+    public let name: String
+    public let type = "aws-batch"
+    public let capabilities: BackendCapabilities
+    public let taskRoot = RemoteStaging.placeholderRoot
+    let settings: BackendSettings
+    let environment: [String: String]
+    let staging: RemoteStaging
+    let aws: AWSSettings
+    let region: String
+    let endpoint: String
+    let http = HTTPClient()
+    let retry: RetryPolicy
+    /// The largest array AWS Batch accepts.
+    static let maxArraySize = 10_000
+    /// Job ids DescribeJobs takes per call.
+    static let describeLimit = 100
+    private var awaitingManifest: [String: Double] = [:]
+    private var cancelled = Set<String>()
+    let clock: @Sendable () -> Double
+
+    public init(
+        name: String, settings: BackendSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
+        clock: @escaping @Sendable () -> Double = { Clock.now() }
+    ) throws {
+        guard let loc = settings.staging else { throw ConfigError("\(settings.origin): backends.\(name) needs staging: s3://bucket/prefix") }
+        self.name = name
+        self.settings = settings
+        self.environment = environment
+        self.retry = retry
+        self.clock = clock
+        aws = AWSSettings(environment: environment)
+        region = aws.region(configured: settings.region)
+        let s3 = try S3Client(settings: aws, region: settings.region, endpoint: settings.endpoint, retry: retry)
+        staging = RemoteStaging(s3: s3, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
+        endpoint = settings.batchEndpoint ?? environment["AWS_ENDPOINT_URL_BATCH"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
+            ?? "https://batch.\(region).amazonaws.com"
+        capabilities = BackendCapabilities(
+            outlivesSubmitter: true, sharesFileSystem: false, jobArrays: true, maxParallel: 0, pricePerCoreHour: 0)
+    }
+
+    // MARK: - the Batch API
+
+    /// One signed POST to the Batch API; throttling (429, TooManyRequestsException) and 5xx are
+    /// retried with backoff, credentials are read per attempt.
+    func call(_ action: String, _ body: JSONValue) throws(RemoteError) -> JSONValue {
+        let bytes = Array(body.canonical.utf8)
+        let path = "/v1/" + action
+        guard let u = URLComponents(string: endpoint), let host = u.host else {
+            throw RemoteError("the Batch endpoint '\(endpoint)' is not a URL", kind: .client)
+        }
+        let scheme = u.scheme ?? "https"
+        let defaultPort = scheme == "https" ? 443 : 80
+        let hostHeader = host + (u.port.map { $0 == defaultPort ? "" : ":\($0)" } ?? "")
+        let base = u.path.hasSuffix("/") ? String(u.path.dropLast()) : u.path
+        return try retry.run { (_: Int) throws(RemoteError) -> JSONValue in
+            let creds = try aws.credentials()
+            var headers: [(name: String, value: String)] = [("Host", hostHeader), ("Content-Type", "application/json")]
+            headers += SigV4.sign(
+                SigV4.Target(method: "POST", host: hostHeader, path: base + path), headers: headers, payloadHash: Hashing.sha256Hex(bytes),
+                credentials: creds, region: region, service: "batch", now: clock(), contentSha256Header: false)
+            var req = HTTPRequest(method: "POST", url: "\(scheme)://\(hostHeader)\(base)\(path)", headers: headers, body: bytes)
+            req.timeout = 60
+            let r = try http.perform(req)
+            let json = (try? JSONParser.parse(r.body)) ?? .null
+            if (200..<300).contains(r.status) { return json }
+            throw AWSBatchBackend.error(status: r.status, json: json, headers: r.headers, text: r.text, action: action)
+        }
+    }
+
+    /// Batch's error documents: `__type` or the `x-amzn-ErrorType` header, and `message`.
+    static func error(status: Int, json: JSONValue, headers: [String: String], text: String, action: String) -> RemoteError {
+        let header = headers["x-amzn-errortype"]
+        let type = (json["__type"]?.stringValue ?? header ?? "").split(separator: ":").first.map(String.init) ?? ""
+        let message = json["message"]?.stringValue ?? json["Message"]?.stringValue ?? String(text.prefix(200))
+        let what = "AWS Batch \(action): \(type.isEmpty ? "HTTP \(status)" : type): \(message)"
+        if status == 429 || type.contains("TooManyRequests") || type.contains("Throttling") {
+            return RemoteError(what, kind: .throttled, httpStatus: status)
+        }
+        if type.contains("ExpiredToken") || type.contains("UnrecognizedClient") || type.contains("InvalidSignature")
+            || type.contains("AccessDenied") || status == 401 || status == 403
+        {
+            return RemoteError(
+                what + " (the AWS credentials are missing, expired or not allowed: refresh them, e.g. `aws sso login`, and check the IAM policy in docs/backends.md)",
+                kind: .auth, httpStatus: status)
+        }
+        if status >= 500 { return RemoteError(what, kind: .server, httpStatus: status) }
+        return RemoteError(what, kind: .client, httpStatus: status)
+    }
+
+    // MARK: - Backend
+
+    public func preflight() throws {
+        _ = try aws.credentials()
+    }
+
+    public func stage(_ tasks: [TaskSpec]) throws -> [String] {
+        try tasks.map { try staging.stage($0) }
+    }
+
+    /// The job's container overrides: the worker command, its environment, vCPUs and memory.
+    func overrides(url: String, resources: [String: JSONValue]) throws -> JSONValue {
+        var requirements: [JSONValue] = []
+        for (k, v) in resources.sorted(by: { $0.key < $1.key }) {
+            let text = try SlurmBackend.resourceValue(k, v)
+            switch k {
+            case "cpus": requirements.append(["type": "VCPU", "value": .string(text)])
+            case "memory":
+                guard let mb = SlurmREST.megabytes(text) else { throw ConfigError("resources.memory '\(text)' is not a size such as 8G") }
+                requirements.append(["type": "MEMORY", "value": .string(String(mb))])
+            case "gpus": requirements.append(["type": "GPU", "value": .string(text)])
+            case "time": continue  // the job timeout, below
+            default:
+                throw ConfigError("resources.\(k) has no AWS Batch equivalent; use cpus, memory, gpus or time (queues stand for partitions)")
+            }
+        }
+        var o: [String: JSONValue] = [
+            "command": .array([.string(settings.reproPath), "exec-task", .string(url)]),
+            "environment": [["name": "TMPDIR", "value": .string(settings.scratch)], ["name": "LANG", "value": "C.UTF-8"]],
+        ]
+        if !requirements.isEmpty { o["resourceRequirements"] = .array(requirements) }
+        return .object(o)
+    }
+
+    func submitJob(url: String, count: Int, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
+        var body: [String: JSONValue] = [
+            "jobName": .string(String(("repro-" + name.filter { $0.isLetter || $0.isNumber || "-_".contains($0) }).prefix(128))),
+            "jobQueue": .string(settings.jobQueue), "jobDefinition": .string(settings.jobDefinition),
+            "containerOverrides": try overrides(url: url, resources: resources),
+            // repro retries lost tasks itself, each as a recorded attempt.
+            "retryStrategy": ["attempts": 1],
+        ]
+        if count > 1 { body["arrayProperties"] = ["size": .int(Int64(count))] }
+        var limit = timeout.map { $0 + 60 }
+        if let t = resources["time"], let s = DurationText.seconds(try SlurmBackend.resourceValue("time", t)) { limit = s }
+        if let limit { body["timeout"] = ["attemptDurationSeconds": .int(Int64(max(60, limit.rounded(.up))))] }
+        let answer = try submitCall(.object(body))
+        guard let id = answer["jobId"]?.stringValue, !id.isEmpty else {
+            throw RemoteError("AWS Batch accepted the job but gave no jobId: \(answer.canonical.prefix(200))", kind: .server)
+        }
+        return id
+    }
+
+    /// SubmitJob; a queue Batch does not know is named with the setting to fix.
+    func submitCall(_ body: JSONValue) throws(RemoteError) -> JSONValue {
+        do {
+            return try call("submitjob", body)
+        } catch {
+            guard error.kind == .client, error.message.lowercased().contains("queue") else { throw error }
+            throw RemoteError(
+                "\(error.message) Check backends.\(name).job_queue '\(settings.jobQueue)' (`aws batch describe-job-queues` lists them, in region \(region))",
+                kind: .client, httpStatus: error.httpStatus)
+        }
+    }
+
+    public func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {
+        guard !tasks.isEmpty else { return [] }
+        var handles: [TaskHandle] = []
+        var start = 0
+        while start < tasks.count {
+            let chunk = Array(tasks[start..<min(tasks.count, start + AWSBatchBackend.maxArraySize)])
+            start += chunk.count
+            var urls: [String] = []
+            for t in chunk { urls.append(try staging.issue(runId: t.runId, attempt: 0, timeout: t.timeout)) }
+            // An array job needs at least 2 children; one task is a plain job.
+            let url = chunk.count == 1 ? urls[0] : try staging.batch(urls, timeout: chunk[0].timeout)
+            let job = try submitJob(url: url, count: chunk.count, name: chunk[0].name, resources: resources, timeout: chunk[0].timeout)
+            for (i, t) in chunk.enumerated() {
+                handles.append(TaskHandle(runId: t.runId, ref: staging.ref(t.runId), jobId: chunk.count > 1 ? "\(job):\(i)" : job))
+            }
+        }
+        return handles
+    }
+
+    /// What DescribeJobs says of one job.
+    struct Job {
+        var id: String
+        var status: String
+        var reason: String?
+        var exitCode: Int32?
+    }
+
+    static func parseJobs(_ json: JSONValue) -> [String: Job] {
+        var out: [String: Job] = [:]
+        for j in json["jobs"]?.arrayValue ?? [] {
+            guard let id = j["jobId"]?.stringValue else { continue }
+            let last = j["attempts"]?.arrayValue?.last
+            let code = j["container"]?["exitCode"]?.intValue ?? last?["container"]?["exitCode"]?.intValue
+            let reason = j["statusReason"]?.stringValue ?? last?["statusReason"]?.stringValue ?? j["container"]?["reason"]?.stringValue
+            out[id] = Job(id: id, status: j["status"]?.stringValue ?? "UNKNOWN", reason: reason, exitCode: code.map { Int32(truncatingIfNeeded: $0) })
+        }
+        return out
+    }
+
+    /// A host that went away under the job (spot reclaim, scale-in): the task was lost, not failed.
+    static func hostLost(_ reason: String?) -> Bool {
+        guard let r = reason?.lowercased() else { return false }
+        return (r.contains("host ec2") && r.contains("terminated")) || r.contains("spot") || r.contains("instance terminated")
+    }
+
+    public func poll(_ handles: [TaskHandle]) throws -> [String: TaskStatus] {
+        var jobs: [String: Job] = [:]
+        let ids = Array(Set(handles.compactMap(\.jobId))).sorted()
+        var i = 0
+        while i < ids.count {
+            let part = Array(ids[i..<min(ids.count, i + AWSBatchBackend.describeLimit)])
+            i += part.count
+            for (k, v) in AWSBatchBackend.parseJobs(try call("describejobs", ["jobs": .array(part.map { .string($0) })])) { jobs[k] = v }
+        }
+        var out: [String: TaskStatus] = [:]
+        for h in handles {
+            let job = h.jobId.flatMap { jobs[$0] }
+            switch job?.status ?? "" {
+            case "SUBMITTED", "PENDING", "RUNNABLE", "STARTING":
+                out[h.runId] = TaskStatus(phase: .queued, schedulerState: job?.status)
+                continue
+            case "RUNNING":
+                out[h.runId] = TaskStatus(phase: .running, schedulerState: job?.status)
+                continue
+            default: break
+            }
+            if let m = try staging.manifest(runId: h.runId, attempt: h.attempt) {
+                awaitingManifest.removeValue(forKey: h.runId)
+                out[h.runId] = TaskStatus(phase: .done, schedulerState: job?.status ?? "DONE", node: m.host.isEmpty ? nil : m.host, manifest: m)
+                continue
+            }
+            out[h.runId] = withoutManifest(h, job: job)
+        }
+        return out
+    }
+
+    func withoutManifest(_ h: TaskHandle, job: Job?) -> TaskStatus {
+        let id = h.jobId ?? "?"
+        if let job, job.status == "FAILED", AWSBatchBackend.hostLost(job.reason) {
+            return TaskStatus(phase: .retry, schedulerState: "FAILED: \(job.reason ?? "host lost")")
+        }
+        if cancelled.contains(id) || cancelled.contains(String(id.split(separator: ":").first ?? "")) {
+            var st = TaskStatus(phase: .done, schedulerState: "CANCELLED")
+            st.failure = (.interrupted, "AWS Batch job \(id) terminated before it finished", nil)
+            return st
+        }
+        let first = awaitingManifest[h.runId] ?? Clock.monotonic()
+        awaitingManifest[h.runId] = first
+        guard Clock.monotonic() - first > settings.manifestGrace else {
+            return TaskStatus(phase: .running, schedulerState: job?.status ?? "UNKNOWN")
+        }
+        awaitingManifest.removeValue(forKey: h.runId)
+        var st = TaskStatus(phase: .done, schedulerState: job?.status ?? "UNKNOWN")
+        let said = job.map { "AWS Batch says \($0.status)" + ($0.reason.map { " (\($0))" } ?? "") + ($0.exitCode.map { ", exit \($0)" } ?? "") }
+            ?? "AWS Batch no longer knows job \(id)"
+        st.failure = (
+            .failed,
+            "\(said) but no manifest appeared at s3://\(staging.location.bucket)/\(staging.attemptPrefix(h.runId, h.attempt))/manifest.json "
+                + "within \(DurationText.format(settings.manifestGrace)); the worker could not run or upload (does the image of "
+                + "job definition '\(settings.jobDefinition)' have repro at '\(settings.reproPath)'? its log is in CloudWatch, /aws/batch/job)",
+            job?.exitCode
+        )
+        return st
+    }
+
+    public func cancel(_ handles: [TaskHandle]) throws {
+        // Terminating an array job's parent stops every child.
+        for id in Set(handles.compactMap { $0.jobId?.split(separator: ":").first.map(String.init) }).sorted() {
+            cancelled.insert(id)
+            _ = try? call("terminatejob", ["jobId": .string(id), "reason": "cancelled by repro"])
+        }
+    }
+
+    public func waitForChange(timeout: Double) {
+        usleep(UInt32(max(0.05, min(timeout, settings.pollInterval)) * 1_000_000))
+    }
+
+    public func collect(_ handle: TaskHandle, _ status: TaskStatus) throws -> CollectedTask {
+        try staging.collect(runId: handle.runId, attempt: handle.attempt, manifest: status.manifest)
+    }
+
+    public func resubmit(_ h: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle? {
+        let attempt = h.attempt + 1
+        let plan = try staging.plan(runId: h.runId)
+        let timeout = plan["timeout"]?.numberValue
+        let url = try staging.issue(runId: h.runId, attempt: attempt, timeout: timeout)
+        let job = try submitJob(url: url, count: 1, name: plan["name"]?.stringValue ?? "", resources: resources, timeout: timeout)
+        return TaskHandle(runId: h.runId, ref: h.ref, jobId: job, attempt: attempt)
+    }
+
+    public func release(_ handle: TaskHandle) {
+        staging.release(runId: handle.runId, attempt: handle.attempt)
+    }
+
+    /// For `repro backends`: the queue exists and is enabled, the bucket is writable.
+    public func check() -> [String] {
+        var problems: [String] = []
+        do {
+            let answer = try call("describejobqueues", ["jobQueues": [.string(settings.jobQueue)]])
+            let queues = answer["jobQueues"]?.arrayValue ?? []
+            if let q = queues.first {
+                if q["state"]?.stringValue == "DISABLED" { problems.append("job queue '\(settings.jobQueue)' is DISABLED") }
+            } else {
+                problems.append("job queue '\(settings.jobQueue)' does not exist in \(region) (`aws batch describe-job-queues` lists them)")
+            }
+        } catch {
+            problems.append("AWS Batch at \(endpoint): \(error.message)")
+        }
+        do { try staging.s3.probe(staging.location) } catch { problems.append("staging \(staging.location): \(error.message)") }
+        return problems
+    }
+}
