@@ -3,18 +3,33 @@ import XCTest
 
 @testable import ReproKit
 
-/// What every backend must do, run against each real one: the local pool, SLURM through a
-/// shared folder, and SLURM over REST through object storage (as a user who cannot read the
-/// repository). Same specs, same expectations.
+/// What every backend must do, run against each one: the local pool, SLURM through a shared
+/// folder, SLURM over REST through object storage (as a user who cannot read the repository),
+/// and AWS Batch through its contract test server. Same specs, same expectations.
 final class ConformanceTests: XCTestCase {
-    static let backends = ["local", "slurm", "cloud"]
+    static let backends = ["local", "slurm", "cloud", "aws"]
+    /// The AWS Batch contract server for this test.
+    var batch: AWSBatchContractTests.Server?
 
     /// A repository with every backend configured; the environment runs need.
     func setUpRepo() throws -> (TempRepo, [String: String]) {
         try CloudTestEnv.require()
         let repo = try TempRepo()
         chmod(repo.path, 0o700)
-        let (_, env) = try CloudTestEnv.addCloudBackend(to: repo)
+        let server = try AWSBatchContractTests.Server()
+        batch = server
+        let (bucket, env) = try CloudTestEnv.addCloudBackend(to: repo, extraConfig: """
+              aws:
+                type: aws-batch
+                job_queue: repro-queue
+                job_definition: repro-jobdef:1
+                staging: s3://REPLACE_BUCKET/aws-staging
+                endpoint: \(CloudTestEnv.s3)
+                batch_endpoint: \(server.endpoint)
+                poll_interval: 0.3s
+                manifest_grace: 5s
+            """)
+        repo.write(".repro.yaml", (repo.read(".repro.yaml") ?? "").replacingOccurrences(of: "REPLACE_BUCKET", with: bucket))
         // In-process runs (the lost-task test) would otherwise hand the nodes this test binary.
         try FileManager.default.createDirectory(atPath: repo.path + "/.repro", withIntermediateDirectories: true)
         repo.write(".repro/config.yaml", "slurm:\n  repro_path: \(TestPaths.repro)\n")
@@ -96,7 +111,13 @@ final class ConformanceTests: XCTestCase {
                 .out.trimmingCharacters(in: .whitespacesAndNewlines)
             XCTAssertTrue(status.hasPrefix("interrupted|"), "\(b): \(status)")
             let job = String(status.split(separator: "|").last ?? "")
-            if b != "local" {
+            if b == "aws" {
+                // Batch was told to terminate the job.
+                let terminated = batch?.requests().contains {
+                    $0["action"]?.stringValue == "terminatejob" && $0["body"]?["jobId"]?.stringValue == job
+                }
+                XCTAssertEqual(terminated, true, "aws job \(job)")
+            } else if b != "local" {
                 // The scheduler really stopped it.
                 var state = ""
                 for _ in 0..<50 {
@@ -142,7 +163,7 @@ final class ConformanceTests: XCTestCase {
 
     func testALostTaskIsSubmittedAgainAsANewAttempt() throws {
         let (repo, env) = try setUpRepo()
-        for b in ["slurm", "cloud"] {
+        for b in ["slurm", "cloud", "aws"] {
             var e = ProcessInfo.processInfo.environment
             for (k, v) in env { e[k] = v }
             e.removeValue(forKey: "REPRO_STORE")
@@ -168,7 +189,7 @@ final class ConformanceTests: XCTestCase {
 
     func testTwoWaitersIngestAFinishedTaskExactlyOnce() throws {
         let (repo, env) = try setUpRepo()
-        for b in ["slurm", "cloud"] {
+        for b in ["slurm", "cloud", "aws"] {
             let submit = repro(["run", "ok.yaml", "--backend", b, "--no-cache", "--detach", "--json"], cwd: repo.path, env: env)
             XCTAssertEqual(submit.code, 0, "\(b): \(submit.err)")
             let runId = parseJSON(submit.out)["run_id"]?.stringValue ?? ""
