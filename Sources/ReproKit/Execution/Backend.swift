@@ -205,6 +205,9 @@ public enum Backends {
         _ name: String, store: Store, repoRoot: String, jobs: Int?, environment: [String: String], config: StoreConfig? = nil
     ) throws -> Backend {
         let config = try config ?? StoreConfig.load(storeRoot: store.root, repoRoot: repoRoot)
+        guard name != "auto" else {
+            throw ConfigError("'auto' chooses a backend per run (repro run, repro sweep); here name one, such as local, slurm or a backend under backends:")
+        }
         try validate(name, config: config)
         if let named = config.backends[name] {
             switch named.type {
