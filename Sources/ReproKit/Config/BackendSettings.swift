@@ -96,55 +96,36 @@ public struct BackendSettings: Sendable {
             for (k, v) in pairs where k != "type" {
                 throw ConfigError("\(v.origin): backends.\(name).\(k): a local backend takes no settings")
             }
-        case "aws-batch":
-            s.reproPath = "repro"
-            s.scratch = "/tmp"
-            for (k, v) in pairs {
-                switch k {
-                case "type": continue
-                case "job_queue": s.jobQueue = try text(v, k)
-                case "job_definition": s.jobDefinition = try text(v, k)
-                case "staging": s.staging = try S3Location(parsing: try text(v, k), what: "\(v.origin): backends.\(name).staging")
-                case "endpoint": s.endpoint = try text(v, k)
-                case "batch_endpoint":
-                    let u = try text(v, k)
-                    guard u.hasPrefix("http://") || u.hasPrefix("https://") else {
-                        throw ConfigError("\(v.origin): backends.\(name).batch_endpoint '\(u)' must start with http:// or https://")
-                    }
-                    s.batchEndpoint = u.hasSuffix("/") ? String(u.dropLast()) : u
-                case "region": s.region = try text(v, k)
-                case "repro_path": s.reproPath = try text(v, k)
-                case "scratch": s.scratch = try text(v, k)
-                case "poll_interval": s.pollInterval = try duration(v, k)
-                case "manifest_grace": s.manifestGrace = try duration(v, k)
-                case "url_margin": s.urlMargin = try duration(v, k)
-                case "max_retries": s.maxRetries = try count(v, k)
-                default:
-                    throw ConfigError(
-                        "\(v.origin): unknown key 'backends.\(name).\(k)'; known for aws-batch: job_queue, job_definition, staging, "
-                            + "endpoint, batch_endpoint, region, repro_path, scratch, poll_interval, manifest_grace, url_margin, max_retries")
-                }
-            }
-            var missing: [String] = []
-            if s.jobQueue.isEmpty { missing.append("job_queue") }
-            if s.jobDefinition.isEmpty { missing.append("job_definition") }
-            if s.staging == nil { missing.append("staging") }
-            guard missing.isEmpty else {
-                throw ConfigError("\(node.origin): backends.\(name) (type aws-batch) needs \(missing.joined(separator: ", "))")
-            }
         default:
-            for (k, v) in pairs {
+            // Backends staged through object storage: slurm-rest and aws-batch.
+            let common = ["staging", "endpoint", "region", "repro_path", "scratch", "poll_interval", "manifest_grace", "url_margin", "max_retries"]
+            let specific = s.type == "aws-batch"
+                ? ["job_queue", "job_definition", "batch_endpoint"]
+                : ["url", "user", "token_env", "token_file", "api_version", "partition", "max_parallel"]
+            if s.type == "aws-batch" {
+                s.reproPath = "repro"  // on the image's PATH
+                s.scratch = "/tmp"
+            }
+            func url(_ v: SpecNode, _ k: String) throws(ConfigError) -> String {
+                let u = try text(v, k)
+                guard u.hasPrefix("http://") || u.hasPrefix("https://") else {
+                    throw ConfigError("\(v.origin): backends.\(name).\(k) '\(u)' must start with http:// or https://")
+                }
+                return u.hasSuffix("/") ? String(u.dropLast()) : u
+            }
+            for (k, v) in pairs where k != "type" {
+                guard specific.contains(k) || common.contains(k) else {
+                    throw ConfigError(
+                        "\(v.origin): unknown key 'backends.\(name).\(k)'; known for \(s.type): \((specific + common).joined(separator: ", "))")
+                }
                 switch k {
-                case "type": continue
-                case "url":
-                    let u = try text(v, k)
-                    guard u.hasPrefix("http://") || u.hasPrefix("https://") else {
-                        throw ConfigError("\(v.origin): backends.\(name).url '\(u)' must start with http:// or https://")
-                    }
-                    s.url = u.hasSuffix("/") ? String(u.dropLast()) : u
+                case "url": s.url = try url(v, k)
                 case "user": s.user = try text(v, k)
                 case "token_env": s.tokenEnv = try text(v, k)
                 case "token_file": s.tokenFile = try text(v, k)
+                case "job_queue": s.jobQueue = try text(v, k)
+                case "job_definition": s.jobDefinition = try text(v, k)
+                case "batch_endpoint": s.batchEndpoint = try url(v, k)
                 case "staging": s.staging = try S3Location(parsing: try text(v, k), what: "\(v.origin): backends.\(name).staging")
                 case "endpoint": s.endpoint = try text(v, k)
                 case "region": s.region = try text(v, k)
@@ -162,18 +143,20 @@ public struct BackendSettings: Sendable {
                 case "url_margin": s.urlMargin = try duration(v, k)
                 case "max_parallel": s.maxParallel = try count(v, k)
                 case "max_retries": s.maxRetries = try count(v, k)
-                default:
-                    throw ConfigError(
-                        "\(v.origin): unknown key 'backends.\(name).\(k)'; known for \(s.type): url, user, token_env, token_file, staging, "
-                            + "endpoint, region, repro_path, api_version, partition, scratch, poll_interval, manifest_grace, url_margin, "
-                            + "max_parallel, max_retries")
+                default: break  // unreachable: every known key is handled above
                 }
             }
             var missing: [String] = []
-            if s.url.isEmpty { missing.append("url") }
-            if s.user.isEmpty { missing.append("user") }
-            if s.staging == nil { missing.append("staging") }
-            if s.tokenEnv == nil && s.tokenFile == nil { missing.append("token_env or token_file") }
+            if s.type == "aws-batch" {
+                if s.jobQueue.isEmpty { missing.append("job_queue") }
+                if s.jobDefinition.isEmpty { missing.append("job_definition") }
+                if s.staging == nil { missing.append("staging") }
+            } else {
+                if s.url.isEmpty { missing.append("url") }
+                if s.user.isEmpty { missing.append("user") }
+                if s.staging == nil { missing.append("staging") }
+                if s.tokenEnv == nil && s.tokenFile == nil { missing.append("token_env or token_file") }
+            }
             guard missing.isEmpty else {
                 throw ConfigError("\(node.origin): backends.\(name) (type \(s.type)) needs \(missing.joined(separator: ", "))")
             }

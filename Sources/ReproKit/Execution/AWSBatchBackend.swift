@@ -6,7 +6,7 @@ import Foundation
 /// task's manifest in S3 is the completion signal; Batch's job state says whether it still
 /// runs, and whether the host was lost (spot reclaimed), in which case repro resubmits the task
 /// as a new attempt. Batch's own retries stay off (`retryStrategy.attempts = 1`).
-public final class AWSBatchBackend: Backend {
+public final class AWSBatchBackend: StagedBackend {
     public let name: String
     public let type = "aws-batch"
     public let capabilities: BackendCapabilities
@@ -26,6 +26,7 @@ public final class AWSBatchBackend: Backend {
     private var awaitingManifest: [String: Double] = [:]
     private var cancelled = Set<String>()
     let clock: @Sendable () -> Double
+    var pollInterval: Double { settings.pollInterval }
 
     public init(
         name: String, settings: BackendSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
@@ -102,10 +103,6 @@ public final class AWSBatchBackend: Backend {
         _ = try aws.credentials()
     }
 
-    public func stage(_ tasks: [TaskSpec]) throws -> [String] {
-        try tasks.map { try staging.stage($0) }
-    }
-
     /// The job's container overrides: the worker command, its environment, vCPUs and memory.
     func overrides(url: String, resources: [String: JSONValue]) throws -> JSONValue {
         var requirements: [JSONValue] = []
@@ -168,11 +165,8 @@ public final class AWSBatchBackend: Backend {
         while start < tasks.count {
             let chunk = Array(tasks[start..<min(tasks.count, start + AWSBatchBackend.maxArraySize)])
             start += chunk.count
-            var urls: [String] = []
-            for t in chunk { urls.append(try staging.issue(runId: t.runId, attempt: 0, timeout: t.timeout)) }
             // An array job needs at least 2 children; one task is a plain job.
-            let url = chunk.count == 1 ? urls[0] : try staging.batch(urls, timeout: chunk[0].timeout)
-            let job = try submitJob(url: url, count: chunk.count, name: chunk[0].name, resources: resources, timeout: chunk[0].timeout)
+            let job = try submitJob(url: try url(for: chunk), count: chunk.count, name: chunk[0].name, resources: resources, timeout: chunk[0].timeout)
             for (i, t) in chunk.enumerated() {
                 handles.append(TaskHandle(runId: t.runId, ref: staging.ref(t.runId), jobId: chunk.count > 1 ? "\(job):\(i)" : job))
             }
@@ -272,27 +266,6 @@ public final class AWSBatchBackend: Backend {
             cancelled.insert(id)
             _ = try? call("terminatejob", ["jobId": .string(id), "reason": "cancelled by repro"])
         }
-    }
-
-    public func waitForChange(timeout: Double) {
-        usleep(UInt32(max(0.05, min(timeout, settings.pollInterval)) * 1_000_000))
-    }
-
-    public func collect(_ handle: TaskHandle, _ status: TaskStatus) throws -> CollectedTask {
-        try staging.collect(runId: handle.runId, attempt: handle.attempt, manifest: status.manifest)
-    }
-
-    public func resubmit(_ h: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle? {
-        let attempt = h.attempt + 1
-        let plan = try staging.plan(runId: h.runId)
-        let timeout = plan["timeout"]?.numberValue
-        let url = try staging.issue(runId: h.runId, attempt: attempt, timeout: timeout)
-        let job = try submitJob(url: url, count: 1, name: plan["name"]?.stringValue ?? "", resources: resources, timeout: timeout)
-        return TaskHandle(runId: h.runId, ref: h.ref, jobId: job, attempt: attempt)
-    }
-
-    public func release(_ handle: TaskHandle) {
-        staging.release(runId: handle.runId, attempt: handle.attempt)
     }
 
     /// For `repro backends`: the queue exists and is enabled, the bucket is writable.

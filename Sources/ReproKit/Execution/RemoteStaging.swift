@@ -259,3 +259,49 @@ extension TaskManifest {
             os: "", jobId: nil, executablePath: nil, executableSha256: nil, outputs: [])
     }
 }
+
+/// Backends whose machines share no disk with this one: tasks are staged in object storage and
+/// run there by `repro exec-task URL`. Staging, collecting, releasing and resubmitting a lost
+/// task are the same for all of them; each says only how it submits a job.
+protocol StagedBackend: Backend {
+    var staging: RemoteStaging { get }
+    var pollInterval: Double { get }
+    /// Submits one job running the task or batch at `url` (`count` > 1: an array of that many
+    /// children, each picking its task by its index); returns the job id.
+    func submitJob(url: String, count: Int, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String
+}
+
+extension StagedBackend {
+    public func stage(_ tasks: [TaskSpec]) throws -> [String] {
+        try tasks.map { try staging.stage($0) }
+    }
+
+    /// The URL a job of these tasks gets: the task's own, or a batch listing each one's.
+    func url(for chunk: [TaskSpec]) throws -> String {
+        var urls: [String] = []
+        for t in chunk { urls.append(try staging.issue(runId: t.runId, attempt: 0, timeout: t.timeout)) }
+        return chunk.count == 1 ? urls[0] : try staging.batch(urls, timeout: chunk[0].timeout)
+    }
+
+    public func waitForChange(timeout: Double) {
+        usleep(UInt32(max(0.05, min(timeout, pollInterval)) * 1_000_000))
+    }
+
+    public func collect(_ handle: TaskHandle, _ status: TaskStatus) throws -> CollectedTask {
+        try staging.collect(runId: handle.runId, attempt: handle.attempt, manifest: status.manifest)
+    }
+
+    /// A lost task goes again alone, as the next attempt (its own files in the bucket).
+    public func resubmit(_ h: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle? {
+        let attempt = h.attempt + 1
+        let plan = try staging.plan(runId: h.runId)
+        let timeout = plan["timeout"]?.numberValue
+        let url = try staging.issue(runId: h.runId, attempt: attempt, timeout: timeout)
+        let job = try submitJob(url: url, count: 1, name: plan["name"]?.stringValue ?? "", resources: resources, timeout: timeout)
+        return TaskHandle(runId: h.runId, ref: h.ref, jobId: job, attempt: attempt)
+    }
+
+    public func release(_ handle: TaskHandle) {
+        staging.release(runId: handle.runId, attempt: handle.attempt)
+    }
+}

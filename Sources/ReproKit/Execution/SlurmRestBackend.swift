@@ -6,7 +6,7 @@ import Foundation
 /// `repro exec-task` on the node fetches everything else. A task's manifest in the bucket says
 /// it finished; the scheduler's state is a liveness hint (is it still queued or running, did
 /// the node die, did it time out).
-public final class SlurmRestBackend: Backend {
+public final class SlurmRestBackend: StagedBackend {
     public let name: String
     public let type = "slurm-rest"
     public let capabilities: BackendCapabilities
@@ -24,6 +24,7 @@ public final class SlurmRestBackend: Backend {
     private var unreachableSince: Double?
     /// How long polling goes on through manifests alone while slurmrestd does not answer.
     let unreachableLimit: Double
+    var pollInterval: Double { settings.pollInterval }
 
     public init(name: String, settings: BackendSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy())
         throws
@@ -121,10 +122,6 @@ public final class SlurmRestBackend: Backend {
         _ = try staging.s3.settings.credentials()
     }
 
-    public func stage(_ tasks: [TaskSpec]) throws -> [String] {
-        try tasks.map { try staging.stage($0) }
-    }
-
     public func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {
         guard !tasks.isEmpty else { return [] }
         let request = try jobRequest(resources: resources, timeout: tasks.first?.timeout, name: tasks[0].name)
@@ -133,10 +130,7 @@ public final class SlurmRestBackend: Backend {
         while start < tasks.count {
             let chunk = Array(tasks[start..<min(tasks.count, start + 1000)])
             start += chunk.count
-            var urls: [String] = []
-            for t in chunk { urls.append(try staging.issue(runId: t.runId, attempt: 0, timeout: t.timeout)) }
-            let url = chunk.count == 1 ? urls[0] : try staging.batch(urls, timeout: chunk[0].timeout)
-            let job = try submitJob(request, url: url, count: chunk.count)
+            let job = try submitJob(request, url: try url(for: chunk), count: chunk.count)
             for (i, t) in chunk.enumerated() {
                 handles.append(TaskHandle(runId: t.runId, ref: staging.ref(t.runId), jobId: chunk.count > 1 ? "\(job)_\(i)" : job))
             }
@@ -296,25 +290,8 @@ public final class SlurmRestBackend: Backend {
         }
     }
 
-    public func waitForChange(timeout: Double) {
-        usleep(UInt32(max(0.05, min(timeout, settings.pollInterval)) * 1_000_000))
-    }
-
-    public func collect(_ handle: TaskHandle, _ status: TaskStatus) throws -> CollectedTask {
-        try staging.collect(runId: handle.runId, attempt: handle.attempt, manifest: status.manifest)
-    }
-
-    public func resubmit(_ h: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle? {
-        let attempt = h.attempt + 1
-        let plan = try staging.plan(runId: h.runId)
-        let timeout = plan["timeout"]?.numberValue
-        let url = try staging.issue(runId: h.runId, attempt: attempt, timeout: timeout)
-        let job = try submitJob(try jobRequest(resources: resources, timeout: timeout, name: plan["name"]?.stringValue ?? ""), url: url, count: 1)
-        return TaskHandle(runId: h.runId, ref: h.ref, jobId: job, attempt: attempt)
-    }
-
-    public func release(_ handle: TaskHandle) {
-        staging.release(runId: handle.runId, attempt: handle.attempt)
+    func submitJob(url: String, count: Int, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
+        try submitJob(try jobRequest(resources: resources, timeout: timeout, name: name), url: url, count: count)
     }
 
     /// For `repro backends`: slurmrestd answers and accepts the token, the bucket is writable.
