@@ -22,6 +22,21 @@ enum CloudTestEnv {
         }
     }
 
+    /// Stops slurmrestd (the cluster and its jobs go on). Call the returned closure (in a defer)
+    /// to bring it back: through repro's own spawner, since the script leaves daemons behind and
+    /// Foundation's Process has been seen to miss the script's own exit then.
+    static func stopSlurmrestd(file: StaticString = #filePath, line: UInt = #line) -> () -> Void {
+        let pidFile = "/run/repro-slurm/slurmrestd.pid"
+        let pid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
+        XCTAssertGreaterThan(pid, 0, "slurmrestd is not running", file: file, line: line)
+        if pid > 0 { kill(pid, SIGTERM) }
+        return {
+            let r = try? CommandOutput.run(
+                [TestPaths.root + "/scripts/slurm-test-cluster.sh", "start"], environment: ProcessInfo.processInfo.environment, timeout: 180)
+            XCTAssertEqual(r?.status, 0, r?.stderr ?? "could not restart slurmrestd", file: file, line: line)
+        }
+    }
+
     /// Not SLURM_JWT: the SLURM CLI (the shared-folder backend, run as root here) would use
     /// that token, which is reprotest's.
     static let tokenVariable = "REPRO_TEST_SLURM_TOKEN"

@@ -330,14 +330,9 @@ final class DispatchTests: XCTestCase {
         func running(_ f: String) -> Bool { ((try? String(contentsOfFile: f, encoding: .utf8)) ?? "").contains("RUNNING") }
         while Date() < deadline, !(running(shortLog) && running(longLog)) { usleep(100_000) }
         XCTAssertTrue(running(shortLog) && running(longLog), "jobs did not start on the cluster")
-        let pidFile = "/run/repro-slurm/slurmrestd.pid"
-        let pid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
-        XCTAssertGreaterThan(pid, 0)
-        kill(pid, SIGTERM)
+        let restart = CloudTestEnv.stopSlurmrestd()
         defer {
-            let r = try? CommandOutput.run(
-                [TestPaths.root + "/scripts/slurm-test-cluster.sh", "start"], environment: ProcessInfo.processInfo.environment, timeout: 180)
-            XCTAssertEqual(r?.status, 0, r?.stderr ?? "could not restart slurmrestd")
+            restart()
             _ = sh(["scancel", "-u", "reprotest"], cwd: "/")
         }
         short.waitUntilExit()

@@ -269,17 +269,8 @@ final class RemoteTests: XCTestCase {
         let deadline = Date().addingTimeInterval(60)
         while Date() < deadline, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("submitted") { usleep(100_000) }
         // slurmrestd goes away; the jobs go on on the cluster and their manifests land in the bucket.
-        let pidFile = "/run/repro-slurm/slurmrestd.pid"
-        let pid = Int32((try? String(contentsOfFile: pidFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines) ?? "") ?? 0
-        XCTAssertGreaterThan(pid, 0)
-        kill(pid, SIGTERM)
-        defer {
-            // Through repro's own spawner: the script leaves daemons behind, and Foundation's
-            // Process has been seen to miss the script's own exit then.
-            let r = try? CommandOutput.run(
-                [TestPaths.root + "/scripts/slurm-test-cluster.sh", "start"], environment: ProcessInfo.processInfo.environment, timeout: 180)
-            XCTAssertEqual(r?.status, 0, r?.stderr ?? "could not restart slurmrestd")
-        }
+        let restart = CloudTestEnv.stopSlurmrestd()
+        defer { restart() }
         p.waitUntilExit()
         let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
         XCTAssertEqual(p.terminationStatus, 0, text)
