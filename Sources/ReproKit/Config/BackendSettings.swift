@@ -44,6 +44,17 @@ public struct BackendSettings: Sendable {
     /// The Batch API endpoint instead of AWS's (else AWS_ENDPOINT_URL_BATCH).
     public var batchEndpoint: String?
 
+    // `type: azure-batch`
+    /// https://ACCOUNT.REGION.batch.azure.com
+    public var accountURL: String = ""
+    public var poolId: String = ""
+    public var storageAccount: String = ""
+    public var container: String = ""
+    /// The staging prefix inside the container.
+    public var prefix: String = "repro-staging"
+    /// The Blob endpoint instead of https://ACCOUNT.blob.core.windows.net.
+    public var blobEndpoint: String?
+
     static let secretKeys: Set<String> = [
         "token", "password", "secret", "access_key", "secret_key", "access_key_id", "secret_access_key", "aws_access_key_id",
         "aws_secret_access_key", "session_token", "jwt",
@@ -98,11 +109,16 @@ public struct BackendSettings: Sendable {
             }
         default:
             // Backends staged through object storage: slurm-rest and aws-batch.
-            let common = ["staging", "endpoint", "region", "repro_path", "scratch", "poll_interval", "manifest_grace", "url_margin", "max_retries"]
-            let specific = s.type == "aws-batch"
-                ? ["job_queue", "job_definition", "batch_endpoint"]
-                : ["url", "user", "token_env", "token_file", "api_version", "partition", "max_parallel"]
-            if s.type == "aws-batch" {
+            // Azure stages in its own Blob Storage (storage_account, container), not S3.
+            let common = (s.type == "azure-batch" ? [] : ["staging", "endpoint", "region"])
+                + ["repro_path", "scratch", "poll_interval", "manifest_grace", "url_margin", "max_retries"]
+            let specific: [String]
+            switch s.type {
+            case "aws-batch": specific = ["job_queue", "job_definition", "batch_endpoint"]
+            case "azure-batch": specific = ["account_url", "pool_id", "storage_account", "container", "prefix", "blob_endpoint"]
+            default: specific = ["url", "user", "token_env", "token_file", "api_version", "partition", "max_parallel"]
+            }
+            if s.type == "aws-batch" || s.type == "azure-batch" {
                 s.reproPath = "repro"  // on the image's PATH
                 s.scratch = "/tmp"
             }
@@ -126,6 +142,12 @@ public struct BackendSettings: Sendable {
                 case "job_queue": s.jobQueue = try text(v, k)
                 case "job_definition": s.jobDefinition = try text(v, k)
                 case "batch_endpoint": s.batchEndpoint = try url(v, k)
+                case "account_url": s.accountURL = try url(v, k)
+                case "pool_id": s.poolId = try text(v, k)
+                case "storage_account": s.storageAccount = try text(v, k)
+                case "container": s.container = try text(v, k)
+                case "prefix": s.prefix = try text(v, k).split(separator: "/").joined(separator: "/")
+                case "blob_endpoint": s.blobEndpoint = try url(v, k)
                 case "staging": s.staging = try S3Location(parsing: try text(v, k), what: "\(v.origin): backends.\(name).staging")
                 case "endpoint": s.endpoint = try text(v, k)
                 case "region": s.region = try text(v, k)
@@ -147,7 +169,16 @@ public struct BackendSettings: Sendable {
                 }
             }
             var missing: [String] = []
-            if s.type == "aws-batch" {
+            if s.type == "azure-batch" {
+                for (k, v) in [("account_url", s.accountURL), ("pool_id", s.poolId), ("storage_account", s.storageAccount), ("container", s.container)]
+                where v.isEmpty { missing.append(k) }
+                if !s.container.isEmpty {
+                    // The staging location: the container and prefix, as `az://` for messages.
+                    var loc = S3Location(bucket: s.container, prefix: s.prefix)
+                    loc.scheme = "az"
+                    s.staging = loc
+                }
+            } else if s.type == "aws-batch" {
                 if s.jobQueue.isEmpty { missing.append("job_queue") }
                 if s.jobDefinition.isEmpty { missing.append("job_definition") }
                 if s.staging == nil { missing.append("staging") }

@@ -41,7 +41,7 @@ public final class AWSBatchBackend: StagedBackend {
         aws = AWSSettings(environment: environment)
         region = aws.region(configured: settings.region)
         let s3 = try S3Client(settings: aws, region: settings.region, endpoint: settings.endpoint, retry: retry)
-        staging = RemoteStaging(s3: s3, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
+        staging = RemoteStaging(store: s3, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
         endpoint = settings.batchEndpoint ?? environment["AWS_ENDPOINT_URL_BATCH"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             ?? "https://batch.\(region).amazonaws.com"
         capabilities = BackendCapabilities(
@@ -156,6 +156,10 @@ public final class AWSBatchBackend: StagedBackend {
                 "\(error.message) Check backends.\(name).job_queue '\(settings.jobQueue)' (`aws batch describe-job-queues` lists them, in region \(region))",
                 kind: .client, httpStatus: error.httpStatus)
         }
+    }
+
+    func resubmitJob(runId: String, attempt: Int, url: String, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
+        try submitJob(url: url, count: 1, name: name, resources: resources, timeout: timeout)
     }
 
     public func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {
@@ -282,7 +286,7 @@ public final class AWSBatchBackend: StagedBackend {
         } catch {
             problems.append("AWS Batch at \(endpoint): \(error.message)")
         }
-        do { try staging.s3.probe(staging.location) } catch { problems.append("staging \(staging.location): \(error.message)") }
+        do { try staging.store.probe(staging.location) } catch { problems.append("staging \(staging.location): \(error.message)") }
         return problems
     }
 }

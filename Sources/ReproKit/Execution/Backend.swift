@@ -167,7 +167,7 @@ public struct TaskStatus: Sendable {
 /// from `backends:` in `.repro.yaml` / `.repro/config.yaml`.
 public enum Backends {
     public static let builtIn = ["local", "slurm"]
-    public static let types = ["local", "slurm", "slurm-rest", "aws-batch"]
+    public static let types = ["local", "slurm", "slurm-rest", "aws-batch", "azure-batch"]
 
     /// Whether runs recorded on a backend of this type outlive the process that submitted them
     /// (for recovery and `repro status`, which see only records).
@@ -219,6 +219,8 @@ public enum Backends {
                 return try SlurmRestBackend(name: name, settings: named, store: store, environment: environment)
             case "aws-batch":
                 return try AWSBatchBackend(name: name, settings: named, store: store, environment: environment)
+            case "azure-batch":
+                return try AzureBatchBackend(name: name, settings: named, store: store, environment: environment)
             default:
                 throw ConfigError("backend '\(name)' has type '\(named.type)'; this version supports: \(types.joined(separator: ", "))")
             }

@@ -18,7 +18,8 @@ import Foundation
 /// Workers get presigned URLs valid for the task's time limit plus a margin: the submitter's
 /// keys never leave this machine.
 public final class RemoteStaging {
-    public let s3: S3Client
+    /// S3 or Azure Blob Storage.
+    public let store: any ObjectStore
     public let location: S3Location
     /// A local folder for archives being built and files being collected.
     let scratch: String
@@ -36,8 +37,8 @@ public final class RemoteStaging {
     /// the worker maps it to its own scratch folder.
     public static let placeholderRoot = "/repro-task"
 
-    public init(s3: S3Client, location: S3Location, scratch: String, urlMargin: Double, nodeScratch: String) {
-        self.s3 = s3
+    public init(store: any ObjectStore, location: S3Location, scratch: String, urlMargin: Double, nodeScratch: String) {
+        self.store = store
         self.location = location
         self.scratch = scratch
         self.urlMargin = urlMargin
@@ -46,7 +47,7 @@ public final class RemoteStaging {
 
     func runPrefix(_ runId: String) -> String { location.key("tasks/\(runId)") }
     func attemptPrefix(_ runId: String, _ attempt: Int) -> String { runPrefix(runId) + "/\(attempt)" }
-    public func ref(_ runId: String) -> String { "s3://\(location.bucket)/\(runPrefix(runId))" }
+    public func ref(_ runId: String) -> String { "\(location.scheme)://\(location.bucket)/\(runPrefix(runId))" }
 
     /// The run id a reference names.
     static func runId(fromRef ref: String) -> String { String(ref.split(separator: "/").last ?? "") }
@@ -73,11 +74,11 @@ public final class RemoteStaging {
         if !t.secretNames.isEmpty {
             let secrets = JSONValue.object(Dictionary(uniqueKeysWithValues: t.secretNames.compactMap { n in t.env[n].map { (n, .string($0)) } }))
             let key = runPrefix(t.runId) + "/secrets.json"
-            try s3.put(Array(secrets.canonical.utf8), bucket: location.bucket, key: key)
+            try store.put(Array(secrets.canonical.utf8), bucket: location.bucket, key: key)
             plan["secrets_object"] = .string(key)
         }
         let p = JSONValue.object(plan)
-        try s3.put(Array((p.pretty + "\n").utf8), bucket: location.bucket, key: runPrefix(t.runId) + "/plan.json")
+        try store.put(Array((p.pretty + "\n").utf8), bucket: location.bucket, key: runPrefix(t.runId) + "/plan.json")
         plans[t.runId] = p
         return ref(t.runId)
     }
@@ -93,8 +94,8 @@ public final class RemoteStaging {
         let (sha, size) = try Hashing.sha256OfFile(atPath: file)
         let key = location.key("code/\(tree).tar")
         // The same tree makes the same bytes; a different size means an older format.
-        if try s3.head(bucket: location.bucket, key: key)?.size != size {
-            try s3.upload(file: file, bucket: location.bucket, key: key)
+        if try store.head(bucket: location.bucket, key: key)?.size != size {
+            try store.upload(file: file, bucket: location.bucket, key: key)
         }
         archives[src.commit] = (tree, key, sha, size)
         return (tree, key, sha, size)
@@ -133,8 +134,8 @@ public final class RemoteStaging {
     func putContent(path: String, sha256: String, size: Int64) throws(RemoteError) -> String {
         let key = location.key("cas/sha256/\(sha256.prefix(2))/\(sha256)")
         if present[key] == size { return key }
-        if try s3.head(bucket: location.bucket, key: key)?.size != size {
-            try s3.upload(file: path, bucket: location.bucket, key: key)
+        if try store.head(bucket: location.bucket, key: key)?.size != size {
+            try store.upload(file: path, bucket: location.bucket, key: key)
         }
         present[key] = size
         return key
@@ -146,7 +147,7 @@ public final class RemoteStaging {
     /// `repro wait`).
     public func plan(runId: String) throws -> JSONValue {
         if let p = plans[runId] { return p }
-        let p = try JSONParser.parse(try s3.get(bucket: location.bucket, key: runPrefix(runId) + "/plan.json"))
+        let p = try JSONParser.parse(try store.get(bucket: location.bucket, key: runPrefix(runId) + "/plan.json"))
         plans[runId] = p
         return p
     }
@@ -155,7 +156,7 @@ public final class RemoteStaging {
         let plan = try self.plan(runId: runId)
         let expires = Int((timeout ?? 0) + urlMargin)
         let bucket = location.bucket
-        func get(_ key: String) throws(RemoteError) -> JSONValue { .string(try s3.presign("GET", bucket: bucket, key: key, expires: expires)) }
+        func get(_ key: String) throws(RemoteError) -> JSONValue { .string(try store.presign("GET", bucket: bucket, key: key, expires: expires)) }
         func withURL(_ v: JSONValue?) throws(RemoteError) -> JSONValue? {
             guard var o = v?.objectValue, let key = o["object"]?.stringValue else { return v }
             o["url"] = try get(key)
@@ -172,19 +173,19 @@ public final class RemoteStaging {
         let a = attemptPrefix(runId, attempt)
         var results: [String: JSONValue] = [:]
         for name in ["stdout", "stderr", "outputs.tar", "manifest.json"] {
-            results[name] = .string(try s3.presign("PUT", bucket: bucket, key: a + "/" + name, expires: expires))
+            results[name] = .string(try store.presign("PUT", bucket: bucket, key: a + "/" + name, expires: expires))
         }
         o["results"] = .object(results)
-        try s3.put(Array((JSONValue.object(o).canonical).utf8), bucket: bucket, key: a + "/task.json")
-        return try s3.presign("GET", bucket: bucket, key: a + "/task.json", expires: expires)
+        try store.put(Array((JSONValue.object(o).canonical).utf8), bucket: bucket, key: a + "/task.json")
+        return try store.presign("GET", bucket: bucket, key: a + "/task.json", expires: expires)
     }
 
     /// A job array's list of task URLs; returns its URL (the worker picks its index).
     public func batch(_ urls: [String], timeout: Double?) throws -> String {
         let key = location.key("batches/\(HostInfo.newRunId()).json")
         let body: JSONValue = ["v": 1, "tasks": .array(urls.map { .string($0) })]
-        try s3.put(Array(body.canonical.utf8), bucket: location.bucket, key: key)
-        return try s3.presign("GET", bucket: location.bucket, key: key, expires: Int((timeout ?? 0) + urlMargin))
+        try store.put(Array(body.canonical.utf8), bucket: location.bucket, key: key)
+        return try store.presign("GET", bucket: location.bucket, key: key, expires: Int((timeout ?? 0) + urlMargin))
     }
 
     // MARK: - Collecting
@@ -193,7 +194,7 @@ public final class RemoteStaging {
     /// task saying so (it never becomes a result).
     public func manifest(runId: String, attempt: Int) throws(RemoteError) -> TaskManifest? {
         let key = attemptPrefix(runId, attempt) + "/manifest.json"
-        guard let bytes = try s3.getIfPresent(bucket: location.bucket, key: key) else { return nil }
+        guard let bytes = try store.getIfPresent(bucket: location.bucket, key: key) else { return nil }
         if let j = try? JSONParser.parse(bytes), let m = try? TaskManifest(json: j), m.runId == runId { return m }
         return TaskManifest.failure(
             runId: runId,
@@ -208,11 +209,11 @@ public final class RemoteStaging {
         try Store.makeDirectory(dir + "/out")
         let a = attemptPrefix(runId, attempt)
         for name in ["stdout", "stderr"] {
-            _ = try s3.downloadIfPresent(bucket: location.bucket, key: a + "/" + name, to: dir + "/" + name)
+            _ = try store.downloadIfPresent(bucket: location.bucket, key: a + "/" + name, to: dir + "/" + name)
         }
         guard let manifest, !manifest.outputs.isEmpty else { return CollectedTask(dir: dir) }
         let where_ = "s3://\(location.bucket)/\(a)/outputs.tar"
-        guard try s3.downloadIfPresent(bucket: location.bucket, key: a + "/outputs.tar", to: dir + "/outputs.tar") else {
+        guard try store.downloadIfPresent(bucket: location.bucket, key: a + "/outputs.tar", to: dir + "/outputs.tar") else {
             return CollectedTask(dir: dir, problem: "the manifest lists \(manifest.outputs.count) output(s) but \(where_) does not exist")
         }
         defer { unlink(dir + "/outputs.tar") }
@@ -245,8 +246,8 @@ public final class RemoteStaging {
     /// local collection folder.
     public func release(runId: String, attempt: Int) {
         FileIO.removeTree(scratch + "/collect-\(runId)-\(attempt)")
-        guard let objects = try? s3.list(bucket: location.bucket, prefix: runPrefix(runId) + "/") else { return }
-        for o in objects { try? s3.delete(bucket: location.bucket, key: o.key) }
+        guard let objects = try? store.list(bucket: location.bucket, prefix: runPrefix(runId) + "/") else { return }
+        for o in objects { try? store.delete(bucket: location.bucket, key: o.key) }
         plans.removeValue(forKey: runId)
     }
 }
@@ -266,9 +267,9 @@ extension TaskManifest {
 protocol StagedBackend: Backend {
     var staging: RemoteStaging { get }
     var pollInterval: Double { get }
-    /// Submits one job running the task or batch at `url` (`count` > 1: an array of that many
-    /// children, each picking its task by its index); returns the job id.
-    func submitJob(url: String, count: Int, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String
+    /// Submits one task's given attempt as a job of its own (a lost task's next attempt);
+    /// returns the job id.
+    func resubmitJob(runId: String, attempt: Int, url: String, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String
 }
 
 extension StagedBackend {
@@ -297,7 +298,8 @@ extension StagedBackend {
         let plan = try staging.plan(runId: h.runId)
         let timeout = plan["timeout"]?.numberValue
         let url = try staging.issue(runId: h.runId, attempt: attempt, timeout: timeout)
-        let job = try submitJob(url: url, count: 1, name: plan["name"]?.stringValue ?? "", resources: resources, timeout: timeout)
+        let job = try resubmitJob(
+            runId: h.runId, attempt: attempt, url: url, name: plan["name"]?.stringValue ?? "", resources: resources, timeout: timeout)
         return TaskHandle(runId: h.runId, ref: h.ref, jobId: job, attempt: attempt)
     }
 

@@ -35,7 +35,7 @@ public final class SlurmRestBackend: StagedBackend {
         self.environment = environment
         self.retry = retry
         let s3 = try S3Client(settings: AWSSettings(environment: environment), region: settings.region, endpoint: settings.endpoint, retry: retry)
-        staging = RemoteStaging(s3: s3, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
+        staging = RemoteStaging(store: s3, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
         version = settings.apiVersion
         unreachableLimit = Double(environment["REPRO_REST_UNREACHABLE_LIMIT"] ?? "") ?? 600
         capabilities = BackendCapabilities(
@@ -119,7 +119,7 @@ public final class SlurmRestBackend: StagedBackend {
 
     public func preflight() throws {
         _ = try token()
-        _ = try staging.s3.settings.credentials()
+        try staging.store.checkCredentials()
     }
 
     public func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {
@@ -290,8 +290,8 @@ public final class SlurmRestBackend: StagedBackend {
         }
     }
 
-    func submitJob(url: String, count: Int, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
-        try submitJob(try jobRequest(resources: resources, timeout: timeout, name: name), url: url, count: count)
+    func resubmitJob(runId: String, attempt: Int, url: String, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
+        try submitJob(try jobRequest(resources: resources, timeout: timeout, name: name), url: url, count: 1)
     }
 
     /// For `repro backends`: slurmrestd answers and accepts the token, the bucket is writable.
@@ -303,7 +303,7 @@ public final class SlurmRestBackend: StagedBackend {
         } catch {
             problems.append("slurmrestd at \(settings.url): \(error.message)")
         }
-        do { try staging.s3.probe(staging.location) } catch { problems.append("staging \(staging.location): \(error.message)") }
+        do { try staging.store.probe(staging.location) } catch { problems.append("staging \(staging.location): \(error.message)") }
         return problems
     }
 }

@@ -7,6 +7,8 @@ public struct S3Location: Sendable, Equatable, CustomStringConvertible {
     public var bucket: String
     /// No leading or trailing slash; may be empty.
     public var prefix: String
+    /// `s3`, or `az` for an Azure Blob container.
+    public var scheme = "s3"
 
     public init(bucket: String, prefix: String) {
         self.bucket = bucket
@@ -29,7 +31,42 @@ public struct S3Location: Sendable, Equatable, CustomStringConvertible {
     }
 
     public func key(_ rel: String) -> String { prefix.isEmpty ? rel : prefix + "/" + rel }
-    public var description: String { "s3://\(bucket)" + (prefix.isEmpty ? "" : "/" + prefix) }
+    public var description: String { "\(scheme)://\(bucket)" + (prefix.isEmpty ? "" : "/" + prefix) }
+}
+
+/// Object storage as staging uses it: S3 (`S3Client`) and Azure Blob Storage (`AzureBlobClient`).
+/// `bucket` is an S3 bucket or a Blob container; `presign` makes a URL its holder can GET or PUT
+/// with no credentials of their own (an S3 presigned URL, an Azure SAS).
+public protocol ObjectStore: Sendable {
+    @discardableResult
+    func put(_ bytes: [UInt8], bucket: String, key: String, ifNoneMatch: Bool) throws(RemoteError) -> Bool
+    @discardableResult
+    func upload(file path: String, bucket: String, key: String, ifNoneMatch: Bool) throws(RemoteError) -> Bool
+    func get(bucket: String, key: String) throws(RemoteError) -> [UInt8]
+    func getIfPresent(bucket: String, key: String) throws(RemoteError) -> [UInt8]?
+    func downloadIfPresent(bucket: String, key: String, to path: String) throws(RemoteError) -> Bool
+    func head(bucket: String, key: String) throws(RemoteError) -> S3Object?
+    func delete(bucket: String, key: String) throws(RemoteError)
+    func list(bucket: String, prefix: String, pageSize: Int) throws(RemoteError) -> [S3Object]
+    func presign(_ method: String, bucket: String, key: String, expires: Int) throws(RemoteError) -> String
+    /// Checks the location can be written, read and deleted (for `repro backends`).
+    func probe(_ loc: S3Location) throws(RemoteError)
+    /// Checks credentials are there (before anything is recorded).
+    func checkCredentials() throws(RemoteError)
+}
+
+extension ObjectStore {
+    @discardableResult
+    func put(_ bytes: [UInt8], bucket: String, key: String) throws(RemoteError) -> Bool {
+        try put(bytes, bucket: bucket, key: key, ifNoneMatch: false)
+    }
+    @discardableResult
+    func upload(file path: String, bucket: String, key: String) throws(RemoteError) -> Bool {
+        try upload(file: path, bucket: bucket, key: key, ifNoneMatch: false)
+    }
+    func list(bucket: String, prefix: String) throws(RemoteError) -> [S3Object] {
+        try list(bucket: bucket, prefix: prefix, pageSize: 1000)
+    }
 }
 
 /// An object's metadata (HEAD, list).
@@ -43,7 +80,7 @@ public struct S3Object: Sendable {
 /// An S3 client over libcurl with Signature V4: works with AWS and with any S3-compatible
 /// service (`endpoint:` in config or `AWS_ENDPOINT_URL_S3`, path-style addressing). Transient
 /// failures (5xx, 429, timeouts, refused connections) are retried with backoff.
-public final class S3Client: Sendable {
+public final class S3Client: ObjectStore {
     public let settings: AWSSettings
     public let region: String
     /// `scheme://host[:port]` of a custom endpoint; nil for AWS itself.
@@ -353,6 +390,10 @@ public final class S3Client: Sendable {
         return "\(scheme)://\(host)\(path)?\(q)"
     }
 
+    public func checkCredentials() throws(RemoteError) {
+        _ = try settings.credentials()
+    }
+
     /// Checks the bucket can be written, read and deleted (for `repro backends`).
     public func probe(_ loc: S3Location) throws(RemoteError) {
         let key = loc.key("probe/\(HostInfo.newRunId())")
@@ -390,7 +431,8 @@ public enum PresignedTransfer {
         _ url: String, bytes: [UInt8] = [], file: String? = nil, ifNoneMatch: Bool = false, http: HTTPClient, retry: RetryPolicy = RetryPolicy()
     ) throws(RemoteError) -> Bool {
         try retry.run { (_: Int) throws(RemoteError) -> Bool in
-            var headers: [(name: String, value: String)] = [("Content-Type", "application/octet-stream")]
+            // x-ms-blob-type: what an Azure SAS PUT needs; S3 ignores it (it signs only Host).
+            var headers: [(name: String, value: String)] = [("Content-Type", "application/octet-stream"), ("x-ms-blob-type", "BlockBlob")]
             if ifNoneMatch { headers.append(("If-None-Match", "*")) }
             var req = HTTPRequest(method: "PUT", url: url, headers: headers, body: bytes)
             if let file {
@@ -399,7 +441,8 @@ public enum PresignedTransfer {
                 req.bodyFile = (file, 0, Int64(st.st_size))
             }
             let r = try http.perform(req)
-            if ifNoneMatch && r.status == 412 { return false }
+            // S3 says 412 to If-None-Match on an existing object, Azure 409 (BlobAlreadyExists).
+            if ifNoneMatch && (r.status == 412 || r.status == 409) { return false }
             guard (200..<300).contains(r.status) else { throw S3Client.error(r, what: "PUT \(HTTPClient.redacted(url))") }
             return true
         }

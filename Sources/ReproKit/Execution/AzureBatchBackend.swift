@@ -1,0 +1,298 @@
+import Foundation
+
+/// Azure Batch over its REST API with Shared Key (`AZURE_BATCH_ACCOUNT`,
+/// `AZURE_BATCH_ACCESS_KEY`), staging in Azure Blob Storage with the same layout as on S3 and
+/// SAS URLs for the workers. A submission is one job on `pool_id` with one task per run, added
+/// with AddTaskCollection (at most 100 tasks and under 1 MB a call); the job ends itself once
+/// its tasks complete. The task's manifest in Blob Storage is the completion signal. Batch
+/// requeues a task whose node was preempted by itself; repro leaves task retries off
+/// (`maxTaskRetryCount: 0`) and resubmits a lost task as a new attempt.
+public final class AzureBatchBackend: StagedBackend {
+    public let name: String
+    public let type = "azure-batch"
+    public let capabilities: BackendCapabilities
+    public let taskRoot = RemoteStaging.placeholderRoot
+    public static let apiVersion = "2024-07-01.20.0"
+    /// AddTaskCollection's limits.
+    static let tasksPerCall = 100
+    static let bytesPerCall = 1_000_000
+    let settings: BackendSettings
+    let environment: [String: String]
+    let staging: RemoteStaging
+    let http = HTTPClient()
+    let retry: RetryPolicy
+    let clock: @Sendable () -> Double
+    /// Parsed account_url: scheme, host, base path.
+    let scheme: String
+    let host: String
+    let basePath: String
+    private var awaitingManifest: [String: Double] = [:]
+    private var terminated = Set<String>()
+    var pollInterval: Double { settings.pollInterval }
+
+    public init(
+        name: String, settings: BackendSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
+        clock: @escaping @Sendable () -> Double = { Clock.now() }
+    ) throws {
+        guard let loc = settings.staging else { throw ConfigError("\(settings.origin): backends.\(name) needs container") }
+        guard let u = URLComponents(string: settings.accountURL), let scheme = u.scheme, let host = u.host else {
+            throw ConfigError("\(settings.origin): backends.\(name).account_url '\(settings.accountURL)' is not a URL")
+        }
+        self.name = name
+        self.settings = settings
+        self.environment = environment
+        self.retry = retry
+        self.clock = clock
+        self.scheme = scheme
+        self.host = host + (u.port.map { ":\($0)" } ?? "")
+        basePath = u.path.hasSuffix("/") ? String(u.path.dropLast()) : u.path
+        let blob = try AzureBlobClient(account: settings.storageAccount, endpoint: settings.blobEndpoint, environment: environment, retry: retry)
+        staging = RemoteStaging(store: blob, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
+        capabilities = BackendCapabilities(outlivesSubmitter: true, sharesFileSystem: false, jobArrays: false, maxParallel: 0, pricePerCoreHour: 0)
+    }
+
+    // MARK: - the Batch API
+
+    func credentials() throws(RemoteError) -> (account: String, key: [UInt8]) {
+        guard let account = environment["AZURE_BATCH_ACCOUNT"], !account.isEmpty, let k = environment["AZURE_BATCH_ACCESS_KEY"], !k.isEmpty else {
+            throw RemoteError(
+                "no Azure Batch credentials for backend '\(name)': set AZURE_BATCH_ACCOUNT and AZURE_BATCH_ACCESS_KEY (Keys in the Batch account's portal page)",
+                kind: .auth)
+        }
+        guard let key = Data(base64Encoded: k) else { throw RemoteError("AZURE_BATCH_ACCESS_KEY is not base64; copy the key again", kind: .auth) }
+        return (account, Array(key))
+    }
+
+    /// One signed request; throttling (429, 503 ServerBusy) and 5xx are retried with backoff.
+    func call(_ method: String, _ path: String, query extra: [(name: String, value: String)] = [], body: JSONValue? = nil, accept: Set<Int> = [])
+        throws(RemoteError) -> (status: Int, json: JSONValue)
+    {
+        let bytes = body.map { Array($0.canonical.utf8) } ?? []
+        let fullPath = basePath + path
+        let query = [("api-version", AzureBatchBackend.apiVersion)] + extra
+        return try retry.run { (_: Int) throws(RemoteError) -> (status: Int, json: JSONValue) in
+            let (account, key) = try credentials()
+            var headers: [(name: String, value: String)] = [("ocp-date", AzureSharedKey.httpDate(clock())), ("Accept", "application/json")]
+            if body != nil || method == "POST" {
+                headers.append(("Content-Type", "application/json; odata=minimalmetadata"))
+                headers.append(("Content-Length", String(bytes.count)))
+            }
+            let sts = AzureSharedKey.stringToSign(method: method, headers: headers, headerPrefix: "ocp-", account: account, path: fullPath, query: query)
+            headers.append(("Authorization", "SharedKey \(account):\(AzureSharedKey.sign(sts, key: key))"))
+            var req = HTTPRequest(
+                method: method, url: "\(scheme)://\(host)\(fullPath)?\(SigV4.canonicalQuery(query))", headers: headers, body: bytes)
+            req.timeout = 60
+            let r = try http.perform(req)
+            let json = (try? JSONParser.parse(r.body)) ?? .null
+            if (200..<300).contains(r.status) || accept.contains(r.status) { return (r.status, json) }
+            throw AzureBatchBackend.error(status: r.status, json: json, text: r.text, what: "Azure Batch \(method) \(path)")
+        }
+    }
+
+    /// Batch's error documents: `{"odata.metadata":..., "code": ..., "message": {"value": ...}}`.
+    static func error(status: Int, json: JSONValue, text: String, what: String) -> RemoteError {
+        let code = json["code"]?.stringValue ?? ""
+        let message = json["message"]?["value"]?.stringValue ?? json["message"]?.stringValue ?? String(text.prefix(200))
+        let said = "\(what): HTTP \(status)\(code.isEmpty ? "" : " \(code)"): \(message.split(separator: "\n").first.map(String.init) ?? message)"
+        switch status {
+        case 401, 403:
+            return RemoteError(said + " (AZURE_BATCH_ACCESS_KEY is wrong, rotated or for another account than AZURE_BATCH_ACCOUNT)", kind: .auth, httpStatus: status)
+        case 404: return RemoteError(said, kind: .notFound, httpStatus: status)
+        case 409: return RemoteError(said, kind: .precondition, httpStatus: status)
+        case 429, 503: return RemoteError(said, kind: .throttled, httpStatus: status)
+        case 500...: return RemoteError(said, kind: .server, httpStatus: status)
+        default: return RemoteError(said, kind: .client, httpStatus: status)
+        }
+    }
+
+    // MARK: - Backend
+
+    public func preflight() throws {
+        _ = try credentials()
+        try staging.store.checkCredentials()
+    }
+
+    /// A job on the pool, its tasks added in calls of at most 100 tasks and 1 MB, then told to
+    /// end once they complete (set after adding: a job without tasks would end at once).
+    func submitTasks(_ items: [(id: String, url: String, timeout: Double?)], name: String, resources: [String: JSONValue]) throws -> String {
+        for (k, _) in resources where !["cpus", "memory", "time"].contains(k) {
+            throw ConfigError("resources.\(k) has no Azure Batch equivalent (the pool's VM size decides); use cpus, memory or time")
+        }
+        let job = "repro-" + String(name.filter { $0.isLetter || $0.isNumber || $0 == "-" }.prefix(20)) + "-" + HostInfo.newRunId().suffix(12)
+        _ = try call(
+            "POST", "/jobs",
+            body: ["id": .string(job), "poolInfo": ["poolId": .string(settings.poolId)], "onAllTasksComplete": "noaction", "usesTaskDependencies": false])
+        var chunk: [JSONValue] = []
+        var size = 0
+        func flush() throws {
+            guard !chunk.isEmpty else { return }
+            let (_, answer) = try call("POST", "/jobs/\(job)/addtaskcollection", body: ["value": .array(chunk)])
+            let failed = (answer["value"]?.arrayValue ?? []).filter { $0["status"]?.stringValue != "success" }
+            if let f = failed.first {
+                throw RemoteError(
+                    "Azure Batch refused task \(f["taskId"]?.stringValue ?? "?"): \(f["error"]?["message"]?["value"]?.stringValue ?? f.canonical.prefix(200).description)",
+                    kind: .client)
+            }
+            chunk = []
+            size = 0
+        }
+        for item in items {
+            var limit = item.timeout.map { $0 + 60 }
+            if let t = resources["time"], let s = DurationText.seconds(try SlurmBackend.resourceValue("time", t)) { limit = s }
+            var task: [String: JSONValue] = [
+                "id": .string(item.id),
+                // Not a shell: Batch splits the command line into words; the URL has no spaces.
+                "commandLine": .string("\(settings.reproPath) exec-task \(item.url)"),
+                "environmentSettings": [["name": "TMPDIR", "value": .string(settings.scratch)], ["name": "LANG", "value": "C.UTF-8"]],
+                "constraints": ["maxTaskRetryCount": 0],
+            ]
+            if let limit { task["constraints"]?.setMaxWallClock(AzureBatchBackend.isoDuration(limit)) }
+            let t = JSONValue.object(task)
+            let bytes = t.canonical.utf8.count
+            if chunk.count == AzureBatchBackend.tasksPerCall || size + bytes > AzureBatchBackend.bytesPerCall - 4096 { try flush() }
+            chunk.append(t)
+            size += bytes
+        }
+        try flush()
+        _ = try call("PATCH", "/jobs/\(job)", body: ["onAllTasksComplete": "terminatejob"])
+        return job
+    }
+
+    static func isoDuration(_ seconds: Double) -> String { "PT\(Int(seconds.rounded(.up)))S" }
+
+    /// Azure task ids: letters, digits, '-' and '_', at most 64 characters.
+    static func taskId(_ runId: String, attempt: Int) -> String { "r" + runId.filter { $0.isLetter || $0.isNumber || $0 == "-" } + "-a\(attempt)" }
+
+    public func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {
+        guard !tasks.isEmpty else { return [] }
+        var items: [(id: String, url: String, timeout: Double?)] = []
+        for t in tasks {
+            items.append((AzureBatchBackend.taskId(t.runId, attempt: 0), try staging.issue(runId: t.runId, attempt: 0, timeout: t.timeout), t.timeout))
+        }
+        let job = try submitTasks(items, name: tasks[0].name, resources: resources)
+        return zip(tasks, items).map { TaskHandle(runId: $0.0.runId, ref: staging.ref($0.0.runId), jobId: "\(job)/\($0.1.id)") }
+    }
+
+    func resubmitJob(runId: String, attempt: Int, url: String, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
+        let id = AzureBatchBackend.taskId(runId, attempt: attempt)
+        let job = try submitTasks([(id, url, timeout)], name: name, resources: resources)
+        return "\(job)/\(id)"
+    }
+
+    struct Task {
+        var id: String
+        var state: String
+        var exitCode: Int32?
+        var failure: String?
+        var requeues: Int
+    }
+
+    static func parseTasks(_ json: JSONValue) -> [String: Task] {
+        var out: [String: Task] = [:]
+        for t in json["value"]?.arrayValue ?? [] {
+            guard let id = t["id"]?.stringValue else { continue }
+            let info = t["executionInfo"]
+            out[id] = Task(
+                id: id, state: t["state"]?.stringValue ?? "unknown", exitCode: info?["exitCode"]?.intValue.map { Int32(truncatingIfNeeded: $0) },
+                failure: info?["failureInfo"]?["message"]?.stringValue ?? info?["failureInfo"]?["code"]?.stringValue,
+                requeues: Int(info?["requeueCount"]?.intValue ?? 0))
+        }
+        return out
+    }
+
+    public func poll(_ handles: [TaskHandle]) throws -> [String: TaskStatus] {
+        var tasks: [String: Task] = [:]
+        let jobs = Set(handles.compactMap { $0.jobId?.split(separator: "/").first.map(String.init) })
+        for job in jobs.sorted() {
+            var query: [(name: String, value: String)] = [("$select", "id,state,executionInfo")]
+            while true {
+                let (status, page) = try call("GET", "/jobs/\(job)/tasks", query: query, accept: [404])
+                if status == 404 { break }
+                for (k, v) in AzureBatchBackend.parseTasks(page) { tasks["\(job)/\(k)"] = v }
+                guard let next = page["odata.nextLink"]?.stringValue, let skip = URLComponents(string: next)?.queryItems?.first(where: { $0.name == "$skiptoken" })?.value
+                else { break }
+                query = [("$select", "id,state,executionInfo"), ("$skiptoken", skip)]
+            }
+        }
+        var out: [String: TaskStatus] = [:]
+        for h in handles {
+            let t = h.jobId.flatMap { tasks[$0] }
+            let word = t.map { $0.state + ($0.requeues > 0 ? " (requeued \($0.requeues)x)" : "") }
+            switch t?.state ?? "" {
+            case "active", "preparing":
+                out[h.runId] = TaskStatus(phase: .queued, schedulerState: word)
+                continue
+            case "running":
+                out[h.runId] = TaskStatus(phase: .running, schedulerState: word)
+                continue
+            default: break
+            }
+            if let m = try staging.manifest(runId: h.runId, attempt: h.attempt) {
+                awaitingManifest.removeValue(forKey: h.runId)
+                out[h.runId] = TaskStatus(phase: .done, schedulerState: word ?? "completed", node: m.host.isEmpty ? nil : m.host, manifest: m)
+                continue
+            }
+            out[h.runId] = withoutManifest(h, task: t)
+        }
+        return out
+    }
+
+    func withoutManifest(_ h: TaskHandle, task: Task?) -> TaskStatus {
+        let id = h.jobId ?? "?"
+        if terminated.contains(String(id.split(separator: "/").first ?? "")) {
+            var st = TaskStatus(phase: .done, schedulerState: "terminated")
+            st.failure = (.interrupted, "Azure Batch job \(id.split(separator: "/").first ?? "") was terminated before the task finished", nil)
+            return st
+        }
+        let first = awaitingManifest[h.runId] ?? Clock.monotonic()
+        awaitingManifest[h.runId] = first
+        guard Clock.monotonic() - first > settings.manifestGrace else {
+            return TaskStatus(phase: .running, schedulerState: task?.state ?? "unknown")
+        }
+        awaitingManifest.removeValue(forKey: h.runId)
+        var st = TaskStatus(phase: .done, schedulerState: task?.state ?? "unknown")
+        let said = task.map { "Azure Batch says \($0.state)" + ($0.failure.map { " (\($0))" } ?? "") + ($0.exitCode.map { ", exit \($0)" } ?? "") }
+            ?? "Azure Batch no longer knows task \(id)"
+        st.failure = (
+            .failed,
+            "\(said) but no manifest appeared at \(staging.location.scheme)://\(staging.location.bucket)/\(staging.attemptPrefix(h.runId, h.attempt))/manifest.json "
+                + "within \(DurationText.format(settings.manifestGrace)); the worker could not run or upload (do the nodes of pool '\(settings.poolId)' "
+                + "have repro at '\(settings.reproPath)'? the task's stderr.txt is on the node)",
+            task?.exitCode
+        )
+        return st
+    }
+
+    public func cancel(_ handles: [TaskHandle]) throws {
+        for job in Set(handles.compactMap { $0.jobId?.split(separator: "/").first.map(String.init) }).sorted() {
+            terminated.insert(job)
+            _ = try? call("POST", "/jobs/\(job)/terminate", body: ["terminateReason": "cancelled by repro"], accept: [409])
+        }
+    }
+
+    /// For `repro backends`: the pool exists, the container can be written.
+    public func check() -> [String] {
+        var problems: [String] = []
+        do {
+            let (status, pool) = try call("GET", "/pools/\(settings.poolId)", accept: [404])
+            if status == 404 {
+                problems.append("pool '\(settings.poolId)' does not exist in \(settings.accountURL) (`az batch pool list` lists them)")
+            } else if let s = pool["state"]?.stringValue, s != "active" {
+                problems.append("pool '\(settings.poolId)' is \(s)")
+            }
+        } catch {
+            problems.append("Azure Batch at \(settings.accountURL): \(error.message)")
+        }
+        do { try staging.store.probe(staging.location) } catch { problems.append("staging \(staging.location): \(error.message)") }
+        return problems
+    }
+}
+
+extension JSONValue {
+    /// Sets `maxWallClockTime` in a constraints object.
+    fileprivate mutating func setMaxWallClock(_ value: String) {
+        guard var o = objectValue else { return }
+        o["maxWallClockTime"] = .string(value)
+        self = .object(o)
+    }
+}
