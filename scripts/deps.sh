@@ -27,6 +27,11 @@ if [ "${1:-}" = "--test" ] && ! python3 -c 'import moto.server, botocore, flask'
   echo "repro: installing moto[server] (PyPI) for the object-storage tests" >&2
   python3 -m pip install -q 'moto[server]' >&2 || echo "repro: warning: could not install moto; S3 tests will fail" >&2
 fi
+# The Azure contract server checks SAS URLs with the azure-storage-blob SDK's own signer.
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import azure.storage.blob' >/dev/null 2>&1; then
+  echo "repro: installing azure-storage-blob (PyPI) for the Azure contract tests" >&2
+  python3 -m pip install -q azure-storage-blob >&2 || echo "repro: warning: could not install azure-storage-blob; Azure tests will fail" >&2
+fi
 if ! command -v swift >/dev/null 2>&1; then
   if [ -x /opt/swift/usr/bin/swift ]; then
     echo "repro: add /opt/swift/usr/bin to PATH" >&2
