@@ -7,9 +7,10 @@ import XCTest
 /// folder, SLURM over REST through object storage (as a user who cannot read the repository),
 /// and AWS Batch through its contract test server. Same specs, same expectations.
 final class ConformanceTests: XCTestCase {
-    static let backends = ["local", "slurm", "cloud", "aws"]
-    /// The AWS Batch contract server for this test.
+    static let backends = ["local", "slurm", "cloud", "aws", "az"]
+    /// The AWS Batch and Azure contract servers for this test.
     var batch: AWSBatchContractTests.Server?
+    var azure: AzureBatchContractTests.Server?
 
     /// A repository with every backend configured; the environment runs need.
     func setUpRepo() throws -> (TempRepo, [String: String]) {
@@ -18,6 +19,10 @@ final class ConformanceTests: XCTestCase {
         chmod(repo.path, 0o700)
         let server = try AWSBatchContractTests.Server()
         batch = server
+        let az = try AzureBatchContractTests.Server()
+        azure = az
+        let container = "conformance-" + UUID().uuidString.prefix(8).lowercased()
+        try az.blob().createContainer(container)
         let (bucket, env) = try CloudTestEnv.addCloudBackend(to: repo, extraConfig: """
               aws:
                 type: aws-batch
@@ -26,6 +31,15 @@ final class ConformanceTests: XCTestCase {
                 staging: s3://REPLACE_BUCKET/aws-staging
                 endpoint: \(CloudTestEnv.s3)
                 batch_endpoint: \(server.endpoint)
+                poll_interval: 0.3s
+                manifest_grace: 5s
+              az:
+                type: azure-batch
+                account_url: \(az.batchURL)
+                pool_id: repro-pool
+                storage_account: reprostore
+                container: \(container)
+                blob_endpoint: \(az.blobURL)
                 poll_interval: 0.3s
                 manifest_grace: 5s
             """)
@@ -43,7 +57,7 @@ final class ConformanceTests: XCTestCase {
         repo.write("slow.yaml", "name: slow\ncommand: [sleep, '60']\ncode: [slow.yaml]\ntimeout: 2s\n")
         repo.write("long.yaml", "name: long\ncommand: [sleep, '120']\ncode: [long.yaml]\n")
         repo.commitAll("specs")
-        return (repo, env)
+        return (repo, env.merging(AzureBatchContractTests.env) { $1 })
     }
 
     func show(_ repo: TempRepo, _ run: String, _ env: [String: String]) -> JSONValue {
@@ -111,7 +125,12 @@ final class ConformanceTests: XCTestCase {
                 .out.trimmingCharacters(in: .whitespacesAndNewlines)
             XCTAssertTrue(status.hasPrefix("interrupted|"), "\(b): \(status)")
             let job = String(status.split(separator: "|").last ?? "")
-            if b == "aws" {
+            if b == "az" {
+                let terminated = azure?.get("requests").contains {
+                    $0["path"]?.stringValue == "/batch/jobs/\(job.split(separator: "/").first ?? "")/terminate" && $0["method"]?.stringValue == "POST"
+                }
+                XCTAssertEqual(terminated, true, "az job \(job)")
+            } else if b == "aws" {
                 // Batch was told to terminate the job.
                 let terminated = batch?.requests().contains {
                     $0["action"]?.stringValue == "terminatejob" && $0["body"]?["jobId"]?.stringValue == job
@@ -163,7 +182,7 @@ final class ConformanceTests: XCTestCase {
 
     func testALostTaskIsSubmittedAgainAsANewAttempt() throws {
         let (repo, env) = try setUpRepo()
-        for b in ["slurm", "cloud", "aws"] {
+        for b in ["slurm", "cloud", "aws", "az"] {
             var e = ProcessInfo.processInfo.environment
             for (k, v) in env { e[k] = v }
             e.removeValue(forKey: "REPRO_STORE")
@@ -189,7 +208,7 @@ final class ConformanceTests: XCTestCase {
 
     func testTwoWaitersIngestAFinishedTaskExactlyOnce() throws {
         let (repo, env) = try setUpRepo()
-        for b in ["slurm", "cloud", "aws"] {
+        for b in ["slurm", "cloud", "aws", "az"] {
             let submit = repro(["run", "ok.yaml", "--backend", b, "--no-cache", "--detach", "--json"], cwd: repo.path, env: env)
             XCTAssertEqual(submit.code, 0, "\(b): \(submit.err)")
             let runId = parseJSON(submit.out)["run_id"]?.stringValue ?? ""

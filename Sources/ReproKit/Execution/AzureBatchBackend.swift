@@ -217,7 +217,8 @@ public final class AzureBatchBackend: StagedBackend {
         var out: [String: TaskStatus] = [:]
         for h in handles {
             let t = h.jobId.flatMap { tasks[$0] }
-            let word = t.map { $0.state + ($0.requeues > 0 ? " (requeued \($0.requeues)x)" : "") }
+            // Upper case like the other schedulers' states (RUNNING, COMPLETED).
+            let word = t.map { $0.state.uppercased() + ($0.requeues > 0 ? " (requeued \($0.requeues)x: node preempted)" : "") }
             switch t?.state ?? "" {
             case "active", "preparing":
                 out[h.runId] = TaskStatus(phase: .queued, schedulerState: word)
