@@ -10,38 +10,14 @@ import XCTest
 final class AWSBatchContractTests: XCTestCase {
     /// A running contract server; stopped when released.
     final class Server {
-        let process: Process
-        let port: Int
-        var endpoint: String { "http://127.0.0.1:\(port)" }
+        let contract: ContractServer
+        var endpoint: String { "http://127.0.0.1:\(contract.port)" }
 
         init(_ extra: [String] = []) throws {
-            let portFile = NSTemporaryDirectory() + "batch-port-" + UUID().uuidString
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", TestPaths.fixtures + "/contract/aws_batch_server.py", "--port-file", portFile, "--repro", TestPaths.repro] + extra
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            process = p
-            let deadline = Date().addingTimeInterval(20)
-            while Date() < deadline, p.isRunning, !FileManager.default.fileExists(atPath: portFile) { usleep(50_000) }
-            guard let text = try? String(contentsOfFile: portFile, encoding: .utf8), let port = Int(text) else {
-                p.terminate()
-                throw missingTestEnvironment("the AWS Batch contract server did not start (python3 with botocore: scripts/deps.sh --test)")
-            }
-            unlink(portFile)
-            self.port = port
+            contract = try ContractServer(script: "aws_batch_server.py", arguments: extra, whatIsMissing: "python3 with botocore")
         }
 
-        deinit {
-            process.terminate()
-            process.waitUntilExit()
-        }
-
-        func requests() -> [JSONValue] {
-            let r = sh(["curl", "-s", endpoint + "/_test/requests"], cwd: "/")
-            return parseJSON(r.out)["requests"]?.arrayValue ?? []
-        }
+        func requests() -> [JSONValue] { contract.testList("requests") }
     }
 
     /// The example simulation (fixtures/dna-repair) with an `aws` backend staging through a new

@@ -16,38 +16,16 @@ final class AzureBatchContractTests: XCTestCase {
     ]
 
     final class Server {
-        let process: Process
-        let port: Int
+        let contract: ContractServer
+        var port: Int { contract.port }
         var batchURL: String { "http://127.0.0.1:\(port)/batch" }
         var blobURL: String { "http://127.0.0.1:\(port)/reprostore" }
 
         init(_ extra: [String] = []) throws {
-            let portFile = NSTemporaryDirectory() + "azure-port-" + UUID().uuidString
-            let p = Process()
-            p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-            p.arguments = ["python3", TestPaths.fixtures + "/contract/azure_server.py", "--port-file", portFile, "--repro", TestPaths.repro] + extra
-            p.standardOutput = FileHandle.nullDevice
-            p.standardError = FileHandle.nullDevice
-            try p.run()
-            process = p
-            let deadline = Date().addingTimeInterval(20)
-            while Date() < deadline, p.isRunning, !FileManager.default.fileExists(atPath: portFile) { usleep(50_000) }
-            guard let text = try? String(contentsOfFile: portFile, encoding: .utf8), let port = Int(text) else {
-                p.terminate()
-                throw missingTestEnvironment("the Azure contract server did not start (python3 with azure-storage-blob: scripts/deps.sh --test)")
-            }
-            unlink(portFile)
-            self.port = port
+            contract = try ContractServer(script: "azure_server.py", arguments: extra, whatIsMissing: "python3 with azure-storage-blob")
         }
 
-        deinit {
-            process.terminate()
-            process.waitUntilExit()
-        }
-
-        func get(_ what: String) -> [JSONValue] {
-            parseJSON(sh(["curl", "-s", "http://127.0.0.1:\(port)/_test/\(what)"], cwd: "/").out)[what]?.arrayValue ?? []
-        }
+        func get(_ what: String) -> [JSONValue] { contract.testList(what) }
 
         func blob(retry: RetryPolicy = RetryPolicy(attempts: 2, baseDelay: 0.05), blockThreshold: Int64 = 64 << 20, blockSize: Int64 = 16 << 20) throws
             -> AzureBlobClient

@@ -23,7 +23,7 @@ public final class AWSBatchBackend: StagedBackend {
     static let maxArraySize = 10_000
     /// Job ids DescribeJobs takes per call.
     static let describeLimit = 100
-    private var awaitingManifest: [String: Double] = [:]
+    let grace: ManifestGrace
     private var cancelled = Set<String>()
     let clock: @Sendable () -> Double
     var pollInterval: Double { settings.pollInterval }
@@ -44,6 +44,7 @@ public final class AWSBatchBackend: StagedBackend {
         staging = RemoteStaging(store: s3, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
         endpoint = settings.batchEndpoint ?? environment["AWS_ENDPOINT_URL_BATCH"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             ?? "https://batch.\(region).amazonaws.com"
+        grace = ManifestGrace(seconds: settings.manifestGrace)
         capabilities = BackendCapabilities(
             outlivesSubmitter: true, sharesFileSystem: false, jobArrays: true, maxParallel: 0, pricePerCoreHour: 0)
     }
@@ -226,7 +227,7 @@ public final class AWSBatchBackend: StagedBackend {
             default: break
             }
             if let m = try staging.manifest(runId: h.runId, attempt: h.attempt) {
-                awaitingManifest.removeValue(forKey: h.runId)
+                grace.found(h.runId)
                 out[h.runId] = TaskStatus(phase: .done, schedulerState: job?.status ?? "DONE", node: m.host.isEmpty ? nil : m.host, manifest: m)
                 continue
             }
@@ -245,23 +246,12 @@ public final class AWSBatchBackend: StagedBackend {
             st.failure = (.interrupted, "AWS Batch job \(id) terminated before it finished", nil)
             return st
         }
-        let first = awaitingManifest[h.runId] ?? Clock.monotonic()
-        awaitingManifest[h.runId] = first
-        guard Clock.monotonic() - first > settings.manifestGrace else {
-            return TaskStatus(phase: .running, schedulerState: job?.status ?? "UNKNOWN")
-        }
-        awaitingManifest.removeValue(forKey: h.runId)
-        var st = TaskStatus(phase: .done, schedulerState: job?.status ?? "UNKNOWN")
         let said = job.map { "AWS Batch says \($0.status)" + ($0.reason.map { " (\($0))" } ?? "") + ($0.exitCode.map { ", exit \($0)" } ?? "") }
             ?? "AWS Batch no longer knows job \(id)"
-        st.failure = (
-            .failed,
-            "\(said) but no manifest appeared at s3://\(staging.location.bucket)/\(staging.attemptPrefix(h.runId, h.attempt))/manifest.json "
-                + "within \(DurationText.format(settings.manifestGrace)); the worker could not run or upload (does the image of "
-                + "job definition '\(settings.jobDefinition)' have repro at '\(settings.reproPath)'? its log is in CloudWatch, /aws/batch/job)",
-            job?.exitCode
-        )
-        return st
+        return missingManifest(
+            h, grace: grace, state: job?.status ?? "UNKNOWN", said: said,
+            hint: "does the image of job definition '\(settings.jobDefinition)' have repro at '\(settings.reproPath)'? its log is in CloudWatch, /aws/batch/job",
+            exitCode: job?.exitCode)
     }
 
     public func cancel(_ handles: [TaskHandle]) throws {

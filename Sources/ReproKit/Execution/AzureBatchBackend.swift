@@ -26,7 +26,7 @@ public final class AzureBatchBackend: StagedBackend {
     let scheme: String
     let host: String
     let basePath: String
-    private var awaitingManifest: [String: Double] = [:]
+    let grace: ManifestGrace
     private var terminated = Set<String>()
     var pollInterval: Double { settings.pollInterval }
 
@@ -48,6 +48,7 @@ public final class AzureBatchBackend: StagedBackend {
         basePath = u.path.hasSuffix("/") ? String(u.path.dropLast()) : u.path
         let blob = try AzureBlobClient(account: settings.storageAccount, endpoint: settings.blobEndpoint, environment: environment, retry: retry)
         staging = RemoteStaging(store: blob, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
+        grace = ManifestGrace(seconds: settings.manifestGrace)
         capabilities = BackendCapabilities(outlivesSubmitter: true, sharesFileSystem: false, jobArrays: false, maxParallel: 0, pricePerCoreHour: 0)
     }
 
@@ -229,7 +230,7 @@ public final class AzureBatchBackend: StagedBackend {
             default: break
             }
             if let m = try staging.manifest(runId: h.runId, attempt: h.attempt) {
-                awaitingManifest.removeValue(forKey: h.runId)
+                grace.found(h.runId)
                 out[h.runId] = TaskStatus(phase: .done, schedulerState: word ?? "completed", node: m.host.isEmpty ? nil : m.host, manifest: m)
                 continue
             }
@@ -245,23 +246,12 @@ public final class AzureBatchBackend: StagedBackend {
             st.failure = (.interrupted, "Azure Batch job \(id.split(separator: "/").first ?? "") was terminated before the task finished", nil)
             return st
         }
-        let first = awaitingManifest[h.runId] ?? Clock.monotonic()
-        awaitingManifest[h.runId] = first
-        guard Clock.monotonic() - first > settings.manifestGrace else {
-            return TaskStatus(phase: .running, schedulerState: task?.state ?? "unknown")
-        }
-        awaitingManifest.removeValue(forKey: h.runId)
-        var st = TaskStatus(phase: .done, schedulerState: task?.state ?? "unknown")
         let said = task.map { "Azure Batch says \($0.state)" + ($0.failure.map { " (\($0))" } ?? "") + ($0.exitCode.map { ", exit \($0)" } ?? "") }
             ?? "Azure Batch no longer knows task \(id)"
-        st.failure = (
-            .failed,
-            "\(said) but no manifest appeared at \(staging.location.scheme)://\(staging.location.bucket)/\(staging.attemptPrefix(h.runId, h.attempt))/manifest.json "
-                + "within \(DurationText.format(settings.manifestGrace)); the worker could not run or upload (do the nodes of pool '\(settings.poolId)' "
-                + "have repro at '\(settings.reproPath)'? the task's stderr.txt is on the node)",
-            task?.exitCode
-        )
-        return st
+        return missingManifest(
+            h, grace: grace, state: task?.state.uppercased() ?? "UNKNOWN", said: said,
+            hint: "do the nodes of pool '\(settings.poolId)' have repro at '\(settings.reproPath)'? the task's stderr.txt is on the node",
+            exitCode: task?.exitCode)
     }
 
     public func cancel(_ handles: [TaskHandle]) throws {

@@ -272,7 +272,40 @@ protocol StagedBackend: Backend {
     func resubmitJob(runId: String, attempt: Int, url: String, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String
 }
 
+/// How long a task may be finished on its scheduler's word before its manifest must be in the
+/// bucket (the upload may still be on its way).
+final class ManifestGrace {
+    let seconds: Double
+    private var since: [String: Double] = [:]
+
+    init(seconds: Double) { self.seconds = seconds }
+
+    func found(_ runId: String) { since.removeValue(forKey: runId) }
+
+    /// True once the grace period for this run is over (and forgets it).
+    func expired(_ runId: String) -> Bool {
+        let first = since[runId] ?? Clock.monotonic()
+        since[runId] = first
+        guard Clock.monotonic() - first > seconds else { return false }
+        since.removeValue(forKey: runId)
+        return true
+    }
+}
+
 extension StagedBackend {
+    /// A task its scheduler calls finished that left no manifest: still running while the grace
+    /// lasts, then failed with what the scheduler `said` and where to look (`hint`).
+    func missingManifest(_ h: TaskHandle, grace: ManifestGrace, state: String, said: String, hint: String, exitCode: Int32?) -> TaskStatus {
+        guard grace.expired(h.runId) else { return TaskStatus(phase: .running, schedulerState: state) }
+        var st = TaskStatus(phase: .done, schedulerState: state)
+        st.failure = (
+            .failed,
+            "\(said) but no manifest appeared at \(staging.location.scheme)://\(staging.location.bucket)/\(staging.attemptPrefix(h.runId, h.attempt))/manifest.json "
+                + "within \(DurationText.format(grace.seconds)); the worker could not run or upload (\(hint))", exitCode
+        )
+        return st
+    }
+
     public func stage(_ tasks: [TaskSpec]) throws -> [String] {
         try tasks.map { try staging.stage($0) }
     }

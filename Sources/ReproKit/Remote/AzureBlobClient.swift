@@ -304,11 +304,4 @@ public final class AzureBlobClient: ObjectStore {
     public func checkCredentials() throws(RemoteError) {
         _ = try credentials()
     }
-
-    public func probe(_ loc: S3Location) throws(RemoteError) {
-        let key = loc.key("probe/\(HostInfo.newRunId())")
-        try put(Array("repro probe\n".utf8), bucket: loc.bucket, key: key)
-        _ = try get(bucket: loc.bucket, key: key)
-        try delete(bucket: loc.bucket, key: key)
-    }
 }

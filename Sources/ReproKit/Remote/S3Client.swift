@@ -49,8 +49,6 @@ public protocol ObjectStore: Sendable {
     func delete(bucket: String, key: String) throws(RemoteError)
     func list(bucket: String, prefix: String, pageSize: Int) throws(RemoteError) -> [S3Object]
     func presign(_ method: String, bucket: String, key: String, expires: Int) throws(RemoteError) -> String
-    /// Checks the location can be written, read and deleted (for `repro backends`).
-    func probe(_ loc: S3Location) throws(RemoteError)
     /// Checks credentials are there (before anything is recorded).
     func checkCredentials() throws(RemoteError)
 }
@@ -66,6 +64,14 @@ extension ObjectStore {
     }
     func list(bucket: String, prefix: String) throws(RemoteError) -> [S3Object] {
         try list(bucket: bucket, prefix: prefix, pageSize: 1000)
+    }
+
+    /// Checks the location can be written, read and deleted (for `repro backends`).
+    public func probe(_ loc: S3Location) throws(RemoteError) {
+        let key = loc.key("probe/\(HostInfo.newRunId())")
+        try put(Array("repro probe\n".utf8), bucket: loc.bucket, key: key)
+        _ = try get(bucket: loc.bucket, key: key)
+        try delete(bucket: loc.bucket, key: key)
     }
 }
 
@@ -394,13 +400,6 @@ public final class S3Client: ObjectStore {
         _ = try settings.credentials()
     }
 
-    /// Checks the bucket can be written, read and deleted (for `repro backends`).
-    public func probe(_ loc: S3Location) throws(RemoteError) {
-        let key = loc.key("probe/\(HostInfo.newRunId())")
-        try put(Array("repro probe\n".utf8), bucket: loc.bucket, key: key)
-        _ = try get(bucket: loc.bucket, key: key)
-        try delete(bucket: loc.bucket, key: key)
-    }
 }
 
 /// Presigned URLs used by a worker that has no credentials: plain GET and PUT, retried.
