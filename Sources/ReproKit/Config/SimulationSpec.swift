@@ -70,12 +70,13 @@ public struct SimulationSpec: Sendable {
     }
 }
 
-/// A spec's `estimate:`: a parametric formula and/or the param that history scales by.
-public struct EstimateSpec: Sendable {
-    public var seconds: EstimateExpression?
+/// A spec's `estimate:`: a parametric formula and/or the param that history scales by. A class:
+/// every point of a sweep shares its spec's one instance (a pointer, not a copy per point).
+public final class EstimateSpec: Sendable {
+    public let seconds: EstimateExpression?
     /// Path under params (`population_size` for `params.population_size`).
-    public var scale: [String]?
-    public var origin: String
+    public let scale: [String]?
+    public let origin: String
 
     public init(seconds: EstimateExpression? = nil, scale: [String]? = nil, origin: String) {
         self.seconds = seconds

@@ -205,14 +205,15 @@ public enum SpecLoader {
         guard case .mapping(let pairs, _) = node else {
             throw ConfigError("\(node.origin): estimate must be a mapping such as {seconds: \"params.n * 0.5\", scale: params.n}")
         }
-        var e = EstimateSpec(origin: "\(node.origin)")
+        var seconds: EstimateExpression?
+        var scale: [String]?
         for (k, v) in pairs {
             guard case .scalar(let t, _, _) = v, !t.isEmpty else { throw ConfigError("\(v.origin): estimate.\(k) must be a single value") }
             switch k {
             case "seconds":
                 let expr = try EstimateExpression(t, origin: "\(v.origin)")
                 _ = try expr.evaluate(params: params, origin: "\(v.origin)")
-                e.seconds = expr
+                seconds = expr
             case "scale":
                 let path = t.split(separator: ".").map(String.init)
                 guard path.count >= 2, path[0] == "params" else {
@@ -221,11 +222,11 @@ public enum SpecLoader {
                 guard EstimateSpec.value(Array(path.dropFirst()), in: params) != nil else {
                     throw ConfigError("\(v.origin): estimate.scale: '\(t)' is not a numeric param of this spec; params are: \(params.keys.sorted().joined(separator: ", "))")
                 }
-                e.scale = Array(path.dropFirst())
+                scale = Array(path.dropFirst())
             default: throw ConfigError("\(v.origin): unknown key 'estimate.\(k)'; known: seconds, scale")
             }
         }
-        return e
+        return EstimateSpec(seconds: seconds, scale: scale, origin: "\(node.origin)")
     }
 
     static func backend(_ node: SpecNode?) throws(ConfigError) -> String {

@@ -42,14 +42,50 @@ public struct StoreConfig: Sendable {
     public var slurm = Slurm()
     /// Named backends, by name.
     public var backends: [String: BackendSettings] = [:]
+    /// The settings added for the team cache and dispatch, behind one reference: every point of
+    /// a sweep carries a copy of the config, and 200,000 copies of these fields would cost
+    /// tens of megabytes (copy on write keeps the value semantics).
+    private final class Extras: @unchecked Sendable {
+        var remotes: [String: RemoteSettings] = [:]
+        var teamCache = TeamCacheSettings()
+        var orchestration = Orchestration()
+        var prices: [String: Price] = [:]
+
+        func copy() -> Extras {
+            let e = Extras()
+            e.remotes = remotes
+            e.teamCache = teamCache
+            e.orchestration = orchestration
+            e.prices = prices
+            return e
+        }
+    }
+    private var extras = Extras()
+    private mutating func uniqueExtras() -> Extras {
+        if !isKnownUniquelyReferenced(&extras) { extras = extras.copy() }
+        return extras
+    }
+
     /// Shared result caches, by name (`remotes:`).
-    public var remotes: [String: RemoteSettings] = [:]
+    public var remotes: [String: RemoteSettings] {
+        get { extras.remotes }
+        set { uniqueExtras().remotes = newValue }
+    }
     /// How runs use them, and whose results are trusted (`cache.remote`, `cache.trusted_keys`, ...).
-    public var teamCache = TeamCacheSettings()
+    public var teamCache: TeamCacheSettings {
+        get { extras.teamCache }
+        set { uniqueExtras().teamCache = newValue }
+    }
     /// Where `backend: auto` sends runs, budgets, fallback (`orchestration:`).
-    public var orchestration = Orchestration()
+    public var orchestration: Orchestration {
+        get { extras.orchestration }
+        set { uniqueExtras().orchestration = newValue }
+    }
     /// Prices by backend name or type (`prices:`).
-    public var prices: [String: Price] = [:]
+    public var prices: [String: Price] {
+        get { extras.prices }
+        set { uniqueExtras().prices = newValue }
+    }
 
     public init() {}
 

@@ -231,8 +231,12 @@ public final class SweepRunner {
             plan.hits = prepared.count - misses.count
             plan.parts = parts
             plan.currency = config.orchestration.currency
-            for (i, p) in misses.enumerated() {
-                plan.runs.append(SweepPlan.Point(key: p.key, cache: "miss", backend: s.backends[i], estimate: s.estimates[i], costEstimate: costs[i]))
+            // Per point only when the points go different ways (a 200,000-point dry run of one
+            // backend would hold every point twice); the summary's runs say the backend anyway.
+            if parts.count > 1 {
+                for (i, p) in misses.enumerated() {
+                    plan.runs.append(SweepPlan.Point(key: p.key, cache: "miss", backend: s.backends[i], estimate: s.estimates[i], costEstimate: costs[i]))
+                }
             }
             summary.plan = plan
             split = s
@@ -262,12 +266,13 @@ public final class SweepRunner {
         Trace.mark("sweep: dispatched and ingested")
         var plannedBackend: [String: String] = [:]
         for r in summary.plan?.runs ?? [] { plannedBackend[r.key] = r.backend }
+        let onlyBackend = summary.plan?.parts.count == 1 ? summary.plan?.parts.first?.backend : nil
 
         for p in prepared {
             if let r = results[p.key] {
                 summary.runs.append(r)
             } else {
-                let planned = plannedBackend[p.key] ?? request.backend ?? p.spec.backend
+                let planned = plannedBackend[p.key] ?? onlyBackend ?? request.backend ?? p.spec.backend
                 summary.runs.append(
                     SweepPointResult(runId: nil, key: p.key, cache: .miss, status: request.dryRun ? .running : .interrupted,
                         backend: planned, jobId: nil, message: request.dryRun ? "would run" : "not run"))
