@@ -184,8 +184,8 @@ final class DispatchTests: XCTestCase {
         XCTAssertEqual(cost["groups"]?.arrayValue?.first?["runs"]?.intValue, 3)
         let byName = parseJSON(repro(["cost", "--json", "--by", "name"], cwd: repo.path).out)
         XCTAssertEqual(byName["groups"]?.arrayValue?.first?["name"]?.stringValue, "seeded")
-        // The month's budget counts what was spent: a tiny month limit refuses the next run.
-        repo.write(".repro.yaml", DispatchTests.orchestration.replacingOccurrences(of: "  retry_delay: 0.1s\n", with: "  retry_delay: 0.1s\n  budget: {per_month: 0.0000001}\n"))
+        // The month's budget counts what was spent: a month limit of 0 refuses the next priced run.
+        repo.write(".repro.yaml", DispatchTests.orchestration.replacingOccurrences(of: "  retry_delay: 0.1s\n", with: "  retry_delay: 0.1s\n  budget: {per_month: 0}\n"))
         let month = repro(["run", "sim.yaml", "--set", "params.n=4"], cwd: repo.path)
         XCTAssertEqual(month.code, 2, month.err)
         XCTAssertTrue(month.err.contains("spent this month"), month.err)

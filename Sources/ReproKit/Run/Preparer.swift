@@ -21,21 +21,91 @@ final class Preparer {
 
     func prepare(_ spec: SimulationSpec) throws -> Runner.Prepared {
         // Templates are checked before anything else can fail halfway.
+        try Preparer.checkTemplates(spec)
+        let (identity, patch, inputs) = try reads(spec)
+        let k = Preparer.keyOf(spec, identity: identity, patch: patch, inputs: inputs)
+        return Runner.Prepared(
+            spec: spec, repo: repo, store: store, identity: identity, patch: patch, inputs: inputs, seed: k.seed, key: k.key,
+            configHash: k.configHash, config: config)
+    }
+
+    static func checkTemplates(_ spec: SimulationSpec) throws {
         _ = try CommandTemplate.render(
-            spec.command,
-            .init(params: spec.params, solver: spec.solver, seed: spec.resolvedSeed, outdir: "", config: ""))
+            spec.command, .init(params: spec.params, solver: spec.solver, seed: spec.resolvedSeed, outdir: "", config: ""))
+    }
+
+    /// What a spec's key needs from git and the file system (remembered across specs).
+    private func reads(_ spec: SimulationSpec) throws -> (CodeIdentity, [UInt8]?, [InputFile]) {
         let (identity, patch) = try codeIdentity(spec.code)
         var inputs: [InputFile] = []
         for path in spec.inputs { inputs += try hashInput(path) }
-        let seed = spec.resolvedSeed
+        return (identity, patch, inputs)
+    }
+
+    /// The pure part of preparing: config hash, seed, key. No I/O, so a sweep's points can go
+    /// through it on every core.
+    static func keyOf(_ spec: SimulationSpec, identity: CodeIdentity, patch: [UInt8]?, inputs: [InputFile])
+        -> (key: String, configHash: String, seed: Int64)
+    {
         let configHash = spec.configHash
+        let seed: Int64
+        switch spec.seed {
+        case .fixed(let s): seed = s
+        case .auto: seed = Hashing.seed(fromHex: configHash)
+        }
         let key = CacheKey.compute(
             .init(
                 configHash: configHash, code: identity, patchHash: patch.map { Hashing.sha256Hex($0) }, seed: seed,
                 solver: spec.solver, inputs: inputs, env: spec.env, command: spec.command))
-        return Runner.Prepared(
-            spec: spec, repo: repo, store: store, identity: identity, patch: patch, inputs: inputs, seed: seed, key: key,
-            configHash: configHash, config: config)
+        return (key, configHash, seed)
+    }
+
+    /// Result slots written by several threads, each index by exactly one of them.
+    private final class Slots: @unchecked Sendable {
+        let buffer: UnsafeMutableBufferPointer<Result<(key: String, configHash: String, seed: Int64), any Error>?>
+        init(_ n: Int) {
+            buffer = .allocate(capacity: n)
+            buffer.initialize(repeating: nil)
+        }
+        deinit {
+            buffer.deinitialize()
+            buffer.deallocate()
+        }
+    }
+
+    /// Every point of a sweep: git and inputs read (once per distinct set) in order on this
+    /// thread, then templates checked and keys computed on all cores; the first failing point
+    /// in sweep order is the error, as when preparing them one by one.
+    func prepareAll(_ specs: [SimulationSpec]) throws -> [Runner.Prepared] {
+        if let first = specs.first { try Preparer.checkTemplates(first) }
+        var readsOf: [(CodeIdentity, [UInt8]?, [InputFile])] = []
+        readsOf.reserveCapacity(specs.count)
+        for s in specs { readsOf.append(try reads(s)) }
+        let n = specs.count
+        let slots = Slots(n)
+        let width = min(ProcessInfo.processInfo.activeProcessorCount, max(1, n / 256))
+        let frozen = readsOf
+        DispatchQueue.concurrentPerform(iterations: width) { part in
+            var i = part
+            while i < n {
+                slots.buffer[i] = Result {
+                    try Preparer.checkTemplates(specs[i])
+                    return Preparer.keyOf(specs[i], identity: frozen[i].0, patch: frozen[i].1, inputs: frozen[i].2)
+                }
+                i += width
+            }
+        }
+        var out: [Runner.Prepared] = []
+        out.reserveCapacity(n)
+        for i in 0..<n {
+            guard let r = slots.buffer[i] else { throw ExecutionError("preparing point \(i) of the sweep produced no key (a bug)") }
+            let k = try r.get()
+            out.append(
+                Runner.Prepared(
+                    spec: specs[i], repo: repo, store: store, identity: frozen[i].0, patch: frozen[i].1, inputs: frozen[i].2, seed: k.seed,
+                    key: k.key, configHash: k.configHash, config: config))
+        }
+        return out
     }
 
     func codeIdentity(_ paths: [String]) throws -> (CodeIdentity, [UInt8]?) {

@@ -9,6 +9,8 @@ import Foundation
 public final class Store {
     public let root: String
     let db: SQLiteDatabase
+    /// How long a write waits for another process (milliseconds).
+    let busyTimeoutMs: Int
     /// Per-key locks (see KeyLocks), one open lock file per Store.
     public let keyLocks: KeyLocks
     private var gcLockFile: FileLock?
@@ -80,13 +82,17 @@ public final class Store {
         if !FileManager.default.fileExists(atPath: ignore) {
             try? FileIO.writeAtomically(Array("# created by repro: the store is not part of the source\n*\n".utf8), to: ignore, sync: false)
         }
+        busyTimeoutMs = Int(busyTimeout * 1000)
         db = try SQLiteDatabase(path: root + "/store.sqlite", busyTimeoutMs: Int32(busyTimeout * 1000))
         keyLocks = try KeyLocks(locksDir: root + "/locks")
         try db.execRetryingBusy("PRAGMA journal_mode=WAL", timeout: busyTimeout)
         // NORMAL in WAL mode: a commit survives a process crash; only a power loss can drop the
         // last transactions, never corrupt the file.
-        try db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON")
+        // journal_size_limit: when the WAL starts over, its file is cut back to 16 MB.
+        try db.exec("PRAGMA synchronous=NORMAL; PRAGMA foreign_keys=ON; PRAGMA journal_size_limit=16777216")
         try migrate()
+        // A WAL left large by earlier commands is copied back once, here (without waiting).
+        trimWAL(over: 64 << 20)
     }
 
     static func makeDirectory(_ path: String) throws(StoreError) {

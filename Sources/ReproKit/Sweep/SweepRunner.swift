@@ -130,9 +130,7 @@ public final class SweepRunner {
         let config = try StoreConfig.load(storeRoot: store.root, repoRoot: repo.workdir)
         try Backends.validate(request.backend ?? specs.first?.backend ?? "local", config: config)
         let preparer = Preparer(repo: repo, store: store, config: config, allowDirty: request.allowDirty, specPath: sweep.baseFile)
-        var prepared: [Runner.Prepared] = []
-        prepared.reserveCapacity(specs.count)
-        for s in specs { prepared.append(try preparer.prepare(s)) }
+        let prepared = try preparer.prepareAll(specs)
         Trace.mark("sweep: \(prepared.count) points prepared")
         return Points(sweep: sweep, repo: repo, store: store, config: config, prepared: prepared)
     }
@@ -263,6 +261,8 @@ public final class SweepRunner {
             }
         }
         progress(prog, true)
+        // Hits alone write a few MB of rows per 1,000 points; keep the WAL from growing run after run.
+        if !request.dryRun { store.trimWAL(over: 8 << 20) }
         Trace.mark("sweep: dispatched and ingested")
         var plannedBackend: [String: String] = [:]
         for r in summary.plan?.runs ?? [] { plannedBackend[r.key] = r.backend }
