@@ -25,18 +25,7 @@ final class AWSBatchContractTests: XCTestCase {
     func repo(_ server: Server, queue: String = "repro-queue", population: Int = 40) throws -> (TempRepo, [String: String]) {
         try TeamCacheTests.requireS3()
         let repo = try TempRepo()
-        repo.write("sim.py", try String(contentsOfFile: TestPaths.fixtures + "/dna-repair/sim.py", encoding: .utf8))
-        repo.write("sim.yaml", """
-            name: dna-repair
-            command: [python3, sim.py]
-            code: [sim.py]
-            outputs: [result.json, "traj/*.csv"]
-            params: {population_size: \(population), dose_gy: 2.0, pathways: [NHEJ, HR], t_end_h: 24}
-            seed: 42
-            solver: {rtol: 1e-6, atol: 1e-9, method: dopri5}
-            timeout: 10m
-
-            """)
+        try repo.writeDNARepair(population: population)
         repo.write("sweep.yaml", "base: sim.yaml\ngrid:\n  seed: [\((1...20).map(String.init).joined(separator: ", "))]\n")
         let bucket = "repro-batch-" + UUID().uuidString.prefix(8).lowercased()
         let client = try S3Client(settings: AWSSettings(environment: CloudTestEnv.creds), endpoint: CloudTestEnv.s3)
@@ -58,12 +47,6 @@ final class AWSBatchContractTests: XCTestCase {
         return (repo, CloudTestEnv.creds)
     }
 
-    func outputs(_ json: JSONValue) -> [String: String] {
-        var out: [String: String] = [:]
-        for o in json["outputs"]?.arrayValue ?? [] { out[o["name"]?.stringValue ?? ""] = o["sha256"]?.stringValue }
-        return out
-    }
-
     func testExampleSimulationAndVerifyAgainstLocal() throws {
         let server = try Server()
         let (repo, env) = try repo(server)
@@ -75,8 +58,8 @@ final class AWSBatchContractTests: XCTestCase {
         XCTAssertEqual(run["backend"]?.stringValue, "aws")
         XCTAssertEqual(run["backend_type"]?.stringValue, "aws-batch")
         XCTAssertNotNil(run["job_id"]?.stringValue)
-        XCTAssertEqual(outputs(run), outputs(parseJSON(local.out)))
-        XCTAssertGreaterThanOrEqual(outputs(run).count, 2)
+        XCTAssertEqual(outputHashes(run), outputHashes(parseJSON(local.out)))
+        XCTAssertGreaterThanOrEqual(outputHashes(run).count, 2)
         // What the contract server received: one job, Batch's own retries off, the worker command.
         let submits = server.requests().filter { $0["action"]?.stringValue == "submitjob" }
         XCTAssertEqual(submits.count, 1)
@@ -102,20 +85,7 @@ final class AWSBatchContractTests: XCTestCase {
         XCTAssertEqual(submits.count, 1)
         XCTAssertEqual(submits.first?["body"]?["arrayProperties"]?["size"]?.intValue, 20)
         // The same sweep computed locally in a clone: the same outputs, point by point.
-        let clone = repo.path + "-local"
-        defer { try? FileManager.default.removeItem(atPath: clone) }
-        XCTAssertEqual(sh(["git", "clone", "-q", repo.path, clone], cwd: "/").code, 0)
-        let local = repro(["sweep", "sweep.yaml", "--backend", "local", "--json"], cwd: clone, env: env)
-        XCTAssertEqual(local.code, 0, local.err)
-        for p in points {
-            let id = p["run_id"]?.stringValue ?? ""
-            let key = p["key"]?.stringValue ?? ""
-            let mine = outputs(parseJSON(repro(["show", id, "--json"], cwd: repo.path, env: env).out))
-            let theirs = (parseJSON(local.out)["runs"]?.arrayValue ?? []).first { $0["key"]?.stringValue == key }
-            let theirOutputs = outputs(parseJSON(repro(["show", theirs?["run_id"]?.stringValue ?? "", "--json"], cwd: clone, env: env).out))
-            XCTAssertEqual(mine, theirOutputs, "point \(key.prefix(12))")
-            XCTAssertFalse(mine.isEmpty)
-        }
+        repo.assertSweepMatchesLocalClone(points, env: env)
     }
 
     /// Throttled requests are retried with backoff; a child whose host is reclaimed (spot) is

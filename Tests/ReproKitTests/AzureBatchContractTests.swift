@@ -37,18 +37,7 @@ final class AzureBatchContractTests: XCTestCase {
 
     func repo(_ server: Server, pool: String = "repro-pool", spec: String? = nil) throws -> TempRepo {
         let repo = try TempRepo()
-        repo.write("sim.py", try String(contentsOfFile: TestPaths.fixtures + "/dna-repair/sim.py", encoding: .utf8))
-        repo.write("sim.yaml", spec ?? """
-            name: dna-repair
-            command: [python3, sim.py]
-            code: [sim.py]
-            outputs: [result.json, "traj/*.csv"]
-            params: {population_size: 20, dose_gy: 2.0, pathways: [NHEJ, HR], t_end_h: 24}
-            seed: 42
-            solver: {rtol: 1e-6, atol: 1e-9, method: dopri5}
-            timeout: 10m
-
-            """)
+        if let spec { repo.write("sim.yaml", spec) } else { try repo.writeDNARepair(population: 20) }
         repo.write("sweep.yaml", "base: sim.yaml\ngrid:\n  seed: [\((1...20).map(String.init).joined(separator: ", "))]\n")
         let container = "staging-" + UUID().uuidString.prefix(8).lowercased()
         try server.blob().createContainer(container)
@@ -69,12 +58,6 @@ final class AzureBatchContractTests: XCTestCase {
         return repo
     }
 
-    func outputs(_ json: JSONValue) -> [String: String] {
-        var out: [String: String] = [:]
-        for o in json["outputs"]?.arrayValue ?? [] { out[o["name"]?.stringValue ?? ""] = o["sha256"]?.stringValue }
-        return out
-    }
-
     func testExampleSimulationAndVerifyAgainstLocal() throws {
         let server = try Server()
         let repo = try repo(server)
@@ -85,8 +68,8 @@ final class AzureBatchContractTests: XCTestCase {
         XCTAssertEqual(az.code, 0, az.err)
         let run = parseJSON(az.out)
         XCTAssertEqual(run["backend_type"]?.stringValue, "azure-batch")
-        XCTAssertEqual(outputs(run), outputs(parseJSON(local.out)))
-        XCTAssertFalse(outputs(run).isEmpty)
+        XCTAssertEqual(outputHashes(run), outputHashes(parseJSON(local.out)))
+        XCTAssertFalse(outputHashes(run).isEmpty)
         let requests = server.get("requests")
         XCTAssertTrue(requests.contains { $0["method"]?.stringValue == "PATCH" && $0["body"]?["onAllTasksComplete"]?.stringValue == "terminatejob" })
         let verify = repro(["verify", "sim.yaml", "--backends", "local,az"], cwd: repo.path, env: env)
@@ -102,17 +85,8 @@ final class AzureBatchContractTests: XCTestCase {
         XCTAssertEqual(az.code, 0, az.err)
         let points = parseJSON(az.out)["runs"]?.arrayValue ?? []
         XCTAssertEqual(points.filter { $0["status"]?.stringValue == "succeeded" && $0["backend"]?.stringValue == "az" }.count, 20)
-        let clone = repo.path + "-local"
-        defer { try? FileManager.default.removeItem(atPath: clone) }
-        XCTAssertEqual(sh(["git", "clone", "-q", repo.path, clone], cwd: "/").code, 0)
-        let local = parseJSON(repro(["sweep", "sweep.yaml", "--backend", "local", "--json"], cwd: clone, env: env).out)
-        for p in points {
-            let key = p["key"]?.stringValue ?? ""
-            let mine = outputs(parseJSON(repro(["show", p["run_id"]?.stringValue ?? "", "--json"], cwd: repo.path, env: env).out))
-            let theirs = (local["runs"]?.arrayValue ?? []).first { $0["key"]?.stringValue == key }
-            XCTAssertEqual(mine, outputs(parseJSON(repro(["show", theirs?["run_id"]?.stringValue ?? "", "--json"], cwd: clone, env: env).out)))
-            XCTAssertFalse(mine.isEmpty)
-        }
+        // The same sweep computed locally in a clone: the same outputs, point by point.
+        repo.assertSweepMatchesLocalClone(points, env: env)
     }
 
     /// 120 points: AddTaskCollection in calls of at most 100, List Tasks followed page by page;

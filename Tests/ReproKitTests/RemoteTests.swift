@@ -17,17 +17,7 @@ final class RemoteTests: XCTestCase {
         try CloudTestEnv.require()
         let repo = try TempRepo()
         chmod(repo.path, 0o700)
-        repo.write("sim.py", try String(contentsOfFile: TestPaths.fixtures + "/dna-repair/sim.py", encoding: .utf8))
-        repo.write("sim.yaml", """
-            name: dna-repair
-            command: [python3, sim.py]
-            code: [sim.py]
-            outputs: [result.json, "traj/*.csv"]
-            params: {population_size: \(population), dose_gy: 2.0, pathways: [NHEJ, HR], t_end_h: 24}
-            seed: 42
-            solver: {rtol: 1e-6, atol: 1e-9, method: dopri5}
-            timeout: 10m
-            """)
+        try repo.writeDNARepair(population: population)
         let (bucket, env) = try CloudTestEnv.addCloudBackend(to: repo, extraConfig: extraConfig, reproPath: reproPath)
         repo.commitAll("cloud setup")
         return (repo, bucket, env)

@@ -202,6 +202,50 @@ func pidFileProcessIsGone(_ file: String) -> Bool {
     return stat.split(separator: " ").dropFirst(2).first == "Z"
 }
 
+/// A run's outputs (`repro run --json`, `repro show --json`) as name → SHA-256.
+func outputHashes(_ json: JSONValue) -> [String: String] {
+    var out: [String: String] = [:]
+    for o in json["outputs"]?.arrayValue ?? [] { out[o["name"]?.stringValue ?? ""] = o["sha256"]?.stringValue }
+    return out
+}
+
+extension TempRepo {
+    /// The example simulation (fixtures/dna-repair) as sim.yaml and sim.py, not committed.
+    func writeDNARepair(population: Int) throws {
+        write("sim.py", try String(contentsOfFile: TestPaths.fixtures + "/dna-repair/sim.py", encoding: .utf8))
+        write("sim.yaml", """
+            name: dna-repair
+            command: [python3, sim.py]
+            code: [sim.py]
+            outputs: [result.json, "traj/*.csv"]
+            params: {population_size: \(population), dose_gy: 2.0, pathways: [NHEJ, HR], t_end_h: 24}
+            seed: 42
+            solver: {rtol: 1e-6, atol: 1e-9, method: dopri5}
+            timeout: 10m
+
+            """)
+    }
+
+    /// Runs the same sweep locally in a clone and checks every point of `points` (from
+    /// `repro sweep --json` here) has the same outputs there.
+    func assertSweepMatchesLocalClone(_ points: [JSONValue], env: [String: String], file: StaticString = #filePath, line: UInt = #line) {
+        let clone = path + "-local"
+        defer { try? FileManager.default.removeItem(atPath: clone) }
+        XCTAssertEqual(sh(["git", "clone", "-q", path, clone], cwd: "/").code, 0, file: file, line: line)
+        let local = repro(["sweep", "sweep.yaml", "--backend", "local", "--json"], cwd: clone, env: env)
+        XCTAssertEqual(local.code, 0, local.err, file: file, line: line)
+        let theirs = parseJSON(local.out)["runs"]?.arrayValue ?? []
+        for p in points {
+            let key = p["key"]?.stringValue ?? ""
+            let mine = outputHashes(parseJSON(repro(["show", p["run_id"]?.stringValue ?? "", "--json"], cwd: path, env: env).out))
+            let other = theirs.first { $0["key"]?.stringValue == key }
+            let theirOutputs = outputHashes(parseJSON(repro(["show", other?["run_id"]?.stringValue ?? "", "--json"], cwd: clone, env: env).out))
+            XCTAssertEqual(mine, theirOutputs, "point \(key.prefix(12))", file: file, line: line)
+            XCTAssertFalse(mine.isEmpty, file: file, line: line)
+        }
+    }
+}
+
 /// Lines in a counter file that fixtures append to (0 when it does not exist yet).
 func lineCount(_ path: String) -> Int {
     (try? String(contentsOfFile: path, encoding: .utf8))?.split(separator: "\n").count ?? 0

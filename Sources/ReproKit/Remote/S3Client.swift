@@ -31,6 +31,8 @@ public struct S3Location: Sendable, Equatable, CustomStringConvertible {
     }
 
     public func key(_ rel: String) -> String { prefix.isEmpty ? rel : prefix + "/" + rel }
+    /// The inverse of `key`: an object key relative to the prefix.
+    public func relative(_ key: String) -> String { prefix.isEmpty ? key : String(key.dropFirst(prefix.count + 1)) }
     public var description: String { "\(scheme)://\(bucket)" + (prefix.isEmpty ? "" : "/" + prefix) }
 }
 

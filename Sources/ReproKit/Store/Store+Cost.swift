@@ -36,20 +36,6 @@ extension Store {
             """
         ).run([.text(attempt.canonical), cost.map { .double($0) } ?? .null, cost.map { .double($0) } ?? .null, .text(runId)])
     }
-
-    /// Sets what a fallback run carries: the earlier attempts (on the backend that failed) and
-    /// the fallback itself; their cost is added to the run's.
-    public func recordFallback(runId: String, priorAttempts: [JSONValue], fallback: JSONValue, priorCost: Double) throws(StoreError) {
-        try db.prepare(
-            """
-            UPDATE runs SET attempts_json = json(?) , fallback_json = ?, cost = CASE WHEN cost IS NULL AND ? = 0 THEN NULL ELSE COALESCE(cost, 0) + ? END
-            WHERE run_id = ?
-            """
-        ).run([
-            .text(JSONValue.array(priorAttempts + ((try? runs(ids: [runId]).first?.attemptLog) ?? [])).canonical), .text(fallback.canonical),
-            .double(priorCost), .double(priorCost), .text(runId),
-        ])
-    }
 }
 
 extension Store {

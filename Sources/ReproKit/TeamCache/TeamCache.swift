@@ -48,7 +48,7 @@ public final class TeamCache {
             let objects = try s3.list(bucket: loc.bucket, prefix: loc.key(prefixes[i]))
             var local: [String: [String]] = [:]
             for o in objects {
-                let rel = loc.prefix.isEmpty ? o.key : String(o.key.dropFirst(loc.prefix.count + 1))
+                let rel = loc.relative(o.key)
                 if let k = CacheManifest.key(ofObject: rel), wanted.contains(k) { local[k, default: []].append(rel) }
             }
             found.withLock { f in for (k, v) in local { f[k, default: []] += v } }
@@ -307,7 +307,7 @@ public final class TeamCache {
                 "pulling from \(label) stopped: \(e.message). The \(s.pulled) run(s) pulled before are complete in the store; "
                     + "run the pull again once the remote answers to fetch the rest", kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
         }
-        s.findings = try findings(forKeys: s.pulledKeys + unique.filter { listed[$0] != nil })
+        s.findings = try store.disagreements(forKeys: s.pulledKeys + unique.filter { listed[$0] != nil })
         s.seconds = Clock.monotonic() - t0
         return s
     }
@@ -426,11 +426,6 @@ public final class TeamCache {
         return Downloaded(bytes: bytes)
     }
 
-    /// Keys whose succeeded runs in the store disagree on their outputs.
-    public func findings(forKeys keys: [String]) throws -> [Finding] {
-        try store.disagreements(forKeys: keys)
-    }
-
     // MARK: lookups by run id and key prefix
 
     /// The key of a run pushed under this id (`runs/RUN_ID.json`), or nil.
@@ -445,16 +440,8 @@ public final class TeamCache {
     /// Every key on the remote starting with this hex prefix (at least 2 digits).
     public func keys(withPrefix prefix: String) throws(RemoteError) -> [String] {
         let objects = try s3.list(bucket: location.bucket, prefix: location.key("manifests/\(prefix.prefix(2))/\(prefix)"))
-        let keys = objects.compactMap { o -> String? in
-            let rel = location.prefix.isEmpty ? o.key : String(o.key.dropFirst(location.prefix.count + 1))
-            return CacheManifest.key(ofObject: rel)
-        }
+        let keys = objects.compactMap { CacheManifest.key(ofObject: location.relative($0.key)) }
         return Array(Set(keys)).sorted()
-    }
-
-    /// Checks the remote answers and the credentials are accepted (one listing).
-    public func probe() throws(RemoteError) {
-        _ = try s3.list(bucket: location.bucket, prefix: location.key("manifests/00/"), pageSize: 1)
     }
 }
 
@@ -508,8 +495,7 @@ extension TeamCache {
     public func gc(keepDays: Double, grace: Double = 86400, dryRun: Bool = false, now: Double = Clock.now()) throws -> GCSummary {
         var s = GCSummary(remote: label, dryRun: dryRun)
         let (s3, loc) = (s3, location)
-        func rel(_ key: String) -> String { loc.prefix.isEmpty ? key : String(key.dropFirst(loc.prefix.count + 1)) }
-        let all = try s3.list(bucket: loc.bucket, prefix: loc.key("manifests/")).filter { CacheManifest.key(ofObject: rel($0.key)) != nil }
+        let all = try s3.list(bucket: loc.bucket, prefix: loc.key("manifests/")).filter { CacheManifest.key(ofObject: loc.relative($0.key)) != nil }
         let bodies = Mutex<[String: [UInt8]]>([:])
         try Parallel.forEach(all.count, width: width) { (i: Int) throws(RemoteError) in
             if let b = try s3.getIfPresent(bucket: loc.bucket, key: all[i].key) { bodies.withLock { $0[all[i].key] = b } }
@@ -526,7 +512,7 @@ extension TeamCache {
         let cutoff = now - keepDays * 86400
         for o in all {
             var record: RunRecord?
-            if let b = fetched[o.key], case let v = CacheManifest.verify(b, name: rel(o.key), trusted: TrustedKeys()) {
+            if let b = fetched[o.key], case let v = CacheManifest.verify(b, name: loc.relative(o.key), trusted: TrustedKeys()) {
                 switch v {
                 case .trusted(let m), .untrusted(let m, _, _): record = m.record
                 case .rejected: record = nil
