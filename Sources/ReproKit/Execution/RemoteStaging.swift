@@ -88,7 +88,9 @@ public final class RemoteStaging {
         if let a = archives[src.commit] { return a }
         let repo = try GitRepository(discoveringFrom: src.repoRoot)
         try Store.makeDirectory(scratch)
-        let file = scratch + "/code-\(src.commit).tar"
+        // Per process: two repro commands staging the same commit at once must not share (and
+        // delete) one scratch file.
+        let file = scratch + "/code-\(src.commit)-\(HostInfo.newRunId()).tar"
         defer { unlink(file) }
         let (tree, _) = try repo.archive(commit: src.commit, to: file)
         let (sha, size) = try Hashing.sha256OfFile(atPath: file)
