@@ -13,7 +13,7 @@ enum CloudTestEnv {
     static func require() throws {
         try requireSlurmCluster()
         let restUp = sh(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", rest + "/openapi/v3"], cwd: "/")
-        let s3Up = sh(["curl", "-s", "-o", "/dev/null", s3 + "/moto-api/"], cwd: "/")
+        let s3Up = sh(["curl", "-sf", "-o", "/dev/null", s3 + "/moto-api/data.json"], cwd: "/")
         let user = sh(["id", "reprotest"], cwd: "/")
         guard restUp.out != "000", s3Up.code == 0, user.code == 0 else {
             let reason = "the remote test environment is not running (slurmrestd \(restUp.out), S3 rc \(s3Up.code), user reprotest rc "

@@ -18,7 +18,7 @@ final class TeamCacheTests: XCTestCase {
     }
 
     static func requireS3(_ endpoint: String = CloudTestEnv.s3) throws {
-        guard sh(["curl", "-s", "-o", "/dev/null", endpoint + "/moto-api/"], cwd: "/").code == 0 else {
+        guard sh(["curl", "-sf", "-o", "/dev/null", endpoint + "/moto-api/data.json"], cwd: "/").code == 0 else {
             throw missingTestEnvironment("no S3-compatible test server at \(endpoint); start it with scripts/slurm-test-cluster.sh start")
         }
     }

@@ -296,7 +296,9 @@ final class MotoServer {
     init(port fixed: Int? = nil) throws {
         var lastError = ""
         for _ in 0..<5 {
-            let port = fixed ?? Int.random(in: 20000..<40000)
+            // A port the kernel says is free now (a random one could be another test's server:
+            // a probe answered by it made a test talk S3 to the Azure contract server).
+            let port = fixed ?? freeLoopbackPort()
             let p = Process()
             p.executableURL = URL(fileURLWithPath: "/usr/bin/env")
             p.arguments = ["python3", "-m", "moto.server", "-H", "127.0.0.1", "-p", String(port)]
@@ -305,7 +307,10 @@ final class MotoServer {
             try p.run()
             let deadline = Date().addingTimeInterval(15)
             while Date() < deadline && p.isRunning {
-                if sh(["curl", "-s", "-o", "/dev/null", "http://127.0.0.1:\(port)/moto-api/"], cwd: "/").code == 0 {
+                // Only moto answers /moto-api/data.json with 200 (-f); and the process we started
+                // must still be alive (one that lost the port race exits).
+                if sh(["curl", "-sf", "-o", "/dev/null", "http://127.0.0.1:\(port)/moto-api/data.json"], cwd: "/").code == 0,
+                   p.isRunning {
                     self.port = port
                     self.process = p
                     return
@@ -345,4 +350,23 @@ final class MotoServer {
         for (k, v) in extra { e[k] = v }
         return try S3Client(settings: AWSSettings(environment: e), retry: RetryPolicy(attempts: 3, baseDelay: 0.05))
     }
+}
+
+/// A loopback TCP port nobody is listening on: bound with port 0 (the kernel picks), then closed.
+func freeLoopbackPort() -> Int {
+    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+    guard fd >= 0 else { return Int.random(in: 20000..<30000) }
+    defer { close(fd) }
+    var addr = sockaddr_in()
+    addr.sin_family = sa_family_t(AF_INET)
+    addr.sin_port = 0
+    addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+    var len = socklen_t(MemoryLayout<sockaddr_in>.size)
+    let bound = withUnsafeMutablePointer(to: &addr) {
+        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { ptr -> Bool in
+            bind(fd, ptr, len) == 0 && getsockname(fd, ptr, &len) == 0
+        }
+    }
+    guard bound else { return Int.random(in: 20000..<30000) }
+    return Int(UInt16(bigEndian: addr.sin_port))
 }
