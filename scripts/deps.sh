@@ -2,7 +2,7 @@
 # Installs the system packages repro builds and tests with (Debian 12), only if any is missing.
 # Used by quickstart.sh, test.sh and .ci/run, so all three agree on what "installed" means.
 set -eu
-PKGS="libgit2-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev pkg-config git sqlite3 python3 hyperfine openssl time"
+PKGS="libgit2-dev libssl-dev libsqlite3-dev libcurl4-openssl-dev zlib1g-dev pkg-config git sqlite3 python3 hyperfine openssl time"
 # `deps.sh --test`: also what only the tests need (headless Chromium for the report's browser test).
 [ "${1:-}" = "--test" ] && PKGS="$PKGS chromium"
 missing=""

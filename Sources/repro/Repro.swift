@@ -16,13 +16,33 @@ struct Repro: ParsableCommand {
 
     /// Like ParsableCommand's main, but usage errors exit 2 (as config errors do), not 64.
     static func main() {
+        // `repro --version` answers before ArgumentParser builds its command tree (scripts call
+        // it to check the install; the tree costs a millisecond of type-metadata lookups).
+        if CommandLine.arguments.count == 2, CommandLine.arguments[1] == "--version" {
+            print(HostInfo.reproVersion)
+            return
+        }
         StderrLogHandler.bootstrap(environment: ProcessInfo.processInfo.environment)
         if ProcessInfo.processInfo.environment["REPRO_TRACE"] == "1" {
             Trace.setSink { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             Trace.mark("main entered")
         }
+        // `repro run SPEC`, the command typed most (and every cache hit), skips ArgumentParser:
+        // its reflection over the command tree costs more than serving the hit. Anything more
+        // (an option, a dash) goes through ArgumentParser as usual.
+        let args = CommandLine.arguments
+        if args.count == 3, args[1] == "run", !args[2].hasPrefix("-"), !args[2].isEmpty {
+            Trace.mark("arguments parsed (plain run)")
+            do {
+                try Run.perform(RunRequest(specPath: args[2], environment: ProcessInfo.processInfo.environment))
+            } catch {
+                exit(withError: error)
+            }
+            return
+        }
         do {
             var command = try parseAsRoot()
+            Trace.mark("arguments parsed")
             try command.run()
         } catch {
             let code = exitCode(for: error)

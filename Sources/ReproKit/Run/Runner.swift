@@ -83,7 +83,7 @@ public final class Runner {
 
     /// Loads the spec and computes the key; no side effects beyond opening the store.
     func prepare() throws -> Prepared {
-        Trace.mark("arguments parsed")
+        Trace.mark("runner started")
         let spec = try SpecLoader.load(path: request.specPath, overrides: request.overrides)
         Trace.mark("spec loaded")
         let specDir = (absolute(request.specPath) as NSString).deletingLastPathComponent

@@ -121,15 +121,15 @@ extension Store {
         try db.exec(truncate ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)")
     }
 
-    /// Empties a WAL grown past `limit` bytes, waiting at most 100 ms for other processes'
+    /// Empties a WAL grown past `limit` bytes, waiting at most `waitingMs` for other processes'
     /// readers (busy: left for a later command). Commands that only record hits (a no-op
     /// re-run of a large sweep writes a few MB of hit rows) otherwise leave it growing, since
     /// passive checkpoints did not let it start over, and every later open pays for reading it
     /// (75 ms at 180 MB). One stat when it is small.
-    public func trimWAL(over limit: Int64) {
+    public func trimWAL(over limit: Int64, waitingMs: Int = 100) {
         var st = stat()
         guard stat(root + "/store.sqlite-wal", &st) == 0, Int64(st.st_size) > limit else { return }
-        try? db.exec("PRAGMA busy_timeout=100")
+        try? db.exec("PRAGMA busy_timeout=\(waitingMs)")
         try? checkpoint(truncate: true)
         try? db.exec("PRAGMA busy_timeout=\(busyTimeoutMs)")
     }

@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Export: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Export a run's provenance in a standard format (W3C PROV-JSON).")
+    static let configuration = CommandConfiguration(commandName: "export", abstract: "Export a run's provenance in a standard format (W3C PROV-JSON).")
 
     @Argument(help: "A run id (or prefix).") var runId: String
     @Option(help: "The format: prov-json.") var format: String = "prov-json"

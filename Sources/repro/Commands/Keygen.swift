@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Keygen: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Make an Ed25519 key pair for attestations: FILE (0600) and FILE.pub.")
+    static let configuration = CommandConfiguration(commandName: "keygen", abstract: "Make an Ed25519 key pair for attestations: FILE (0600) and FILE.pub.")
 
     @Option(help: "Where to write the private key.") var out: String
 

@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Log: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "List recorded runs, newest first.")
+    static let configuration = CommandConfiguration(commandName: "log", abstract: "List recorded runs, newest first.")
 
     @Option(name: .short, help: "Show at most this many runs.")
     var n: Int = 20

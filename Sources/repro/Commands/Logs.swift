@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Logs: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Print what a run wrote to stdout (or stderr).")
+    static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print what a run wrote to stdout (or stderr).")
 
     @Argument(help: "A run id, or a unique prefix of one (default: the newest run).")
     var runId: String?

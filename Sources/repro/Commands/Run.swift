@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(
+    static let configuration = CommandConfiguration(commandName: "run", 
         abstract: "Run a simulation spec, or serve it from cache when the same identity already ran.")
 
     @Argument(help: "The simulation spec (YAML or JSON).")
@@ -41,26 +41,34 @@ struct Run: ParsableCommand {
     func validate() throws { try validateBackend(backend) }
 
     func run() throws {
+        var request = RunRequest(specPath: config, environment: ProcessInfo.processInfo.environment)
+        request.overrides = overrides
+        request.noCache = noCache
+        request.allowDirty = allowDirty
+        request.outDir = out
+        request.backend = backend
+        request.detach = detach
+        request.overBudget = overBudget
+        request.fallback = !noFallback
+        try Run.perform(request, dryRun: dryRun, json: output.json)
+    }
+
+    /// The command's work. Also reached without ArgumentParser for a plain `repro run SPEC`
+    /// (Repro.main), whose request is RunRequest's defaults, as every option's default is.
+    static func perform(_ request: RunRequest, dryRun: Bool = false, json: Bool = false) throws {
+        var request = request
+        let detach = request.detach
         Signals.forwardToReproKit()
         try reporting {
-            var request = RunRequest(specPath: config, environment: ProcessInfo.processInfo.environment)
             request.confirmCancel = Signals.confirmCancel
-            request.overrides = overrides
-            request.noCache = noCache
-            request.allowDirty = allowDirty
-            request.outDir = out
-            request.backend = backend
-            request.detach = detach
-            request.overBudget = overBudget
-            request.fallback = !noFallback
             request.ask = Prompt.choose
             if dryRun {
                 let plan = try Runner(request, logger: Console.logger).dryRun()
-                if output.json { Console.json(plan.json) } else { Console.out(PlanText.run(plan)) }
+                if json { Console.json(plan.json) } else { Console.out(PlanText.run(plan)) }
                 return
             }
             let outcome = try Runner(request, logger: Console.logger).run()
-            if output.json {
+            if json {
                 Console.json(outcome.json)
             } else {
                 Console.out(RunSummary.text(outcome))

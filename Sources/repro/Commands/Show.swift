@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Show: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Show the whole record of one run, or of one verification.")
+    static let configuration = CommandConfiguration(commandName: "show", abstract: "Show the whole record of one run, or of one verification.")
 
     @Argument(help: "A run id or verification id, or a unique prefix of one (default: the newest run).")
     var runId: String?

@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Wait: ParsableCommand {
-    static let configuration = CommandConfiguration(abstract: "Wait for a submitted run to finish, then ingest and show it.")
+    static let configuration = CommandConfiguration(commandName: "wait", abstract: "Wait for a submitted run to finish, then ingest and show it.")
 
     @Argument(help: "A run id (or prefix).")
     var runId: String
