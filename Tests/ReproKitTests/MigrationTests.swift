@@ -13,6 +13,12 @@ extension Store {
         ALTER TABLE runs DROP COLUMN cost;
         ALTER TABLE runs DROP COLUMN cost_estimate;
         ALTER TABLE runs DROP COLUMN origin_json;
+        CREATE TABLE hits (run_id TEXT NOT NULL REFERENCES runs (run_id), at TEXT NOT NULL);
+        CREATE INDEX hits_by_run ON hits (run_id);
+        INSERT INTO hits (run_id, at)
+            WITH RECURSIVE n(run_id, day, i) AS (SELECT run_id, day, count FROM hit_days UNION ALL SELECT run_id, day, i - 1 FROM n WHERE i > 1)
+            SELECT run_id, day || 'T12:00:00.000Z' FROM n;
+        DROP TABLE hit_days;
 
         """
 }
@@ -26,6 +32,8 @@ final class MigrationTests: XCTestCase {
         let r = repro(["run", "sim.yaml", "--json"], cwd: repo.path)
         XCTAssertEqual(r.code, 0, r.err)
         let runId = parseJSON(r.out)["run_id"]?.stringValue ?? ""
+        // Two hits, kept as two rows of `hits` by that release (migration 9 counts them per day).
+        for _ in 0..<2 { XCTAssertEqual(repro(["run", "sim.yaml"], cwd: repo.path).code, 0) }
         let db = repo.path + "/.repro/store.sqlite"
         // Later migrations' columns go first (each release adds its own lines here).
         let downgrade = Store.laterColumnsDowngrade + """
@@ -45,6 +53,8 @@ final class MigrationTests: XCTestCase {
         XCTAssertEqual(run.attempts, 1)
         XCTAssertEqual(run.jobId, "42_3")
         XCTAssertEqual(run.status, .succeeded)
+        XCTAssertEqual(run.hitCount, 2)
+        XCTAssertEqual(try store.hitsPerDay(runIds: [runId]).values.reduce(0, +), 2)
         XCTAssertEqual(
             sh(["sqlite3", db, "SELECT max(version) FROM schema_migrations"], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines),
             String(Store.migrations.last?.version ?? 0))

@@ -223,6 +223,22 @@ extension Store {
             ALTER TABLE runs ADD COLUMN cost_estimate REAL;
             """
         ),
+        (
+            9, "hit-days",
+            """
+            -- Hits counted per run and UTC day (what `hit_count` and the report's hits-per-day
+            -- read), not a row per hit: a no-op re-run of a 1,000-point sweep added 1,000 rows
+            -- for good and rewrote most of the run index's pages, every time.
+            CREATE TABLE hit_days (
+                run_id TEXT NOT NULL REFERENCES runs (run_id),
+                day TEXT NOT NULL,
+                count INTEGER NOT NULL,
+                PRIMARY KEY (run_id, day)
+            ) WITHOUT ROWID;
+            INSERT INTO hit_days (run_id, day, count) SELECT run_id, substr(at, 1, 10), count(*) FROM hits GROUP BY 1, 2;
+            DROP TABLE hits;
+            """
+        ),
     ]
 
     /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new

@@ -15,7 +15,7 @@ extension Store {
     public func hitsPerDay(runIds: [String]) throws(StoreError) -> [String: Int] {
         guard !runIds.isEmpty else { return [:] }
         let rows = try db.prepare(
-            "SELECT substr(at, 1, 10), count(*) FROM hits WHERE run_id IN (SELECT value FROM json_each(?)) GROUP BY 1"
+            "SELECT day, sum(count) FROM hit_days WHERE run_id IN (SELECT value FROM json_each(?)) GROUP BY 1"
         ).query([.text(JSONValue.array(runIds.map { .string($0) }).canonical)]) { ($0.text(0), Int($0.int(1))) }
         return Dictionary(rows, uniquingKeysWith: +)
     }

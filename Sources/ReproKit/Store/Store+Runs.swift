@@ -248,7 +248,7 @@ extension Store {
     /// write on the hit path).
     public func recordHit(runId: String, materialized: [(path: String, sha256: String, runId: String)] = []) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
-            try db.prepare("INSERT INTO hits (run_id, at) VALUES (?, ?)").run([.text(runId), .text(Clock.iso8601(Clock.now()))])
+            try db.prepare(Store.countHit).run([.text(runId), .text(Store.today())])
             try insertMaterializations(materialized)
         }
     }
@@ -333,7 +333,7 @@ extension Store {
 
     func fetchRuns(where clause: String, _ args: [SQLValue]) throws(StoreError) -> [RunRecord] {
         let sql = """
-            SELECT \(Store.runColumns), (SELECT count(*) FROM hits h WHERE h.run_id = runs.run_id) AS hit_count,
+            SELECT \(Store.runColumns), (SELECT coalesce(sum(h.count), 0) FROM hit_days h WHERE h.run_id = runs.run_id) AS hit_count,
               \(Store.stateColumns)
             FROM runs WHERE \(clause)
             """
@@ -483,12 +483,17 @@ extension Store {
 
 extension Store {
     /// Counts cache hits for many runs in one transaction.
+    /// One more hit of a run today (UTC, as every stored time).
+    static let countHit = "INSERT INTO hit_days (run_id, day, count) VALUES (?, ?, 1) ON CONFLICT (run_id, day) DO UPDATE SET count = count + 1"
+
+    static func today() -> String { String(Clock.iso8601(Clock.now()).prefix(10)) }
+
     public func recordHits(runIds: [String], materialized: [(path: String, sha256: String, runId: String)] = []) throws(StoreError) {
         guard !runIds.isEmpty else { return }
         try db.transaction { () throws(StoreError) in
-            let stmt = try db.prepare("INSERT INTO hits (run_id, at) VALUES (?, ?)")
-            let now = Clock.iso8601(Clock.now())
-            for id in runIds { try stmt.run([.text(id), .text(now)]) }
+            let stmt = try db.prepare(Store.countHit)
+            let day = Store.today()
+            for id in runIds { try stmt.run([.text(id), .text(day)]) }
             try insertMaterializations(materialized)
         }
     }

@@ -121,6 +121,13 @@ extension JSONValue {
 
     private static func writeString(_ s: String, to out: inout String) {
         out += "\""
+        // Nearly every string (keys, names, paths) needs no escape: appended whole, not scalar
+        // by scalar (canonical JSON of every sweep point is written to hash it).
+        if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
+            out += s
+            out += "\""
+            return
+        }
         for scalar in s.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
