@@ -27,14 +27,19 @@ struct Repro: ParsableCommand {
             Trace.setSink { FileHandle.standardError.write(Data(($0 + "\n").utf8)) }
             Trace.mark("main entered")
         }
-        // `repro run SPEC`, the command typed most (and every cache hit), skips ArgumentParser:
-        // its reflection over the command tree costs more than serving the hit. Anything more
-        // (an option, a dash) goes through ArgumentParser as usual.
+        // `repro run SPEC` and `repro sweep FILE`, the commands typed most (every cache hit),
+        // skip ArgumentParser: its reflection over the command tree costs more than serving a
+        // hit. Anything more (an option, a dash) goes through ArgumentParser as usual.
         let args = CommandLine.arguments
-        if args.count == 3, args[1] == "run", !args[2].hasPrefix("-"), !args[2].isEmpty {
-            Trace.mark("arguments parsed (plain run)")
+        if args.count == 3, ["run", "sweep"].contains(args[1]), !args[2].hasPrefix("-"), !args[2].isEmpty {
+            Trace.mark("arguments parsed (plain \(args[1]))")
+            let env = ProcessInfo.processInfo.environment
             do {
-                try Run.perform(RunRequest(specPath: args[2], environment: ProcessInfo.processInfo.environment))
+                if args[1] == "run" {
+                    try Run.perform(RunRequest(specPath: args[2], environment: env))
+                } else {
+                    try Sweep.perform(SweepRequest(sweepPath: args[2], environment: env))
+                }
             } catch {
                 exit(withError: error)
             }

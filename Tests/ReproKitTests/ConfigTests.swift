@@ -66,6 +66,20 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(try spec("name: other\ncommand: [x, y]\nparams: {p: 1e-6, q: [1, 2]}\nsolver: {rtol: 1e-6, atol: 1e-9}\n").configHash, a.configHash)
     }
 
+    /// Canonical JSON sorts keys by UTF-16 code units (RFC 8785), which differs from code-point
+    /// and UTF-8 order between U+E000...U+FFFF and characters past U+FFFF.
+    func testCanonicalKeyOrderIsUTF16Order() {
+        let keys = ["a", "b", "ab", "", "Z", "é", "\u{FFFD}", "\u{E000}", "😀", "\u{10000}", "a😀", "a\u{FFFD}", "a\u{E000}x", "\u{7FF}", "\u{800}"]
+        for a in keys {
+            for b in keys {
+                XCTAssertEqual(JSONValue.utf16Precedes(a, b), a.utf16.lexicographicallyPrecedes(b.utf16), "\(a) vs \(b)")
+            }
+        }
+        let object = JSONValue.object(Dictionary(uniqueKeysWithValues: keys.map { ($0, JSONValue.int(1)) }))
+        let order = keys.sorted { $0.utf16.lexicographicallyPrecedes($1.utf16) }
+        XCTAssertEqual(object.canonical, "{" + order.map { "\"\($0)\":1" }.joined(separator: ",") + "}")
+    }
+
     func testCanonicalNumbersFollowRFC8785ButKeepFloatsDistinct() {
         XCTAssertEqual(NumberFormat.canonical(1e-6), "0.000001")
         XCTAssertEqual(NumberFormat.canonical(1e-7), "1e-7")

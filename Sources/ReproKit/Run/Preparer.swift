@@ -60,19 +60,6 @@ final class Preparer {
         return (key, configHash, seed)
     }
 
-    /// Result slots written by several threads, each index by exactly one of them.
-    private final class Slots: @unchecked Sendable {
-        let buffer: UnsafeMutableBufferPointer<Result<(key: String, configHash: String, seed: Int64), any Error>?>
-        init(_ n: Int) {
-            buffer = .allocate(capacity: n)
-            buffer.initialize(repeating: nil)
-        }
-        deinit {
-            buffer.deinitialize()
-            buffer.deallocate()
-        }
-    }
-
     /// Every point of a sweep: git and inputs read (once per distinct set) in order on this
     /// thread, then templates checked and keys computed on all cores; the first failing point
     /// in sweep order is the error, as when preparing them one by one.
@@ -81,25 +68,14 @@ final class Preparer {
         var readsOf: [(CodeIdentity, [UInt8]?, [InputFile])] = []
         readsOf.reserveCapacity(specs.count)
         for s in specs { readsOf.append(try reads(s)) }
-        let n = specs.count
-        let slots = Slots(n)
-        let width = min(ProcessInfo.processInfo.activeProcessorCount, max(1, n / 256))
         let frozen = readsOf
-        DispatchQueue.concurrentPerform(iterations: width) { part in
-            var i = part
-            while i < n {
-                slots.buffer[i] = Result {
-                    try Preparer.checkTemplates(specs[i])
-                    return Preparer.keyOf(specs[i], identity: frozen[i].0, patch: frozen[i].1, inputs: frozen[i].2)
-                }
-                i += width
-            }
+        let keys = try ParallelMap.map(specs.count) { i in
+            try Preparer.checkTemplates(specs[i])
+            return Preparer.keyOf(specs[i], identity: frozen[i].0, patch: frozen[i].1, inputs: frozen[i].2)
         }
         var out: [Runner.Prepared] = []
-        out.reserveCapacity(n)
-        for i in 0..<n {
-            guard let r = slots.buffer[i] else { throw ExecutionError("preparing point \(i) of the sweep produced no key (a bug)") }
-            let k = try r.get()
+        out.reserveCapacity(specs.count)
+        for (i, k) in keys.enumerated() {
             out.append(
                 Runner.Prepared(
                     spec: specs[i], repo: repo, store: store, identity: frozen[i].0, patch: frozen[i].1, inputs: frozen[i].2, seed: k.seed,

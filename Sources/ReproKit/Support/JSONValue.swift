@@ -106,7 +106,7 @@ extension JSONValue {
         case .object(let o):
             if o.isEmpty { out += "{}"; return }
             out += "{"
-            let keys = o.keys.sorted { $0.utf16.lexicographicallyPrecedes($1.utf16) }
+            let keys = o.keys.sorted(by: JSONValue.utf16Precedes)
             for (i, k) in keys.enumerated() {
                 if i > 0 { out += "," }
                 if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
@@ -116,6 +116,25 @@ extension JSONValue {
             }
             if pretty { out += "\n" + String(repeating: "  ", count: indent) }
             out += "}"
+        }
+    }
+
+    /// UTF-16 code-unit order (canonical JSON's key order), compared on the UTF-8 bytes: the
+    /// two orders agree except between U+E000...U+FFFF and characters past U+FFFF, whose first
+    /// bytes (0xEE-0xEF, 0xF0-0xF4) send the comparison to UTF-16.
+    static func utf16Precedes(_ a: String, _ b: String) -> Bool {
+        var ia = a.utf8.makeIterator()
+        var ib = b.utf8.makeIterator()
+        while true {
+            switch (ia.next(), ib.next()) {
+            case (nil, nil): return false
+            case (nil, _): return true
+            case (_, nil): return false
+            case (let x?, let y?):
+                if x == y { continue }
+                if x >= 0xEE || y >= 0xEE { return a.utf16.lexicographicallyPrecedes(b.utf16) }
+                return x < y
+            }
         }
     }
 

@@ -160,17 +160,17 @@ public struct SweepSpec: Sendable {
 
     /// Every point as a validated spec, replicates last-varying. A replicate's seed is derived
     /// from its point's config hash and its index, so it is stable across re-runs.
+    /// Points are validated on every core (the first failing point, in order, is the error).
     public func specs() throws(ConfigError) -> [SimulationSpec] {
+        let validated = try ParallelMap.map(points.count) { i throws(ConfigError) in
+            var node = base
+            for a in points[i] { try node.set(path: a.path, to: a.value, option: a.path.joined(separator: ".")) }
+            return try SpecLoader.validate(node, file: baseFile)
+        }
+        if replicates == 1 { return validated }
         var out: [SimulationSpec] = []
         out.reserveCapacity(points.count * replicates)
-        for point in points {
-            var node = base
-            for a in point { try node.set(path: a.path, to: a.value, option: a.path.joined(separator: ".")) }
-            let spec = try SpecLoader.validate(node, file: baseFile)
-            if replicates == 1 {
-                out.append(spec)
-                continue
-            }
+        for spec in validated {
             let pointHash = spec.configHash
             for r in 0..<replicates {
                 var s = spec

@@ -27,19 +27,26 @@ struct Sweep: ParsableCommand {
     }
 
     func run() throws {
+        var request = SweepRequest(sweepPath: sweep, environment: ProcessInfo.processInfo.environment)
+        request.backend = backend
+        request.jobs = jobs
+        request.dryRun = dryRun
+        request.failFast = failFast
+        request.allowDirty = allowDirty
+        request.overBudget = overBudget
+        try Sweep.perform(request, json: output.json)
+    }
+
+    /// The command's work. Also reached without ArgumentParser for a plain `repro sweep FILE`
+    /// (Repro.main), whose request is SweepRequest's defaults, as every option's default is.
+    static func perform(_ request: SweepRequest, json: Bool = false) throws {
+        var request = request
         Signals.forwardToReproKit()
         try reporting {
-            var request = SweepRequest(sweepPath: sweep, environment: ProcessInfo.processInfo.environment)
             request.confirmCancel = Signals.confirmCancel
-            request.backend = backend
-            request.jobs = jobs
-            request.dryRun = dryRun
-            request.failFast = failFast
-            request.allowDirty = allowDirty
-            request.overBudget = overBudget
             let display = ProgressDisplay()
             let summary = try SweepRunner(request, logger: Console.logger, progress: display.show).run()
-            if output.json {
+            if json {
                 Console.json(summary.json)
             } else {
                 var line = "\(summary.points) point\(summary.points == 1 ? "" : "s"): \(summary.hits) cache hit\(summary.hits == 1 ? "" : "s")"

@@ -1,0 +1,43 @@
+import Dispatch
+import Foundation
+
+/// `(0..<n).map(body)` on every core, in order. The error thrown is the one of the lowest
+/// failing index, as a loop in order would throw. Fewer than `perThread` items per core run on
+/// the calling thread (starting threads would cost more than the work).
+enum ParallelMap {
+    static func map<T, E: Error>(_ n: Int, perThread: Int = 256, _ body: @Sendable (Int) throws(E) -> T) throws(E) -> [T] {
+        let width = min(ProcessInfo.processInfo.activeProcessorCount, max(1, n / perThread))
+        var out: [T] = []
+        out.reserveCapacity(n)
+        if width == 1 {
+            for i in 0..<n { out.append(try body(i)) }
+            return out
+        }
+        let slots = Slots<Result<T, E>>(n)
+        DispatchQueue.concurrentPerform(iterations: width) { part in
+            var i = part
+            while i < n {
+                slots.buffer[i] = Result { () throws(E) -> T in try body(i) }
+                i += width
+            }
+        }
+        // Every index was written by exactly one thread before concurrentPerform returned.
+        for i in 0..<n {
+            if let r = slots.buffer[i] { out.append(try r.get()) }
+        }
+        return out
+    }
+
+    /// Result slots written by several threads, each index by exactly one of them.
+    private final class Slots<Element>: @unchecked Sendable {
+        let buffer: UnsafeMutableBufferPointer<Element?>
+        init(_ n: Int) {
+            buffer = .allocate(capacity: n)
+            buffer.initialize(repeating: nil)
+        }
+        deinit {
+            buffer.deinitialize()
+            buffer.deallocate()
+        }
+    }
+}
