@@ -31,6 +31,10 @@ public protocol Backend: AnyObject {
     func resubmit(_ handle: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle?
     /// Frees what a task used once it is ingested: its folder, its staged objects.
     func release(_ handle: TaskHandle)
+    /// Forgets an ingested task's status (its folder may be reused for the next task): a
+    /// backend that keeps statuses in memory drops them, so a 10,000-point sweep does not
+    /// hold 10,000 of them.
+    func forget(_ handle: TaskHandle)
     /// What stops it from working right now (unreachable, refused credentials, unwritable
     /// staging), one line each; empty when it is ready.
     func check() -> [String]
@@ -40,6 +44,7 @@ public protocol Backend: AnyObject {
 }
 
 extension Backend {
+    public func forget(_ handle: TaskHandle) {}
     public func check() -> [String] { [] }
     public func preflight() throws {}
 }

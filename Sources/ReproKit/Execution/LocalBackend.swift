@@ -96,6 +96,10 @@ public final class LocalBackend: SharedFolderBackend, Sendable {
         changed.signal()
     }
 
+    public func forget(_ handle: TaskHandle) {
+        state.withLock { _ = $0.done.removeValue(forKey: handle.runId) }
+    }
+
     public func waitForChange(timeout: Double) {
         _ = changed.wait(timeout: .now() + timeout)
     }

@@ -235,6 +235,7 @@ public final class Dispatcher {
             } else {
                 backend.release(h)
             }
+            backend.forget(h)
             out.append(Finished(record: record, outputPaths: paths, outputsDir: resultDir))
         }
         return out

@@ -155,8 +155,10 @@ public final class SweepRunner {
 
     public func run() throws -> SweepSummary {
         let t0 = Clock.monotonic()
-        let points = try preparePoints()
-        let (sweep, repo, store, config, prepared) = (points.sweep, points.repo, points.store, points.config, points.prepared)
+        var points = try preparePoints()
+        let (sweep, repo, store, config) = (points.sweep, points.repo, points.store, points.config)
+        var prepared = points.prepared
+        points.prepared = []
 
         var summary = SweepSummary()
         summary.points = prepared.count
@@ -171,6 +173,7 @@ public final class SweepRunner {
 
         // Hits first: a cached point is answered from the store.
         var misses: [Runner.Prepared] = []
+        misses.reserveCapacity(firstIndex.count)
         var hitIds: [String] = []
         var written: [(path: String, sha256: String, runId: String)] = []
         let servable = try store.servableHits(forKeys: Array(firstIndex.keys), maxAge: config.maxAge)
@@ -208,6 +211,10 @@ public final class SweepRunner {
             }
             misses = still
         }
+        // From here each point is its key and its spec's backend: the misses hold the specs
+        // still needed, and the sweep's full list would be a second copy of them all.
+        let pointKeys = prepared.map { (key: $0.key, backend: $0.spec.backend) }
+        prepared = []
         // One transaction for every hit and every file written for them.
         if !request.dryRun { try store.recordHits(runIds: hitIds, materialized: written) }
         Trace.mark("sweep: \(hitIds.count) hits served, \(misses.count) to run")
@@ -225,8 +232,8 @@ public final class SweepRunner {
             let s = try SweepBurst.split(misses, backend: requestedBackend, config: config, jobs: jobs, history: EstimateHistory(store: store))
             let (parts, costs) = SweepBurst.plan(misses, split: s, config: config, jobs: jobs)
             var plan = SweepPlan()
-            plan.points = prepared.count
-            plan.hits = prepared.count - misses.count
+            plan.points = pointKeys.count
+            plan.hits = pointKeys.count - misses.count
             plan.parts = parts
             plan.currency = config.orchestration.currency
             // Per point only when the points go different ways (a 200,000-point dry run of one
@@ -268,11 +275,11 @@ public final class SweepRunner {
         for r in summary.plan?.runs ?? [] { plannedBackend[r.key] = r.backend }
         let onlyBackend = summary.plan?.parts.count == 1 ? summary.plan?.parts.first?.backend : nil
 
-        for p in prepared {
+        for p in pointKeys {
             if let r = results[p.key] {
                 summary.runs.append(r)
             } else {
-                let planned = plannedBackend[p.key] ?? onlyBackend ?? request.backend ?? p.spec.backend
+                let planned = plannedBackend[p.key] ?? onlyBackend ?? request.backend ?? p.backend
                 summary.runs.append(
                     SweepPointResult(runId: nil, key: p.key, cache: .miss, status: request.dryRun ? .running : .interrupted,
                         backend: planned, jobId: nil, message: request.dryRun ? "would run" : "not run"))
@@ -326,6 +333,10 @@ public final class SweepRunner {
         _ misses: [Runner.Prepared], backends: [String], store: Store, repo: GitRepository, config: StoreConfig,
         resultsDir: @escaping (RunRecord) -> String, progress prog: inout SweepProgress, results: inout [String: SweepPointResult]
     ) throws -> Dispatcher.Outcome {
+        // One backend for all (the usual case): the points go as they are, not copied to a group.
+        if let only = backends.first, !backends.contains(where: { $0 != only }) {
+            return try dispatch(misses, backendName: only, store: store, repo: repo, config: config, resultsDir: resultsDir, progress: &prog, results: &results)
+        }
         var groups: [String: [Runner.Prepared]] = [:]
         var order: [String] = []
         for (p, b) in zip(misses, backends) {
