@@ -12,6 +12,14 @@ final class ConformanceTests: XCTestCase {
     var batch: AWSBatchContractTests.Server?
     var azure: AzureBatchContractTests.Server?
 
+    /// XCTest keeps every test case object until the process exits (when no deinit runs):
+    /// the servers are stopped here, not left running after the tests.
+    override func tearDown() {
+        batch = nil
+        azure = nil
+        super.tearDown()
+    }
+
     /// A repository with every backend configured; the environment runs need.
     func setUpRepo() throws -> (TempRepo, [String: String]) {
         try CloudTestEnv.require()

@@ -49,6 +49,31 @@ final class SweepTests: XCTestCase {
         XCTAssertTrue(error("base: sim.yaml\nbackend: 'mars rover'\n").contains("backend must name a backend"))
     }
 
+    /// A sweep larger than one preparation block (8,192 points): every point once, in order,
+    /// and a bad value in a later block is the error, naming where it is.
+    func testASweepLargerThanOneBlockIsPreparedWholeAndInOrder() throws {
+        let repo = try TempRepo.seeded()
+        let n = 9_000
+        repo.write("big.yaml", "base: sim.yaml\ngrid: {params.n: [\((0..<n).map(String.init).joined(separator: ", "))]}\n")
+        repo.write("bad.yaml", "base: sim.yaml\ngrid: {solver.rtol: [\((0..<n).map { $0 == 8_500 ? "-1" : "1e-6" }.joined(separator: ", "))]}\n")
+        repo.commitAll("big sweeps")
+        let dry = repro(["sweep", "big.yaml", "--dry-run", "--json"], cwd: repo.path)
+        XCTAssertEqual(dry.code, 0, dry.err)
+        let j = parseJSON(dry.out)
+        XCTAssertEqual(j["points"], .int(Int64(n)))
+        XCTAssertEqual(j["unique_keys"], .int(Int64(n)))
+        let keys = (j["runs"]?.arrayValue ?? []).compactMap { $0["key"]?.stringValue }
+        XCTAssertEqual(keys.count, n)
+        XCTAssertEqual(Set(keys).count, n)
+        // The same order as the points one by one: point 8,999 is params.n = 8999.
+        let sweep = try SweepSpec.load(path: repo.path + "/big.yaml")
+        let last = try sweep.specs(points: (n - 1)..<n)
+        XCTAssertEqual(last.first?.params["n"], .int(Int64(n - 1)))
+        let bad = repro(["sweep", "bad.yaml", "--dry-run"], cwd: repo.path)
+        XCTAssertEqual(bad.code, 2, bad.err)
+        XCTAssertTrue(bad.err.contains("solver.rtol must be finite and >= 0"), bad.err)
+    }
+
     func sweepRepo() throws -> TempRepo {
         let repo = try TempRepo.seeded(
             spec: TempRepo.defaultSpec.replacingOccurrences(of: "[COUNTER_FILE]", with: "[COUNTER_FILE, SIM_SLEEP]"))

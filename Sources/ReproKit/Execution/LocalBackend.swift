@@ -55,7 +55,9 @@ public final class LocalBackend: SharedFolderBackend, Sendable {
                 return t
             }
             guard let task = next else { return }
+            Trace.mark("local task starting")
             let manifest = TaskExecutor.execute(task, machine: environment, writeManifest: false, hashExecutable: false)
+            Trace.mark("local task finished")
             state.withLock { s in
                 s.running.removeValue(forKey: task.runId)
                 s.done[task.runId] = manifest

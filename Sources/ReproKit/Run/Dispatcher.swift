@@ -101,6 +101,7 @@ public final class Dispatcher {
                 }
             }
             for (h, _) in finished { pending.removeValue(forKey: h.runId) }
+            if !finished.isEmpty { Trace.mark("dispatcher: \(finished.count) finished, ingesting") }
             for f in try ingestBatch(finished) { onFinished(f) }
             if !cancelled, Interrupts.shared.received != nil || stopRequested() {
                 cancelled = true

@@ -25,8 +25,8 @@ final class Preparer {
         let (identity, patch, inputs) = try reads(spec)
         let k = Preparer.keyOf(spec, identity: identity, patch: patch, inputs: inputs)
         return Runner.Prepared(
-            spec: spec, repo: repo, store: store, identity: identity, patch: patch, inputs: inputs, seed: k.seed, key: k.key,
-            configHash: k.configHash, config: config)
+            spec: spec, shared: .init(repo: repo, store: store, identity: identity, patch: patch, inputs: inputs, config: config),
+            seed: k.seed, key: k.key, configHash: k.configHash)
     }
 
     static func checkTemplates(_ spec: SimulationSpec) throws {
@@ -75,13 +75,24 @@ final class Preparer {
         }
         var out: [Runner.Prepared] = []
         out.reserveCapacity(specs.count)
+        // One shared context per distinct reads (usually one for the whole sweep).
+        var last: (index: Int, shared: Runner.Prepared.Shared)?
         for (i, k) in keys.enumerated() {
-            out.append(
-                Runner.Prepared(
-                    spec: specs[i], repo: repo, store: store, identity: frozen[i].0, patch: frozen[i].1, inputs: frozen[i].2, seed: k.seed,
-                    key: k.key, configHash: k.configHash, config: config))
+            let shared: Runner.Prepared.Shared
+            if let l = last, Preparer.sameReads(frozen[l.index], frozen[i]) {
+                shared = l.shared
+            } else {
+                shared = .init(repo: repo, store: store, identity: frozen[i].0, patch: frozen[i].1, inputs: frozen[i].2, config: config)
+                last = (i, shared)
+            }
+            out.append(Runner.Prepared(spec: specs[i], shared: shared, seed: k.seed, key: k.key, configHash: k.configHash))
         }
         return out
+    }
+
+    /// Whether two points read the same code, patch and inputs (compared by value).
+    static func sameReads(_ a: (CodeIdentity, [UInt8]?, [InputFile]), _ b: (CodeIdentity, [UInt8]?, [InputFile])) -> Bool {
+        a.0 == b.0 && a.1 == b.1 && a.2 == b.2
     }
 
     func codeIdentity(_ paths: [String]) throws -> (CodeIdentity, [UInt8]?) {

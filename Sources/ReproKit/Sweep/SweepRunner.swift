@@ -118,8 +118,10 @@ public final class SweepRunner {
     /// Expands the sweep and computes every point's key (nothing runs).
     func preparePoints() throws -> Points {
         let sweep = try SweepSpec.load(path: request.sweepPath)
-        let specs = try sweep.specs()
-        Trace.mark("sweep: \(specs.count) points expanded")
+        // A block of points at a time: expanded, then keyed, then only the prepared points kept.
+        let block = 8192
+        let first = try sweep.specs(points: 0..<min(block, sweep.pointCount))
+        Trace.mark("sweep: \(sweep.count) points, first \(first.count) expanded")
         let baseDir = ((sweep.baseFile.hasPrefix("/") ? sweep.baseFile : FileManager.default.currentDirectoryPath + "/" + sweep.baseFile)
             as NSString).deletingLastPathComponent
         let repo = try GitRepository(discoveringFrom: baseDir)
@@ -128,10 +130,17 @@ public final class SweepRunner {
         try Recovery.markDeadRunsInterrupted(store)
         HookRefresh.settleOwed(store: store, repo: repo)
         let config = try StoreConfig.load(storeRoot: store.root, repoRoot: repo.workdir)
-        try Backends.validate(request.backend ?? specs.first?.backend ?? "local", config: config)
+        try Backends.validate(request.backend ?? first.first?.backend ?? "local", config: config)
         let preparer = Preparer(repo: repo, store: store, config: config, allowDirty: request.allowDirty, specPath: sweep.baseFile)
-        let prepared = try preparer.prepareAll(specs)
-        Trace.mark("sweep: \(prepared.count) points prepared")
+        var prepared = try preparer.prepareAll(first)
+        prepared.reserveCapacity(sweep.count)
+        var next = min(block, sweep.pointCount)
+        while next < sweep.pointCount {
+            let end = min(sweep.pointCount, next + block)
+            prepared += try preparer.prepareAll(try sweep.specs(points: next..<end))
+            next = end
+        }
+        Trace.mark("sweep: \(prepared.count) points expanded and prepared")
         return Points(sweep: sweep, repo: repo, store: store, config: config, prepared: prepared)
     }
 
@@ -172,8 +181,7 @@ public final class SweepRunner {
         func resultsDir(_ r: RunRecord) -> String { ResultsDir.path(repoRoot: root, name: r.name, key: r.key) }
 
         // Hits first: a cached point is answered from the store.
-        var misses: [Runner.Prepared] = []
-        misses.reserveCapacity(firstIndex.count)
+        var isMiss = [Bool](repeating: false, count: prepared.count)
         var hitIds: [String] = []
         var written: [(path: String, sha256: String, runId: String)] = []
         let servable = try store.servableHits(forKeys: Array(firstIndex.keys), maxAge: config.maxAge)
@@ -188,9 +196,21 @@ public final class SweepRunner {
                     written += try materialize(hit.outputs, of: hit.runId, into: dir, store: store)
                 }
             } else {
-                misses.append(prepared[i])
+                isMiss[i] = true
             }
         }
+        // From here each point is its key and its spec's backend; the misses are the prepared
+        // points themselves, kept in place in sweep order (a second array of them all was
+        // 48 MB in a 200,000-point dry run).
+        let pointKeys = prepared.map { (key: $0.key, backend: $0.spec.backend) }
+        var misses = prepared
+        prepared = []
+        var kept = 0
+        for i in misses.indices where isMiss[i] {
+            if kept != i { misses.swapAt(kept, i) }
+            kept += 1
+        }
+        misses.removeLast(misses.count - kept)
         // Local misses the team has computed: pulled (trusted results only), then served as hits.
         let team = try TeamCacheUse.open(config: config, store: store, repoRoot: root, environment: request.environment, log: log)
         if let team, request.dryRun, !misses.isEmpty {
@@ -211,10 +231,6 @@ public final class SweepRunner {
             }
             misses = still
         }
-        // From here each point is its key and its spec's backend: the misses hold the specs
-        // still needed, and the sweep's full list would be a second copy of them all.
-        let pointKeys = prepared.map { (key: $0.key, backend: $0.spec.backend) }
-        prepared = []
         // One transaction for every hit and every file written for them.
         if !request.dryRun { try store.recordHits(runIds: hitIds, materialized: written) }
         Trace.mark("sweep: \(hitIds.count) hits served, \(misses.count) to run")
@@ -271,6 +287,9 @@ public final class SweepRunner {
         // Hits alone write a few MB of rows per 1,000 points; keep the WAL from growing run after run.
         if !request.dryRun { store.trimWAL(over: 8 << 20) }
         Trace.mark("sweep: dispatched and ingested")
+        // The points' specs are not needed for the summary.
+        misses = []
+        summary.runs.reserveCapacity(pointKeys.count)
         var plannedBackend: [String: String] = [:]
         for r in summary.plan?.runs ?? [] { plannedBackend[r.key] = r.backend }
         let onlyBackend = summary.plan?.parts.count == 1 ? summary.plan?.parts.first?.backend : nil

@@ -162,14 +162,23 @@ public struct SweepSpec: Sendable {
     /// from its point's config hash and its index, so it is stable across re-runs.
     /// Points are validated on every core (the first failing point, in order, is the error).
     public func specs() throws(ConfigError) -> [SimulationSpec] {
-        let validated = try ParallelMap.map(points.count) { i throws(ConfigError) in
+        try specs(points: 0..<points.count)
+    }
+
+    /// How many points (before replicates).
+    var pointCount: Int { points.count }
+
+    /// The specs of some points (with their replicates), in order: a large sweep is prepared
+    /// a block at a time, so its specs are never all held at once.
+    func specs(points range: Range<Int>) throws(ConfigError) -> [SimulationSpec] {
+        let validated = try ParallelMap.map(range.count) { j throws(ConfigError) in
             var node = base
-            for a in points[i] { try node.set(path: a.path, to: a.value, option: a.path.joined(separator: ".")) }
+            for a in points[range.lowerBound + j] { try node.set(path: a.path, to: a.value, option: a.path.joined(separator: ".")) }
             return try SpecLoader.validate(node, file: baseFile)
         }
         if replicates == 1 { return validated }
         var out: [SimulationSpec] = []
-        out.reserveCapacity(points.count * replicates)
+        out.reserveCapacity(range.count * replicates)
         for spec in validated {
             let pointHash = spec.configHash
             for r in 0..<replicates {
