@@ -68,7 +68,9 @@ extension Runner {
             report.comparedRun = hit.runId
             return report
         }
-        let sameKey = try p.store.runs(forKey: p.key, limit: 20)
+        // Succeeded runs sort first, so one row answers both questions below (a key invalidated
+        // again and again must not make every miss decode twenty records).
+        let sameKey = try p.store.runs(forKey: p.key, limit: 1)
         if let r = sameKey.first(where: { $0.status == .succeeded }) {
             report.comparedRun = r.runId
             switch r.cacheState(maxAge: maxAge) {
