@@ -15,6 +15,8 @@ let staticArchives = ["git2", "mbedtls", "mbedx509", "mbedcrypto", "http_parser"
 let staticCLibraries: [LinkerSetting] =
     staticArchives.map { .linkedLibrary(":lib\($0).a", .when(platforms: [.linux])) }
     + ["git2", "sqlite3", "z"].map { .linkedLibrary($0, .when(platforms: [.macOS])) }
+    // Homebrew's prefix on Apple silicon (pkg-config used to give it; /usr/local is searched anyway).
+    + [.unsafeFlags(["-L/opt/homebrew/lib"], .when(platforms: [.macOS]))]
     + [
         .unsafeFlags(
             [
@@ -57,6 +59,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
+            swiftSettings: [.unsafeFlags(["-Xcc", "-I/opt/homebrew/include"], .when(platforms: [.macOS]))],
             linkerSettings: staticCLibraries
         ),
         .executableTarget(
