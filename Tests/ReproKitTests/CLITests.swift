@@ -51,6 +51,29 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(repro(["show", "nosuchrun"], cwd: repo.path).code, 5, "an unknown run id is not a failed simulation")
     }
 
+    /// A plain `repro run SPEC` skips ArgumentParser (the hit path) and says the same as the
+    /// parsed command; REPRO_TRACE shows which way it went and the stages.
+    func testPlainRunTakesTheShortPathAndSaysTheSame() throws {
+        let repo = try TempRepo.seeded()
+        XCTAssertEqual(repro(["run", "sim.yaml"], cwd: repo.path).code, 0)
+        let plain = repro(["run", "sim.yaml"], cwd: repo.path, env: ["REPRO_TRACE": "1"])
+        XCTAssertEqual(plain.code, 0, plain.err)
+        XCTAssertTrue(plain.err.contains("arguments parsed (plain run)"), plain.err)
+        XCTAssertTrue(plain.err.contains("cache lookup: hit"), plain.err)
+        let parsed = repro(["run", "--backend", "local", "sim.yaml"], cwd: repo.path, env: ["REPRO_TRACE": "1"])
+        XCTAssertEqual(parsed.code, 0, parsed.err)
+        XCTAssertFalse(parsed.err.contains("(plain run)"), parsed.err)
+        XCTAssertTrue(parsed.err.contains("arguments parsed"), parsed.err)
+        // The same summary either way.
+        XCTAssertEqual(plain.out, parsed.out)
+        XCTAssertEqual(repro(["--version"], cwd: repo.path).out.trimmingCharacters(in: .whitespacesAndNewlines), HostInfo.reproVersion)
+        // Errors are the same too: a missing spec is exit 2 with its message.
+        let missing = repro(["run", "nope.yaml"], cwd: repo.path)
+        XCTAssertEqual(missing.code, 2)
+        XCTAssertTrue(missing.err.contains("nope.yaml"), missing.err)
+        XCTAssertEqual(repro(["sweep", "nope.yaml"], cwd: repo.path).code, 2)
+    }
+
     func testFailingSimulationExits1IsRecordedAndNeverServed() throws {
         let repo = try TempRepo()
         repo.addFixture("fail.sh", as: "fail.sh")

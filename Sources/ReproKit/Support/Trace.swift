@@ -4,7 +4,8 @@ import Synchronization
 /// Stage timings when `REPRO_TRACE=1`: how a user (or the bench) sees where a command's
 /// milliseconds go. The library writes nothing itself: the executable says where lines go.
 public enum Trace {
-    static let enabled = ProcessInfo.processInfo.environment["REPRO_TRACE"] == "1"
+    // getenv, not ProcessInfo.environment: that builds a dictionary of the whole environment.
+    static let enabled = getenv("REPRO_TRACE").map { String(cString: $0) } == "1"
     static let start = Clock.monotonic()
     private static let sink = Mutex<(@Sendable (String) -> Void)?>(nil)
 
