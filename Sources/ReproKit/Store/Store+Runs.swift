@@ -243,14 +243,10 @@ extension Store {
         }
     }
 
-    /// Counts a cache hit against the run that served it.
     /// Records a hit served, and where its outputs were written, in one transaction (one
     /// write on the hit path).
     public func recordHit(runId: String, materialized: [(path: String, sha256: String, runId: String)] = []) throws(StoreError) {
-        try db.transaction { () throws(StoreError) in
-            try db.prepare(Store.countHit).run([.text(runId), .text(Store.today())])
-            try insertMaterializations(materialized)
-        }
+        try recordHits(runIds: [runId], materialized: materialized)
     }
 
     /// Newest first.
@@ -482,12 +478,8 @@ extension Store {
 }
 
 extension Store {
-    /// Counts cache hits for many runs in one transaction.
-    /// One more hit of a run today (UTC, as every stored time).
-    static let countHit = "INSERT INTO hit_days (run_id, day, count) VALUES (?, ?, 1) ON CONFLICT (run_id, day) DO UPDATE SET count = count + 1"
-
-    static func today() -> String { String(Clock.iso8601(Clock.now()).prefix(10)) }
-
+    /// Counts cache hits for many runs (today, UTC, as every stored time) and records where
+    /// their outputs were written, in one transaction.
     public func recordHits(runIds: [String], materialized: [(path: String, sha256: String, runId: String)] = []) throws(StoreError) {
         guard !runIds.isEmpty else { return }
         try db.transaction { () throws(StoreError) in
@@ -498,7 +490,7 @@ extension Store {
                 INSERT INTO hit_days (run_id, day, count) SELECT value, ?, count(*) FROM json_each(?) WHERE true GROUP BY value
                 ON CONFLICT (run_id, day) DO UPDATE SET count = count + excluded.count
                 """
-            ).run([.text(Store.today()), .text(JSONValue.array(runIds.map { .string($0) }).canonical)])
+            ).run([.text(String(Clock.iso8601(Clock.now()).prefix(10))), .text(JSONValue.array(runIds.map { .string($0) }).canonical)])
             try insertMaterializations(materialized)
         }
     }

@@ -119,7 +119,7 @@ public final class SweepRunner {
     func preparePoints() throws -> Points {
         let sweep = try SweepSpec.load(path: request.sweepPath)
         // A block of points at a time: expanded, then keyed, then only the prepared points kept.
-        let block = 8192
+        let block = ParallelMap.block
         let first = try sweep.specs(points: 0..<min(block, sweep.pointCount))
         Trace.mark("sweep: \(sweep.count) points, first \(first.count) expanded")
         let baseDir = ((sweep.baseFile.hasPrefix("/") ? sweep.baseFile : FileManager.default.currentDirectoryPath + "/" + sweep.baseFile)

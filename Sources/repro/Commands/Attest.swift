@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Attest: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "attest", 
+    static let configuration = CommandConfiguration(commandName: "attest",
         abstract: "Sign a run's provenance (in-toto Statement in a DSSE envelope, Ed25519) and keep it with the run.")
 
     @Argument(help: "A run id (or prefix).") var runId: String

@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Audit: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "audit", 
+    static let configuration = CommandConfiguration(commandName: "audit",
         abstract: "Say where a file, hash, run or key came from: code, config, seed, precision, machine, lineage.")
 
     @Argument(help: "A file (found by content), a SHA-256, a run id (or prefix) or a cache key.")

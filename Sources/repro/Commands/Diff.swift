@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Diff: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "diff", 
+    static let configuration = CommandConfiguration(commandName: "diff",
         abstract: "Show how two runs differ: identity fields, then outputs (JSON and CSV field by field).")
 
     @Argument(help: "The first run id (or prefix).") var runA: String

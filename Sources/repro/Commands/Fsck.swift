@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Fsck: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "fsck", 
+    static let configuration = CommandConfiguration(commandName: "fsck",
         abstract: "Check every blob against its hash, every database reference, and SQLite's integrity.")
 
     @OptionGroup var output: OutputOptions

@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Plan: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "plan", 
+    static let configuration = CommandConfiguration(commandName: "plan",
         abstract: "Where a spec or sweep would run and what it would cost: key, cache state, estimate and tier, backend and why. Runs nothing.")
 
     @Argument(help: "A simulation spec or a sweep file.") var file: String

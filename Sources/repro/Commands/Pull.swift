@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Pull: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "pull", 
+    static let configuration = CommandConfiguration(commandName: "pull",
         abstract: "Fetch results from a team cache: only what the selection needs, every byte re-hashed, trusted signers only.")
 
     @Argument(help: "Spec or sweep files (their current keys), cache keys (or unique prefixes), or run ids.") var selection: [String] = []

@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Push: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "push", 
+    static let configuration = CommandConfiguration(commandName: "push",
         abstract: "Share results: upload run records (signed manifests) and their blobs to a team cache. Incremental.")
 
     @Argument(help: "Spec or sweep files (their current keys), run ids, or cache keys.") var selection: [String] = []

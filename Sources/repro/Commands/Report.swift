@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Report: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "report", 
+    static let configuration = CommandConfiguration(commandName: "report",
         abstract: "Write a self-contained HTML report of runs: summary, results and plots, timeline, verification, provenance.")
 
     @Argument(help: "Sweep files, spec files or run ids (default: every run of the --since window).")

@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Run: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "run", 
+    static let configuration = CommandConfiguration(commandName: "run",
         abstract: "Run a simulation spec, or serve it from cache when the same identity already ran.")
 
     @Argument(help: "The simulation spec (YAML or JSON).")

@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Status: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "status", 
+    static let configuration = CommandConfiguration(commandName: "status",
         abstract: "Show runs that are still queued or running on a backend, ingesting those that finished.")
 
     @Argument(help: "A run id (or prefix); default: every unfinished run.")

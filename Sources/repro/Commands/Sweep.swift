@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Sweep: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "sweep", 
+    static let configuration = CommandConfiguration(commandName: "sweep",
         abstract: "Run a spec over a grid, zipped lists, explicit points and replicates; cached points are skipped.")
 
     @Argument(help: "The sweep file (base: sim.yaml, grid:, zip:, list:, replicates:).")

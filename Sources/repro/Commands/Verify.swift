@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Verify: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "verify", 
+    static let configuration = CommandConfiguration(commandName: "verify",
         abstract: "Rerun an identity fresh on several backends (and under perturbations) and compare every output.")
 
     @Argument(help: "A spec file or a run id (or prefix).")

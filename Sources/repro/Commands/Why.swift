@@ -3,7 +3,7 @@ import Foundation
 import ReproKit
 
 struct Why: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "why", 
+    static let configuration = CommandConfiguration(commandName: "why",
         abstract: "Explain whether a spec would hit the cache, and if not, what changed since its last run.",
         discussion: "Exits 0 when the spec would hit, 1 when it would miss (like `git diff --exit-code`).")
 
