@@ -80,6 +80,18 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(object.canonical, "{" + order.map { "\"\($0)\":1" }.joined(separator: ",") + "}")
     }
 
+    /// What is hashed for config hashes and keys: the exact text, escapes and nesting included
+    /// (a change here would make every cached result miss).
+    func testCanonicalTextIsExact() {
+        let v: JSONValue = [
+            "z": [1, 2.5, "x", .null, true, [], [:]], "a\"q": "tab\tnew\nline\u{01}\\é😀", "m": ["b": 1, "a": ["c": false]], "": -7,
+        ]
+        let expected = #"{"":-7,"a\"q":"tab\tnew\nline\u0001\\é😀","m":{"a":{"c":false},"b":1},"z":[1,2.5,"x",null,true,[],{}]}"#
+        XCTAssertEqual(v.canonical, expected)
+        XCTAssertEqual(v.canonicalBytes, Array(expected.utf8))
+        XCTAssertEqual(Hashing.sha256Hex(v.canonicalBytes), Hashing.sha256Hex(expected))
+    }
+
     func testCanonicalNumbersFollowRFC8785ButKeepFloatsDistinct() {
         XCTAssertEqual(NumberFormat.canonical(1e-6), "0.000001")
         XCTAssertEqual(NumberFormat.canonical(1e-7), "1e-7")

@@ -59,7 +59,7 @@ public struct SimulationSpec: Sendable {
     }
 
     /// SHA-256 of the canonical semantic config.
-    public var configHash: String { Hashing.sha256Hex(semanticConfig.canonical) }
+    public var configHash: String { Hashing.sha256Hex(semanticConfig.canonicalBytes) }
 
     /// The seed the simulation gets: the declared one, or one derived from the config hash.
     public var resolvedSeed: Int64 {

@@ -30,6 +30,50 @@ public enum CacheKey {
     }
 
     public static func compute(_ p: Parts) -> String {
-        Hashing.sha256Hex(record(p).canonical)
+        Hashing.sha256Hex(record(p).canonicalBytes)
+    }
+}
+
+/// A cache key (64 hex digits) in 32 bytes: how a large sweep holds its points' keys (a hex
+/// String is a 96-byte allocation each).
+struct KeyDigest: Hashable, Sendable {
+    let a: UInt64, b: UInt64, c: UInt64, d: UInt64
+
+    /// nil unless `hex` is 64 lowercase hex digits (what CacheKey.compute gives).
+    init?(hex: String) {
+        var words: [UInt64] = []
+        words.reserveCapacity(4)
+        var w: UInt64 = 0
+        var n = 0
+        for ch in hex.utf8 {
+            let v: UInt8
+            switch ch {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = ch - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = ch - UInt8(ascii: "a") + 10
+            default: return nil
+            }
+            w = w << 4 | UInt64(v)
+            n += 1
+            if n % 16 == 0 {
+                words.append(w)
+                w = 0
+            }
+        }
+        guard n == 64 else { return nil }
+        (a, b, c, d) = (words[0], words[1], words[2], words[3])
+    }
+
+    var hex: String {
+        let table = Array("0123456789abcdef".utf8)
+        return String(unsafeUninitializedCapacity: 64) { buf in
+            var i = 0
+            for w in [a, b, c, d] {
+                for shift in stride(from: 60, through: 0, by: -4) {
+                    buf[i] = table[Int((w >> UInt64(shift)) & 0xF)]
+                    i += 1
+                }
+            }
+            return 64
+        }
     }
 }

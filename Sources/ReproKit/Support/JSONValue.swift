@@ -70,11 +70,59 @@ public enum JSONValue: Sendable, Equatable {
 extension JSONValue {
     /// Canonical text: sorted keys (by UTF-16 code units, as RFC 8785), no whitespace,
     /// shortest round-trip numbers; floats always carry a `.` or an exponent.
-    public var canonical: String {
-        var out = ""
+    public var canonical: String { String(decoding: canonicalBytes, as: UTF8.self) }
+
+    /// The canonical text as UTF-8 bytes, what is hashed: written into one byte buffer (a
+    /// sweep hashes two canonical records per point; String appends were a third of it).
+    public var canonicalBytes: [UInt8] {
+        var out: [UInt8] = []
         out.reserveCapacity(256)
-        write(to: &out, pretty: false, indent: 0)
+        writeCanonical(to: &out)
         return out
+    }
+
+    private func writeCanonical(to out: inout [UInt8]) {
+        switch self {
+        case .null: out.append(contentsOf: "null".utf8)
+        case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
+        case .int(let i): out.append(contentsOf: String(i).utf8)
+        case .double(let d): out.append(contentsOf: (d.isFinite ? NumberFormat.canonical(d) : "null").utf8)
+        case .string(let s): JSONValue.writeString(s, to: &out)
+        case .array(let a):
+            out.append(UInt8(ascii: "["))
+            for (i, v) in a.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                v.writeCanonical(to: &out)
+            }
+            out.append(UInt8(ascii: "]"))
+        case .object(let o):
+            out.append(UInt8(ascii: "{"))
+            // Pairs sorted whole: no lookup of each value by its key afterwards.
+            let pairs = o.count < 2 ? Array(o) : o.sorted { JSONValue.utf16Precedes($0.key, $1.key) }
+            for (i, kv) in pairs.enumerated() {
+                if i > 0 { out.append(UInt8(ascii: ",")) }
+                JSONValue.writeString(kv.key, to: &out)
+                out.append(UInt8(ascii: ":"))
+                kv.value.writeCanonical(to: &out)
+            }
+            out.append(UInt8(ascii: "}"))
+        }
+    }
+
+    /// A string as canonical JSON bytes: the same text `writeString(_:to: inout String)` gives.
+    private static func writeString(_ s: String, to out: inout [UInt8]) {
+        var s = s
+        let plain = s.withUTF8 { buf -> Bool in
+            guard !buf.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }
+            out.append(UInt8(ascii: "\""))
+            out.append(contentsOf: buf)
+            out.append(UInt8(ascii: "\""))
+            return true
+        }
+        if plain { return }
+        var escaped = ""
+        writeString(s, to: &escaped)
+        out.append(contentsOf: escaped.utf8)
     }
 
     /// Indented text for people, keys sorted so output is stable.

@@ -60,24 +60,30 @@ public struct SweepPlan: Sendable {
 /// `orchestration.cloud` as job arrays.
 enum SweepBurst {
     struct Split {
-        /// Per point to run, in order: the backend and the estimate.
+        /// Per point to run, in order: the backend and the estimate (`estimates` is empty
+        /// when nothing was estimated: a named backend needs no estimate to be chosen).
         var backends: [String]
-        var estimates: [RuntimeEstimate?]
+        var estimates: [RuntimeEstimate]
         var reasons: [String: String]
+
+        func estimate(_ i: Int) -> RuntimeEstimate? { estimates.isEmpty ? nil : estimates[i] }
     }
 
+    /// `estimate(i)`: the runtime estimate of the i-th point to run (asked only for `auto`).
     static func split(
-        _ misses: [Runner.Prepared], backend requested: String, config: StoreConfig, jobs: Int, history: EstimateHistory
+        _ count: Int, estimate: (Int) throws -> RuntimeEstimate, backend requested: String, config: StoreConfig, jobs: Int
     ) throws -> Split {
         let o = config.orchestration
         guard requested == "auto" else {
-            return Split(backends: misses.map { _ in requested }, estimates: misses.map { _ in nil }, reasons: [requested: "--backend or the sweep's backend"])
+            return Split(
+                backends: [String](repeating: requested, count: count), estimates: [], reasons: [requested: "--backend or the sweep's backend"])
         }
-        var estimates: [RuntimeEstimate?] = []
-        for p in misses { estimates.append(try history.estimate(p.spec, configHash: p.configHash, orchestration: o)) }
+        var estimates: [RuntimeEstimate] = []
+        estimates.reserveCapacity(count)
+        for i in 0..<count { estimates.append(try estimate(i)) }
         guard let cloud = o.cloud else {
             return Split(
-                backends: misses.map { _ in "local" }, estimates: estimates,
+                backends: [String](repeating: "local", count: count), estimates: estimates,
                 reasons: ["local": "orchestration.cloud is not set: every point runs on the local pool"])
         }
         var backends: [String] = []
@@ -85,7 +91,7 @@ enum SweepBurst {
         var localCount = 0
         let pool = Double(max(1, jobs))
         for e in estimates {
-            let s = e?.seconds ?? o.defaultEstimate
+            let s = e.seconds
             let fits: Bool
             if let depth = o.queueDepthThreshold {
                 fits = localCount < depth
@@ -111,14 +117,21 @@ enum SweepBurst {
     }
 
     /// The plan for the points to run: parts per backend with wall time and cost.
-    static func plan(_ misses: [Runner.Prepared], split: Split, config: StoreConfig, jobs: Int) -> (parts: [SweepPlan.Part], costs: [Double?]) {
+    /// The points are prepared (regenerated) only where a backend has a price.
+    static func plan(_ count: Int, prepared: (Int) throws -> Runner.Prepared, split: Split, config: StoreConfig, jobs: Int) throws
+        -> (parts: [SweepPlan.Part], costs: [Double?])
+    {
         var order: [String] = []
         var byBackend: [String: (n: Int, seconds: Double, longest: Double, cost: Double?)] = [:]
         var costs: [Double?] = []
-        for (i, p) in misses.enumerated() {
+        costs.reserveCapacity(count)
+        var priced: [String: Bool] = [:]
+        for i in 0..<count {
             let b = split.backends[i]
-            let s = split.estimates[i]?.seconds ?? config.orchestration.defaultEstimate
-            let c = Runner.costEstimate(p, backend: b, seconds: s)
+            let s = split.estimate(i)?.seconds ?? config.orchestration.defaultEstimate
+            let hasPrice = priced[b] ?? (config.price(backend: b) != nil)
+            priced[b] = hasPrice
+            let c = hasPrice ? Runner.costEstimate(try prepared(i), backend: b, seconds: s) : nil
             costs.append(c)
             if byBackend[b] == nil { order.append(b) }
             var e = byBackend[b] ?? (0, 0, 0, nil)

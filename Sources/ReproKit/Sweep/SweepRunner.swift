@@ -50,7 +50,8 @@ public struct SweepSummary: Sendable {
     public var dryRun = false
     public var wasInterrupted = false
     public var seconds = 0.0
-    public var runs: [SweepPointResult] = []
+    /// Every point, in sweep order.
+    public var runs = SweepRuns()
     /// The split between backends with estimates and costs (computed for --dry-run and for
     /// `backend: auto` with a cloud backend or a budget).
     public var plan: SweepPlan?
@@ -112,13 +113,38 @@ public final class SweepRunner {
         var repo: GitRepository
         var store: Store
         var config: StoreConfig
-        var prepared: [Runner.Prepared]
+        let preparer: Preparer
+        var table: SweepTable
+        /// Per distinct key, its runtime estimate (seconds and tier), when a plan will need them:
+        /// taken while the point is in hand, not regenerated for it later.
+        var estimates: [RuntimeEstimate]?
+        let history: EstimateHistory
+
+        /// The estimate of distinct key `u`.
+        func estimate(_ u: Int) throws -> RuntimeEstimate {
+            if let e = estimates { return e[u] }
+            let p = try prepared(u)
+            return try history.estimate(p.spec, configHash: p.configHash, orchestration: config.orchestration)
+        }
+
+        /// The prepared point of distinct key `u`: its first run, regenerated from the sweep
+        /// (git and inputs are not read again: the preparer remembers them).
+        func prepared(_ u: Int) throws -> Runner.Prepared {
+            let run = Int(table.firstRun[u])
+            let p = try preparer.prepare(try sweep.spec(run: run))
+            guard KeyDigest(hex: p.key) == table.keys[u] else {
+                throw EnvironmentError(
+                    "internal error: point \(run + 1) of \(preparer.specPath) has key \(p.key.prefix(12)) now and "
+                        + "\(table.key(u).prefix(12)) when the sweep was expanded; nothing was run for it. Please report it")
+            }
+            return p
+        }
     }
 
     /// Expands the sweep and computes every point's key (nothing runs).
     func preparePoints() throws -> Points {
         let sweep = try SweepSpec.load(path: request.sweepPath)
-        // A block of points at a time: expanded, then keyed, then only the prepared points kept.
+        // A block of points at a time: expanded, keyed, then only the keys kept.
         let block = ParallelMap.block
         let first = try sweep.specs(points: 0..<min(block, sweep.pointCount))
         Trace.mark("sweep: \(sweep.count) points, first \(first.count) expanded")
@@ -132,16 +158,33 @@ public final class SweepRunner {
         let config = try StoreConfig.load(storeRoot: store.root, repoRoot: repo.workdir)
         try Backends.validate(request.backend ?? first.first?.backend ?? "local", config: config)
         let preparer = Preparer(repo: repo, store: store, config: config, allowDirty: request.allowDirty, specPath: sweep.baseFile)
-        var prepared = try preparer.prepareAll(first)
-        prepared.reserveCapacity(sweep.count)
+        var table = SweepTable(expecting: sweep.count)
+        let history = EstimateHistory(store: store)
+        let o = config.orchestration
+        // What makes a plan of the points to run (see run()); `auto` routes by estimate.
+        let planned = request.dryRun || o.cloud != nil || o.budgetPerSweep != nil || o.budgetPerMonth != nil
+        let auto = (request.backend ?? sweep.backend ?? first.first?.backend ?? "auto") == "auto"
+        var estimates: [RuntimeEstimate]? = planned && auto ? [] : nil
+        func add(_ specs: [SimulationSpec]) throws {
+            for p in try preparer.prepareAll(specs) where try table.append(key: p.key, name: p.spec.name, backend: p.spec.backend) {
+                if estimates != nil {
+                    let e = try history.estimate(p.spec, configHash: p.configHash, orchestration: o)
+                    // The detail is not shown per point; 200,000 of them would be held.
+                    estimates?.append(RuntimeEstimate(seconds: e.seconds, tier: e.tier, detail: ""))
+                }
+            }
+        }
+        try add(first)
         var next = min(block, sweep.pointCount)
         while next < sweep.pointCount {
             let end = min(sweep.pointCount, next + block)
-            prepared += try preparer.prepareAll(try sweep.specs(points: next..<end))
+            try add(try sweep.specs(points: next..<end))
             next = end
         }
-        Trace.mark("sweep: \(prepared.count) points expanded and prepared")
-        return Points(sweep: sweep, repo: repo, store: store, config: config, prepared: prepared)
+        table.seal()
+        Trace.mark("sweep: \(table.runCount) points expanded and keyed")
+        return Points(
+            sweep: sweep, repo: repo, store: store, config: config, preparer: preparer, table: table, estimates: estimates, history: history)
     }
 
     /// `repro plan SWEEP`: the hits, and how the points to run would be split between backends,
@@ -159,104 +202,103 @@ public final class SweepRunner {
 
     /// The keys of the sweep's points, in order (for push and pull).
     public func keys() throws -> [String] {
-        try preparePoints().prepared.map(\.key)
+        let t = try preparePoints().table
+        return t.keyOfRun.map { t.key(Int($0)) }
     }
 
     public func run() throws -> SweepSummary {
         let t0 = Clock.monotonic()
-        var points = try preparePoints()
-        let (sweep, repo, store, config) = (points.sweep, points.repo, points.store, points.config)
-        var prepared = points.prepared
-        points.prepared = []
+        let points = try preparePoints()
+        let (sweep, repo, store, config, table) = (points.sweep, points.repo, points.store, points.config, points.table)
 
         var summary = SweepSummary()
-        summary.points = prepared.count
+        summary.points = table.runCount
+        summary.unique = table.uniqueCount
         summary.dryRun = request.dryRun
-        // Points with the same key are one computation.
-        var firstIndex: [String: Int] = [:]
-        for (i, p) in prepared.enumerated() where firstIndex[p.key] == nil { firstIndex[p.key] = i }
-        summary.unique = firstIndex.count
-        var results: [String: SweepPointResult] = [:]
+        let results = SweepOutcomes(count: table.uniqueCount)
         let root = repo.workdir
         func resultsDir(_ r: RunRecord) -> String { ResultsDir.path(repoRoot: root, name: r.name, key: r.key) }
 
-        // Hits first: a cached point is answered from the store.
-        var isMiss = [Bool](repeating: false, count: prepared.count)
-        var hitIds: [String] = []
-        var written: [(path: String, sha256: String, runId: String)] = []
-        let servable = try store.servableHits(forKeys: Array(firstIndex.keys), maxAge: config.maxAge)
-        for (key, i) in firstIndex.sorted(by: { $0.value < $1.value }) {
-            if let hit = servable[key] {
-                results[key] = SweepPointResult(
-                    runId: hit.runId, key: key, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId)
+        // Hits first, a block of keys at a time: a cached point is answered from the store.
+        // Each block's hits and the files written for them are one transaction.
+        var misses: [UInt32] = []
+        var hitCount = 0
+        var lo = 0
+        while lo < table.uniqueCount {
+            let hi = min(table.uniqueCount, lo + ParallelMap.block)
+            let keys = (lo..<hi).map { table.key($0) }
+            let servable = try store.servableHits(forKeys: keys, maxAge: config.maxAge)
+            var hitIds: [String] = []
+            var written: [(path: String, sha256: String, runId: String)] = []
+            for (j, key) in keys.enumerated() {
+                let u = lo + j
+                guard let hit = servable[key] else {
+                    misses.append(UInt32(u))
+                    continue
+                }
+                results.hit(u, hit)
                 hitIds.append(hit.runId)
                 if !request.dryRun {
                     // Where a miss of this point would have put them (its own spec's name).
-                    let dir = ResultsDir.path(repoRoot: root, name: prepared[i].spec.name, key: key)
-                    written += try materialize(hit.outputs, of: hit.runId, into: dir, store: store)
+                    written += try materialize(hit.outputs, of: hit.runId, into: ResultsDir.path(repoRoot: root, name: table.name(u), key: key), store: store)
                 }
-            } else {
-                isMiss[i] = true
             }
+            if !request.dryRun { try store.recordHits(runIds: hitIds, materialized: written) }
+            hitCount += hitIds.count
+            lo = hi
         }
-        // From here each point is its key and its spec's backend; the misses are the prepared
-        // points themselves, kept in place in sweep order (a second array of them all was
-        // 48 MB in a 200,000-point dry run).
-        let pointKeys = prepared.map { (key: $0.key, backend: $0.spec.backend) }
-        var misses = prepared
-        prepared = []
-        var kept = 0
-        for i in misses.indices where isMiss[i] {
-            if kept != i { misses.swapAt(kept, i) }
-            kept += 1
-        }
-        misses.removeLast(misses.count - kept)
         // Local misses the team has computed: pulled (trusted results only), then served as hits.
         let team = try TeamCacheUse.open(config: config, store: store, repoRoot: root, environment: request.environment, log: log)
         if let team, request.dryRun, !misses.isEmpty {
-            team.preview(misses.map(\.key))
-        } else if let team, !misses.isEmpty, try team.lookup(misses.map(\.key)) > 0 {
-            let pulled = try store.servableHits(forKeys: misses.map(\.key), maxAge: config.maxAge)
-            var still: [Runner.Prepared] = []
-            for p in misses {
-                guard let hit = pulled[p.key] else {
-                    still.append(p)
+            team.preview(misses.map { table.key(Int($0)) })
+        } else if let team, !misses.isEmpty, try team.lookup(misses.map { table.key(Int($0)) }) > 0 {
+            let pulled = try store.servableHits(forKeys: misses.map { table.key(Int($0)) }, maxAge: config.maxAge)
+            var still: [UInt32] = []
+            var hitIds: [String] = []
+            var written: [(path: String, sha256: String, runId: String)] = []
+            for m in misses {
+                let u = Int(m)
+                let key = table.key(u)
+                guard let hit = pulled[key] else {
+                    still.append(m)
                     continue
                 }
-                results[p.key] = SweepPointResult(runId: hit.runId, key: p.key, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId)
+                results.hit(u, hit)
                 hitIds.append(hit.runId)
-                if !request.dryRun {
-                    written += try materialize(hit.outputs, of: hit.runId, into: ResultsDir.path(repoRoot: root, name: p.spec.name, key: p.key), store: store)
-                }
+                written += try materialize(hit.outputs, of: hit.runId, into: ResultsDir.path(repoRoot: root, name: table.name(u), key: key), store: store)
             }
+            try store.recordHits(runIds: hitIds, materialized: written)
+            hitCount += hitIds.count
             misses = still
         }
-        // One transaction for every hit and every file written for them.
-        if !request.dryRun { try store.recordHits(runIds: hitIds, materialized: written) }
-        Trace.mark("sweep: \(hitIds.count) hits served, \(misses.count) to run")
+        Trace.mark("sweep: \(hitCount) hits served, \(misses.count) to run")
         var prog = SweepProgress()
-        prog.total = firstIndex.count
-        prog.hits = hitIds.count
+        prog.total = table.uniqueCount
+        prog.hits = hitCount
         prog.queued = misses.count
 
-        let requestedBackend = request.backend ?? sweep.backend ?? misses.first?.spec.backend ?? "auto"
+        let requestedBackend = request.backend ?? sweep.backend ?? misses.first.map { table.backend(Int($0)) } ?? "auto"
         let jobs = request.jobs ?? ProcessInfo.processInfo.activeProcessorCount
+        let toRun = misses
+        let prepared = { (i: Int) throws -> Runner.Prepared in try points.prepared(Int(toRun[i])) }
         var split: SweepBurst.Split?
         if !misses.isEmpty && (request.dryRun || (requestedBackend == "auto" && config.orchestration.cloud != nil)
             || config.orchestration.budgetPerSweep != nil || config.orchestration.budgetPerMonth != nil)
         {
-            let s = try SweepBurst.split(misses, backend: requestedBackend, config: config, jobs: jobs, history: EstimateHistory(store: store))
-            let (parts, costs) = SweepBurst.plan(misses, split: s, config: config, jobs: jobs)
+            let s = try SweepBurst.split(
+                misses.count, estimate: { try points.estimate(Int(toRun[$0])) }, backend: requestedBackend, config: config, jobs: jobs)
+            let (parts, costs) = try SweepBurst.plan(misses.count, prepared: prepared, split: s, config: config, jobs: jobs)
             var plan = SweepPlan()
-            plan.points = pointKeys.count
-            plan.hits = pointKeys.count - misses.count
+            plan.points = table.runCount
+            plan.hits = table.runCount - misses.count
             plan.parts = parts
             plan.currency = config.orchestration.currency
             // Per point only when the points go different ways (a 200,000-point dry run of one
             // backend would hold every point twice); the summary's runs say the backend anyway.
             if parts.count > 1 {
-                for (i, p) in misses.enumerated() {
-                    plan.runs.append(SweepPlan.Point(key: p.key, cache: "miss", backend: s.backends[i], estimate: s.estimates[i], costEstimate: costs[i]))
+                for (i, m) in misses.enumerated() {
+                    plan.runs.append(
+                        SweepPlan.Point(key: table.key(Int(m)), cache: "miss", backend: s.backends[i], estimate: s.estimate(i), costEstimate: costs[i]))
                 }
             }
             summary.plan = plan
@@ -272,13 +314,13 @@ public final class SweepRunner {
         if !request.dryRun && !misses.isEmpty {
             let outcome = try dispatchSplit(
                 misses, backends: split?.backends ?? misses.map { _ in requestedBackend == "auto" ? "local" : requestedBackend },
-                store: store, repo: repo, config: config, resultsDir: resultsDir, progress: &prog, results: &results)
+                points: points, resultsDir: resultsDir, progress: &prog, results: results)
             // --fail-fast also stops early, but that is a failure (exit 1), not an interruption.
             summary.wasInterrupted = outcome == .detached || Interrupts.shared.received != nil
             // The sweep's records into the database file itself, not only the WAL.
             try? store.checkpoint()
             if let team {
-                let computed = results.values.filter { $0.cache == .miss && $0.status == .succeeded }.compactMap(\.runId)
+                let computed = results.outcomes.filter { $0.cache == .miss && $0.status == .succeeded }.compactMap(\.runId)
                 let records = try computed.isEmpty ? [] : store.runs(ids: computed)
                 team.publish(records, store: store, repoRoot: root)
             }
@@ -287,34 +329,30 @@ public final class SweepRunner {
         // Hits alone write a few MB of rows per 1,000 points; keep the WAL from growing run after run.
         if !request.dryRun { store.trimWAL(over: 8 << 20) }
         Trace.mark("sweep: dispatched and ingested")
-        // The points' specs are not needed for the summary.
-        misses = []
-        summary.runs.reserveCapacity(pointKeys.count)
-        var plannedBackend: [String: String] = [:]
-        for r in summary.plan?.runs ?? [] { plannedBackend[r.key] = r.backend }
-        let onlyBackend = summary.plan?.parts.count == 1 ? summary.plan?.parts.first?.backend : nil
 
-        for p in pointKeys {
-            if let r = results[p.key] {
-                summary.runs.append(r)
-            } else {
-                let planned = plannedBackend[p.key] ?? onlyBackend ?? request.backend ?? p.backend
-                summary.runs.append(
-                    SweepPointResult(runId: nil, key: p.key, cache: .miss, status: request.dryRun ? .running : .interrupted,
-                        backend: planned, jobId: nil, message: request.dryRun ? "would run" : "not run"))
-            }
+        // Where a point neither served nor run would have gone.
+        var notRun = (0..<table.uniqueCount).map { table.backend($0) }
+        let onlyBackend = summary.plan?.parts.count == 1 ? summary.plan?.parts.first?.backend : nil
+        if let b = onlyBackend ?? request.backend {
+            for u in notRun.indices { notRun[u] = b }
         }
+        if let s = split, summary.plan?.parts.count ?? 0 > 1 {
+            for (i, m) in misses.enumerated() { notRun[Int(m)] = s.backends[i] }
+        }
+        summary.runs = SweepRuns(
+            keyOfRun: table.keyOfRun, keys: table.keys, slot: results.slot, outcomes: results.outcomes, notRunBackend: notRun,
+            dryRun: request.dryRun)
         // Counts are per point: a duplicate of a computed point counts as a hit.
-        var counted = Set<String>()
-        for r in summary.runs {
-            let first = counted.insert(r.key).inserted
-            if r.cache == .hit || !first {
-                if r.status == .succeeded { summary.hits += 1 }
+        for (run, m) in table.keyOfRun.enumerated() {
+            let u = Int(m)
+            let o = results.get(u)
+            if o?.cache == .hit || Int(table.firstRun[u]) != run {
+                if o?.status == .succeeded { summary.hits += 1 }
             } else {
-                switch r.status {
+                switch o?.status {
                 case .succeeded: summary.succeeded += 1
                 case .failed: summary.failed += 1
-                case .interrupted, .running: if !request.dryRun { summary.interrupted += 1 }
+                case .interrupted, .running, nil: if !request.dryRun { summary.interrupted += 1 }
                 }
             }
         }
@@ -347,16 +385,17 @@ public final class SweepRunner {
     /// use, the scheduler's points are submitted first (their job arrays run meanwhile), then
     /// the local pool works through its points, then the scheduler's are collected. A cloud
     /// backend that does not answer is checked before anything is submitted: its points run
-    /// locally, and the log says so.
+    /// locally, and the log says so. `misses` are distinct-key indexes of `points.table`.
     func dispatchSplit(
-        _ misses: [Runner.Prepared], backends: [String], store: Store, repo: GitRepository, config: StoreConfig,
-        resultsDir: @escaping (RunRecord) -> String, progress prog: inout SweepProgress, results: inout [String: SweepPointResult]
+        _ misses: [UInt32], backends: [String], points: Points, resultsDir: @escaping (RunRecord) -> String,
+        progress prog: inout SweepProgress, results: SweepOutcomes
     ) throws -> Dispatcher.Outcome {
+        let (store, repo, config) = (points.store, points.repo, points.config)
         // One backend for all (the usual case): the points go as they are, not copied to a group.
         if let only = backends.first, !backends.contains(where: { $0 != only }) {
-            return try dispatch(misses, backendName: only, store: store, repo: repo, config: config, resultsDir: resultsDir, progress: &prog, results: &results)
+            return try dispatch(misses, backendName: only, points: points, resultsDir: resultsDir, progress: &prog, results: results)
         }
-        var groups: [String: [Runner.Prepared]] = [:]
+        var groups: [String: [UInt32]] = [:]
         var order: [String] = []
         for (p, b) in zip(misses, backends) {
             if groups[b] == nil { order.append(b) }
@@ -378,26 +417,20 @@ public final class SweepRunner {
         }
         guard order.count > 1, let localPoints = groups["local"] else {
             let b = order.first ?? "local"
-            return try dispatch(groups[b] ?? misses, backendName: b, store: store, repo: repo, config: config, resultsDir: resultsDir, progress: &prog, results: &results)
+            return try dispatch(groups[b] ?? misses, backendName: b, points: points, resultsDir: resultsDir, progress: &prog, results: results)
         }
         let remote = order.filter { $0 != "local" }
         var localOutcome = Dispatcher.Outcome.finished
         var localProg = prog
-        var localResults: [String: SweepPointResult] = [:]
-        var outcome = Dispatcher.Outcome.finished
         // One remote backend per sweep in practice (orchestration.cloud); each is driven after the local pool.
         var remoteProg = prog
-        var remoteResults: [String: SweepPointResult] = [:]
-        outcome = try dispatch(
-            remote.flatMap { groups[$0] ?? [] }, backendName: remote[0], store: store, repo: repo, config: config, resultsDir: resultsDir,
-            progress: &remoteProg, results: &remoteResults,
+        let outcome = try dispatch(
+            remote.flatMap { groups[$0] ?? [] }, backendName: remote[0], points: points, resultsDir: resultsDir,
+            progress: &remoteProg, results: results,
             afterSubmit: {
                 localOutcome = try self.dispatch(
-                    localPoints, backendName: "local", store: store, repo: repo, config: config, resultsDir: resultsDir,
-                    progress: &localProg, results: &localResults)
+                    localPoints, backendName: "local", points: points, resultsDir: resultsDir, progress: &localProg, results: results)
             })
-        results.merge(localResults) { $1 }
-        results.merge(remoteResults) { $1 }
         prog.done = localProg.done + remoteProg.done - prog.done
         prog.failed = localProg.failed + remoteProg.failed - prog.failed
         prog.interrupted = localProg.interrupted + remoteProg.interrupted - prog.interrupted
@@ -408,12 +441,12 @@ public final class SweepRunner {
 
     /// Locks each key (skipping keys another repro is computing right now), records the runs,
     /// submits them (a window at a time locally; all at once, as arrays, to a scheduler) and
-    /// drives them to the end.
+    /// drives them to the end. Each point's spec is regenerated as its batch is submitted.
     func dispatch(
-        _ misses: [Runner.Prepared], backendName: String, store: Store, repo: GitRepository, config: StoreConfig,
-        resultsDir: @escaping (RunRecord) -> String, progress prog: inout SweepProgress, results: inout [String: SweepPointResult],
-        afterSubmit: () throws -> Void = {}
+        _ misses: [UInt32], backendName: String, points: Points, resultsDir: @escaping (RunRecord) -> String,
+        progress prog: inout SweepProgress, results: SweepOutcomes, afterSubmit: () throws -> Void = {}
     ) throws -> Dispatcher.Outcome {
+        let (store, repo, config) = (points.store, points.repo, points.config)
         let backend = try Backends.make(
             backendName, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment, config: config)
         try backend.preflight()
@@ -425,15 +458,14 @@ public final class SweepRunner {
 
         let jobs = request.jobs ?? ProcessInfo.processInfo.activeProcessorCount
         let window = SweepWindow(
-            queue: misses, store: store, backend: backend, dispatcher: d, jobs: jobs, failFast: request.failFast,
-            sweepPath: request.sweepPath, environment: request.environment, log: log)
+            queue: misses, prepared: { try points.prepared(Int($0)) }, store: store, backend: backend, dispatcher: d, jobs: jobs,
+            failFast: request.failFast, sweepPath: request.sweepPath, environment: request.environment, log: log)
         defer { window.finish() }
         var lastShown = 0.0
 
         var firstRound = true
         let dispatchStart = Clock.monotonic()
         var localProg = prog
-        var localResults = results
         let show = progress
         let outcome = try d.drive(
             [],
@@ -450,9 +482,7 @@ public final class SweepRunner {
             },
             onFinished: { f in
                 let r = f.record
-                window.finished(r)
-                localResults[r.key] = SweepPointResult(
-                    runId: r.runId, key: r.key, cache: .miss, status: r.status, backend: r.backend, jobId: r.jobId, message: r.message)
+                if let u = window.finished(r) { results.finished(Int(u), r) }
                 switch r.status {
                 case .succeeded: localProg.done += 1
                 case .failed:
@@ -470,20 +500,21 @@ public final class SweepRunner {
                 }
             },
             stopRequested: { self.request.failFast && window.failedSeen })
-        results = localResults
         prog = localProg
         if outcome != .finished { return outcome }
 
         // Keys another repro was computing: wait for it, then they are hits (or ours to run).
-        for p in window.busy {
-            try store.keyLocks.lock(p.key)
-            defer { store.keyLocks.unlock(p.key) }
-            if let hit = try store.servableRun(forKey: p.key, maxAge: config.maxAge) {
-                results[p.key] = SweepPointResult(runId: hit.runId, key: p.key, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId)
+        for u in window.busy.map({ Int($0) }) {
+            let key = points.table.key(u)
+            try store.keyLocks.lock(key)
+            defer { store.keyLocks.unlock(key) }
+            if let hit = try store.servableRun(forKey: key, maxAge: config.maxAge) {
+                results.set(u, .init(runId: hit.runId, cache: .hit, status: .succeeded, backend: hit.backend, jobId: hit.jobId))
                 prog.hits += 1
                 try store.recordHits(runIds: [hit.runId], materialized: try materialize(hit, into: resultsDir(hit), store: store))
                 continue
             }
+            let p = try points.prepared(u)
             let patch = try p.patch.map { try store.putReferencedBytes($0).sha256 }
             let (t, r) = try Runner.makeTask(
                 p, specPath: request.sweepPath, environment: request.environment, backend: backend, runId: HostInfo.newRunId(),
@@ -491,9 +522,7 @@ public final class SweepRunner {
             try store.insertRunningMany([r])
             let handles = try d.submit([t], resources: p.spec.resources, records: [r])
             try d.drive(handles, onFinished: { f in
-                results[f.record.key] = SweepPointResult(
-                    runId: f.record.runId, key: f.record.key, cache: .miss, status: f.record.status, backend: f.record.backend,
-                    jobId: f.record.jobId, message: f.record.message)
+                results.finished(u, f.record)
                 if f.record.status == .succeeded { prog.done += 1 } else { prog.failed += 1 }
             })
         }

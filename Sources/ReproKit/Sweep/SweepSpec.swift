@@ -16,10 +16,15 @@ public struct SweepSpec: Sendable {
 
     var base: SpecNode
     var baseFile: String
-    var points: [[(path: [String], value: SpecNode)]]
+    /// The factors of the point product (a grid axis, the zip, the list): each a list of
+    /// alternatives. A point is one alternative of each, the last factor varying fastest; points
+    /// are computed from their index, never all held (200,000 of them were 40 MB).
+    var factors: [[[Assignment]]]
+    /// How many points (before replicates).
+    let pointCount: Int
     public var replicates: Int
     /// How many runs the sweep describes.
-    public var count: Int { points.count * replicates }
+    public var count: Int { pointCount * replicates }
     public var backend: String?
 
     static let knownKeys = ["base", "spec", "grid", "zip", "list", "replicates", "backend"]
@@ -133,12 +138,6 @@ public struct SweepSpec: Sendable {
             throw ConfigError(
                 "\(path): replicates: \(replicates) is more than the \(maxRuns) runs one sweep may hold; use a smaller number")
         }
-        var points: [[Assignment]] = [[]]
-        for part in parts {
-            var next: [[Assignment]] = []
-            for p in points { for q in part { next.append(p + q) } }
-            points = next
-        }
         var backend: String?
         if let b = fields["backend"] {
             guard case .scalar(let t, _, _) = b, Backends.isValidName(t) else {
@@ -147,7 +146,9 @@ public struct SweepSpec: Sendable {
             }
             backend = t
         }
-        return SweepSpec(base: base, baseFile: baseFile, points: points, replicates: replicates, backend: backend)
+        return SweepSpec(
+            base: base, baseFile: baseFile, factors: parts, pointCount: parts.reduce(1) { $0 * $1.count }, replicates: replicates,
+            backend: backend)
     }
 
     static func dottedPath(_ dotted: String) throws(ConfigError) -> [String] {
@@ -162,30 +163,52 @@ public struct SweepSpec: Sendable {
     /// from its point's config hash and its index, so it is stable across re-runs.
     /// Points are validated on every core (the first failing point, in order, is the error).
     public func specs() throws(ConfigError) -> [SimulationSpec] {
-        try specs(points: 0..<points.count)
+        try specs(points: 0..<pointCount)
     }
 
-    /// How many points (before replicates).
-    var pointCount: Int { points.count }
+    /// The assignments of point `index` (in the order the factors were written).
+    func assignments(ofPoint index: Int) -> [Assignment] {
+        var out: [Assignment] = []
+        var rest = index
+        var digits = [Int](repeating: 0, count: factors.count)
+        for f in factors.indices.reversed() {
+            digits[f] = rest % factors[f].count
+            rest /= factors[f].count
+        }
+        for f in factors.indices { out += factors[f][digits[f]] }
+        return out
+    }
+
+    /// The validated spec of one point (no replicate seed applied).
+    private func pointSpec(_ index: Int) throws(ConfigError) -> SimulationSpec {
+        var node = base
+        for a in assignments(ofPoint: index) { try node.set(path: a.path, to: a.value, option: a.path.joined(separator: ".")) }
+        return try SpecLoader.validate(node, file: baseFile)
+    }
+
+    /// Replicate `r` of a point: the seed derived from the point's config hash and `r`.
+    private func replicate(_ spec: SimulationSpec, _ r: Int) -> SimulationSpec {
+        var s = spec
+        s.seed = .fixed(Hashing.seed(fromHex: Hashing.sha256Hex("\(spec.configHash):replicate:\(r)")))
+        return s
+    }
+
+    /// The spec of run `index` (point `index / replicates`, its replicate `index % replicates`),
+    /// exactly as `specs()` gives it: a large sweep regenerates a point when it is dispatched.
+    func spec(run index: Int) throws(ConfigError) -> SimulationSpec {
+        let spec = try pointSpec(index / replicates)
+        return replicates == 1 ? spec : replicate(spec, index % replicates)
+    }
 
     /// The specs of some points (with their replicates), in order: a large sweep is prepared
     /// a block at a time, so its specs are never all held at once.
     func specs(points range: Range<Int>) throws(ConfigError) -> [SimulationSpec] {
-        let validated = try ParallelMap.map(range.count) { j throws(ConfigError) in
-            var node = base
-            for a in points[range.lowerBound + j] { try node.set(path: a.path, to: a.value, option: a.path.joined(separator: ".")) }
-            return try SpecLoader.validate(node, file: baseFile)
-        }
+        let validated = try ParallelMap.map(range.count) { j throws(ConfigError) in try pointSpec(range.lowerBound + j) }
         if replicates == 1 { return validated }
         var out: [SimulationSpec] = []
         out.reserveCapacity(range.count * replicates)
         for spec in validated {
-            let pointHash = spec.configHash
-            for r in 0..<replicates {
-                var s = spec
-                s.seed = .fixed(Hashing.seed(fromHex: Hashing.sha256Hex("\(pointHash):replicate:\(r)")))
-                out.append(s)
-            }
+            for r in 0..<replicates { out.append(replicate(spec, r)) }
         }
         return out
     }

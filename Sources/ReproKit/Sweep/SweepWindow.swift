@@ -4,7 +4,10 @@ import Foundation
 /// this process holds, which task folders can be reused, and which points another repro is
 /// computing. `SweepRunner.dispatch` asks it for the next batch and tells it what finished.
 final class SweepWindow {
-    let queue: [Runner.Prepared]
+    /// The points to run: distinct-key indexes of the sweep, prepared (their specs regenerated)
+    /// only as their batch is submitted.
+    let queue: [UInt32]
+    let prepared: (UInt32) throws -> Runner.Prepared
     let store: Store
     let backend: Backend
     let dispatcher: Dispatcher
@@ -21,10 +24,12 @@ final class SweepWindow {
     private(set) var inFlight = 0
     private(set) var failedSeen = false
     /// Points whose key another repro holds: waited for at the end.
-    private(set) var busy: [Runner.Prepared] = []
+    private(set) var busy: [UInt32] = []
     /// Key locks are taken as points are dispatched and dropped as they finish: holding
     /// thousands of open descriptors would make every spawn copy and close them all.
     private var held = Set<String>()
+    /// The point of each key handed out (what a finished record is matched back to).
+    private var pointOf: [String: UInt32] = [:]
     /// Local task folders, recycled through a free list (see Dispatcher).
     private var freeDirs: [String] = []
     private var dirOf: [String: String] = [:]
@@ -32,10 +37,11 @@ final class SweepWindow {
     private var patchBlobs: [String: String] = [:]
 
     init(
-        queue: [Runner.Prepared], store: Store, backend: Backend, dispatcher: Dispatcher, jobs: Int, failFast: Bool, sweepPath: String,
+        queue: [UInt32], prepared: @escaping (UInt32) throws -> Runner.Prepared, store: Store, backend: Backend, dispatcher: Dispatcher, jobs: Int, failFast: Bool, sweepPath: String,
         environment: [String: String], log: @escaping (String) -> Void
     ) {
         self.queue = queue
+        self.prepared = prepared
         self.store = store
         self.backend = backend
         self.dispatcher = dispatcher
@@ -61,12 +67,14 @@ final class SweepWindow {
         var records: [RunRecord] = []
         var resources: [String: [String: JSONValue]] = [:]
         var adopted: [TaskHandle] = []
-        for p in batch {
+        for u in batch {
+            let p = try prepared(u)
             guard try store.keyLocks.tryLock(p.key) else {
-                busy.append(p)  // another repro is computing it: wait for it at the end
+                busy.append(u)  // another repro is computing it: wait for it at the end
                 continue
             }
             held.insert(p.key)
+            pointOf[p.key] = u
             if let handle = try adoptable(p) {
                 adopted.append(handle)
                 continue
@@ -127,12 +135,13 @@ final class SweepWindow {
         return dir
     }
 
-    /// A run was ingested: its key lock and task folder are free again.
-    func finished(_ r: RunRecord) {
+    /// A run was ingested: its key lock and task folder are free again. Returns its point.
+    func finished(_ r: RunRecord) -> UInt32? {
         inFlight -= 1
         if r.status == .failed { failedSeen = true }
         if held.remove(r.key) != nil { store.keyLocks.unlock(r.key) }
         if let d = dirOf.removeValue(forKey: r.runId) { freeDirs.append(d) }
+        return pointOf.removeValue(forKey: r.key)
     }
 
     /// Drops the key locks still held and the recycled folders.
