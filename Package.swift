@@ -23,6 +23,10 @@ let staticCLibraries: [LinkerSetting] =
                 "-Xlinker", "--exclude-libs=ALL",
                 "-Xlinker", "--wrap=mbedtls_x509_crt_parse_file",
                 "-Xlinker", "-no-pie",
+                // The static runtime's link arguments export every symbol of the executable
+                // (11,000 of ours), which the backtracer's start-up dladdr then scans and the
+                // dynamic loader hashes against: nothing looks them up by name.
+                "-Xlinker", "--no-export-dynamic",
             ], .when(platforms: [.linux])),
     ]
 

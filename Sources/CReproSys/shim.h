@@ -29,3 +29,10 @@ static inline int repro_ofd_lock(int fd, long long offset, int wait, int unlock)
     return fcntl(fd, wait ? F_OFD_SETLKW : F_OFD_SETLK, &fl);
 }
 #endif
+
+#ifdef __linux__
+#include <malloc.h>
+// Buffers of at least `bytes` are mapped, and given back to the system when freed (glibc
+// otherwise raises this threshold each time such a buffer is freed).
+static inline void repro_fixed_mmap_threshold(int bytes) { mallopt(M_MMAP_THRESHOLD, bytes); }
+#endif

@@ -72,6 +72,22 @@ final class CLITests: XCTestCase {
         XCTAssertEqual(missing.code, 2)
         XCTAssertTrue(missing.err.contains("nope.yaml"), missing.err)
         XCTAssertEqual(repro(["sweep", "nope.yaml"], cwd: repo.path).code, 2)
+        // `sweep FILE --jobs N` too; a --jobs the short path does not take is ArgumentParser's.
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.population_size: [10, 20]}\n")
+        let swept = repro(["sweep", "sweep.yaml", "--jobs", "2"], cwd: repo.path, env: ["REPRO_TRACE": "1"])
+        XCTAssertEqual(swept.code, 0, swept.err)
+        XCTAssertTrue(swept.err.contains("arguments parsed (plain sweep)"), swept.err)
+        let again = repro(["sweep", "--jobs", "2", "sweep.yaml"], cwd: repo.path, env: ["REPRO_TRACE": "1"])
+        XCTAssertFalse(again.err.contains("(plain sweep)"), again.err)
+        XCTAssertTrue(swept.out.hasPrefix("2 points: 0 cache hits, 2 succeeded, 0 failed"), swept.out)
+        XCTAssertEqual(
+            again.out.replacingOccurrences(of: #" in [0-9.]+s"#, with: "", options: .regularExpression),
+            "2 points: 2 cache hits, 0 succeeded, 0 failed\n")
+        for bad in ["0", "-1", "two"] {
+            let r = repro(["sweep", "sweep.yaml", "--jobs", bad], cwd: repo.path)
+            XCTAssertEqual(r.code, 2, "--jobs \(bad): \(r.err)")
+            XCTAssertTrue(r.err.contains("jobs"), r.err)
+        }
     }
 
     func testFailingSimulationExits1IsRecordedAndNeverServed() throws {

@@ -35,7 +35,7 @@ enum ParallelMap {
         return out
     }
 
-    static let block = 8192
+    static let block = 2048
 
     /// Result slots written by several threads, each index by exactly one of them.
     private final class Slots<Element>: @unchecked Sendable {

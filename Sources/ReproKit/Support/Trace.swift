@@ -17,6 +17,21 @@ public enum Trace {
     public static func mark(_ stage: @autoclosure () -> String) {
         guard enabled, let write = sink.withLock({ $0 }) else { return }
         let ms = (Clock.monotonic() - start) * 1000
-        write(String(format: "trace: %7.2f ms  %@", ms, stage()))
+        write(String(format: "trace: %7.2f ms %6.1f MB  %@", ms, residentMB(), stage()))
+    }
+
+    /// Resident memory now (Linux: /proc/self/statm; elsewhere 0), for the memory targets.
+    static func residentMB() -> Double {
+        #if os(Linux)
+        guard let f = fopen("/proc/self/statm", "r") else { return 0 }
+        defer { fclose(f) }
+        var size = 0
+        var resident = 0
+        guard withUnsafeMutablePointer(to: &size, { s in withUnsafeMutablePointer(to: &resident) { r in
+            withVaList([s, r]) { vfscanf(f, "%ld %ld", $0) } } }) == 2 else { return 0 }
+        return Double(resident * Int(sysconf(Int32(_SC_PAGESIZE)))) / 1_048_576
+        #else
+        return 0
+        #endif
     }
 }

@@ -312,6 +312,7 @@ public final class SweepRunner {
         }
 
         if !request.dryRun && !misses.isEmpty {
+            results.reserve(misses.count)
             let outcome = try dispatchSplit(
                 misses, backends: split?.backends ?? misses.map { _ in requestedBackend == "auto" ? "local" : requestedBackend },
                 points: points, resultsDir: resultsDir, progress: &prog, results: results)

@@ -20,7 +20,13 @@ struct SweepTable {
     private var seen: [KeyDigest: UInt32] = [:]
 
     init(expecting runs: Int) {
+        // Exactly (most sweeps have as many keys as runs): growth by doubling would hold up
+        // to twice as much.
         keyOfRun.reserveCapacity(runs)
+        keys.reserveCapacity(runs)
+        firstRun.reserveCapacity(runs)
+        nameOf.reserveCapacity(runs)
+        backendOf.reserveCapacity(runs)
     }
 
     var runCount: Int { keyOfRun.count }
@@ -92,6 +98,11 @@ final class SweepOutcomes {
             slot[u] = Int32(outcomes.count)
             outcomes.append(o)
         }
+    }
+
+    /// Room for `n` more outcomes at once (growing by doubling would hold up to twice as many).
+    func reserve(_ n: Int) {
+        outcomes.reserveCapacity(outcomes.count + n)
     }
 
     func get(_ u: Int) -> Outcome? { slot[u] >= 0 ? outcomes[Int(slot[u])] : nil }
