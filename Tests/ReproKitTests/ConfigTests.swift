@@ -92,6 +92,37 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(Hashing.sha256Hex(v.canonicalBytes), Hashing.sha256Hex(expected))
     }
 
+    /// The config hash and the cache key are written straight into bytes; they must be exactly
+    /// the canonical JSON of the records they stand for (else every cached result would miss,
+    /// or two records could share a key).
+    func testDirectCanonicalWritersMatchTheRecords() throws {
+        let specs = [
+            try spec("name: a\ncommand: [x, \"{params.p}\"]\nparams: {p: 1e-6, q: [1, 2], \"é\": {z: null}}\n"),
+            try spec(
+                "name: b\ncommand: \"python3 sim.py --n 3\"\ncode: [src, lib]\ninputs: [data/a.csv]\noutputs: [out.json]\nseed: 7\n"
+                    + "solver: {rtol: 1e-6, atol: 1e-9, method: rk45}\nenv: {B: \"2\", A: \"x\\ny\", Z_9: \"😀\\u0001\"}\nenv_passthrough: [HOME]\n"),
+        ]
+        for s in specs {
+            XCTAssertEqual(s.semanticConfigCanonical, s.semanticConfig.canonicalBytes, s.name)
+        }
+        var code = CodeIdentity(
+            commit: "c0ffee", commitSummary: "x", entries: [.init(path: ".", kind: "tree", id: "abc")], submodules: [("sub", "def")],
+            dirtyFiles: [])
+        for withLinks in [false, true] {
+            if withLinks { code.links = [.init(path: "l", target: "../t", id: "0123")] }
+            for s in specs {
+                for patch in [nil, "ff00"] as [String?] {
+                    let parts = CacheKey.Parts(
+                        configHash: s.configHash, code: code, patchHash: patch, seed: s.resolvedSeed, solver: s.solver,
+                        inputs: [InputFile(path: "data/a.csv", sha256: "aa", size: 3), InputFile(path: "b\"c", sha256: "bb", size: 1)],
+                        env: s.env, command: s.command)
+                    XCTAssertEqual(CacheKey.canonicalRecord(parts), CacheKey.record(parts).canonicalBytes)
+                    XCTAssertEqual(CacheKey.compute(parts), Hashing.sha256Hex(CacheKey.record(parts).canonical))
+                }
+            }
+        }
+    }
+
     func testCanonicalNumbersFollowRFC8785ButKeepFloatsDistinct() {
         XCTAssertEqual(NumberFormat.canonical(1e-6), "0.000001")
         XCTAssertEqual(NumberFormat.canonical(1e-7), "1e-7")

@@ -59,7 +59,34 @@ public struct SimulationSpec: Sendable {
     }
 
     /// SHA-256 of the canonical semantic config.
-    public var configHash: String { Hashing.sha256Hex(semanticConfig.canonicalBytes) }
+    public var configHash: String { Hashing.sha256Hex(semanticConfigCanonical) }
+
+    /// `semanticConfig.canonicalBytes`, written directly (keys in canonical order).
+    var semanticConfigCanonical: [UInt8] {
+        var w = CanonicalWriter()
+        w.key("code")
+        w.strings(code)
+        w.key("command")
+        w.strings(command)
+        w.key("env")
+        w.stringObject(env)
+        w.key("env_passthrough")
+        w.strings(envPassthrough)
+        w.key("inputs")
+        w.strings(inputs)
+        w.key("outputs")
+        if let outputs { w.strings(outputs) } else { w.null() }
+        w.key("params")
+        w.object(params)
+        w.key("seed")
+        switch seed {
+        case .fixed(let s): w.int(s)
+        case .auto: w.string("auto")
+        }
+        w.key("solver")
+        w.object(solver)
+        return w.finish()
+    }
 
     /// The seed the simulation gets: the declared one, or one derived from the config hash.
     public var resolvedSeed: Int64 {

@@ -30,7 +30,31 @@ public enum CacheKey {
     }
 
     public static func compute(_ p: Parts) -> String {
-        Hashing.sha256Hex(record(p).canonicalBytes)
+        Hashing.sha256Hex(canonicalRecord(p))
+    }
+
+    /// `record(p).canonicalBytes`, written directly (keys in canonical order).
+    static func canonicalRecord(_ p: Parts) -> [UInt8] {
+        var w = CanonicalWriter()
+        w.key("code")
+        w.value(p.code.keyJSON)
+        w.key("command")
+        w.strings(p.command)
+        w.key("config_hash")
+        w.string(p.configHash)
+        w.key("dirty_patch")
+        if let h = p.patchHash { w.string(h) } else { w.null() }
+        w.key("env")
+        w.stringObject(p.env)
+        w.key("inputs")
+        w.value(.array(p.inputs.map { ["path": .string($0.path), "sha256": .string($0.sha256)] }))
+        w.key("seed")
+        w.int(p.seed)
+        w.key("solver")
+        w.object(p.solver)
+        w.key("v")
+        w.int(version)
+        return w.finish()
     }
 }
 

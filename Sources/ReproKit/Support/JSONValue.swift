@@ -81,7 +81,7 @@ extension JSONValue {
         return out
     }
 
-    private func writeCanonical(to out: inout [UInt8]) {
+    func writeCanonical(to out: inout [UInt8]) {
         switch self {
         case .null: out.append(contentsOf: "null".utf8)
         case .bool(let b): out.append(contentsOf: (b ? "true" : "false").utf8)
@@ -110,7 +110,7 @@ extension JSONValue {
     }
 
     /// A string as canonical JSON bytes: the same text `writeString(_:to: inout String)` gives.
-    private static func writeString(_ s: String, to out: inout [UInt8]) {
+    static func writeString(_ s: String, to out: inout [UInt8]) {
         var s = s
         let plain = s.withUTF8 { buf -> Bool in
             guard !buf.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) else { return false }

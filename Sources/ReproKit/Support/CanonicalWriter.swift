@@ -1,0 +1,58 @@
+/// Canonical JSON (see `JSONValue.canonical`) of a record whose keys are known, written
+/// straight into bytes: no dictionary is built and sorted for it. A sweep writes two per point
+/// (config hash and cache key). The caller gives keys in canonical (UTF-16) order; the tests
+/// check each such writer against `JSONValue.canonicalBytes` of the same record.
+struct CanonicalWriter {
+    private(set) var bytes: [UInt8] = []
+    private var first = true
+
+    init() {
+        bytes.reserveCapacity(512)
+        bytes.append(UInt8(ascii: "{"))
+    }
+
+    /// Starts the next member (`key` must sort after the previous one).
+    mutating func key(_ k: StaticString) {
+        bytes.append(first ? UInt8(ascii: "\"") : UInt8(ascii: ","))
+        if !first { bytes.append(UInt8(ascii: "\"")) }
+        first = false
+        k.withUTF8Buffer { bytes.append(contentsOf: $0) }
+        bytes.append(UInt8(ascii: "\""))
+        bytes.append(UInt8(ascii: ":"))
+    }
+
+    mutating func value(_ v: JSONValue) { v.writeCanonical(to: &bytes) }
+    mutating func string(_ s: String) { JSONValue.writeString(s, to: &bytes) }
+    mutating func int(_ i: Int64) { bytes.append(contentsOf: String(i).utf8) }
+    mutating func null() { bytes.append(contentsOf: "null".utf8) }
+
+    mutating func strings(_ list: [String]) {
+        bytes.append(UInt8(ascii: "["))
+        for (i, s) in list.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(s, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "]"))
+    }
+
+    /// An object of strings, its keys sorted as canonical JSON sorts them.
+    mutating func stringObject(_ o: [String: String]) {
+        bytes.append(UInt8(ascii: "{"))
+        let pairs = o.count < 2 ? Array(o) : o.sorted { JSONValue.utf16Precedes($0.key, $1.key) }
+        for (i, kv) in pairs.enumerated() {
+            if i > 0 { bytes.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(kv.key, to: &bytes)
+            bytes.append(UInt8(ascii: ":"))
+            JSONValue.writeString(kv.value, to: &bytes)
+        }
+        bytes.append(UInt8(ascii: "}"))
+    }
+
+    /// An object of values (sorted by `JSONValue`'s own writer).
+    mutating func object(_ o: [String: JSONValue]) { JSONValue.object(o).writeCanonical(to: &bytes) }
+
+    mutating func finish() -> [UInt8] {
+        bytes.append(UInt8(ascii: "}"))
+        return bytes
+    }
+}
