@@ -5,6 +5,56 @@ import XCTest
 
 /// Sweep files, point expansion and local sweeps (resume, failures, fail-fast, --json).
 final class SweepTests: XCTestCase {
+    /// A point validates only the fields it changes over its (valid) base spec: every field
+    /// must come out as validating the whole point would give, and so must the first error.
+    func testPointsValidatedIncrementallyEqualWholeValidation() throws {
+        let dir = NSTemporaryDirectory() + "sweep-inc-\(UUID().uuidString.prefix(6))"
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        FileManager.default.createFile(
+            atPath: dir + "/sim.yaml",
+            contents: Data(
+                "name: s\ncommand: [x, \"{params.n}\"]\nparams: {n: 4, m: {k: 1}}\nseed: 1\nestimate: {seconds: \"params.n * 2\", scale: params.n}\n"
+                    .utf8))
+        FileManager.default.createFile(
+            atPath: dir + "/sweep.yaml",
+            contents: Data(
+                """
+                base: sim.yaml
+                grid: {params.n: [1, 2.5], params.m.k: [x, 3]}
+                list: [{name: other, solver.rtol: 1e-7}, {command: "y --z", timeout: 30, env.A: "1"}, {seed: auto, backend: local},
+                       {outputs: [a.txt], inputs: [d.csv], code: [src], verify.rtol: 1e-3, report.y: ["a.txt:$.x"], resources.cpus: 2},
+                       {env_passthrough: [HOME], estimate.seconds: "params.n + 1"}]
+                replicates: 2
+                """.utf8))
+        var sweep = try SweepSpec.load(path: dir + "/sweep.yaml")
+        XCTAssertNotNil(sweep.baseSpec)
+        let fast = try sweep.specs()
+        sweep.baseSpec = nil
+        let whole = try sweep.specs()
+        XCTAssertEqual(fast.count, 2 * 2 * 5 * 2)
+        func describe(_ s: SimulationSpec) -> String {
+            [s.name, s.configHash, String(decoding: s.semanticConfigCanonical, as: UTF8.self), s.backend, "\(String(describing: s.timeout))",
+             JSONValue.object(s.resources).canonical, "\(s.verify)", s.reportY.joined(separator: ","), s.sourcePath,
+             s.estimate.map { "\($0.seconds?.text ?? "-") \($0.scale ?? []) \($0.origin)" } ?? "none", "\(s.resolvedSeed)"].joined(separator: "|")
+        }
+        XCTAssertEqual(fast.map(describe), whole.map(describe))
+        // A point that breaks the spec fails the same way either way.
+        FileManager.default.createFile(
+            atPath: dir + "/bad.yaml", contents: Data("base: sim.yaml\nlist: [{params.n: 1}, {params.n: x}, {seed: -1}]\n".utf8))
+        var bad = try SweepSpec.load(path: dir + "/bad.yaml")
+        func message(_ s: SweepSpec) -> String {
+            do {
+                _ = try s.specs()
+                return "no error"
+            } catch { return error.message }
+        }
+        let fastError = message(bad)
+        bad.baseSpec = nil
+        XCTAssertEqual(fastError, message(bad))
+        XCTAssertTrue(fastError.contains("estimate"), fastError)
+    }
+
     func testGridZipListAndReplicatesExpand() throws {
         let dir = NSTemporaryDirectory() + "sweep-spec-\(UUID().uuidString.prefix(6))"
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)

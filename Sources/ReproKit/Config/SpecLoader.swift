@@ -51,17 +51,44 @@ public enum SpecLoader {
     }
 
     static func validate(_ root: SpecNode, file: String) throws(ConfigError) -> SimulationSpec {
-        let fields = try knownFields(root, file: file)
         var spec = SimulationSpec(
-            name: try name(fields["name"], file: file), command: try command(fields["command"], file: file),
-            code: try pathList(fields["code"], key: "code", default: ["."]), inputs: try pathList(fields["inputs"], key: "inputs", default: []),
-            outputs: try outputs(fields["outputs"]), params: try params(fields["params"]), seed: try seed(fields["seed"]),
-            solver: try solver(fields["solver"]), env: try env(fields["env"]), envPassthrough: try passthrough(fields["env_passthrough"]),
-            backend: try backend(fields["backend"]), timeout: try timeout(fields["timeout"]), resources: try resources(fields["resources"]),
-            sourcePath: file, verify: try verify(fields["verify"]))
-        spec.reportY = try reportY(fields["report"])
-        spec.estimate = try estimate(fields["estimate"], params: spec.params)
+            name: "", command: [], code: [], inputs: [], outputs: nil, params: [:], seed: .auto, solver: [:], env: [:], envPassthrough: [],
+            backend: "", timeout: nil, resources: [:], sourcePath: file)
+        try fill(&spec, from: root, file: file, only: nil)
         return spec
+    }
+
+    /// `validate` of a spec that differs from the already validated `base` only under the
+    /// top-level keys `changed` (a sweep point over its base spec): only those fields, and
+    /// what depends on them, are validated again. The same field functions in the same order
+    /// as `validate`, so the result and the first error are the same.
+    static func revalidate(_ base: SimulationSpec, _ root: SpecNode, changed: Set<String>, file: String) throws(ConfigError) -> SimulationSpec {
+        var spec = base
+        try fill(&spec, from: root, file: file, only: changed)
+        return spec
+    }
+
+    /// Sets the fields of `spec` from `root`: all of them, or those under the keys in `only`.
+    private static func fill(_ spec: inout SimulationSpec, from root: SpecNode, file: String, only: Set<String>?) throws(ConfigError) {
+        let fields = try knownFields(root, file: file)
+        func wants(_ key: String) -> Bool { only?.contains(key) ?? true }
+        if wants("name") { spec.name = try name(fields["name"], file: file) }
+        if wants("command") { spec.command = try command(fields["command"], file: file) }
+        if wants("code") { spec.code = try pathList(fields["code"], key: "code", default: ["."]) }
+        if wants("inputs") { spec.inputs = try pathList(fields["inputs"], key: "inputs", default: []) }
+        if wants("outputs") { spec.outputs = try outputs(fields["outputs"]) }
+        if wants("params") { spec.params = try params(fields["params"]) }
+        if wants("seed") { spec.seed = try seed(fields["seed"]) }
+        if wants("solver") { spec.solver = try solver(fields["solver"]) }
+        if wants("env") { spec.env = try env(fields["env"]) }
+        if wants("env_passthrough") { spec.envPassthrough = try passthrough(fields["env_passthrough"]) }
+        if wants("backend") { spec.backend = try backend(fields["backend"]) }
+        if wants("timeout") { spec.timeout = try timeout(fields["timeout"]) }
+        if wants("resources") { spec.resources = try resources(fields["resources"]) }
+        if wants("verify") { spec.verify = try verify(fields["verify"]) }
+        if wants("report") { spec.reportY = try reportY(fields["report"]) }
+        // The estimate is checked against the params.
+        if wants("estimate") || wants("params") { spec.estimate = try estimate(fields["estimate"], params: spec.params) }
     }
 
     // MARK: one function per top-level key

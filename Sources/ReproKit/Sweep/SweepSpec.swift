@@ -22,6 +22,9 @@ public struct SweepSpec: Sendable {
     var factors: [[[Assignment]]]
     /// How many points (before replicates).
     let pointCount: Int
+    /// The base spec validated once, when it is valid on its own: a point then validates only
+    /// the top-level fields it changes (nil: each point is validated whole).
+    var baseSpec: SimulationSpec?
     public var replicates: Int
     /// How many runs the sweep describes.
     public var count: Int { pointCount * replicates }
@@ -147,8 +150,8 @@ public struct SweepSpec: Sendable {
             backend = t
         }
         return SweepSpec(
-            base: base, baseFile: baseFile, factors: parts, pointCount: parts.reduce(1) { $0 * $1.count }, replicates: replicates,
-            backend: backend)
+            base: base, baseFile: baseFile, factors: parts, pointCount: parts.reduce(1) { $0 * $1.count },
+            baseSpec: try? SpecLoader.validate(base, file: baseFile), replicates: replicates, backend: backend)
     }
 
     static func dottedPath(_ dotted: String) throws(ConfigError) -> [String] {
@@ -182,7 +185,11 @@ public struct SweepSpec: Sendable {
     /// The validated spec of one point (no replicate seed applied).
     private func pointSpec(_ index: Int) throws(ConfigError) -> SimulationSpec {
         var node = base
-        for a in assignments(ofPoint: index) { try node.set(path: a.path, to: a.value, option: a.path.joined(separator: ".")) }
+        let assignments = assignments(ofPoint: index)
+        for a in assignments { try node.set(path: a.path, to: a.value, option: a.path.joined(separator: ".")) }
+        if let baseSpec {
+            return try SpecLoader.revalidate(baseSpec, node, changed: Set(assignments.map { $0.path[0] }), file: baseFile)
+        }
         return try SpecLoader.validate(node, file: baseFile)
     }
 
