@@ -104,10 +104,15 @@ final class CacheTests: XCTestCase {
     /// matched in memory when there are more keys than runs) give the same answer.
     func testServableHitsAreTheSameWhateverTheNumberOfKeys() throws {
         let repo = try TempRepo.seeded()
-        let first = try runSpec(repo)
+        _ = try runSpec(repo)
+        Thread.sleep(forTimeInterval: 0.01)
+        // The same key computed again: the newer run answers, with its own outputs.
+        let first = try runSpec(repo, noCache: true)
         let second = try runSpec(repo, set: ["params.n=2"])
         _ = try runSpec(repo, set: ["params.n=3"])  // servable, but not asked for
         let store = try Store(root: repo.path + "/.repro")
+        XCTAssertEqual(try store.runs(forKey: first.record.key).filter { $0.status == .succeeded }.count, 2)
+        XCTAssertGreaterThan(first.record.outputs.count, 1, "the seeded simulation writes several outputs")
         XCTAssertEqual(try store.invalidate(.key(second.record.key), reason: "test"), 1)
         let few = try store.servableHits(forKeys: [first.record.key, second.record.key], maxAge: 86400)
         let many = try store.servableHits(

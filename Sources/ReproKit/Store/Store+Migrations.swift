@@ -239,6 +239,16 @@ extension Store {
             DROP TABLE hits;
             """
         ),
+        (
+            10, "servable-index",
+            """
+            -- The runs that can answer a cache hit, with the columns a sweep's lookup reads: its
+            -- thousands of keys are answered from this index alone, without reading the runs'
+            -- rows (their JSON columns often span several pages).
+            CREATE INDEX runs_servable ON runs (key, finished_at, run_id, backend, job_id, status, invalidated_reason, outputs_evicted_at)
+                WHERE status = 'succeeded' AND invalidated_reason IS NULL AND outputs_evicted_at IS NULL;
+            """
+        ),
     ]
 
     /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new

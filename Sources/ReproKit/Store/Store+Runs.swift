@@ -191,31 +191,44 @@ extension Store {
         guard !keys.isEmpty else { return [:] }
         let oldest = Clock.iso8601(Clock.now() - maxAge)
         let filter = """
-            status = 'succeeded' AND invalidated_reason IS NULL AND outputs_evicted_at IS NULL AND finished_at >= ?
+            r.status = 'succeeded' AND r.invalidated_reason IS NULL AND r.outputs_evicted_at IS NULL AND r.finished_at >= ?
             """
         // Many keys against a smaller store: reading every servable row and matching here beats
         // handing SQLite a JSON array of hundreds of thousands of keys.
-        let stored = try db.prepare("SELECT count(*) FROM runs").query { $0.int(0) }.first ?? 0
-        let scan = keys.count > 1000 && Int64(keys.count) > stored
+        var scan = false
+        if keys.count > 1000 {
+            let stored = try db.prepare("SELECT count(*) FROM runs").query { $0.int(0) }.first ?? 0
+            scan = Int64(keys.count) > stored
+        }
         let wanted = scan ? Set(keys) : []
-        let sql = "SELECT run_id, key, backend, job_id FROM runs WHERE "
-            + (scan ? "" : "key IN (SELECT value FROM json_each(?)) AND ") + filter + " ORDER BY finished_at"
+        // One statement: the servable index covers the runs' side (the planner, without
+        // statistics, would take the key index and read every row), and each run's outputs
+        // join it (one row per output; none for a run without outputs).
+        let sql = """
+            SELECT r.run_id, r.key, r.backend, r.job_id, r.finished_at, o.name, o.sha256, o.size
+            FROM runs r INDEXED BY runs_servable LEFT JOIN outputs o ON o.run_id = r.run_id WHERE
+            """ + (scan ? " " : " r.key IN (SELECT value FROM json_each(?)) AND ") + filter
         let params: [SQLValue] = scan ? [.text(oldest)] : [.text(JSONValue.array(keys.map { .string($0) }).canonical), .text(oldest)]
-        let rows = try db.prepare(sql).query(params) {
-            (key: $0.text(1), hit: ServableHit(runId: $0.text(0), backend: $0.text(2), jobId: $0.optText(3), outputs: []))
+        let rows = try db.prepare(sql).query(params) { row in
+            (runId: row.text(0), key: row.text(1), backend: row.text(2), jobId: row.optText(3), finished: row.text(4),
+             output: row.optText(5).map { OutputFile(name: $0, sha256: row.text(6), size: row.int(7)) })
         }
-        var out: [String: ServableHit] = [:]
-        for r in rows where !scan || wanted.contains(r.key) { out[r.key] = r.hit }  // ordered by finished_at: the newest wins
-        guard !out.isEmpty else { return out }
-        var byRun: [String: String] = [:]
-        for (k, h) in out { byRun[h.runId] = k }
-        let outputs = try db.prepare(
-            "SELECT run_id, name, sha256, size FROM outputs WHERE run_id IN (SELECT value FROM json_each(?)) ORDER BY run_id, name"
-        ).query([.text(JSONValue.array(byRun.keys.map { .string($0) }).canonical)]) {
-            ($0.text(0), OutputFile(name: $0.text(1), sha256: $0.text(2), size: $0.int(3)))
+        var out: [String: (finished: String, hit: ServableHit)] = [:]
+        for r in rows where !scan || wanted.contains(r.key) {
+            if let have = out[r.key], have.hit.runId != r.runId, have.finished >= r.finished { continue }  // the newest wins
+            if out[r.key]?.hit.runId != r.runId {
+                out[r.key] = (r.finished, ServableHit(runId: r.runId, backend: r.backend, jobId: r.jobId, outputs: []))
+            }
+            if let o = r.output { out[r.key]?.hit.outputs.append(o) }
         }
-        for (runId, o) in outputs { if let k = byRun[runId] { out[k]?.outputs.append(o) } }
-        return out
+        var hits: [String: ServableHit] = [:]
+        hits.reserveCapacity(out.count)
+        for (k, v) in out {
+            var h = v.hit
+            if h.outputs.count > 1 { h.outputs.sort { $0.name < $1.name } }
+            hits[k] = h
+        }
+        return hits
     }
 
     /// A run with this key still queued or running on a scheduler (not this machine's pool).

@@ -228,6 +228,7 @@ public final class SweepRunner {
             let hi = min(table.uniqueCount, lo + ParallelMap.block)
             let keys = (lo..<hi).map { table.key($0) }
             let servable = try store.servableHits(forKeys: keys, maxAge: config.maxAge)
+            Trace.mark("sweep: \(servable.count) of \(keys.count) keys servable")
             var hitIds: [String] = []
             var written: [(path: String, sha256: String, runId: String)] = []
             for (j, key) in keys.enumerated() {
@@ -243,6 +244,7 @@ public final class SweepRunner {
                     written += try materialize(hit.outputs, of: hit.runId, into: ResultsDir.path(repoRoot: root, name: table.name(u), key: key), store: store)
                 }
             }
+            Trace.mark("sweep: outputs of \(hitIds.count) hits in place")
             if !request.dryRun { try store.recordHits(runIds: hitIds, materialized: written) }
             hitCount += hitIds.count
             lo = hi
