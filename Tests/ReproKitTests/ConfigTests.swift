@@ -123,6 +123,20 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    /// A sweep holds its keys as 32-byte digests: every key comes back exactly, and anything
+    /// that is not 64 lowercase hex digits is refused.
+    func testKeyDigestRoundTripsAndRefusesOtherText() {
+        for i in 0..<200 {
+            let key = Hashing.sha256Hex("key-\(i)")
+            XCTAssertEqual(KeyDigest(hex: key)?.hex, key)
+        }
+        let k = Hashing.sha256Hex("x")
+        XCTAssertNotEqual(KeyDigest(hex: k), KeyDigest(hex: Hashing.sha256Hex("y")))
+        for bad in [String(k.dropLast()), k + "0", k.uppercased(), "g" + k.dropFirst(), ""] {
+            XCTAssertNil(KeyDigest(hex: bad), bad)
+        }
+    }
+
     func testCanonicalNumbersFollowRFC8785ButKeepFloatsDistinct() {
         XCTAssertEqual(NumberFormat.canonical(1e-6), "0.000001")
         XCTAssertEqual(NumberFormat.canonical(1e-7), "1e-7")

@@ -70,7 +70,14 @@ public enum SpecLoader {
 
     /// Sets the fields of `spec` from `root`: all of them, or those under the keys in `only`.
     private static func fill(_ spec: inout SimulationSpec, from root: SpecNode, file: String, only: Set<String>?) throws(ConfigError) {
-        let fields = try knownFields(root, file: file)
+        let fields: Fields
+        if only != nil, case .mapping(let pairs, _) = root {
+            // A point over a valid base: its keys are the base's and the paths the sweep
+            // checked, so none is unknown; the few changed fields are found by scanning.
+            fields = Fields(pairs: pairs)
+        } else {
+            fields = Fields(all: try knownFields(root, file: file))
+        }
         func wants(_ key: String) -> Bool { only?.contains(key) ?? true }
         if wants("name") { spec.name = try name(fields["name"], file: file) }
         if wants("command") { spec.command = try command(fields["command"], file: file) }
@@ -89,6 +96,20 @@ public enum SpecLoader {
         if wants("report") { spec.reportY = try reportY(fields["report"]) }
         // The estimate is checked against the params.
         if wants("estimate") || wants("params") { spec.estimate = try estimate(fields["estimate"], params: spec.params) }
+    }
+
+    /// A spec's top-level fields by key: a dictionary, or the mapping's pairs scanned.
+    private struct Fields {
+        var all: [String: SpecNode]?
+        var pairs: [(key: String, value: SpecNode)] = []
+
+        init(all: [String: SpecNode]) { self.all = all }
+        init(pairs: [(key: String, value: SpecNode)]) { self.pairs = pairs }
+
+        subscript(_ key: String) -> SpecNode? {
+            if let all { return all[key] }
+            return pairs.last { $0.key == key }?.value
+        }
     }
 
     // MARK: one function per top-level key

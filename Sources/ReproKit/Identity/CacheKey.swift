@@ -33,11 +33,16 @@ public enum CacheKey {
         Hashing.sha256Hex(canonicalRecord(p))
     }
 
-    /// `record(p).canonicalBytes`, written directly (keys in canonical order).
-    static func canonicalRecord(_ p: Parts) -> [UInt8] {
+    static func compute(_ p: Parts, code: [UInt8]) -> String {
+        Hashing.sha256Hex(canonicalRecord(p, code: code))
+    }
+
+    /// `record(p).canonicalBytes`, written directly (keys in canonical order). `code`: the
+    /// canonical bytes of `p.code.keyJSON` when the caller has them (a sweep's points share one).
+    static func canonicalRecord(_ p: Parts, code: [UInt8]? = nil) -> [UInt8] {
         var w = CanonicalWriter()
         w.key("code")
-        w.value(p.code.keyJSON)
+        if let code { w.raw(code) } else { w.value(p.code.keyJSON) }
         w.key("command")
         w.strings(p.command)
         w.key("config_hash")
@@ -65,26 +70,26 @@ struct KeyDigest: Hashable, Sendable {
 
     /// nil unless `hex` is 64 lowercase hex digits (what CacheKey.compute gives).
     init?(hex: String) {
-        var words: [UInt64] = []
-        words.reserveCapacity(4)
-        var w: UInt64 = 0
+        var w: (UInt64, UInt64, UInt64, UInt64) = (0, 0, 0, 0)
         var n = 0
         for ch in hex.utf8 {
-            let v: UInt8
+            let v: UInt64
             switch ch {
-            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = ch - UInt8(ascii: "0")
-            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = ch - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): v = UInt64(ch - UInt8(ascii: "0"))
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): v = UInt64(ch - UInt8(ascii: "a") + 10)
             default: return nil
             }
-            w = w << 4 | UInt64(v)
-            n += 1
-            if n % 16 == 0 {
-                words.append(w)
-                w = 0
+            switch n >> 4 {
+            case 0: w.0 = w.0 << 4 | v
+            case 1: w.1 = w.1 << 4 | v
+            case 2: w.2 = w.2 << 4 | v
+            case 3: w.3 = w.3 << 4 | v
+            default: return nil
             }
+            n += 1
         }
         guard n == 64 else { return nil }
-        (a, b, c, d) = (words[0], words[1], words[2], words[3])
+        (a, b, c, d) = w
     }
 
     var hex: String {

@@ -42,11 +42,31 @@ final class Preparer {
         return (identity, patch, inputs)
     }
 
+    /// What a key needs from a spec's reads, hashed and written once per distinct reads (a
+    /// sweep's points share one): the patch's hash and the code identity's canonical JSON.
+    struct KeyContext: Sendable {
+        let identity: CodeIdentity
+        let patchHash: String?
+        let inputs: [InputFile]
+        let code: [UInt8]
+
+        init(identity: CodeIdentity, patch: [UInt8]?, inputs: [InputFile]) {
+            self.identity = identity
+            patchHash = patch.map { Hashing.sha256Hex($0) }
+            self.inputs = inputs
+            code = identity.keyJSON.canonicalBytes
+        }
+    }
+
     /// The pure part of preparing: config hash, seed, key. No I/O, so a sweep's points can go
     /// through it on every core.
     static func keyOf(_ spec: SimulationSpec, identity: CodeIdentity, patch: [UInt8]?, inputs: [InputFile])
         -> (key: String, configHash: String, seed: Int64)
     {
+        keyOf(spec, KeyContext(identity: identity, patch: patch, inputs: inputs))
+    }
+
+    static func keyOf(_ spec: SimulationSpec, _ c: KeyContext) -> (key: String, configHash: String, seed: Int64) {
         let configHash = spec.configHash
         let seed: Int64
         switch spec.seed {
@@ -55,8 +75,9 @@ final class Preparer {
         }
         let key = CacheKey.compute(
             .init(
-                configHash: configHash, code: identity, patchHash: patch.map { Hashing.sha256Hex($0) }, seed: seed,
-                solver: spec.solver, inputs: inputs, env: spec.env, command: spec.command))
+                configHash: configHash, code: c.identity, patchHash: c.patchHash, seed: seed, solver: spec.solver, inputs: c.inputs,
+                env: spec.env, command: spec.command),
+            code: c.code)
         return (key, configHash, seed)
     }
 
@@ -65,27 +86,31 @@ final class Preparer {
     /// in sweep order is the error, as when preparing them one by one.
     func prepareAll(_ specs: [SimulationSpec]) throws -> [Runner.Prepared] {
         if let first = specs.first { try Preparer.checkTemplates(first) }
-        var readsOf: [(CodeIdentity, [UInt8]?, [InputFile])] = []
-        readsOf.reserveCapacity(specs.count)
-        for s in specs { readsOf.append(try reads(s)) }
-        let frozen = readsOf
+        // One shared context (and key context) per run of equal reads: usually one for the whole sweep.
+        var contextOf: [Int] = []
+        contextOf.reserveCapacity(specs.count)
+        var contexts: [(reads: (CodeIdentity, [UInt8]?, [InputFile]), shared: Runner.Prepared.Shared, key: KeyContext)] = []
+        for s in specs {
+            let r = try reads(s)
+            if let last = contexts.indices.last, Preparer.sameReads(contexts[last].reads, r) {
+                contextOf.append(last)
+                continue
+            }
+            contexts.append(
+                (r, .init(repo: repo, store: store, identity: r.0, patch: r.1, inputs: r.2, config: config),
+                 KeyContext(identity: r.0, patch: r.1, inputs: r.2)))
+            contextOf.append(contexts.count - 1)
+        }
+        let keyContexts = contexts.map(\.key)
+        let frozenOf = contextOf
         let keys = try ParallelMap.map(specs.count) { i in
             try Preparer.checkTemplates(specs[i])
-            return Preparer.keyOf(specs[i], identity: frozen[i].0, patch: frozen[i].1, inputs: frozen[i].2)
+            return Preparer.keyOf(specs[i], keyContexts[frozenOf[i]])
         }
         var out: [Runner.Prepared] = []
         out.reserveCapacity(specs.count)
-        // One shared context per distinct reads (usually one for the whole sweep).
-        var last: (index: Int, shared: Runner.Prepared.Shared)?
         for (i, k) in keys.enumerated() {
-            let shared: Runner.Prepared.Shared
-            if let l = last, Preparer.sameReads(frozen[l.index], frozen[i]) {
-                shared = l.shared
-            } else {
-                shared = .init(repo: repo, store: store, identity: frozen[i].0, patch: frozen[i].1, inputs: frozen[i].2, config: config)
-                last = (i, shared)
-            }
-            out.append(Runner.Prepared(spec: specs[i], shared: shared, seed: k.seed, key: k.key, configHash: k.configHash))
+            out.append(Runner.Prepared(spec: specs[i], shared: contexts[contextOf[i]].shared, seed: k.seed, key: k.key, configHash: k.configHash))
         }
         return out
     }

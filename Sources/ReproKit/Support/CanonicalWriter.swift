@@ -22,6 +22,8 @@ struct CanonicalWriter {
     }
 
     mutating func value(_ v: JSONValue) { v.writeCanonical(to: &bytes) }
+    /// Canonical bytes written before (the caller's own canonical JSON of the value).
+    mutating func raw(_ canonical: [UInt8]) { bytes.append(contentsOf: canonical) }
     mutating func string(_ s: String) { JSONValue.writeString(s, to: &bytes) }
     mutating func int(_ i: Int64) { bytes.append(contentsOf: String(i).utf8) }
     mutating func null() { bytes.append(contentsOf: "null".utf8) }
