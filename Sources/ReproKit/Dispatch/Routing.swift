@@ -24,7 +24,8 @@ public final class EstimateHistory {
     let store: Store
     struct Past {
         var byConfig: [String: [Double]] = [:]
-        var all: [(duration: Double, config: String)] = []
+        /// Every run's duration and config, read when an estimate first scales by a param.
+        var all: [(duration: Double, config: String)]?
         /// Seconds per unit of a scale param, computed once per param path.
         var rates: [[String]: [Double]] = [:]
     }
@@ -35,25 +36,24 @@ public final class EstimateHistory {
     func past(named name: String) throws(StoreError) -> Past {
         if let r = byName[name] { return r }
         var p = Past()
-        for r in try store.durations(named: name) {
-            p.byConfig[r.configHash, default: []].append(r.duration)
-            p.all.append((r.duration, r.config))
-        }
+        for r in try store.durations(named: name) { p.byConfig[r.configHash, default: []].append(r.duration) }
         byName[name] = p
         return p
     }
 
     func rates(named name: String, scale: [String]) throws(StoreError) -> [Double] {
-        let p = try past(named: name)
+        var p = try past(named: name)
         if let r = p.rates[scale] { return r }
+        if p.all == nil { p.all = try store.durationsWithConfigs(named: name) }
         var rates: [Double] = []
-        for r in p.all {
+        for r in p.all ?? [] {
             guard let config = try? JSONParser.parse(Array(r.config.utf8)), let params = config["params"]?.objectValue,
                 let then = EstimateSpec.value(scale, in: params), then > 0
             else { continue }
             rates.append(r.duration / then)
         }
-        byName[name]?.rates[scale] = rates
+        p.rates[scale] = rates
+        byName[name] = p
         return rates
     }
 

@@ -72,6 +72,7 @@ extension Runner {
     /// submission with backoff, then fall back to local when the estimate is short enough.
     func execute(_ p: Prepared) throws -> RunOutcome {
         let plan = try self.plan(p, interactive: true)
+        Trace.mark("estimated and routed")
         let o = p.config.orchestration
         if plan.routing.by != "option" && plan.routing.by != "spec" && (plan.routing.backend != "local" || plan.routing.by != "auto") {
             log("\(plan.routing.backend): \(plan.routing.reason)")
@@ -152,6 +153,7 @@ extension Runner {
         } catch let e as RemoteError {
             throw failure(.submit, e)
         }
+        Trace.mark("backend ready")
         let id = runId ?? HostInfo.newRunId()
         let patchBlob = try p.patch.map { try p.store.putReferencedBytes($0) }
         var (task, record) = try Runner.makeTask(

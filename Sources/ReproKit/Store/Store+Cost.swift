@@ -3,10 +3,19 @@ import Foundation
 extension Store {
     /// (config hash, duration, config JSON) of every succeeded run of a spec name: the history
     /// runtime estimates come from.
-    func durations(named name: String) throws(StoreError) -> [(configHash: String, duration: Double, config: String)] {
+    /// How long each succeeded run of a spec name took, by config: from the durations index
+    /// alone (the planner, without statistics, would walk every succeeded run of the store).
+    func durations(named name: String) throws(StoreError) -> [(configHash: String, duration: Double)] {
         try db.prepare(
-            "SELECT config_hash, duration_s, config_json FROM runs WHERE name = ? AND status = 'succeeded' AND duration_s IS NOT NULL"
-        ).query([.text(name)]) { (configHash: $0.text(0), duration: $0.double(1), config: $0.text(2)) }
+            "SELECT config_hash, duration_s FROM runs INDEXED BY runs_durations WHERE name = ? AND status = 'succeeded' AND duration_s IS NOT NULL"
+        ).query([.text(name)]) { (configHash: $0.text(0), duration: $0.double(1)) }
+    }
+
+    /// The same runs with their configs (what an estimate scaled by a param reads).
+    func durationsWithConfigs(named name: String) throws(StoreError) -> [(duration: Double, config: String)] {
+        try db.prepare(
+            "SELECT duration_s, config_json FROM runs INDEXED BY runs_by_name WHERE name = ? AND status = 'succeeded' AND duration_s IS NOT NULL"
+        ).query([.text(name)]) { (duration: $0.double(0), config: $0.text(1)) }
     }
 
     /// What runs finished since `t` (epoch seconds) cost, every attempt included.

@@ -249,6 +249,16 @@ extension Store {
                 WHERE status = 'succeeded' AND invalidated_reason IS NULL AND outputs_evicted_at IS NULL;
             """
         ),
+        (
+            11, "durations-index",
+            """
+            -- How long each spec's runs took, by config: every miss estimates its runtime from
+            -- it (the planner, without statistics, took the status index and read every
+            -- succeeded run in the store: 6 ms a miss in a store of 10,000 runs).
+            CREATE INDEX runs_durations ON runs (name, config_hash, duration_s, status)
+                WHERE status = 'succeeded' AND duration_s IS NOT NULL;
+            """
+        ),
     ]
 
     /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new
