@@ -50,3 +50,24 @@ enum ParallelMap {
         }
     }
 }
+
+/// A value computed on another thread while this one does other work; `wait()` returns it
+/// (or throws its error). The semaphore orders the write of `result` before its read.
+final class Background<T: Sendable, E: Error>: @unchecked Sendable {
+    private var result: Result<T, E>?
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ body: @escaping @Sendable () throws(E) -> T) {
+        DispatchQueue.global().async {
+            self.result = Result { () throws(E) -> T in try body() }
+            self.done.signal()
+        }
+    }
+
+    func wait() throws(E) -> T {
+        done.wait()
+        done.signal()  // a second wait() returns at once
+        guard let result else { preconditionFailure("Background finished without a result") }
+        return try result.get()
+    }
+}

@@ -146,12 +146,22 @@ public final class SweepRunner {
         let sweep = try SweepSpec.load(path: request.sweepPath)
         // A block of points at a time: expanded, keyed, then only the keys kept.
         let block = ParallelMap.block
-        let first = try sweep.specs(points: 0..<min(block, sweep.pointCount))
-        Trace.mark("sweep: \(sweep.count) points, first \(first.count) expanded")
+        // The first block is expanded on other threads while this one opens the repository and
+        // an existing store; a bad point is still the error reported first, and nothing is
+        // created for a sweep that does not expand.
+        let firstCount = min(block, sweep.pointCount)
+        let expanding = Background { () throws(ConfigError) -> [SimulationSpec] in try sweep.specs(points: 0..<firstCount) }
         let baseDir = ((sweep.baseFile.hasPrefix("/") ? sweep.baseFile : FileManager.default.currentDirectoryPath + "/" + sweep.baseFile)
             as NSString).deletingLastPathComponent
-        let repo = try GitRepository(discoveringFrom: baseDir)
-        let store = try Store(root: Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment))
+        let opened = Result { () throws -> (GitRepository, Store?) in
+            let repo = try GitRepository(discoveringFrom: baseDir)
+            let root = try Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment)
+            return (repo, FileManager.default.fileExists(atPath: root + "/store.sqlite") ? try Store(root: root) : nil)
+        }
+        let first = try expanding.wait()
+        Trace.mark("sweep: \(sweep.count) points, first \(first.count) expanded")
+        let (repo, existing) = try opened.get()
+        let store = try existing ?? Store(root: Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment))
         RepoIgnore.ensure(repo: repo, storeRoot: store.root)
         try Recovery.markDeadRunsInterrupted(store)
         HookRefresh.settleOwed(store: store, repo: repo)
