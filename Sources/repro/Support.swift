@@ -70,8 +70,8 @@ func openRepoAndStore() throws -> (GitRepository, Store) {
 enum Format {
     static func seconds(_ s: Double?) -> String {
         guard let s else { return "-" }
-        if s < 1 { return String(format: "%.0fms", s * 1000) }
-        if s < 120 { return String(format: "%.2fs", s) }
+        if s < 1 { return cFormat("%.0fms", s * 1000) }
+        if s < 120 { return cFormat("%.2fs", s) }
         return DurationText.format(s)
     }
 
@@ -80,12 +80,12 @@ enum Format {
         var v = Double(n)
         var i = 0
         while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-        return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
+        return i == 0 ? "\(n) B" : cFormat("%.1f ", v) + units[i]
     }
 
     static func number(_ v: JSONValue?) -> String {
         guard let v else { return "-" }
-        if case .double(let d) = v { return String(format: "%g", d) }
+        if case .double(let d) = v { return cFormat("%g", d) }
         return v.canonical
     }
 

@@ -137,6 +137,18 @@ final class ConfigTests: XCTestCase {
         }
     }
 
+    /// The C library's formatting gives what Foundation's String(format:) gives for the
+    /// conversions repro uses, long results included.
+    func testCFormatMatchesStringFormat() {
+        for d in [0.0, 1e-6, 1e-9, 0.5, 2.5, 1234.5678, 1e21, -3.25, 119.999, 0.0004] {
+            for f in ["%g", "%.1fs", "%.2fs", "%.0fms", "%.4f", "%.1f ", "%e"] {
+                XCTAssertEqual(cFormat(f, d), String(format: f, d), "\(f) \(d)")
+            }
+        }
+        XCTAssertEqual(cFormat("%d points in %.2f s", 12, 0.5), String(format: "%d points in %.2f s", 12, 0.5))
+        XCTAssertEqual(cFormat("%.300f", 1.0).count, 302)
+    }
+
     func testCanonicalNumbersFollowRFC8785ButKeepFloatsDistinct() {
         XCTAssertEqual(NumberFormat.canonical(1e-6), "0.000001")
         XCTAssertEqual(NumberFormat.canonical(1e-7), "1e-7")

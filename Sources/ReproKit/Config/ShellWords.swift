@@ -79,7 +79,7 @@ extension DurationText {
     /// `2h`, `1h30m`, `45s`, `1.5s`.
     public static func format(_ seconds: Double) -> String {
         if seconds < 60 {
-            return seconds == seconds.rounded() ? "\(Int(seconds))s" : String(format: "%.1fs", seconds)
+            return seconds == seconds.rounded() ? "\(Int(seconds))s" : cFormat("%.1fs", seconds)
         }
         var s = Int(seconds.rounded())
         var out = ""

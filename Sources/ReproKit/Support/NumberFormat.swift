@@ -1,3 +1,8 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
 /// Number text that matches ECMAScript's `Number.prototype.toString` (what RFC 8785 uses),
 /// except that an integral float keeps a `.0` so floats and integers stay distinct.
 public enum NumberFormat {
@@ -53,4 +58,21 @@ public enum NumberFormat {
         while digits.hasSuffix("0") && digits.count > 1 { digits.removeLast() }
         return (value < 0, digits, pointPos)
     }
+}
+
+/// printf-style formatting through the C library. Foundation's String(format:) goes through
+/// CoreFoundation's formatter and sets up a locale on first use, which a cache hit's summary
+/// line and every miss's routing reason paid for; the C library gives the same text for the
+/// numeric conversions used here (%d, %f, %g, %e with widths and precisions; no %@).
+public func cFormat(_ format: String, _ args: CVarArg...) -> String {
+    func attempt(_ capacity: Int) -> (String, Int) {
+        withVaList(args) { va in
+            var buf = [CChar](repeating: 0, count: capacity)
+            let n = Int(vsnprintf(&buf, capacity, format, va))
+            return (n >= 0 && n < capacity ? String(cString: buf) : "", n)
+        }
+    }
+    let (text, n) = attempt(128)
+    if n < 0 { return "" }
+    return n < 128 ? text : attempt(n + 1).0
 }

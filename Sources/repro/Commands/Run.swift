@@ -102,7 +102,7 @@ enum RunSummary {
         if r.fallback != .null {
             lines.append("  FALLBACK \(r.fallback["from"]?.stringValue ?? "?") failed (\(r.fallback["reason"]?.stringValue ?? "")); ran on local")
         }
-        if let c = r.cost, o.cache == .miss { lines.append("  cost     \(String(format: "%.4f", c)) (\(r.attemptLog.count) attempt\(r.attemptLog.count == 1 ? "" : "s"))") }
+        if let c = r.cost, o.cache == .miss { lines.append("  cost     \(cFormat("%.4f", c)) (\(r.attemptLog.count) attempt\(r.attemptLog.count == 1 ? "" : "s"))") }
         if let dir = o.outputsDir {
             lines.append("  outputs  \(Format.path(dir))/ (\(r.outputs.count) file\(r.outputs.count == 1 ? "" : "s"))")
         }
