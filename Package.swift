@@ -6,7 +6,7 @@ import PackageDescription
 /// OpenSSL, pcre2...) cost about 1.5 ms of every repro process. The archives' symbols are kept
 /// out of the dynamic symbol table (--exclude-libs), so libcurl, loaded later by dlopen, binds to
 /// the system's own OpenSSL, never to the copy libssh2 brought in. CGitFastInit replaces the
-/// mbedTLS CA-bundle loader (--wrap) and the GSS-API calls libgit2's HTTP Negotiate auth makes:
+/// mbedTLS CA-bundle loader, entropy pool and random-generator seeding and libssh2's start-up (--wrap) and the GSS-API calls libgit2's HTTP Negotiate auth makes:
 /// repro only opens local repositories. The executable is not position-independent: 110,000
 /// relative relocations fewer at every start (0.9 ms); its own image loses address
 /// randomization, while libraries, heap and stack keep it. On macOS the dynamic libraries are
@@ -22,6 +22,9 @@ let staticCLibraries: [LinkerSetting] =
             [
                 "-Xlinker", "--exclude-libs=ALL",
                 "-Xlinker", "--wrap=mbedtls_x509_crt_parse_file",
+                "-Xlinker", "--wrap=mbedtls_ctr_drbg_seed",
+                "-Xlinker", "--wrap=mbedtls_entropy_init",
+                "-Xlinker", "--wrap=libssh2_init",
                 "-Xlinker", "-no-pie",
                 // The static runtime's link arguments export every symbol of the executable
                 // (11,000 of ours), which the backtracer's start-up dladdr then scans and the
