@@ -36,3 +36,10 @@ static inline int repro_ofd_lock(int fd, long long offset, int wait, int unlock)
 // otherwise raises this threshold each time such a buffer is freed).
 static inline void repro_fixed_mmap_threshold(int bytes) { mallopt(M_MMAP_THRESHOLD, bytes); }
 #endif
+
+#include <stdio.h>
+// snprintf of one double: Swift cannot call variadic C functions, and its va_list bridge
+// (withVaList) costs type-metadata lookups on first use.
+static inline int repro_format_double(char *buf, size_t size, const char *format, double value) {
+    return snprintf(buf, size, format, value);
+}

@@ -145,8 +145,7 @@ final class ConfigTests: XCTestCase {
                 XCTAssertEqual(cFormat(f, d), String(format: f, d), "\(f) \(d)")
             }
         }
-        XCTAssertEqual(cFormat("%d points in %.2f s", 12, 0.5), String(format: "%d points in %.2f s", 12, 0.5))
-        XCTAssertEqual(cFormat("%.300f", 1.0).count, 302)
+        XCTAssertEqual(cFormat("%.300f", 1.0).count, 302, "a result longer than the first buffer")
     }
 
     func testCanonicalNumbersFollowRFC8785ButKeepFloatsDistinct() {

@@ -8,7 +8,9 @@ final class Preparer {
     let config: StoreConfig
     let allowDirty: Bool
     let specPath: String
-    private var identities: [[String]: (CodeIdentity, [UInt8]?)] = [:]
+    /// By code paths; a short list searched in order (a sweep has one or a few sets of code
+    /// paths, and a dictionary keyed by arrays costs a run type-metadata lookups at start).
+    private var identities: [(paths: [String], identity: CodeIdentity, patch: [UInt8]?)] = []
     private var inputHashes: [String: [InputFile]] = [:]
 
     init(repo: GitRepository, store: Store, config: StoreConfig, allowDirty: Bool, specPath: String) {
@@ -121,7 +123,7 @@ final class Preparer {
     }
 
     func codeIdentity(_ paths: [String]) throws -> (CodeIdentity, [UInt8]?) {
-        if let known = identities[paths] { return known }
+        if let known = identities.last(where: { $0.paths == paths }) { return (known.identity, known.patch) }
         let (identity, _) = try CodeIdentity.read(repo: repo, paths: paths, hashOutside: hashOutside)
         var patch: [UInt8]? = nil
         if !identity.dirtyFiles.isEmpty {
@@ -140,7 +142,7 @@ final class Preparer {
             for sub in identity.dirtySubmodules { bytes += try repo.submodulePatch(sub) }
             patch = bytes
         }
-        identities[paths] = (identity, patch)
+        identities.append((paths, identity, patch))
         return (identity, patch)
     }
 

@@ -1,8 +1,4 @@
-#if canImport(Glibc)
-import Glibc
-#elseif canImport(Darwin)
-import Darwin
-#endif
+import CReproSys
 /// Number text that matches ECMAScript's `Number.prototype.toString` (what RFC 8785 uses),
 /// except that an integral float keeps a `.0` so floats and integers stay distinct.
 public enum NumberFormat {
@@ -60,19 +56,17 @@ public enum NumberFormat {
     }
 }
 
-/// printf-style formatting through the C library. Foundation's String(format:) goes through
-/// CoreFoundation's formatter and sets up a locale on first use, which a cache hit's summary
-/// line and every miss's routing reason paid for; the C library gives the same text for the
-/// numeric conversions used here (%d, %f, %g, %e with widths and precisions; no %@).
-public func cFormat(_ format: String, _ args: CVarArg...) -> String {
-    func attempt(_ capacity: Int) -> (String, Int) {
-        withVaList(args) { va in
-            var buf = [CChar](repeating: 0, count: capacity)
-            let n = Int(vsnprintf(&buf, capacity, format, va))
-            return (n >= 0 && n < capacity ? String(cString: buf) : "", n)
-        }
-    }
-    let (text, n) = attempt(128)
+/// One double formatted printf-style by the C library (`%g`, `%.2f`, `%.1fs`...: one conversion).
+/// Foundation's String(format:) goes through CoreFoundation's formatter and sets up a locale on
+/// first use, which a cache hit's summary line and every miss's routing reason paid for; the C
+/// library gives the same text.
+public func cFormat(_ format: String, _ value: Double) -> String {
+    var buf = [CChar](repeating: 0, count: 64)
+    let n = Int(repro_format_double(&buf, buf.count, format, value))
     if n < 0 { return "" }
-    return n < 128 ? text : attempt(n + 1).0
+    if n >= buf.count {
+        buf = [CChar](repeating: 0, count: n + 1)
+        _ = repro_format_double(&buf, buf.count, format, value)
+    }
+    return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
