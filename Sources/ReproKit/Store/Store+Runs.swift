@@ -204,29 +204,46 @@ extension Store {
         // One statement: the servable index covers the runs' side (the planner, without
         // statistics, would take the key index and read every row), and each run's outputs
         // join it (one row per output; none for a run without outputs).
+        // Up to a block of keys (what a sweep asks at a time) are bound one by one: no JSON
+        // to write and for SQLite to parse. More (a team pull of a whole sweep) go as JSON.
+        let keyFilter: String
+        var params: [SQLValue] = []
+        if scan {
+            keyFilter = " "
+        } else if keys.count <= 2048 {
+            keyFilter = " r.key IN (" + repeatElement("?", count: keys.count).joined(separator: ",") + ") AND "
+            params.reserveCapacity(keys.count + 1)
+            for k in keys { params.append(.text(k)) }
+        } else {
+            keyFilter = " r.key IN (SELECT value FROM json_each(?)) AND "
+            params.append(.text(JSONValue.array(keys.map { .string($0) }).canonical))
+        }
+        params.append(.text(oldest))
         let sql = """
             SELECT r.run_id, r.key, r.backend, r.job_id, r.finished_at, o.name, o.sha256, o.size
             FROM runs r INDEXED BY runs_servable LEFT JOIN outputs o ON o.run_id = r.run_id WHERE
-            """ + (scan ? " " : " r.key IN (SELECT value FROM json_each(?)) AND ") + filter
-        let params: [SQLValue] = scan ? [.text(oldest)] : [.text(JSONValue.array(keys.map { .string($0) }).canonical), .text(oldest)]
+            """ + keyFilter + filter
         let rows = try db.prepare(sql).query(params) { row in
             (runId: row.text(0), key: row.text(1), backend: row.text(2), jobId: row.optText(3), finished: row.text(4),
              output: row.optText(5).map { OutputFile(name: $0, sha256: row.text(6), size: row.int(7)) })
         }
-        var out: [String: (finished: String, hit: ServableHit)] = [:]
+        // One hash lookup per row: the entry is found by index and changed in place.
+        var out = [String: (finished: String, hit: ServableHit)](minimumCapacity: min(rows.count, keys.count))
         for r in rows where !scan || wanted.contains(r.key) {
-            if let have = out[r.key], have.hit.runId != r.runId, have.finished >= r.finished { continue }  // the newest wins
-            if out[r.key]?.hit.runId != r.runId {
-                out[r.key] = (r.finished, ServableHit(runId: r.runId, backend: r.backend, jobId: r.jobId, outputs: []))
+            guard let i = out.index(forKey: r.key) else {
+                out[r.key] = (r.finished, ServableHit(runId: r.runId, backend: r.backend, jobId: r.jobId, outputs: r.output.map { [$0] } ?? []))
+                continue
             }
-            if let o = r.output { out[r.key]?.hit.outputs.append(o) }
+            if out.values[i].hit.runId == r.runId {
+                if let o = r.output { out.values[i].hit.outputs.append(o) }
+            } else if r.finished > out.values[i].finished {  // the newest wins
+                out.values[i] = (r.finished, ServableHit(runId: r.runId, backend: r.backend, jobId: r.jobId, outputs: r.output.map { [$0] } ?? []))
+            }
         }
-        var hits: [String: ServableHit] = [:]
-        hits.reserveCapacity(out.count)
-        for (k, v) in out {
+        let hits = out.mapValues { v -> ServableHit in
             var h = v.hit
             if h.outputs.count > 1 { h.outputs.sort { $0.name < $1.name } }
-            hits[k] = h
+            return h
         }
         return hits
     }
