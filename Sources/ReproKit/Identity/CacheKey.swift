@@ -93,16 +93,7 @@ struct KeyDigest: Hashable, Sendable {
     }
 
     var hex: String {
-        let table = Array("0123456789abcdef".utf8)
-        return String(unsafeUninitializedCapacity: 64) { buf in
-            var i = 0
-            for w in [a, b, c, d] {
-                for shift in stride(from: 60, through: 0, by: -4) {
-                    buf[i] = table[Int((w >> UInt64(shift)) & 0xF)]
-                    i += 1
-                }
-            }
-            return 64
-        }
+        var words = (a.bigEndian, b.bigEndian, c.bigEndian, d.bigEndian)
+        return withUnsafeBytes(of: &words) { Hashing.hex($0) }
     }
 }

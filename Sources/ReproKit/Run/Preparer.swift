@@ -12,6 +12,10 @@ final class Preparer {
     /// paths, and a dictionary keyed by arrays costs a run type-metadata lookups at start).
     private var identities: [(paths: [String], identity: CodeIdentity, patch: [UInt8]?)] = []
     private var inputHashes: [String: [InputFile]] = [:]
+    typealias Reads = (CodeIdentity, [UInt8]?, [InputFile])
+    /// The shared and key context of the last reads: a sweep's points, prepared in blocks or one
+    /// by one as they are dispatched, hash the patch and write the code identity once.
+    private var lastContext: (reads: Reads, shared: Runner.Prepared.Shared, key: KeyContext)?
 
     init(repo: GitRepository, store: Store, config: StoreConfig, allowDirty: Bool, specPath: String) {
         self.repo = repo
@@ -24,11 +28,18 @@ final class Preparer {
     func prepare(_ spec: SimulationSpec) throws -> Runner.Prepared {
         // Templates are checked before anything else can fail halfway.
         try Preparer.checkTemplates(spec)
-        let (identity, patch, inputs) = try reads(spec)
-        let k = Preparer.keyOf(spec, identity: identity, patch: patch, inputs: inputs)
-        return Runner.Prepared(
-            spec: spec, shared: .init(repo: repo, store: store, identity: identity, patch: patch, inputs: inputs, config: config),
-            seed: k.seed, key: k.key, configHash: k.configHash)
+        let c = context(try reads(spec))
+        let k = Preparer.keyOf(spec, c.key)
+        return Runner.Prepared(spec: spec, shared: c.shared, seed: k.seed, key: k.key, configHash: k.configHash)
+    }
+
+    private func context(_ r: Reads) -> (shared: Runner.Prepared.Shared, key: KeyContext) {
+        if let c = lastContext, Preparer.sameReads(c.reads, r) { return (c.shared, c.key) }
+        let c = (
+            reads: r, shared: Runner.Prepared.Shared(repo: repo, store: store, identity: r.0, patch: r.1, inputs: r.2, config: config),
+            key: KeyContext(identity: r.0, patch: r.1, inputs: r.2))
+        lastContext = c
+        return (c.shared, c.key)
     }
 
     static func checkTemplates(_ spec: SimulationSpec) throws {
@@ -37,7 +48,7 @@ final class Preparer {
     }
 
     /// What a spec's key needs from git and the file system (remembered across specs).
-    private func reads(_ spec: SimulationSpec) throws -> (CodeIdentity, [UInt8]?, [InputFile]) {
+    private func reads(_ spec: SimulationSpec) throws -> Reads {
         let (identity, patch) = try codeIdentity(spec.code)
         var inputs: [InputFile] = []
         for path in spec.inputs { inputs += try hashInput(path) }
@@ -62,12 +73,6 @@ final class Preparer {
 
     /// The pure part of preparing: config hash, seed, key. No I/O, so a sweep's points can go
     /// through it on every core.
-    static func keyOf(_ spec: SimulationSpec, identity: CodeIdentity, patch: [UInt8]?, inputs: [InputFile])
-        -> (key: String, configHash: String, seed: Int64)
-    {
-        keyOf(spec, KeyContext(identity: identity, patch: patch, inputs: inputs))
-    }
-
     static func keyOf(_ spec: SimulationSpec, _ c: KeyContext) -> (key: String, configHash: String, seed: Int64) {
         let configHash = spec.configHash
         let seed: Int64
@@ -89,36 +94,24 @@ final class Preparer {
     func prepareAll(_ specs: [SimulationSpec]) throws -> [Runner.Prepared] {
         if let first = specs.first { try Preparer.checkTemplates(first) }
         // One shared context (and key context) per run of equal reads: usually one for the whole sweep.
-        var contextOf: [Int] = []
-        contextOf.reserveCapacity(specs.count)
-        var contexts: [(reads: (CodeIdentity, [UInt8]?, [InputFile]), shared: Runner.Prepared.Shared, key: KeyContext)] = []
-        for s in specs {
-            let r = try reads(s)
-            if let last = contexts.indices.last, Preparer.sameReads(contexts[last].reads, r) {
-                contextOf.append(last)
-                continue
-            }
-            contexts.append(
-                (r, .init(repo: repo, store: store, identity: r.0, patch: r.1, inputs: r.2, config: config),
-                 KeyContext(identity: r.0, patch: r.1, inputs: r.2)))
-            contextOf.append(contexts.count - 1)
-        }
+        var contexts: [(shared: Runner.Prepared.Shared, key: KeyContext)] = []
+        contexts.reserveCapacity(specs.count)
+        for s in specs { contexts.append(context(try reads(s))) }
         let keyContexts = contexts.map(\.key)
-        let frozenOf = contextOf
         let keys = try ParallelMap.map(specs.count) { i in
             try Preparer.checkTemplates(specs[i])
-            return Preparer.keyOf(specs[i], keyContexts[frozenOf[i]])
+            return Preparer.keyOf(specs[i], keyContexts[i])
         }
         var out: [Runner.Prepared] = []
         out.reserveCapacity(specs.count)
         for (i, k) in keys.enumerated() {
-            out.append(Runner.Prepared(spec: specs[i], shared: contexts[contextOf[i]].shared, seed: k.seed, key: k.key, configHash: k.configHash))
+            out.append(Runner.Prepared(spec: specs[i], shared: contexts[i].shared, seed: k.seed, key: k.key, configHash: k.configHash))
         }
         return out
     }
 
     /// Whether two points read the same code, patch and inputs (compared by value).
-    static func sameReads(_ a: (CodeIdentity, [UInt8]?, [InputFile]), _ b: (CodeIdentity, [UInt8]?, [InputFile])) -> Bool {
+    static func sameReads(_ a: Reads, _ b: Reads) -> Bool {
         a.0 == b.0 && a.1 == b.1 && a.2 == b.2
     }
 

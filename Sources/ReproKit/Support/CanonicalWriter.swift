@@ -28,30 +28,13 @@ struct CanonicalWriter {
     mutating func int(_ i: Int64) { bytes.append(contentsOf: String(i).utf8) }
     mutating func null() { bytes.append(contentsOf: "null".utf8) }
 
-    mutating func strings(_ list: [String]) {
-        bytes.append(UInt8(ascii: "["))
-        for (i, s) in list.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            JSONValue.writeString(s, to: &bytes)
-        }
-        bytes.append(UInt8(ascii: "]"))
-    }
+    mutating func strings(_ list: [String]) { JSONValue.writeArray(list, to: &bytes) { JSONValue.writeString($0, to: &$1) } }
 
     /// An object of strings, its keys sorted as canonical JSON sorts them.
-    mutating func stringObject(_ o: [String: String]) {
-        bytes.append(UInt8(ascii: "{"))
-        let pairs = o.count < 2 ? Array(o) : o.sorted { JSONValue.utf16Precedes($0.key, $1.key) }
-        for (i, kv) in pairs.enumerated() {
-            if i > 0 { bytes.append(UInt8(ascii: ",")) }
-            JSONValue.writeString(kv.key, to: &bytes)
-            bytes.append(UInt8(ascii: ":"))
-            JSONValue.writeString(kv.value, to: &bytes)
-        }
-        bytes.append(UInt8(ascii: "}"))
-    }
+    mutating func stringObject(_ o: [String: String]) { JSONValue.writeObject(o, to: &bytes) { JSONValue.writeString($0, to: &$1) } }
 
     /// An object of values (sorted by `JSONValue`'s own writer).
-    mutating func object(_ o: [String: JSONValue]) { JSONValue.object(o).writeCanonical(to: &bytes) }
+    mutating func object(_ o: [String: JSONValue]) { JSONValue.writeObject(o, to: &bytes) { $0.writeCanonical(to: &$1) } }
 
     mutating func finish() -> [UInt8] {
         bytes.append(UInt8(ascii: "}"))

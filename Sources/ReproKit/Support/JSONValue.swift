@@ -88,25 +88,33 @@ extension JSONValue {
         case .int(let i): out.append(contentsOf: String(i).utf8)
         case .double(let d): out.append(contentsOf: (d.isFinite ? NumberFormat.canonical(d) : "null").utf8)
         case .string(let s): JSONValue.writeString(s, to: &out)
-        case .array(let a):
-            out.append(UInt8(ascii: "["))
-            for (i, v) in a.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                v.writeCanonical(to: &out)
-            }
-            out.append(UInt8(ascii: "]"))
-        case .object(let o):
-            out.append(UInt8(ascii: "{"))
-            // Pairs sorted whole: no lookup of each value by its key afterwards.
-            let pairs = o.count < 2 ? Array(o) : o.sorted { JSONValue.utf16Precedes($0.key, $1.key) }
-            for (i, kv) in pairs.enumerated() {
-                if i > 0 { out.append(UInt8(ascii: ",")) }
-                JSONValue.writeString(kv.key, to: &out)
-                out.append(UInt8(ascii: ":"))
-                kv.value.writeCanonical(to: &out)
-            }
-            out.append(UInt8(ascii: "}"))
+        case .array(let a): JSONValue.writeArray(a, to: &out) { $0.writeCanonical(to: &$1) }
+        case .object(let o): JSONValue.writeObject(o, to: &out) { $0.writeCanonical(to: &$1) }
         }
+    }
+
+    /// A canonical array of any elements, each written by `element`.
+    static func writeArray<T>(_ a: [T], to out: inout [UInt8], _ element: (T, inout [UInt8]) -> Void) {
+        out.append(UInt8(ascii: "["))
+        for (i, v) in a.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            element(v, &out)
+        }
+        out.append(UInt8(ascii: "]"))
+    }
+
+    /// A canonical object of any values, keys in UTF-16 order, each value written by `value`.
+    static func writeObject<V>(_ o: [String: V], to out: inout [UInt8], _ value: (V, inout [UInt8]) -> Void) {
+        out.append(UInt8(ascii: "{"))
+        // Pairs sorted whole: no lookup of each value by its key afterwards.
+        let pairs = o.count < 2 ? Array(o) : o.sorted { JSONValue.utf16Precedes($0.key, $1.key) }
+        for (i, kv) in pairs.enumerated() {
+            if i > 0 { out.append(UInt8(ascii: ",")) }
+            JSONValue.writeString(kv.key, to: &out)
+            out.append(UInt8(ascii: ":"))
+            value(kv.value, &out)
+        }
+        out.append(UInt8(ascii: "}"))
     }
 
     /// A string as canonical JSON bytes: the same text `writeString(_:to: inout String)` gives.
@@ -125,14 +133,15 @@ extension JSONValue {
         out.append(contentsOf: escaped.utf8)
     }
 
-    /// Indented text for people, keys sorted so output is stable.
+    /// Indented text for people, keys sorted so output is stable (canonical JSON is
+    /// `canonicalBytes`; this writer is only for people).
     public var pretty: String {
         var out = ""
-        write(to: &out, pretty: true, indent: 0)
+        writePretty(to: &out, indent: 0)
         return out
     }
 
-    private func write(to out: inout String, pretty: Bool, indent: Int) {
+    private func writePretty(to out: inout String, indent: Int) {
         switch self {
         case .null: out += "null"
         case .bool(let b): out += b ? "true" : "false"
@@ -146,24 +155,21 @@ extension JSONValue {
             out += "["
             for (i, v) in a.enumerated() {
                 if i > 0 { out += "," }
-                if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
-                v.write(to: &out, pretty: pretty, indent: indent + 1)
+                out += "\n" + String(repeating: "  ", count: indent + 1)
+                v.writePretty(to: &out, indent: indent + 1)
             }
-            if pretty { out += "\n" + String(repeating: "  ", count: indent) }
-            out += "]"
+            out += "\n" + String(repeating: "  ", count: indent) + "]"
         case .object(let o):
             if o.isEmpty { out += "{}"; return }
             out += "{"
-            let keys = o.keys.sorted(by: JSONValue.utf16Precedes)
-            for (i, k) in keys.enumerated() {
+            for (i, kv) in o.sorted(by: { JSONValue.utf16Precedes($0.key, $1.key) }).enumerated() {
                 if i > 0 { out += "," }
-                if pretty { out += "\n" + String(repeating: "  ", count: indent + 1) }
-                JSONValue.writeString(k, to: &out)
-                out += pretty ? ": " : ":"
-                o[k, default: .null].write(to: &out, pretty: pretty, indent: indent + 1)
+                out += "\n" + String(repeating: "  ", count: indent + 1)
+                JSONValue.writeString(kv.key, to: &out)
+                out += ": "
+                kv.value.writePretty(to: &out, indent: indent + 1)
             }
-            if pretty { out += "\n" + String(repeating: "  ", count: indent) }
-            out += "}"
+            out += "\n" + String(repeating: "  ", count: indent) + "}"
         }
     }
 
@@ -189,7 +195,7 @@ extension JSONValue {
     private static func writeString(_ s: String, to out: inout String) {
         out += "\""
         // Nearly every string (keys, names, paths) needs no escape: appended whole, not scalar
-        // by scalar (canonical JSON of every sweep point is written to hash it).
+        // by scalar.
         if !s.utf8.contains(where: { $0 < 0x20 || $0 == 0x22 || $0 == 0x5C }) {
             out += s
             out += "\""

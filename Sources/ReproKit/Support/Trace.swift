@@ -20,18 +20,11 @@ public enum Trace {
         write(String(format: "trace: %7.2f ms %6.1f MB  %@", ms, residentMB(), stage()))
     }
 
-    /// Resident memory now (Linux: /proc/self/statm; elsewhere 0), for the memory targets.
+    /// Resident memory now (Linux: /proc/self/statm, in pages; elsewhere 0), for the memory targets.
     static func residentMB() -> Double {
-        #if os(Linux)
-        guard let f = fopen("/proc/self/statm", "r") else { return 0 }
-        defer { fclose(f) }
-        var size = 0
-        var resident = 0
-        guard withUnsafeMutablePointer(to: &size, { s in withUnsafeMutablePointer(to: &resident) { r in
-            withVaList([s, r]) { vfscanf(f, "%ld %ld", $0) } } }) == 2 else { return 0 }
-        return Double(resident * Int(sysconf(Int32(_SC_PAGESIZE)))) / 1_048_576
-        #else
-        return 0
-        #endif
+        guard let statm = try? FileIO.readAll("/proc/self/statm", limit: 4096),
+            let pages = String(decoding: statm, as: UTF8.self).split(separator: " ").dropFirst().first.flatMap({ Double($0) })
+        else { return 0 }
+        return pages * Double(sysconf(Int32(_SC_PAGESIZE))) / 1_048_576
     }
 }

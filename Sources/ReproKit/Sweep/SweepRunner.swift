@@ -229,59 +229,50 @@ public final class SweepRunner {
         let root = repo.workdir
         func resultsDir(_ r: RunRecord) -> String { ResultsDir.path(repoRoot: root, name: r.name, key: r.key) }
 
-        // Hits first, a block of keys at a time: a cached point is answered from the store.
-        // Each block's hits and the files written for them are one transaction.
-        var misses: [UInt32] = []
+        // Serves the points in `units` (distinct keys with their hex) that `servable` answers:
+        // outputs put where a miss of the point would have put them (its own spec's name), the
+        // hits and the files written for them recorded in one transaction. Returns the rest.
         var hitCount = 0
-        var lo = 0
-        while lo < table.uniqueCount {
-            let hi = min(table.uniqueCount, lo + ParallelMap.block)
-            let keys = (lo..<hi).map { table.key($0) }
-            let servable = try store.servableHits(forKeys: keys, maxAge: config.maxAge)
-            Trace.mark("sweep: \(servable.count) of \(keys.count) keys servable")
+        func serve(_ units: [(u: Int, key: String)], from servable: [String: Store.ServableHit]) throws -> [UInt32] {
+            var rest: [UInt32] = []
             var hitIds: [String] = []
             var written: [(path: String, sha256: String, runId: String)] = []
-            for (j, key) in keys.enumerated() {
-                let u = lo + j
+            for (u, key) in units {
                 guard let hit = servable[key] else {
-                    misses.append(UInt32(u))
+                    rest.append(UInt32(u))
                     continue
                 }
                 results.hit(u, hit)
                 hitIds.append(hit.runId)
                 if !request.dryRun {
-                    // Where a miss of this point would have put them (its own spec's name).
                     written += try materialize(hit.outputs, of: hit.runId, into: ResultsDir.path(repoRoot: root, name: table.name(u), key: key), store: store)
                 }
             }
             Trace.mark("sweep: outputs of \(hitIds.count) hits in place")
             if !request.dryRun { try store.recordHits(runIds: hitIds, materialized: written) }
             hitCount += hitIds.count
-            lo = hi
+            return rest
+        }
+
+        // Hits first, a block of keys at a time: a cached point is answered from the store.
+        var misses: [UInt32] = []
+        var lo = 0
+        while lo < table.uniqueCount {
+            let units = (lo..<min(table.uniqueCount, lo + ParallelMap.block)).map { (u: $0, key: table.key($0)) }
+            let servable = try store.servableHits(forKeys: units.map(\.key), maxAge: config.maxAge)
+            Trace.mark("sweep: \(servable.count) of \(units.count) keys servable")
+            misses += try serve(units, from: servable)
+            lo += units.count
         }
         // Local misses the team has computed: pulled (trusted results only), then served as hits.
         let team = try TeamCacheUse.open(config: config, store: store, repoRoot: root, environment: request.environment, log: log)
         if let team, request.dryRun, !misses.isEmpty {
             team.preview(misses.map { table.key(Int($0)) })
-        } else if let team, !misses.isEmpty, try team.lookup(misses.map { table.key(Int($0)) }) > 0 {
-            let pulled = try store.servableHits(forKeys: misses.map { table.key(Int($0)) }, maxAge: config.maxAge)
-            var still: [UInt32] = []
-            var hitIds: [String] = []
-            var written: [(path: String, sha256: String, runId: String)] = []
-            for m in misses {
-                let u = Int(m)
-                let key = table.key(u)
-                guard let hit = pulled[key] else {
-                    still.append(m)
-                    continue
-                }
-                results.hit(u, hit)
-                hitIds.append(hit.runId)
-                written += try materialize(hit.outputs, of: hit.runId, into: ResultsDir.path(repoRoot: root, name: table.name(u), key: key), store: store)
+        } else if let team, !misses.isEmpty {
+            let units = misses.map { (u: Int($0), key: table.key(Int($0))) }
+            if try team.lookup(units.map(\.key)) > 0 {
+                misses = try serve(units, from: try store.servableHits(forKeys: units.map(\.key), maxAge: config.maxAge))
             }
-            try store.recordHits(runIds: hitIds, materialized: written)
-            hitCount += hitIds.count
-            misses = still
         }
         Trace.mark("sweep: \(hitCount) hits served, \(misses.count) to run")
         var prog = SweepProgress()
