@@ -39,6 +39,18 @@ final class SweepTests: XCTestCase {
              s.estimate.map { "\($0.seconds?.text ?? "-") \($0.scale ?? []) \($0.origin)" } ?? "none", "\(s.resolvedSeed)"].joined(separator: "|")
         }
         XCTAssertEqual(fast.map(describe), whole.map(describe))
+        // Points that set only params (their own shortcut): new and existing names, every kind
+        // of value, the estimate recomputed from them.
+        FileManager.default.createFile(
+            atPath: dir + "/params.yaml",
+            contents: Data("base: sim.yaml\ngrid: {params.n: [1, 2.5, 7], params.new: [[1, 2], {a: b}, \"s\", null, yes, 0755]}\n".utf8))
+        var params = try SweepSpec.load(path: dir + "/params.yaml")
+        let paramsFast = try params.specs()
+        params.baseSpec = nil
+        XCTAssertEqual(paramsFast.count, 18)
+        XCTAssertEqual(paramsFast.map(describe), try params.specs().map(describe))
+        XCTAssertEqual(paramsFast[1].params["new"], .object(["a": .string("b")]))
+        XCTAssertEqual(paramsFast[1].estimate?.scale, ["n"])
         // A point that breaks the spec fails the same way either way.
         FileManager.default.createFile(
             atPath: dir + "/bad.yaml", contents: Data("base: sim.yaml\nlist: [{params.n: 1}, {params.n: x}, {seed: -1}]\n".utf8))

@@ -131,6 +131,12 @@ indirect enum SpecNode: Sendable {
         }
     }
 
+    /// A mapping's value for `key` (nil for a missing key or a node that is not a mapping).
+    func field(_ key: String) -> SpecNode? {
+        guard case .mapping(let pairs, _) = self else { return nil }
+        return pairs.last(where: { $0.key == key })?.value
+    }
+
     /// Sets the value at a dotted path, creating mappings on the way (for `--set`).
     mutating func set(path: [String], to value: SpecNode, option: String) throws(ConfigError) {
         guard let head = path.first else {

@@ -57,7 +57,8 @@ final class Preparer {
 
     /// What a key needs from a spec's reads, hashed and written once per distinct reads (a
     /// sweep's points share one): the patch's hash and the code identity's canonical JSON.
-    struct KeyContext: Sendable {
+    /// A class: points refer to it, where copying the code identity into each cost retains.
+    final class KeyContext: Sendable {
         let identity: CodeIdentity
         let patchHash: String?
         let inputs: [InputFile]
@@ -74,13 +75,19 @@ final class Preparer {
     /// The pure part of preparing: config hash, seed, key. No I/O, so a sweep's points can go
     /// through it on every core.
     static func keyOf(_ spec: SimulationSpec, _ c: KeyContext) -> (key: String, configHash: String, seed: Int64) {
+        let k = digestOf(spec, c)
+        return (k.key.hex, k.configHash, k.seed)
+    }
+
+    /// `keyOf` with the key as 32 bytes.
+    static func digestOf(_ spec: SimulationSpec, _ c: KeyContext) -> (key: KeyDigest, configHash: String, seed: Int64) {
         let configHash = spec.configHash
         let seed: Int64
         switch spec.seed {
         case .fixed(let s): seed = s
         case .auto: seed = Hashing.seed(fromHex: configHash)
         }
-        let key = CacheKey.compute(
+        let key = CacheKey.digest(
             .init(
                 configHash: configHash, code: c.identity, patchHash: c.patchHash, seed: seed, solver: spec.solver, inputs: c.inputs,
                 env: spec.env, command: spec.command),
@@ -88,26 +95,47 @@ final class Preparer {
         return (key, configHash, seed)
     }
 
-    /// Every point of a sweep: git and inputs read (once per distinct set) in order on this
-    /// thread, then templates checked and keys computed on all cores; the first failing point
-    /// in sweep order is the error, as when preparing them one by one.
-    func prepareAll(_ specs: [SimulationSpec]) throws -> [Runner.Prepared] {
+    /// Every point's key and config hash: git and inputs read (once per distinct set) in order
+    /// on this thread, then templates checked and keys computed on all cores; the first failing
+    /// point in sweep order is the error, as when preparing them one by one.
+    func keyAll(_ specs: [SimulationSpec]) throws -> [(key: KeyDigest, configHash: String)] {
+        try Preparer.keys(specs, keyContexts(specs))
+    }
+
+    /// The key contexts of `specs`, one per run of points with the same code paths and inputs
+    /// (usually one for the whole sweep: the points of a sweep share the base spec's arrays, so
+    /// the comparison is of two buffer addresses); points refer to theirs by index. Reads git
+    /// and inputs (remembered), so on the preparer's thread; the first spec's templates are
+    /// checked first, before anything else can fail.
+    func keyContexts(_ specs: [SimulationSpec]) throws -> KeyContexts {
         if let first = specs.first { try Preparer.checkTemplates(first) }
-        // One shared context (and key context) per run of equal reads: usually one for the whole sweep.
-        var contexts: [(shared: Runner.Prepared.Shared, key: KeyContext)] = []
-        contexts.reserveCapacity(specs.count)
-        for s in specs { contexts.append(context(try reads(s))) }
-        let keyContexts = contexts.map(\.key)
-        let keys = try ParallelMap.map(specs.count) { i in
+        var contexts: [KeyContext] = []
+        var contextOf = [Int](repeating: 0, count: specs.count)
+        for i in specs.indices {
+            if i > 0, specs[i].code == specs[i - 1].code, specs[i].inputs == specs[i - 1].inputs {
+                contextOf[i] = contexts.count - 1
+                continue
+            }
+            let c = context(try reads(specs[i])).key
+            if contexts.last !== c { contexts.append(c) }
+            contextOf[i] = contexts.count - 1
+        }
+        return KeyContexts(contexts: contexts, of: contextOf)
+    }
+
+    struct KeyContexts: Sendable {
+        let contexts: [KeyContext]
+        let of: [Int]
+    }
+
+    /// Templates checked and keys computed, on all cores: pure, so any thread may call it (a
+    /// sweep keys one part of its points while it looks up the part before).
+    static func keys(_ specs: [SimulationSpec], _ c: KeyContexts) throws -> [(key: KeyDigest, configHash: String)] {
+        try ParallelMap.map(specs.count) { i in
             try Preparer.checkTemplates(specs[i])
-            return Preparer.keyOf(specs[i], keyContexts[i])
+            let k = Preparer.digestOf(specs[i], c.contexts[c.of[i]])
+            return (k.key, k.configHash)
         }
-        var out: [Runner.Prepared] = []
-        out.reserveCapacity(specs.count)
-        for (i, k) in keys.enumerated() {
-            out.append(Runner.Prepared(spec: specs[i], shared: contexts[i].shared, seed: k.seed, key: k.key, configHash: k.configHash))
-        }
-        return out
     }
 
     /// Whether two points read the same code, patch and inputs (compared by value).

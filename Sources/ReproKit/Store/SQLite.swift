@@ -154,6 +154,12 @@ final class SQLiteStatement {
         return out
     }
 
+    /// Each row handed to `row` as it is stepped (nothing collected).
+    func each(_ values: [SQLValue] = [], _ row: (SQLiteStatement) throws(StoreError) -> Void) throws(StoreError) {
+        try bind(values)
+        while try step() { try row(self) }
+    }
+
     /// All rows, each decoded by `row` through column names; a row that cannot be decoded (a
     /// missing column, bad JSON, an unknown status) is an error, never a silent default.
     func rows<T>(_ values: [SQLValue] = [], _ row: (Row) throws(StoreError) -> T) throws(StoreError) -> [T] {
@@ -199,6 +205,11 @@ final class SQLiteStatement {
         return String(cString: p)
     }
     func optText(_ col: Int32) -> String? { isNull(col) ? nil : text(col) }
+    /// A column holding a cache key, as its digest (nil unless 64 hex digits); no String made.
+    func digest(_ col: Int32) -> KeyDigest? {
+        guard let p = sqlite3_column_text(stmt, col) else { return nil }
+        return KeyDigest(utf8: UnsafeBufferPointer(start: p, count: Int(sqlite3_column_bytes(stmt, col))))
+    }
     func optInt(_ col: Int32) -> Int64? { isNull(col) ? nil : int(col) }
     func optDouble(_ col: Int32) -> Double? { isNull(col) ? nil : double(col) }
 }

@@ -181,14 +181,26 @@ extension Store {
         public var runId: String
         public var backend: String
         public var jobId: String?
+        /// When the run finished (the newest run of a key answers it).
+        public var finishedAt: String
         public var outputs: [OutputFile]
     }
 
     /// `servableRuns`, without decoding whole records: a no-op re-run of a large sweep only
     /// needs which run answers each key and its outputs (same rules: succeeded, not
-    /// invalidated or evicted, within max age, the newest wins).
+    /// invalidated or evicted, within max age, the newest wins). A key that is not 64 hex
+    /// digits answers nothing (no stored run has one).
     public func servableHits(forKeys keys: [String], maxAge: Double) throws(StoreError) -> [String: ServableHit] {
-        guard !keys.isEmpty else { return [:] }
+        let found = try servableHits(forDigests: keys.compactMap { KeyDigest(hex: $0) }, maxAge: maxAge)
+        var out = [String: ServableHit](minimumCapacity: found.count)
+        for (k, hit) in found { out[k.hex] = hit }
+        return out
+    }
+
+    /// `servableHits(forKeys:)` by digest: how a sweep asks (no hex strings made for the keys
+    /// it sends or the rows it reads).
+    func servableHits(forDigests given: [KeyDigest], maxAge: Double) throws(StoreError) -> [KeyDigest: ServableHit] {
+        guard !given.isEmpty else { return [:] }
         let oldest = Clock.iso8601(Clock.now() - maxAge)
         let filter = """
             r.status = 'succeeded' AND r.invalidated_reason IS NULL AND r.outputs_evicted_at IS NULL AND r.finished_at >= ?
@@ -196,11 +208,13 @@ extension Store {
         // Many keys against a smaller store: reading every servable row and matching here beats
         // handing SQLite a JSON array of hundreds of thousands of keys.
         var scan = false
-        if keys.count > 1000 {
+        if given.count > 1000 {
             let stored = try db.prepare("SELECT count(*) FROM runs").query { $0.int(0) }.first ?? 0
-            scan = Int64(keys.count) > stored
+            scan = Int64(given.count) > stored
         }
-        let wanted = scan ? Set(keys) : []
+        let wanted = scan ? Set(given) : []
+        // Sorted: SQLite puts an IN list into a b-tree, and the index is then walked in order.
+        let keys = scan ? [] : given.sorted()
         // One statement: the servable index covers the runs' side (the planner, without
         // statistics, would take the key index and read every row), and each run's outputs
         // join it (one row per output; none for a run without outputs).
@@ -213,39 +227,37 @@ extension Store {
         } else if keys.count <= 2048 {
             keyFilter = " r.key IN (" + repeatElement("?", count: keys.count).joined(separator: ",") + ") AND "
             params.reserveCapacity(keys.count + 1)
-            for k in keys { params.append(.text(k)) }
+            for k in keys { params.append(.text(k.hex)) }
         } else {
             keyFilter = " r.key IN (SELECT value FROM json_each(?)) AND "
-            params.append(.text(JSONValue.array(keys.map { .string($0) }).canonical))
+            params.append(.text(JSONValue.array(keys.map { .string($0.hex) }).canonical))
         }
         params.append(.text(oldest))
         let sql = """
-            SELECT r.run_id, r.key, r.backend, r.job_id, r.finished_at, o.name, o.sha256, o.size
+            SELECT r.key, r.run_id, r.backend, r.job_id, r.finished_at, o.name, o.sha256, o.size
             FROM runs r INDEXED BY runs_servable LEFT JOIN outputs o ON o.run_id = r.run_id WHERE
             """ + keyFilter + filter
-        let rows = try db.prepare(sql).query(params) { row in
-            (runId: row.text(0), key: row.text(1), backend: row.text(2), jobId: row.optText(3), finished: row.text(4),
-             output: row.optText(5).map { OutputFile(name: $0, sha256: row.text(6), size: row.int(7)) })
-        }
         // One hash lookup per row: the entry is found by index and changed in place.
-        var out = [String: (finished: String, hit: ServableHit)](minimumCapacity: min(rows.count, keys.count))
-        for r in rows where !scan || wanted.contains(r.key) {
-            guard let i = out.index(forKey: r.key) else {
-                out[r.key] = (r.finished, ServableHit(runId: r.runId, backend: r.backend, jobId: r.jobId, outputs: r.output.map { [$0] } ?? []))
-                continue
+        var out = [KeyDigest: ServableHit](minimumCapacity: given.count)
+        try db.prepare(sql).each(params) { row in
+            guard let key = row.digest(0), !scan || wanted.contains(key) else { return }
+            let output = row.isNull(5) ? nil : OutputFile(name: row.text(5), sha256: row.text(6), size: row.int(7))
+            guard let i = out.index(forKey: key) else {
+                out[key] = ServableHit(runId: row.text(1), backend: row.text(2), jobId: row.optText(3), finishedAt: row.text(4), outputs: output.map { [$0] } ?? [])
+                return
             }
-            if out.values[i].hit.runId == r.runId {
-                if let o = r.output { out.values[i].hit.outputs.append(o) }
-            } else if r.finished > out.values[i].finished {  // the newest wins
-                out.values[i] = (r.finished, ServableHit(runId: r.runId, backend: r.backend, jobId: r.jobId, outputs: r.output.map { [$0] } ?? []))
+            let runId = row.text(1)
+            if out.values[i].runId == runId {
+                if let output { out.values[i].outputs.append(output) }
+            } else {
+                let finished = row.text(4)
+                if finished > out.values[i].finishedAt {  // the newest wins
+                    out.values[i] = ServableHit(runId: runId, backend: row.text(2), jobId: row.optText(3), finishedAt: finished, outputs: output.map { [$0] } ?? [])
+                }
             }
         }
-        let hits = out.mapValues { v -> ServableHit in
-            var h = v.hit
-            if h.outputs.count > 1 { h.outputs.sort { $0.name < $1.name } }
-            return h
-        }
-        return hits
+        for i in out.indices where out.values[i].outputs.count > 1 { out.values[i].outputs.sort { $0.name < $1.name } }
+        return out
     }
 
     /// A run with this key still queued or running on a scheduler (not this machine's pool).

@@ -22,16 +22,21 @@ public enum Hashing {
         hex(HMAC<SHA256>.authenticationCode(for: Array(string.utf8), using: key))
     }
 
-    public static func hex(_ digest: some Sequence<UInt8>) -> String {
-        let table: [UInt8] = Array("0123456789abcdef".utf8)
-        var out = [UInt8]()
-        out.reserveCapacity(64)
-        for b in digest {
-            out.append(table[Int(b >> 4)])
-            out.append(table[Int(b & 0x0F)])
+    /// Lower-case hex of a digest (every SHA-256 and HMAC of repro; contiguous bytes: written
+    /// straight into the string, no array or iterator per call).
+    public static func hex(_ digest: some ContiguousBytes) -> String {
+        digest.withUnsafeBytes { bytes in
+            String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+                for (i, b) in bytes.enumerated() {
+                    out[2 * i] = hexDigit(b >> 4)
+                    out[2 * i + 1] = hexDigit(b & 0x0F)
+                }
+                return bytes.count * 2
+            }
         }
-        return String(decoding: out, as: UTF8.self)
     }
+
+    @inline(__always) static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x57 + v }
 
     /// Streams a file through SHA-256 in 1 MiB reads (no mmap: files may be on NFS).
     public static func sha256OfFile(atPath path: String) throws(StoreError) -> (hash: String, size: Int64) {

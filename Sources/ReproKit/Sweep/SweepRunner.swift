@@ -119,6 +119,10 @@ public final class SweepRunner {
         /// taken while the point is in hand, not regenerated for it later.
         var estimates: [RuntimeEstimate]?
         let history: EstimateHistory
+        /// What the store answered for the first `servableUnits` distinct keys, looked up
+        /// while the sweep was keyed.
+        var servable: [KeyDigest: Store.ServableHit] = [:]
+        var servableUnits = 0
 
         /// The estimate of distinct key `u`.
         func estimate(_ u: Int) throws -> RuntimeEstimate {
@@ -141,60 +145,111 @@ public final class SweepRunner {
         }
     }
 
-    /// Expands the sweep and computes every point's key (nothing runs).
-    func preparePoints() throws -> Points {
-        let sweep = try SweepSpec.load(path: request.sweepPath)
+    /// Expands the sweep and computes every point's key (nothing runs). With `lookup`, the
+    /// first block's keys are also looked up in the store (`Points.servable`), each part while
+    /// the next is expanded and keyed on other threads.
+    func preparePoints(lookup: Bool = false) throws -> Points {
+        // The sweep file is parsed on another thread while this one opens the repository and
+        // an existing store from the sweep file's folder (the base spec's, nearly always; if
+        // not, they are opened again from the base spec's). Errors keep their order: the
+        // sweep's own first, and no store is created for a sweep that does not expand.
+        let path = request.sweepPath
+        let loading = Background { () throws(ConfigError) -> SweepSpec in try SweepSpec.load(path: path) }
+        func absoluteDir(_ file: String) -> String {
+            ((file.hasPrefix("/") ? file : FileManager.default.currentDirectoryPath + "/" + file) as NSString).deletingLastPathComponent
+        }
+        func open(_ dir: String) -> Result<(GitRepository, Store?), Error> {
+            Result { () throws -> (GitRepository, Store?) in
+                let repo = try GitRepository(discoveringFrom: dir)
+                let root = try Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment)
+                return (repo, FileManager.default.fileExists(atPath: root + "/store.sqlite") ? try Store(root: root) : nil)
+            }
+        }
+        let sweepDir = absoluteDir(request.sweepPath)
+        var opened = open(sweepDir)
+        let sweep = try loading.wait()
+        Trace.mark("sweep: \(sweep.count) points loaded, repository opened")
         // A block of points at a time: expanded, keyed, then only the keys kept.
         let block = ParallelMap.block
-        // The first block is expanded on other threads while this one opens the repository and
-        // an existing store; a bad point is still the error reported first, and nothing is
-        // created for a sweep that does not expand.
         let firstCount = min(block, sweep.pointCount)
-        let expanding = Background { () throws(ConfigError) -> [SimulationSpec] in try sweep.specs(points: 0..<firstCount) }
-        let baseDir = ((sweep.baseFile.hasPrefix("/") ? sweep.baseFile : FileManager.default.currentDirectoryPath + "/" + sweep.baseFile)
-            as NSString).deletingLastPathComponent
-        let opened = Result { () throws -> (GitRepository, Store?) in
-            let repo = try GitRepository(discoveringFrom: baseDir)
-            let root = try Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment)
-            return (repo, FileManager.default.fileExists(atPath: root + "/store.sqlite") ? try Store(root: root) : nil)
+        // The first block goes in parts, pipelined: part k+1 is expanded and part k keyed on
+        // other threads while this thread reads git for part k and looks up part k-1's keys
+        // in the store (SQLite stays on this thread). A bad point is still the error reported
+        // first.
+        let part = max(128, min(512, (firstCount + 3) / 4))
+        func expand(_ r: Range<Int>) -> Background<[SimulationSpec], ConfigError> {
+            Background { () throws(ConfigError) -> [SimulationSpec] in try sweep.specs(points: r) }
         }
-        let first = try expanding.wait()
-        Trace.mark("sweep: \(sweep.count) points, first \(first.count) expanded")
+        var next = min(part, firstCount)
+        var expanding = expand(0..<next)
+        let baseDir = absoluteDir(sweep.baseFile)
+        if baseDir != sweepDir { opened = open(baseDir) }
+        var specs = try expanding.wait()
+        Trace.mark("sweep: first \(specs.count) expanded")
         let (repo, existing) = try opened.get()
         let store = try existing ?? Store(root: Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment))
         RepoIgnore.ensure(repo: repo, storeRoot: store.root)
         try Recovery.markDeadRunsInterrupted(store)
         HookRefresh.settleOwed(store: store, repo: repo)
         let config = try StoreConfig.load(storeRoot: store.root, repoRoot: repo.workdir)
-        try Backends.validate(request.backend ?? first.first?.backend ?? "local", config: config)
+        try Backends.validate(request.backend ?? specs.first?.backend ?? "local", config: config)
         let preparer = Preparer(repo: repo, store: store, config: config, allowDirty: request.allowDirty, specPath: sweep.baseFile)
         var table = SweepTable(expecting: sweep.count)
         let history = EstimateHistory(store: store)
         let o = config.orchestration
         // What makes a plan of the points to run (see run()); `auto` routes by estimate.
         let planned = request.dryRun || o.cloud != nil || o.budgetPerSweep != nil || o.budgetPerMonth != nil
-        let auto = (request.backend ?? sweep.backend ?? first.first?.backend ?? "auto") == "auto"
+        let auto = (request.backend ?? sweep.backend ?? specs.first?.backend ?? "auto") == "auto"
         var estimates: [RuntimeEstimate]? = planned && auto ? [] : nil
-        func add(_ specs: [SimulationSpec]) throws {
-            for p in try preparer.prepareAll(specs) where try table.append(key: p.key, name: p.spec.name, backend: p.spec.backend) {
+        func add(_ specs: [SimulationSpec], _ keys: [(key: KeyDigest, configHash: String)]) throws {
+            for (i, k) in keys.enumerated() where table.append(key: k.key, name: specs[i].name, backend: specs[i].backend) {
                 if estimates != nil {
-                    let e = try history.estimate(p.spec, configHash: p.configHash, orchestration: o)
+                    let e = try history.estimate(specs[i], configHash: k.configHash, orchestration: o)
                     // The detail is not shown per point; 200,000 of them would be held.
                     estimates?.append(RuntimeEstimate(seconds: e.seconds, tier: e.tier, detail: ""))
                 }
             }
         }
-        try add(first)
-        var next = min(block, sweep.pointCount)
+        // Hits of the first block's keys. A store error is reported only once every point has
+        // been expanded and keyed (a bad point is the error a user meets first, as before).
+        var servable: [KeyDigest: Store.ServableHit] = [:]
+        var lookedUp = 0
+        var lookupError: StoreError?
+        func lookUp(to end: Int) {
+            guard lookup, lookupError == nil, lookedUp < end else { return }
+            do {
+                let found = try store.servableHits(forDigests: Array(table.keys[lookedUp..<end]), maxAge: config.maxAge)
+                if servable.isEmpty { servable = found } else { servable.merge(found) { a, _ in a } }
+                lookedUp = end
+            } catch { lookupError = error }
+        }
+        while true {
+            let (current, done) = (specs, next)
+            if done < firstCount {
+                next = min(done + part, firstCount)
+                expanding = expand(done..<next)
+            }
+            let contexts = try preparer.keyContexts(current)
+            let keying = Background { () throws -> [(key: KeyDigest, configHash: String)] in try Preparer.keys(current, contexts) }
+            lookUp(to: table.uniqueCount)
+            try add(current, try keying.wait())
+            if done >= firstCount { break }
+            specs = try expanding.wait()
+        }
+        lookUp(to: table.uniqueCount)
+        Trace.mark("sweep: first \(firstCount) points keyed, \(servable.count) of \(lookedUp) keys servable")
         while next < sweep.pointCount {
             let end = min(sweep.pointCount, next + block)
-            try add(try sweep.specs(points: next..<end))
+            let specs = try sweep.specs(points: next..<end)
+            try add(specs, try preparer.keyAll(specs))
             next = end
         }
         table.seal()
+        if let lookupError { throw lookupError }
         Trace.mark("sweep: \(table.runCount) points expanded and keyed")
         return Points(
-            sweep: sweep, repo: repo, store: store, config: config, preparer: preparer, table: table, estimates: estimates, history: history)
+            sweep: sweep, repo: repo, store: store, config: config, preparer: preparer, table: table, estimates: estimates, history: history,
+            servable: servable, servableUnits: lookedUp)
     }
 
     /// `repro plan SWEEP`: the hits, and how the points to run would be split between backends,
@@ -218,7 +273,7 @@ public final class SweepRunner {
 
     public func run() throws -> SweepSummary {
         let t0 = Clock.monotonic()
-        let points = try preparePoints()
+        let points = try preparePoints(lookup: true)
         let (sweep, repo, store, config, table) = (points.sweep, points.repo, points.store, points.config, points.table)
 
         var summary = SweepSummary()
@@ -233,7 +288,7 @@ public final class SweepRunner {
         // outputs put where a miss of the point would have put them (its own spec's name), the
         // hits and the files written for them recorded in one transaction. Returns the rest.
         var hitCount = 0
-        func serve(_ units: [(u: Int, key: String)], from servable: [String: Store.ServableHit]) throws -> [UInt32] {
+        func serve(_ units: [(u: Int, key: KeyDigest)], from servable: [KeyDigest: Store.ServableHit]) throws -> [UInt32] {
             var rest: [UInt32] = []
             var hitIds: [String] = []
             var written: [(path: String, sha256: String, runId: String)] = []
@@ -245,7 +300,8 @@ public final class SweepRunner {
                 results.hit(u, hit)
                 hitIds.append(hit.runId)
                 if !request.dryRun {
-                    written += try materialize(hit.outputs, of: hit.runId, into: ResultsDir.path(repoRoot: root, name: table.name(u), key: key), store: store)
+                    written += try materialize(
+                        hit.outputs, of: hit.runId, into: ResultsDir.path(repoRoot: root, name: table.name(u), key: key.hex), store: store)
                 }
             }
             Trace.mark("sweep: outputs of \(hitIds.count) hits in place")
@@ -258,8 +314,10 @@ public final class SweepRunner {
         var misses: [UInt32] = []
         var lo = 0
         while lo < table.uniqueCount {
-            let units = (lo..<min(table.uniqueCount, lo + ParallelMap.block)).map { (u: $0, key: table.key($0)) }
-            let servable = try store.servableHits(forKeys: units.map(\.key), maxAge: config.maxAge)
+            let units = (lo..<min(table.uniqueCount, lo + ParallelMap.block)).map { (u: $0, key: table.keys[$0]) }
+            let servable =
+                lo + units.count <= points.servableUnits
+                ? points.servable : try store.servableHits(forDigests: units.map(\.key), maxAge: config.maxAge)
             Trace.mark("sweep: \(servable.count) of \(units.count) keys servable")
             misses += try serve(units, from: servable)
             lo += units.count
@@ -269,9 +327,9 @@ public final class SweepRunner {
         if let team, request.dryRun, !misses.isEmpty {
             team.preview(misses.map { table.key(Int($0)) })
         } else if let team, !misses.isEmpty {
-            let units = misses.map { (u: Int($0), key: table.key(Int($0))) }
-            if try team.lookup(units.map(\.key)) > 0 {
-                misses = try serve(units, from: try store.servableHits(forKeys: units.map(\.key), maxAge: config.maxAge))
+            let units = misses.map { (u: Int($0), key: table.keys[Int($0)]) }
+            if try team.lookup(units.map(\.key.hex)) > 0 {
+                misses = try serve(units, from: try store.servableHits(forDigests: units.map(\.key), maxAge: config.maxAge))
             }
         }
         Trace.mark("sweep: \(hitCount) hits served, \(misses.count) to run")

@@ -188,6 +188,15 @@ public struct SweepSpec: Sendable {
         let assignments = assignments(ofPoint: index)
         for a in assignments { try node.set(path: a.path, to: a.value, option: a.path.joined(separator: ".")) }
         if let baseSpec {
+            // The usual point sets only params (`params.NAME`): the values go into the base
+            // spec's params as validation converts them, and the estimate is checked against
+            // them; nothing else can change. (Same spec as revalidating; SweepTests compare.)
+            if assignments.allSatisfy({ $0.path.count == 2 && $0.path[0] == "params" }) {
+                var spec = baseSpec
+                for a in assignments { spec.params[a.path[1]] = try a.value.toJSON(path: "params." + a.path[1]) }
+                spec.estimate = try SpecLoader.estimate(base.field("estimate"), params: spec.params)
+                return spec
+            }
             return try SpecLoader.revalidate(baseSpec, node, changed: Set(assignments.map { $0.path[0] }), file: baseFile)
         }
         return try SpecLoader.validate(node, file: baseFile)

@@ -34,10 +34,7 @@ struct SweepTable {
 
     /// Adds the next run of the sweep; true when its key is new.
     @discardableResult
-    mutating func append(key: String, name: String, backend: String) throws(EnvironmentError) -> Bool {
-        guard let digest = KeyDigest(hex: key) else {
-            throw EnvironmentError("internal error: cache key '\(key)' is not 64 hex digits; please report it")
-        }
+    mutating func append(key digest: KeyDigest, name: String, backend: String) -> Bool {
         if let u = seen[digest] {
             keyOfRun.append(u)
             return false
@@ -64,6 +61,9 @@ struct SweepTable {
     func backend(_ u: Int) -> String { backends[Int(backendOf[u])] }
 
     private static func intern(_ s: String, in table: inout [String], index: inout [String: UInt32]) -> UInt32 {
+        // Points come in runs of one name and backend: compare with the last before hashing.
+        // (The table's entries are distinct, so the last one's index is its position.)
+        if let last = table.last, last == s { return UInt32(table.count - 1) }
         if let i = index[s] { return i }
         let i = UInt32(table.count)
         table.append(s)
