@@ -123,4 +123,35 @@ final class CacheTests: XCTestCase {
             XCTAssertEqual(found[first.record.key]?.outputs, first.record.outputs)
         }
     }
+
+    /// Why a miss missed asks for the newest run of its key and of its name, succeeded ones
+    /// first: answered from an index in one probe (each miss used to read and sort every run of
+    /// the key: 100 rows for a key computed 100 times, 10,000 for a sweep's name).
+    func testNewestRunOfAKeyAndOfANameComeFromAnIndex() throws {
+        let repo = try TempRepo.seeded()
+        let older = try runSpec(repo)
+        Thread.sleep(forTimeInterval: 0.01)
+        let newer = try runSpec(repo, noCache: true)
+        let db = repo.path + "/.repro/store.sqlite"
+        // A later failed run of the same key and name: the succeeded one still answers.
+        let copy = sh(
+            ["sqlite3", db,
+             """
+             CREATE TEMP TABLE t AS SELECT * FROM runs WHERE run_id = '\(newer.record.runId)';
+             UPDATE t SET run_id = 'failed-later', status = 'failed', started_at = '2999-01-01T00:00:00.000Z';
+             INSERT INTO runs SELECT * FROM t;
+             """], cwd: "/")
+        XCTAssertEqual(copy.code, 0, copy.err)
+        let store = try Store(root: repo.path + "/.repro")
+        XCTAssertEqual(try store.runs(forKey: newer.record.key, limit: 1).map(\.runId), [newer.record.runId])
+        XCTAssertEqual(try store.runs(forKey: newer.record.key).map(\.runId), [newer.record.runId, older.record.runId, "failed-later"])
+        XCTAssertEqual(try store.newestRun(named: newer.record.name)?.runId, newer.record.runId)
+        for clause in [Store.runsOfKeyClause, Store.newestOfNameClause] {
+            let sql = "EXPLAIN QUERY PLAN SELECT run_id FROM runs WHERE " + clause.replacingOccurrences(of: "?", with: "'x'")
+            let plan = sh(["sqlite3", db, sql], cwd: "/")
+            XCTAssertEqual(plan.code, 0, plan.err)
+            XCTAssertTrue(plan.out.contains("_newest"), plan.out)
+            XCTAssertFalse(plan.out.contains("TEMP B-TREE"), plan.out)
+        }
+    }
 }

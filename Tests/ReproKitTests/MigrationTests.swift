@@ -6,6 +6,8 @@ import XCTest
 extension Store {
     /// Undoes the schema changes after migration 6, newest first.
     static let laterColumnsDowngrade = """
+        DROP INDEX runs_by_key_newest;
+        DROP INDEX runs_by_name_newest;
         DROP INDEX runs_durations;
         DROP INDEX runs_servable;
         ALTER TABLE runs DROP COLUMN estimate_json;

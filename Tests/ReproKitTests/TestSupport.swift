@@ -193,13 +193,20 @@ func launchRepro(
 func slowPidFile() -> String { NSTemporaryDirectory() + "slow-" + UUID().uuidString + ".pid" }
 
 /// Whether the process whose pid is in `file` is gone (it must have written one).
+/// Every caller asserts the process was killed: SIGKILL is delivered asynchronously, so a
+/// loaded machine may not have ended it at the instant the kill returned. Waits up to 5 s.
 func pidFileProcessIsGone(_ file: String) -> Bool {
     guard let text = try? String(contentsOfFile: file, encoding: .utf8), let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines))
     else { return false }
-    // A zombie is gone too: it is only waiting for its parent to read its status.
-    if kill(pid, 0) != 0 { return errno == ESRCH }
-    let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
-    return stat.split(separator: " ").dropFirst(2).first == "Z"
+    let deadline = Date().addingTimeInterval(5)
+    while true {
+        // A zombie is gone too: it is only waiting for its parent to read its status.
+        if kill(pid, 0) != 0 { return errno == ESRCH }
+        let stat = (try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8)) ?? ""
+        if stat.split(separator: " ").dropFirst(2).first == "Z" { return true }
+        if Date() > deadline { return false }
+        usleep(10_000)
+    }
 }
 
 /// A run's outputs (`repro run --json`, `repro show --json`) as name → SHA-256.

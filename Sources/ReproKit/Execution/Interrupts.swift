@@ -12,7 +12,9 @@ public final class Interrupts: Sendable {
 
     private struct State {
         var signal: Int32?
-        var groups: Set<Int32> = []
+        /// A few at a time (the sweep's jobs): an array, which also spares the first
+        /// registration a Set's run-time type instantiation on every miss.
+        var groups: [Int32] = []
     }
     private let state = Mutex(State())
     public let killGrace: Double = 3
@@ -23,7 +25,7 @@ public final class Interrupts: Sendable {
     /// Called by the executable's signal handling (not from the handler itself) when a signal
     /// arrives: stops the registered process groups and remembers the signal.
     public func deliver(_ sig: Int32) {
-        let groups = state.withLock { s -> Set<Int32> in
+        let groups = state.withLock { s -> [Int32] in
             if s.signal == nil { s.signal = sig }
             return s.groups
         }
@@ -38,13 +40,13 @@ public final class Interrupts: Sendable {
     /// Tracks a process group to stop on a signal. If a signal already came, stops it at once.
     public func register(group pgid: Int32) {
         let already = state.withLock { s -> Bool in
-            s.groups.insert(pgid)
+            if !s.groups.contains(pgid) { s.groups.append(pgid) }
             return s.signal != nil
         }
         if already { kill(-pgid, SIGTERM) }
     }
 
     public func unregister(group pgid: Int32) {
-        _ = state.withLock { $0.groups.remove(pgid) }
+        state.withLock { $0.groups.removeAll { $0 == pgid } }
     }
 }

@@ -59,10 +59,12 @@ extension Runner {
         try boxingErrors { try explain(try prepare()) }
     }
 
-    func explain(_ p: Prepared) throws -> WhyReport {
+    /// `knownMiss`: the caller has just found no servable run (a miss about to run), so the
+    /// store is not asked again.
+    func explain(_ p: Prepared, knownMiss: Bool = false) throws -> WhyReport {
         let maxAge = p.config.maxAge
         var report = WhyReport(verdict: .miss, name: p.spec.name, key: p.key)
-        if let hit = try p.store.servableRun(forKey: p.key, maxAge: maxAge) {
+        if !knownMiss, let hit = try p.store.servableRun(forKey: p.key, maxAge: maxAge) {
             report.verdict = .hit
             report.hitRun = hit.runId
             report.comparedRun = hit.runId

@@ -91,7 +91,7 @@ public final class Runner {
                 return try serveHit(hit, p)
             }
             // Before paying for compute, say why it is needed (the question users ask most).
-            let why = request.noCache ? nil : (try? explain(p))?.line
+            let why = request.noCache ? nil : (try? explain(p, knownMiss: true))?.line
             Trace.mark("miss explained")
             if let why { log(why) }
             var outcome = try execute(p)

@@ -80,7 +80,18 @@ final class SQLiteDatabase {
     /// Runs `body` in one transaction. IMMEDIATE takes the write lock up front, so two writers
     /// queue on the busy timeout instead of failing with SQLITE_BUSY half-way.
     func transaction<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
-        try exec("BEGIN IMMEDIATE")
+        try inTransaction("BEGIN IMMEDIATE", body)
+    }
+
+    /// Runs `body` in one read transaction (one snapshot of the database), unless a transaction
+    /// is already open.
+    func reading<T>(_ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        guard sqlite3_get_autocommit(handle) != 0 else { return try body() }
+        return try inTransaction("BEGIN", body)
+    }
+
+    private func inTransaction<T>(_ begin: String, _ body: () throws(StoreError) -> T) throws(StoreError) -> T {
+        try exec(begin)
         do {
             let result = try body()
             try exec("COMMIT")

