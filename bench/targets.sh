@@ -59,15 +59,21 @@ set -- $(median "$REPRO --version" "git log -1")
 R=$(div "$1" "$2")
 target "repro --version" "$1 ms" "git log -1 $2 ms" "${R}x <= 2x" "$(ratio_ok "$R" 2)"
 
-# A miss as users meet it: the cached result no longer servable (invalidated before each run,
-# as a code change or `repro cache invalidate` would), so `repro run SPEC` computes it again.
-INVALIDATE="sqlite3 .repro/store.sqlite \"UPDATE runs SET invalidated_reason = 'bench' WHERE invalidated_reason IS NULL\""
+# A miss as users meet it: the cached result no longer servable (invalidated before each run by
+# `repro cache invalidate`, as a user would), so `repro run SPEC` computes it again.
+INVALIDATE="$REPRO cache invalidate --config true.yaml --reason bench"
 set -- $(median --prepare "$INVALIDATE" "$REPRO run true.yaml" "/bin/true" "$REPRO run --no-cache true.yaml")
 MISS=$1; BARE=$2; NOCACHE=$3
+# The same invalidation written by the sqlite3 CLI instead: as the last connection to close it
+# checkpoints and deletes the WAL, so each measured miss also creates it anew (SQLite then
+# syncs the WAL header and the folder: ~0.5 ms users do not meet after repro's own commands).
+SQLINV="sqlite3 .repro/store.sqlite \"UPDATE runs SET invalidated_reason = 'bench' WHERE invalidated_reason IS NULL\""
+set -- $(median --prepare "$SQLINV" "$REPRO run true.yaml")
+SQLMISS=$1
 OVER=$(python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) - float(sys.argv[2])))" "$MISS" "$BARE")
 LIMIT=$(python3 -c "import sys; print('%.3f' % (float(sys.argv[1]) + 3))" "$HIT")
 target "miss overhead over the bare command" "$OVER ms ($MISS - $BARE)" "hit $HIT ms + 3 ms" "<= $LIMIT ms" "$(ratio_ok "$OVER" "$LIMIT")"
-echo "  (for reference: run --no-cache, which also parses options, $NOCACHE ms)"
+echo "  (for reference: run --no-cache, which also parses options, $NOCACHE ms; a miss after an invalidation by the sqlite3 CLI, which deletes the WAL, $SQLMISS ms)"
 
 "$REPRO" sweep sweep1k.yaml >/dev/null 2>&1
 set -- $(median "$REPRO sweep sweep1k.yaml")

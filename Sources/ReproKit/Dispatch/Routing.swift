@@ -30,8 +30,14 @@ public final class EstimateHistory {
         var rates: [[String]: [Double]] = [:]
     }
     private var byName: [String: Past] = [:]
+    /// Whether one spec is estimated (`repro run`): its own config's durations are read, not
+    /// every run of its name (a sweep's 10,000 points share one name).
+    let single: Bool
 
-    public init(store: Store) { self.store = store }
+    public init(store: Store, single: Bool = false) {
+        self.store = store
+        self.single = single
+    }
 
     func past(named name: String) throws(StoreError) -> Past {
         if let r = byName[name] { return r }
@@ -65,7 +71,7 @@ public final class EstimateHistory {
 
     /// The three tiers in order: history, parametric, default.
     public func estimate(_ spec: SimulationSpec, configHash: String, orchestration o: Orchestration) throws -> RuntimeEstimate {
-        let same = try past(named: spec.name).byConfig[configHash] ?? []
+        let same = try single ? store.durations(named: spec.name, configHash: configHash) : past(named: spec.name).byConfig[configHash] ?? []
         if let m = EstimateHistory.median(same) {
             return RuntimeEstimate(seconds: m, tier: .history, detail: "median of \(same.count) earlier run(s) of this config")
         }

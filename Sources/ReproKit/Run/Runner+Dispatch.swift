@@ -35,7 +35,7 @@ extension Runner {
     /// Estimate, route and price a prepared run. `interactive`: a person may be asked (the
     /// 1-10 h band) when the request carries a way to ask.
     func plan(_ p: Prepared, interactive: Bool) throws -> RunPlan {
-        let estimate = try EstimateHistory(store: p.store).estimate(p.spec, configHash: p.configHash, orchestration: p.config.orchestration)
+        let estimate = try EstimateHistory(store: p.store, single: true).estimate(p.spec, configHash: p.configHash, orchestration: p.config.orchestration)
         let routing = Router.route(
             requested: request.backend, specBackend: p.spec.backend, estimate: estimate, config: p.config,
             ask: interactive ? request.ask : nil)

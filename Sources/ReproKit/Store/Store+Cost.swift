@@ -11,6 +11,16 @@ extension Store {
         ).query([.text(name)]) { (configHash: $0.text(0), duration: $0.double(1)) }
     }
 
+    /// The durations of one config's succeeded runs (the same index, one range of it).
+    func durations(named name: String, configHash: String) throws(StoreError) -> [Double] {
+        try db.prepare(
+            """
+            SELECT duration_s FROM runs INDEXED BY runs_durations
+            WHERE name = ? AND config_hash = ? AND status = 'succeeded' AND duration_s IS NOT NULL
+            """
+        ).query([.text(name), .text(configHash)]) { $0.double(0) }
+    }
+
     /// The same runs with their configs (what an estimate scaled by a param reads).
     func durationsWithConfigs(named name: String) throws(StoreError) -> [(duration: Double, config: String)] {
         try db.prepare(
