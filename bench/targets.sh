@@ -93,11 +93,13 @@ target "  peak memory of that sweep" "$MB MiB" "" "< 30 MiB" "$(ratio_ok "$MB" 2
 
 if [ "$BIG" = 1 ]; then
   seq 1000 > "$RES/seq1k"
-  hyperfine -w 0 -r 2 --export-json "$RES/py.json" --prepare "rm -rf .repro results" \
+  # Median of 3: a minute-long reference varies by 5% from one run to the next on this kind of
+  # machine (51 to 56 s seen for the same xargs), as much as the target allows.
+  hyperfine -w 0 -r 3 --export-json "$RES/py.json" --prepare "rm -rf .repro results" \
     "xargs -P $CORES -n 1 python3 psim.py < $RES/seq1k" "$REPRO sweep sweeppy.yaml --jobs $CORES" >/dev/null 2>&1
   set -- $(python3 -c 'import json,sys; [print("%.3f" % r["median"]) for r in json.load(open(sys.argv[1]))["results"]]' "$RES/py.json")
   R=$(div "$2" "$1")
-  target "1,000 Python sims of ~25 ms (median of 2)" "$2 s" "xargs -P $CORES $1 s" "${R}x <= 1.05x" "$(ratio_ok "$R" 1.05)"
+  target "1,000 Python sims of ~25 ms (median of 3)" "$2 s" "xargs -P $CORES $1 s" "${R}x <= 1.05x" "$(ratio_ok "$R" 1.05)"
 fi
 
 set -- $(/usr/bin/time -f "%e %M" "$REPRO" sweep sweep200k.yaml --dry-run 2>&1 >/dev/null | tail -1)
