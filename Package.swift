@@ -5,9 +5,10 @@ import PackageDescription
 /// dependencies ship them): loading 22 shared libraries (libgit2 pulls in krb5, ssh2, mbedTLS,
 /// OpenSSL, pcre2...) cost about 1.5 ms of every repro process. The archives' symbols are kept
 /// out of the dynamic symbol table (--exclude-libs), so libcurl, loaded later by dlopen, binds to
-/// the system's own OpenSSL, never to the copy libssh2 brought in. CGitFastInit replaces the
-/// mbedTLS CA-bundle loader, entropy pool and random-generator seeding and libssh2's start-up (--wrap) and the GSS-API calls libgit2's HTTP Negotiate auth makes:
-/// repro only opens local repositories. The executable is not position-independent: 110,000
+/// the system's own OpenSSL, never to the copy libssh2 brought in. CGitFastInit replaces (by
+/// --wrap) mbedTLS's CA-bundle loader, entropy pool and random-generator seeding and libssh2's
+/// start-up, and defines the GSS-API calls libgit2's HTTP Negotiate auth makes: repro only opens
+/// local repositories. The executable is not position-independent: 110,000
 /// relative relocations fewer at every start (0.9 ms); its own image loses address
 /// randomization, while libraries, heap and stack keep it. On macOS the dynamic libraries are
 /// used as they are.

@@ -1,8 +1,6 @@
 import Foundation
 
 extension Store {
-    /// (config hash, duration, config JSON) of every succeeded run of a spec name: the history
-    /// runtime estimates come from.
     /// How long each succeeded run of a spec name took, by config: from the durations index
     /// alone (the planner, without statistics, would walk every succeeded run of the store).
     func durations(named name: String) throws(StoreError) -> [(configHash: String, duration: Double)] {

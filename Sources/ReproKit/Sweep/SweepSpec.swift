@@ -184,19 +184,20 @@ public struct SweepSpec: Sendable {
 
     /// The validated spec of one point (no replicate seed applied).
     private func pointSpec(_ index: Int) throws(ConfigError) -> SimulationSpec {
-        var node = base
         let assignments = assignments(ofPoint: index)
+        // The usual point sets only params (`params.NAME`) over a valid base: the values go
+        // into the base spec's params as validation converts them, and the estimate is checked
+        // against them; nothing else can change, and the node is not rewritten (setting a name
+        // in a valid base's params mapping cannot fail). SweepTests compare it with revalidating.
+        if let baseSpec, assignments.allSatisfy({ $0.path.count == 2 && $0.path[0] == "params" }) {
+            var spec = baseSpec
+            for a in assignments { spec.params[a.path[1]] = try a.value.toJSON(path: "params." + a.path[1]) }
+            spec.estimate = try SpecLoader.estimate(base.field("estimate"), params: spec.params)
+            return spec
+        }
+        var node = base
         for a in assignments { try node.set(path: a.path, to: a.value, option: a.path.joined(separator: ".")) }
         if let baseSpec {
-            // The usual point sets only params (`params.NAME`): the values go into the base
-            // spec's params as validation converts them, and the estimate is checked against
-            // them; nothing else can change. (Same spec as revalidating; SweepTests compare.)
-            if assignments.allSatisfy({ $0.path.count == 2 && $0.path[0] == "params" }) {
-                var spec = baseSpec
-                for a in assignments { spec.params[a.path[1]] = try a.value.toJSON(path: "params." + a.path[1]) }
-                spec.estimate = try SpecLoader.estimate(base.field("estimate"), params: spec.params)
-                return spec
-            }
             return try SpecLoader.revalidate(baseSpec, node, changed: Set(assignments.map { $0.path[0] }), file: baseFile)
         }
         return try SpecLoader.validate(node, file: baseFile)
