@@ -31,6 +31,23 @@ final class CacheTests: XCTestCase {
         XCTAssertEqual(fields, ["sim", "input data/dose.csv"])
         let run = repro(["run", "sim.yaml"], cwd: repo.path)
         XCTAssertTrue(run.err.contains("miss: sim "), run.err)
+        // The reason is worked out while the task runs; the outcome carries it all the same.
+        let json = parseJSON(repro(["run", "sim.yaml", "--set", "seed=77", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(json["cache"], "miss")
+        XCTAssertTrue(json["miss_reason"]?.stringValue?.contains("seed") ?? false, "\(json)")
+    }
+
+    /// A run that fails still says why it had to run, and the next one says why the failed
+    /// run is not served.
+    func testAFailingMissSaysWhy() throws {
+        let repo = try TempRepo()
+        repo.write("fail.yaml", "name: failing\ncommand: [sh, -c, 'exit 3']\nseed: 1\n")
+        repo.commitAll("failing")
+        let first = repro(["run", "fail.yaml"], cwd: repo.path)
+        XCTAssertNotEqual(first.code, 0, first.err)
+        let second = repro(["run", "fail.yaml"], cwd: repo.path)
+        XCTAssertNotEqual(second.code, 0, second.err)
+        XCTAssertTrue(second.err.contains("has this key but failed; only succeeded runs are served"), second.err)
     }
 
     func testExpiredEntriesAreNotServed() throws {
@@ -146,7 +163,8 @@ final class CacheTests: XCTestCase {
         XCTAssertEqual(try store.runs(forKey: newer.record.key, limit: 1).map(\.runId), [newer.record.runId])
         XCTAssertEqual(try store.runs(forKey: newer.record.key).map(\.runId), [newer.record.runId, older.record.runId, "failed-later"])
         XCTAssertEqual(try store.newestRun(named: newer.record.name)?.runId, newer.record.runId)
-        for clause in [Store.runsOfKeyClause, Store.newestOfNameClause] {
+        XCTAssertEqual(try store.runs(forKey: newer.record.key, limit: 1, excluding: newer.record.runId).map(\.runId), [older.record.runId])
+        for clause in [Store.runsOfKeyClause, Store.otherRunsOfKeyClause, Store.newestOfNameClause] {
             let sql = "EXPLAIN QUERY PLAN SELECT run_id FROM runs WHERE " + clause.replacingOccurrences(of: "?", with: "'x'")
             let plan = sh(["sqlite3", db, sql], cwd: "/")
             XCTAssertEqual(plan.code, 0, plan.err)

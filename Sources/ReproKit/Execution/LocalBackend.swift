@@ -39,7 +39,20 @@ public final class LocalBackend: SharedFolderBackend, Sendable {
             s.workers += max(0, want)
             return max(0, want)
         }
-        for _ in 0..<toStart { Thread.detachNewThread { [self] in work() } }
+        var started = 0
+        var failure: Int32 = 0
+        for _ in 0..<toStart {
+            let rc = DetachedThread.start { [self] in work() }
+            if rc == 0 { started += 1 } else { failure = rc }
+        }
+        if started < toStart {
+            let none = state.withLock { s -> Bool in
+                s.workers -= toStart - started
+                return s.workers == 0
+            }
+            // Fewer workers still drain the queue; none would leave the tasks waiting forever.
+            if none { throw ExecutionError("cannot start a worker thread (\(String(cString: strerror(failure)))); the machine is out of threads or memory") }
+        }
         return tasks.map { TaskHandle(runId: $0.runId, ref: $0.taskDir, jobId: nil) }
     }
 

@@ -65,11 +65,17 @@ public final class Dispatcher {
 
     /// Polls until every handle is final, calling `onFinished` for each as it is ingested.
     /// `refill` is asked for more work after each round (a sweep's next window).
+    /// `whileWaiting` runs once, the first time nothing has finished yet, as does preparing
+    /// what ingesting needs: work taken off the path of a short run.
     @discardableResult
     func drive(
         _ initial: [TaskHandle], refill: () throws -> [TaskHandle] = { [] }, onFinished: (Finished) -> Void,
-        stopRequested: () -> Bool = { false }
+        stopRequested: () -> Bool = { false }, whileWaiting: (() -> Void)? = nil
     ) throws -> Outcome {
+        var idleWork: (() -> Void)? = { [store] in
+            whileWaiting?()
+            store.prepareCompletionStatements()
+        }
         var pending = Dictionary(initial.map { ($0.runId, $0) }, uniquingKeysWith: { a, _ in a })
         var lastState: [String: String] = [:]
         var cancelled = false
@@ -120,7 +126,14 @@ public final class Dispatcher {
             if !cancelled {
                 pending.merge(try refill().map { ($0.runId, $0) }, uniquingKeysWith: { a, _ in a })
             }
-            if !pending.isEmpty && finished.isEmpty { backend.waitForChange(timeout: 1) }
+            if !pending.isEmpty && finished.isEmpty {
+                if let work = idleWork {
+                    idleWork = nil
+                    work()
+                    continue  // poll again: the task may have finished meanwhile
+                }
+                backend.waitForChange(timeout: 1)
+            }
         }
         if detached { return .detached }
         return cancelled ? .interrupted : .finished

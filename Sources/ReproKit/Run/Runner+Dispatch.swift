@@ -36,9 +36,14 @@ extension Runner {
     /// 1-10 h band) when the request carries a way to ask.
     func plan(_ p: Prepared, interactive: Bool) throws -> RunPlan {
         let estimate = try EstimateHistory(store: p.store, single: true).estimate(p.spec, configHash: p.configHash, orchestration: p.config.orchestration)
-        let routing = Router.route(
-            requested: request.backend, specBackend: p.spec.backend, estimate: estimate, config: p.config,
-            ask: interactive ? request.ask : nil)
+        var routing = Router.route(
+            requested: request.backend, specBackend: p.spec.backend, estimate: estimate, config: p.config, ask: nil)
+        if interactive, let ask = request.ask, routing.by == "ask_default" {
+            // A question comes next: say first why the run is needed at all.
+            settleExplanation()
+            routing = Router.route(
+                requested: request.backend, specBackend: p.spec.backend, estimate: estimate, config: p.config, ask: ask)
+        }
         try Backends.validate(routing.backend, config: p.config)
         return RunPlan(
             name: p.spec.name, key: p.key, cache: "miss", why: nil, estimate: estimate, routing: routing,
@@ -73,6 +78,8 @@ extension Runner {
     func execute(_ p: Prepared) throws -> RunOutcome {
         let plan = try self.plan(p, interactive: true)
         Trace.mark("estimated and routed")
+        // Off this machine the wait is long and submission prints: say why before it.
+        if Backends.type(of: plan.routing.backend, config: p.config) != LocalBackend.backendName { settleExplanation() }
         let o = p.config.orchestration
         if plan.routing.by != "option" && plan.routing.by != "spec" && (plan.routing.backend != "local" || plan.routing.by != "auto") {
             log("\(plan.routing.backend): \(plan.routing.reason)")
@@ -171,6 +178,7 @@ extension Runner {
                 try p.store.insertRunning(record, blobs: patchBlob.map { [$0] } ?? [])
             }
             runId = id
+            recordedRunId = id
         } else if let fb = pendingFallback {
             try p.store.reassign(record, fallback: fb)
             pendingFallback = nil

@@ -80,7 +80,7 @@ extension Runner {
     /// Waits for submitted handles and turns the one result into an outcome.
     func wait(_ handles: [TaskHandle], dispatcher d: Dispatcher, fallback: RunRecord) throws -> RunOutcome {
         var result: Dispatcher.Finished?
-        let how = try d.drive(handles, onFinished: { result = $0 })
+        let how = try d.drive(handles, onFinished: { result = $0 }, whileWaiting: { [unowned self] in settleExplanation() })
         Trace.mark("outputs ingested, run recorded")
         if let r = result { return RunOutcome(record: r.record, cache: .miss, outputsDir: r.outputsDir, outputPaths: r.outputPaths) }
         // Another repro ingested it, or we detached: report what the store says now.

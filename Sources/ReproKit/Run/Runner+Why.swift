@@ -60,8 +60,9 @@ extension Runner {
     }
 
     /// `knownMiss`: the caller has just found no servable run (a miss about to run), so the
-    /// store is not asked again.
-    func explain(_ p: Prepared, knownMiss: Bool = false) throws -> WhyReport {
+    /// store is not asked again. `running`: the run computing the key now, if recorded already
+    /// (it is not what the miss is compared with).
+    func explain(_ p: Prepared, knownMiss: Bool = false, running: String? = nil) throws -> WhyReport {
         let maxAge = p.config.maxAge
         var report = WhyReport(verdict: .miss, name: p.spec.name, key: p.key)
         if !knownMiss, let hit = try p.store.servableRun(forKey: p.key, maxAge: maxAge) {
@@ -72,7 +73,7 @@ extension Runner {
         }
         // Succeeded runs sort first, so one row answers both questions below (a key invalidated
         // again and again must not make every miss decode twenty records).
-        let sameKey = try p.store.runs(forKey: p.key, limit: 1)
+        let sameKey = try p.store.runs(forKey: p.key, limit: 1, excluding: running)
         if let r = sameKey.first(where: { $0.status == .succeeded }) {
             report.comparedRun = r.runId
             switch r.cacheState(maxAge: maxAge) {

@@ -11,6 +11,19 @@ public final class Runner {
     var pendingFallback: JSONValue?
     /// Failed attempts made before the run had a record.
     var carriedAttempts: [JSONValue] = []
+    /// Explains (and logs why) a miss about to run. For a local run it is done while the task
+    /// executes (it reads the store: ~0.4 ms off a short run's path); earlier when something
+    /// is printed or asked before the task starts (`settleExplanation`).
+    var pendingExplanation: ((_ running: String?) -> Void)?
+    /// The run this runner recorded for the key (not what its miss is compared with).
+    var recordedRunId: String?
+
+    /// Runs the pending explanation now, once.
+    func settleExplanation() {
+        guard let explain = pendingExplanation else { return }
+        pendingExplanation = nil
+        explain(recordedRunId)
+    }
 
     public init(_ request: RunRequest, logger: Logger = Logger(label: "repro.run")) {
         self.request = request
@@ -90,11 +103,19 @@ public final class Runner {
             {
                 return try serveHit(hit, p)
             }
-            // Before paying for compute, say why it is needed (the question users ask most).
-            let why = request.noCache ? nil : (try? explain(p, knownMiss: true))?.line
-            Trace.mark("miss explained")
-            if let why { log(why) }
+            // Say why compute is needed (the question users ask most), before anything else is
+            // printed or asked, or while a local task runs.
+            var why: String?
+            if !request.noCache {
+                pendingExplanation = { [unowned self] running in
+                    why = (try? explain(p, knownMiss: true, running: running))?.line
+                    Trace.mark("miss explained")
+                    if let why { log(why) }
+                }
+            }
+            defer { settleExplanation() }
             var outcome = try execute(p)
+            settleExplanation()
             outcome.missReason = request.noCache ? "--no-cache" : why
             if let team, outcome.record.status == .succeeded, let done = try p.store.run(id: outcome.record.runId) {
                 team.publish([done], store: p.store, repoRoot: p.repo.workdir)

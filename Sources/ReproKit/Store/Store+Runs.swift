@@ -100,19 +100,7 @@ extension Store {
 
     private func finishOne(runId: String, _ c: Completion) throws(StoreError) -> Bool {
         do {
-            try db.prepare(
-                """
-                UPDATE runs SET status = ?, exit_code = ?, message = ?, finished_at = ?, duration_s = ?,
-                    stdout_blob = ?, stderr_blob = ?, executable_path = COALESCE(?, executable_path),
-                    executable_sha256 = COALESCE(?, executable_sha256), host = COALESCE(?, host), os = COALESCE(?, os),
-                    job_id = COALESCE(?, job_id), queued_at = COALESCE(queued_at, started_at),
-                    started_at = COALESCE(?, started_at), interpreter_json = COALESCE(?, interpreter_json),
-                    packages_blob = COALESCE(?, packages_blob),
-                    attempts_json = CASE WHEN ? IS NULL THEN attempts_json ELSE json_insert(COALESCE(attempts_json, '[]'), '$[#]', json(?)) END,
-                    cost = CASE WHEN ? IS NULL THEN cost ELSE COALESCE(cost, 0) + ? END
-                WHERE run_id = ? AND status = 'running'
-                """
-            ).run([
+            try db.prepare(Store.finishSQL).run([
                 .text(c.status.rawValue), c.exitCode.map { .int(Int64($0)) } ?? .null, c.message.map { .text($0) } ?? .null,
                 .text(c.finishedAt), .double(c.durationS), c.stdout.map { .text($0.sha256) } ?? .null,
                 c.stderr.map { .text($0.sha256) } ?? .null, c.executablePath.map { .text($0) } ?? .null,
@@ -125,27 +113,46 @@ extension Store {
             // Only the process that moves it out of `running` records its outputs: exactly once.
             guard db.changes == 1 else { return false }
             try insertBlobRows([c.stdout, c.stderr, c.packages].compactMap { $0 } + c.outputs.map(\.blob))
-            let insertOutput = try db.prepare(
-                "INSERT OR REPLACE INTO outputs (run_id, name, sha256, size, inline_json) VALUES (?, ?, ?, ?, ?)")
+            let insertOutput = try db.prepare(Store.insertOutputSQL)
             for (o, inline, _) in c.outputs {
                 try insertOutput.run([.text(runId), .text(o.name), .text(o.sha256), .int(o.size), inline.map { .text($0) } ?? .null])
             }
             // It was computed at HEAD, so its code identity is current now.
-            try db.prepare(
-                """
-                INSERT INTO code_states (code_json, stale_json, checked_commit, checked_at)
-                SELECT code_json, NULL, commit_id, ? FROM runs WHERE run_id = ? AND status = 'succeeded'
-                ON CONFLICT (code_json) DO UPDATE SET stale_json = NULL, checked_commit = excluded.checked_commit,
-                  checked_at = excluded.checked_at
-                """
-            ).run([.text(c.finishedAt), .text(runId)])
+            try db.prepare(Store.codeCurrentSQL).run([.text(c.finishedAt), .text(runId)])
             return true
         }
     }
 
+    /// What completing a run writes (prepared ahead by `prepareCompletionStatements`).
+    static let finishSQL = """
+        UPDATE runs SET status = ?, exit_code = ?, message = ?, finished_at = ?, duration_s = ?,
+            stdout_blob = ?, stderr_blob = ?, executable_path = COALESCE(?, executable_path),
+            executable_sha256 = COALESCE(?, executable_sha256), host = COALESCE(?, host), os = COALESCE(?, os),
+            job_id = COALESCE(?, job_id), queued_at = COALESCE(queued_at, started_at),
+            started_at = COALESCE(?, started_at), interpreter_json = COALESCE(?, interpreter_json),
+            packages_blob = COALESCE(?, packages_blob),
+            attempts_json = CASE WHEN ? IS NULL THEN attempts_json ELSE json_insert(COALESCE(attempts_json, '[]'), '$[#]', json(?)) END,
+            cost = CASE WHEN ? IS NULL THEN cost ELSE COALESCE(cost, 0) + ? END
+        WHERE run_id = ? AND status = 'running'
+        """
+    static let insertOutputSQL = "INSERT OR REPLACE INTO outputs (run_id, name, sha256, size, inline_json) VALUES (?, ?, ?, ?, ?)"
+    static let insertBlobSQL = "INSERT OR IGNORE INTO blobs (sha256, size, stored_size, created_at) VALUES (?, ?, ?, ?)"
+    static let codeCurrentSQL = """
+        INSERT INTO code_states (code_json, stale_json, checked_commit, checked_at)
+        SELECT code_json, NULL, commit_id, ? FROM runs WHERE run_id = ? AND status = 'succeeded'
+        ON CONFLICT (code_json) DO UPDATE SET stale_json = NULL, checked_commit = excluded.checked_commit,
+          checked_at = excluded.checked_at
+        """
+
+    /// Prepares the statements that complete a run, while its task runs: a short run's
+    /// completion then only binds and steps them. Failures are left for the real use to report.
+    func prepareCompletionStatements() {
+        for sql in [Store.finishSQL, Store.insertBlobSQL, Store.insertOutputSQL, Store.codeCurrentSQL] { _ = try? db.prepare(sql) }
+    }
+
     func insertBlobRows(_ blobs: [BlobRef]) throws(StoreError) {
         guard !blobs.isEmpty else { return }
-        let stmt = try db.prepare("INSERT OR IGNORE INTO blobs (sha256, size, stored_size, created_at) VALUES (?, ?, ?, ?)")
+        let stmt = try db.prepare(Store.insertBlobSQL)
         let now = Clock.iso8601(Clock.now())
         for b in blobs { try stmt.run([.text(b.sha256), .int(b.size), .int(b.storedSize), .text(now)]) }
     }
@@ -266,9 +273,10 @@ extension Store {
     }
 
     /// Every run with this key: succeeded ones first, then newest first.
-    public func runs(forKey key: String, limit: Int = 1_000_000) throws(StoreError) -> [RunRecord] {
-        let clause = Store.runsOfKeyClause
-        let args: [SQLValue] = [.text(key), .int(Int64(limit))]
+    /// `excluding`: a run not to count (the one computing this key right now).
+    public func runs(forKey key: String, limit: Int = 1_000_000, excluding: String? = nil) throws(StoreError) -> [RunRecord] {
+        let clause = excluding == nil ? Store.runsOfKeyClause : Store.otherRunsOfKeyClause
+        let args: [SQLValue] = [.text(key)] + (excluding.map { [.text($0)] } ?? []) + [.int(Int64(limit))]
         // A few (`repro why` and a miss ask for one): found by id; many in one query.
         return try limit <= 16 ? fetchRunsById(where: clause, args) : fetchRuns(where: clause, args)
     }
@@ -281,6 +289,7 @@ extension Store {
     /// The orders of `runs(forKey:)` and `newestRun(named:)`: the indexes of migration 12
     /// answer them in one probe (a test checks the plan).
     static let runsOfKeyClause = "key = ? ORDER BY (status = 'succeeded') DESC, started_at DESC LIMIT ?"
+    static let otherRunsOfKeyClause = "key = ? AND run_id != ? ORDER BY (status = 'succeeded') DESC, started_at DESC LIMIT ?"
     static let newestOfNameClause = "name = ? AND status != 'running' ORDER BY (status = 'succeeded') DESC, started_at DESC LIMIT 1"
 
     static func decodeStale(_ text: String?) -> [StaleReason] {
