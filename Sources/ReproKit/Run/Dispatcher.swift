@@ -66,12 +66,16 @@ public final class Dispatcher {
     /// Polls until every handle is final, calling `onFinished` for each as it is ingested.
     /// `refill` is asked for more work after each round (a sweep's next window).
     /// `whileWaiting` runs once, the first time nothing has finished yet, as does preparing
-    /// what ingesting needs: work taken off the path of a short run.
+    /// what ingesting needs: work taken off the path of a short run. `batchWindow`: ingest at
+    /// most once per this many seconds, so tasks that finish close together are recorded in
+    /// one transaction (a sweep of short points: one write of each index page per batch, not
+    /// per point); the pool keeps running meanwhile.
     @discardableResult
     func drive(
         _ initial: [TaskHandle], refill: () throws -> [TaskHandle] = { [] }, onFinished: (Finished) -> Void,
-        stopRequested: () -> Bool = { false }, whileWaiting: (() -> Void)? = nil
+        stopRequested: () -> Bool = { false }, whileWaiting: (() -> Void)? = nil, batchWindow: Double = 0
     ) throws -> Outcome {
+        var lastIngest = Clock.monotonic()
         var idleWork: (() -> Void)? = { [store] in
             whileWaiting?()
             store.prepareCompletionStatements()
@@ -82,6 +86,10 @@ public final class Dispatcher {
         var detached = false
         pending.merge(try refill().map { ($0.runId, $0) }, uniquingKeysWith: { a, _ in a })
         while !pending.isEmpty {
+            if batchWindow > 0, Interrupts.shared.received == nil {
+                let left = lastIngest + batchWindow - Clock.monotonic()
+                if left > 0 { usleep(UInt32(left * 1_000_000)) }
+            }
             let statuses = try backend.poll(Array(pending.values))
             var finished: [(TaskHandle, TaskStatus)] = []
             for (id, h) in pending {
@@ -108,6 +116,7 @@ public final class Dispatcher {
             }
             for (h, _) in finished { pending.removeValue(forKey: h.runId) }
             if !finished.isEmpty { Trace.mark("dispatcher: \(finished.count) finished, ingesting") }
+            if !finished.isEmpty { lastIngest = Clock.monotonic() }
             for f in try ingestBatch(finished) { onFinished(f) }
             if !cancelled, Interrupts.shared.received != nil || stopRequested() {
                 cancelled = true

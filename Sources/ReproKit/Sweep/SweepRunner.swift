@@ -561,7 +561,11 @@ public final class SweepRunner {
                     show(localProg, false)
                 }
             },
-            stopRequested: { self.request.failFast && window.failedSeen })
+            stopRequested: { self.request.failFast && window.failedSeen },
+            // Locally the pool holds a window of queued points, so recording what finished
+            // within 2 ms in one transaction costs the workers nothing (10,000 `true` points:
+            // ~6 a batch, 7% faster). Longer starves them: half a window is refilled at a time.
+            batchWindow: inProcess && !request.failFast ? 0.002 : 0)
         prog = localProg
         if outcome != .finished { return outcome }
 
