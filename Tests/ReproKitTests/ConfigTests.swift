@@ -282,4 +282,21 @@ final class ConfigTests: XCTestCase {
         let runs = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs"], cwd: "/")
         XCTAssertEqual(runs.out.trimmingCharacters(in: .whitespacesAndNewlines), "0")
     }
+
+    /// Spec paths are recorded relative to the repository, through `.`, `..` and symlinks.
+    func testSpecPathsAreRecordedRelativeToTheRepository() throws {
+        let base = NSTemporaryDirectory() + "repro-relpath-\(UUID().uuidString)"
+        try FileManager.default.createDirectory(atPath: base + "/repo/sims", withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: base) }
+        try FileManager.default.createSymbolicLink(atPath: base + "/link", withDestinationPath: base + "/repo")
+        let repo = base + "/repo"
+        XCTAssertEqual(RepoPath.relative(repo + "/sims/./a/../sim.yaml", repo: repo), "sims/sim.yaml")
+        XCTAssertEqual(RepoPath.relative(repo + "//sim.yaml", repo: repo), "sim.yaml")
+        // Reached through a symlink to the repository, or with the repository named through one.
+        XCTAssertEqual(RepoPath.relative(base + "/link/sims/sim.yaml", repo: repo), "sims/sim.yaml")
+        XCTAssertEqual(RepoPath.relative(repo + "/sims/sim.yaml", repo: base + "/link"), "sims/sim.yaml")
+        // Outside: the clean absolute path.
+        XCTAssertEqual(RepoPath.relative(base + "/other/../elsewhere/x.yaml", repo: repo), base + "/elsewhere/x.yaml")
+        XCTAssertEqual(RepoPath.relative("/", repo: repo), "/")
+    }
 }

@@ -23,11 +23,7 @@ extension Store {
 
     func insertRunningRow(_ r: RunRecord) throws(StoreError) {
         do {
-            let placeholders = Array(repeating: "?", count: 48).joined(separator: ", ")
-            try db.prepare(
-                "INSERT INTO runs (\(Store.runColumns), queued_at, interpreter_json, packages_blob, backend_type, "
-                    + "estimate_json, routing_json, cost_estimate, attempts_json, fallback_json, cost, origin_json) VALUES (\(placeholders))"
-            ).run([
+            try db.prepare(Store.insertRunSQL).run([
                 .text(r.runId), .text(r.key), .text(r.name), .text(r.specPath), .text(r.configHash),
                 .text(r.config.canonical), .text(r.commit), .text(r.commitSummary), .text(r.code.canonical),
                 .int(r.dirty ? 1 : 0), .text(JSONValue.array(r.dirtyFiles.map { .string($0) }).canonical),
@@ -122,6 +118,11 @@ extension Store {
             return true
         }
     }
+
+    /// A new run's row (built once: the text is also the statement cache's key).
+    static let insertRunSQL =
+        "INSERT INTO runs (\(runColumns), queued_at, interpreter_json, packages_blob, backend_type, estimate_json, routing_json, "
+        + "cost_estimate, attempts_json, fallback_json, cost, origin_json) VALUES (?" + String(repeating: ", ?", count: 47) + ")"
 
     /// What completing a run writes (prepared ahead by `prepareCompletionStatements`).
     static let finishSQL = """
