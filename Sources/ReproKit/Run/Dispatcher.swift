@@ -66,14 +66,14 @@ public final class Dispatcher {
     /// Polls until every handle is final, calling `onFinished` for each as it is ingested.
     /// `refill` is asked for more work after each round (a sweep's next window).
     /// `whileWaiting` runs once, the first time nothing has finished yet, as does preparing
-    /// what ingesting needs: work taken off the path of a short run. `batchWindow`: ingest at
-    /// most once per this many seconds, so tasks that finish close together are recorded in
-    /// one transaction (a sweep of short points: one write of each index page per batch, not
-    /// per point); the pool keeps running meanwhile.
+    /// what ingesting needs: work taken off the path of a short run. `batch`: hold finished
+    /// tasks until `count` of them are in or `wait` seconds passed since the last ingest, so
+    /// they are recorded in one transaction (each index page written once a batch, not once
+    /// a point); only for a pool that keeps running meanwhile.
     @discardableResult
     func drive(
         _ initial: [TaskHandle], refill: () throws -> [TaskHandle] = { [] }, onFinished: (Finished) -> Void,
-        stopRequested: () -> Bool = { false }, whileWaiting: (() -> Void)? = nil, batchWindow: Double = 0
+        stopRequested: () -> Bool = { false }, whileWaiting: (() -> Void)? = nil, batch: (count: Int, wait: Double)? = nil
     ) throws -> Outcome {
         var lastIngest = Clock.monotonic()
         var idleWork: (() -> Void)? = { [store] in
@@ -86,12 +86,9 @@ public final class Dispatcher {
         var detached = false
         pending.merge(try refill().map { ($0.runId, $0) }, uniquingKeysWith: { a, _ in a })
         while !pending.isEmpty {
-            if batchWindow > 0, Interrupts.shared.received == nil {
-                let left = lastIngest + batchWindow - Clock.monotonic()
-                if left > 0 { usleep(UInt32(left * 1_000_000)) }
-            }
             let statuses = try backend.poll(Array(pending.values))
             var finished: [(TaskHandle, TaskStatus)] = []
+            var resubmitted = false
             for (id, h) in pending {
                 guard let st = statuses[id] else { continue }
                 if announceStates {
@@ -105,6 +102,7 @@ public final class Dispatcher {
                 case .queued, .running: continue
                 case .done: finished.append((h, st))
                 case .retry:
+                    resubmitted = true
                     if h.attempt < maxRetries && !cancelled {
                         log("\(backend.name): run \(id) lost (\(st.schedulerState ?? "?")), resubmitting (attempt \(h.attempt + 2))")
                         if let again = try resubmit(h) { pending[id] = again } else { finished.append((h, failure(st, "could not resubmit"))) }
@@ -112,6 +110,17 @@ public final class Dispatcher {
                         lostRuns.insert(id)
                         finished.append((h, failure(st, "lost \(h.attempt + 1) time(s) (\(st.schedulerState ?? "?")); giving up")))
                     }
+                }
+            }
+            if let batch, !finished.isEmpty, !resubmitted, !cancelled, finished.count < min(batch.count, pending.count),
+                Interrupts.shared.received == nil, !stopRequested()
+            {
+                let left = lastIngest + batch.wait - Clock.monotonic()
+                if left > 0 {
+                    // Polled every 2 ms, not woken per completion: with short tasks those
+                    // wake-ups would cost the workers more than the batching saves.
+                    usleep(UInt32(min(left, 0.002) * 1_000_000))
+                    continue  // what finished stays pending until it is ingested
                 }
             }
             for (h, _) in finished { pending.removeValue(forKey: h.runId) }

@@ -562,10 +562,11 @@ public final class SweepRunner {
                 }
             },
             stopRequested: { self.request.failFast && window.failedSeen },
-            // Locally the pool holds a window of queued points, so recording what finished
-            // within 2 ms in one transaction costs the workers nothing (10,000 `true` points:
-            // ~6 a batch, 7% faster). Longer starves them: half a window is refilled at a time.
-            batchWindow: inProcess && !request.failFast ? 0.002 : 0)
+            // Locally the pool holds a window of queued points, so recording what finished in
+            // batches costs the workers nothing, as long as a batch is well under the half
+            // window that is refilled at a time (10,000 `true` points: 7% faster; 1,000 Python
+            // points: a third of the WAL pages written).
+            batch: inProcess && !request.failFast ? (count: min(window.size / 4, max(8, 2 * jobs)), wait: 0.1) : nil)
         prog = localProg
         if outcome != .finished { return outcome }
 
