@@ -35,6 +35,37 @@ final class ConcurrencyTests: XCTestCase {
         XCTAssertEqual(try store.integrityCheck(), ["ok"])
     }
 
+    /// Local runs reuse task folders (`tmp/run-slot-N`): runs at the same time each hold their
+    /// own, and what a killed run left in one never becomes another run's output.
+    func testConcurrentRunsHoldTheirOwnTaskFoldersAndLeftoversDoNotLeak() throws {
+        let repo = try TempRepo.seeded(
+            spec: TempRepo.defaultSpec.replacingOccurrences(of: "[COUNTER_FILE]", with: "[COUNTER_FILE, SIM_SLEEP]"))
+        let slot = repo.path + "/.repro/tmp/run-slot-1"
+        try FileManager.default.createDirectory(atPath: slot + "/out/traj", withIntermediateDirectories: true)
+        repo.write(".repro/tmp/run-slot-1/out/traj/9.csv", "planted\n")
+        repo.write(".repro/tmp/run-slot-1/out/result.json", "{\"planted\": true}\n")
+        var procs: [(Process, String)] = []
+        for n in 1...3 {
+            let log = repo.path + "/.git/stderr-\(n)"
+            procs.append(
+                (try launchRepro(["run", "sim.yaml", "--set", "params.n=\(n)"], cwd: repo.path, env: ["SIM_SLEEP": "0.3"], stderrFile: log), log))
+        }
+        for (p, log) in procs {
+            p.waitUntilExit()
+            XCTAssertEqual(p.terminationStatus, 0, (try? String(contentsOfFile: log, encoding: .utf8)) ?? "")
+        }
+        for n in 1...3 {
+            let r = parseJSON(repro(["run", "sim.yaml", "--set", "params.n=\(n)", "--json"], cwd: repo.path).out)
+            XCTAssertEqual(r["cache"], "hit")
+            let names = (r["outputs"]?.arrayValue ?? []).compactMap { $0["name"]?.stringValue }.sorted()
+            XCTAssertEqual(names, ["result.json", "traj/0.csv", "traj/1.csv", "traj/2.csv"])
+            let dir = r["outputs_dir"]?.stringValue ?? ""
+            let result = (try? String(contentsOfFile: dir + "/result.json", encoding: .utf8)) ?? ""
+            XCTAssertTrue(result.contains("\"n\": \(n)}"), result)
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: slot + "/out/traj/9.csv"), "emptied by the run that took the slot")
+    }
+
     func testKill9MidRunLeavesAHealthyStoreAndAnInterruptedRun() throws {
         let repo = try TempRepo()
         repo.addFixture("slow.sh", as: "slow.sh")

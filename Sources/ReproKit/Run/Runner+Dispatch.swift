@@ -163,8 +163,12 @@ extension Runner {
         Trace.mark("backend ready")
         let id = runId ?? HostInfo.newRunId()
         let patchBlob = try p.patch.map { try p.store.putReferencedBytes($0) }
+        // A local run reuses a task folder (held until this attempt returns).
+        let slot = backend.capabilities.runsInProcess ? try TaskSlot.take(store: p.store) : nil
+        defer { withExtendedLifetime(slot) {} }  // its lock must outlive the task, not its last use
         var (task, record) = try Runner.makeTask(
-            p, specPath: request.specPath, environment: request.environment, backend: backend, runId: id, patchBlob: patchBlob?.sha256)
+            p, specPath: request.specPath, environment: request.environment, backend: backend, runId: id, patchBlob: patchBlob?.sha256,
+            taskDir: slot?.dir)
         record.estimate = plan.estimate.json
         record.routing = routing.json
         record.costEstimate = Runner.costEstimate(p, backend: backendName, seconds: plan.estimate.seconds)
@@ -185,6 +189,7 @@ extension Runner {
         }
         Trace.mark("run recorded as running")
         let d = try dispatcher(p, backend: backend)
+        d.recycleTaskDirs = slot != nil
         let handles: [TaskHandle]
         do {
             handles = try d.submit([task], resources: p.spec.resources, records: [record])
