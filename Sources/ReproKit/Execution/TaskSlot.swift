@@ -1,9 +1,3 @@
-#if canImport(Glibc)
-    import Glibc
-#elseif canImport(Darwin)
-    import Darwin
-#endif
-
 /// A task folder that one local run at a time reuses (`tmp/run-slot-N`), held by a lock for
 /// the run. A run in a fresh folder creates five files and folders and deletes them again; on
 /// ext4 without a journal each creation then scans past every inode deleted in the last 30 s,
@@ -25,8 +19,7 @@ final class TaskSlot {
             let lock = try FileLock(path: store.locksDir + "/run-slot-\(i).lock")
             guard lock.tryLock() else { continue }
             let dir = store.tmpDir + "/run-slot-\(i)"
-            FileIO.emptyTree(dir + "/out")
-            for name in ["manifest.json", "task.json", "secrets.json"] { unlink(dir + "/" + name) }
+            FileIO.emptyTree(dir + "/out")  // stdout, stderr and config.json are truncated on reuse
             return TaskSlot(dir: dir, lock: lock)
         }
         return nil

@@ -124,8 +124,10 @@ public final class Dispatcher {
                 }
             }
             for (h, _) in finished { pending.removeValue(forKey: h.runId) }
-            if !finished.isEmpty { Trace.mark("dispatcher: \(finished.count) finished, ingesting") }
-            if !finished.isEmpty { lastIngest = Clock.monotonic() }
+            if !finished.isEmpty {
+                Trace.mark("dispatcher: \(finished.count) finished, ingesting")
+                lastIngest = Clock.monotonic()
+            }
             for f in try ingestBatch(finished) { onFinished(f) }
             if !cancelled, Interrupts.shared.received != nil || stopRequested() {
                 cancelled = true

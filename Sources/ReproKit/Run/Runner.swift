@@ -14,7 +14,7 @@ public final class Runner {
     /// Explains (and logs why) a miss about to run. For a local run it is done while the task
     /// executes (it reads the store: ~0.4 ms off a short run's path); earlier when something
     /// is printed or asked before the task starts (`settleExplanation`).
-    var pendingExplanation: ((_ running: String?) -> Void)?
+    var pendingExplanation: (() -> Void)?
     /// The run this runner recorded for the key (not what its miss is compared with).
     var recordedRunId: String?
 
@@ -22,7 +22,7 @@ public final class Runner {
     func settleExplanation() {
         guard let explain = pendingExplanation else { return }
         pendingExplanation = nil
-        explain(recordedRunId)
+        explain()
     }
 
     public init(_ request: RunRequest, logger: Logger = Logger(label: "repro.run")) {
@@ -107,8 +107,8 @@ public final class Runner {
             // printed or asked, or while a local task runs.
             var why: String?
             if !request.noCache {
-                pendingExplanation = { [unowned self] running in
-                    why = (try? explain(p, knownMiss: true, running: running))?.line
+                pendingExplanation = { [unowned self] in
+                    why = (try? explain(p, knownMiss: true, running: recordedRunId))?.line
                     Trace.mark("miss explained")
                     if let why { log(why) }
                 }
