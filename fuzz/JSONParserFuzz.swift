@@ -1,4 +1,4 @@
-// libFuzzer entry point for JSONParser: built by scripts/fuzz-json.sh together with the parser's
+// libFuzzer entry point for JSONParser: built by scripts/fuzz.sh together with the parser's
 // own source files (not part of the package build). Any crash, hang or failed round trip is a bug.
 
 @_cdecl("LLVMFuzzerTestOneInput")

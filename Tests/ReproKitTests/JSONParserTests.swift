@@ -38,7 +38,7 @@ final class JSONParserTests: XCTestCase {
         XCTAssertEqual(try JSONParser.parse([0x22, 0xC3, 0xA9, 0x22]), .string("é"))
     }
 
-    /// Replays the fuzzing corpus (scripts/fuzz-json.sh adds to it): no input may crash the
+    /// Replays the fuzzing corpus (scripts/fuzz.sh adds to it): no input may crash the
     /// parser, and whatever parses must survive a canonical round trip.
     func testFuzzCorpusReplays() throws {
         let dir = TestPaths.root + "/Tests/ReproKitTests/Corpus/json"

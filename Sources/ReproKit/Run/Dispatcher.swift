@@ -247,7 +247,8 @@ public final class Dispatcher {
                 resultDir = target
                 for o in record.outputs {
                     let dest = target + "/" + o.name
-                    try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
+                    let (parent, leaf) = try SafePath.openParent(root: target, rel: o.name)
+                    defer { close(parent) }
                     // Already hashed into the store: moving the file is the cheap copy, but only
                     // for a plain file with one link. A hard link the simulation made to a file
                     // outside the store (an input, say) is copied from the blob instead, so
@@ -255,7 +256,7 @@ public final class Dispatcher {
                     let src = dir + "/out/" + o.name
                     var st = stat()
                     let movable = lstat(src, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_nlink == 1
-                    if !movable || rename(src, dest) != 0 { try store.materializeBlob(o.sha256, to: dest) }
+                    if !movable || renameat(AT_FDCWD, src, parent, leaf) != 0 { try store.materializeBlob(o.sha256, into: target, name: o.name) }
                     paths[o.name] = dest
                 }
                 try store.recordMaterializations(

@@ -161,9 +161,8 @@ public final class Runner {
         var paths: [String: String] = [:]
         for o in hit.outputs {
             let dest = dir + "/" + o.name
-            try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
             if !Materializer.isCurrent(dest, sha256: o.sha256, size: o.size) {
-                try p.store.materializeBlob(o.sha256, to: dest)
+                try p.store.materializeBlob(o.sha256, into: dir, name: o.name)
             }
             paths[o.name] = dest
         }

@@ -196,6 +196,26 @@ extension Store {
         }
     }
 
+    /// Writes a blob's content to `name` inside `root`, never through a link on the way and
+    /// never outside `root` (the name is checked: a pulled record's `../../.git/config` is
+    /// refused). Temp file and rename inside the same folder, as `materializeBlob(_:to:)`.
+    public func materializeBlob(_ sha256: String, into root: String, name: String) throws(StoreError) {
+        let (dir, leaf) = try SafePath.openParent(root: root, rel: name)
+        defer { close(dir) }
+        let tmp = ".\(leaf.prefix(200)).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
+        let out = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
+        guard out >= 0 else { throw StoreError("cannot create \(root)/\(name).tmp: \(FileIO.errnoText())") }
+        do throws(StoreError) {
+            try inflateBlob(sha256) { piece throws(StoreError) in try FileIO.writeAll(out, piece, path: root + "/" + name) }
+            guard close(out) == 0 else { throw StoreError("close \(root)/\(name) failed: \(FileIO.errnoText())") }
+            guard renameat(dir, tmp, dir, leaf) == 0 else { throw StoreError("cannot write \(root)/\(name): \(FileIO.errnoText())") }
+        } catch {
+            close(out)
+            unlinkat(dir, tmp, 0)
+            throw error
+        }
+    }
+
     /// Inflates a blob piece by piece into `sink`, then checks the content against its name;
     /// throws when the blob is missing, truncated or corrupt (after `sink` saw the bytes).
     func inflateBlob(_ sha256: String, into sink: (UnsafeRawBufferPointer) throws(StoreError) -> Void) throws(StoreError) {

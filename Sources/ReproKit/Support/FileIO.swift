@@ -33,28 +33,82 @@ enum FileIO {
         try writeAll(fd, bytes, path: path)
     }
 
-    /// Removes a directory tree with plain syscalls (FileManager is slow for thousands of
-    /// small task directories).
+    /// Removes a file, a link or a directory tree with plain syscalls (FileManager is slow for
+    /// thousands of small task directories). Links are removed, never followed: a simulation may
+    /// leave `$REPRO_OUTDIR/inputs -> /home/me/data`, and only the link may go. Every directory is
+    /// opened with `O_NOFOLLOW` relative to its parent's descriptor, so a directory swapped for a
+    /// link while we walk is not followed either. Missing is fine.
     static func removeTreeFast(_ path: String) {
-        guard let dir = opendir(path) else {
+        var st = stat()
+        guard lstat(path, &st) == 0 else { return }
+        guard (st.st_mode & S_IFMT) == S_IFDIR else {
             unlink(path)
             return
         }
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        if fd >= 0 {
+            removeContents(of: fd, depth: 0)
+            close(fd)
+        }
+        rmdir(path)
+    }
+
+    /// Removes everything inside a directory, keeping the directory (a link in its place is
+    /// not followed: nothing is removed then).
+    static func emptyTree(_ path: String) {
+        let fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+        guard fd >= 0 else { return }
+        removeContents(of: fd, depth: 0)
+        close(fd)
+    }
+
+    /// Deeper than this, a tree is left (each level holds one descriptor; a hostile tree a
+    /// million folders deep must not exhaust them).
+    private static let maxRemoveDepth = 256
+
+    /// Unlinks every entry of the open directory `fd`, descending into real directories only.
+    private static func removeContents(of fd: Int32, depth: Int) {
+        let listFd = dup(fd)
+        guard listFd >= 0, let dir = fdopendir(listFd) else {
+            if listFd >= 0 { close(listFd) }
+            return
+        }
+        var names: [(String, Bool?)] = []
         while let entry = readdir(dir) {
             let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
                 String(decoding: raw.prefix(while: { $0 != 0 }), as: UTF8.self)
             }
             if name == "." || name == ".." { continue }
-            let child = path + "/" + name
-            if entry.pointee.d_type == UInt8(DT_DIR) { removeTreeFast(child) } else { unlink(child) }
+            let type = entry.pointee.d_type
+            names.append((name, type == UInt8(DT_UNKNOWN) ? nil : type == UInt8(DT_DIR)))
         }
         closedir(dir)
-        rmdir(path)
-    }
-
-    /// Removes everything inside a directory, keeping the directory.
-    static func emptyTree(_ path: String) {
-        for n in directoryNames(path) ?? [] { removeTreeFast(path + "/" + n) }
+        for (name, known) in names {
+            var isDir = known ?? false
+            if known == nil {
+                var st = stat()
+                isDir = fstatat(fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && (st.st_mode & S_IFMT) == S_IFDIR
+            }
+            if isDir {
+                if depth < maxRemoveDepth {
+                    let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                    if child >= 0 {
+                        removeContents(of: child, depth: depth + 1)
+                        close(child)
+                    }
+                }
+                // ENOTDIR: it was swapped for a link or a file since it was listed.
+                if unlinkat(fd, name, AT_REMOVEDIR) != 0 && errno == ENOTDIR { unlinkat(fd, name, 0) }
+            } else if unlinkat(fd, name, 0) != 0 && errno == EISDIR {
+                // Swapped for a directory since it was listed: handled as one, without following.
+                let child = openat(fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC)
+                if child >= 0 {
+                    if depth < maxRemoveDepth { removeContents(of: child, depth: depth + 1) }
+                    close(child)
+                }
+                unlinkat(fd, name, AT_REMOVEDIR)
+            }
+        }
     }
 
     /// The names in a directory (without `.` and `..`), unsorted; nil when it cannot be read.
@@ -145,8 +199,6 @@ enum FileIO {
         close(fd)
     }
 
-    /// Removes a file or a directory tree; missing is fine.
-    static func removeTree(_ path: String) {
-        try? FileManager.default.removeItem(atPath: path)
-    }
+    /// Removes a file or a directory tree, never following a link; missing is fine.
+    static func removeTree(_ path: String) { removeTreeFast(path) }
 }

@@ -74,3 +74,13 @@ func boxingErrors<T>(_ body: () throws -> T) throws(ReproErrorBox) -> T {
         throw ReproErrorBox(ExecutionError("\(error)", cause: error))
     }
 }
+
+/// Carries any `ReproError` through a typed `throws`, keeping its message and exit code.
+public struct ReproErrorBox: ReproError {
+    public let inner: any ReproError
+    public init(_ inner: any ReproError) {
+        if let box = inner as? ReproErrorBox { self.inner = box.inner } else { self.inner = inner }
+    }
+    public var exitCode: Int32 { inner.exitCode }
+    public var description: String { inner.description }
+}

@@ -124,6 +124,9 @@ public enum Tar {
         let fd = open(archive, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError("cannot read \(archive): \(FileIO.errnoText())") }
         defer { close(fd) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else { throw StoreError("cannot read \(archive): \(FileIO.errnoText())") }
+        let archiveSize = Int64(st.st_size)
         var out = Extracted()
         var pendingLinks: [(String, String)] = []
         var pax: [String: String] = [:]
@@ -156,14 +159,26 @@ public enum Tar {
                 throw StoreError("\(archive): bad header checksum at byte \(offset - 512); the archive is damaged")
             }
             let type = Character(Unicode.Scalar(h[156]))
-            var size = Int64(field(124, 12).trimmingCharacters(in: .whitespaces), radix: 8) ?? 0
-            if let s = pax["size"], let v = Int64(s) { size = v }
             var name = field(0, 100)
             let prefix = field(345, 155)
             if !prefix.isEmpty { name = prefix + "/" + name }
             if let p = pax["path"] { name = p }
+            let sizeText = pax["size"] ?? field(124, 12).trimmingCharacters(in: CharacterSet(charactersIn: " \0"))
+            // A size is checked against what the archive still holds before anything is sized
+            // by it: a pax size of -1 or 2^63-1 used to trap in the padding arithmetic.
+            guard let size = sizeText.isEmpty ? 0 : Int64(sizeText, radix: pax["size"] == nil ? 8 : 10), size >= 0,
+                size <= archiveSize - offset
+            else {
+                throw StoreError(
+                    "\(archive): entry '\(name)' claims a size of \(sizeText) bytes, but the archive holds \(max(0, archiveSize - offset)) more; the archive is damaged or forged")
+            }
             let link = pax["linkpath"] ?? field(157, 100)
-            let padded = size + (512 - size % 512) % 512
+            let padded = min(size + (512 - size % 512) % 512, archiveSize - offset)
+            if type == "x" || type == "g" {
+                guard size <= paxLimit else {
+                    throw StoreError("\(archive): a pax header of \(size) bytes (more than \(paxLimit)) before '\(name)'; refusing it")
+                }
+            }
             if type == "x" {
                 let body = String(decoding: try readExactly(Int(padded)).prefix(Int(size)), as: UTF8.self)
                 pax = [:]
@@ -226,6 +241,9 @@ public enum Tar {
         }
         return out
     }
+
+    /// Pax headers carry a few names and numbers; more than this is not an archive repro wrote.
+    static let paxLimit: Int64 = 1 << 20
 
     static func safePath(_ name: String, archive: String) throws(StoreError) -> String {
         let parts = name.split(separator: "/").filter { $0 != "." }

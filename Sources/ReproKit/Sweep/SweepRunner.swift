@@ -435,8 +435,7 @@ public final class SweepRunner {
         for o in outputs {
             let dest = dir + "/" + o.name
             if !Materializer.isCurrent(dest, sha256: o.sha256, size: o.size) {
-                try Store.makeDirectory((dest as NSString).deletingLastPathComponent)
-                try store.materializeBlob(o.sha256, to: dest)
+                try store.materializeBlob(o.sha256, into: dir, name: o.name)
             }
             written.append((dest, o.sha256, runId))
         }

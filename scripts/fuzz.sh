@@ -1,0 +1,27 @@
+#!/bin/sh
+# Fuzzes one of repro's parsers with libFuzzer (+ AddressSanitizer) for SECONDS (default 60),
+# starting from the committed corpus in Tests/ReproKitTests/Corpus/TARGET, which the test suite
+# replays. Inputs that add coverage are merged into that folder at the end: commit them.
+#   scripts/fuzz.sh json 3600      # the JSON parser (records, manifests, task files), an hour
+#   scripts/fuzz.sh tar 3600       # Tar.extract (outputs.tar and code.tar from a bucket), an hour
+set -eu
+cd "$(dirname "$0")/.."
+[ -x /opt/swift/usr/bin/swiftc ] && PATH="/opt/swift/usr/bin:$PATH"
+target=${1:?usage: scripts/fuzz.sh json|tar [SECONDS]}
+seconds=${2:-60}
+out=.build/fuzz
+mkdir -p "$out"
+S=Sources/ReproKit/Support
+case "$target" in
+  json) sources="fuzz/JSONParserFuzz.swift $S/JSONParser.swift $S/JSONValue.swift $S/NumberFormat.swift"; maxlen=4096 ;;
+  tar) sources="fuzz/TarFuzz.swift $S/Tar.swift $S/FileIO.swift $S/ReproError.swift"; maxlen=16384 ;;
+  *) echo "scripts/fuzz.sh: unknown target '$target' (json or tar)" >&2; exit 2 ;;
+esac
+# shellcheck disable=SC2086
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name ReproFuzz $sources -o "$out/fuzz-$target"
+corpus=Tests/ReproKitTests/Corpus/$target
+work="$out/$target-corpus"
+mkdir -p "$corpus" "$work"
+"$out/fuzz-$target" -max_total_time="$seconds" -max_len="$maxlen" -timeout=5 -print_final_stats=1 "$work" "$corpus"
+# Keep the committed corpus small: only inputs that add coverage.
+"$out/fuzz-$target" -merge=1 "$corpus" "$work" 2>&1 | tail -n 2
