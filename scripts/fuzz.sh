@@ -22,6 +22,6 @@ swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name ReproFuzz $sou
 corpus=Tests/ReproKitTests/Corpus/$target
 work="$out/$target-corpus"
 mkdir -p "$corpus" "$work"
-"$out/fuzz-$target" -max_total_time="$seconds" -max_len="$maxlen" -timeout=5 -print_final_stats=1 "$work" "$corpus"
+"$out/fuzz-$target" -max_total_time="$seconds" -max_len="$maxlen" -timeout=5 -print_final_stats=1 -artifact_prefix="$out/" "$work" "$corpus"
 # Keep the committed corpus small: only inputs that add coverage.
 "$out/fuzz-$target" -merge=1 "$corpus" "$work" 2>&1 | tail -n 2

@@ -138,3 +138,178 @@ final class HostileWorldTests: XCTestCase {
         XCTAssertGreaterThan(extracted, 3)
     }
 }
+
+/// What a trusted signer or a bucket writer can put in the team cache, pulled by a teammate
+/// (with TeamCacheTests' team: two clones, alice's and bob's keys trusted, a moto bucket).
+extension TeamCacheTests {
+
+    /// A's genuine run of sim.yaml, pushed signed by alice; the record as A's store holds it.
+    func pushed(_ t: Team) throws -> RunRecord {
+        let run = repro(["run", "sim.yaml", "--json"], cwd: t.a.path, env: envA(t))
+        XCTAssertEqual(run.code, 0, run.err)
+        XCTAssertEqual(repro(["push", "sim.yaml", "--key", t.keys + "/alice"], cwd: t.a.path, env: t.env).code, 0)
+        let id = try XCTUnwrap(parseJSON(run.out)["run_id"]?.stringValue)
+        return try XCTUnwrap(try Store(root: t.a.path + "/.repro").run(id: id))
+    }
+
+    /// Signs `record` with `signer` and puts its manifest (and run pointer) in the bucket.
+    @discardableResult
+    func plant(_ t: Team, _ record: RunRecord, signer: String = "alice", sizes: [String: Int64] = [:], name: String? = nil) throws -> String {
+        let key = try Attestation.loadPrivate(t.keys + "/" + signer)
+        var all = sizes
+        for o in record.outputs where all[o.sha256] == nil { all[o.sha256] = o.size }
+        let store = try Store(root: t.a.path + "/.repro")
+        for h in record.blobHashes where all[h] == nil { all[h] = try store.blobSize(h) ?? 0 }
+        let m = try CacheManifest.make(record: record, sizes: all, signingKey: key, pushedAt: Clock.iso8601(Clock.now()))
+        let objectName = name ?? m.name
+        _ = try t.client.put(m.envelope, bucket: t.bucket, key: "team/" + objectName)
+        return objectName
+    }
+
+    func testForgedRecordsSignedByATrustedKeyAreRefused() throws {
+        let t = try makeTeam()
+        let genuine = try pushed(t)
+        let result = try XCTUnwrap(genuine.outputs.first { $0.name == "result.json" })
+        var forgeries: [(String, RunRecord, [String: Int64], String)] = []
+        // Output names that climb out of the results folder into the repository and beyond.
+        var climb = genuine
+        climb.runId = "20991231-000000-0000000001"
+        climb.outputs = [
+            OutputFile(name: "../../../../pwned.txt", sha256: result.sha256, size: result.size),
+            OutputFile(name: "../../../.git/config", sha256: result.sha256, size: result.size),
+        ]
+        forgeries.append(("climb", climb, [:], "is refused"))
+        // An undeclared output name (the spec declares result.json and traj/*.csv).
+        var undeclared = genuine
+        undeclared.runId = "20991231-000000-0000000002"
+        undeclared.outputs = [OutputFile(name: "notes.sh", sha256: result.sha256, size: result.size)]
+        forgeries.append(("undeclared", undeclared, [:], "not among the declared outputs"))
+        // Listed first by audit: a start in 2099.
+        var future = genuine
+        future.runId = "20991231-000000-0000000003"
+        future.startedAt = "2099-01-01T00:00:00.000Z"
+        future.finishedAt = "2099-01-01T00:00:01.000Z"
+        forgeries.append(("future", future, [:], "in the future"))
+        // Params of another point carried under this key.
+        var otherPoint = genuine
+        otherPoint.runId = "20991231-000000-0000000004"
+        var config = genuine.config.objectValue ?? [:]
+        config["params"] = .object(["n": .int(999), "label": .string("demo")])
+        otherPoint.config = .object(config)
+        otherPoint.configHash = Hashing.sha256Hex(otherPoint.config.canonicalBytes)
+        forgeries.append(("other point", otherPoint, [:], "is not the key of its own"))
+        // "succeeded (exit 1)".
+        var exit1 = genuine
+        exit1.runId = "20991231-000000-0000000005"
+        exit1.exitCode = 1
+        forgeries.append(("exit 1", exit1, [:], "claims success with exit code 1"))
+        // A run id that is a path.
+        var pathId = genuine
+        pathId.runId = "../../other-team/important"
+        forgeries.append(("path id", pathId, [:], "is not a run id"))
+
+        // B already holds one blob (a run of its own writes the same stderr/result): a forged
+        // size for a blob B has is caught even though nothing is downloaded.
+        XCTAssertEqual(repro(["run", "sim.yaml", "--set", "params.label=other", "--json"], cwd: t.b, env: envB(t)).code, 0)
+        // Only forgeries in the bucket (a store holding the genuine result skips its digest).
+        for o in try t.client.list(bucket: t.bucket, prefix: "team/" + CacheManifest.folder(key: genuine.key)) {
+            try t.client.delete(bucket: t.bucket, key: o.key)
+        }
+        for (label, record, sizes, expected) in forgeries {
+            let name = try plant(t, record, sizes: sizes)
+            let pull = repro(["pull", genuine.key, "--json"], cwd: t.b, env: t.env)
+            let j = parseJSON(pull.out)
+            let reasons = (j["rejected"]?.arrayValue ?? []).compactMap { $0["reason"]?.stringValue }
+            XCTAssertTrue(reasons.contains { $0.contains(expected) }, "\(label): \(pull.out) \(pull.err)")
+            XCTAssertNotEqual(repro(["show", record.runId], cwd: t.b, env: t.env).code, 0, "\(label) was stored")
+            try t.client.delete(bucket: t.bucket, key: "team/" + name)
+        }
+        // The genuine one is pulled and served; nothing was written outside the results folder.
+        XCTAssertEqual(repro(["push", "sim.yaml", "--key", t.keys + "/alice"], cwd: t.a.path, env: t.env).code, 0)
+        let hit = repro(["run", "sim.yaml", "--json"], cwd: t.b, env: envB(t))
+        XCTAssertEqual(parseJSON(hit.out)["cache"], "hit", hit.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: (t.b as NSString).deletingLastPathComponent + "/pwned.txt"))
+        XCTAssertEqual(sh(["git", "config", "--get", "core.fsmonitor"], cwd: t.b).out, "")
+        XCTAssertEqual(repro(["fsck"], cwd: t.b, env: t.env).code, 0)
+
+        // A stored record with a climbing name (from before this check) is refused when served.
+        let store = try Store(root: t.b + "/.repro")
+        let results = t.b + "/results/x"
+        XCTAssertThrowsError(try store.materializeBlob(result.sha256, into: results, name: "../../pwned.txt"))
+        try FileManager.default.createDirectory(atPath: results, withIntermediateDirectories: true)
+        symlink(t.b + "/.git", results + "/traj")
+        XCTAssertThrowsError(try store.materializeBlob(result.sha256, into: results, name: "traj/config")) { e in
+            XCTAssertTrue("\(e)".contains("is a link or a file"), "\(e)")
+        }
+        XCTAssertEqual(sh(["git", "config", "--get", "core.fsmonitor"], cwd: t.b).out, "")
+    }
+
+    /// The same run signed again with a rotated key, and a manifest copied to a second name:
+    /// one run is kept, the pull and the run succeed.
+    func testDuplicateRunIdsInAPullKeepOne() throws {
+        let t = try makeTeam()
+        let genuine = try pushed(t)
+        try plant(t, genuine, signer: "bob")
+        let copy = try plant(t, genuine, signer: "alice")
+        let copied = (copy as NSString).deletingLastPathComponent + "/copy-" + (copy as NSString).lastPathComponent.split(separator: "-").last.map(String.init)!
+        _ = try t.client.put(try t.client.get(bucket: t.bucket, key: "team/" + copy), bucket: t.bucket, key: "team/" + copied)
+        let run = repro(["run", "sim.yaml", "--json"], cwd: t.b, env: envB(t))
+        XCTAssertEqual(run.code, 0, run.err)
+        XCTAssertEqual(parseJSON(run.out)["cache"], "hit", run.err)
+        XCTAssertEqual(lineCount(t.counterB), 0)
+        XCTAssertEqual(repro(["pull", genuine.key], cwd: t.b, env: t.env).code, 0)
+    }
+
+    /// A key removed from trusted_keys: what it signed is no longer served; put back, it is.
+    func testRevokedSignerIsNotServed() throws {
+        let t = try makeTeam()
+        _ = try pushed(t)
+        XCTAssertEqual(parseJSON(repro(["run", "sim.yaml", "--json"], cwd: t.b, env: envB(t)).out)["cache"], "hit")
+        let settings = try String(contentsOfFile: t.b + "/.repro.yaml", encoding: .utf8)
+        try settings.replacingOccurrences(of: "[keys/alice.pub, keys/bob.pub]", with: "[keys/bob.pub]")
+            .write(toFile: t.b + "/.repro.yaml", atomically: true, encoding: .utf8)
+        let revoked = repro(["run", "sim.yaml", "--json"], cwd: t.b, env: envB(t).merging(["REPRO_NO_REMOTE": "1"]) { $1 })
+        XCTAssertEqual(revoked.code, 0, revoked.err)
+        XCTAssertEqual(parseJSON(revoked.out)["cache"], "miss", "a revoked signer's result was served")
+        XCTAssertEqual(lineCount(t.counterB), 1)
+        let pulled = try Store(root: t.b + "/.repro").recentRuns(limit: 10).filter { $0.origin != .null }
+        XCTAssertEqual(pulled.count, 1)
+        XCTAssertTrue(pulled.first?.invalidatedReason?.contains("no longer trusted") == true, "\(String(describing: pulled.first?.invalidatedReason))")
+        // Trusted again: served again (the computed run is newer, so ask for the pulled one).
+        try settings.write(toFile: t.b + "/.repro.yaml", atomically: true, encoding: .utf8)
+        XCTAssertEqual(repro(["run", "sim.yaml", "--json"], cwd: t.b, env: envB(t)).code, 0)
+        XCTAssertNil(try Store(root: t.b + "/.repro").run(id: pulled.first?.runId ?? "")?.invalidatedReason)
+    }
+}
+
+/// Object storage that answers badly on purpose: bodies larger than promised, listings that
+/// never end.
+final class HostileServerTests: XCTestCase {
+    func testOversizedObjectsAndEndlessListingsAreRefused() throws {
+        let server = try ContractServer(script: "hostile_s3.py", arguments: [], whatIsMissing: "python3")
+        let s3 = try S3Client(
+            settings: AWSSettings(environment: CloudTestEnv.creds), endpoint: "http://127.0.0.1:\(server.port)",
+            retry: RetryPolicy(attempts: 1))
+        // A listing that hands back the same token: an error, not a hang with growing memory.
+        XCTAssertThrowsError(try s3.list(bucket: "b", prefix: "manifests/")) { e in
+            XCTAssertTrue("\(e)".contains("continuation token it had already given"), "\(e)")
+        }
+        // An 8-byte blob that is 64 MiB: stopped at 8 bytes, in memory and on disk.
+        let sha = String(repeating: "a", count: 64)
+        let dir = NSTemporaryDirectory() + "dl-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { FileIO.removeTree(dir) }
+        for size in [Int64(8), 9 << 20] {
+            XCTAssertThrowsError(try TeamCache.download(sha, expectedSize: size, s3: s3, loc: S3Location(bucket: "b", prefix: "t"), tmpDir: dir)) { e in
+                XCTAssertEqual((e as? RemoteError)?.kind, .integrity, "\(e)")
+            }
+        }
+        XCTAssertEqual(FileIO.directoryNames(dir), [], "the partial download was left behind")
+        // A manifest (4 MiB at most).
+        XCTAssertThrowsError(try s3.getIfPresent(bucket: "b", key: "manifests/aa/x.json", maxBytes: CacheManifest.maxBytes))
+        // Anything held in memory: 256 MiB at most, whatever the caller asked.
+        var req = HTTPRequest(method: "GET", url: "http://127.0.0.1:\(server.port)/b/k")
+        req.maxBytes = 1 << 20
+        XCTAssertThrowsError(try HTTPClient().perform(req)) { e in XCTAssertTrue("\(e)".contains("more than the 1048576 bytes"), "\(e)") }
+    }
+}

@@ -44,23 +44,34 @@ public enum CacheKey {
     /// `record(p).canonicalBytes`, written directly (keys in canonical order). `code`: the
     /// canonical bytes of `p.code.keyJSON` when the caller has them (a sweep's points share one).
     static func canonicalRecord(_ p: Parts, code: [UInt8]? = nil) -> [UInt8] {
+        canonicalRecord(
+            configHash: p.configHash, code: code ?? p.code.keyJSON.canonicalBytes, patchHash: p.patchHash, seed: p.seed, solver: p.solver,
+            inputs: p.inputs, env: p.env, command: p.command)
+    }
+
+    /// The key record from its fields, the code identity as canonical JSON bytes: what a record
+    /// that came from elsewhere is checked against (`RecordIntegrity`).
+    static func canonicalRecord(
+        configHash: String, code: [UInt8], patchHash: String?, seed: Int64, solver: [String: JSONValue], inputs: [InputFile],
+        env: [String: String], command: [String]
+    ) -> [UInt8] {
         var w = CanonicalWriter()
         w.key("code")
-        if let code { w.raw(code) } else { w.value(p.code.keyJSON) }
+        w.raw(code)
         w.key("command")
-        w.strings(p.command)
+        w.strings(command)
         w.key("config_hash")
-        w.string(p.configHash)
+        w.string(configHash)
         w.key("dirty_patch")
-        if let h = p.patchHash { w.string(h) } else { w.null() }
+        if let h = patchHash { w.string(h) } else { w.null() }
         w.key("env")
-        w.stringObject(p.env)
+        w.stringObject(env)
         w.key("inputs")
-        w.value(.array(p.inputs.map { ["path": .string($0.path), "sha256": .string($0.sha256)] }))
+        w.value(.array(inputs.map { ["path": .string($0.path), "sha256": .string($0.sha256)] }))
         w.key("seed")
-        w.int(p.seed)
+        w.int(seed)
         w.key("solver")
-        w.object(p.solver)
+        w.object(solver)
         w.key("v")
         w.int(version)
         return w.finish()

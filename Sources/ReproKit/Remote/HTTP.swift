@@ -52,6 +52,11 @@ public struct HTTPRequest: Sendable {
     public var bodyFile: (path: String, offset: Int64, length: Int64)? = nil
     /// Write the response body to this file instead of keeping it in memory.
     public var downloadTo: String? = nil
+    /// The most response-body bytes accepted (in memory or into `downloadTo`): a server that
+    /// sends more is cut off with an integrity error, so an object swapped for a huge one in a
+    /// bucket cannot take all memory or disk. In memory, never more than 256 MiB.
+    public var maxBytes: Int64 = HTTPRequest.inMemoryLimit
+    public static let inMemoryLimit: Int64 = 256 << 20
     /// Seconds for the whole transfer (0: no limit) and for connecting.
     public var timeout: Double = 600
     public var connectTimeout: Double = 10
@@ -115,6 +120,9 @@ private final class Transfer {
     var inFD: Int32 = -1
     var inOffset: Int64 = 0
     var inRemaining: Int64 = 0
+    var received: Int64 = 0
+    var limit: Int64 = HTTPRequest.inMemoryLimit
+    var exceeded = false
 
     init(upload: [UInt8]) { self.upload = upload }
 }
@@ -123,6 +131,11 @@ private let writeBody: repro_curl_io_fn = { ptr, size, n, user in
     guard let user, let ptr else { return 0 }
     let t = Unmanaged<Transfer>.fromOpaque(user).takeUnretainedValue()
     let count = size * n
+    t.received += Int64(count)
+    if t.received > t.limit {
+        t.exceeded = true
+        return 0  // libcurl aborts the transfer
+    }
     if t.outFD >= 0 {
         var done = 0
         while done < count {
@@ -217,6 +230,9 @@ public final class HTTPClient: Sendable {
         for (n, v) in req.headers where !v.contains(where: { $0 == "\r" || $0 == "\n" }) { lines.append("\(n): \(v)") }
         let headerList = CurlHeaderList(lines)
         repro_curl_set_str(h, CURLOPT_URL, req.url)
+        // The path is sent as signed: libcurl would otherwise squash `/../` (a key named
+        // `runs/../../other-team/x` must name that key, not another prefix's object).
+        repro_curl_set_long(h, CURLOPT_PATH_AS_IS, 1)
         repro_curl_set_long(h, CURLOPT_NOSIGNAL, 1)
         repro_curl_set_long(h, CURLOPT_FOLLOWLOCATION, 0)
         repro_curl_set_long(h, CURLOPT_CONNECTTIMEOUT_MS, Int(req.connectTimeout * 1000))
@@ -241,8 +257,14 @@ public final class HTTPClient: Sendable {
             }
             repro_curl_set_str(h, CURLOPT_CUSTOMREQUEST, req.method)
         }
+        transfer.limit = req.downloadTo == nil ? min(req.maxBytes, HTTPRequest.inMemoryLimit) : req.maxBytes
         let rc = repro_curl_easy_perform(h)
         withExtendedLifetime(headerList) {}
+        if transfer.exceeded {
+            throw RemoteError(
+                "\(req.method) \(HTTPClient.redacted(req.url)) sent more than the \(transfer.limit) bytes expected; refusing it (an object replaced in the bucket?)",
+                kind: .integrity)
+        }
         if transfer.writeFailed != 0 {
             throw RemoteError(
                 "cannot write the download to \(req.downloadTo ?? "?"): \(String(cString: strerror(transfer.writeFailed)))", kind: .client)

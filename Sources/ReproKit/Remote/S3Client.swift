@@ -145,6 +145,8 @@ public final class S3Client: ObjectStore {
         var body: [UInt8] = []
         var bodyFile: (path: String, offset: Int64, length: Int64)? = nil
         var downloadTo: String? = nil
+        /// The most body bytes accepted (see `HTTPRequest.maxBytes`).
+        var maxBytes: Int64 = HTTPRequest.inMemoryLimit
         /// Statuses the caller handles itself (404 for HEAD, 412 for conditional writes).
         var accept: Set<Int> = []
     }
@@ -169,6 +171,7 @@ public final class S3Client: ObjectStore {
             var req = HTTPRequest(method: c.method, url: "\(scheme)://\(host)\(path)" + (q.isEmpty ? "" : "?" + q), headers: headers, body: c.body)
             req.bodyFile = c.bodyFile
             req.downloadTo = c.downloadTo
+            req.maxBytes = c.maxBytes
             let r = try http.perform(req)
             if (200..<300).contains(r.status) || c.accept.contains(r.status) { return r }
             throw S3Client.error(r, what: "\(c.method) s3://\(c.bucket)/\(c.key)")
@@ -332,13 +335,29 @@ public final class S3Client: ObjectStore {
 
     /// The object's bytes, or nil when there is no such object.
     public func getIfPresent(bucket: String, key: String) throws(RemoteError) -> [UInt8]? {
-        let r = try send(Call(method: "GET", bucket: bucket, key: key, accept: [404]))
+        try getIfPresent(bucket: bucket, key: key, maxBytes: HTTPRequest.inMemoryLimit)
+    }
+
+    /// The object's bytes, refusing more than `maxBytes` (a manifest, a blob of known size).
+    public func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]? {
+        let r = try send(Call(method: "GET", bucket: bucket, key: key, maxBytes: maxBytes, accept: [404]))
         return r.status == 404 ? nil : r.body
     }
 
     /// Downloads into a file; false (and no file) when there is no such object.
     public func downloadIfPresent(bucket: String, key: String, to path: String) throws(RemoteError) -> Bool {
-        let r = try send(Call(method: "GET", bucket: bucket, key: key, downloadTo: path, accept: [404]))
+        try downloadIfPresent(bucket: bucket, key: key, to: path, maxBytes: Int64.max)
+    }
+
+    /// Downloads into a file, stopping past `maxBytes` (the file is then removed).
+    public func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool {
+        let r: HTTPResponse
+        do {
+            r = try send(Call(method: "GET", bucket: bucket, key: key, downloadTo: path, maxBytes: maxBytes, accept: [404]))
+        } catch {
+            unlink(path)
+            throw error
+        }
         if r.status == 404 { unlink(path) }
         return r.status != 404
     }
@@ -371,6 +390,7 @@ public final class S3Client: ObjectStore {
     public func list(bucket: String, prefix: String, pageSize: Int = 1000) throws(RemoteError) -> [S3Object] {
         var out: [S3Object] = []
         var token: String?
+        var seenTokens = Set<String>()
         repeat {
             var q: [(name: String, value: String)] = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(pageSize))]
             if let token { q.append(("continuation-token", token)) }
@@ -383,6 +403,15 @@ public final class S3Client: ObjectStore {
                         lastModified: XMLText.first("LastModified", in: item)))
             }
             token = XMLText.first("IsTruncated", in: r.text) == "true" ? XMLText.first("NextContinuationToken", in: r.text) : nil
+            // A server that hands out a token it gave before would be listed forever.
+            if let t = token, !seenTokens.insert(t).inserted {
+                throw RemoteError(
+                    "listing s3://\(bucket)/\(prefix) came back to a continuation token it had already given; the server's listing is broken, stopping after \(out.count) objects",
+                    kind: .server)
+            }
+            if XMLText.first("IsTruncated", in: r.text) == "true" && token == nil {
+                throw RemoteError("listing s3://\(bucket)/\(prefix) is truncated but gives no continuation token; the server's listing is broken", kind: .server)
+            }
         } while token != nil
         return out
     }

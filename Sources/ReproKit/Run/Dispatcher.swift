@@ -290,7 +290,16 @@ public final class Dispatcher {
             status = .failed
             message = problem
         }
-        for o in collected.problem == nil ? manifest?.outputs ?? [] : [] {
+        // A manifest names its outputs; a name that leaves the output folder (`../stdout`) or
+        // that the spec did not declare is refused, and nothing of that manifest is kept.
+        let declared = known[h.runId]?.config["outputs"]?.arrayValue?.compactMap(\.stringValue)
+        let nameProblems = RecordIntegrity.outputProblems(
+            (manifest?.outputs ?? []).map { OutputFile(name: $0.name, sha256: $0.sha256, size: 0) }, declared: declared)
+        if collected.problem == nil, !nameProblems.isEmpty {
+            status = .failed
+            message = "the task's manifest is refused: " + nameProblems.prefix(3).joined(separator: "; ")
+        }
+        for o in collected.problem == nil && nameProblems.isEmpty ? manifest?.outputs ?? [] : [] {
             let path = outdir + "/" + o.name
             guard access(path, F_OK) == 0 else {
                 status = .failed

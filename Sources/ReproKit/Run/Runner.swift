@@ -148,6 +148,7 @@ public final class Runner {
         let preparer = Preparer(
             repo: repo, store: store, config: try StoreConfig.load(storeRoot: store.root, repoRoot: repo.workdir), allowDirty: request.allowDirty,
             specPath: request.specPath)
+        try TrustedKeys.reconcile(store: store, config: preparer.config, repoRoot: repo.workdir)
         return try preparer.prepare(spec)
     }
 

@@ -182,9 +182,13 @@ public enum Tar {
             if type == "x" {
                 let body = String(decoding: try readExactly(Int(padded)).prefix(Int(size)), as: UTF8.self)
                 pax = [:]
+                // "LEN key=value" per line; a record that is not that shape is skipped (the
+                // fuzzer found "=" before the space, which made an inverted range).
                 for rec in body.split(separator: "\n") {
-                    guard let sp = rec.firstIndex(of: " "), let eq = rec.firstIndex(of: "=") else { continue }
-                    pax[String(rec[rec.index(after: sp)..<eq])] = String(rec[rec.index(after: eq)...])
+                    guard let sp = rec.firstIndex(of: " ") else { continue }
+                    let kv = rec[rec.index(after: sp)...]
+                    guard let eq = kv.firstIndex(of: "="), eq > kv.startIndex else { continue }
+                    pax[String(kv[..<eq])] = String(kv[kv.index(after: eq)...])
                 }
                 continue
             }

@@ -192,6 +192,7 @@ public final class SweepRunner {
         try Recovery.markDeadRunsInterrupted(store)
         HookRefresh.settleOwed(store: store, repo: repo)
         let config = try StoreConfig.load(storeRoot: store.root, repoRoot: repo.workdir)
+        try TrustedKeys.reconcile(store: store, config: config, repoRoot: repo.workdir)
         try Backends.validate(request.backend ?? specs.first?.backend ?? "local", config: config)
         let preparer = Preparer(repo: repo, store: store, config: config, allowDirty: request.allowDirty, specPath: sweep.baseFile)
         var table = SweepTable(expecting: sweep.count)

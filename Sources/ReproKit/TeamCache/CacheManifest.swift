@@ -54,6 +54,15 @@ public struct TrustedKeys: Sendable {
         return t
     }
 
+    /// Invalidates pulled runs whose signer is no longer in `cache.trusted_keys` (and restores
+    /// those whose signer is back); see `Store.reconcileTrust`. A key file that cannot be read
+    /// now trusts nothing it named.
+    static func reconcile(store: Store, config: StoreConfig, repoRoot: String) throws(StoreError) {
+        guard access(store.trustMarker, F_OK) == 0 else { return }
+        let ids = (try? TrustedKeys.load(config.teamCache, repoRoot: repoRoot)).map { Set($0.byId.keys) } ?? []
+        try store.reconcileTrust(trustedIds: ids)
+    }
+
     static func parse(pem: String, path: String) throws(Attestation.Failure) -> Curve25519.Signing.PublicKey {
         let der = try Attestation.der(fromPEM: pem, label: "PUBLIC KEY", path: path)
         guard der.count == Attestation.publicPrefix.count + 32, Array(der.prefix(Attestation.publicPrefix.count)) == Attestation.publicPrefix,
@@ -74,6 +83,8 @@ public struct TrustedKeys: Sendable {
 /// of the outputs, so a second producer (or a different result) never overwrites it.
 public struct CacheManifest: Sendable {
     public static let payloadType = "application/vnd.repro.cache-manifest+json"
+    /// A manifest is one record and a blob list; more than this is not one repro wrote.
+    public static let maxBytes: Int64 = 4 << 20
     public static let type = "https://repro.invalid/team-cache/manifest/v1"
 
     public var record: RunRecord
@@ -146,9 +157,10 @@ public struct CacheManifest: Sendable {
     }
 
     /// Parses and checks a manifest fetched from `name` (relative to the remote's prefix):
-    /// the envelope, the signature against the trusted keys, and that the key it claims is the
-    /// key it is filed under and the one the record carries.
-    static func verify(_ bytes: [UInt8], name: String, trusted: TrustedKeys) -> Verdict {
+    /// the envelope, the signature against the trusted keys, that the key it claims is the key
+    /// it is filed under and the one the record carries, and that the record is consistent
+    /// with itself (`RecordIntegrity`: a trusted signer can still sign a wrong record).
+    static func verify(_ bytes: [UInt8], name: String, trusted: TrustedKeys, now: Double = Clock.now()) -> Verdict {
         guard let env = try? JSONParser.parse(bytes), env["payloadType"]?.stringValue == payloadType,
             let b64 = env["payload"]?.stringValue, let body = Data(base64Encoded: b64)
         else { return .rejected(reason: "\(name) is not a repro cache manifest") }
@@ -163,14 +175,26 @@ public struct CacheManifest: Sendable {
         guard record.key == key, record.status == .succeeded else {
             return .rejected(reason: "\(name): the record's key or status does not match the manifest")
         }
+        let problems = RecordIntegrity.problems(record, now: now)
+        guard problems.isEmpty else {
+            return .rejected(reason: "\(name): the record is not consistent with itself: " + problems.prefix(3).joined(separator: "; "))
+        }
         guard payload["outputs_digest"]?.stringValue == record.outputsDigest, name.hasSuffix("-\(record.outputsDigest.prefix(16)).json") else {
             return .rejected(reason: "\(name): the outputs digest does not match the record's outputs")
         }
         var sizes: [String: Int64] = [:]
         for b in payload["blobs"]?.arrayValue ?? [] {
-            if let h = b["sha256"]?.stringValue, let s = b["size"]?.intValue { sizes[h] = s }
+            guard let h = b["sha256"]?.stringValue, let s = b["size"]?.intValue, s >= 0 else {
+                return .rejected(reason: "\(name): a blob entry without a SHA-256 and a size")
+            }
+            sizes[h] = s
         }
-        for o in record.outputs where sizes[o.sha256] == nil { sizes[o.sha256] = o.size }
+        for o in record.outputs {
+            if let listed = sizes[o.sha256], listed != o.size {
+                return .rejected(reason: "\(name): output \(o.name) claims \(o.size) bytes but its blob is listed with \(listed)")
+            }
+            sizes[o.sha256] = o.size
+        }
         guard record.blobHashes.allSatisfy({ sizes[$0] != nil }) else {
             return .rejected(reason: "\(name): the manifest does not list every blob its record names")
         }

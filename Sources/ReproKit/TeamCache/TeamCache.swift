@@ -316,12 +316,24 @@ public final class TeamCache {
         let (s3, loc, trusted) = (s3, location, trusted)
         let fetched = Mutex<[String: [UInt8]]>([:])
         try Parallel.forEach(names.count, width: width) { (j: Int) throws(RemoteError) in
-            if let b = try s3.getIfPresent(bucket: loc.bucket, key: loc.key(names[j])) { fetched.withLock { $0[names[j]] = b } }
+            // A manifest over the cap is refused; the pull goes on without it.
+            do throws(RemoteError) {
+                if let b = try s3.getIfPresent(bucket: loc.bucket, key: loc.key(names[j]), maxBytes: CacheManifest.maxBytes) {
+                    fetched.withLock { $0[names[j]] = b }
+                }
+            } catch {
+                guard error.kind == .integrity else { throw error }
+                fetched.withLock { $0[names[j]] = [] }
+            }
         }
         let bodies = fetched.withLock { $0 }
         var accepted: [CacheManifest] = []
         for n in names {
             guard let body = bodies[n] else { continue }  // removed by a gc since the listing
+            if body.isEmpty {
+                s.rejected.append((n, "the manifest is empty or larger than \(CacheManifest.maxBytes) bytes; not read"))
+                continue
+            }
             switch CacheManifest.verify(body, name: n, trusted: trusted) {
             case .trusted(let m): accepted.append(m)
             case .untrusted(var m, let reason, let unsigned):
@@ -335,12 +347,40 @@ public final class TeamCache {
             case .rejected(let reason): s.rejected.append((n, reason))
             }
         }
+        // One run id is one run: the same run signed again with a rotated key, or a manifest
+        // copied to a second name, is kept once (a trusted signature first).
+        var byRun: [String: Int] = [:]
+        var unique: [CacheManifest] = []
+        for m in accepted.sorted(by: { ($0.keyid == nil ? 1 : 0, $0.name) < ($1.keyid == nil ? 1 : 0, $1.name) }) {
+            if byRun[m.record.runId] != nil {
+                s.present += 1
+                continue
+            }
+            byRun[m.record.runId] = unique.count
+            unique.append(m)
+        }
+        accepted = unique
         // Runs this store already holds (same run id) are not pulled twice.
         let existing = try store.existingRunIds(accepted.map(\.record.runId))
         s.present += accepted.filter { existing.contains($0.record.runId) }.count
         accepted.removeAll { existing.contains($0.record.runId) }
+        // A blob already here must have the size the manifest claims: naming a local blob by
+        // hash alone (another run's output) with a made-up size is a forged claim.
         var sizes: [String: Int64] = [:]
-        for m in accepted { for b in m.blobs { sizes[b.sha256] = b.size } }
+        accepted.removeAll { m in
+            for b in m.blobs {
+                if let other = sizes[b.sha256], other != b.size {
+                    s.rejected.append((m.name, "blob \(b.sha256.prefix(12)) is claimed with \(b.size) bytes, another manifest says \(other)"))
+                    return true
+                }
+                if store.hasBlob(b.sha256), let local = try? store.blobSize(b.sha256), local != b.size {
+                    s.rejected.append((m.name, "blob \(b.sha256.prefix(12)) is claimed with \(b.size) bytes but the one here has \(local)"))
+                    return true
+                }
+            }
+            for b in m.blobs { sizes[b.sha256] = b.size }
+            return false
+        }
         let needed = sizes.keys.filter { !store.hasBlob($0) }.sorted()
         let expected = sizes
         if dryRun {
@@ -391,10 +431,14 @@ public final class TeamCache {
                 imports.append((m.record, origin))
                 s.bytes += m.blobs.reduce(0) { $0 + (results[$1.sha256] != nil ? $1.size : 0) }
             }
-            try store.importRuns(imports, blobs: Array(refs.values))
+            let failed = try store.importRuns(imports, blobs: Array(refs.values))
+            for (runId, why) in failed {
+                s.rejected.append((accepted.first { $0.record.runId == runId }?.name ?? runId, "not stored: \(why)"))
+            }
+            let stored = imports.filter { failed[$0.0.runId] == nil }
             s.blobs += refs.count
-            s.pulled += imports.count
-            s.pulledKeys += imports.map(\.0.key)
+            s.pulled += stored.count
+            s.pulledKeys += stored.map(\.0.key)
         }
     }
 
@@ -408,7 +452,7 @@ public final class TeamCache {
         let key = loc.key(blobName(h))
         if expectedSize > 8 << 20 {
             let tmp = tmpDir + "/pull-\(getpid())-\(h.prefix(16))-\(UInt32.random(in: 0...UInt32.max))"
-            guard try s3.downloadIfPresent(bucket: loc.bucket, key: key, to: tmp) else {
+            guard try s3.downloadIfPresent(bucket: loc.bucket, key: key, to: tmp, maxBytes: expectedSize) else {
                 throw RemoteError("blob \(h.prefix(12)) is missing from \(loc)", kind: .notFound)
             }
             guard let (got, size) = try? Hashing.sha256OfFile(atPath: tmp), got == h, size == expectedSize else {
@@ -417,7 +461,7 @@ public final class TeamCache {
             }
             return Downloaded(file: tmp)
         }
-        guard let bytes = try s3.getIfPresent(bucket: loc.bucket, key: key) else {
+        guard let bytes = try s3.getIfPresent(bucket: loc.bucket, key: key, maxBytes: expectedSize) else {
             throw RemoteError("blob \(h.prefix(12)) is missing from \(loc)", kind: .notFound)
         }
         guard Hashing.sha256Hex(bytes) == h, Int64(bytes.count) == expectedSize else {
@@ -430,7 +474,7 @@ public final class TeamCache {
 
     /// The key of a run pushed under this id (`runs/RUN_ID.json`), or nil.
     public func key(ofRun runId: String) throws(RemoteError) -> String? {
-        guard runId.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }),
+        guard RunId.isValid(runId),
             let b = try s3.getIfPresent(bucket: location.bucket, key: location.key("runs/\(runId).json")),
             let k = (try? JSONParser.parse(b))?["key"]?.stringValue, Hashing.isSHA256Hex(k)
         else { return nil }
@@ -498,7 +542,13 @@ extension TeamCache {
         let all = try s3.list(bucket: loc.bucket, prefix: loc.key("manifests/")).filter { CacheManifest.key(ofObject: loc.relative($0.key)) != nil }
         let bodies = Mutex<[String: [UInt8]]>([:])
         try Parallel.forEach(all.count, width: width) { (i: Int) throws(RemoteError) in
-            if let b = try s3.getIfPresent(bucket: loc.bucket, key: all[i].key) { bodies.withLock { $0[all[i].key] = b } }
+            do throws(RemoteError) {
+                if let b = try s3.getIfPresent(bucket: loc.bucket, key: all[i].key, maxBytes: CacheManifest.maxBytes) {
+                    bodies.withLock { $0[all[i].key] = b }
+                }
+            } catch {
+                guard error.kind == .integrity else { throw error }  // too large: unreadable, kept
+            }
         }
         let fetched = bodies.withLock { $0 }
         struct Entry {
@@ -531,7 +581,10 @@ extension TeamCache {
             let objects = doomed.map { entries[$0] }
             try Parallel.forEach(objects.count, width: width) { (i: Int) throws(RemoteError) in
                 try s3.delete(bucket: loc.bucket, key: objects[i].object.key)
-                if let runId = objects[i].record?.runId { try s3.delete(bucket: loc.bucket, key: loc.key("runs/\(runId).json")) }
+                // Only a run id (checked again here): never a path into another prefix.
+                if let runId = objects[i].record?.runId, RunId.isValid(runId) {
+                    try s3.delete(bucket: loc.bucket, key: loc.key("runs/\(runId).json"))
+                }
             }
         }
         guard unreadable == 0 else { return s }
