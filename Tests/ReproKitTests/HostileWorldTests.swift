@@ -313,3 +313,51 @@ final class HostileServerTests: XCTestCase {
         XCTAssertThrowsError(try HTTPClient().perform(req)) { e in XCTAssertTrue("\(e)".contains("more than the 1048576 bytes"), "\(e)") }
     }
 }
+
+/// The report of runs whose ids, params, names, inputs, commit messages and outputs carry
+/// markup: all of it shows as text in Chromium, and no script but the page's own runs.
+final class HostileReportTests: XCTestCase {
+    func testHostileValuesStayTextInChromium() throws {
+        let chromium = try requireChromium()
+        let repo = try TempRepo()
+        let payload = "<img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
+        repo.write("sim.sh", "#!/bin/sh\nprintf '{\"v\": %s, \"note\": \"%s\"}' \"$1\" '</script><script>x()</script>' > \"$REPRO_OUTDIR/result.json\"\necho '<img src=x onerror=alert(2)>' >&2\n", executable: true)
+        repo.write("data/<img src=x onerror=alert(1)>.csv", "a,b\n<img src=x onerror=alert(3)>,2\n")
+        repo.write(
+            "sim.yaml",
+            """
+            name: hostile
+            command: [./sim.sh, "{params.n}"]
+            code: [sim.sh]
+            inputs: ["data/<img src=x onerror=alert(1)>.csv"]
+            params: {n: 1, label: '\(payload.replacingOccurrences(of: "'", with: "''"))'}
+            report: {y: ["result.json:$.v"]}
+
+            """)
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [1, 2, 3]}\n")
+        repo.commitAll("<script>document.body.setAttribute('data-pwned','1')</script> commit")
+        let sweep = repro(["sweep", "sweep.yaml"], cwd: repo.path)
+        XCTAssertEqual(sweep.code, 0, sweep.err)
+        // A record from before pulls were checked, with a run id that is markup.
+        let store = try Store(root: repo.path + "/.repro")
+        var forged = try XCTUnwrap(try store.recentRuns(limit: 1).first)
+        forged.runId = "x\"><img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
+        try store.importRuns([(forged, ["remote": "origin", "trusted_as": "test"])], blobs: [])
+        let file = repo.path + "/report.html"
+        let made = repro(["report", "sim.yaml", "--out", file], cwd: repo.path)
+        XCTAssertEqual(made.code, 0, made.err)
+        let html = try String(contentsOfFile: file, encoding: .utf8)
+        XCTAssertEqual(html.components(separatedBy: "<script").count - 1, 1, "one script: the page's own")
+        XCTAssertFalse(html.contains("<img"), "markup from the store reached the page")
+        XCTAssertTrue(html.contains("Content-Security-Policy"))
+        let flags = ["--headless", "--no-sandbox", "--disable-gpu", "--enable-logging=stderr", "--v=0"]
+        let dom = sh(["timeout", "90", chromium] + flags + ["--dump-dom", "file://" + file], cwd: repo.path)
+        XCTAssertEqual(dom.code, 0, dom.err.suffix(2000).description)
+        XCTAssertTrue(dom.out.contains("data-report-ready=\"1\""), "the page's own script must still run under its CSP")
+        XCTAssertFalse(dom.out.contains("data-pwned=\"1\""), "a value from the store ran as script")
+        XCTAssertFalse(dom.out.contains("<img"), "a value from the store became an element")
+        XCTAssertTrue(dom.out.contains("&lt;img src=x onerror="), "the values are shown as text")
+        let violations = dom.err.split(separator: "\n").filter { $0.contains("Content Security Policy") }
+        XCTAssertEqual(violations, [], "the page's own script or style was refused by its CSP")
+    }
+}

@@ -2,66 +2,95 @@ import Foundation
 
 /// Renders report data as one self-contained HTML file: inline CSS, inline SVG drawn here, and
 /// a little inline script for sorting and filtering the table. Nothing is fetched, and nothing
-/// in it depends on when it was written, so the same store gives the same bytes.
+/// in it depends on when it was written, so the same store gives the same bytes. Built with
+/// `HTML` (everything from the store escaped), under a Content-Security-Policy that allows no
+/// script or style but the page's own, by hash: a value that slipped through still could not run.
 public enum ReportHTML {
     public static func render(_ d: ReportData) -> String {
-        var h = "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
-        h += "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-        h += "<title>repro report: \(SVG.escape(d.title))</title><style>\(css)</style></head>\n<body>\n"
-        h += SVG.patternDefs
-        h += "<header><h1>repro report: \(SVG.escape(d.title))</h1>"
-        h += "<p>\(d.points.count) run\(d.points.count == 1 ? "" : "s") · made by repro \(HostInfo.reproVersion) from its store</p>"
-        h += "<nav><a href=\"#summary\">Summary</a> <a href=\"#results\">Results</a> <a href=\"#timeline\">Timeline</a> "
-        h += "<a href=\"#verification\">Verification</a> <a href=\"#provenance\">Provenance</a></nav></header>\n"
-        h += summary(d) + results(d) + timeline(d) + verification(d) + provenance(d)
-        h += "<script>\(script)</script>\n</body></html>\n"
-        return h
+        var h = HTML()
+        h.raw("<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">")
+        h.void("meta", ["http-equiv": "Content-Security-Policy", "content": csp])
+        h.raw("<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">")
+        h.el("title", "repro report: " + d.title)
+        h.raw("<style>")
+        h.raw(css)
+        h.raw("</style></head>\n<body>\n")
+        SVG.patternDefs(&h)
+        h.raw("<header>")
+        h.el("h1", "repro report: " + d.title)
+        h.el("p", "\(d.points.count) run\(d.points.count == 1 ? "" : "s") · made by repro \(HostInfo.reproVersion) from its store")
+        h.raw("<nav><a href=\"#summary\">Summary</a> <a href=\"#results\">Results</a> <a href=\"#timeline\">Timeline</a> ")
+        h.raw("<a href=\"#verification\">Verification</a> <a href=\"#provenance\">Provenance</a></nav></header>\n")
+        summary(d, &h)
+        results(d, &h)
+        timeline(d, &h)
+        verification(d, &h)
+        provenance(d, &h)
+        h.raw("<script>")
+        h.raw(script)
+        h.raw("</script>\n</body></html>\n")
+        return h.out
     }
+
+    /// Nothing but the page's own script and style run; no fetches of any kind.
+    static let csp =
+        "default-src 'none'; script-src \(HTML.cspHash(script.description)); style-src \(HTML.cspHash(css.description)); img-src data:; base-uri 'none'; form-action 'none'"
 
     static func aggregated(_ d: ReportData) -> Bool { d.points.count > ReportData.perRunLimit }
 
     // MARK: summary
 
-    static func summary(_ d: ReportData) -> String {
+    static func summary(_ d: ReportData, _ h: inout HTML) {
         let runs = d.points.map(\.run)
         let hits = runs.reduce(0) { $0 + $1.hitCount }
         let failed = runs.filter { $0.status == .failed }
         let compute = runs.compactMap(\.durationS).reduce(0, +)
         let rate = runs.isEmpty && hits == 0 ? 0 : Double(hits) / Double(hits + runs.count)
-        var h = "<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">"
+        h.raw("<section id=\"summary\"><h2>Summary</h2><div class=\"cards\">")
         for (label, value) in [
             ("runs computed", "\(runs.count)"), ("cache hits served", "\(hits)"), ("hit rate", String(format: "%.0f%%", rate * 100)),
             ("failed", "\(failed.count)"), ("compute time", DurationText.format(compute.rounded())),
         ] {
-            h += "<div class=\"card\"><div class=\"v\">\(SVG.escape(value))</div><div class=\"k\">\(label)</div></div>"
+            h.el("div", ["class": "card"]) { h in
+                h.el("div", ["class": "v"], value)
+                h.el("div", ["class": "k"], label)
+            }
         }
-        h += "</div>"
+        h.raw("</div>")
         // Hits and misses per day.
         var misses: [String: Int] = [:]
         for r in runs { misses[String(r.startedAt.prefix(10)), default: 0] += 1 }
         let days = Set(misses.keys).union(d.hitsPerDay.keys).sorted()
         if !days.isEmpty {
-            h += "<h3>Hits and misses per day</h3>" + bars(days: days, series: [("misses (computed)", misses), ("hits (served)", d.hitsPerDay)])
+            h.raw("<h3>Hits and misses per day</h3>")
+            bars(days: days, series: [("misses (computed)", misses), ("hits (served)", d.hitsPerDay)], &h)
         }
         // Failures by cause.
         if !failed.isEmpty {
             var causes: [String: Int] = [:]
             for r in failed { causes[cause(r), default: 0] += 1 }
-            h += "<h3>Failures by cause</h3><table><thead><tr><th>cause</th><th>runs</th></tr></thead><tbody>"
+            h.raw("<h3>Failures by cause</h3><table><thead><tr><th>cause</th><th>runs</th></tr></thead><tbody>")
             for (c, n) in causes.sorted(by: { ($0.value, $1.key) > ($1.value, $0.key) }) {
-                h += "<tr><td>\(SVG.escape(c))</td><td class=\"n\">\(n)</td></tr>"
+                h.el("tr") { h in
+                    h.el("td", c)
+                    h.el("td", ["class": "n"], String(n))
+                }
             }
-            h += "</tbody></table>"
+            h.raw("</tbody></table>")
         }
         // Compute and cost by backend.
         var byBackend: [String: (Int, Double)] = [:]
         for r in runs { byBackend[r.backend, default: (0, 0)].0 += 1; byBackend[r.backend, default: (0, 0)].1 += r.durationS ?? 0 }
-        h += "<h3>By backend</h3><table><thead><tr><th>backend</th><th>runs</th><th>compute time</th><th>cost</th></tr></thead><tbody>"
+        h.raw("<h3>By backend</h3><table><thead><tr><th>backend</th><th>runs</th><th>compute time</th><th>cost</th></tr></thead><tbody>")
         for (b, v) in byBackend.sorted(by: { $0.key < $1.key }) {
-            h += "<tr><td>\(SVG.escape(b))</td><td class=\"n\">\(v.0)</td><td class=\"n\">\(DurationText.format(v.1.rounded()))</td>"
-            h += "<td>not recorded</td></tr>"
+            h.el("tr") { h in
+                h.el("td", b)
+                h.el("td", ["class": "n"], String(v.0))
+                h.el("td", ["class": "n"], DurationText.format(v.1.rounded()))
+                h.raw("<td>not recorded</td>")
+            }
         }
-        return h + "</tbody></table></section>\n"
+        h.raw("</tbody></table></section>\n")
     }
 
     /// A failure's cause: the first part of its message, with numbers and ids generalized.
@@ -82,48 +111,54 @@ public enum ReportHTML {
     }
 
     /// Grouped bars per day, one series per pattern.
-    static func bars(days: [String], series: [(String, [String: Int])]) -> String {
+    static func bars(days: [String], series: [(String, [String: Int])], _ h: inout HTML) {
         let (w, hgt, left, top, bottom) = (640.0, 200.0, 48.0, 10.0, 160.0)
         let maxV = Double(series.flatMap { s in days.map { s.1[$0] ?? 0 } }.max() ?? 1)
         let y = SVG.Scale([0, maxV], to: bottom, top)
         let slot = (w - left - 10) / Double(days.count)
         let bw = max(1, slot / Double(series.count + 1))
         var desc = ""
-        var s = "<svg class=\"chart\" viewBox=\"0 0 \(Int(w)) \(Int(hgt))\" role=\"img\" aria-labelledby=\"hm-t hm-d\">"
-        s += "<title id=\"hm-t\">Cache hits and misses per day</title>"
-        var body = ""
+        var body = HTML()
         for (i, day) in days.enumerated() {
             for (j, (name, values)) in series.enumerated() {
                 let v = Double(values[day] ?? 0)
                 let x = left + Double(i) * slot + Double(j) * bw + bw / 2
-                body += "<rect x=\"\(SVG.c(x))\" y=\"\(SVG.c(y(v)))\" width=\"\(SVG.c(bw))\" height=\"\(SVG.c(bottom - y(v)))\" fill=\"\(SVG.fill(j * 1 + (j > 0 ? 1 : 0)))\" stroke=\"#333\" stroke-width=\"0.5\"><title>\(day) \(name): \(Int(v))</title></rect>"
+                body.el(
+                    "rect",
+                    ["x": SVG.c(x), "y": SVG.c(y(v)), "width": SVG.c(bw), "height": SVG.c(bottom - y(v)), "fill": SVG.fill(j * 1 + (j > 0 ? 1 : 0)),
+                     "stroke": "#333", "stroke-width": "0.5"]
+                ) { $0.el("title", "\(day) \(name): \(Int(v))") }
                 desc += "\(day) \(name) \(Int(v)); "
             }
             if days.count <= 14 || i % max(1, days.count / 10) == 0 {
-                body += "<text x=\"\(SVG.c(left + Double(i) * slot + slot / 2))\" y=\"\(SVG.c(bottom + 14))\" text-anchor=\"middle\">\(day.suffix(5))</text>"
+                body.el("text", ["x": SVG.c(left + Double(i) * slot + slot / 2), "y": SVG.c(bottom + 14), "text-anchor": "middle"], String(day.suffix(5)))
             }
         }
-        s += "<desc id=\"hm-d\">\(SVG.escape(desc))</desc>"
-        s += "<g class=\"axis\"><line x1=\"\(SVG.c(left))\" y1=\"\(SVG.c(bottom))\" x2=\"\(SVG.c(w - 10))\" y2=\"\(SVG.c(bottom))\"/>"
-        for t in y.ticks() { s += "<text x=\"\(SVG.c(left - 4))\" y=\"\(SVG.c(y(t) + 4))\" text-anchor=\"end\">\(SVG.num(t))</text>" }
-        s += "</g>" + body
+        h.open("svg", ["class": "chart", "viewBox": "0 0 \(Int(w)) \(Int(hgt))", "role": "img", "aria-labelledby": "hm-t hm-d"])
+        h.raw("<title id=\"hm-t\">Cache hits and misses per day</title>")
+        h.el("desc", ["id": "hm-d"], desc)
+        h.raw("<g class=\"axis\">")
+        h.void("line", ["x1": SVG.c(left), "y1": SVG.c(bottom), "x2": SVG.c(w - 10), "y2": SVG.c(bottom)])
+        for t in y.ticks() { h.el("text", ["x": SVG.c(left - 4), "y": SVG.c(y(t) + 4), "text-anchor": "end"], SVG.num(t)) }
+        h.raw("</g>")
+        h.append(body)
         var lx = left
         for (j, (name, _)) in series.enumerated() {
-            s += "<rect x=\"\(SVG.c(lx))\" y=\"182\" width=\"12\" height=\"12\" fill=\"\(SVG.fill(j * 1 + (j > 0 ? 1 : 0)))\" stroke=\"#333\" stroke-width=\"0.5\"/>"
-            s += "<text x=\"\(SVG.c(lx + 16))\" y=\"192\">\(SVG.escape(name))</text>"
+            h.void("rect", ["x": SVG.c(lx), "y": "182", "width": "12", "height": "12", "fill": SVG.fill(j * 1 + (j > 0 ? 1 : 0)), "stroke": "#333", "stroke-width": "0.5"])
+            h.el("text", ["x": SVG.c(lx + 16), "y": "192"], name)
             lx += 170
         }
-        return s + "</svg>"
+        h.raw("</svg>")
     }
 
     // MARK: results
 
-    static func results(_ d: ReportData) -> String {
-        var h = "<section id=\"results\"><h2>Results</h2>"
-        guard !d.points.isEmpty else { return h + "<p>No runs.</p></section>\n" }
+    static func results(_ d: ReportData, _ h: inout HTML) {
+        h.raw("<section id=\"results\"><h2>Results</h2>")
+        guard !d.points.isEmpty else { return h.raw("<p>No runs.</p></section>\n") }
         if d.ys.isEmpty {
-            h += "<p>No numeric outputs chosen: add <code>report: {y: result.json:$.field}</code> to the spec, or pass "
-            h += "<code>--y result.json:$.field</code>.</p>"
+            h.raw("<p>No numeric outputs chosen: add <code>report: {y: result.json:$.field}</code> to the spec, or pass ")
+            h.raw("<code>--y result.json:$.field</code>.</p>")
         }
         let cols = d.varied
         if aggregated(d) {
@@ -131,46 +166,57 @@ public enum ReportHTML {
             let key = cols.first ?? ""
             var groups: [String: [ReportData.Point]] = [:]
             for p in d.points { groups[p.params[key]?.canonical ?? "–", default: []].append(p) }
-            h += "<p>\(d.points.count) runs: aggregated by <code>\(SVG.escape(key))</code> (above \(ReportData.perRunLimit) runs "
-            h += "the report shows groups, not one row per run).</p><table class=\"sortable\"><thead><tr><th>\(SVG.escape(key))</th><th>runs</th>"
-            for y in d.ys { h += "<th>mean \(SVG.escape(y))</th>" }
-            h += "</tr></thead><tbody>"
+            h.el("p") { h in
+                h.text("\(d.points.count) runs: aggregated by ")
+                h.el("code", key)
+                h.text(" (above \(ReportData.perRunLimit) runs the report shows groups, not one row per run).")
+            }
+            h.raw("<table class=\"sortable\"><thead><tr>")
+            h.el("th", key)
+            h.raw("<th>runs</th>")
+            for y in d.ys { h.el("th", "mean " + y) }
+            h.raw("</tr></thead><tbody>")
             for (g, pts) in groups.sorted(by: { $0.key < $1.key }) {
-                h += "<tr><td>\(SVG.escape(g))</td><td class=\"n\">\(pts.count)</td>"
-                for y in d.ys {
-                    let vs = pts.compactMap { $0.ys[y] ?? nil }
-                    h += "<td class=\"n\">\(vs.isEmpty ? "–" : SVG.num(vs.reduce(0, +) / Double(vs.count)))</td>"
+                h.el("tr") { h in
+                    h.el("td", g)
+                    h.el("td", ["class": "n"], String(pts.count))
+                    for y in d.ys {
+                        let vs = pts.compactMap { $0.ys[y] ?? nil }
+                        h.el("td", ["class": "n"], vs.isEmpty ? "–" : SVG.num(vs.reduce(0, +) / Double(vs.count)))
+                    }
                 }
-                h += "</tr>"
             }
-            h += "</tbody></table>"
+            h.raw("</tbody></table>")
         } else {
-            h += "<p><label>Filter rows: <input id=\"filter\" type=\"search\" placeholder=\"text in any cell\"></label> "
-            h += "(click a column heading to sort)</p><table class=\"sortable\" id=\"points\"><thead><tr><th>run</th><th>status</th>"
-            for c in cols { h += "<th>\(SVG.escape(c))</th>" }
-            for y in d.ys { h += "<th>\(SVG.escape(y))</th>" }
-            h += "</tr></thead><tbody>"
+            h.raw("<p><label>Filter rows: <input id=\"filter\" type=\"search\" placeholder=\"text in any cell\"></label> ")
+            h.raw("(click a column heading to sort)</p><table class=\"sortable\" id=\"points\"><thead><tr><th>run</th><th>status</th>")
+            for c in cols { h.el("th", c) }
+            for y in d.ys { h.el("th", y) }
+            h.raw("</tr></thead><tbody>")
             for p in d.points {
-                h += "<tr><td><a href=\"#run-\(p.run.runId)\">\(p.run.runId)</a></td><td>\(statusCell(p.run.status))</td>"
-                for c in cols { h += "<td class=\"n\">\(SVG.escape(text(p.params[c])))</td>" }
-                for y in d.ys { h += "<td class=\"n\">\((p.ys[y] ?? nil).map(SVG.num) ?? "–")</td>" }
-                h += "</tr>"
+                h.el("tr") { h in
+                    h.el("td") { $0.el("a", ["href": "#run-" + p.run.runId], p.run.runId) }
+                    h.el("td") { statusCell(p.run.status, &$0) }
+                    for c in cols { h.el("td", ["class": "n"], text(p.params[c])) }
+                    for y in d.ys { h.el("td", ["class": "n"], (p.ys[y] ?? nil).map(SVG.num) ?? "–") }
+                }
             }
-            h += "</tbody></table>"
+            h.raw("</tbody></table>")
         }
         // Each output against each varied numeric param.
         let numericParams = cols.filter { c in d.points.contains { $0.params[c]?.numberValue != nil } }
         if !d.ys.isEmpty && !numericParams.isEmpty {
-            h += "<h3>Outputs against parameters</h3><div class=\"plots\">"
+            h.raw("<h3>Outputs against parameters</h3><div class=\"plots\">")
             for y in d.ys {
-                for x in numericParams { h += scatter(d, x: x, y: y) }
+                for x in numericParams { scatter(d, x: x, y: y, &h) }
             }
-            h += "</div>"
+            h.raw("</div>")
         }
         if numericParams.count + d.ys.count >= 3 && numericParams.count >= 2 {
-            h += "<h3>Parallel coordinates</h3>" + parallel(d, axes: numericParams + d.ys)
+            h.raw("<h3>Parallel coordinates</h3>")
+            parallel(d, axes: numericParams + d.ys, &h)
         }
-        return h + "</section>\n"
+        h.raw("</section>\n")
     }
 
     static func text(_ v: JSONValue?) -> String {
@@ -179,7 +225,7 @@ public enum ReportHTML {
         return v.canonical
     }
 
-    static func statusCell(_ s: RunStatus) -> String {
+    static func statusCell(_ s: RunStatus, _ h: inout HTML) {
         let symbol: String
         switch s {
         case .succeeded: symbol = "✓"
@@ -187,10 +233,10 @@ public enum ReportHTML {
         case .interrupted: symbol = "■"
         case .running: symbol = "…"
         }
-        return "<span class=\"st st-\(s.rawValue)\">\(symbol) \(s.rawValue)</span>"
+        h.el("span", ["class": "st st-" + s.rawValue], symbol + " " + s.rawValue)
     }
 
-    static func scatter(_ d: ReportData, x: String, y: String) -> String {
+    static func scatter(_ d: ReportData, x: String, y: String, _ h: inout HTML) {
         let pts = d.points.compactMap { p -> (Double, Double, String, String)? in
             guard let xv = p.params[x]?.numberValue, let yv = p.ys[y] ?? nil else { return nil }
             return (xv, yv, p.run.backend, p.run.runId)
@@ -199,24 +245,26 @@ public enum ReportHTML {
         let xs = SVG.Scale(pts.map(\.0), to: left + 6, right - 6), ys = SVG.Scale(pts.map(\.1), to: bottom - 6, top + 6)
         let backends = Array(Set(pts.map(\.2))).sorted()
         let id = "sc-" + Hashing.sha256Hex(x + "|" + y).prefix(10)
-        var s = "<figure><svg class=\"chart\" viewBox=\"0 0 \(Int(w)) \(Int(hgt))\" role=\"img\" aria-labelledby=\"\(id)\">"
-        s += "<title id=\"\(id)\">\(SVG.escape(y)) against \(SVG.escape(x)), \(pts.count) points</title>"
-        s += SVG.axes(x: xs, y: ys, left: left, top: top, right: right, bottom: bottom, xLabel: x, yLabel: String(y.split(separator: ":").last ?? ""))
+        h.raw("<figure>")
+        h.open("svg", ["class": "chart", "viewBox": "0 0 \(Int(w)) \(Int(hgt))", "role": "img", "aria-labelledby": id])
+        h.el("title", ["id": id], "\(y) against \(x), \(pts.count) points")
+        SVG.axes(x: xs, y: ys, left: left, top: top, right: right, bottom: bottom, xLabel: x, yLabel: String(y.split(separator: ":").last ?? ""), &h)
         for (xv, yv, b, run) in pts {
-            s += SVG.marker(backends.firstIndex(of: b) ?? 0, x: xs(xv), y: ys(yv), title: "\(run): \(x)=\(SVG.num(xv)), \(SVG.num(yv))")
+            SVG.marker(backends.firstIndex(of: b) ?? 0, x: xs(xv), y: ys(yv), title: "\(run): \(x)=\(SVG.num(xv)), \(SVG.num(yv))", &h)
         }
-        s += "</svg><figcaption>\(SVG.escape(y)) vs \(SVG.escape(x))\(backends.count > 1 ? " (shape = backend: " + backends.joined(separator: ", ") + ")" : "")</figcaption></figure>"
-        return s
+        h.raw("</svg>")
+        h.el("figcaption", "\(y) vs \(x)" + (backends.count > 1 ? " (shape = backend: " + backends.joined(separator: ", ") + ")" : ""))
+        h.raw("</figure>")
     }
 
-    static func parallel(_ d: ReportData, axes: [String]) -> String {
+    static func parallel(_ d: ReportData, axes: [String], _ h: inout HTML) {
         let (w, hgt, top, bottom) = (max(480.0, Double(axes.count) * 140), 260.0, 24.0, 230.0)
         let step = (w - 80) / Double(max(1, axes.count - 1))
         func value(_ p: ReportData.Point, _ a: String) -> Double? { p.params[a]?.numberValue ?? (p.ys[a] ?? nil) }
         let scales = axes.map { a in SVG.Scale(d.points.compactMap { value($0, a) }, to: bottom, top) }
         // Room at both ends for the outer axes' labels.
-        var s = "<svg class=\"chart wide\" viewBox=\"-40 0 \(Int(w) + 80) \(Int(hgt))\" role=\"img\" aria-labelledby=\"pc-t\">"
-        s += "<title id=\"pc-t\">Parallel coordinates of \(SVG.escape(axes.joined(separator: ", "))), one line per run</title>"
+        h.open("svg", ["class": "chart wide", "viewBox": "-40 0 \(Int(w) + 80) \(Int(hgt))", "role": "img", "aria-labelledby": "pc-t"])
+        h.el("title", ["id": "pc-t"], "Parallel coordinates of \(axes.joined(separator: ", ")), one line per run")
         for p in d.points {
             var pts: [String] = []
             for (i, a) in axes.enumerated() {
@@ -224,48 +272,52 @@ public enum ReportHTML {
                 pts.append("\(SVG.c(40 + Double(i) * step)),\(SVG.c(scales[i](v)))")
             }
             guard pts.count > 1 else { continue }
-            s += "<polyline points=\"\(pts.joined(separator: " "))\" fill=\"none\" stroke=\"\(SVG.colours[0])\" stroke-opacity=\"0.45\"/>"
+            h.void("polyline", ["points": pts.joined(separator: " "), "fill": "none", "stroke": SVG.colours[0], "stroke-opacity": "0.45"])
         }
         for (i, a) in axes.enumerated() {
             let x = 40 + Double(i) * step
-            s += "<g class=\"axis\"><line x1=\"\(SVG.c(x))\" y1=\"\(SVG.c(top))\" x2=\"\(SVG.c(x))\" y2=\"\(SVG.c(bottom))\"/>"
-            s += "<text x=\"\(SVG.c(x))\" y=\"14\" text-anchor=\"middle\" class=\"label\">\(SVG.escape(String(a.split(separator: ":").last ?? "")))</text>"
-            s += "<text x=\"\(SVG.c(x + 3))\" y=\"\(SVG.c(bottom + 14))\">\(SVG.num(scales[i].lo))</text>"
-            s += "<text x=\"\(SVG.c(x + 3))\" y=\"\(SVG.c(top + 10))\">\(SVG.num(scales[i].hi))</text></g>"
+            h.raw("<g class=\"axis\">")
+            h.void("line", ["x1": SVG.c(x), "y1": SVG.c(top), "x2": SVG.c(x), "y2": SVG.c(bottom)])
+            h.el("text", ["x": SVG.c(x), "y": "14", "text-anchor": "middle", "class": "label"], String(a.split(separator: ":").last ?? ""))
+            h.el("text", ["x": SVG.c(x + 3), "y": SVG.c(bottom + 14)], SVG.num(scales[i].lo))
+            h.el("text", ["x": SVG.c(x + 3), "y": SVG.c(top + 10)], SVG.num(scales[i].hi))
+            h.raw("</g>")
         }
-        return s + "</svg>"
+        h.raw("</svg>")
     }
 
     // MARK: timeline
 
-    static func timeline(_ d: ReportData) -> String {
-        var h = "<section id=\"timeline\"><h2>Timeline</h2>"
+    static func timeline(_ d: ReportData, _ h: inout HTML) {
+        h.raw("<section id=\"timeline\"><h2>Timeline</h2>")
         let spans = d.points.compactMap { p -> (String, Double, Double, Double, String)? in
             guard let start = Clock.parseISO8601(p.run.startedAt), let end = p.run.finishedAt.flatMap(Clock.parseISO8601) else { return nil }
             let queued = p.run.queuedAt.flatMap(Clock.parseISO8601) ?? start
             return (p.run.runId, queued, start, end, p.run.backend)
         }
-        guard let t0 = spans.map(\.1).min(), let t1 = spans.map(\.3).max() else { return h + "<p>No finished runs.</p></section>\n" }
+        guard let t0 = spans.map(\.1).min(), let t1 = spans.map(\.3).max() else { return h.raw("<p>No finished runs.</p></section>\n") }
         let backends = Array(Set(spans.map(\.4))).sorted()
         let w = 760.0, left = 10.0, right = 750.0
         let x = SVG.Scale([t0, max(t1, t0 + 0.001)], to: left, right)
         if !aggregated(d) {
             let rowH = spans.count > 400 ? 2.0 : 8.0
             let hgt = Double(spans.count) * (rowH + 1) + 40
-            h += "<svg class=\"chart wide\" viewBox=\"0 0 \(Int(w)) \(Int(hgt))\" role=\"img\" aria-labelledby=\"tl-t\">"
-            h += "<title id=\"tl-t\">One bar per run: a thin line while queued, a bar while running; \(DurationText.format((t1 - t0).rounded())) in all</title>"
+            h.open("svg", ["class": "chart wide", "viewBox": "0 0 \(Int(w)) \(Int(hgt))", "role": "img", "aria-labelledby": "tl-t"])
+            h.el("title", ["id": "tl-t"], "One bar per run: a thin line while queued, a bar while running; \(DurationText.format((t1 - t0).rounded())) in all")
             for (i, s) in spans.enumerated() {
                 let y = 10 + Double(i) * (rowH + 1)
                 let bi = backends.firstIndex(of: s.4) ?? 0
                 if s.2 > s.1 {
-                    h += "<line x1=\"\(SVG.c(x(s.1)))\" y1=\"\(SVG.c(y + rowH / 2))\" x2=\"\(SVG.c(x(s.2)))\" y2=\"\(SVG.c(y + rowH / 2))\" stroke=\"#999\"/>"
+                    h.void("line", ["x1": SVG.c(x(s.1)), "y1": SVG.c(y + rowH / 2), "x2": SVG.c(x(s.2)), "y2": SVG.c(y + rowH / 2), "stroke": "#999"])
                 }
-                h += "<rect x=\"\(SVG.c(x(s.2)))\" y=\"\(SVG.c(y))\" width=\"\(SVG.c(max(1, x(s.3) - x(s.2))))\" height=\"\(SVG.c(rowH))\" fill=\"\(SVG.fill(bi))\">"
-                h += "<title>\(s.0) on \(SVG.escape(s.4)): queued \(SVG.num(s.2 - s.1)) s, ran \(SVG.num(s.3 - s.2)) s</title></rect>"
+                h.el("rect", ["x": SVG.c(x(s.2)), "y": SVG.c(y), "width": SVG.c(max(1, x(s.3) - x(s.2))), "height": SVG.c(rowH), "fill": SVG.fill(bi)]) {
+                    $0.el("title", "\(s.0) on \(s.4): queued \(SVG.num(s.2 - s.1)) s, ran \(SVG.num(s.3 - s.2)) s")
+                }
             }
-            h += "<text x=\"\(SVG.c(left))\" y=\"\(SVG.c(hgt - 8))\">\(SVG.escape(Clock.iso8601(t0)))</text>"
-            h += "<text x=\"\(SVG.c(right))\" y=\"\(SVG.c(hgt - 8))\" text-anchor=\"end\">\(SVG.escape(Clock.iso8601(t1)))</text></svg>"
-            h += legend(backends)
+            h.el("text", ["x": SVG.c(left), "y": SVG.c(hgt - 8)], Clock.iso8601(t0))
+            h.el("text", ["x": SVG.c(right), "y": SVG.c(hgt - 8), "text-anchor": "end"], Clock.iso8601(t1))
+            h.raw("</svg>")
+            legend(backends, &h)
         }
         // Concurrency: how many ran at once.
         var events: [(Double, Int)] = []
@@ -291,29 +343,33 @@ public enum ReportHTML {
             path += "L\(SVG.c(x(s.0))) \(SVG.c(y(Double(last))))L\(SVG.c(x(s.0))) \(SVG.c(y(Double(s.1))))"
             last = s.1
         }
-        h += "<h3>Concurrency</h3><svg class=\"chart wide\" viewBox=\"0 0 \(Int(w)) \(Int(hgt))\" role=\"img\" aria-labelledby=\"cc-t\">"
-        h += "<title id=\"cc-t\">Runs executing at once over time; at most \(peak)</title>"
-        h += "<path d=\"\(path)\" fill=\"none\" stroke=\"\(SVG.colours[0])\" stroke-width=\"1.5\"/>"
-        h += "<g class=\"axis\"><line x1=\"\(SVG.c(left))\" y1=\"120\" x2=\"\(SVG.c(right))\" y2=\"120\"/>"
-        for t in y.ticks(3) { h += "<text x=\"\(SVG.c(right))\" y=\"\(SVG.c(y(t) - 2))\" text-anchor=\"end\">\(SVG.num(t))</text>" }
-        h += "</g></svg>"
-        return h + "</section>\n"
+        h.raw("<h3>Concurrency</h3>")
+        h.open("svg", ["class": "chart wide", "viewBox": "0 0 \(Int(w)) \(Int(hgt))", "role": "img", "aria-labelledby": "cc-t"])
+        h.el("title", ["id": "cc-t"], "Runs executing at once over time; at most \(peak)")
+        h.void("path", ["d": path, "fill": "none", "stroke": SVG.colours[0], "stroke-width": "1.5"])
+        h.raw("<g class=\"axis\">")
+        h.void("line", ["x1": SVG.c(left), "y1": "120", "x2": SVG.c(right), "y2": "120"])
+        for t in y.ticks(3) { h.el("text", ["x": SVG.c(right), "y": SVG.c(y(t) - 2), "text-anchor": "end"], SVG.num(t)) }
+        h.raw("</g></svg></section>\n")
     }
 
-    static func legend(_ backends: [String]) -> String {
-        var h = "<p class=\"legend\">"
+    static func legend(_ backends: [String], _ h: inout HTML) {
+        h.raw("<p class=\"legend\">")
         for (i, b) in backends.enumerated() {
-            h += "<svg width=\"14\" height=\"14\" aria-hidden=\"true\"><rect width=\"14\" height=\"14\" fill=\"\(SVG.fill(i))\"/></svg> \(SVG.escape(b)) "
+            h.raw("<svg width=\"14\" height=\"14\" aria-hidden=\"true\">")
+            h.void("rect", ["width": "14", "height": "14", "fill": SVG.fill(i)])
+            h.raw("</svg> ")
+            h.text(b + " ")
         }
-        return h + "</p>"
+        h.raw("</p>")
     }
 
     // MARK: verification
 
-    static func verification(_ d: ReportData) -> String {
-        var h = "<section id=\"verification\"><h2>Verification</h2>"
+    static func verification(_ d: ReportData, _ h: inout HTML) {
+        h.raw("<section id=\"verification\"><h2>Verification</h2>")
         guard !d.verifications.isEmpty else {
-            return h + "<p>None of these runs' keys has been verified; <code>repro verify SPEC --backends local,slurm</code> does it.</p></section>\n"
+            return h.raw("<p>None of these runs' keys has been verified; <code>repro verify SPEC --backends local,slurm</code> does it.</p></section>\n")
         }
         // Newest verification per (key, backend).
         var cells: [String: [String: JSONValue]] = [:]
@@ -331,14 +387,16 @@ public enum ReportHTML {
             if !c.isEmpty { causes[key] = c }
         }
         let cols = backends.sorted()
-        h += "<table class=\"matrix\"><thead><tr><th>config</th>"
-        for b in cols { h += "<th>\(SVG.escape(b))</th>" }
-        h += "<th>perturbation causes</th></tr></thead><tbody>"
+        h.raw("<table class=\"matrix\"><thead><tr><th>config</th>")
+        for b in cols { h.el("th", b) }
+        h.raw("<th>perturbation causes</th></tr></thead><tbody>")
         for key in cells.keys.sorted() {
-            h += "<tr><td><code>\(SVG.escape(names[key] ?? String(key.prefix(12))))</code></td>"
+            h.raw("<tr><td>")
+            h.el("code", names[key] ?? String(key.prefix(12)))
+            h.raw("</td>")
             for b in cols {
                 guard let v = cells[key]?[b] else {
-                    h += "<td>–</td>"
+                    h.raw("<td>–</td>")
                     continue
                 }
                 let verdict = v["verdict"]?.stringValue ?? "?"
@@ -351,31 +409,50 @@ public enum ReportHTML {
                     o["differences"]?.arrayValue?.first?["location"]?.stringValue.map { "\(o["name"]?.stringValue ?? ""): \($0)" }
                 }
                 let symbol = ["IDENTICAL": "=", "EQUIVALENT": "≈", "DIVERGENT": "≠"][verdict] ?? "!"
-                h += "<td class=\"v-\(verdict.lowercased())\"><strong>\(symbol) \(verdict)</strong><br>"
-                h += "<small>abs \(SVG.num(maxAbs)) · rel \(SVG.num(maxRel)) · ulp \(SVG.num(maxUlp))"
-                if let field { h += "<br>first: \(SVG.escape(field))" }
-                h += "</small></td>"
+                h.el("td", ["class": "v-" + verdict.lowercased()]) { h in
+                    h.el("strong", symbol + " " + verdict)
+                    h.raw("<br>")
+                    h.el("small") { h in
+                        h.text("abs \(SVG.num(maxAbs)) · rel \(SVG.num(maxRel)) · ulp \(SVG.num(maxUlp))")
+                        if let field {
+                            h.raw("<br>")
+                            h.text("first: " + field)
+                        }
+                    }
+                }
             }
-            h += "<td>\(SVG.escape((causes[key] ?? []).joined(separator: ", ")))</td></tr>"
+            h.el("td", (causes[key] ?? []).joined(separator: ", "))
+            h.raw("</tr>")
         }
-        return h + "</tbody></table></section>\n"
+        h.raw("</tbody></table></section>\n")
     }
 
     // MARK: provenance
 
-    static func provenance(_ d: ReportData) -> String {
-        var h = "<section id=\"provenance\"><h2>Provenance</h2>"
+    static func provenance(_ d: ReportData, _ h: inout HTML) {
+        h.raw("<section id=\"provenance\"><h2>Provenance</h2>")
         if aggregated(d) {
             var byCommit: [String: Int] = [:]
             for p in d.points { byCommit[p.run.commit.prefix(12) + (p.run.dirty ? " (dirty)" : ""), default: 0] += 1 }
-            h += "<table><thead><tr><th>commit</th><th>runs</th></tr></thead><tbody>"
-            for (c, n) in byCommit.sorted(by: { $0.key < $1.key }) { h += "<tr><td><code>\(c)</code></td><td class=\"n\">\(n)</td></tr>" }
-            return h + "</tbody></table></section>\n"
+            h.raw("<table><thead><tr><th>commit</th><th>runs</th></tr></thead><tbody>")
+            for (c, n) in byCommit.sorted(by: { $0.key < $1.key }) {
+                h.el("tr") { h in
+                    h.el("td") { $0.el("code", c) }
+                    h.el("td", ["class": "n"], String(n))
+                }
+            }
+            return h.raw("</tbody></table></section>\n")
         }
         let edges = Dictionary(grouping: d.lineage, by: \.to)
         for p in d.points {
             let r = p.run
-            h += "<details id=\"run-\(r.runId)\"><summary><code>\(r.runId)</code> \(SVG.escape(r.name)) \(statusCell(r.status))</summary><dl>"
+            h.open("details", ["id": "run-" + r.runId])
+            h.el("summary") { h in
+                h.el("code", r.runId)
+                h.text(" " + r.name + " ")
+                statusCell(r.status, &h)
+            }
+            h.raw("<dl>")
             let rows: [(String, String)] = [
                 ("commit", r.commit + (r.dirty ? " (dirty: " + r.dirtyFiles.joined(separator: ", ") + ")" : "")),
                 ("key", r.key), ("config hash", r.configHash), ("seed", String(r.seed)),
@@ -384,35 +461,43 @@ public enum ReportHTML {
                 ("interpreter", r.interpreter["path"]?.stringValue.map { $0 + " " + (r.interpreter["version"]?.stringValue ?? "") } ?? "–"),
                 ("attestation", (d.attestations[r.runId] ?? 0) > 0 ? "\(d.attestations[r.runId] ?? 0) signed statement(s)" : "none"),
             ]
-            for (k, v) in rows { h += "<dt>\(k)</dt><dd>\(SVG.escape(v))</dd>" }
-            for i in r.inputs { h += "<dt>input</dt><dd><code>\(SVG.escape(i.path))</code> \(i.sha256.prefix(12))</dd>" }
-            h += "</dl>"
-            if let parents = edges[r.runId], !parents.isEmpty { h += lineageSVG(r, parents) }
-            h += "</details>"
+            for (k, v) in rows {
+                h.el("dt", k)
+                h.el("dd", v)
+            }
+            for i in r.inputs {
+                h.raw("<dt>input</dt><dd>")
+                h.el("code", i.path)
+                h.text(" " + i.sha256.prefix(12))
+                h.raw("</dd>")
+            }
+            h.raw("</dl>")
+            if let parents = edges[r.runId], !parents.isEmpty { lineageSVG(r, parents, &h) }
+            h.raw("</details>")
         }
-        return h + "</section>\n"
+        h.raw("</section>\n")
     }
 
-    static func lineageSVG(_ r: RunRecord, _ parents: [Lineage.Edge]) -> String {
+    static func lineageSVG(_ r: RunRecord, _ parents: [Lineage.Edge], _ h: inout HTML) {
         let hgt = Double(parents.count) * 30 + 20
-        var s = "<svg class=\"chart\" viewBox=\"0 0 520 \(Int(hgt))\" role=\"img\" aria-labelledby=\"ln-\(r.runId)\">"
-        s += "<title id=\"ln-\(r.runId)\">Lineage of \(r.runId): \(parents.map { $0.from + " via " + $0.input }.joined(separator: "; "))</title>"
+        h.open("svg", ["class": "chart", "viewBox": "0 0 520 \(Int(hgt))", "role": "img", "aria-labelledby": "ln-" + r.runId])
+        h.el("title", ["id": "ln-" + r.runId], "Lineage of \(r.runId): \(parents.map { $0.from + " via " + $0.input }.joined(separator: "; "))")
         let cy = hgt / 2
-        s += "<rect x=\"330\" y=\"\(SVG.c(cy - 12))\" width=\"180\" height=\"24\" fill=\"#fff\" stroke=\"#333\"/>"
-        s += "<text x=\"420\" y=\"\(SVG.c(cy + 4))\" text-anchor=\"middle\">\(r.runId)</text>"
+        h.void("rect", ["x": "330", "y": SVG.c(cy - 12), "width": "180", "height": "24", "fill": "#fff", "stroke": "#333"])
+        h.el("text", ["x": "420", "y": SVG.c(cy + 4), "text-anchor": "middle"], r.runId)
         for (i, e) in parents.enumerated() {
             let y = 10 + Double(i) * 30 + 12
-            s += "<rect x=\"10\" y=\"\(SVG.c(y - 12))\" width=\"180\" height=\"24\" fill=\"#eef\" stroke=\"#333\"/>"
-            s += "<text x=\"100\" y=\"\(SVG.c(y + 4))\" text-anchor=\"middle\">\(e.from)</text>"
-            s += "<line x1=\"190\" y1=\"\(SVG.c(y))\" x2=\"330\" y2=\"\(SVG.c(cy))\" stroke=\"#333\" marker-end=\"url(#arrow)\"/>"
-            s += "<text x=\"200\" y=\"\(SVG.c(y - 4))\" class=\"small\">\(SVG.escape(e.input))</text>"
+            h.void("rect", ["x": "10", "y": SVG.c(y - 12), "width": "180", "height": "24", "fill": "#eef", "stroke": "#333"])
+            h.el("text", ["x": "100", "y": SVG.c(y + 4), "text-anchor": "middle"], e.from)
+            h.void("line", ["x1": "190", "y1": SVG.c(y), "x2": "330", "y2": SVG.c(cy), "stroke": "#333", "marker-end": "url(#arrow)"])
+            h.el("text", ["x": "200", "y": SVG.c(y - 4), "class": "small"], e.input)
         }
-        return s + "</svg>"
+        h.raw("</svg>")
     }
 
     // MARK: style and script
 
-    static let css = """
+    static let css: StaticString = """
         body{font:14px/1.45 system-ui,sans-serif;margin:0 auto;max-width:1100px;padding:0 16px;color:#222}
         h1{font-size:22px}h2{border-bottom:2px solid #ccc;padding-bottom:4px;margin-top:32px}
         nav a{margin-right:12px}table{border-collapse:collapse;margin:8px 0}th,td{border:1px solid #ccc;padding:3px 8px}
@@ -423,10 +508,10 @@ public enum ReportHTML {
         figure{margin:0}.axis line{stroke:#333}.axis text,.chart text{font-size:10px;fill:#222}.label{font-weight:600}
         .st-failed{color:#a11}.st-succeeded{color:#161}.v-identical{background:#e6f4ea}.v-equivalent{background:#fff6d5}
         .v-divergent{background:#fde2e2}details{border-bottom:1px solid #eee;padding:2px 0}dl{display:grid;grid-template-columns:10em 1fr;margin:4px 0}
-        dt{color:#555}dd{margin:0}code{font-size:12px}.legend svg{vertical-align:middle}
+        dt{color:#555}dd{margin:0}code{font-size:12px}.legend svg{vertical-align:middle}.defs{position:absolute}
         """
 
-    static let script = """
+    static let script: StaticString = """
         (function(){
         document.querySelectorAll('table.sortable').forEach(function(t){
           t.querySelectorAll('th').forEach(function(th,i){th.addEventListener('click',function(){

@@ -3,22 +3,6 @@ import Foundation
 /// Small, deterministic SVG and HTML helpers for the report: escaping, number text, scales,
 /// and the marker shapes and patterns that keep plots readable in black and white.
 enum SVG {
-    static func escape(_ s: String) -> String {
-        var out = ""
-        out.reserveCapacity(s.count)
-        for c in s.unicodeScalars {
-            switch c {
-            case "&": out += "&amp;"
-            case "<": out += "&lt;"
-            case ">": out += "&gt;"
-            case "\"": out += "&quot;"
-            case "'": out += "&#39;"
-            default: out.unicodeScalars.append(c)
-            }
-        }
-        return out
-    }
-
     /// Short, locale-free number text (6 significant digits).
     static func num(_ v: Double) -> String {
         guard v.isFinite else { return "–" }
@@ -66,24 +50,22 @@ enum SVG {
     static let patterns = ["solid", "hatch", "dots", "cross-hatch", "solid", "hatch", "dots", "cross-hatch"]
 
     /// A marker of series `i` centred at (x, y).
-    static func marker(_ i: Int, x: Double, y: Double, r: Double = 3.5, title: String) -> String {
+    static func marker(_ i: Int, x: Double, y: Double, r: Double = 3.5, title: String, _ h: inout HTML) {
         let col = colours[i % colours.count]
-        let t = "<title>\(escape(title))</title>"
         let (cx, cy) = (c(x), c(y))
+        let t: (inout HTML) -> Void = { $0.el("title", title) }
         switch shapes[i % shapes.count] {
-        case "square": return "<rect x=\"\(c(x - r))\" y=\"\(c(y - r))\" width=\"\(c(2 * r))\" height=\"\(c(2 * r))\" fill=\"\(col)\">\(t)</rect>"
-        case "triangle":
-            return "<polygon points=\"\(cx),\(c(y - r)) \(c(x + r)),\(c(y + r)) \(c(x - r)),\(c(y + r))\" fill=\"\(col)\">\(t)</polygon>"
-        case "diamond":
-            return "<polygon points=\"\(cx),\(c(y - r)) \(c(x + r)),\(cy) \(cx),\(c(y + r)) \(c(x - r)),\(cy)\" fill=\"\(col)\">\(t)</polygon>"
+        case "square": h.el("rect", ["x": c(x - r), "y": c(y - r), "width": c(2 * r), "height": c(2 * r), "fill": col], t)
+        case "triangle": h.el("polygon", ["points": "\(cx),\(c(y - r)) \(c(x + r)),\(c(y + r)) \(c(x - r)),\(c(y + r))", "fill": col], t)
+        case "diamond": h.el("polygon", ["points": "\(cx),\(c(y - r)) \(c(x + r)),\(cy) \(cx),\(c(y + r)) \(c(x - r)),\(cy)", "fill": col], t)
         case "cross":
-            return "<path d=\"M\(c(x - r)) \(c(y - r))L\(c(x + r)) \(c(y + r))M\(c(x + r)) \(c(y - r))L\(c(x - r)) \(c(y + r))\" stroke=\"\(col)\" stroke-width=\"2\">\(t)</path>"
-        case "circle-open": return "<circle cx=\"\(cx)\" cy=\"\(cy)\" r=\"\(c(r))\" fill=\"none\" stroke=\"\(col)\" stroke-width=\"1.5\">\(t)</circle>"
+            h.el("path", ["d": "M\(c(x - r)) \(c(y - r))L\(c(x + r)) \(c(y + r))M\(c(x + r)) \(c(y - r))L\(c(x - r)) \(c(y + r))", "stroke": col, "stroke-width": "2"], t)
+        case "circle-open": h.el("circle", ["cx": cx, "cy": cy, "r": c(r), "fill": "none", "stroke": col, "stroke-width": "1.5"], t)
         case "square-open":
-            return "<rect x=\"\(c(x - r))\" y=\"\(c(y - r))\" width=\"\(c(2 * r))\" height=\"\(c(2 * r))\" fill=\"none\" stroke=\"\(col)\" stroke-width=\"1.5\">\(t)</rect>"
+            h.el("rect", ["x": c(x - r), "y": c(y - r), "width": c(2 * r), "height": c(2 * r), "fill": "none", "stroke": col, "stroke-width": "1.5"], t)
         case "triangle-open":
-            return "<polygon points=\"\(cx),\(c(y - r)) \(c(x + r)),\(c(y + r)) \(c(x - r)),\(c(y + r))\" fill=\"none\" stroke=\"\(col)\" stroke-width=\"1.5\">\(t)</polygon>"
-        default: return "<circle cx=\"\(cx)\" cy=\"\(cy)\" r=\"\(c(r))\" fill=\"\(col)\">\(t)</circle>"
+            h.el("polygon", ["points": "\(cx),\(c(y - r)) \(c(x + r)),\(c(y + r)) \(c(x - r)),\(c(y + r))", "fill": "none", "stroke": col, "stroke-width": "1.5"], t)
+        default: h.el("circle", ["cx": cx, "cy": cy, "r": c(r), "fill": col], t)
         }
     }
 
@@ -96,37 +78,38 @@ enum SVG {
     }
 
     /// The pattern definitions `fill` refers to (once per page).
-    static var patternDefs: String {
-        var out = "<svg width=\"0\" height=\"0\" style=\"position:absolute\" aria-hidden=\"true\"><defs>"
+    static func patternDefs(_ h: inout HTML) {
+        h.raw("<svg width=\"0\" height=\"0\" class=\"defs\" aria-hidden=\"true\"><defs>")
         for (i, col) in colours.enumerated() {
-            let body: String
+            h.open("pattern", ["id": "pat\(i)", "width": "6", "height": "6", "patternUnits": "userSpaceOnUse"])
             switch patterns[i] {
-            case "hatch": body = "<rect width=\"6\" height=\"6\" fill=\"\(col)\" opacity=\"0.35\"/><path d=\"M0 6L6 0\" stroke=\"\(col)\" stroke-width=\"1.5\"/>"
-            case "dots": body = "<rect width=\"6\" height=\"6\" fill=\"\(col)\" opacity=\"0.35\"/><circle cx=\"3\" cy=\"3\" r=\"1.5\" fill=\"\(col)\"/>"
+            case "hatch":
+                h.void("rect", ["width": "6", "height": "6", "fill": col, "opacity": "0.35"])
+                h.void("path", ["d": "M0 6L6 0", "stroke": col, "stroke-width": "1.5"])
+            case "dots":
+                h.void("rect", ["width": "6", "height": "6", "fill": col, "opacity": "0.35"])
+                h.void("circle", ["cx": "3", "cy": "3", "r": "1.5", "fill": col])
             case "cross-hatch":
-                body = "<rect width=\"6\" height=\"6\" fill=\"\(col)\" opacity=\"0.35\"/><path d=\"M0 6L6 0M0 0L6 6\" stroke=\"\(col)\" stroke-width=\"1\"/>"
-            default: body = "<rect width=\"6\" height=\"6\" fill=\"\(col)\"/>"
+                h.void("rect", ["width": "6", "height": "6", "fill": col, "opacity": "0.35"])
+                h.void("path", ["d": "M0 6L6 0M0 0L6 6", "stroke": col, "stroke-width": "1"])
+            default: h.void("rect", ["width": "6", "height": "6", "fill": col])
             }
-            out += "<pattern id=\"pat\(i)\" width=\"6\" height=\"6\" patternUnits=\"userSpaceOnUse\">\(body)</pattern>"
+            h.close("pattern")
         }
-        out += "<marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto\">"
-        out += "<path d=\"M0 0L10 5L0 10z\" fill=\"#333\"/></marker>"
-        return out + "</defs></svg>"
+        h.raw("<marker id=\"arrow\" viewBox=\"0 0 10 10\" refX=\"10\" refY=\"5\" markerWidth=\"6\" markerHeight=\"6\" orient=\"auto\">")
+        h.raw("<path d=\"M0 0L10 5L0 10z\" fill=\"#333\"/></marker></defs></svg>")
     }
 
     /// Axis lines, ticks and labels for a plot area.
-    static func axes(x: Scale, y: Scale, left: Double, top: Double, right: Double, bottom: Double, xLabel: String, yLabel: String) -> String {
-        var s = "<g class=\"axis\">"
-        s += "<line x1=\"\(c(left))\" y1=\"\(c(bottom))\" x2=\"\(c(right))\" y2=\"\(c(bottom))\"/>"
-        s += "<line x1=\"\(c(left))\" y1=\"\(c(top))\" x2=\"\(c(left))\" y2=\"\(c(bottom))\"/>"
-        for t in x.ticks() {
-            s += "<text x=\"\(c(x(t)))\" y=\"\(c(bottom + 14))\" text-anchor=\"middle\">\(num(t))</text>"
-        }
-        for t in y.ticks() {
-            s += "<text x=\"\(c(left - 4))\" y=\"\(c(y(t) + 4))\" text-anchor=\"end\">\(num(t))</text>"
-        }
-        s += "<text x=\"\(c((left + right) / 2))\" y=\"\(c(bottom + 30))\" text-anchor=\"middle\" class=\"label\">\(escape(xLabel))</text>"
-        s += "<text x=\"12\" y=\"\(c((top + bottom) / 2))\" text-anchor=\"middle\" class=\"label\" transform=\"rotate(-90 12 \(c((top + bottom) / 2)))\">\(escape(yLabel))</text>"
-        return s + "</g>"
+    static func axes(x: Scale, y: Scale, left: Double, top: Double, right: Double, bottom: Double, xLabel: String, yLabel: String, _ h: inout HTML) {
+        h.raw("<g class=\"axis\">")
+        h.void("line", ["x1": c(left), "y1": c(bottom), "x2": c(right), "y2": c(bottom)])
+        h.void("line", ["x1": c(left), "y1": c(top), "x2": c(left), "y2": c(bottom)])
+        for t in x.ticks() { h.el("text", ["x": c(x(t)), "y": c(bottom + 14), "text-anchor": "middle"], num(t)) }
+        for t in y.ticks() { h.el("text", ["x": c(left - 4), "y": c(y(t) + 4), "text-anchor": "end"], num(t)) }
+        h.el("text", ["x": c((left + right) / 2), "y": c(bottom + 30), "text-anchor": "middle", "class": "label"], xLabel)
+        let mid = c((top + bottom) / 2)
+        h.el("text", ["x": "12", "y": mid, "text-anchor": "middle", "class": "label", "transform": "rotate(-90 12 \(mid))"], yLabel)
+        h.raw("</g>")
     }
 }
