@@ -361,3 +361,59 @@ final class HostileReportTests: XCTestCase {
         XCTAssertEqual(violations, [], "the page's own script or style was refused by its CSP")
     }
 }
+
+/// A disk that fills up during a run, and a store on a disk with no room at all.
+final class FullDiskTests: XCTestCase {
+    func testAFullDiskLosesNothingAndGcAndFsckStillWork() throws {
+        let mnt = NSTemporaryDirectory() + "full-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: mnt, withIntermediateDirectories: true)
+        guard sh(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", mnt], cwd: "/").code == 0 else {
+            throw missingTestEnvironment("cannot mount a 4 MB tmpfs (needs root): the full-disk test needs a small file system")
+        }
+        defer {
+            sh(["umount", "-l", mnt], cwd: "/")
+            rmdir(mnt)
+        }
+        let repo = mnt + "/repo"
+        mkdir(repo, 0o755)
+        for args in [["init", "-q", "-b", "main"], ["config", "user.email", "t@example.org"], ["config", "user.name", "T"]] {
+            XCTAssertEqual(sh(["git"] + args, cwd: repo).code, 0)
+        }
+        FileManager.default.createFile(
+            atPath: repo + "/sim.sh", contents: Data("#!/bin/sh\nhead -c ${1}000000 /dev/urandom > \"$REPRO_OUTDIR/big.bin\"\necho ok > \"$REPRO_OUTDIR/r.txt\"\n".utf8))
+        chmod(repo + "/sim.sh", 0o755)
+        FileManager.default.createFile(atPath: repo + "/sim.yaml", contents: Data("name: big\ncommand: [./sim.sh, \"{params.mb}\"]\ncode: [sim.sh]\nparams: {mb: 1}\n".utf8))
+        XCTAssertEqual(sh(["git", "add", "-A"], cwd: repo).code, 0)
+        XCTAssertEqual(sh(["git", "commit", "-qm", "x"], cwd: repo).code, 0)
+        XCTAssertEqual(repro(["run", "sim.yaml"], cwd: repo).code, 0)
+        // 5 MB on a 4 MB disk: recording fails; the partial output leaves the slot, the run is
+        // failed (not left running), and the message says what to free.
+        let full = repro(["run", "sim.yaml", "--set", "params.mb=5"], cwd: repo)
+        XCTAssertEqual(full.code, 4, full.err)
+        XCTAssertTrue(full.err.contains("is full") && full.err.contains("repro cache gc"), full.err)
+        XCTAssertEqual(DiskSpace.size(repo + "/.repro/tmp/run-slot-1/out") < 64 << 10, true, "the partial output stayed in the slot")
+        let store = try Store(root: repo + "/.repro")
+        XCTAssertEqual(try store.runs(inStatus: .running).count, 0)
+        XCTAssertEqual(try store.recentRuns(limit: 5).filter { $0.status == .failed }.count, 1)
+        // A killed sweep's folder (with a link out), then the disk filled to the last byte.
+        let outside = mnt + "/keep"
+        mkdir(outside, 0o755)
+        FileManager.default.createFile(atPath: outside + "/k.txt", contents: Data("keep\n".utf8))
+        let dead = repo + "/.repro/tmp/sweep-999999-slot1"
+        try FileManager.default.createDirectory(atPath: dead + "/out", withIntermediateDirectories: true)
+        FileManager.default.createFile(atPath: dead + "/out/part.bin", contents: Data(count: 300_000))
+        symlink(outside, dead + "/out/inputs")
+        sh(["dd", "if=/dev/zero", "of=" + mnt + "/filler", "bs=64k"], cwd: "/")
+        XCTAssertLessThan(DiskSpace.free(mnt) ?? 0, 64 << 10)
+        let gc = repro(["cache", "gc"], cwd: repo)
+        XCTAssertEqual(gc.code, 0, gc.err)
+        XCTAssertTrue(gc.out.contains("task folder(s) left by killed runs") && !gc.out.contains(" 0 B freed"), gc.out)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: dead))
+        XCTAssertEqual(try String(contentsOfFile: outside + "/k.txt", encoding: .utf8), "keep\n")
+        let fsck = repro(["fsck"], cwd: repo)
+        XCTAssertEqual(fsck.code, 0, fsck.out + fsck.err)
+        // The first run is still served.
+        unlink(mnt + "/filler")
+        XCTAssertTrue(repro(["run", "sim.yaml"], cwd: repo).out.contains("cache hit"))
+    }
+}

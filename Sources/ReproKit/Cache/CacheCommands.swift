@@ -13,13 +13,16 @@ public enum CacheCommands {
     /// Evicts the outputs of the selected entries (stale ones, older ones) and deletes blobs
     /// nothing references.
     public static func gc(repo: GitRepository, store: Store, stale: Bool, olderThan: Double?, dryRun: Bool) throws -> GCReport {
+        // First what needs no database write, so gc frees space on a full disk.
+        var report = GCReport(dryRun: dryRun)
+        store.removeLeftovers(dryRun: dryRun, into: &report)
         var filters: [EntrySelection] = []
         if stale {
             _ = try store.refresh(repo: repo)
             filters.append(.stale)
         }
         if let o = olderThan { filters.append(.olderThan(o)) }
-        return try store.gc(filters: filters, dryRun: dryRun)
+        return try store.gc(filters: filters, dryRun: dryRun, report: report)
     }
 
     public enum InvalidateTarget: Sendable {

@@ -209,13 +209,18 @@ public final class Dispatcher {
         // Fetched (for a remote machine) before the store's write lock is taken.
         var collected: [String: CollectedTask] = [:]
         for (h, st, _) in work { collected[h.runId] = try backend.collect(h, st) }
-        let accepted: [Bool] = try store.withBlobWriteLock {
-            for (h, st, _) in work {
-                let (c, outputs) = try completion(h, st, collected[h.runId] ?? CollectedTask(dir: h.ref))
-                completions.append((h.runId, c))
-                outputsFor[h.runId] = outputs
+        let accepted: [Bool]
+        do {
+            accepted = try store.withBlobWriteLock {
+                for (h, st, _) in work {
+                    let (c, outputs) = try completion(h, st, collected[h.runId] ?? CollectedTask(dir: h.ref))
+                    completions.append((h.runId, c))
+                    outputsFor[h.runId] = outputs
+                }
+                return try store.finishMany(completions)
             }
-            return try store.finishMany(completions)
+        } catch {
+            throw recordingFailed(error, work.map { ($0.0, collected[$0.0.runId]?.dir ?? $0.0.ref) })
         }
         var out: [Finished] = []
         for (i, w) in work.enumerated() where !accepted[i] { backend.release(w.0) }
@@ -274,6 +279,28 @@ public final class Dispatcher {
             out.append(Finished(record: record, outputPaths: paths, outputsDir: resultDir))
         }
         return out
+    }
+
+    /// Recording finished tasks failed (a full disk, most often): their outputs are removed
+    /// from the task folders (a slot kept them otherwise, on the very disk that is full), the
+    /// runs are marked failed where the store still takes a write, and the error says what to
+    /// free when the disk is full.
+    private func recordingFailed(_ error: any Error, _ tasks: [(TaskHandle, String)]) -> any Error {
+        for (h, dir) in tasks {
+            if recycleTaskDirs {
+                FileIO.emptyTree(dir + "/out")
+                unlink(dir + "/manifest.json")
+            } else {
+                backend.release(h)
+            }
+            try? store.markFailed(runId: h.runId, message: "its result could not be recorded: \(error)")
+        }
+        let text = "\(error)"
+        guard text.contains("No space left") || text.contains("disk is full") || text.contains("Disk quota"), !text.contains("`repro cache gc` works")
+        else { return error }
+        return StoreError(
+            "recording \(tasks.count == 1 ? "run " + tasks[0].0.runId : "\(tasks.count) runs") failed: \(text). Its outputs were removed from the task folder. "
+                + DiskSpace.advice(storeRoot: store.root))
     }
 
     /// Hashes a finished task's outputs and streams into the store and builds its completion.

@@ -34,8 +34,13 @@ final class SQLiteDatabase {
     func check(_ rc: Int32, _ what: String) throws(StoreError) {
         guard rc == SQLITE_OK || rc == SQLITE_DONE || rc == SQLITE_ROW else {
             let msg = String(cString: sqlite3_errmsg(handle))
-            throw StoreError("store database \(path): \(what) failed: \(msg) (SQLite code \(rc))", sqliteCode: rc)
+            throw StoreError("store database \(path): \(what) failed: \(msg) (SQLite code \(rc))\(fullAdvice(rc))", sqliteCode: rc)
         }
+    }
+
+    /// For SQLITE_FULL: what to free and how (see `DiskSpace`).
+    func fullAdvice(_ rc: Int32) -> String {
+        DiskSpace.isFull(sqlite: rc) ? ". " + DiskSpace.advice(storeRoot: (path as NSString).deletingLastPathComponent) : ""
     }
 
     /// Runs one or more statements that take no parameters and return no rows.
@@ -45,7 +50,7 @@ final class SQLiteDatabase {
         if rc != SQLITE_OK {
             let msg = err.map { String(cString: $0) } ?? String(cString: sqlite3_errmsg(handle))
             sqlite3_free(err)
-            throw StoreError("store database \(path): \(msg) (SQLite code \(rc)) in: \(sql.prefix(80))", sqliteCode: rc)
+            throw StoreError("store database \(path): \(msg) (SQLite code \(rc)) in: \(sql.prefix(80))\(fullAdvice(rc))", sqliteCode: rc)
         }
     }
 

@@ -7,13 +7,18 @@ public struct GCReport: Sendable {
     public var blobsRemoved = 0
     /// Temp files left by blob writes that were killed.
     public var tempFilesRemoved = 0
+    /// Task folders that killed runs and sweeps left in the store's tmp folder.
+    public var taskFoldersRemoved = 0
     public var bytesFreed: Int64 = 0
+    /// Set when the database could not be written (a full disk): what was freed without it,
+    /// and what is left for the next gc.
+    public var warning: String?
 
     public var json: JSONValue {
         [
             "dry_run": .bool(dryRun), "entries_evicted": .int(Int64(entriesEvicted)),
             "blobs_removed": .int(Int64(blobsRemoved)), "temp_files_removed": .int(Int64(tempFilesRemoved)),
-            "bytes_freed": .int(bytesFreed),
+            "task_folders_removed": .int(Int64(taskFoldersRemoved)), "bytes_freed": .int(bytesFreed), "warning": warning.json,
         ]
     }
 }
@@ -33,13 +38,56 @@ extension Store {
         return try body()
     }
 
+    /// Removes what killed runs left in the store's tmp folder, without writing the database
+    /// (so it works on a full disk): sweep slot folders of processes that are gone, run slots
+    /// nobody holds, `run-ID` folders of runs that are no longer running, and temp files of
+    /// pushes and pulls whose process is gone. Links inside are removed, never followed.
+    public func removeLeftovers(dryRun: Bool, into report: inout GCReport) {
+        let running = Set((try? runs(inStatus: .running).map(\.runId)) ?? [])
+        for name in FileIO.directoryNames(tmpDir) ?? [] {
+            let path = tmpDir + "/" + name
+            var remove = false
+            var emptyOnly = false
+            var slotLock: FileLock?
+            if name.hasPrefix("sweep-") || name.hasPrefix("pull-") || name.hasPrefix("push-") {
+                // sweep-PID-slotN, pull-PID-..., push-PID-...: the owner is gone.
+                let pid = name.split(separator: "-").dropFirst().first.flatMap { Int32($0) }
+                remove = pid.map { kill($0, 0) != 0 && errno == ESRCH } ?? false
+            } else if name.hasPrefix("run-slot-") {
+                // A slot nobody holds: its contents are a killed run's (kept until the next run).
+                if let lock = try? FileLock(path: locksDir + "/" + name + ".lock"), lock.tryLock() {
+                    slotLock = lock
+                    remove = true
+                    emptyOnly = true
+                }
+            } else if name.hasPrefix("run-") {
+                remove = !running.contains(String(name.dropFirst(4)))
+            }
+            guard remove else { continue }
+            var st = stat()
+            guard lstat(path, &st) == 0 else { continue }
+            let size = DiskSpace.size(path) - (emptyOnly ? Int64(st.st_blocks) * 512 : 0)
+            // A slot is left alone when its last run left nothing (files kept for the next run).
+            if emptyOnly && size <= 0 && (FileIO.directoryNames(path + "/out") ?? []).isEmpty {
+                slotLock?.unlock()
+                continue
+            }
+            report.taskFoldersRemoved += 1
+            report.bytesFreed += size
+            if !dryRun { if emptyOnly { FileIO.emptyTree(path) } else { FileIO.removeTree(path) } }
+            slotLock?.unlock()
+        }
+    }
+
     /// Evicts the output blobs of the entries that match every filter (none given: no entry),
-    /// then deletes every blob nothing references. Run records are never deleted.
-    public func gc(filters: [EntrySelection], dryRun: Bool) throws -> GCReport {
+    /// then deletes every blob nothing references. Run records are never deleted. `report`
+    /// carries what `removeLeftovers` already did.
+    public func gc(filters: [EntrySelection], dryRun: Bool, report given: GCReport? = nil) throws -> GCReport {
         let lock = try gcLock()
         try lock.lock()
         defer { lock.unlock() }
-        var report = GCReport(dryRun: dryRun)
+        var report = given ?? GCReport(dryRun: dryRun)
+        if given == nil { removeLeftovers(dryRun: dryRun, into: &report) }
 
         var evictIds: [String] = []
         if !filters.isEmpty {
@@ -85,7 +133,7 @@ extension Store {
             }
         }
         report.blobsRemoved = doomed.count
-        report.bytesFreed = doomed.reduce(0) { $0 + $1.size }
+        report.bytesFreed += doomed.reduce(0) { $0 + $1.size }
         // Temp files of blob writes that never finished (a kill -9): with the exclusive lock
         // held no writer is mid-blob, but only files of dead processes or an hour old go.
         var staleTemps: [(path: String, size: Int64)] = []
@@ -102,17 +150,36 @@ extension Store {
         guard !dryRun else { return report }
         for t in staleTemps { unlink(t.path) }
 
-        try db.transaction { () throws(StoreError) in
-            let stamp = Clock.iso8601(Clock.now())
-            let evict = try db.prepare("UPDATE runs SET outputs_evicted_at = ? WHERE run_id = ?")
-            for id in evictIds { try evict.run([.text(stamp), .text(id)]) }
-            let drop = try db.prepare("DELETE FROM blobs WHERE sha256 = ?")
-            for d in doomed { try drop.run([.text(d.sha)]) }
+        var dbFull = false
+        do throws(StoreError) {
+            try db.transaction { () throws(StoreError) in
+                let stamp = Clock.iso8601(Clock.now())
+                let evict = try db.prepare("UPDATE runs SET outputs_evicted_at = ? WHERE run_id = ?")
+                for id in evictIds { try evict.run([.text(stamp), .text(id)]) }
+                let drop = try db.prepare("DELETE FROM blobs WHERE sha256 = ?")
+                for d in doomed { try drop.run([.text(d.sha)]) }
+            }
+        } catch {
+            guard let code = error.sqliteCode, DiskSpace.isFull(sqlite: code) else { throw error }
+            dbFull = true
+        }
+        if dbFull {
+            // A full disk: blobs no run refers to go anyway (their rows are dropped by the next
+            // gc); the outputs being evicted stay, since their runs could not be marked.
+            let unreferenced = doomed.filter { !justReleased.contains($0.sha) || evicting.isEmpty }
+            for d in unreferenced { unlink(d.path) }
+            report.entriesEvicted = 0
+            report.blobsRemoved = unreferenced.count
+            report.bytesFreed -= doomed.filter { justReleased.contains($0.sha) && !evicting.isEmpty }.reduce(0) { $0 + $1.size }
+            report.warning = "the database could not be written (the disk is full); blobs nothing refers to were removed, "
+                + "no outputs were evicted: run `repro cache gc` again once there is space"
+            return report
         }
         for d in doomed where unlink(d.path) != 0 && errno != ENOENT {
             throw StoreError("cannot delete blob \(d.path): \(FileIO.errnoText())")
         }
-        try checkpoint(truncate: true)
+        // Shrinking the WAL needs room to write; on a nearly full disk it waits for a later gc.
+        try? checkpoint(truncate: true)
         return report
     }
 }
