@@ -4,6 +4,7 @@
 # replays. Inputs that add coverage are merged into that folder at the end: commit them.
 #   scripts/fuzz.sh json 3600      # the JSON parser (records, manifests, task files), an hour
 #   scripts/fuzz.sh tar 3600       # Tar.extract (outputs.tar and code.tar from a bucket), an hour
+#   scripts/fuzz.sh record 3600    # the run-record decoder and self-check (pulled manifests), an hour
 set -eu
 cd "$(dirname "$0")/.."
 [ -x /opt/swift/usr/bin/swiftc ] && PATH="/opt/swift/usr/bin:$PATH"
@@ -15,10 +16,22 @@ S=Sources/ReproKit/Support
 case "$target" in
   json) sources="fuzz/JSONParserFuzz.swift $S/JSONParser.swift $S/JSONValue.swift $S/NumberFormat.swift"; maxlen=4096 ;;
   tar) sources="fuzz/TarFuzz.swift $S/Tar.swift $S/FileIO.swift $S/ReproError.swift"; maxlen=16384 ;;
-  *) echo "scripts/fuzz.sh: unknown target '$target' (json or tar)" >&2; exit 2 ;;
+  record)
+    # The run-record decoder and its self-check, as a pulled manifest's record goes through them;
+    # SHA-256 comes from swift-crypto, linked from the package's debug build.
+    K=Sources/ReproKit
+    sources="fuzz/RecordFuzz.swift fuzz/RecordFuzzStubs.swift $K/TeamCache/RunRecord+JSON.swift $K/Store/RunRecord.swift
+      $K/Identity/RecordIntegrity.swift $K/Identity/CacheKey.swift $K/Support/SafePath.swift $K/Support/Terminal.swift
+      $S/JSONParser.swift $S/JSONValue.swift $S/NumberFormat.swift $S/ReproError.swift $S/Hashing.swift $S/Clock.swift
+      $S/CanonicalWriter.swift $S/FileIO.swift $S/FileWalk.swift $K/Execution/OutputCollector.swift $K/Cache/CacheState.swift"
+    swift build --product repro >/dev/null
+    B=.build/debug
+    sources="$sources -I $B/Modules $(find $B/Crypto.build $B/CryptoBoringWrapper.build $B/CCryptoBoringSSL.build $B/CCryptoBoringSSLShims.build -name '*.o' | tr '\n' ' ')"
+    maxlen=16384 ;;
+  *) echo "scripts/fuzz.sh: unknown target '$target' (json, tar or record)" >&2; exit 2 ;;
 esac
 # shellcheck disable=SC2086
-swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name ReproFuzz $sources -o "$out/fuzz-$target"
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name ReproFuzz -I Sources/CReproSys $sources -o "$out/fuzz-$target"
 corpus=Tests/ReproKitTests/Corpus/$target
 work="$out/$target-corpus"
 mkdir -p "$corpus" "$work"

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ReproKit
 
 /// How ReproKit's log messages reach a person: the message alone, one line on stderr, as the
 /// CLI has always printed progress (no timestamps or labels: this is a terminal tool's output,
@@ -19,7 +20,7 @@ struct StderrLogHandler: LogHandler {
 
     func log(event: LogEvent) {
         let prefix = event.level >= .warning ? "\(event.level): " : ""
-        FileHandle.standardError.write(Data((prefix + event.message.description + "\n").utf8))
+        FileHandle.standardError.write(Data((prefix + Terminal.clean(event.message.description) + "\n").utf8))
     }
 
     /// Routes every Logger of this process here (called once, first thing in main).

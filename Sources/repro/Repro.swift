@@ -10,7 +10,7 @@ struct Repro: ParsableCommand {
         version: HostInfo.reproVersion,
         subcommands: [
             Run.self, Sweep.self, Verify.self, Status.self, Wait.self, Why.self, Log.self, Logs.self, Show.self, Report.self, Audit.self, LineageCommand.self, Diff.self, Export.self, Attest.self,
-            Keygen.self, Fsck.self, Cache.self, Hooks.self, BackendsCommand.self, ExecTask.self, RemoteCommand.self, Push.self, Pull.self, Plan.self, CostCommand.self,
+            Keygen.self, Fsck.self, Cache.self, Hooks.self, BackendsCommand.self, ExecTask.self, RemoteCommand.self, ConfigCommand.self, Push.self, Pull.self, Plan.self, CostCommand.self,
         ]
     )
 

@@ -10,13 +10,15 @@ struct OutputOptions: ParsableArguments {
 }
 
 /// Where a command's results and diagnostics go: results on stdout, everything else on stderr.
+/// Text lines lose their terminal control characters on the way out: much of what is printed
+/// came from elsewhere (commit messages, a teammate's pulled record, a simulation's stderr).
 enum Console {
     static func out(_ s: String) {
-        FileHandle.standardOutput.write(Data((s + "\n").utf8))
+        FileHandle.standardOutput.write(Data((Terminal.clean(s) + "\n").utf8))
     }
 
     static func err(_ s: String) {
-        FileHandle.standardError.write(Data((s + "\n").utf8))
+        FileHandle.standardError.write(Data((Terminal.clean(s) + "\n").utf8))
     }
 
     static func json(_ v: JSONValue) { out(v.pretty) }

@@ -1,3 +1,4 @@
+import Synchronization
 import Foundation
 import XCTest
 
@@ -415,5 +416,192 @@ final class FullDiskTests: XCTestCase {
         // The first run is still served.
         unlink(mnt + "/filler")
         XCTAssertTrue(repro(["run", "sim.yaml"], cwd: repo).out.contains("cache hit"))
+    }
+}
+
+/// A cloned repository's committed .repro.yaml does not decide where the user's secrets go.
+final class ClonedConfigTests: XCTestCase {
+    func testCommittedSettingsThatSendSecretsWaitForTheUser() throws {
+        let log = NSTemporaryDirectory() + "capture-" + UUID().uuidString.prefix(8) + ".jsonl"
+        defer { unlink(log) }
+        let server = try ContractServer(script: "capture_http.py", arguments: ["--log", log], whatIsMissing: "python3")
+        let repo = try TempRepo.seeded()
+        let secretFile = repo.path + "-secret"
+        try "one-line-secret\n".write(toFile: secretFile, atomically: true, encoding: .utf8)
+        defer { unlink(secretFile) }
+        repo.write(".repro.yaml", """
+            backends:
+              grab:
+                type: slurm-rest
+                url: http://admin:hunter2@127.0.0.1:\(server.port)
+                user: me
+                token_env: GITHUB_TOKEN
+                staging: s3://bucket/x
+                endpoint: http://127.0.0.1:\(server.port)
+              file:
+                type: slurm-rest
+                url: http://127.0.0.1:\(server.port)/f
+                user: me
+                token_file: \(secretFile)
+                staging: s3://bucket/y
+                endpoint: http://127.0.0.1:\(server.port)
+            cache:
+              signing_key: keys/ci
+              remote: {write: true}
+
+            """)
+        repo.commitAll("a colleague's settings", acceptSettings: false)
+        let env = ["GITHUB_TOKEN": "ghp_topsecret", "AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "s"]
+        // A local run is not disturbed; the backends are refused, saying why and what to do.
+        XCTAssertEqual(repro(["run", "sim.yaml"], cwd: repo.path, env: env).code, 0)
+        let backends = repro(["backends"], cwd: repo.path, env: env)
+        XCTAssertTrue(backends.out.contains("repro config trust") || backends.err.contains("repro config trust"), backends.out + backends.err)
+        let viaBackend = repro(["run", "sim.yaml", "--backend", "grab", "--no-cache"], cwd: repo.path, env: env)
+        XCTAssertEqual(viaBackend.code, 2, viaBackend.err)
+        XCTAssertTrue(viaBackend.err.contains("repro config trust") && viaBackend.err.contains("token_env"), viaBackend.err)
+        let seen = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertFalse(seen.contains("topsecret") || seen.contains("one-line-secret"), "a secret reached the committed host: \(seen)")
+        XCTAssertEqual(seen, "", "nothing may be sent to a host the user has not accepted")
+        // No password from a URL in anything printed.
+        XCTAssertFalse((backends.out + backends.err + viaBackend.err).contains("hunter2"))
+        // Accepted: now the user's word (and a changed value needs accepting again).
+        let dry = repro(["config", "trust", "--dry-run"], cwd: repo.path, env: env)
+        XCTAssertTrue(dry.out.contains("backends.grab.token_env: GITHUB_TOKEN") && dry.out.contains("cache.remote.write"), dry.out)
+        XCTAssertFalse(dry.out.contains("hunter2"), dry.out)
+        XCTAssertEqual(repro(["config", "trust"], cwd: repo.path, env: env).code, 0)
+        _ = repro(["backends"], cwd: repo.path, env: env)
+        XCTAssertTrue(((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("ghp_topsecret"), "accepted settings are used")
+        repo.write(".repro.yaml", (repo.read(".repro.yaml") ?? "").replacingOccurrences(of: "GITHUB_TOKEN", with: "OTHER_TOKEN"))
+        repo.commitAll("changed", acceptSettings: false)
+        let again = repro(["run", "sim.yaml", "--backend", "grab", "--no-cache"], cwd: repo.path, env: env)
+        XCTAssertEqual(again.code, 2, again.err)
+        // An uncommitted .repro.yaml is the user's own.
+        let own = try TempRepo.seeded()
+        own.write(".repro.yaml", "backends:\n  mine: {type: slurm-rest, url: \"http://127.0.0.1:\(server.port)/mine\", user: me, token_env: GITHUB_TOKEN, staging: \"s3://bkt/x\", endpoint: \"http://127.0.0.1:\(server.port)\"}\n")
+        let ownBackends = repro(["backends"], cwd: own.path, env: env)
+        XCTAssertFalse(ownBackends.out.contains("repro config trust"), ownBackends.out)
+        // A token never goes in the clear to another machine.
+        let far = try TempRepo.seeded()
+        far.write(".repro.yaml", "backends:\n  far: {type: slurm-rest, url: \"http://10.255.255.1:6820\", user: me, token_env: GITHUB_TOKEN, staging: \"s3://bkt/x\"}\n")
+        let refused = repro(["run", "sim.yaml", "--backend", "far", "--no-cache"], cwd: far.path, env: env)
+        XCTAssertEqual(refused.code, 2, refused.err)
+        XCTAssertTrue(refused.err.contains("plain http") && refused.err.contains("https://"), refused.err)
+    }
+
+    func testControlCharactersFromOutsideAreNotPrinted() throws {
+        let repo = try TempRepo()
+        repo.write("sim.sh", "#!/bin/sh\nprintf 'bad \\033]0;owned\\007 \\033[2J end\\n' >&2\nexit 3\n", executable: true)
+        repo.write("sim.yaml", "name: esc\ncommand: [./sim.sh]\ncode: [sim.sh]\n")
+        repo.commitAll("title \u{1B}]0;pwned\u{07} and \u{1B}[31mred")
+        let r = repro(["run", "sim.yaml"], cwd: repo.path)
+        XCTAssertEqual(r.code, 1)
+        XCTAssertFalse(r.out.contains("\u{1B}") || r.err.contains("\u{1B}") || r.err.contains("\u{07}"), r.out + r.err)
+        XCTAssertTrue(r.err.contains("end"), r.err)
+        let log = repro(["log"], cwd: repo.path)
+        XCTAssertFalse(log.out.contains("\u{1B}"), log.out)
+        // Into a pipe, `repro logs` gives the bytes as written.
+        XCTAssertTrue(repro(["logs", "--stderr"], cwd: repo.path).out.contains("\u{1B}]0;owned"))
+    }
+}
+
+/// A child's umask is the child's: repro's own files, made on other threads meanwhile, keep
+/// theirs (the process-wide umask used to be switched around each spawn).
+final class ChildUmaskTests: XCTestCase {
+    func testAChildsUmaskNeverReachesOtherThreads() throws {
+        let dir = NSTemporaryDirectory() + "umask-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { FileIO.removeTree(dir) }
+        let before = umask(0o022)
+        defer { umask(before) }
+        // The child sees its umask.
+        var probe = ChildProcess(
+            executable: "/bin/sh", arguments: ["-c", "umask > \"$1\"", "sh", dir + "/seen"], environment: ["PATH": "/usr/bin:/bin"],
+            workingDirectory: dir, stdoutPath: dir + "/o", stderrPath: dir + "/e", timeout: 10)
+        probe.umask = 0o077
+        XCTAssertEqual(try probe.run().end.exitCode, 0)
+        XCTAssertEqual(try String(contentsOfFile: dir + "/seen", encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines), "0077")
+        // Files made while children with umask 077 start are still 0644.
+        let done = Atomic(false)
+        let tight = Atomic(0)
+        let t = Thread {
+            var i = 0
+            while !done.load(ordering: .relaxed) {
+                let path = dir + "/f\(i % 64)"
+                unlink(path)
+                let fd = open(path, O_WRONLY | O_CREAT | O_EXCL, 0o666)
+                var st = stat()
+                if fd >= 0, fstat(fd, &st) == 0, st.st_mode & 0o777 != 0o644 { tight.add(1, ordering: .relaxed) }
+                if fd >= 0 { close(fd) }
+                i += 1
+            }
+        }
+        t.start()
+        for _ in 0..<300 {
+            var c = ChildProcess(
+                executable: "/bin/true", arguments: [], environment: [:], workingDirectory: dir, stdoutPath: dir + "/o", stderrPath: dir + "/e",
+                timeout: 10)
+            c.umask = 0o077
+            XCTAssertEqual(try c.run().end.exitCode, 0)
+        }
+        done.store(true, ordering: .relaxed)
+        while !t.isFinished { usleep(1000) }
+        XCTAssertEqual(tight.load(ordering: .relaxed), 0, "files made on another thread took a child's umask")
+    }
+}
+
+/// The record fuzzing corpus (scripts/fuzz.sh record adds to it): genuine records pass their
+/// self-check, and nothing that passes names an output outside its folder.
+final class RecordCorpusTests: XCTestCase {
+    func testRecordFuzzCorpusReplays() throws {
+        let dir = TestPaths.root + "/Tests/ReproKitTests/Corpus/record"
+        let names = try FileManager.default.contentsOfDirectory(atPath: dir).sorted()
+        XCTAssertGreaterThanOrEqual(names.count, 3, "the corpus is missing")
+        var genuine = 0
+        for name in names {
+            guard let json = try? JSONParser.parse(try FileIO.readAll(dir + "/" + name)), let r = try? RunRecord(json: json, source: name) else {
+                continue
+            }
+            let problems = RecordIntegrity.problems(r)
+            if name.hasPrefix("seed-") {
+                XCTAssertEqual(problems, [], "a record repro wrote fails its own check: \(name)")
+                genuine += 1
+            }
+            guard problems.isEmpty else { continue }
+            for o in r.outputs { XCTAssertNil(SafePath.problem(in: o.name), "\(name): \(o.name)") }
+        }
+        XCTAssertGreaterThanOrEqual(genuine, 3)
+    }
+}
+
+/// Bytes staged through object storage cost the same on every backend that shares no disk:
+/// AWS and Azure budgets used to leave `per_gb_staged` out.
+final class StagedCostTests: XCTestCase {
+    func testStagedBytesArePricedOnEveryBackendThatSharesNoDisk() throws {
+        let repo = try TempRepo()
+        repo.write("sim.sh", "#!/bin/sh\necho 1 > \"$REPRO_OUTDIR/r.txt\"\n", executable: true)
+        repo.write("data/big.bin", String(repeating: "x", count: 2_000_000))
+        repo.write("sim.yaml", "name: staged\ncommand: [./sim.sh]\ncode: [sim.sh]\ninputs: [data/big.bin]\nestimate: {seconds: \"100\"}\n")
+        repo.write(".repro.yaml", """
+            backends:
+              aws: {type: aws-batch, job_queue: q, job_definition: "d:1", staging: "s3://bkt-staged/x"}
+              az: {type: azure-batch, account_url: "https://a.westeurope.batch.azure.com", pool_id: p, storage_account: sa, container: c}
+              rest: {type: slurm-rest, url: "https://cluster.example.org", user: me, token_env: T, staging: "s3://bkt-staged/y"}
+              shared: {type: slurm, workdir: /tmp}
+            prices:
+              aws: {per_core_hour: 0, per_gb_staged: 1000}
+              az: {per_core_hour: 0, per_gb_staged: 1000}
+              rest: {per_core_hour: 0, per_gb_staged: 1000}
+              shared: {per_core_hour: 0, per_gb_staged: 1000}
+
+            """)
+        repo.commitAll()
+        func cost(_ backend: String) -> Double? {
+            let r = repro(["plan", "sim.yaml", "--backend", backend, "--json"], cwd: repo.path)
+            XCTAssertEqual(r.code, 0, r.err)
+            return parseJSON(r.out)["cost_estimate"]?.numberValue
+        }
+        // 2 MB at 1000 per GB: 2.0 on each backend that stages, nothing on the shared folder.
+        for b in ["aws", "az", "rest"] { XCTAssertEqual(cost(b) ?? 0, 2.0, accuracy: 0.01, b) }
+        XCTAssertEqual(cost("shared") ?? -1, 0, accuracy: 0.0001)
     }
 }

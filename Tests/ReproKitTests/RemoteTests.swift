@@ -199,6 +199,30 @@ final class RemoteTests: XCTestCase {
         XCTAssertEqual(run["attempts"]?.arrayValue?.last?["backend"]?.stringValue, "local")
     }
 
+    /// slurmrestd answers a token it cannot verify with HTTP 500 on every call (22.05: "slurmctld
+    /// config is unable to load", or "Unable to find JobId"): an authentication error that says
+    /// how to make a token, never a hiccup retried and then blamed on the cluster.
+    func testAnInvalidTokenIsAnAuthenticationErrorNotAServerHiccup() throws {
+        var (repo, _, env) = try cloudRepo()
+        func b64(_ s: String) -> String {
+            Data(s.utf8).base64EncodedString().replacingOccurrences(of: "=", with: "").replacingOccurrences(of: "+", with: "-")
+                .replacingOccurrences(of: "/", with: "_")
+        }
+        let exp = Int(Date().timeIntervalSince1970) + 3600
+        env[CloudTestEnv.tokenVariable] = b64("{\"alg\":\"HS256\",\"typ\":\"JWT\"}") + "." + b64("{\"exp\":\(exp),\"iat\":1,\"sun\":\"reprotest\"}") + ".Zm9yZ2Vk"
+        let t0 = Date()
+        let r = repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 6, r.err)
+        XCTAssertTrue(r.err.contains("refused") && r.err.contains("scontrol token username=reprotest"), r.err)
+        XCTAssertLessThan(Date().timeIntervalSince(t0), 20, "an authentication error is not retried")
+        // A token for another user is caught before anything is sent.
+        env[CloudTestEnv.tokenVariable] = token(lifespan: 600).isEmpty ? "" : sh(["scontrol", "token", "username=root", "lifespan=600"], cwd: "/").out
+            .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "SLURM_JWT=", with: "")
+        let other = repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback"], cwd: repo.path, env: env)
+        XCTAssertEqual(other.code, 6, other.err)
+        XCTAssertTrue(other.err.contains("is for user root"), other.err)
+    }
+
     func testAJobWhoseManifestNeverAppearsFailsWithTheCause() throws {
         // The "repro" on the nodes does nothing: the job COMPLETES and no manifest ever comes.
         let (repo, _, env) = try cloudRepo(extraConfig: "    manifest_grace: 2s", reproPath: "/bin/true")
@@ -326,5 +350,73 @@ final class RemoteTests: XCTestCase {
         XCTAssertEqual(show["status"], "failed")
         XCTAssertTrue(show["message"]?.stringValue?.contains("no manifest appeared") ?? false, show["message"]?.stringValue ?? "")
         XCTAssertEqual(show["outputs"]?.arrayValue?.count, 0)
+    }
+}
+
+/// Someone who can write to the staging prefix, or read a node's process list.
+extension RemoteTests {
+    func testABucketWriterCannotRunCommandsOrForgeResults() throws {
+        let (repo, bucket, env) = try cloudRepo()
+        let submit = repro(["run", "sim.yaml", "--backend", "cloud", "--detach", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(submit.code, 0, submit.err)
+        let run = parseJSON(submit.out)
+        let runId = try XCTUnwrap(run["run_id"]?.stringValue)
+        let jobId = try XCTUnwrap(run["job_id"]?.stringValue)
+        // The job's script names no URL: `ps` on the node shows the worker's command line to all.
+        let script = sh(["scontrol", "write", "batch_script", jobId, "-"], cwd: "/")
+        XCTAssertEqual(script.code, 0, script.err)
+        XCTAssertTrue(script.out.contains("exec-task"), script.out)
+        XCTAssertFalse(script.out.contains("http") || script.out.contains("X-Amz"), script.out)
+        let s3 = try S3Client(settings: AWSSettings(environment: creds), endpoint: CloudTestEnv.s3)
+        let prefix = "staging/tasks/\(runId)/0/"
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, try s3.head(bucket: bucket, key: prefix + "manifest.json") == nil { usleep(200_000) }
+        let original = try s3.get(bucket: bucket, key: prefix + "task.json")
+        // 1. task.json rewritten to run a command: the worker refuses it, nothing runs.
+        let pwned = NSTemporaryDirectory() + "pwned-" + UUID().uuidString
+        var task = try XCTUnwrap(try JSONParser.parse(original).objectValue)
+        task["argv"] = ["/bin/sh", "-c", .string("touch \(pwned)")]
+        _ = try s3.put(Array(JSONValue.object(task).canonical.utf8), bucket: bucket, key: prefix + "task.json")
+        let url = try s3.presign("GET", bucket: bucket, key: prefix + "task.json", expires: 600)
+        var workerEnv = ProcessInfo.processInfo.environment
+        workerEnv[TaskSeal.urlVariable] = url
+        workerEnv[TaskSeal.digestVariable] = Hashing.sha256Hex(original)
+        workerEnv[TaskSeal.keyVariable] = String(repeating: "ab", count: 32)
+        let worker = sh([TestPaths.repro, "exec-task"], cwd: "/tmp", env: workerEnv)
+        XCTAssertNotEqual(worker.code, 0)
+        XCTAssertTrue(worker.err.contains("replaced in storage"), worker.err)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: pwned), "the rewritten task ran")
+        // A URL on the command line is refused outright.
+        XCTAssertEqual(sh([TestPaths.repro, "exec-task", url], cwd: "/tmp").code, 2)
+        // 2. manifest.json replaced after --detach (the worker's key is not in the bucket).
+        var manifest = try XCTUnwrap(try JSONParser.parse(try s3.get(bucket: bucket, key: prefix + "manifest.json")).objectValue)
+        XCTAssertNotNil(manifest["mac"], "the worker signs its manifest")
+        manifest["host"] = "forged-host"
+        _ = try s3.put(Array(JSONValue.object(manifest).pretty.utf8), bucket: bucket, key: prefix + "manifest.json")
+        let wait = repro(["wait", runId], cwd: repo.path, env: env)
+        XCTAssertNotEqual(wait.code, 0)
+        let show = parseJSON(repro(["show", runId, "--json"], cwd: repo.path, env: env).out)
+        XCTAssertEqual(show["status"]?.stringValue, "failed")
+        XCTAssertTrue(show["message"]?.stringValue?.contains("MAC does not verify") ?? false, show["message"]?.stringValue ?? "")
+        XCTAssertEqual(show["outputs"]?.arrayValue?.count, 0)
+    }
+
+    /// A manifest that says succeeded for a job SLURM calls FAILED is not believed.
+    func testTheSchedulersFailureOutweighsASuccessfulManifest() throws {
+        try CloudTestEnv.require()
+        let repo = try TempRepo()
+        let (_, env) = try CloudTestEnv.addCloudBackend(to: repo)
+        let config = try StoreConfig.load(storeRoot: repo.path + "/.repro", repoRoot: repo.path)
+        let store = try Store(root: repo.path + "/.repro")
+        let backend = try SlurmRestBackend(name: "cloud", settings: try XCTUnwrap(config.backends["cloud"]), store: store, environment: env)
+        var m = TaskManifest.failure(runId: "r1", message: "")
+        m.status = .succeeded
+        m.exitCode = 0
+        m.message = nil
+        let failed = backend.finished(job: SlurmREST.Job(id: "42", state: "FAILED", exitCode: 1, signal: nil, node: "vm", reason: ""), manifest: m)
+        XCTAssertEqual(failed.manifest?.status, .failed)
+        XCTAssertTrue(failed.manifest?.message?.contains("FAILED (exit 1) but its manifest says it succeeded") ?? false)
+        let fine = backend.finished(job: SlurmREST.Job(id: "42", state: "COMPLETED", exitCode: 0, signal: nil, node: "vm", reason: ""), manifest: m)
+        XCTAssertEqual(fine.manifest?.status, .succeeded)
     }
 }

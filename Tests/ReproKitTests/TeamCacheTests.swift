@@ -55,6 +55,9 @@ final class TeamCacheTests: XCTestCase {
         XCTAssertEqual(add.code, 0, add.err)
         a.commitAll("team setup")
         XCTAssertEqual(sh(["git", "clone", "-q", a.path, b], cwd: "/").code, 0)
+        // The committed remote names its endpoint: each clone accepts it once.
+        XCTAssertEqual(repro(["config", "trust"], cwd: a.path).code, 0)
+        XCTAssertEqual(repro(["config", "trust"], cwd: b).code, 0)
         var env = CloudTestEnv.creds
         env["REPRO_LOG_LEVEL"] = "notice"
         return Team(a: a, b: b, keys: keys, bucket: bucket, env: env, client: client)

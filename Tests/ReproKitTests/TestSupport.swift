@@ -77,9 +77,15 @@ final class TempRepo {
         write(rel, text, executable: true)
     }
 
-    func commitAll(_ message: String = "commit") {
+    /// Commits everything. A test repository is the user's own: settings it commits in
+    /// .repro.yaml that send tokens or results somewhere are accepted, as its user would with
+    /// `repro config trust` (`acceptSettings: false` leaves them waiting, as in a clone).
+    func commitAll(_ message: String = "commit", acceptSettings: Bool = true) {
         git("add", "-A")
         git("commit", "-q", "-m", message)
+        if acceptSettings, FileManager.default.fileExists(atPath: path + "/.repro.yaml") {
+            _ = repro(["config", "trust"], cwd: path)
+        }
     }
 
     /// A repo with the seeded simulation committed and a spec for it.

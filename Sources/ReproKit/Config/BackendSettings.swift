@@ -6,6 +6,9 @@ public struct BackendSettings: Sendable {
     public var type: String
     /// Where it was configured (file:line), for messages.
     public var origin: String
+    /// Set when the committed .repro.yaml names where its token goes and the user has not
+    /// accepted that yet (`ProjectSecrets`): the backend is refused with this message.
+    public var unaccepted: String?
     /// `type: slurm`: the same keys as the top-level `slurm:` section.
     public var slurm = StoreConfig.Slurm()
 

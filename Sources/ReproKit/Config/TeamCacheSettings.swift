@@ -11,6 +11,8 @@ public struct RemoteSettings: Sendable {
     /// The remote `repro push` and `repro pull` use without `--remote`.
     public var isDefault = false
     public var origin: String
+    /// Set when its endpoint comes from a committed .repro.yaml not yet accepted.
+    public var unaccepted: String?
 
     public init(name: String, location: S3Location, endpoint: String? = nil, region: String? = nil, isDefault: Bool = false, origin: String) {
         self.name = name
@@ -86,6 +88,8 @@ public struct TeamCacheSettings: Sendable {
     public var trustedKeys: [(entry: String, origin: String)] = []
     /// Whether `cache.remote` was written at all (read: auto needs a remote to mean anything).
     public var remoteConfigured = false
+    /// Set when signing_key or write came from a committed .repro.yaml not yet accepted.
+    public var unaccepted: String?
 
     public init() {}
 

@@ -105,7 +105,7 @@ public final class AWSBatchBackend: StagedBackend {
     }
 
     /// The job's container overrides: the worker command, its environment, vCPUs and memory.
-    func overrides(url: String, resources: [String: JSONValue]) throws -> JSONValue {
+    func overrides(seal: TaskSeal, resources: [String: JSONValue]) throws -> JSONValue {
         var requirements: [JSONValue] = []
         for (k, v) in resources.sorted(by: { $0.key < $1.key }) {
             let text = try SlurmBackend.resourceValue(k, v)
@@ -121,18 +121,21 @@ public final class AWSBatchBackend: StagedBackend {
             }
         }
         var o: [String: JSONValue] = [
-            "command": .array([.string(settings.reproPath), "exec-task", .string(url)]),
-            "environment": [["name": "TMPDIR", "value": .string(settings.scratch)], ["name": "LANG", "value": "C.UTF-8"]],
+            // The task's URL, digest and key in the environment (`TaskSeal`), never in the command.
+            "command": .array([.string(settings.reproPath), "exec-task"]),
+            "environment": .array(
+                [["name": "TMPDIR", "value": .string(settings.scratch)], ["name": "LANG", "value": "C.UTF-8"]]
+                    + seal.environment.map { ["name": .string($0.name), "value": .string($0.value)] }),
         ]
         if !requirements.isEmpty { o["resourceRequirements"] = .array(requirements) }
         return .object(o)
     }
 
-    func submitJob(url: String, count: Int, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
+    func submitJob(seal: TaskSeal, count: Int, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
         var body: [String: JSONValue] = [
             "jobName": .string(String(("repro-" + name.filter { $0.isLetter || $0.isNumber || "-_".contains($0) }).prefix(128))),
             "jobQueue": .string(settings.jobQueue), "jobDefinition": .string(settings.jobDefinition),
-            "containerOverrides": try overrides(url: url, resources: resources),
+            "containerOverrides": try overrides(seal: seal, resources: resources),
             // repro retries lost tasks itself, each as a recorded attempt.
             "retryStrategy": ["attempts": 1],
         ]
@@ -159,8 +162,8 @@ public final class AWSBatchBackend: StagedBackend {
         }
     }
 
-    func resubmitJob(runId: String, attempt: Int, url: String, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
-        try submitJob(url: url, count: 1, name: name, resources: resources, timeout: timeout)
+    func resubmitJob(runId: String, attempt: Int, seal: TaskSeal, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
+        try submitJob(seal: seal, count: 1, name: name, resources: resources, timeout: timeout)
     }
 
     public func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {
@@ -171,7 +174,7 @@ public final class AWSBatchBackend: StagedBackend {
             let chunk = Array(tasks[start..<min(tasks.count, start + AWSBatchBackend.maxArraySize)])
             start += chunk.count
             // An array job needs at least 2 children; one task is a plain job.
-            let job = try submitJob(url: try url(for: chunk), count: chunk.count, name: chunk[0].name, resources: resources, timeout: chunk[0].timeout)
+            let job = try submitJob(seal: try seal(for: chunk), count: chunk.count, name: chunk[0].name, resources: resources, timeout: chunk[0].timeout)
             for (i, t) in chunk.enumerated() {
                 handles.append(TaskHandle(runId: t.runId, ref: staging.ref(t.runId), jobId: chunk.count > 1 ? "\(job):\(i)" : job))
             }
@@ -226,8 +229,9 @@ public final class AWSBatchBackend: StagedBackend {
                 continue
             default: break
             }
-            if let m = try staging.manifest(runId: h.runId, attempt: h.attempt) {
+            if var m = try staging.manifest(runId: h.runId, attempt: h.attempt) {
                 grace.found(h.runId)
+                m = reconciled(m, schedulerFailed: job?.status == "FAILED", said: "AWS Batch says job \(h.jobId ?? "?") FAILED (\(job?.reason ?? "no reason given"))")
                 out[h.runId] = TaskStatus(phase: .done, schedulerState: job?.status ?? "DONE", node: m.host.isEmpty ? nil : m.host, manifest: m)
                 continue
             }

@@ -115,7 +115,7 @@ public final class AzureBatchBackend: StagedBackend {
 
     /// A job on the pool, its tasks added in calls of at most 100 tasks and 1 MB, then told to
     /// end once they complete (set after adding: a job without tasks would end at once).
-    func submitTasks(_ items: [(id: String, url: String, timeout: Double?)], name: String, resources: [String: JSONValue]) throws -> String {
+    func submitTasks(_ items: [(id: String, seal: TaskSeal, timeout: Double?)], name: String, resources: [String: JSONValue]) throws -> String {
         for (k, _) in resources where !["cpus", "memory", "time"].contains(k) {
             throw ConfigError("resources.\(k) has no Azure Batch equivalent (the pool's VM size decides); use cpus, memory or time")
         }
@@ -142,9 +142,12 @@ public final class AzureBatchBackend: StagedBackend {
             if let t = resources["time"], let s = DurationText.seconds(try SlurmBackend.resourceValue("time", t)) { limit = s }
             var task: [String: JSONValue] = [
                 "id": .string(item.id),
-                // Not a shell: Batch splits the command line into words; the URL has no spaces.
-                "commandLine": .string("\(settings.reproPath) exec-task \(item.url)"),
-                "environmentSettings": [["name": "TMPDIR", "value": .string(settings.scratch)], ["name": "LANG", "value": "C.UTF-8"]],
+                // Not a shell: Batch splits the command line into words. The task's URL, digest and
+                // key go in its environment (`TaskSeal`), never on the command line.
+                "commandLine": .string("\(settings.reproPath) exec-task"),
+                "environmentSettings": .array(
+                    [["name": "TMPDIR", "value": .string(settings.scratch)], ["name": "LANG", "value": "C.UTF-8"]]
+                        + item.seal.environment.map { ["name": .string($0.name), "value": .string($0.value)] }),
                 "constraints": ["maxTaskRetryCount": 0],
             ]
             if let limit { task["constraints"]?.setMaxWallClock(AzureBatchBackend.isoDuration(limit)) }
@@ -166,17 +169,16 @@ public final class AzureBatchBackend: StagedBackend {
 
     public func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {
         guard !tasks.isEmpty else { return [] }
-        var items: [(id: String, url: String, timeout: Double?)] = []
-        for t in tasks {
-            items.append((AzureBatchBackend.taskId(t.runId, attempt: 0), try staging.issue(runId: t.runId, attempt: 0, timeout: t.timeout), t.timeout))
-        }
+        // A task of its own for each run (no arrays on Azure Batch): a seal each.
+        var items: [(id: String, seal: TaskSeal, timeout: Double?)] = []
+        for t in tasks { items.append((AzureBatchBackend.taskId(t.runId, attempt: 0), try seal(for: [t]), t.timeout)) }
         let job = try submitTasks(items, name: tasks[0].name, resources: resources)
         return zip(tasks, items).map { TaskHandle(runId: $0.0.runId, ref: staging.ref($0.0.runId), jobId: "\(job)/\($0.1.id)") }
     }
 
-    func resubmitJob(runId: String, attempt: Int, url: String, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
+    func resubmitJob(runId: String, attempt: Int, seal: TaskSeal, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
         let id = AzureBatchBackend.taskId(runId, attempt: attempt)
-        let job = try submitTasks([(id, url, timeout)], name: name, resources: resources)
+        let job = try submitTasks([(id, seal, timeout)], name: name, resources: resources)
         return "\(job)/\(id)"
     }
 
@@ -229,8 +231,12 @@ public final class AzureBatchBackend: StagedBackend {
                 continue
             default: break
             }
-            if let m = try staging.manifest(runId: h.runId, attempt: h.attempt) {
+            if var m = try staging.manifest(runId: h.runId, attempt: h.attempt) {
                 grace.found(h.runId)
+                let failed = t.map { $0.state == "completed" && (($0.exitCode ?? 0) != 0 || $0.failure != nil) } ?? false
+                m = reconciled(
+                    m, schedulerFailed: failed,
+                    said: "Azure Batch says task \(h.jobId ?? "?") failed (exit \(t?.exitCode.map(String.init) ?? "?")\(t?.failure.map { ", " + $0 } ?? ""))")
                 out[h.runId] = TaskStatus(phase: .done, schedulerState: word ?? "completed", node: m.host.isEmpty ? nil : m.host, manifest: m)
                 continue
             }

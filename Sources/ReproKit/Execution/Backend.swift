@@ -178,6 +178,11 @@ public enum Backends {
     /// (for recovery and `repro status`, which see only records).
     public static func outlivesSubmitter(type: String) -> Bool { type != LocalBackend.backendName }
 
+    /// Whether machines of this type read the submitter's files. The others (slurm-rest, AWS
+    /// and Azure Batch) get code, inputs and outputs through object storage, which is what
+    /// `per_gb_staged` prices: one rule for estimates, budgets and recorded costs.
+    public static func sharesFileSystem(type: String) -> Bool { type == LocalBackend.backendName || type == "slurm" }
+
     /// Whether a word can name a backend (checked against the config when it is used).
     public static func isValidName(_ name: String) -> Bool {
         !name.isEmpty && name.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }
@@ -215,6 +220,7 @@ public enum Backends {
         }
         try validate(name, config: config)
         if let named = config.backends[name] {
+            if let why = named.unaccepted { throw ConfigError("backend '\(name)': " + why) }
             switch named.type {
             case "local":
                 return LocalBackend(name: name, store: store, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, environment: environment)

@@ -45,7 +45,7 @@ public struct ChildProcess {
     public var timeout: Double?
     /// Grace period between SIGTERM and SIGKILL when stopping the process group.
     public var killGrace: Double = 3
-    /// A umask for the child (set around the spawn: callers using it run one child at a time).
+    /// A umask for the child (set in the child, by a /bin/sh that execs the program).
     public var umask: UInt32? = nil
     /// Hand the environment over in reverse order (a verify perturbation).
     public var reverseEnvironment = false
@@ -153,7 +153,16 @@ public struct ChildProcess {
         ChildProcess.initSpawnAttributes(&attr, newProcessGroup: true)
         defer { posix_spawnattr_destroy(&attr) }
 
-        let argv = ([executable] + arguments).map { strdup($0) } + [nil]
+        // A umask is the child's alone: set by /bin/sh, which then execs the program (same pid,
+        // same process group). Changing repro's own umask around the spawn raced with other
+        // threads creating files.
+        var program = executable
+        var words = [executable] + arguments
+        if let mask = umask {
+            program = "/bin/sh"
+            words = ["/bin/sh", "-c", "umask " + String(mask, radix: 8) + " && exec \"$@\"", "sh"] + words
+        }
+        let argv = words.map { strdup($0) } + [nil]
         let ordered = environment.sorted { $0.key < $1.key }
         let envp = (reverseEnvironment ? ordered.reversed() : ordered).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer {
@@ -161,9 +170,7 @@ public struct ChildProcess {
             envp.forEach { free($0) }
         }
         var pid: pid_t = 0
-        let previousMask = umask.map { Glibc.umask(mode_t($0)) }
-        let rc = posix_spawn(&pid, executable, &actions, &attr, argv, envp)
-        if let previousMask { _ = Glibc.umask(previousMask) }
+        let rc = posix_spawn(&pid, program, &actions, &attr, argv, envp)
         guard rc == 0 else {
             throw ExecutionError("cannot start \(executable): \(String(cString: strerror(rc)))")
         }

@@ -154,7 +154,10 @@ public final class RemoteStaging {
         return p
     }
 
-    public func issue(runId: String, attempt: Int, timeout: Double?) throws -> String {
+    /// Writes an attempt's task.json, with presigned URLs for everything the worker reads and
+    /// writes; returns the URL the worker starts from and the SHA-256 of the bytes written
+    /// (the worker runs only those bytes: see `TaskSeal`).
+    public func issue(runId: String, attempt: Int, timeout: Double?) throws -> (url: String, sha256: String) {
         let plan = try self.plan(runId: runId)
         let expires = Int((timeout ?? 0) + urlMargin)
         let bucket = location.bucket
@@ -178,16 +181,36 @@ public final class RemoteStaging {
             results[name] = .string(try store.presign("PUT", bucket: bucket, key: a + "/" + name, expires: expires))
         }
         o["results"] = .object(results)
-        try store.put(Array((JSONValue.object(o).canonical).utf8), bucket: bucket, key: a + "/task.json")
-        return try store.presign("GET", bucket: bucket, key: a + "/task.json", expires: expires)
+        let body = Array((JSONValue.object(o).canonical).utf8)
+        try store.put(body, bucket: bucket, key: a + "/task.json")
+        return (try store.presign("GET", bucket: bucket, key: a + "/task.json", expires: expires), Hashing.sha256Hex(body))
     }
 
-    /// A job array's list of task URLs; returns its URL (the worker picks its index).
-    public func batch(_ urls: [String], timeout: Double?) throws -> String {
+    /// A job array's list of task URLs and digests; returns its URL and digest (the worker
+    /// picks its index, and checks that task's digest from the list).
+    public func batch(_ tasks: [(url: String, sha256: String)], timeout: Double?) throws -> (url: String, sha256: String) {
         let key = location.key("batches/\(HostInfo.newRunId()).json")
-        let body: JSONValue = ["v": 1, "tasks": .array(urls.map { .string($0) })]
-        try store.put(Array(body.canonical.utf8), bucket: location.bucket, key: key)
-        return try store.presign("GET", bucket: location.bucket, key: key, expires: Int((timeout ?? 0) + urlMargin))
+        let body = Array(JSONValue.object(["v": 2, "tasks": .array(tasks.map { ["url": .string($0.url), "sha256": .string($0.sha256)] })]).canonical.utf8)
+        try store.put(body, bucket: location.bucket, key: key)
+        return (try store.presign("GET", bucket: location.bucket, key: key, expires: Int((timeout ?? 0) + urlMargin)), Hashing.sha256Hex(body))
+    }
+
+    // MARK: - Task keys
+
+    /// Where the MAC key of a run's attempt is kept on this machine (never in the bucket).
+    func keyPath(runId: String, attempt: Int) -> String { scratch + "/keys/\(runId).\(attempt)" }
+
+    func saveKey(_ key: String, runId: String, attempt: Int) throws(StoreError) {
+        let dir = scratch + "/keys"
+        if mkdir(scratch, 0o700) != 0 && errno != EEXIST { throw StoreError("cannot create \(scratch): \(FileIO.errnoText())") }
+        if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw StoreError("cannot create \(dir): \(FileIO.errnoText())") }
+        try FileIO.writeAtomically(Array(key.utf8), to: keyPath(runId: runId, attempt: attempt), sync: false, mode: 0o600)
+    }
+
+    func loadKey(runId: String, attempt: Int) -> String? {
+        guard let b = try? FileIO.readAll(keyPath(runId: runId, attempt: attempt), limit: 256) else { return nil }
+        let k = String(decoding: b, as: UTF8.self)
+        return Hashing.isSHA256Hex(k) ? k : nil
     }
 
     // MARK: - Collecting
@@ -196,11 +219,33 @@ public final class RemoteStaging {
     /// task saying so (it never becomes a result).
     public func manifest(runId: String, attempt: Int) throws(RemoteError) -> TaskManifest? {
         let key = attemptPrefix(runId, attempt) + "/manifest.json"
-        guard let bytes = try store.getIfPresent(bucket: location.bucket, key: key) else { return nil }
-        if let j = try? JSONParser.parse(bytes), let m = try? TaskManifest(json: j), m.runId == runId { return m }
-        return TaskManifest.failure(
-            runId: runId,
-            message: "the manifest at s3://\(location.bucket)/\(key) is not a manifest of run \(runId); nothing from it was stored")
+        let bytes: [UInt8]?
+        do {
+            bytes = try store.getIfPresent(bucket: location.bucket, key: key)
+        } catch {
+            // Larger than any manifest: a failed task saying so, not an error of the command.
+            guard error.kind == .integrity else { throw error }
+            bytes = []
+        }
+        guard let bytes else { return nil }
+        let at = "\(location.scheme)://\(location.bucket)/\(key)"
+        guard let j = try? JSONParser.parse(bytes), let m = try? TaskManifest(json: j), m.runId == runId else {
+            return TaskManifest.failure(runId: runId, message: "the manifest at \(at) is not a manifest of run \(runId); nothing from it was stored")
+        }
+        // Only the worker that was given this attempt's key can sign its manifest.
+        guard let k = loadKey(runId: runId, attempt: attempt) else {
+            return TaskManifest.failure(
+                runId: runId,
+                message: "no task key for run \(runId) attempt \(attempt) on this machine (\(keyPath(runId: runId, attempt: attempt))), so the "
+                    + "manifest at \(at) cannot be authenticated; nothing from it was stored. Collect a run from the store that submitted it")
+        }
+        guard TaskSeal.verify(j, key: k, runId: runId) else {
+            return TaskManifest.failure(
+                runId: runId,
+                message: "the manifest at \(at) was not written by the task's worker (its MAC does not verify): someone with write access "
+                    + "to the staging prefix replaced it; nothing from it was stored")
+        }
+        return m
     }
 
     /// Downloads a finished attempt's logs and outputs into a local folder and checks every
@@ -248,6 +293,7 @@ public final class RemoteStaging {
     /// local collection folder.
     public func release(runId: String, attempt: Int) {
         FileIO.removeTree(scratch + "/collect-\(runId)-\(attempt)")
+        for a in 0...max(0, attempt) { unlink(keyPath(runId: runId, attempt: a)) }
         guard let objects = try? store.list(bucket: location.bucket, prefix: runPrefix(runId) + "/") else { return }
         for o in objects { try? store.delete(bucket: location.bucket, key: o.key) }
         plans.removeValue(forKey: runId)
@@ -271,7 +317,7 @@ protocol StagedBackend: Backend {
     var pollInterval: Double { get }
     /// Submits one task's given attempt as a job of its own (a lost task's next attempt);
     /// returns the job id.
-    func resubmitJob(runId: String, attempt: Int, url: String, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String
+    func resubmitJob(runId: String, attempt: Int, seal: TaskSeal, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String
 }
 
 /// How long a task may be finished on its scheduler's word before its manifest must be in the
@@ -308,15 +354,31 @@ extension StagedBackend {
         return st
     }
 
+    /// A manifest claiming success for a job its scheduler says failed is not believed: both
+    /// are named and the run is failed (a manifest is only as good as the bucket it came from).
+    func reconciled(_ m: TaskManifest, schedulerFailed: Bool, said: String) -> TaskManifest {
+        guard schedulerFailed, m.status == .succeeded else { return m }
+        var out = m
+        out.status = .failed
+        out.message = "\(said) but its manifest says it succeeded; the two disagree, so nothing from it is trusted"
+        return out
+    }
+
     public func stage(_ tasks: [TaskSpec]) throws -> [String] {
         try tasks.map { try staging.stage($0) }
     }
 
-    /// The URL a job of these tasks gets: the task's own, or a batch listing each one's.
-    func url(for chunk: [TaskSpec]) throws -> String {
-        var urls: [String] = []
-        for t in chunk { urls.append(try staging.issue(runId: t.runId, attempt: 0, timeout: t.timeout)) }
-        return chunk.count == 1 ? urls[0] : try staging.batch(urls, timeout: chunk[0].timeout)
+    /// What a job of these tasks is given through its scheduler: the task's own URL, or a
+    /// batch listing each one's, with its digest and a fresh key (kept here for the manifests).
+    func seal(for chunk: [TaskSpec]) throws -> TaskSeal {
+        let key = TaskSeal.newKey()
+        var docs: [(url: String, sha256: String)] = []
+        for t in chunk {
+            docs.append(try staging.issue(runId: t.runId, attempt: 0, timeout: t.timeout))
+            try staging.saveKey(key, runId: t.runId, attempt: 0)
+        }
+        let doc = chunk.count == 1 ? docs[0] : try staging.batch(docs, timeout: chunk[0].timeout)
+        return TaskSeal(url: doc.url, sha256: doc.sha256, key: key)
     }
 
     public func waitForChange(timeout: Double) {
@@ -332,9 +394,12 @@ extension StagedBackend {
         let attempt = h.attempt + 1
         let plan = try staging.plan(runId: h.runId)
         let timeout = plan["timeout"]?.numberValue
-        let url = try staging.issue(runId: h.runId, attempt: attempt, timeout: timeout)
+        let doc = try staging.issue(runId: h.runId, attempt: attempt, timeout: timeout)
+        let key = TaskSeal.newKey()
+        try staging.saveKey(key, runId: h.runId, attempt: attempt)
         let job = try resubmitJob(
-            runId: h.runId, attempt: attempt, url: url, name: plan["name"]?.stringValue ?? "", resources: resources, timeout: timeout)
+            runId: h.runId, attempt: attempt, seal: TaskSeal(url: doc.url, sha256: doc.sha256, key: key), name: plan["name"]?.stringValue ?? "",
+            resources: resources, timeout: timeout)
         return TaskHandle(runId: h.runId, ref: h.ref, jobId: job, attempt: attempt)
     }
 

@@ -14,20 +14,33 @@ public enum RemoteWorker {
         public var manifestUploaded: Bool
     }
 
-    /// Runs the task at `url` (a task.json, or a batch of them picked by `index` or the
-    /// scheduler's array index in `machine`).
-    public static func run(url: String, index: Int?, machine: [String: String], logger: Logger = Logger(label: "repro.worker")) throws
+    /// Fetches a document and checks it is the one the submitter staged (its digest came
+    /// through the scheduler): a task.json rewritten in the bucket is never run.
+    static func fetchSealed(_ url: String, sha256: String, http: HTTPClient, what: String) throws -> JSONValue {
+        let bytes = try PresignedTransfer.get(url, http: http, maxBytes: 64 << 20)
+        guard Hashing.sha256Hex(bytes) == sha256 else {
+            throw ExecutionError(
+                "\(what) at \(HTTPClient.redacted(url)) is not the one the submitter staged (SHA-256 \(Hashing.sha256Hex(bytes).prefix(12)), "
+                    + "expected \(sha256.prefix(12))): it was replaced in storage; nothing was run")
+        }
+        return try JSONParser.parse(bytes)
+    }
+
+    /// Runs the task the seal names (a task.json, or a batch of them picked by `index` or the
+    /// scheduler's array index in `machine`), and signs its manifest with the seal's key.
+    public static func run(seal: TaskSeal, index: Int?, machine: [String: String], logger: Logger = Logger(label: "repro.worker")) throws
         -> Outcome
     {
         let log: (String) -> Void = { logger.notice("\($0)") }
         let http = HTTPClient()
-        var task = try JSONParser.parse(try PresignedTransfer.get(url, http: http))
+        let url = seal.url
+        var task = try fetchSealed(url, sha256: seal.sha256, http: http, what: "the task")
         if let list = task["tasks"]?.arrayValue {
             let i = index ?? machine["SLURM_ARRAY_TASK_ID"].flatMap { Int($0) } ?? machine["AWS_BATCH_JOB_ARRAY_INDEX"].flatMap { Int($0) } ?? 0
-            guard i >= 0, i < list.count, let taskURL = list[i].stringValue else {
+            guard i >= 0, i < list.count, let taskURL = list[i]["url"]?.stringValue, let taskSha = list[i]["sha256"]?.stringValue else {
                 throw ConfigError("the batch at \(HTTPClient.redacted(url)) has \(list.count) task(s); index \(i) is not one of them")
             }
-            task = try JSONParser.parse(try PresignedTransfer.get(taskURL, http: http))
+            task = try fetchSealed(taskURL, sha256: taskSha, http: http, what: "task \(i) of the batch")
         }
         guard task["v"]?.intValue == 2, let runId = task["run_id"]?.stringValue, let placeholder = task["task_dir"]?.stringValue,
             let results = task["results"]?.objectValue, let manifestURL = results["manifest.json"]?.stringValue
@@ -76,7 +89,9 @@ public enum RemoteWorker {
         }
         var uploaded = false
         do {
-            uploaded = try PresignedTransfer.put(manifestURL, bytes: Array((manifest.json.pretty + "\n").utf8), ifNoneMatch: true, http: http)
+            // Signed with this run's key: the submitter accepts no manifest it cannot verify.
+            let signed = TaskSeal.signed(manifest.json, key: seal.key, runId: runId)
+            uploaded = try PresignedTransfer.put(manifestURL, bytes: Array((signed.pretty + "\n").utf8), ifNoneMatch: true, http: http)
             if !uploaded { log("run \(runId): a manifest for this attempt already exists; this execution's result is not used") }
         } catch {
             log("run \(runId): could not upload the manifest: \(error)")

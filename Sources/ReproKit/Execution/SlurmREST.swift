@@ -115,13 +115,18 @@ public enum SlurmREST {
     }
 
     /// When a JWT expires (its `exp` claim), if it says.
-    public static func tokenExpiry(_ token: String) -> Double? {
+    public static func tokenExpiry(_ token: String) -> Double? { claims(token)?["exp"]?.numberValue }
+
+    /// The user a SLURM JWT was made for (its `sun` claim), if it says.
+    public static func tokenUser(_ token: String) -> String? { claims(token)?["sun"]?.stringValue }
+
+    static func claims(_ token: String) -> JSONValue? {
         let parts = token.split(separator: ".")
         guard parts.count == 3 else { return nil }
         var b64 = parts[1].replacingOccurrences(of: "-", with: "+").replacingOccurrences(of: "_", with: "/")
         while b64.count % 4 != 0 { b64 += "=" }
-        guard let data = Data(base64Encoded: b64), let claims = try? JSONParser.parse(Array(data)) else { return nil }
-        return claims["exp"]?.numberValue
+        guard let data = Data(base64Encoded: b64) else { return nil }
+        return try? JSONParser.parse(Array(data))
     }
 
     /// Megabytes from a memory value such as `8G`, `512M` or `1024`.

@@ -30,6 +30,12 @@ public final class SlurmRestBackend: StagedBackend {
         throws
     {
         guard let loc = settings.staging else { throw ConfigError("\(settings.origin): backends.\(name) needs staging: s3://bucket/prefix") }
+        // Every request carries the JWT: never in the clear to another machine.
+        guard !Redact.isPlainRemoteHTTP(settings.url) else {
+            throw ConfigError(
+                "\(settings.origin): backends.\(name).url \(Redact.url(settings.url)) is plain http to another machine, and every request carries "
+                    + "the SLURM token; use https:// (or an SSH tunnel to 127.0.0.1)")
+        }
         self.name = name
         self.settings = settings
         self.environment = environment
@@ -64,6 +70,11 @@ public final class SlurmRestBackend: StagedBackend {
                 "no SLURM token for backend '\(name)': \(source.isEmpty ? "set token_env or token_file" : "\(source) is empty or unset"); "
                     + "make one on the cluster with `scontrol token username=\(settings.user) lifespan=86400`", kind: .auth)
         }
+        if let sun = SlurmREST.tokenUser(t), sun != settings.user {
+            throw RemoteError(
+                "the SLURM token in \(source) is for user \(sun), but backend '\(name)' runs jobs as \(settings.user); make one with "
+                    + "`scontrol token username=\(settings.user) lifespan=86400`, or set user: \(sun)", kind: .auth)
+        }
         if let exp = SlurmREST.tokenExpiry(t), exp < Clock.now() {
             throw RemoteError(
                 "the SLURM token in \(source) expired at \(Clock.iso8601(exp)); make a new one with "
@@ -86,6 +97,16 @@ public final class SlurmRestBackend: StagedBackend {
             let what = "slurmrestd \(method) \(path)"
             if (200..<300).contains(r.status) && errors.isEmpty { return json }
             let said = errors.isEmpty ? String(r.text.prefix(200)) : errors.joined(separator: "; ")
+            // slurmrestd 22.05 answers a token it cannot use with 500 and whatever the failed
+            // call says ("Failed while looking for jobs", even "Unable to find JobId"): a 500 is
+            // checked against /ping with the same token before it counts as a hiccup or a
+            // missing job.
+            if r.status >= 500, let refused = tokenRefused(path: path) {
+                throw RemoteError(
+                    "\(what) was refused: slurmrestd answers every request with this token with HTTP 500 (\(refused)), which is how it "
+                        + "rejects a token that is invalid, expired, or for another user than \(settings.user); make a new one with "
+                        + "`scontrol token username=\(settings.user) lifespan=86400` and set it again", kind: .auth, httpStatus: r.status)
+            }
             if errors.contains(where: { $0.contains("Unable to find") || $0.contains("Invalid job id") }) {
                 if accept404 { return json }
                 throw RemoteError("\(what): \(said)", kind: .notFound, httpStatus: r.status)
@@ -102,13 +123,28 @@ public final class SlurmRestBackend: StagedBackend {
         }
     }
 
+    /// Whether slurmrestd refuses the token itself: /ping (which any valid token may call)
+    /// answers 500 too. Returns what it said, or nil when ping works (a genuine server error)
+    /// or cannot tell.
+    func tokenRefused(path: String) -> String? {
+        let parts = path.split(separator: "/")
+        guard parts.count >= 2, parts[0] == "slurm", let t = try? token() else { return nil }
+        var req = HTTPRequest(
+            method: "GET", url: settings.url + "/slurm/\(parts[1])/ping",
+            headers: [("X-SLURM-USER-NAME", settings.user), ("X-SLURM-USER-TOKEN", t), ("Accept", "application/json")])
+        req.timeout = 20
+        guard let r = try? http.perform(req), r.status >= 500 else { return nil }
+        let errors = SlurmREST.errors((try? JSONParser.parse(r.body)) ?? .null)
+        return "ping: " + (errors.isEmpty ? "HTTP \(r.status)" : errors.joined(separator: "; "))
+    }
+
     /// The API version: configured, else the newest the server offers.
     func apiVersion() throws(RemoteError) -> String {
         if let v = version { return v }
         let doc = try call("GET", "/openapi/v3")
         guard let v = SlurmREST.pickVersion(openapi: doc) else {
             throw RemoteError(
-                "slurmrestd at \(settings.url) offers none of the API versions repro speaks (\(SlurmREST.supported.joined(separator: ", "))); "
+                "slurmrestd at \(Redact.url(settings.url)) offers none of the API versions repro speaks (\(SlurmREST.supported.joined(separator: ", "))); "
                     + "start it with -s openapi/v0.0.40 (or v0.0.38), or set api_version", kind: .client)
         }
         version = v
@@ -130,7 +166,7 @@ public final class SlurmRestBackend: StagedBackend {
         while start < tasks.count {
             let chunk = Array(tasks[start..<min(tasks.count, start + 1000)])
             start += chunk.count
-            let job = try submitJob(request, url: try url(for: chunk), count: chunk.count)
+            let job = try submitJob(request, seal: try seal(for: chunk), count: chunk.count)
             for (i, t) in chunk.enumerated() {
                 handles.append(TaskHandle(runId: t.runId, ref: staging.ref(t.runId), jobId: chunk.count > 1 ? "\(job)_\(i)" : job))
             }
@@ -138,15 +174,15 @@ public final class SlurmRestBackend: StagedBackend {
         return handles
     }
 
-    /// The batch script: fixed text and one single-quoted URL (it grants access to this task's
-    /// files only, until it expires); every option is a JSON field, read by no shell.
-    static func script(reproPath: String, url: String) throws(ConfigError) -> String {
-        for (what, s) in [("repro_path", reproPath), ("the task URL", url)]
-        where s.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
-            throw ConfigError("\(what) contains a control character; use one without")
+    /// The batch script: fixed text and the single-quoted repro path. The task's URL, digest and
+    /// key go in the job's environment (`TaskSeal`): never on the worker's command line, which
+    /// `ps` shows every user of the node. Every option is a JSON field, read by no shell.
+    static func script(reproPath: String) throws(ConfigError) -> String {
+        if reproPath.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) {
+            throw ConfigError("repro_path contains a control character; use one without")
         }
         return "#!/bin/sh\n# generated by repro: runs its task(s) through `repro exec-task`, fetching everything from object storage\n"
-            + "exec \(SlurmBackend.shellQuote(reproPath)) exec-task \(SlurmBackend.shellQuote(url))\n"
+            + "exec \(SlurmBackend.shellQuote(reproPath)) exec-task\n"
     }
 
     func jobRequest(resources: [String: JSONValue], timeout: Double?, name: String) throws -> SlurmREST.JobRequest {
@@ -176,9 +212,10 @@ public final class SlurmRestBackend: StagedBackend {
         return r
     }
 
-    func submitJob(_ request: SlurmREST.JobRequest, url: String, count: Int) throws -> String {
+    func submitJob(_ request: SlurmREST.JobRequest, seal: TaskSeal, count: Int) throws -> String {
         var r = request
-        r.script = try SlurmRestBackend.script(reproPath: settings.reproPath, url: url)
+        r.script = try SlurmRestBackend.script(reproPath: settings.reproPath)
+        for (k, v) in seal.environment { r.environment[k] = v }
         if count > 1 { r.array = "0-\(count - 1)" + (settings.maxParallel > 0 ? "%\(settings.maxParallel)" : "") }
         let v = try apiVersion()
         let answer = try call("POST", "/slurm/\(v)/job/submit", body: SlurmREST.submitBody(r, version: v))
@@ -206,7 +243,7 @@ public final class SlurmRestBackend: StagedBackend {
             unreachableSince = since
             if Clock.monotonic() - since > unreachableLimit {
                 throw RemoteError(
-                    "slurmrestd at \(settings.url) has not answered for \(DurationText.format(Clock.monotonic() - since)) (\(error.message)); "
+                    "slurmrestd at \(Redact.url(settings.url)) has not answered for \(DurationText.format(Clock.monotonic() - since)) (\(error.message)); "
                         + "the submitted jobs may still run: `repro wait` picks them up once it answers", kind: error.kind)
             }
         }
@@ -234,7 +271,8 @@ public final class SlurmRestBackend: StagedBackend {
         return out
     }
 
-    /// A task whose manifest is in the bucket; the scheduler's reason wins when it stopped it.
+    /// A task whose manifest is in the bucket; the scheduler's reason wins when it stopped it,
+    /// and a manifest claiming success for a job SLURM calls failed is not believed.
     func finished(job: SlurmREST.Job?, manifest: TaskManifest) -> TaskStatus {
         var m = manifest
         if let job {
@@ -242,6 +280,10 @@ public final class SlurmRestBackend: StagedBackend {
             if let final, final != .succeeded, job.state.uppercased() != "FAILED" {
                 m.status = final == .interrupted ? .interrupted : .failed
                 m.message = reason
+            } else if job.state.uppercased() == "FAILED", m.status == .succeeded {
+                m.status = .failed
+                m.message = "SLURM says job \(job.id) FAILED\(job.exitCode.map { " (exit \($0))" } ?? "") but its manifest says it succeeded; "
+                    + "the two disagree, so nothing from it is trusted"
             }
         }
         return TaskStatus(phase: .done, schedulerState: job?.state ?? "DONE", node: job?.node ?? (m.host.isEmpty ? nil : m.host), manifest: m)
@@ -290,8 +332,8 @@ public final class SlurmRestBackend: StagedBackend {
         }
     }
 
-    func resubmitJob(runId: String, attempt: Int, url: String, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
-        try submitJob(try jobRequest(resources: resources, timeout: timeout, name: name), url: url, count: 1)
+    func resubmitJob(runId: String, attempt: Int, seal: TaskSeal, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
+        try submitJob(try jobRequest(resources: resources, timeout: timeout, name: name), seal: seal, count: 1)
     }
 
     /// For `repro backends`: slurmrestd answers and accepts the token, the bucket is writable.
@@ -301,7 +343,7 @@ public final class SlurmRestBackend: StagedBackend {
             let v = try apiVersion()
             _ = try call("GET", "/slurm/\(v)/ping")
         } catch {
-            problems.append("slurmrestd at \(settings.url): \(error.message)")
+            problems.append("slurmrestd at \(Redact.url(settings.url)): \(error.message)")
         }
         do { try staging.store.probe(staging.location) } catch { problems.append("staging \(staging.location): \(error.message)") }
         return problems

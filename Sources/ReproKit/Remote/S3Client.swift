@@ -162,6 +162,12 @@ public final class S3Client: ObjectStore {
         return try retry.run { (_: Int) throws(RemoteError) -> HTTPResponse in
             let creds = try settings.credentials()
             let (scheme, host, path) = target(c.bucket, c.key)
+            // A session token travels in a header: never in the clear to another machine.
+            if creds.sessionToken != nil, Redact.isPlainRemoteHTTP("\(scheme)://\(host)") {
+                throw RemoteError(
+                    "the S3 endpoint http://\(host) is plain http to another machine and the credentials carry a session token; use https://",
+                    kind: .auth)
+            }
             var headers = c.headers
             headers.append(("Host", host))
             if c.method == "PUT" || c.method == "POST" { headers.append(("Content-Type", "application/octet-stream")) }
@@ -435,9 +441,13 @@ public final class S3Client: ObjectStore {
 
 /// Presigned URLs used by a worker that has no credentials: plain GET and PUT, retried.
 public enum PresignedTransfer {
-    public static func get(_ url: String, http: HTTPClient, retry: RetryPolicy = RetryPolicy()) throws(RemoteError) -> [UInt8] {
+    public static func get(_ url: String, http: HTTPClient, retry: RetryPolicy = RetryPolicy(), maxBytes: Int64 = HTTPRequest.inMemoryLimit)
+        throws(RemoteError) -> [UInt8]
+    {
         try retry.run { (_: Int) throws(RemoteError) -> [UInt8] in
-            let r = try http.perform(HTTPRequest(method: "GET", url: url))
+            var req = HTTPRequest(method: "GET", url: url)
+            req.maxBytes = maxBytes
+            let r = try http.perform(req)
             guard (200..<300).contains(r.status) else { throw S3Client.error(r, what: "GET \(HTTPClient.redacted(url))") }
             return r.body
         }

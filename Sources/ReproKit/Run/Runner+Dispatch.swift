@@ -52,8 +52,7 @@ extension Runner {
 
     static func costEstimate(_ p: Prepared, backend: String, seconds: Double) -> Double? {
         guard let price = p.config.price(backend: backend) else { return nil }
-        let remote = Backends.type(of: backend, config: p.config) == "slurm-rest"
-        let staged = remote ? p.inputs.reduce(Int64(0)) { $0 + $1.size } : 0
+        let staged = Backends.sharesFileSystem(type: Backends.type(of: backend, config: p.config)) ? 0 : p.inputs.reduce(Int64(0)) { $0 + $1.size }
         return price.cost(seconds: seconds, cores: Router.cores(p.spec.resources), stagedBytes: staged)
     }
 

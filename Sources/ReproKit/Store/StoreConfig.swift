@@ -100,16 +100,49 @@ public struct StoreConfig: Sendable {
     public static func load(storeRoot: String, repoRoot: String? = nil) throws(ConfigError) -> StoreConfig {
         let root = repoRoot ?? (storeRoot.hasSuffix("/.repro") ? String(storeRoot.dropLast(7)) : nil)
         var merged: SpecNode? = nil
+        var project: SpecNode? = nil
+        var local: SpecNode? = nil
         for path in [root.map { $0 + "/.repro.yaml" }, storeRoot + "/config.yaml"].compactMap({ $0 }) {
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             let node = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: path)
             guard case .mapping = node else {
                 throw ConfigError("\(node.origin): a repro config file must be a mapping with `cache:`, `slurm:`, `backends:` or `remotes:` sections")
             }
+            if path.hasSuffix("/.repro.yaml") { project = node } else { local = node }
             merged = merged.map { StoreConfig.merge($0, over: node) } ?? node
         }
         guard let merged else { return StoreConfig() }
-        return try interpret(merged)
+        var config = try interpret(merged)
+        // Settings that send secrets or results somewhere count from a committed file only once
+        // accepted (a cloned repository's .repro.yaml is not the user's word).
+        if let project, let root {
+            let found = ProjectSecrets.find(in: project, notIn: local)
+            if !found.isEmpty, ProjectSecrets.isCommitted(repoRoot: root), !ProjectSecrets.isAccepted(found, storeRoot: storeRoot) {
+                config.hold(found)
+            }
+        }
+        return config
+    }
+
+    /// Settings of the committed file waiting for `repro config trust`; what they belong to
+    /// cannot be used until then (and says why).
+    public private(set) var unaccepted: [ProjectSecrets.Setting] = []
+
+    mutating func hold(_ settings: [ProjectSecrets.Setting]) {
+        unaccepted = settings
+        let why = ProjectSecrets.message(settings)
+        for s in settings {
+            let parts = s.path.split(separator: ".").map(String.init)
+            switch parts.first {
+            case "backends" where parts.count > 1: backends[parts[1]]?.unaccepted = why
+            case "remotes" where parts.count > 1: remotes[parts[1]]?.unaccepted = why
+            case "cache":
+                if s.path == "cache.signing_key" { teamCache.signingKey = nil }
+                if s.path == "cache.remote.write" { teamCache.write = false }
+                teamCache.unaccepted = why
+            default: continue
+            }
+        }
     }
 
     /// `top` over `base`: mappings merge key by key, anything else is replaced.

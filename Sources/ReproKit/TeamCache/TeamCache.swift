@@ -24,6 +24,7 @@ public final class TeamCache {
     var chunk = 128
 
     public init(remote: RemoteSettings, store: Store, config: StoreConfig, repoRoot: String, environment: [String: String]) throws {
+        if let why = remote.unaccepted { throw ConfigError("remote '\(remote.name)': " + why) }
         self.remote = remote
         self.store = store
         s3 = try S3Client(settings: AWSSettings(environment: environment), region: remote.region, endpoint: remote.endpoint)

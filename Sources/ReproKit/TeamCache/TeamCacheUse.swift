@@ -20,6 +20,7 @@ final class TeamCacheUse {
         if environment["REPRO_NO_REMOTE"] == "1" { return nil }
         guard let remote = try config.runRemote() else { return nil }
         let cache = try TeamCache(remote: remote, store: store, config: config, repoRoot: repoRoot, environment: environment)
+        if let why = config.teamCache.unaccepted { log("WARNING: cache.remote.write and cache.signing_key are not used: " + why) }
         return TeamCacheUse(settings: config.teamCache, cache: cache, log: log)
     }
 

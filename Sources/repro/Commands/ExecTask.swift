@@ -7,8 +7,8 @@ struct ExecTask: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "exec-task", abstract: "Run one staged task (used by backends).", shouldDisplay: false)
 
-    @Argument(help: "The task spec: task.json in a shared task directory, or the URL of a staged task (or batch).")
-    var spec: String
+    @Argument(help: "task.json in a shared task directory; without it, the staged task named by REPRO_TASK_URL, REPRO_TASK_SHA256 and REPRO_TASK_KEY in the environment.")
+    var spec: String?
 
     @Option(help: "Which task of a batch URL to run (default: the scheduler's array index).")
     var index: Int?
@@ -16,14 +16,18 @@ struct ExecTask: ParsableCommand {
     func run() throws {
         Signals.forwardToReproKit()
         try reporting {
-            if spec.hasPrefix("https://") || spec.hasPrefix("http://") {
-                let outcome = try RemoteWorker.run(
-                    url: spec, index: index, machine: ProcessInfo.processInfo.environment, logger: Console.logger)
+            let env = ProcessInfo.processInfo.environment
+            guard let spec else {
+                let outcome = try RemoteWorker.run(seal: try TaskSeal.from(environment: env), index: index, machine: env, logger: Console.logger)
                 // Without a manifest in the bucket the task did not finish, whatever ran.
                 guard outcome.manifestUploaded else { throw ExitCode(75) }
                 if let code = outcome.manifest.exitCode, code != 0 { throw ExitCode(code) }
                 if outcome.manifest.status != .succeeded { throw ExitCode(1) }
                 return
+            }
+            if spec.hasPrefix("https://") || spec.hasPrefix("http://") {
+                throw ConfigError(
+                    "a staged task's URL is not taken on the command line (every user of the node sees it there); the backend passes it in \(TaskSeal.urlVariable) with its digest and key")
             }
             guard let bytes = FileManager.default.contents(atPath: spec) else {
                 throw ConfigError("cannot read the task spec \(spec); is the staging folder shared with this machine?")

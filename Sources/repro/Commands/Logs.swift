@@ -22,7 +22,12 @@ struct Logs: ParsableCommand {
                 throw NotFoundError("run \(r.runId) has no \(which) recorded (it is \(r.status.rawValue))")
             }
             let out = FileHandle.standardOutput
-            try store.streamBlob(blob) { piece in out.write(Data(piece)) }
+            // Byte for byte into a pipe or file; on a terminal without its control characters
+            // (a simulation's output must not drive the user's terminal).
+            let tty = isatty(1) == 1
+            try store.streamBlob(blob) { piece in
+                out.write(tty ? Data(Terminal.clean(String(decoding: piece, as: UTF8.self)).utf8) : Data(piece))
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ struct RemoteList: ParsableCommand {
                 Console.json([
                     "remotes": .array(list.map {
                         [
-                            "name": .string($0.name), "url": .string($0.location.description), "endpoint": $0.endpoint.json,
+                            "name": .string($0.name), "url": .string($0.location.description), "endpoint": $0.endpoint.map(Redact.url).json,
                             "region": $0.region.json, "default": .bool($0.isDefault), "origin": .string($0.origin),
                         ]
                     }),
@@ -33,7 +33,7 @@ struct RemoteList: ParsableCommand {
                 var notes: [String] = []
                 if r.isDefault { notes.append("default") }
                 if runRemote?.name == r.name { notes.append("runs read\(t.write ? " and write" : "")") }
-                if let e = r.endpoint { notes.append("endpoint \(e)") }
+                if let e = r.endpoint { notes.append("endpoint \(Redact.url(e))") }
                 Console.out("\(r.name)\t\(r.location)\(notes.isEmpty ? "" : "\t(" + notes.joined(separator: ", ") + ")")")
             }
             Console.out("trusted keys: \(trusted.byId.isEmpty ? "none (nothing pulled will be served; add cache.trusted_keys)" : trusted.byId.map { "\($0.key.prefix(16)) (\($0.value.label))" }.sorted().joined(separator: ", "))")
