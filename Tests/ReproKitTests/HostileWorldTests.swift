@@ -245,6 +245,18 @@ extension TeamCacheTests {
         XCTAssertEqual(sh(["git", "config", "--get", "core.fsmonitor"], cwd: t.b).out, "")
     }
 
+    /// `remote gc` with a manifest whose run id is a path: nothing outside the prefix goes.
+    func testRemoteGCTouchesNothingOutsideItsPrefix() throws {
+        let t = try makeTeam()
+        var forged = try pushed(t)
+        forged.runId = "../../other-team/important"
+        try plant(t, forged)
+        _ = try t.client.put(Array("theirs".utf8), bucket: t.bucket, key: "other-team/important.json")
+        let gc = repro(["remote", "gc", "--keep-days", "0"], cwd: t.a.path, env: t.env)
+        XCTAssertEqual(gc.code, 0, gc.err)
+        XCTAssertEqual(try t.client.get(bucket: t.bucket, key: "other-team/important.json"), Array("theirs".utf8))
+    }
+
     /// The same run signed again with a rotated key, and a manifest copied to a second name:
     /// one run is kept, the pull and the run succeed.
     func testDuplicateRunIdsInAPullKeepOne() throws {

@@ -221,7 +221,7 @@ public final class RemoteStaging {
         let key = attemptPrefix(runId, attempt) + "/manifest.json"
         let bytes: [UInt8]?
         do {
-            bytes = try store.getIfPresent(bucket: location.bucket, key: key)
+            bytes = try store.getIfPresent(bucket: location.bucket, key: key, maxBytes: TaskManifest.maxBytes)
         } catch {
             // Larger than any manifest: a failed task saying so, not an error of the command.
             guard error.kind == .integrity else { throw error }
@@ -260,7 +260,16 @@ public final class RemoteStaging {
         }
         guard let manifest, !manifest.outputs.isEmpty else { return CollectedTask(dir: dir) }
         let where_ = "s3://\(location.bucket)/\(a)/outputs.tar"
-        guard try store.downloadIfPresent(bucket: location.bucket, key: a + "/outputs.tar", to: dir + "/outputs.tar") else {
+        // No bigger than the listed outputs in tar form (headers, pax records, padding, the end).
+        let bound = manifest.outputs.reduce(Int64(4096)) { $0 + max(0, $1.size) + 3 * 512 + Int64($1.name.utf8.count) * 2 + 512 }
+        let got: Bool
+        do {
+            got = try store.downloadIfPresent(bucket: location.bucket, key: a + "/outputs.tar", to: dir + "/outputs.tar", maxBytes: bound)
+        } catch {
+            guard error.kind == .integrity else { throw error }
+            return CollectedTask(dir: dir, problem: "\(where_) is larger than the outputs its manifest lists (\(bound) bytes at most); nothing from it was stored")
+        }
+        guard got else {
             return CollectedTask(dir: dir, problem: "the manifest lists \(manifest.outputs.count) output(s) but \(where_) does not exist")
         }
         defer { unlink(dir + "/outputs.tar") }
@@ -301,6 +310,9 @@ public final class RemoteStaging {
 }
 
 extension TaskManifest {
+    /// A task's manifest lists its outputs; more than this is not one a worker wrote.
+    static let maxBytes: Int64 = 16 << 20
+
     /// A manifest for a task that never ran far enough to write its own.
     static func failure(runId: String, message: String) -> TaskManifest {
         TaskManifest(

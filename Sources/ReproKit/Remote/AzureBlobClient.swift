@@ -126,6 +126,7 @@ public final class AzureBlobClient: ObjectStore {
         var body: [UInt8] = []
         var bodyFile: (path: String, offset: Int64, length: Int64)? = nil
         var downloadTo: String? = nil
+        var maxBytes: Int64 = HTTPRequest.inMemoryLimit
         var accept: Set<Int> = []
     }
 
@@ -153,6 +154,7 @@ public final class AzureBlobClient: ObjectStore {
             var req = HTTPRequest(method: c.method, url: "\(scheme)://\(host)\(p)" + (q.isEmpty ? "" : "?" + q), headers: headers, body: c.body)
             req.bodyFile = c.bodyFile
             req.downloadTo = c.downloadTo
+            req.maxBytes = c.maxBytes
             let r = try http.perform(req)
             if (200..<300).contains(r.status) || c.accept.contains(r.status) { return r }
             throw AzureBlobClient.error(r, what: "\(c.method) \(scheme)://\(host)\(p)")
@@ -228,13 +230,23 @@ public final class AzureBlobClient: ObjectStore {
         try send(Call(method: "GET", container: bucket, blob: key)).body
     }
 
-    public func getIfPresent(bucket: String, key: String) throws(RemoteError) -> [UInt8]? {
-        let r = try send(Call(method: "GET", container: bucket, blob: key, accept: [404]))
+    public func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]? {
+        let r = try send(Call(method: "GET", container: bucket, blob: key, maxBytes: maxBytes, accept: [404]))
         return r.status == 404 ? nil : r.body
     }
 
     public func downloadIfPresent(bucket: String, key: String, to path: String) throws(RemoteError) -> Bool {
-        let r = try send(Call(method: "GET", container: bucket, blob: key, downloadTo: path, accept: [404]))
+        try downloadIfPresent(bucket: bucket, key: key, to: path, maxBytes: Int64.max)
+    }
+
+    public func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool {
+        let r: HTTPResponse
+        do {
+            r = try send(Call(method: "GET", container: bucket, blob: key, downloadTo: path, maxBytes: maxBytes, accept: [404]))
+        } catch {
+            unlink(path)
+            throw error
+        }
         if r.status == 404 { unlink(path) }
         return r.status != 404
     }

@@ -45,8 +45,11 @@ public protocol ObjectStore: Sendable {
     @discardableResult
     func upload(file path: String, bucket: String, key: String, ifNoneMatch: Bool) throws(RemoteError) -> Bool
     func get(bucket: String, key: String) throws(RemoteError) -> [UInt8]
-    func getIfPresent(bucket: String, key: String) throws(RemoteError) -> [UInt8]?
+    /// The object's bytes (nil when there is none), refusing more than `maxBytes`.
+    func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]?
     func downloadIfPresent(bucket: String, key: String, to path: String) throws(RemoteError) -> Bool
+    /// Downloads into a file, stopping (and removing it) past `maxBytes`.
+    func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool
     func head(bucket: String, key: String) throws(RemoteError) -> S3Object?
     func delete(bucket: String, key: String) throws(RemoteError)
     func list(bucket: String, prefix: String, pageSize: Int) throws(RemoteError) -> [S3Object]
@@ -66,6 +69,9 @@ extension ObjectStore {
     }
     func list(bucket: String, prefix: String) throws(RemoteError) -> [S3Object] {
         try list(bucket: bucket, prefix: prefix, pageSize: 1000)
+    }
+    func getIfPresent(bucket: String, key: String) throws(RemoteError) -> [UInt8]? {
+        try getIfPresent(bucket: bucket, key: key, maxBytes: HTTPRequest.inMemoryLimit)
     }
 
     /// Checks the location can be written, read and deleted (for `repro backends`).
@@ -337,11 +343,6 @@ public final class S3Client: ObjectStore {
     /// Downloads into a file (written in place; callers verify and rename).
     public func download(bucket: String, key: String, to path: String) throws(RemoteError) {
         _ = try send(Call(method: "GET", bucket: bucket, key: key, downloadTo: path))
-    }
-
-    /// The object's bytes, or nil when there is no such object.
-    public func getIfPresent(bucket: String, key: String) throws(RemoteError) -> [UInt8]? {
-        try getIfPresent(bucket: bucket, key: key, maxBytes: HTTPRequest.inMemoryLimit)
     }
 
     /// The object's bytes, refusing more than `maxBytes` (a manifest, a blob of known size).

@@ -117,7 +117,8 @@ public struct StoreConfig: Sendable {
         // accepted (a cloned repository's .repro.yaml is not the user's word).
         if let project, let root {
             let found = ProjectSecrets.find(in: project, notIn: local)
-            if !found.isEmpty, ProjectSecrets.isCommitted(repoRoot: root), !ProjectSecrets.isAccepted(found, storeRoot: storeRoot) {
+            // Accepted first (one small file), committed second (opens the repository).
+            if !found.isEmpty, !ProjectSecrets.isAccepted(found, storeRoot: storeRoot), ProjectSecrets.isCommitted(repoRoot: root) {
                 config.hold(found)
             }
         }
