@@ -110,6 +110,18 @@ public enum ProjectSecrets {
         return found
     }
 
+    /// Accepts one value the user gave on the command line (`repro remote add --endpoint`):
+    /// what they typed is their word, whoever commits the file afterwards.
+    public static func acceptTyped(path: String, value: String, storeRoot: String, repo: GitRepository) throws {
+        try Store.makeDirectory(storeRoot)
+        RepoIgnore.ensure(repo: repo, storeRoot: storeRoot)
+        var lines = (try? FileIO.readAll(file(storeRoot: storeRoot), limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) } ?? ""
+        let d = digest(Setting(path: path, value: value, origin: "command line"))
+        guard !lines.contains(d) else { return }
+        if !lines.isEmpty && !lines.hasSuffix("\n") { lines += "\n" }
+        try FileIO.writeAtomically(Array((lines + d + "\n").utf8), to: file(storeRoot: storeRoot), mode: 0o600)
+    }
+
     static func nodes(storeRoot: String, repoRoot: String) throws(ConfigError) -> (SpecNode, SpecNode?)? {
         guard let data = FileManager.default.contents(atPath: repoRoot + "/.repro.yaml") else { return nil }
         let committed = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: repoRoot + "/.repro.yaml")

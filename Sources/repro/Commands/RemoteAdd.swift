@@ -22,6 +22,12 @@ struct RemoteAdd: ParsableCommand {
             let loc = try S3Location(parsing: url, what: "the remote URL")
             let r = RemoteSettings(name: name, location: loc, endpoint: endpoint, region: region, isDefault: `default`, origin: "command line")
             try RemoteConfigFile.add(r, repoRoot: repo.workdir)
+            // The endpoint typed here is the user's own word, committed or not.
+            if let endpoint {
+                try ProjectSecrets.acceptTyped(
+                    path: "remotes.\(name).endpoint", value: endpoint,
+                    storeRoot: Store.defaultRoot(repoRoot: repo.workdir, environment: ProcessInfo.processInfo.environment), repo: repo)
+            }
             Console.out("added remote \(name) (\(loc))\(`default` ? " as the default" : "") to \(Format.path(RemoteConfigFile.path(repoRoot: repo.workdir)))")
         }
     }
