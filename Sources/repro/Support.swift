@@ -77,13 +77,7 @@ enum Format {
         return DurationText.format(s)
     }
 
-    static func bytes(_ n: Int64) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var v = Double(n)
-        var i = 0
-        while v >= 1024 && i < units.count - 1 { v /= 1024; i += 1 }
-        return i == 0 ? "\(n) B" : cFormat("%.1f ", v) + units[i]
-    }
+    static func bytes(_ n: Int64) -> String { ByteText.format(n) }
 
     static func number(_ v: JSONValue?) -> String {
         guard let v else { return "-" }

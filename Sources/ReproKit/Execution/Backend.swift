@@ -77,7 +77,7 @@ extension SharedFolderBackend {
         return handle
     }
 
-    public func release(_ handle: TaskHandle) { FileIO.removeTreeFast(handle.ref) }
+    public func release(_ handle: TaskHandle) { FileIO.removeTree(handle.ref) }
 }
 
 /// A finished task's files, on this machine.

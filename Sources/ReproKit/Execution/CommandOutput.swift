@@ -28,7 +28,7 @@ public enum CommandOutput {
             throw ExecutionError("cannot create a temporary directory in \(NSTemporaryDirectory()): \(FileIO.errnoText())")
         }
         let dir = String(cString: made)
-        defer { FileIO.removeTreeFast(dir) }
+        defer { FileIO.removeTree(dir) }
         var child = ChildProcess(
             executable: exe, arguments: Array(argv.dropFirst()), environment: environment, workingDirectory: workingDirectory,
             stdoutPath: dir + "/out", stderrPath: dir + "/err", timeout: timeout)

@@ -219,15 +219,12 @@ public final class RemoteStaging {
     /// task saying so (it never becomes a result).
     public func manifest(runId: String, attempt: Int) throws(RemoteError) -> TaskManifest? {
         let key = attemptPrefix(runId, attempt) + "/manifest.json"
-        let bytes: [UInt8]?
-        do {
-            bytes = try store.getIfPresent(bucket: location.bucket, key: key, maxBytes: TaskManifest.maxBytes)
-        } catch {
-            // Larger than any manifest: a failed task saying so, not an error of the command.
-            guard error.kind == .integrity else { throw error }
-            bytes = []
+        let bytes: [UInt8]
+        switch try store.getCapped(bucket: location.bucket, key: key, maxBytes: TaskManifest.maxBytes) {
+        case .missing: return nil
+        case .tooLarge: bytes = []  // larger than any manifest: a failed task saying so (below)
+        case .bytes(let b): bytes = b
         }
-        guard let bytes else { return nil }
         let at = "\(location.scheme)://\(location.bucket)/\(key)"
         guard let j = try? JSONParser.parse(bytes), let m = try? TaskManifest(json: j), m.runId == runId else {
             return TaskManifest.failure(runId: runId, message: "the manifest at \(at) is not a manifest of run \(runId); nothing from it was stored")

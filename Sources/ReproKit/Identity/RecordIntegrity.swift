@@ -18,10 +18,11 @@ enum RecordIntegrity {
         // identity it claims (params of another point under this key fail here).
         let configHash = Hashing.sha256Hex(r.config.canonicalBytes)
         if configHash != r.configHash { out.append("config_hash does not match its config") }
-        if let expected = expectedKey(r), expected != r.key {
+        switch expectedKey(r) {
+        case nil: out.append("its config lacks the fields its key is computed from")
+        case let expected? where expected != r.key:
             out.append("its key \(r.key.prefix(12)) is not the key of its own config, code, seed, solver and inputs (\(expected.prefix(12)))")
-        } else if expectedKey(r) == nil {
-            out.append("its config lacks the fields its key is computed from")
+        default: break
         }
         if r.status == .succeeded && r.exitCode != 0 {
             out.append("it claims success with exit code \(r.exitCode.map(String.init) ?? "none")")

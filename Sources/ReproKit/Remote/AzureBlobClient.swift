@@ -235,10 +235,6 @@ public final class AzureBlobClient: ObjectStore {
         return r.status == 404 ? nil : r.body
     }
 
-    public func downloadIfPresent(bucket: String, key: String, to path: String) throws(RemoteError) -> Bool {
-        try downloadIfPresent(bucket: bucket, key: key, to: path, maxBytes: Int64.max)
-    }
-
     public func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool {
         let r: HTTPResponse
         do {

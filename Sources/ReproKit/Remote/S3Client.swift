@@ -36,6 +36,12 @@ public struct S3Location: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "\(scheme)://\(bucket)" + (prefix.isEmpty ? "" : "/" + prefix) }
 }
 
+/// What `ObjectStore.getCapped` found.
+public enum CappedObject: Sendable {
+    case missing, tooLarge
+    case bytes([UInt8])
+}
+
 /// Object storage as staging uses it: S3 (`S3Client`) and Azure Blob Storage (`AzureBlobClient`).
 /// `bucket` is an S3 bucket or a Blob container; `presign` makes a URL its holder can GET or PUT
 /// with no credentials of their own (an S3 presigned URL, an Azure SAS).
@@ -47,7 +53,6 @@ public protocol ObjectStore: Sendable {
     func get(bucket: String, key: String) throws(RemoteError) -> [UInt8]
     /// The object's bytes (nil when there is none), refusing more than `maxBytes`.
     func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]?
-    func downloadIfPresent(bucket: String, key: String, to path: String) throws(RemoteError) -> Bool
     /// Downloads into a file, stopping (and removing it) past `maxBytes`.
     func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool
     func head(bucket: String, key: String) throws(RemoteError) -> S3Object?
@@ -72,6 +77,20 @@ extension ObjectStore {
     }
     func getIfPresent(bucket: String, key: String) throws(RemoteError) -> [UInt8]? {
         try getIfPresent(bucket: bucket, key: key, maxBytes: HTTPRequest.inMemoryLimit)
+    }
+    func downloadIfPresent(bucket: String, key: String, to path: String) throws(RemoteError) -> Bool {
+        try downloadIfPresent(bucket: bucket, key: key, to: path, maxBytes: Int64.max)
+    }
+
+    /// An object that may be at most `maxBytes` (a manifest): a larger one is `.tooLarge`, a
+    /// finding about that object, not an error of the command reading it.
+    func getCapped(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> CappedObject {
+        do {
+            return try getIfPresent(bucket: bucket, key: key, maxBytes: maxBytes).map(CappedObject.bytes) ?? .missing
+        } catch {
+            guard error.kind == .integrity else { throw error }
+            return .tooLarge
+        }
     }
 
     /// Checks the location can be written, read and deleted (for `repro backends`).
@@ -349,11 +368,6 @@ public final class S3Client: ObjectStore {
     public func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]? {
         let r = try send(Call(method: "GET", bucket: bucket, key: key, maxBytes: maxBytes, accept: [404]))
         return r.status == 404 ? nil : r.body
-    }
-
-    /// Downloads into a file; false (and no file) when there is no such object.
-    public func downloadIfPresent(bucket: String, key: String, to path: String) throws(RemoteError) -> Bool {
-        try downloadIfPresent(bucket: bucket, key: key, to: path, maxBytes: Int64.max)
     }
 
     /// Downloads into a file, stopping past `maxBytes` (the file is then removed).

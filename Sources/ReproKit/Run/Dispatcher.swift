@@ -261,7 +261,9 @@ public final class Dispatcher {
                     let src = dir + "/out/" + o.name
                     var st = stat()
                     let movable = lstat(src, &st) == 0 && st.st_mode & S_IFMT == S_IFREG && st.st_nlink == 1
-                    if !movable || renameat(AT_FDCWD, src, parent, leaf) != 0 { try store.materializeBlob(o.sha256, into: target, name: o.name) }
+                    if !movable || renameat(AT_FDCWD, src, parent, leaf) != 0 {
+                        try store.materializeBlob(o.sha256, in: parent, leaf: leaf, path: dest)
+                    }
                     paths[o.name] = dest
                 }
                 try store.recordMaterializations(
@@ -295,12 +297,11 @@ public final class Dispatcher {
             }
             try? store.markFailed(runId: h.runId, message: "its result could not be recorded: \(error)")
         }
-        let text = "\(error)"
-        guard text.contains("No space left") || text.contains("disk is full") || text.contains("Disk quota"), !text.contains("`repro cache gc` works")
-        else { return error }
+        // SQLite's own message already carries the advice (see SQLiteDatabase.fullAdvice).
+        guard let e = error as? StoreError, e.isDiskFull, e.sqliteCode == nil else { return error }
         return StoreError(
-            "recording \(tasks.count == 1 ? "run " + tasks[0].0.runId : "\(tasks.count) runs") failed: \(text). Its outputs were removed from the task folder. "
-                + DiskSpace.advice(storeRoot: store.root))
+            "recording \(tasks.count == 1 ? "run " + tasks[0].0.runId : "\(tasks.count) runs") failed: \(e.message). Its outputs were removed from the task folder. "
+                + DiskSpace.advice(storeRoot: store.root), posixCode: e.posixCode)
     }
 
     /// Hashes a finished task's outputs and streams into the store and builds its completion.
@@ -321,7 +322,7 @@ public final class Dispatcher {
         // that the spec did not declare is refused, and nothing of that manifest is kept.
         let declared = known[h.runId]?.config["outputs"]?.arrayValue?.compactMap(\.stringValue)
         let nameProblems = RecordIntegrity.outputProblems(
-            (manifest?.outputs ?? []).map { OutputFile(name: $0.name, sha256: $0.sha256, size: 0) }, declared: declared)
+            (manifest?.outputs ?? []).map { OutputFile(name: $0.name, sha256: $0.sha256, size: $0.size) }, declared: declared)
         if collected.problem == nil, !nameProblems.isEmpty {
             status = .failed
             message = "the task's manifest is refused: " + nameProblems.prefix(3).joined(separator: "; ")

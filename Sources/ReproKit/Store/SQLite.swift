@@ -40,7 +40,7 @@ final class SQLiteDatabase {
 
     /// For SQLITE_FULL: what to free and how (see `DiskSpace`).
     func fullAdvice(_ rc: Int32) -> String {
-        DiskSpace.isFull(sqlite: rc) ? ". " + DiskSpace.advice(storeRoot: (path as NSString).deletingLastPathComponent) : ""
+        StoreError("", sqliteCode: rc).isDiskFull ? ". " + DiskSpace.advice(storeRoot: (path as NSString).deletingLastPathComponent) : ""
     }
 
     /// Runs one or more statements that take no parameters and return no rows.

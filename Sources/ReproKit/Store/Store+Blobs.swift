@@ -116,9 +116,9 @@ extension Store {
                 unlink(tmp)
                 return BlobRef(sha256: hash, size: size, storedSize: stored)
             }
-            guard fsync(out) == 0 else { throw StoreError("fsync \(tmp) failed: \(FileIO.errnoText())") }
+            guard fsync(out) == 0 else { throw StoreError.posix("fsync \(tmp) failed") }
             closed = true
-            guard close(out) == 0 else { throw StoreError("close \(tmp) failed: \(FileIO.errnoText())") }
+            guard close(out) == 0 else { throw StoreError.posix("close \(tmp) failed") }
             let dir = objectsDir + "/" + hash.prefix(2)
             if mkdir(dir, 0o755) != 0 && errno != EEXIST {
                 throw StoreError("cannot create \(dir): \(FileIO.errnoText())")
@@ -187,7 +187,7 @@ extension Store {
         guard out >= 0 else { throw StoreError("cannot create \(tmp): \(FileIO.errnoText())") }
         do throws(StoreError) {
             try inflateBlob(sha256) { piece throws(StoreError) in try FileIO.writeAll(out, piece, path: tmp) }
-            guard close(out) == 0 else { throw StoreError("close \(tmp) failed: \(FileIO.errnoText())") }
+            guard close(out) == 0 else { throw StoreError.posix("close \(tmp) failed") }
             guard rename(tmp, path) == 0 else { throw StoreError("cannot move \(tmp) to \(path): \(FileIO.errnoText())") }
         } catch {
             close(out)
@@ -202,13 +202,18 @@ extension Store {
     public func materializeBlob(_ sha256: String, into root: String, name: String) throws(StoreError) {
         let (dir, leaf) = try SafePath.openParent(root: root, rel: name)
         defer { close(dir) }
+        try materializeBlob(sha256, in: dir, leaf: leaf, path: root + "/" + name)
+    }
+
+    /// The same, into folder `dir` already opened by `SafePath.openParent` (`path` for messages).
+    func materializeBlob(_ sha256: String, in dir: Int32, leaf: String, path: String) throws(StoreError) {
         let tmp = ".\(leaf.prefix(200)).tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let out = openat(dir, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
-        guard out >= 0 else { throw StoreError("cannot create \(root)/\(name).tmp: \(FileIO.errnoText())") }
+        guard out >= 0 else { throw StoreError.posix("cannot create \(path).tmp") }
         do throws(StoreError) {
-            try inflateBlob(sha256) { piece throws(StoreError) in try FileIO.writeAll(out, piece, path: root + "/" + name) }
-            guard close(out) == 0 else { throw StoreError("close \(root)/\(name) failed: \(FileIO.errnoText())") }
-            guard renameat(dir, tmp, dir, leaf) == 0 else { throw StoreError("cannot write \(root)/\(name): \(FileIO.errnoText())") }
+            try inflateBlob(sha256) { piece throws(StoreError) in try FileIO.writeAll(out, piece, path: path) }
+            guard close(out) == 0 else { throw StoreError.posix("close \(path) failed") }
+            guard renameat(dir, tmp, dir, leaf) == 0 else { throw StoreError.posix("cannot write \(path)") }
         } catch {
             close(out)
             unlinkat(dir, tmp, 0)

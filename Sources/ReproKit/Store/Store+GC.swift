@@ -61,7 +61,10 @@ extension Store {
                     emptyOnly = true
                 }
             } else if name.hasPrefix("run-") {
-                remove = !running.contains(String(name.dropFirst(4)))
+                // A run makes its folder just before it is recorded as running: young ones stay.
+                var st = stat()
+                let young = lstat(path, &st) == 0 && Clock.now() - Double(st.st_mtim.tv_sec) < 300
+                remove = !young && !running.contains(String(name.dropFirst(4)))
             }
             guard remove else { continue }
             var st = stat()
@@ -160,7 +163,7 @@ extension Store {
                 for d in doomed { try drop.run([.text(d.sha)]) }
             }
         } catch {
-            guard let code = error.sqliteCode, DiskSpace.isFull(sqlite: code) else { throw error }
+            guard error.isDiskFull else { throw error }
             dbFull = true
         }
         if dbFull {

@@ -77,7 +77,8 @@ extension Store {
                     try importRun(r, origin: origin, setOrigin: setOrigin, insertOutput: insertOutput)
                     try db.exec("RELEASE import_run")
                 } catch {
-                    if error.sqliteCode.map({ $0 & 0xFF == 13 || $0 & 0xFF == 10 }) == true { throw error }  // a full disk, I/O: the pull's problem
+                    // A full disk or an I/O error is the pull's problem, not this run's.
+                    if error.isDiskFull || error.sqliteCode.map({ $0 & 0xFF == 10 }) == true { throw error }
                     try db.exec("ROLLBACK TO import_run")
                     try db.exec("RELEASE import_run")
                     failed[r.runId] = error.message

@@ -26,27 +26,13 @@ enum DiskSpace {
         return total
     }
 
-    static func bytes(_ n: Int64) -> String {
-        let units = ["B", "KB", "MB", "GB", "TB"]
-        var v = Double(n)
-        var i = 0
-        while v >= 1024 && i < units.count - 1 {
-            v /= 1024
-            i += 1
-        }
-        return i == 0 ? "\(n) B" : String(format: "%.1f %@", v, units[i])
-    }
 
     /// The advice for a store at `storeRoot` whose disk is full.
     static func advice(storeRoot: String) -> String {
-        let free = DiskSpace.free(storeRoot).map(bytes) ?? "?"
+        let free = DiskSpace.free(storeRoot).map(ByteText.format) ?? "?"
         let tmp = size(storeRoot + "/tmp")
         return "the disk holding \(storeRoot) is full (\(free) free). `repro cache gc` works on a full disk: it first removes "
-            + "what killed or failed runs left in \(storeRoot)/tmp (\(bytes(tmp)) now), then blobs nothing refers to; "
+            + "what killed or failed runs left in \(storeRoot)/tmp (\(ByteText.format(tmp)) now), then blobs nothing refers to; "
             + "results/ folders can also go (every result stays in the store). Then run again"
     }
-
-    /// Whether an error code is a full disk: ENOSPC or EDQUOT, or SQLite's SQLITE_FULL.
-    static func isFull(errno e: Int32) -> Bool { e == ENOSPC || e == EDQUOT }
-    static func isFull(sqlite rc: Int32) -> Bool { rc & 0xFF == 13 }
 }

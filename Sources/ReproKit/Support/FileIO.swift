@@ -11,8 +11,8 @@ enum FileIO {
         guard fd >= 0 else { throw StoreError("cannot create \(tmp): \(errnoText())") }
         do throws(StoreError) {
             try writeAll(fd, bytes, path: tmp)
-            if sync && fsync(fd) != 0 { throw StoreError("fsync \(tmp) failed: \(errnoText())") }
-            guard close(fd) == 0 else { throw StoreError("close \(tmp) failed: \(errnoText())") }
+            if sync && fsync(fd) != 0 { throw StoreError.posix("fsync \(tmp) failed") }
+            guard close(fd) == 0 else { throw StoreError.posix("close \(tmp) failed") }
         } catch {
             close(fd)
             unlink(tmp)
@@ -38,7 +38,7 @@ enum FileIO {
     /// leave `$REPRO_OUTDIR/inputs -> /home/me/data`, and only the link may go. Every directory is
     /// opened with `O_NOFOLLOW` relative to its parent's descriptor, so a directory swapped for a
     /// link while we walk is not followed either. Missing is fine.
-    static func removeTreeFast(_ path: String) {
+    static func removeTree(_ path: String) {
         var st = stat()
         guard lstat(path, &st) == 0 else { return }
         guard (st.st_mode & S_IFMT) == S_IFDIR else {
@@ -140,7 +140,7 @@ enum FileIO {
             let n = write(fd, buf.baseAddress! + off, buf.count - off)
             if n < 0 {
                 if errno == EINTR { continue }
-                throw StoreError("write to \(path) failed: \(errnoText())")
+                throw StoreError.posix("write to \(path) failed")
             }
             off += n
         }
@@ -199,6 +199,4 @@ enum FileIO {
         close(fd)
     }
 
-    /// Removes a file or a directory tree, never following a link; missing is fine.
-    static func removeTree(_ path: String) { removeTreeFast(path) }
 }

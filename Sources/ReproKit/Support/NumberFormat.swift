@@ -70,3 +70,17 @@ public func cFormat(_ format: String, _ value: Double) -> String {
     }
     return String(decoding: buf.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
 }
+
+/// Byte counts for people: `512 B`, `1.5 MiB`.
+public enum ByteText {
+    public static func format(_ n: Int64) -> String {
+        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
+        var v = Double(n)
+        var i = 0
+        while v >= 1024 && i < units.count - 1 {
+            v /= 1024
+            i += 1
+        }
+        return i == 0 ? "\(n) B" : cFormat("%.1f ", v) + units[i]
+    }
+}

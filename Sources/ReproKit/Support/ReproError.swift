@@ -1,3 +1,5 @@
+import Foundation
+
 /// An error repro reports to a user: a message that says what is wrong, where, and what to do,
 /// plus the process exit code the CLI should use.
 public protocol ReproError: Error, CustomStringConvertible, Sendable {
@@ -29,11 +31,23 @@ public struct StoreError: ReproError {
     public let message: String
     /// SQLite's result code, when SQLite refused.
     public var sqliteCode: Int32?
+    /// errno, when a system call refused.
+    public var posixCode: Int32?
     public var exitCode: Int32 { 4 }
     public var description: String { message }
-    public init(_ message: String, sqliteCode: Int32? = nil) {
+    public init(_ message: String, sqliteCode: Int32? = nil, posixCode: Int32? = nil) {
         self.message = message
         self.sqliteCode = sqliteCode
+        self.posixCode = posixCode
+    }
+    /// `what` failed with the current errno: its text in the message, its code kept.
+    static func posix(_ what: String) -> StoreError {
+        let e = errno
+        return StoreError("\(what): \(String(cString: strerror(e)))", posixCode: e)
+    }
+    /// The disk (or the user's quota) is full: SQLITE_FULL, ENOSPC or EDQUOT.
+    public var isDiskFull: Bool {
+        sqliteCode.map { $0 & 0xFF == 13 } == true || posixCode == ENOSPC || posixCode == EDQUOT
     }
     /// Another connection held the lock past the busy timeout (SQLITE_BUSY or SQLITE_LOCKED).
     public var isBusy: Bool { sqliteCode.map { $0 & 0xFF == 5 || $0 & 0xFF == 6 } ?? false }

@@ -148,7 +148,7 @@ final class SweepWindow {
     func finish() {
         for k in held { store.keyLocks.unlock(k) }
         held.removeAll()
-        for i in 0..<dirCount { FileIO.removeTreeFast(backend.taskRoot + "/sweep-\(getpid())-slot\(i + 1)") }
+        for i in 0..<dirCount { FileIO.removeTree(backend.taskRoot + "/sweep-\(getpid())-slot\(i + 1)") }
         dirCount = 0
     }
 }

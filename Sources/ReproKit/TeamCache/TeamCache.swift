@@ -315,25 +315,22 @@ public final class TeamCache {
 
     private func pullChunk(_ names: [String], trustUnsigned: Bool, dryRun: Bool, into s: inout PullSummary) throws {
         let (s3, loc, trusted) = (s3, location, trusted)
-        let fetched = Mutex<[String: [UInt8]]>([:])
+        let fetched = Mutex<[String: CappedObject]>([:])
         try Parallel.forEach(names.count, width: width) { (j: Int) throws(RemoteError) in
-            // A manifest over the cap is refused; the pull goes on without it.
-            do throws(RemoteError) {
-                if let b = try s3.getIfPresent(bucket: loc.bucket, key: loc.key(names[j]), maxBytes: CacheManifest.maxBytes) {
-                    fetched.withLock { $0[names[j]] = b }
-                }
-            } catch {
-                guard error.kind == .integrity else { throw error }
-                fetched.withLock { $0[names[j]] = [] }
-            }
+            let got = try s3.getCapped(bucket: loc.bucket, key: loc.key(names[j]), maxBytes: CacheManifest.maxBytes)
+            fetched.withLock { $0[names[j]] = got }
         }
         let bodies = fetched.withLock { $0 }
         var accepted: [CacheManifest] = []
         for n in names {
-            guard let body = bodies[n] else { continue }  // removed by a gc since the listing
-            if body.isEmpty {
-                s.rejected.append((n, "the manifest is empty or larger than \(CacheManifest.maxBytes) bytes; not read"))
+            let body: [UInt8]
+            switch bodies[n] {
+            case .bytes(let b)?: body = b
+            case .tooLarge?:
+                // Refused; the pull goes on without it.
+                s.rejected.append((n, "the manifest is larger than \(CacheManifest.maxBytes) bytes; not read"))
                 continue
+            case .missing?, nil: continue  // removed by a gc since the listing
             }
             switch CacheManifest.verify(body, name: n, trusted: trusted) {
             case .trusted(let m): accepted.append(m)
@@ -350,15 +347,10 @@ public final class TeamCache {
         }
         // One run id is one run: the same run signed again with a rotated key, or a manifest
         // copied to a second name, is kept once (a trusted signature first).
-        var byRun: [String: Int] = [:]
+        var seenRuns = Set<String>()
         var unique: [CacheManifest] = []
         for m in accepted.sorted(by: { ($0.keyid == nil ? 1 : 0, $0.name) < ($1.keyid == nil ? 1 : 0, $1.name) }) {
-            if byRun[m.record.runId] != nil {
-                s.present += 1
-                continue
-            }
-            byRun[m.record.runId] = unique.count
-            unique.append(m)
+            if seenRuns.insert(m.record.runId).inserted { unique.append(m) } else { s.present += 1 }
         }
         accepted = unique
         // Runs this store already holds (same run id) are not pulled twice.
@@ -543,12 +535,9 @@ extension TeamCache {
         let all = try s3.list(bucket: loc.bucket, prefix: loc.key("manifests/")).filter { CacheManifest.key(ofObject: loc.relative($0.key)) != nil }
         let bodies = Mutex<[String: [UInt8]]>([:])
         try Parallel.forEach(all.count, width: width) { (i: Int) throws(RemoteError) in
-            do throws(RemoteError) {
-                if let b = try s3.getIfPresent(bucket: loc.bucket, key: all[i].key, maxBytes: CacheManifest.maxBytes) {
-                    bodies.withLock { $0[all[i].key] = b }
-                }
-            } catch {
-                guard error.kind == .integrity else { throw error }  // too large: unreadable, kept
+            // Too large: unreadable, kept.
+            if case .bytes(let b) = try s3.getCapped(bucket: loc.bucket, key: all[i].key, maxBytes: CacheManifest.maxBytes) {
+                bodies.withLock { $0[all[i].key] = b }
             }
         }
         let fetched = bodies.withLock { $0 }
