@@ -12,6 +12,7 @@ public enum ProvExport {
         var generated: [String: JSONValue] = [:]
         var associated: [String: JSONValue] = [:]
         var derived: [String: JSONValue] = [:]
+        var delegations: [String: JSONValue] = [:]
         var counter = 0
         func id(_ prefix: String) -> String {
             counter += 1
@@ -83,6 +84,20 @@ public enum ProvExport {
         agents[host] = ["prov:type": "prov:SoftwareAgent", "prov:label": .string("\(r.host) (\(r.os)), repro \(r.reproVersion)")]
         associated[id("a")] = ["prov:activity": .string(activity), "prov:agent": .string(user)]
         associated[id("a")] = ["prov:activity": .string(activity), "prov:agent": .string(host)]
+        // A run that ran elsewhere was started by its submitter, on the submitter's behalf.
+        if let who = r.submitter["user"]?.stringValue, let from = r.submitter["host"]?.stringValue {
+            let submitter = "user:" + (who.isEmpty ? "unknown" : who)
+            agents[submitter] = ["prov:type": "prov:Person", "prov:label": .string(who)]
+            agents["host:" + from] = agents["host:" + from] ?? ["prov:type": "prov:SoftwareAgent", "prov:label": .string(from)]
+            associated[id("a")] = [
+                "prov:activity": .string(activity), "prov:agent": .string(submitter), "prov:role": "repro:submitter",
+            ]
+            if submitter != user {
+                delegations[id("del")] = [
+                    "prov:delegate": .string(user), "prov:responsible": .string(submitter), "prov:activity": .string(activity),
+                ]
+            }
+        }
 
         var doc: [String: JSONValue] = [
             "prefix": [
@@ -93,6 +108,7 @@ public enum ProvExport {
             "used": .object(used), "wasGeneratedBy": .object(generated), "wasAssociatedWith": .object(associated),
         ]
         if !derived.isEmpty { doc["wasDerivedFrom"] = .object(derived) }
+        if !delegations.isEmpty { doc["actedOnBehalfOf"] = .object(delegations) }
         return .object(doc)
     }
 }

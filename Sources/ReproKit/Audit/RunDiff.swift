@@ -42,7 +42,7 @@ public struct RunDiff: Sendable {
         for (name, x, y) in plain where x != y {
             fields.append(Field(kind: name.hasPrefix("executable") ? "executable" : name, field: name, a: .string(x), b: .string(y)))
         }
-        for k in ["path", "version", "implementation"] where a.interpreter[k] != b.interpreter[k] {
+        for k in ["path", "version", "implementation", "environment", "prefix"] where a.interpreter[k] != b.interpreter[k] {
             fields.append(Field(kind: "interpreter", field: "interpreter." + k, a: a.interpreter[k] ?? .null, b: b.interpreter[k] ?? .null))
         }
         fields += try packageChanges(a, b, store: store)

@@ -5,15 +5,61 @@ import Foundation
 /// as `pip freeze` would list them.
 public struct InterpreterInfo: Sendable, Equatable {
     public var language: String
-    /// `sys.executable`, with symlinks resolved.
+    /// `sys.executable` as the process knows it: a venv's `bin/python`, not the base
+    /// interpreter its symlink leads to (that one has other packages).
     public var path: String
     public var version: String
     public var implementation: String
     /// `name==version`, sorted case-insensitively.
     public var packages: [String]
+    /// `sys.prefix`: the venv or conda environment in use, else the installation.
+    public var prefix: String = ""
+    /// `sys.base_prefix`: the installation a venv was made from (equal to `prefix` outside one).
+    public var basePrefix: String = ""
+    /// venv, conda or system.
+    public var environmentKind: String = ""
+
+    public init(
+        language: String, path: String, version: String, implementation: String, packages: [String], prefix: String = "",
+        basePrefix: String = "", environmentKind: String = ""
+    ) {
+        self.language = language
+        self.path = path
+        self.version = version
+        self.implementation = implementation
+        self.packages = packages
+        self.prefix = prefix
+        self.basePrefix = basePrefix
+        self.environmentKind = environmentKind
+    }
+
+    /// Read back from a record, a manifest or the probe cache (packages only where present).
+    public init?(json i: JSONValue) {
+        guard let path = i["path"]?.stringValue else { return nil }
+        self.init(
+            language: i["language"]?.stringValue ?? "", path: path, version: i["version"]?.stringValue ?? "",
+            implementation: i["implementation"]?.stringValue ?? "", packages: i["packages"]?.arrayValue?.compactMap(\.stringValue) ?? [],
+            prefix: i["prefix"]?.stringValue ?? "", basePrefix: i["base_prefix"]?.stringValue ?? "",
+            environmentKind: i["environment"]?.stringValue ?? "")
+    }
 
     public var json: JSONValue {
-        ["language": .string(language), "path": .string(path), "version": .string(version), "implementation": .string(implementation)]
+        var o: [String: JSONValue] = [
+            "language": .string(language), "path": .string(path), "version": .string(version), "implementation": .string(implementation),
+        ]
+        if !prefix.isEmpty {
+            o["prefix"] = .string(prefix)
+            o["base_prefix"] = .string(basePrefix)
+            o["environment"] = .string(environmentKind)
+        }
+        return .object(o)
+    }
+
+    /// With the package list (what a manifest and the probe cache carry).
+    public var jsonWithPackages: JSONValue {
+        var o = json.objectValue ?? [:]
+        o["packages"] = .array(packages.map { .string($0) })
+        return .object(o)
     }
 
     /// The package list as the bytes of its blob (one line each).
@@ -31,8 +77,11 @@ public enum InterpreterProbe {
         except Exception:
             pk = []
         dirs = [p for p in sys.path if p and os.path.isdir(p)]
-        print(json.dumps({"executable": os.path.realpath(sys.executable), "version": platform.python_version(),
-            "implementation": platform.python_implementation(), "packages": pk, "dirs": dirs}))
+        base = getattr(sys, "base_prefix", sys.prefix)
+        kind = "venv" if sys.prefix != base else ("conda" if os.path.isdir(os.path.join(sys.prefix, "conda-meta")) else "system")
+        print(json.dumps({"executable": os.path.abspath(sys.executable), "version": platform.python_version(),
+            "implementation": platform.python_implementation(), "packages": pk, "dirs": dirs,
+            "prefix": sys.prefix, "base_prefix": base, "environment": kind}))
         """
 
     /// The language of a program, by its name or its `#!` line; nil when it is not one repro
@@ -47,7 +96,8 @@ public enum InterpreterProbe {
         return line.contains("python") ? "python" : nil
     }
 
-    /// Probes the interpreter that `executable` (as resolved on PATH) runs under, from
+    /// Probes the interpreter that `executable` (as found on PATH, symlinks NOT resolved: a
+    /// venv's python is a link to the base interpreter, and only the link selects the venv) runs under, from
     /// `workdir` with `environment` (pyenv and venvs choose by them). nil when the program is not
     /// an interpreter repro knows, or when asking it failed.
     public static func probe(executable: String, environment: [String: String], workdir: String, store: Store?) -> InterpreterInfo? {
@@ -66,7 +116,8 @@ public enum InterpreterProbe {
         let info = InterpreterInfo(
             language: language, path: j["executable"]?.stringValue ?? program, version: j["version"]?.stringValue ?? "",
             implementation: j["implementation"]?.stringValue ?? "",
-            packages: j["packages"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+            packages: j["packages"]?.arrayValue?.compactMap(\.stringValue) ?? [], prefix: j["prefix"]?.stringValue ?? "",
+            basePrefix: j["base_prefix"]?.stringValue ?? "", environmentKind: j["environment"]?.stringValue ?? "")
         let dirs = (j["dirs"]?.arrayValue?.compactMap(\.stringValue) ?? []) + [info.path]
         store?.cacheProbe(key: cacheKey, info: info, watched: dirs)
         return info

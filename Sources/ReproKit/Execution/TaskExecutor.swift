@@ -27,6 +27,9 @@ public enum TaskExecutor {
             runId: task.runId, status: .failed, exitCode: nil, message: nil, startedAt: Clock.iso8601(started),
             finishedAt: Clock.iso8601(started), durationS: 0, host: HostInfo.hostname, os: HostInfo.os, jobId: jobId,
             executablePath: nil, executableSha256: nil, outputs: [])
+        manifest.user = HostInfo.user
+        manifest.pathVariable = env["PATH"]
+        manifest.home = env["HOME"]
         defer {
             if writeManifest {
                 try? FileIO.writeAtomically(Array((manifest.json.pretty + "\n").utf8), to: task.manifestPath, sync: false)
@@ -39,6 +42,7 @@ public enum TaskExecutor {
         }
         let real = ChildProcess.realPath(exe)
         manifest.executablePath = real
+        manifest.program = exe
         if hashExecutable { manifest.executableSha256 = try? Hashing.sha256OfFile(atPath: real).hash }
         if probeInterpreter {
             manifest.interpreter = InterpreterProbe.probe(executable: exe, environment: env, workdir: task.workdir, store: nil)

@@ -144,6 +144,12 @@ public struct TaskManifest: Sendable {
     public var outputs: [OutputFile]
     /// The interpreter behind the command, probed where the task ran (schedulers).
     public var interpreter: InterpreterInfo? = nil
+    /// The program as found on PATH, before symlinks are resolved (a venv's `bin/python`).
+    public var program: String? = nil
+    /// Who ran it, and the PATH and HOME the process got, where it ran.
+    public var user: String? = nil
+    public var pathVariable: String? = nil
+    public var home: String? = nil
 
     public var json: JSONValue {
         [
@@ -152,11 +158,8 @@ public struct TaskManifest: Sendable {
             "duration_s": .double(durationS), "host": .string(host), "os": .string(os), "job_id": jobId.json,
             "executable": executablePath.json, "executable_sha256": executableSha256.json,
             "outputs": .array(outputs.map(\.json)),
-            "interpreter": interpreter.map { i in
-                var o = i.json.objectValue ?? [:]
-                o["packages"] = .array(i.packages.map { .string($0) })
-                return .object(o)
-            } ?? .null,
+            "interpreter": interpreter.map(\.jsonWithPackages) ?? .null,
+            "program": program.json, "user": user.json, "path": pathVariable.json, "home": home.json,
         ]
     }
 
@@ -178,11 +181,11 @@ public struct TaskManifest: Sendable {
         outputs = (j["outputs"]?.arrayValue ?? []).map {
             OutputFile(name: $0["name"]?.stringValue ?? "", sha256: $0["sha256"]?.stringValue ?? "", size: $0["size"]?.intValue ?? 0)
         }
-        if let i = j["interpreter"], let path = i["path"]?.stringValue {
-            interpreter = InterpreterInfo(
-                language: i["language"]?.stringValue ?? "", path: path, version: i["version"]?.stringValue ?? "",
-                implementation: i["implementation"]?.stringValue ?? "", packages: i["packages"]?.arrayValue?.compactMap(\.stringValue) ?? [])
-        }
+        interpreter = j["interpreter"].flatMap(InterpreterInfo.init(json:))
+        program = j["program"]?.stringValue
+        user = j["user"]?.stringValue
+        pathVariable = j["path"]?.stringValue
+        home = j["home"]?.stringValue
     }
 
     init(

@@ -32,14 +32,19 @@ extension GitRepository {
                 let delta = e.index_to_workdir ?? e.head_to_index
                 guard let d = delta?.pointee, let cp = d.new_file.path ?? d.old_file.path else { continue }
                 let p = String(cString: cp)
-                if e.status.rawValue & GIT_STATUS_IGNORED.rawValue != 0 {
-                    if p.hasSuffix(".pyc") || p.split(separator: "/").contains("__pycache__") { continue }
-                    ignored.insert(p)
-                }
+                let fresh = e.status.rawValue & (GIT_STATUS_IGNORED.rawValue | GIT_STATUS_WT_NEW.rawValue) != 0
+                // Bytecode Python wrote next to the source, ignored or not: never a change of code.
+                if fresh, GitRepository.isBytecode(p) { continue }
+                if e.status.rawValue & GIT_STATUS_IGNORED.rawValue != 0 { ignored.insert(p) }
                 out.insert(p)
             }
             return (out.sorted(), ignored.sorted())
         }
+    }
+
+    /// A Python bytecode cache (`__pycache__/…`, `*.pyc`, `*.pyo`): derived from tracked source.
+    static func isBytecode(_ path: String) -> Bool {
+        path.hasSuffix(".pyc") || path.hasSuffix(".pyo") || path.split(separator: "/").contains("__pycache__")
     }
 
     /// A patch that adds each of `files` (work-tree paths git ignores) with its content, so
@@ -100,6 +105,11 @@ extension GitRepository {
         let array = CStringArray(specs)
         return try array.withStrArray { (pathspec) throws(GitError) -> [UInt8] in
             opts.pathspec = pathspec
+            // Untracked bytecode is left out of the patch as it is out of the dirty files.
+            opts.notify_cb = { _, delta, _, _ in
+                guard let d = delta?.pointee, d.status == GIT_DELTA_UNTRACKED, let p = d.new_file.path else { return 0 }
+                return GitRepository.isBytecode(String(cString: p)) ? 1 : 0
+            }
             var diff: OpaquePointer?
             try gitCheck(
                 git_diff_tree_to_workdir_with_index(&diff, handle, tree.handle, &opts),

@@ -245,6 +245,9 @@ public final class Dispatcher {
             if let i = c.interpreter { record.interpreter = i.json }
             if let b = c.packages { record.packagesBlob = b.sha256 }
             if let host = c.host { record.host = host }
+            if let user = c.user { record.user = user }
+            if let env = c.env { record.env = env }
+            if let submitter = c.submitter { record.submitter = submitter }
             if let job = c.jobId { record.jobId = job }
             var paths: [String: String] = [:]
             var resultDir: String?
@@ -357,12 +360,13 @@ public final class Dispatcher {
             c.interpreter = info
             c.packages = blob
         }
+        let record = known[h.runId]
         if !backend.capabilities.runsInProcess {
             c.host = manifest?.host ?? st.node
             c.os = manifest?.os
             c.jobId = manifest?.jobId ?? h.jobId
+            if let record, let manifest { Dispatcher.ranElsewhere(&c, manifest: manifest, submitted: record) }
         }
-        let record = known[h.runId]
         let staged = backend.capabilities.sharesFileSystem
             ? 0 : (record?.inputs.reduce(Int64(0)) { $0 + $1.size } ?? 0) + outputs.reduce(Int64(0)) { $0 + $1.0.size }
         c.cost = price?.cost(seconds: c.durationS, cores: Router.cores(record?.resources.objectValue ?? [:]), stagedBytes: staged)
@@ -379,6 +383,18 @@ public final class Dispatcher {
 }
 
 extension Dispatcher {
+    /// A run that ran on another machine is recorded as it ran there: the user, PATH and HOME
+    /// of its manifest; the record made at submission becomes the submitter.
+    static func ranElsewhere(_ c: inout Store.Completion, manifest: TaskManifest, submitted record: RunRecord) {
+        guard let user = manifest.user, !user.isEmpty else { return }
+        c.user = user
+        var env = record.env.objectValue ?? [:]
+        env["PATH"] = manifest.pathVariable.map { .string($0) }
+        env["HOME"] = manifest.home.map { .string($0) }
+        c.env = .object(env)
+        c.submitter = ["user": .string(record.user), "host": .string(record.host)]
+    }
+
     /// The interpreter behind a finished task and its package-list blob: from the manifest
     /// (probed on the node), else probed here for a local run (cached in the store).
     func interpreter(_ manifest: TaskManifest?, runId: String) throws -> (InterpreterInfo, BlobRef)? {
@@ -387,7 +403,8 @@ extension Dispatcher {
         if let info = manifest.interpreter {
             return (info, try store.putBytes(Array(info.packagesText.utf8)))
         }
-        guard backend.capabilities.runsInProcess, let exe = manifest.executablePath, let (env, workdir) = context else { return nil }
+        guard backend.capabilities.runsInProcess, let exe = manifest.program ?? manifest.executablePath, let (env, workdir) = context
+        else { return nil }
         let memo = exe + "\u{0}" + workdir + "\u{0}" + env.sorted { $0.key < $1.key }.filter { !$0.key.hasPrefix("REPRO_") }
             .map { $0.key + "=" + $0.value }.joined(separator: "\u{0}")
         if let known = probes[memo] { return known }

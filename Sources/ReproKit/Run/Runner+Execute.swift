@@ -20,9 +20,15 @@ extension Runner {
         let argv = try CommandTemplate.render(
             spec.command,
             .init(params: spec.params, solver: spec.solver, seed: p.seed, outdir: outdir, config: configFile))
+        // A worker that shares no disk checks out a fresh tree: its bytecode is fresh too, unless
+        // the spec chose a folder of its own.
+        let bytecode = remote || spec.env["PYTHONPYCACHEPREFIX"] != nil
+            ? nil : SimulationEnvironment.bytecodeDir(storeRoot: p.store.root, code: p.identity.keyJSON)
+        // Marks the folder used (gc removes idle ones); Python makes it when it first writes.
+        if let bytecode { _ = utimensat(AT_FDCWD, bytecode, nil, 0) }
         var env = SimulationEnvironment.build(
-            spec: spec, caller: environment, seed: p.seed, outdir: outdir, configFile: configFile, runId: runId, key: p.key)
-        let recordedEnv = SimulationEnvironment.recorded(env, passthrough: spec.envPassthrough, key: try p.store.secretKey())
+            spec: spec, caller: environment, seed: p.seed, outdir: outdir, configFile: configFile, runId: runId, key: p.key,
+            bytecodeDir: bytecode)
         var executablePath: String? = nil
         if backend.capabilities.runsInProcess {
             guard let exe = ChildProcess.resolveExecutable(argv[0], path: env["PATH"] ?? "", workingDirectory: p.repo.workdir) else {
@@ -36,6 +42,9 @@ extension Runner {
             env.removeValue(forKey: "PATH")
             env.removeValue(forKey: "HOME")
         }
+        // Recorded after PATH and HOME left a scheduler's task: the worker's manifest says what
+        // they were where it ran, not the submitter's.
+        let recordedEnv = SimulationEnvironment.recorded(env, passthrough: spec.envPassthrough, key: try p.store.secretKey())
         let configJSON: JSONValue = [
             "name": .string(spec.name), "params": .object(spec.params), "seed": .int(p.seed),
             "solver": .object(spec.solver), "env": .object(spec.env.mapValues { .string($0) }),

@@ -56,6 +56,7 @@ struct RunColumns {
     let fallbackJson: Int32
     let cost: Int32
     let costEstimate: Int32
+    let submitterJson: Int32
 
     init(_ s: SQLiteStatement.Row) throws(StoreError) {
         runId = try s.index("run_id")
@@ -111,5 +112,6 @@ struct RunColumns {
         fallbackJson = try s.index("fallback_json")
         cost = try s.index("cost")
         costEstimate = try s.index("cost_estimate")
+        submitterJson = try s.index("submitter_json")
     }
 }

@@ -103,6 +103,9 @@ public struct RunRecord: Sendable {
     /// What its attempts cost, from their real durations and `prices:`; nil when unpriced.
     public var cost: Double? = nil
     public var costEstimate: Double? = nil
+    /// For a run that ran elsewhere (a scheduler's node, a cloud worker): who submitted it and
+    /// from which host; `user` and `host` are where it ran.
+    public var submitter: JSONValue = .null
 
     public var shortKey: String { String(key.prefix(12)) }
 
@@ -134,6 +137,7 @@ public struct RunRecord: Sendable {
         o["fallback"] = fallback
         o["cost"] = cost.map { .double($0) } ?? .null
         o["cost_estimate"] = costEstimate.map { .double($0) } ?? .null
+        o["submitter"] = submitter
         o["stale_reasons"] = .array(staleReasons.map(\.json))
         o["invalidated_reason"] = invalidatedReason.json
         o["outputs_evicted_at"] = outputsEvictedAt.json

@@ -9,6 +9,8 @@ public struct GCReport: Sendable {
     public var tempFilesRemoved = 0
     /// Task folders that killed runs and sweeps left in the store's tmp folder.
     public var taskFoldersRemoved = 0
+    /// Bytecode folders (`pycache/`) of code identities no run used for `bytecodeIdle`.
+    public var bytecodeFoldersRemoved = 0
     public var bytesFreed: Int64 = 0
     /// Set when the database could not be written (a full disk): what was freed without it,
     /// and what is left for the next gc.
@@ -18,7 +20,8 @@ public struct GCReport: Sendable {
         [
             "dry_run": .bool(dryRun), "entries_evicted": .int(Int64(entriesEvicted)),
             "blobs_removed": .int(Int64(blobsRemoved)), "temp_files_removed": .int(Int64(tempFilesRemoved)),
-            "task_folders_removed": .int(Int64(taskFoldersRemoved)), "bytes_freed": .int(bytesFreed), "warning": warning.json,
+            "task_folders_removed": .int(Int64(taskFoldersRemoved)),
+            "bytecode_folders_removed": .int(Int64(bytecodeFoldersRemoved)), "bytes_freed": .int(bytesFreed), "warning": warning.json,
         ]
     }
 }
@@ -27,6 +30,8 @@ extension Store {
     /// Blob files younger than this that nothing references are left alone: a run may have
     /// written them and not yet committed the record that refers to them.
     static let orphanGrace: Double = 3600
+    /// A code identity's bytecode folder unused this long is removed (a run of it compiles again).
+    static let bytecodeIdle: Double = 7 * 86400
 
     /// Runs `body` while holding the store-wide GC lock shared: blob writes and the record that
     /// references them happen under it, so gc (which takes it exclusively) never deletes a
@@ -79,6 +84,16 @@ extension Store {
             report.bytesFreed += size
             if !dryRun { if emptyOnly { FileIO.emptyTree(path) } else { FileIO.removeTree(path) } }
             slotLock?.unlock()
+        }
+        // Each run touches its identity's bytecode folder: an idle one is an old commit's.
+        let pycache = root + "/pycache"
+        for name in FileIO.directoryNames(pycache) ?? [] {
+            let path = pycache + "/" + name
+            var st = stat()
+            guard lstat(path, &st) == 0, Clock.now() - Double(st.st_mtim.tv_sec) > Store.bytecodeIdle else { continue }
+            report.bytecodeFoldersRemoved += 1
+            report.bytesFreed += DiskSpace.size(path)
+            if !dryRun { FileIO.removeTree(path) }
         }
     }
 

@@ -10,15 +10,13 @@ extension Store {
         guard let row = rows?.first, let result = try? JSONParser.parse(row.0), let watched = try? JSONParser.parse(row.1).objectValue
         else { return nil }
         for (path, sig) in watched where InterpreterProbe.statSignature(path) != sig.stringValue { return nil }
-        return InterpreterInfo(
-            language: result["language"]?.stringValue ?? "", path: result["path"]?.stringValue ?? "",
-            version: result["version"]?.stringValue ?? "", implementation: result["implementation"]?.stringValue ?? "",
-            packages: result["packages"]?.arrayValue?.compactMap(\.stringValue) ?? [])
+        // Entries from before environments were recorded (no prefix) are asked again.
+        guard result["prefix"] != nil else { return nil }
+        return InterpreterInfo(json: result)
     }
 
     func cacheProbe(key: String, info: InterpreterInfo, watched: [String]) {
-        var result = info.json.objectValue ?? [:]
-        result["packages"] = .array(info.packages.map { .string($0) })
+        let result = info.jsonWithPackages.objectValue ?? [:]
         let sigs = JSONValue.object(Dictionary(watched.map { ($0, .string(InterpreterProbe.statSignature($0))) }, uniquingKeysWith: { a, _ in a }))
         // Best effort: a busy store must not fail a run over a cache entry.
         try? db.prepare("INSERT OR REPLACE INTO interpreter_cache (key, result_json, watched_json) VALUES (?, ?, ?)")

@@ -270,6 +270,14 @@ extension Store {
             CREATE INDEX runs_by_name_newest ON runs (name, (status = 'succeeded'), started_at);
             """
         ),
+        (
+            13, "submitter",
+            """
+            -- Who submitted a run that ran elsewhere, and from where: `user`, `host` and the
+            -- environment then say where it ran (the worker's manifest), as for a local run.
+            ALTER TABLE runs ADD COLUMN submitter_json TEXT;
+            """
+        ),
     ]
 
     /// Applies pending migrations in one IMMEDIATE transaction, so two processes opening a new

@@ -11,7 +11,7 @@ extension Store {
     private static let stateColumns =
         "(SELECT stale_json FROM code_states c WHERE c.code_json = runs.code_json) AS stale_json, invalidated_reason, "
         + "outputs_evicted_at, queued_at, interpreter_json, packages_blob, backend_type, attempts, origin_json, "
-        + "estimate_json, routing_json, attempts_json, fallback_json, cost, cost_estimate"
+        + "estimate_json, routing_json, attempts_json, fallback_json, cost, cost_estimate, submitter_json"
 
     /// Records a run as `running` before the simulation starts, so a crash leaves a trace.
     public func insertRunning(_ r: RunRecord, blobs: [BlobRef] = []) throws(StoreError) {
@@ -74,6 +74,11 @@ extension Store {
         /// This attempt (backend, outcome, duration, cost) for the record's attempt list.
         public var attempt: JSONValue? = nil
         public var cost: Double? = nil
+        /// For a run that ran elsewhere: the user who ran it there, the recorded environment
+        /// with that machine's PATH and HOME, and who submitted it.
+        public var user: String? = nil
+        public var env: JSONValue? = nil
+        public var submitter: JSONValue? = nil
     }
 
     /// Marks a run finished and records its outputs, all in one transaction: a run is either
@@ -104,7 +109,8 @@ extension Store {
                 c.jobId.map { .text($0) } ?? .null, c.startedAt.map { .text($0) } ?? .null,
                 c.interpreter.map { .text($0.json.canonical) } ?? .null, c.packages.map { .text($0.sha256) } ?? .null,
                 c.attempt.map { .text($0.canonical) } ?? .null, c.attempt.map { .text($0.canonical) } ?? .null,
-                c.cost.map { .double($0) } ?? .null, c.cost.map { .double($0) } ?? .null, .text(runId),
+                c.cost.map { .double($0) } ?? .null, c.cost.map { .double($0) } ?? .null, c.user.map { .text($0) } ?? .null,
+                c.env.map { .text($0.canonical) } ?? .null, c.submitter.map { .text($0.canonical) } ?? .null, .text(runId),
             ])
             // Only the process that moves it out of `running` records its outputs: exactly once.
             guard db.changes == 1 else { return false }
@@ -133,7 +139,8 @@ extension Store {
             started_at = COALESCE(?, started_at), interpreter_json = COALESCE(?, interpreter_json),
             packages_blob = COALESCE(?, packages_blob),
             attempts_json = CASE WHEN ? IS NULL THEN attempts_json ELSE json_insert(COALESCE(attempts_json, '[]'), '$[#]', json(?)) END,
-            cost = CASE WHEN ? IS NULL THEN cost ELSE COALESCE(cost, 0) + ? END
+            cost = CASE WHEN ? IS NULL THEN cost ELSE COALESCE(cost, 0) + ? END,
+            user = COALESCE(?, user), env_json = COALESCE(?, env_json), submitter_json = COALESCE(?, submitter_json)
         WHERE run_id = ? AND status = 'running'
         """
     static let insertOutputSQL = "INSERT OR REPLACE INTO outputs (run_id, name, sha256, size, inline_json) VALUES (?, ?, ?, ?, ?)"
@@ -458,7 +465,7 @@ extension Store {
                 taskRef: st.optText(k.taskRef), backendType: st.optText(k.backendType), attempts: Int(st.int(k.attempts)),
                 queuedAt: st.optText(k.queuedAt), interpreter: interpreter, packagesBlob: st.optText(k.packagesBlob),
                 origin: origin, estimate: estimate, routing: routing, attemptLog: attemptLog, fallback: fallback,
-                cost: st.optDouble(k.cost), costEstimate: st.optDouble(k.costEstimate))
+                cost: st.optDouble(k.cost), costEstimate: st.optDouble(k.costEstimate), submitter: try optJSON(k.submitterJson, "submitter_json"))
         }
         guard !rows.isEmpty else { return rows }
         // Every run's outputs in one query, not one query per run.

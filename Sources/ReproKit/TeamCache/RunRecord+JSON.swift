@@ -67,6 +67,7 @@ extension RunRecord {
         fallback = v["fallback"] ?? .null
         cost = try optDouble("cost")
         costEstimate = try optDouble("cost_estimate")
+        submitter = v["submitter"] ?? .null
         queuedAt = try optText("queued_at")
         interpreter = v["interpreter"] ?? .null
         packagesBlob = try optText("packages_blob")

@@ -75,6 +75,9 @@ enum AuditText {
             out.append("run        \(s("run_id"))  \(s("name"))  \(s("status"))\(e["matched_output"]?.stringValue.map { "  (wrote it as \($0))" } ?? "")\(served)")
             out.append("when       \(s("started_at")) → \(s("finished_at"))  (\(e["duration_s"]?.numberValue.map { String(format: "%.2fs", $0) } ?? "-"))")
             out.append("where      \(s("backend")) on \(s("host")) (\(s("os"))) by \(s("user")), repro \(s("repro_version"))")
+            if let by = e["submitter"], by != .null {
+                out.append("submitted  by \(by["user"]?.stringValue ?? "-") on \(by["host"]?.stringValue ?? "-")")
+            }
             let c = e["commit_info"] ?? .null
             var commit = "commit     \(s("commit"))"
             if c["present"] == .bool(false) {

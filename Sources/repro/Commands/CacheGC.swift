@@ -33,7 +33,8 @@ struct CacheGC: ParsableCommand {
                 "\(verb) the outputs of \(report.entriesEvicted) entr\(report.entriesEvicted == 1 ? "y" : "ies"); "
                     + "\(dryRun ? "would remove" : "removed") \(report.blobsRemoved) blob\(report.blobsRemoved == 1 ? "" : "s")"
                     + (report.tempFilesRemoved > 0 ? " and \(report.tempFilesRemoved) temp file(s) of killed writes" : "")
-                    + (report.taskFoldersRemoved > 0 ? " and \(report.taskFoldersRemoved) task folder(s) left by killed runs" : "") + ", "
+                    + (report.taskFoldersRemoved > 0 ? " and \(report.taskFoldersRemoved) task folder(s) left by killed runs" : "")
+                    + (report.bytecodeFoldersRemoved > 0 ? " and \(report.bytecodeFoldersRemoved) idle bytecode folder(s)" : "") + ", "
                     + "\(Format.bytes(report.bytesFreed)) \(dryRun ? "to free" : "freed")")
             if let w = report.warning { Console.err("warning: " + w) }
         }

@@ -57,6 +57,13 @@ struct Show: ParsableCommand {
                 let version = r.interpreter["version"]?.stringValue ?? ""
                 lines.append("interpreter \(r.interpreter["language"]?.stringValue ?? "") \(version) at \(path)"
                     + (r.packagesBlob.map { " (packages: blob \($0.prefix(12)), `repro diff` compares them)" } ?? ""))
+                if let kind = r.interpreter["environment"]?.stringValue, let prefix = r.interpreter["prefix"]?.stringValue {
+                    let base = r.interpreter["base_prefix"]?.stringValue ?? prefix
+                    lines.append("environment \(kind) \(prefix)" + (base != prefix ? " (made from \(base))" : ""))
+                }
+            }
+            if let by = r.submitter["user"]?.stringValue {
+                lines.append("submitted  by \(by) on \(r.submitter["host"]?.stringValue ?? "-"); ran as \(r.user) on \(r.host)")
             }
             lines.append("env        \(r.env.canonical)")
             lines.append(

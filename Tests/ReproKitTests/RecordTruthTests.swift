@@ -1,0 +1,157 @@
+import Foundation
+import XCTest
+
+@testable import ReproKit
+
+/// A virtualenv made from Debian's python3 (no pip, nothing from the network), with a package
+/// of a version the base interpreter does not have: only the venv's own listing can name it.
+struct TestVenv {
+    let path: String
+    var python: String { path + "/bin/python" }
+
+    init(package: String = "fakenumpy", version: String = "1.26.4") throws {
+        path = "/tmp/repro-venv-" + UUID().uuidString.prefix(8)
+        let made = sh(["/usr/bin/python3", "-m", "venv", "--without-pip", path], cwd: "/")
+        guard made.code == 0 else { throw XCTSkip("python3 -m venv is not available here: \(made.err)") }
+        let site = sh([path + "/bin/python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"], cwd: "/")
+            .out.trimmingCharacters(in: .whitespacesAndNewlines)
+        let dist = site + "/\(package)-\(version).dist-info"
+        try FileManager.default.createDirectory(atPath: dist, withIntermediateDirectories: true)
+        FileManager.default.createFile(
+            atPath: dist + "/METADATA", contents: Data("Metadata-Version: 2.1\nName: \(package)\nVersion: \(version)\n".utf8))
+        // Readable by the cluster's job user.
+        _ = sh(["chmod", "-R", "a+rX", path], cwd: "/")
+    }
+
+    func remove() { FileIO.removeTree(path) }
+}
+
+final class RecordTruthTests: XCTestCase {
+    func runJSON(_ repo: TempRepo, _ args: [String], env: [String: String] = [:], file: StaticString = #filePath, line: UInt = #line)
+        -> JSONValue
+    {
+        let r = repro(args + ["--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 0, r.out + r.err, file: file, line: line)
+        return parseJSON(r.out, file: file, line: line)
+    }
+
+    /// Run with a venv's python, the record names the venv and ITS packages, not the base
+    /// interpreter its `bin/python` links to (which has no such package).
+    func testAVenvIsRecordedAsTheEnvironmentThatRan() throws {
+        let venv = try TestVenv()
+        defer { venv.remove() }
+        let repo = try TempRepo()
+        repo.write("sim.py", "import os\nopen(os.environ['REPRO_OUTDIR'] + '/o.txt', 'w').write('x')\n")
+        repo.write("sim.yaml", "name: venv\ncommand: [\(venv.python), sim.py]\ncode: [sim.py]\noutputs: [o.txt]\n")
+        repo.commitAll()
+        let a = runJSON(repo, ["run", "sim.yaml"])
+        XCTAssertEqual(a["interpreter"]?["path"]?.stringValue, venv.python)
+        XCTAssertEqual(a["interpreter"]?["prefix"]?.stringValue, venv.path)
+        XCTAssertEqual(a["interpreter"]?["base_prefix"]?.stringValue, "/usr")
+        XCTAssertEqual(a["interpreter"]?["environment"]?.stringValue, "venv")
+        let store = try Store(root: repo.path + "/.repro")
+        let packages = String(decoding: try store.readBlob(a["packages_blob"]?.stringValue ?? ""), as: UTF8.self)
+        XCTAssertTrue(packages.contains("fakenumpy==1.26.4\n"), packages)
+        let show = repro(["show", a["run_id"]?.stringValue ?? ""], cwd: repo.path)
+        XCTAssertTrue(show.out.contains("environment venv \(venv.path) (made from /usr)"), show.out)
+    }
+
+    // MARK: bytecode
+
+    /// Bytecode Python wrote into the work tree (not ignored by git) is not an uncommitted change.
+    func testUntrackedBytecodeIsNotADirtyTree() throws {
+        let repo = try TempRepo()
+        repo.write("sim.py", "import os, mod\nopen(os.environ['REPRO_OUTDIR'] + '/o.txt', 'w').write(str(mod.V))\n")
+        repo.write("mod.py", "V = 1\n")
+        repo.write("sim.yaml", "name: pyc\ncommand: [python3, sim.py]\ncode: [sim.py, mod.py]\noutputs: [o.txt]\n")
+        repo.commitAll()
+        XCTAssertEqual(repro(["run", "sim.yaml"], cwd: repo.path).code, 0)
+        // What `python3 -c 'import mod'` in the work tree leaves behind.
+        XCTAssertEqual(sh(["env", "-u", "PYTHONDONTWRITEBYTECODE", "python3", "-c", "import mod"], cwd: repo.path).code, 0)
+        XCTAssertTrue(FileManager.default.fileExists(atPath: repo.path + "/__pycache__"))
+        let second = repro(["run", "sim.yaml", "--json"], cwd: repo.path)
+        XCTAssertEqual(second.code, 0, second.out + second.err)
+        XCTAssertEqual(parseJSON(second.out)["cache"]?.stringValue, "hit")
+        // And the patch of a dirty tree leaves the bytecode out.
+        repo.write("mod.py", "V = 2\n")
+        let dirty = runJSON(repo, ["run", "sim.yaml", "--allow-dirty"])
+        XCTAssertEqual(dirty["dirty_files"], ["mod.py"])
+        let store = try Store(root: repo.path + "/.repro")
+        let patch = String(decoding: try store.readBlob(dirty["patch_blob"]?.stringValue ?? ""), as: UTF8.self)
+        XCTAssertFalse(patch.contains("__pycache__"), patch)
+    }
+
+    /// An edit in the same second that keeps the file's size (`V = 1` → `V = 3`) is a new code
+    /// identity, and the run computes with the new source: the bytecode a run uses was compiled
+    /// from its own identity's source, never an older one with the same mtime and size.
+    func testAnEditWithinTheSameSecondNeverRunsTheOldBytecode() throws {
+        let repo = try TempRepo()
+        repo.write("sim.py", "import os, mod\nopen(os.environ['REPRO_OUTDIR'] + '/o.txt', 'w').write(str(mod.V))\n")
+        repo.write("mod.py", "V = 1\n")
+        // Python's own cache next to the source would be served; repro must not let it be.
+        repo.write(".gitignore", "__pycache__/\n")
+        repo.write("sim.yaml", "name: pyc\ncommand: [python3, sim.py]\ncode: [sim.py, mod.py]\noutputs: [o.txt]\n")
+        repo.commitAll()
+        var st = stat()
+        XCTAssertEqual(stat(repo.path + "/mod.py", &st), 0)
+        // The user also ran it by hand: a __pycache__ next to the source, matching mtime and size.
+        XCTAssertEqual(sh(["env", "-u", "PYTHONDONTWRITEBYTECODE", "python3", "-c", "import mod"], cwd: repo.path).code, 0)
+        let first = runJSON(repo, ["run", "sim.yaml"])
+        let firstOut = first["outputs"]?.arrayValue?.first?["path"]?.stringValue ?? ""
+        XCTAssertEqual(try String(contentsOfFile: firstOut, encoding: .utf8), "1")
+        repo.write("mod.py", "V = 3\n")
+        // The same second as before (what a fast edit gives); the size did not change.
+        var times = [st.st_atim, st.st_mtim]
+        XCTAssertEqual(utimensat(AT_FDCWD, repo.path + "/mod.py", &times, 0), 0)
+        repo.commitAll("V = 3")
+        let second = runJSON(repo, ["run", "sim.yaml"])
+        XCTAssertEqual(second["cache"]?.stringValue, "miss")
+        XCTAssertNotEqual(second["key"], first["key"])
+        let out = second["outputs"]?.arrayValue?.first?["path"]?.stringValue ?? ""
+        XCTAssertEqual(try String(contentsOfFile: out, encoding: .utf8), "3", "the old bytecode ran under the new key")
+        // Bytecode lives under the store, by code identity.
+        let kept = (try? FileManager.default.contentsOfDirectory(atPath: repo.path + "/.repro/pycache")) ?? []
+        XCTAssertEqual(kept.count, 2, "one bytecode folder per code identity")
+        // The recorded environment does not carry the folder (it follows from the code identity).
+        XCTAssertNil(second["env"]?["PYTHONPYCACHEPREFIX"])
+    }
+}
+
+extension RemoteTests {
+    /// One venv, run locally and on the cluster (as `reprotest`, through S3): the two records
+    /// name the same environment and packages, and the cloud run's user, PATH and HOME are the
+    /// worker's, with the submitter recorded as the submitter.
+    func testALocalAndACloudRunOfOneVenvRecordOneEnvironmentAndWhoRanIt() throws {
+        let venv = try TestVenv()
+        defer { venv.remove() }
+        let (repo, _, env) = try cloudRepo()
+        repo.write("venv.py", "import os\nopen(os.environ['REPRO_OUTDIR'] + '/o.txt', 'w').write('x')\n")
+        repo.write("venv.yaml", "name: venv\ncommand: [\(venv.python), venv.py]\ncode: [venv.py]\noutputs: [o.txt]\n")
+        repo.commitAll("venv spec")
+        let local = repro(["run", "venv.yaml", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(local.code, 0, local.out + local.err)
+        let cloud = repro(["run", "venv.yaml", "--backend", "cloud", "--no-cache", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(cloud.code, 0, cloud.out + cloud.err)
+        let a = parseJSON(local.out), b = parseJSON(cloud.out)
+        XCTAssertEqual(b["interpreter"]?["path"]?.stringValue, venv.python)
+        XCTAssertEqual(b["interpreter"], a["interpreter"])
+        let d = repro(["diff", a["run_id"]?.stringValue ?? "", b["run_id"]?.stringValue ?? "", "--json"], cwd: repo.path)
+        XCTAssertEqual(d.code, 0, d.err)
+        let environmentChanges = (parseJSON(d.out)["identity"]?.arrayValue ?? []).filter { ["interpreter", "package"].contains($0["kind"]?.stringValue ?? "") }
+        XCTAssertEqual(environmentChanges, [], d.out)
+
+        // Who ran it: the job user on the node; the submitter as the submitter.
+        XCTAssertEqual(a["user"]?.stringValue, HostInfo.user)
+        XCTAssertEqual(b["user"]?.stringValue, "reprotest")
+        XCTAssertEqual(b["submitter"]?["user"]?.stringValue, HostInfo.user)
+        XCTAssertEqual(b["submitter"]?["host"]?.stringValue, HostInfo.hostname)
+        XCTAssertNotEqual(b["env"]?["HOME"]?.stringValue, ProcessInfo.processInfo.environment["HOME"], "the submitter's HOME")
+        XCTAssertNotNil(b["env"]?["PATH"]?.stringValue)
+        let audit = repro(["audit", b["run_id"]?.stringValue ?? ""], cwd: repo.path)
+        XCTAssertTrue(audit.out.contains("by reprotest"), audit.out)
+        XCTAssertTrue(audit.out.contains("submitted  by \(HostInfo.user) on \(HostInfo.hostname)"), audit.out)
+        let prov = repro(["export", b["run_id"]?.stringValue ?? ""], cwd: repo.path)
+        XCTAssertTrue(prov.out.contains("user:reprotest"), prov.out)
+        XCTAssertTrue(prov.out.contains("actedOnBehalfOf"), prov.out)
+    }
+}
