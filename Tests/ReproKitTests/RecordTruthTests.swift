@@ -56,6 +56,20 @@ final class RecordTruthTests: XCTestCase {
         XCTAssertTrue(show.out.contains("environment venv \(venv.path) (made from /usr)"), show.out)
     }
 
+    /// A program that is there but not executable is not "not found".
+    func testAProgramThatExistsButCannotBeRunIsNamedAsSuch() throws {
+        let repo = try TempRepo()
+        repo.write("sim.sh", "#!/bin/sh\necho hi\n")
+        chmod(repo.path + "/sim.sh", 0o644)
+        repo.write("sim.yaml", "name: noexec\ncommand: [./sim.sh]\ncode: [sim.sh]\n")
+        repo.commitAll()
+        let r = repro(["run", "sim.yaml"], cwd: repo.path)
+        XCTAssertNotEqual(r.code, 0)
+        XCTAssertTrue(r.err.contains("exists at \(repo.path)/./sim.sh but user \(HostInfo.user)"), r.err)
+        XCTAssertTrue(r.err.contains("may not execute it (mode 644"), r.err)
+        XCTAssertFalse(r.err.contains("cannot find"), r.err)
+    }
+
     // MARK: bytecode
 
     /// Bytecode Python wrote into the work tree (not ignored by git) is not an uncommitted change.
@@ -153,5 +167,22 @@ extension RemoteTests {
         let prov = repro(["export", b["run_id"]?.stringValue ?? ""], cwd: repo.path)
         XCTAssertTrue(prov.out.contains("user:reprotest"), prov.out)
         XCTAssertTrue(prov.out.contains("actedOnBehalfOf"), prov.out)
+    }
+
+    /// A venv the job user cannot reach (made in the submitter's private folder): the failed run
+    /// says so, not "cannot find the program on PATH".
+    func testAVenvTheJobUserCannotReadIsNamedAsUnreadable() throws {
+        let (repo, _, env) = try cloudRepo()
+        let made = sh(["/usr/bin/python3", "-m", "venv", "--without-pip", repo.path + "/.venv"], cwd: "/")
+        guard made.code == 0 else { throw XCTSkip("python3 -m venv is not available here: \(made.err)") }
+        repo.write(".gitignore", ".venv/\n")
+        repo.write("venv.py", "print('x')\n")
+        repo.write("venv.yaml", "name: venv\ncommand: [\(repo.path)/.venv/bin/python, venv.py]\ncode: [venv.py]\n")
+        repo.commitAll("venv spec")
+        let cloud = repro(["run", "venv.yaml", "--backend", "cloud", "--json"], cwd: repo.path, env: env)
+        XCTAssertNotEqual(cloud.code, 0)
+        let all = cloud.out + cloud.err
+        XCTAssertTrue(all.contains("is behind a folder user reprotest on"), all)
+        XCTAssertFalse(all.contains("cannot find the program"), all)
     }
 }

@@ -219,6 +219,36 @@ public struct ChildProcess {
         return found
     }
 
+    /// Why `name` cannot be run: a file that exists but this user may not execute, a folder on
+    /// the way it may not enter, or nothing there at all. For the error that replaces "not found".
+    public static func whyNotRunnable(_ name: String, path: String, workingDirectory: String) -> String {
+        let who = "user \(HostInfo.user) on \(HostInfo.hostname)"
+        let candidates = name.contains("/")
+            ? [name.hasPrefix("/") ? name : workingDirectory + "/" + name]
+            : path.split(separator: ":").filter { !$0.isEmpty }.map { String($0) + "/" + name }
+        for c in candidates {
+            var st = stat()
+            if stat(c, &st) == 0 {
+                if st.st_mode & S_IFMT == S_IFDIR { continue }
+                return "the program '\(name)' exists at \(c) but \(who) may not execute it "
+                    + "(mode \(String(st.st_mode & 0o7777, radix: 8)), owner uid \(st.st_uid)); make it readable and executable for that user"
+            }
+            if errno == EACCES {
+                return "the program '\(name)' at \(c) is behind a folder \(who) may not enter (permission denied); "
+                    + "put it (the venv, say) where that user can read it, or give that user access"
+            }
+            // A link whose target is missing or unreadable (a venv's python into a private home).
+            var lst = stat()
+            if lstat(c, &lst) == 0, lst.st_mode & S_IFMT == S_IFLNK {
+                let target = (try? FileManager.default.destinationOfSymbolicLink(atPath: c)) ?? "?"
+                return "the program '\(name)' at \(c) is a link to \(target), which \(who) cannot reach (missing, or in a folder that user may not enter)"
+            }
+        }
+        return name.contains("/")
+            ? "cannot find the program '\(name)' (no such file for \(who))"
+            : "cannot find the program '\(name)' on PATH=\(path) on \(HostInfo.hostname)"
+    }
+
     private static func search(_ name: String, path: String, workingDirectory: String) -> String? {
         if name.contains("/") {
             let full = name.hasPrefix("/") ? name : workingDirectory + "/" + name

@@ -36,7 +36,7 @@ public enum TaskExecutor {
             }
         }
         guard let exe = ChildProcess.resolveExecutable(task.argv[0], path: env["PATH"] ?? "", workingDirectory: task.workdir) else {
-            manifest.message = "cannot find the program '\(task.argv[0])' on PATH=\(env["PATH"] ?? "") on \(manifest.host)"
+            manifest.message = ChildProcess.whyNotRunnable(task.argv[0], path: env["PATH"] ?? "", workingDirectory: task.workdir)
             manifest.exitCode = 127
             return manifest
         }

@@ -33,8 +33,8 @@ extension Runner {
         if backend.capabilities.runsInProcess {
             guard let exe = ChildProcess.resolveExecutable(argv[0], path: env["PATH"] ?? "", workingDirectory: p.repo.workdir) else {
                 throw EnvironmentError(
-                    "cannot find the program '\(argv[0])' (command[0] in \(specPath)) on PATH=\(env["PATH"] ?? "") "
-                        + "or relative to \(p.repo.workdir); install it or give its path")
+                    ChildProcess.whyNotRunnable(argv[0], path: env["PATH"] ?? "", workingDirectory: p.repo.workdir)
+                        + " (command[0] in \(specPath)); install it or give its path")
             }
             executablePath = ChildProcess.realPath(exe)
         } else {
