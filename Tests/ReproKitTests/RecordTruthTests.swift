@@ -186,3 +186,23 @@ extension RemoteTests {
         XCTAssertFalse(all.contains("cannot find the program"), all)
     }
 }
+
+/// `why` and the miss line: compared with the nearest identity, leading with what changed.
+final class ExplanationTests: XCTestCase {
+    func testWhyAfterACodeCommitComparesWithTheSameConfigAndLeadsWithTheCode() throws {
+        let repo = try TempRepo.seeded()
+        XCTAssertEqual(repro(["run", "sim.yaml", "--set", "params.n=5"], cwd: repo.path).code, 0)
+        XCTAssertEqual(repro(["run", "sim.yaml", "--set", "params.n=7"], cwd: repo.path).code, 0)
+        repo.write("sim/helper.txt", "a new file under the code path\n")
+        repo.commitAll("code change")
+        let why = repro(["why", "sim.yaml", "--set", "params.n=5", "--json"], cwd: repo.path)
+        let j = parseJSON(why.out)
+        let kinds = j["differences"]?.arrayValue?.compactMap { $0["kind"]?.stringValue } ?? []
+        XCTAssertEqual(kinds, ["code"], why.out)
+        XCTAssertTrue(j["summary"]?.stringValue?.hasPrefix("miss: sim ") == true, why.out)
+        // The miss line of the run says the same.
+        let run = repro(["run", "sim.yaml", "--set", "params.n=5"], cwd: repo.path)
+        XCTAssertTrue(run.err.contains("miss: sim "), run.err)
+        XCTAssertFalse(run.err.contains("params.n 7"), run.err)
+    }
+}

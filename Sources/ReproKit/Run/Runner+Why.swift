@@ -90,9 +90,17 @@ extension Runner {
             report.unservable = "run \(r.runId) has this key but \(r.status.rawValue); only succeeded runs are served"
             return report
         }
-        guard let prev = try p.store.newestRun(named: p.spec.name) else { return report }
-        report.comparedRun = prev.runId
-        report.differences = differences(from: prev, to: p)
+        guard let newest = try p.store.newestRun(named: p.spec.name) else { return report }
+        // The nearest identity, not merely the newest run of the name: after a code commit the
+        // newest run is often another sweep point, and its config would lead the explanation.
+        var best = (run: newest, changes: differences(from: newest, to: p))
+        let others = [try p.store.newestRun(named: p.spec.name, configHash: p.configHash), try p.store.newestRun(named: p.spec.name, code: p.identity.keyJSON)]
+        for case let r? in others where r.runId != best.run.runId {
+            let changes = differences(from: r, to: p)
+            if changes.count < best.changes.count { best = (r, changes) }
+        }
+        report.comparedRun = best.run.runId
+        report.differences = best.changes
         return report
     }
 
@@ -100,6 +108,9 @@ extension Runner {
         let now = IdentityChanges.Side(
             config: p.spec.semanticConfig, identity: p.identity, patchHash: p.patch.map { Hashing.sha256Hex($0) }, seed: p.seed,
             inputs: p.inputs)
-        return IdentityChanges.between(.init(prev), now).map { .init(kind: $0.kind, field: $0.field, old: $0.old, new: $0.new) }
+        let all = IdentityChanges.between(.init(prev), now).map { WhyReport.Difference(kind: $0.kind, field: $0.field, old: $0.old, new: $0.new) }
+        // Code leads when code changed: it is what a commit changed, and what the user did.
+        let code = all.filter { ["code", "dirty"].contains($0.kind) }
+        return code + all.filter { !["code", "dirty"].contains($0.kind) }
     }
 }

@@ -294,6 +294,23 @@ extension Store {
         try fetchRunsById(where: Store.newestOfNameClause, [.text(name)]).first
     }
 
+    /// The newest finished run of a name with this config (it differs from a spec now only in
+    /// code, seed or inputs), or with this code identity (only in config): the candidates
+    /// besides the newest run that `repro why` compares with.
+    public func newestRun(named name: String, configHash: String) throws(StoreError) -> RunRecord? {
+        try fetchRunsById(
+            where: "name = ? AND config_hash = ? AND status != 'running' ORDER BY (status = 'succeeded') DESC, started_at DESC LIMIT 1",
+            [.text(name), .text(configHash)]
+        ).first
+    }
+
+    public func newestRun(named name: String, code: JSONValue) throws(StoreError) -> RunRecord? {
+        try fetchRunsById(
+            where: "name = ? AND code_json = ? AND status != 'running' ORDER BY (status = 'succeeded') DESC, started_at DESC LIMIT 1",
+            [.text(name), .text(code.canonical)]
+        ).first
+    }
+
     /// The orders of `runs(forKey:)` and `newestRun(named:)`: the indexes of migration 12
     /// answer them in one probe (a test checks the plan).
     static let runsOfKeyClause = "key = ? ORDER BY (status = 'succeeded') DESC, started_at DESC LIMIT ?"
