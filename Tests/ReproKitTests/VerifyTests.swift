@@ -81,7 +81,9 @@ final class VerifyTests: XCTestCase {
         let (code, j, err) = verify(repo, ["--backends", "local", "--perturb"])
         XCTAssertEqual(code, 3, err)
         let causes = (j["causes"]?.arrayValue ?? []).compactMap(\.stringValue)
-        XCTAssertTrue(causes.contains("LANG"), "\(causes)")
+        // LANG is a real, installed (or generated) locale: the simulation's own setlocale takes it.
+        XCTAssertTrue(causes.contains("LANG"), "\(causes) \(err)")
+        XCTAssertEqual(j["not_applied"], [])
         XCTAssertTrue(causes.contains("TZ"), "\(causes)")
         XCTAssertFalse(causes.contains("umask"), "\(causes)")
         // Perturbed runs are recorded but never serve the cache.
@@ -95,7 +97,8 @@ final class VerifyTests: XCTestCase {
         let strict = try fixtureRepo("threads.py")
         let (code, j, err) = verify(strict, ["--backends", "local", "--perturb"])
         XCTAssertEqual(code, 3, err)
-        XCTAssertTrue((j["causes"]?.arrayValue ?? []).contains("OMP_NUM_THREADS"), "\(j["causes"] ?? .null)")
+        XCTAssertTrue((j["causes"]?.arrayValue ?? []).contains { $0.stringValue?.hasPrefix("threads=") == true }, "\(j["causes"] ?? .null)")
+        XCTAssertEqual(j["thread_counts"]?.arrayValue?.compactMap(\.intValue).prefix(2), [1, 2])
         let ulps = output(j, "result.json")["max_ulps"]?.intValue ?? 0
         XCTAssertGreaterThan(ulps, 0)
         XCTAssertLessThanOrEqual(ulps, 16)
@@ -105,6 +108,36 @@ final class VerifyTests: XCTestCase {
         XCTAssertEqual(tcode, 0, terr)
         XCTAssertEqual(tj["verdict"], "EQUIVALENT")
         XCTAssertEqual(output(tj, "result.json")["verdict"], "EQUIVALENT")
+    }
+
+    /// A difference at 2 threads that 3 threads does not show is found: several counts are tried.
+    func testThreadCountsOneTwoAndTheCoresAreEachTried() throws {
+        let repo = try fixtureRepo("threads_pow2.py")
+        // One thread count alone (3: what verify tried before) shows nothing.
+        let three = repro(["run", "sim.yaml", "--set", "env.OMP_NUM_THREADS=3", "--json"], cwd: repo.path)
+        let one = repro(["run", "sim.yaml", "--set", "env.OMP_NUM_THREADS=1", "--json"], cwd: repo.path)
+        XCTAssertEqual(outputHashes(parseJSON(three.out)), outputHashes(parseJSON(one.out)), three.err + one.err)
+        let (code, j, err) = verify(repo, ["--backends", "local", "--perturb"])
+        XCTAssertEqual(code, 3, err)
+        let causes = (j["causes"]?.arrayValue ?? []).compactMap(\.stringValue)
+        XCTAssertTrue(causes.contains("threads=2"), "\(causes)")
+        XCTAssertFalse(causes.contains("threads=1"), "\(causes)")
+        let text = repro(["verify", "sim.yaml", "--backends", "local", "--perturb"], cwd: repo.path)
+        XCTAssertTrue(text.out.contains("thread counts tried: 1, 2"), text.out)
+    }
+
+    /// The locale the LANG perturbation uses really exists for the simulation.
+    func testTheLANGPerturbationUsesALocaleThatExists() throws {
+        let store = NSTemporaryDirectory() + "locale-store-" + UUID().uuidString.prefix(6)
+        try Store.makeDirectory(store)
+        defer { FileIO.removeTree(store) }
+        guard case .success(let env) = Perturbations.availableLocale(storeRoot: store) else {
+            return XCTFail("no locale could be made")
+        }
+        var e = env
+        e["PATH"] = "/usr/bin:/bin"
+        let r = sh(["/usr/bin/python3", "-c", "import locale; locale.setlocale(locale.LC_ALL, ''); print(locale.format_string('%.2f', 3.5))"], cwd: "/", env: e)
+        XCTAssertEqual(r.out, "3,50\n", r.err)
     }
 
     func testExampleSimulationIsIdenticalOnLocalAndSlurm() throws {

@@ -45,6 +45,11 @@ public struct VerifyReport: Sendable {
     public var runs: [Run] = []
     public var outputs: [OutputComparison] = []
     public var causes: [String] = []
+    /// Perturbations that could not be applied on this machine, each with why (a verdict of
+    /// IDENTICAL says nothing about them).
+    public var notApplied: [String] = []
+    /// The thread counts the perturbed runs tried.
+    public var threadCounts: [Int] = []
     public var verificationId: String = ""
 
     public var exitCode: Int32 {
@@ -60,6 +65,7 @@ public struct VerifyReport: Sendable {
             "verdict": .string(verdict), "key": .string(key), "name": .string(name),
             "tolerance": ["rtol": .double(tolerance.rtol), "atol": .double(tolerance.atol), "ulps": .int(Int64(tolerance.ulps))],
             "runs": .array(runs.map(\.json)), "outputs": .array(outputs.map(\.json)), "causes": .array(causes.map { .string($0) }),
+            "not_applied": .array(notApplied.map { .string($0) }), "thread_counts": .array(threadCounts.map { .int(Int64($0)) }),
             "verification_id": .string(verificationId),
         ]
     }
@@ -86,23 +92,6 @@ public final class Verifier {
 
     static let threadVariables = ["OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "NUMBA_NUM_THREADS", "JULIA_NUM_THREADS"]
 
-    static let variations: [Variation] = [
-        Variation(name: "TZ") { t, _ in t.env["TZ"] = "XST-05:30"; return true },
-        Variation(name: "LANG") { t, _ in
-            t.env["LANG"] = "de_DE.UTF-8"
-            t.env["LC_ALL"] = "de_DE.UTF-8"
-            return true
-        },
-        Variation(name: "umask") { t, _ in t.umask = 0o077; return true },
-        Variation(name: "HOME") { t, _ in t.env["HOME"] = t.taskDir + "/home"; return true },
-        Variation(name: "env order") { t, _ in t.reverseEnvironment = true; return true },
-        Variation(name: "OMP_NUM_THREADS") { t, spec in
-            let free = threadVariables.filter { spec.env[$0] == nil }
-            for v in free { t.env[v] = "3" }
-            return !free.isEmpty
-        },
-        Variation(name: "output path") { _, _ in true },  // applied by staging under a path with a space
-    ]
 
     public func run() throws -> VerifyReport {
         // The target: a spec file, or a run, re-executed from the identity in its record (so
@@ -283,12 +272,32 @@ public final class Verifier {
             }
             return results
         }
-        let all = Verifier.variations
-        log("verify: one run under all variations (\(all.map(\.name).joined(separator: ", ")))")
-        guard let together = try runVaried(all, label: all.map(\.name).joined(separator: ", ")),
-            try !same(base, together, store: p.store, tolerance: p.spec.verify)
-        else { return results }
-        for v in all {
+        let plan = Perturbations.make(storeRoot: p.store.root)
+        report.notApplied += plan.notApplied
+        for n in plan.notApplied { log("verify: not applied: \(n)") }
+        let all = plan.variations
+        var threads = plan.threadCounts.map(Perturbations.threads)
+        if Verifier.threadVariables.allSatisfy({ p.spec.env[$0] != nil }) {
+            threads = []
+            report.notApplied.append("thread counts: the spec sets every thread variable (\(Verifier.threadVariables.joined(separator: ", ")))")
+        } else {
+            report.threadCounts = plan.threadCounts
+        }
+        // Every variation at once, once per thread count (one count cannot stand for all: a
+        // sum split in 3 can match where a split in 2 does not).
+        var differs = false
+        for t in threads.isEmpty ? [nil] : threads.map({ Optional($0) }) {
+            let chosen = all + (t.map { [$0] } ?? [])
+            log("verify: one run under all variations (\(chosen.map(\.name).joined(separator: ", ")))")
+            if let together = try runVaried(chosen, label: chosen.map(\.name).joined(separator: ", ")),
+                try !same(base, together, store: p.store, tolerance: p.spec.verify)
+            {
+                differs = true
+                break
+            }
+        }
+        guard differs else { return results }
+        for v in all + threads {
             log("verify: rerunning with \(v.name) alone")
             if let solo = try runVaried([v], label: v.name), try !same(base, solo, store: p.store, tolerance: p.spec.verify) {
                 report.causes.append(v.name)

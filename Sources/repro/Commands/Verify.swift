@@ -64,6 +64,8 @@ enum VerifyText {
             if o.differenceCount > o.differences.count { lines.append("      ... \(o.differenceCount - o.differences.count) more") }
         }
         if !r.causes.isEmpty { lines.append("  caused by: \(r.causes.joined(separator: ", "))") }
+        if !r.threadCounts.isEmpty { lines.append("  thread counts tried: \(r.threadCounts.map(String.init).joined(separator: ", "))") }
+        for n in r.notApplied { lines.append("  NOT TESTED: \(n)") }
         lines.append("  recorded as verification \(r.verificationId)")
         return lines.joined(separator: "\n")
     }
