@@ -206,3 +206,22 @@ final class ExplanationTests: XCTestCase {
         XCTAssertFalse(run.err.contains("params.n 7"), run.err)
     }
 }
+
+extension ExplanationTests {
+    /// With no `estimate:` at all, a sweep's dry run estimates from the spec's earlier runs
+    /// (other configs), not from the 5-minute default.
+    func testSweepDryRunEstimatesFromTheSpecsHistory() throws {
+        let repo = try TempRepo.seeded()
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid:\n  params.n: [\((100...149).map(String.init).joined(separator: ", "))]\n")
+        repo.commitAll("sweep")
+        for n in 1...5 { XCTAssertEqual(repro(["run", "sim.yaml", "--set", "params.n=\(n)"], cwd: repo.path).code, 0) }
+        let dry = repro(["sweep", "sweep.yaml", "--dry-run", "--json"], cwd: repo.path)
+        XCTAssertEqual(dry.code, 0, dry.err)
+        let plan = parseJSON(dry.out)["plan"] ?? .null
+        let wall = plan["parts"]?.arrayValue?.first?["estimate_wall_s"]?.numberValue ?? 0
+        XCTAssertGreaterThan(wall, 0)
+        XCTAssertLessThan(wall, 60, "50 points of well under a second each, not 50 x 5 minutes: \(dry.out)")
+        let one = repro(["plan", "sim.yaml", "--set", "params.n=77"], cwd: repo.path)
+        XCTAssertTrue(one.out.contains("median of 5 earlier run(s) of seeded with other configs"), one.out + one.err)
+    }
+}

@@ -28,6 +28,8 @@ public final class EstimateHistory {
         var all: [(duration: Double, config: String)]?
         /// Seconds per unit of a scale param, computed once per param path.
         var rates: [[String]: [Double]] = [:]
+        /// The median over every config of the name, and how many runs it took.
+        var nameMedian: (Double?, Int)?
     }
     private var byName: [String: Past] = [:]
     /// Whether one spec is estimated (`repro run`): its own config's durations are read, not
@@ -87,6 +89,19 @@ public final class EstimateHistory {
         if let expr = spec.estimate?.seconds {
             let s = try expr.evaluate(params: spec.params, origin: spec.estimate?.origin ?? spec.sourcePath)
             return RuntimeEstimate(seconds: s, tier: .parametric, detail: "estimate.seconds: \(expr.text)")
+        }
+        // Other configs of the same spec: their median beats a 5-minute guess (a sweep's points
+        // of one model mostly take alike; `estimate.scale` says how they differ when they do).
+        var p = try past(named: spec.name)
+        if p.nameMedian == nil {
+            let all = p.byConfig.values.flatMap { $0 }
+            p.nameMedian = (EstimateHistory.median(all), all.count)
+            byName[spec.name] = p
+        }
+        if let (m, n) = p.nameMedian, let m {
+            return RuntimeEstimate(
+                seconds: m, tier: .history,
+                detail: "median of \(n) earlier run(s) of \(spec.name) with other configs (no estimate.scale to scale by)")
         }
         return RuntimeEstimate(seconds: o.defaultEstimate, tier: .default, detail: "orchestration.default_estimate (no history, no estimate.seconds)")
     }
