@@ -167,7 +167,7 @@ final class DispatchTests: XCTestCase {
         // 11 h on slurm at 0.05 per core-hour, 4 cores: 2.20, over per_run 0.50.
         let r = repro(["run", "sim.yaml", "--set", "estimate.seconds=11 * 3600", "--set", "resources.cpus=4"], cwd: repo.path)
         XCTAssertEqual(r.code, 2, r.err)
-        XCTAssertTrue(r.err.contains("over budget: this run is estimated at 2.20 USD, over orchestration.budget.per_run 0.50 USD"), r.err)
+        XCTAssertTrue(r.err.contains("over budget: this run is estimated at 2.20 USD, over orchestration.budget.per_run 0.5 USD (set at \(repo.path)/.repro.yaml:"), r.err)
         XCTAssertTrue(r.err.contains("nothing was submitted"), r.err)
         XCTAssertFalse(FileManager.default.fileExists(atPath: repo.path + "/.repro/store.sqlite")
             && sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs"], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines) != "0",

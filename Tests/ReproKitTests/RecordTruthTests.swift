@@ -225,3 +225,38 @@ extension ExplanationTests {
         XCTAssertTrue(one.out.contains("median of 5 earlier run(s) of seeded with other configs"), one.out + one.err)
     }
 }
+
+extension DispatchTests {
+    /// `repro plan` says when `repro run` would refuse for the budget (and fails as it would),
+    /// and the refusal names the file that set the limit, here the store's own config.
+    func testPlanFlagsABudgetRefusalNamingTheFileThatSetTheLimit() throws {
+        let repo = try repo()
+        repo.write(".repro/config.yaml", DispatchTests.orchestration.replacingOccurrences(of: "  retry_delay: 0.1s\n", with: "  retry_delay: 0.1s\n  budget: {per_run: 0.00005}\n"))
+        let args = ["sim.yaml", "--set", "estimate.seconds=11 * 3600", "--set", "resources.cpus=4"]
+        let plan = repro(["plan"] + args, cwd: repo.path)
+        XCTAssertEqual(plan.code, 2, plan.out + plan.err)
+        XCTAssertTrue(plan.out.contains("REFUSED by `repro run`: over budget"), plan.out)
+        XCTAssertTrue(plan.out.contains("per_run 5e-05 USD (set at \(repo.path)/.repro/config.yaml:"), plan.out)
+        let run = repro(["run"] + args, cwd: repo.path)
+        XCTAssertEqual(run.code, 2, run.err)
+        XCTAssertTrue(run.err.contains(".repro/config.yaml:"), run.err)
+        XCTAssertFalse(run.err.contains("in .repro.yaml"), run.err)
+    }
+
+    /// Runs that ran before their backend had a price are priced with today's table, and
+    /// `repro cost` says so.
+    func testCostPricesRunsThatRanBeforePricesWereSet() throws {
+        let repo = try TempRepo.seeded()
+        for n in [1, 2, 3] { XCTAssertEqual(repro(["run", "sim.yaml", "--set", "params.n=\(n)"], cwd: repo.path).code, 0) }
+        let before = parseJSON(repro(["cost", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(before["groups"]?.arrayValue?.first?["unpriced_runs"]?.intValue, 3)
+        repo.write(".repro/config.yaml", "prices:\n  local: {per_core_hour: 36}\n")
+        let after = repro(["cost", "--json"], cwd: repo.path)
+        let g = parseJSON(after.out)["groups"]?.arrayValue?.first ?? .null
+        XCTAssertEqual(g["unpriced_runs"]?.intValue, 0, after.out)
+        XCTAssertEqual(g["priced_now_runs"]?.intValue, 3, after.out)
+        XCTAssertGreaterThan(g["cost"]?.numberValue ?? 0, 0)
+        let text = repro(["cost"], cwd: repo.path)
+        XCTAssertTrue(text.out.contains("3 run(s) that ran before their backend had a price"), text.out)
+    }
+}

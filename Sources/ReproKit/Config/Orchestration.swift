@@ -35,6 +35,8 @@ public struct Orchestration: Sendable {
     public var retries = 2
     public var retryDelay: Double = 5
     public var origin = ""
+    /// Where each budget limit was set (file:line), for the refusal to point at.
+    public var budgetOrigins: [String: String] = [:]
 
     public init() {}
 
@@ -96,6 +98,7 @@ public struct Orchestration: Sendable {
                     throw ConfigError("\(v.origin): orchestration.budget must be a mapping such as {per_run: 5.0, per_sweep: 50.0, per_month: 200.0}")
                 }
                 for (bk, bv) in bp {
+                    o.budgetOrigins[bk] = "\(bv.origin)"
                     switch bk {
                     case "per_run": o.budgetPerRun = try money(bv, "budget.per_run")
                     case "per_sweep": o.budgetPerSweep = try money(bv, "budget.per_sweep")
@@ -183,7 +186,14 @@ extension StoreConfig {
 public enum Money {
     public static func format(_ v: Double?, _ currency: String) -> String {
         guard let v else { return "-" }
-        if v != 0 && v < 0.01 { return String(format: "%.4f %@", v, currency) }
-        return String(format: "%.2f %@", v, currency)
+        // Tiny amounts (a second of a small instance) keep their digits: "0.0000" hides them.
+        if v != 0 && abs(v) < 0.0001 { return String(format: "%.2e", v) + " " + currency }
+        if v != 0 && abs(v) < 0.01 { return String(format: "%.4f", v) + " " + currency }
+        return String(format: "%.2f", v) + " " + currency
+    }
+
+    /// A limit as the user wrote it (0.00005, not 0.0000).
+    public static func limit(_ v: Double, _ currency: String) -> String {
+        String(format: "%g", v) + " " + currency
     }
 }

@@ -183,16 +183,18 @@ public enum Budget {
         let cur = o.currency
         let limit = scope == "sweep" ? o.budgetPerSweep : o.budgetPerRun
         if let limit, estimate > limit {
+            let set = o.budgetOrigins["per_" + scope] ?? o.origin
             throw BudgetError(
                 message: "over budget: this \(scope) is estimated at \(Money.format(estimate, cur)), over orchestration.budget.per_\(scope) "
-                    + "\(Money.format(limit, cur)); nothing was submitted. Pass --over-budget to run it anyway, or raise the limit in .repro.yaml")
+                    + "\(Money.limit(limit, cur)) (set at \(set)); nothing was submitted. Pass --over-budget to run it anyway, or raise the limit there")
         }
         if let month = o.budgetPerMonth {
             let spent = try store.costSince(Clock.monthStart(Clock.now()))
             if spent + estimate > month {
                 throw BudgetError(
                     message: "over budget: \(Money.format(spent, cur)) spent this month plus this \(scope)'s estimated \(Money.format(estimate, cur)) "
-                        + "exceeds orchestration.budget.per_month \(Money.format(month, cur)); nothing was submitted. Pass --over-budget to run it anyway")
+                        + "exceeds orchestration.budget.per_month \(Money.limit(month, cur)) (set at \(o.budgetOrigins["per_month"] ?? o.origin)); "
+                        + "nothing was submitted. Pass --over-budget to run it anyway")
             }
         }
     }

@@ -11,6 +11,8 @@ public struct RunPlan: Sendable {
     public var routing: Routing
     public var costEstimate: Double?
     public var currency: String
+    /// Why `repro run` would refuse it for the budget (nil: it would not).
+    public var budgetRefusal: String? = nil
 
     public var json: JSONValue {
         [
@@ -18,6 +20,7 @@ public struct RunPlan: Sendable {
             "reason": .string(routing.reason), "chosen_by": .string(routing.by), "estimate_s": .double(estimate.seconds),
             "estimate_tier": .string(estimate.tier.rawValue), "estimate_detail": .string(estimate.detail),
             "cost_estimate": costEstimate.map { .double($0) } ?? .null, "currency": .string(currency),
+            "budget_refusal": budgetRefusal.json,
         ]
     }
 }
@@ -67,6 +70,12 @@ extension Runner {
                 plan.why = "served from run \(hit.runId)"
             } else {
                 plan.why = request.noCache ? "--no-cache" : (try? explain(p))?.line
+                // What `repro run` would check before submitting: the plan says it now.
+                do {
+                    try Budget.check(estimate: plan.costEstimate, scope: "run", store: p.store, config: p.config, overBudget: request.overBudget)
+                } catch let e as BudgetError {
+                    plan.budgetRefusal = e.message
+                }
             }
             return plan
         }

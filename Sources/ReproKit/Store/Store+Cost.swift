@@ -44,6 +44,23 @@ extension Store {
         ).query([.text(since)]) { (group: $0.text(0), runs: Int($0.int(1)), seconds: $0.double(2), cost: $0.double(3), unpriced: Int($0.int(4))) }
     }
 
+    /// Finished runs with no recorded cost since `t` (they ran where no price was set then):
+    /// group, backend, duration, resources, for pricing with today's table.
+    public func unpricedRuns(since t: Double?, by column: String) throws(StoreError)
+        -> [(group: String, backend: String, seconds: Double, resources: [String: JSONValue])]
+    {
+        guard column == "backend" || column == "name" else { throw StoreError("cost can be grouped by backend or name") }
+        return try db.prepare(
+            """
+            SELECT \(column), backend, COALESCE(duration_s, 0), resources_json FROM runs
+            WHERE status != 'running' AND cost IS NULL AND COALESCE(finished_at, started_at) >= ?
+            """
+        ).query([.text(t.map { Clock.iso8601($0) } ?? "")]) {
+            (group: $0.text(0), backend: $0.text(1), seconds: $0.double(2),
+             resources: (try? JSONParser.parse($0.text(3)))?.objectValue ?? [:])
+        }
+    }
+
     /// Appends a failed attempt (a backend failure) to a run's record, with its cost.
     public func addAttempt(runId: String, _ attempt: JSONValue, cost: Double?) throws(StoreError) {
         try db.prepare(

@@ -31,6 +31,8 @@ struct Plan: ParsableCommand {
             request.backend = backend
             let plan = try Runner(request, logger: Console.logger).dryRun()
             if output.json { Console.json(plan.json) } else { Console.out(PlanText.run(plan)) }
+            // `repro run` would refuse it: the plan fails as the run would, with the same code.
+            if plan.budgetRefusal != nil { throw ExitCode(2) }
         }
     }
 }
@@ -42,6 +44,7 @@ enum PlanText {
         lines.append("  estimate  \(DurationText.format(p.estimate.seconds.rounded())) (\(p.estimate.tier.rawValue): \(p.estimate.detail))")
         lines.append("  backend   \(p.backend)  (\(p.routing.reason))")
         lines.append("  cost      \(p.costEstimate.map { Money.format($0, p.currency) } ?? "no price for \(p.routing.backend) (prices: in .repro.yaml)")")
+        if let refusal = p.budgetRefusal { lines.append("  budget    REFUSED by `repro run`: \(refusal)") }
         return lines.joined(separator: "\n")
     }
 
