@@ -260,3 +260,16 @@ extension DispatchTests {
         XCTAssertTrue(text.out.contains("3 run(s) that ran before their backend had a price"), text.out)
     }
 }
+
+/// What a user met on the way: each a test that failed before.
+final class SmallThingsTests: XCTestCase {
+    /// The spec is checked before the work tree: its error is the one to fix first.
+    func testASpecErrorComesBeforeTheDirtyTree() throws {
+        let repo = try TempRepo.seeded(spec: "name: n\ncommand: 42\ncode: [sim/]\n")
+        repo.write("sim/seeded.sh", "#!/bin/sh\necho changed\n", executable: true)
+        let r = repro(["run", "sim.yaml"], cwd: repo.path)
+        XCTAssertEqual(r.code, 2)
+        XCTAssertTrue(r.err.contains("sim.yaml:2: command is the value 42, not a program to run"), r.err)
+        XCTAssertFalse(r.err.contains("uncommitted"), r.err)
+    }
+}

@@ -150,7 +150,17 @@ public enum SpecLoader {
         }
         let command: [String]
         switch commandNode {
-        case .scalar(let s, _, let origin):
+        case .scalar(let s, let plain, let origin):
+            // `command: 42` or `command: true`: YAML read a number or a flag, not a command line.
+            if plain {
+                switch YAMLCore.resolve(s) {
+                case .int, .double, .bool, .null:
+                    throw ConfigError(
+                        "\(origin): command is \(s.isEmpty ? "empty" : "the value \(s)"), not a program to run; write the command line, "
+                            + "e.g. `command: [python3, sim.py]` (quote it if the program really is named \(s))")
+                default: break
+                }
+            }
             do { command = try ShellWords.split(s) } catch {
                 throw ConfigError("\(origin): command: \(error.message)")
             }

@@ -259,6 +259,11 @@ extension Store {
             }
         }
         guard ended else { throw StoreError("blob \(sha256.prefix(12)) at \(src) is truncated or corrupt; run `repro fsck`") }
+        // Anything after the stream's end is damage too (an append, a partial overwrite).
+        var extra: UInt8 = 0
+        if read(input, &extra, 1) > 0 {
+            throw StoreError("blob \(sha256.prefix(12)) at \(src) is corrupt (bytes follow its compressed data); run `repro fsck`")
+        }
         guard Hashing.hex(hasher.finalize()) == sha256 else {
             throw StoreError("blob \(sha256.prefix(12)) at \(src) is corrupt (its content no longer matches its hash); run `repro fsck`")
         }

@@ -12,13 +12,18 @@ public struct FsckReport: Sendable {
     public var blobsChecked = 0
     public var referencesChecked = 0
     public var integrity: [String] = []
+    /// Damage: a corrupt or missing blob, a bad database. `repro fsck` exits 4.
     public var problems: [Problem] = []
+    /// Blobs no record names, like git's dangling objects: what interrupted runs leave, not
+    /// damage. Reported as information.
+    public var dangling: [Problem] = []
     public var ok: Bool { problems.isEmpty }
 
     public var json: JSONValue {
         [
             "ok": .bool(ok), "blobs_checked": .int(Int64(blobsChecked)), "references_checked": .int(Int64(referencesChecked)),
             "integrity_check": .array(integrity.map { .string($0) }), "problems": .array(problems.map(\.json)),
+            "dangling": .array(dangling.map(\.json)),
         ]
     }
 }
@@ -73,7 +78,7 @@ extension Store {
             locked = true
             unreferenced.subtract(try blobReferences().map(\.0))
             for sha in unreferenced.sorted() where hasBlob(sha) {
-                report.problems.append(
+                report.dangling.append(
                     .init(
                         kind: "unreferenced-blob",
                         detail: "blob \(sha) is referenced by no run record (records lost, or a run killed before it was recorded); "

@@ -53,6 +53,10 @@ final class ZStream {
             } while stream.avail_out == 0 && !streamEnded
             offset += piece
         } while offset < input.count && !streamEnded
+        // Bytes after the end of the stream: the file is not what was written.
+        if streamEnded && (stream.avail_in > 0 || offset < input.count) {
+            throw StoreError("zlib: \(Int(stream.avail_in) + input.count - offset) byte(s) follow the end of the compressed data")
+        }
         return streamEnded
     }
 }

@@ -17,9 +17,17 @@ struct Fsck: ParsableCommand {
             } else {
                 Console.out("checked \(report.blobsChecked) blobs, \(report.referencesChecked) references; SQLite integrity: \(report.integrity.joined(separator: "; "))")
                 for p in report.problems { Console.out("\(p.kind): \(p.detail)") }
-                Console.out(report.ok ? "store is healthy" : "\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s") found")
+                if !report.dangling.isEmpty {
+                    // Information, as git's dangling objects are: interrupted runs leave them.
+                    Console.out("dangling: \(report.dangling.count) blob(s) no run record names (left by interrupted runs, or by records lost); "
+                        + "`repro cache gc` removes them once they are an hour old")
+                    for d in report.dangling.prefix(5) { Console.out("  \(d.detail.split(separator: " ").prefix(2).joined(separator: " "))") }
+                    if report.dangling.count > 5 { Console.out("  ... \(report.dangling.count - 5) more (--json lists all)") }
+                }
+                Console.out(report.ok ? "store is healthy" : "\(report.problems.count) problem\(report.problems.count == 1 ? "" : "s") found: the store is damaged")
             }
-            if !report.ok { throw ExitCode(1) }
+            // Damage exits 4 (as `repro verify`'s verdicts have codes of their own); dangling blobs do not.
+            if !report.ok { throw ExitCode(4) }
         }
     }
 }
