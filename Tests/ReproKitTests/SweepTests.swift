@@ -200,6 +200,11 @@ final class SweepTests: XCTestCase {
         let doneBefore = try store.runs(inStatus: .succeeded).count
         XCTAssertGreaterThan(doneBefore, 0)
         XCTAssertLessThan(doneBefore, 30)
+        // Points that never started are not runs: at most the two running at Ctrl-C are
+        // recorded as interrupted, none with 0 ms started at the time of the Ctrl-C.
+        let interrupted = try store.runs(inStatus: .interrupted)
+        XCTAssertLessThanOrEqual(interrupted.count, 2, interrupted.map { "\($0.message ?? "") \($0.durationS ?? -1)" }.joined(separator: " | "))
+        XCTAssertEqual(try store.recentRuns(limit: 100).count, doneBefore + interrupted.count)
 
         let resume = parseJSON(repro(["sweep", "sweep.yaml", "--json"], cwd: repo.path, env: ["COUNTER_FILE": counter]).out)
         XCTAssertEqual(resume["hits"], .int(Int64(doneBefore)))

@@ -286,6 +286,8 @@ final class TrustTests: XCTestCase {
         let j = parseJSON(r.out)
         XCTAssertEqual(j["failed"], .int(1))
         XCTAssertEqual(j["succeeded"], .int(0))
-        XCTAssertEqual(j["interrupted"], .int(20), "the rest are 'not run', not failures")
+        XCTAssertEqual(j["not_run"], .int(20), "the rest are 'not run', not failures")
+        XCTAssertEqual(j["interrupted"], .int(0), "none of them started")
+        XCTAssertEqual(try Store(root: repo.path + "/.repro").recentRuns(limit: 50).count, 1, "points that never started are not runs")
     }
 }

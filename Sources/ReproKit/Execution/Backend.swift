@@ -159,6 +159,8 @@ public struct TaskStatus: Sendable {
     public var manifest: TaskManifest?
     /// For a task that ended without a manifest: the final status and why.
     public var failure: (status: RunStatus, message: String, exitCode: Int32?)?
+    /// Cancelled before it began (dropped from a local queue): it never ran.
+    public var neverStarted = false
 
     public init(phase: Phase, schedulerState: String? = nil, node: String? = nil, manifest: TaskManifest? = nil) {
         self.phase = phase

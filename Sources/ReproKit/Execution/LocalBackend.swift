@@ -59,6 +59,12 @@ public final class LocalBackend: SharedFolderBackend, Sendable {
     private func work() {
         while true {
             let next = state.withLock { s -> TaskSpec? in
+                // After Ctrl-C nothing new starts: what is queued is cancelled, never begun
+                // (a task started now would only be stopped at once, and recorded as a run).
+                if Interrupts.shared.received != nil, !s.queue.isEmpty {
+                    s.cancelled.formUnion(s.queue.map(\.runId))
+                    s.queue.removeAll()
+                }
                 guard !s.queue.isEmpty else {
                     s.workers -= 1
                     return nil
@@ -88,6 +94,7 @@ public final class LocalBackend: SharedFolderBackend, Sendable {
                 } else if s.cancelled.contains(h.runId) {
                     var st = TaskStatus(phase: .done, schedulerState: "CANCELLED")
                     st.failure = (.interrupted, "cancelled before it started", nil)
+                    st.neverStarted = true
                     out[h.runId] = st
                 } else if s.running[h.runId] != nil {
                     out[h.runId] = TaskStatus(phase: .running)

@@ -18,6 +18,9 @@ public final class Dispatcher {
     /// thousands of tasks through a few directories, and reusing their files spares the file
     /// system an inode allocation and deletion per file per task.
     var recycleTaskDirs = false
+    /// Set by a sweep: a task cancelled before it started is not a run, and its `running`
+    /// record (made when it was queued) is removed, not marked interrupted; this is told its id.
+    var onNeverStarted: ((String) -> Void)?
     /// Whether to print the stderr tail of a failed run (a single run: yes; a sweep: no).
     var showFailureTail = false
     /// Each local task's environment and working directory, to probe its interpreter in.
@@ -124,6 +127,18 @@ public final class Dispatcher {
                 }
             }
             for (h, _) in finished { pending.removeValue(forKey: h.runId) }
+            if let told = onNeverStarted, backend.capabilities.runsInProcess, finished.contains(where: { $0.1.neverStarted }) {
+                let unstarted = finished.filter { $0.1.neverStarted }.map(\.0)
+                finished.removeAll { $0.1.neverStarted }
+                try store.discardUnstarted(runIds: unstarted.map(\.runId))
+                for h in unstarted {
+                    known.removeValue(forKey: h.runId)
+                    probeContext.removeValue(forKey: h.runId)
+                    backend.release(h)
+                    backend.forget(h)
+                    told(h.runId)
+                }
+            }
             if !finished.isEmpty {
                 Trace.mark("dispatcher: \(finished.count) finished, ingesting")
                 lastIngest = Clock.monotonic()

@@ -401,6 +401,14 @@ extension Store {
         }
     }
 
+    /// Removes the `running` records of tasks that never started (a sweep's queued points at
+    /// Ctrl-C): a point that never ran is not a run.
+    public func discardUnstarted(runIds: [String]) throws(StoreError) {
+        guard !runIds.isEmpty else { return }
+        try db.prepare("DELETE FROM runs WHERE run_id IN (SELECT value FROM json_each(?)) AND status = 'running'")
+            .run([.text(JSONValue.array(runIds.map { .string($0) }).canonical)])
+    }
+
     /// Marks a `running` run interrupted (its process is gone).
     public func markInterrupted(runId: String, message: String) throws(StoreError) {
         try db.transaction { () throws(StoreError) in

@@ -47,6 +47,8 @@ public struct SweepSummary: Sendable {
     public var succeeded = 0
     public var failed = 0
     public var interrupted = 0
+    /// Points neither served nor started (the sweep was stopped first): no run, no record.
+    public var notRun = 0
     public var dryRun = false
     public var wasInterrupted = false
     public var seconds = 0.0
@@ -60,7 +62,7 @@ public struct SweepSummary: Sendable {
         [
             "points": .int(Int64(points)), "unique_keys": .int(Int64(unique)), "hits": .int(Int64(hits)),
             "succeeded": .int(Int64(succeeded)), "failed": .int(Int64(failed)), "interrupted": .int(Int64(interrupted)),
-            "dry_run": .bool(dryRun), "seconds": .double(seconds), "runs": .array(runs.map(\.json)), "plan": plan?.json ?? .null,
+            "not_run": .int(Int64(notRun)), "dry_run": .bool(dryRun), "seconds": .double(seconds), "runs": .array(runs.map(\.json)), "plan": plan?.json ?? .null,
         ]
     }
 }
@@ -71,8 +73,10 @@ public struct SweepProgress: Sendable {
     public var hits = 0
     public var done = 0
     public var failed = 0
-    /// Points stopped or never started (Ctrl-C, --fail-fast): not failures of the simulation.
+    /// Points stopped while running (Ctrl-C, --fail-fast): not failures of the simulation.
     public var interrupted = 0
+    /// Points queued that never started before the stop: not runs at all.
+    public var notStarted = 0
     /// Executing now (on the local pool: at most --jobs).
     public var running = 0
     /// Waiting: not submitted yet, or submitted and not started.
@@ -415,7 +419,8 @@ public final class SweepRunner {
                 switch o?.status {
                 case .succeeded: summary.succeeded += 1
                 case .failed: summary.failed += 1
-                case .interrupted, .running, nil: if !request.dryRun { summary.interrupted += 1 }
+                case .interrupted, .running: if !request.dryRun { summary.interrupted += 1 }
+                case nil: if !request.dryRun { summary.notRun += 1 }
                 }
             }
         }
@@ -496,6 +501,7 @@ public final class SweepRunner {
         prog.done = localProg.done + remoteProg.done - prog.done
         prog.failed = localProg.failed + remoteProg.failed - prog.failed
         prog.interrupted = localProg.interrupted + remoteProg.interrupted - prog.interrupted
+        prog.notStarted = localProg.notStarted + remoteProg.notStarted - prog.notStarted
         prog.running = 0
         prog.queued = 0
         return localOutcome != .finished ? localOutcome : outcome
@@ -529,6 +535,8 @@ public final class SweepRunner {
         let dispatchStart = Clock.monotonic()
         var localProg = prog
         let show = progress
+        // Points queued but never started at Ctrl-C are not runs: no record, counted apart.
+        d.onNeverStarted = { _ in localProg.notStarted += 1 }
         let outcome = try d.drive(
             [],
             refill: {

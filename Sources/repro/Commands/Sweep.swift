@@ -54,7 +54,8 @@ struct Sweep: ParsableCommand {
                     line += ", \(summary.points - summary.hits) to run"
                 } else {
                     line += ", \(summary.succeeded) succeeded, \(summary.failed) failed"
-                    if summary.interrupted > 0 { line += ", \(summary.interrupted) not run (interrupted)" }
+                    if summary.interrupted > 0 { line += ", \(summary.interrupted) interrupted" }
+                    if summary.notRun > 0 { line += ", \(summary.notRun) not run (stopped before they started; `repro sweep` again runs them)" }
                     line += String(format: " in %.1fs", summary.seconds)
                 }
                 Console.out(line)
@@ -90,7 +91,9 @@ final class ProgressDisplay {
         }
         let computed = p.total - p.hits
         let eta = p.eta.map { " ETA " + DurationText.format($0.rounded()) } ?? ""
-        let stopped = p.interrupted > 0 ? ", \(p.interrupted) not run" : ""
+        // Points that never started are not "done": the count says how many were left.
+        let left = computed - finished
+        let stopped = (p.interrupted > 0 ? ", \(p.interrupted) interrupted" : "") + (final && left > 0 ? ", \(left) not run" : "")
         let counts = "\(finished)/\(computed) done, \(p.running) running, \(p.queued) queued, \(p.failed) failed\(stopped), \(p.hits) hits\(eta)"
         if tty {
             let width = 24
