@@ -273,3 +273,46 @@ final class SmallThingsTests: XCTestCase {
         XCTAssertFalse(r.err.contains("uncommitted"), r.err)
     }
 }
+
+extension SmallThingsTests {
+    /// A program that cannot be started did not "run in 0ms".
+    func testAMissThatNeverStartedSaysSo() throws {
+        let repo = try TempRepo()
+        repo.write("sim.bin", "\u{7F}ELF this is no program\n", executable: true)
+        repo.write("sim.yaml", "name: nostart\ncommand: [./sim.bin]\ncode: [sim.bin]\n")
+        repo.commitAll()
+        let r = repro(["run", "sim.yaml"], cwd: repo.path)
+        XCTAssertEqual(r.code, 1, r.out + r.err)
+        XCTAssertTrue(r.out.contains("cache miss: the simulation did not start"), r.out)
+        XCTAssertFalse(r.out.contains("ran in 0ms"), r.out)
+    }
+
+    /// `replicates:` over a base with `seed: 42` says what it does with that seed.
+    func testReplicatesOverAnExplicitSeedIsPrinted() throws {
+        let repo = try TempRepo.seeded()
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [1]}\nreplicates: 2\n")
+        repo.commitAll("sweep")
+        let r = repro(["sweep", "sweep.yaml", "--json"], cwd: repo.path)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.err.contains("replicates: 2: each replicate runs with its own seed"), r.err)
+        XCTAssertTrue(r.err.contains("seed: 42 itself is not used as-is"), r.err)
+        let seeds = Set((parseJSON(r.out)["runs"]?.arrayValue ?? []).compactMap { $0["seed"]?.intValue })
+        XCTAssertFalse(seeds.contains(42))
+    }
+
+    /// `repro why SWEEP` explains the sweep's points instead of refusing the sweep file.
+    func testWhyAcceptsASweepFile() throws {
+        let repo = try TempRepo.seeded()
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid: {params.n: [1, 2, 3]}\n")
+        repo.commitAll("sweep")
+        XCTAssertEqual(repro(["run", "sim.yaml", "--set", "params.n=2"], cwd: repo.path).code, 0)
+        let r = repro(["why", "sweep.yaml"], cwd: repo.path)
+        XCTAssertEqual(r.code, 1, r.out + r.err)
+        XCTAssertTrue(r.out.contains("3 point(s): 1 would hit, 2 would miss"), r.out)
+        XCTAssertTrue(r.out.contains("params.n 2 → 1"), r.out)
+        XCTAssertFalse(r.err.contains("unknown key"), r.err)
+        XCTAssertEqual(repro(["run", "sim.yaml", "--set", "params.n=1"], cwd: repo.path).code, 0)
+        XCTAssertEqual(repro(["run", "sim.yaml", "--set", "params.n=3"], cwd: repo.path).code, 0)
+        XCTAssertEqual(repro(["why", "sweep.yaml"], cwd: repo.path).code, 0)
+    }
+}

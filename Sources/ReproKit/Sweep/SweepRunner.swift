@@ -173,6 +173,11 @@ public final class SweepRunner {
         var opened = open(sweepDir)
         let sweep = try loading.wait()
         Trace.mark("sweep: \(sweep.count) points loaded, repository opened")
+        if sweep.replicates > 1, case .fixed(let seed)? = sweep.baseSpec?.seed {
+            // Said, not silent: the seed the user wrote is not the seed any replicate runs with.
+            log("replicates: \(sweep.replicates): each replicate runs with its own seed, derived from its point's config "
+                + "(which includes seed: \(seed)) and its index; seed: \(seed) itself is not used as-is. Each run's seed is in its record")
+        }
         // A block of points at a time: expanded, keyed, then only the keys kept.
         let block = ParallelMap.block
         let firstCount = min(block, sweep.pointCount)
@@ -602,5 +607,45 @@ public final class SweepRunner {
             })
         }
         return Interrupts.shared.received != nil ? .interrupted : outcome
+    }
+}
+
+/// `repro why SWEEP`: which points would hit, and for the first misses, why.
+public struct SweepWhy: Sendable {
+    public var points = 0
+    public var hits = 0
+    /// Explanations of the first misses, in sweep order.
+    public var misses: [WhyReport] = []
+    public var missCount = 0
+
+    public var json: JSONValue {
+        [
+            "points": .int(Int64(points)), "hits": .int(Int64(hits)), "misses": .int(Int64(missCount)),
+            "explained": .array(misses.map(\.json)),
+        ]
+    }
+}
+
+extension SweepRunner {
+    /// Explains the sweep's cache decisions without running: the hits counted, up to `limit`
+    /// misses explained as `repro why` explains a spec.
+    public func explain(limit: Int = 5) throws -> SweepWhy {
+        let points = try preparePoints()
+        let table = points.table
+        var out = SweepWhy()
+        out.points = table.runCount
+        let runner = Runner(RunRequest(specPath: request.sweepPath, environment: request.environment), logger: logger)
+        var hitUnits = Set<Int>()
+        for u in 0..<table.uniqueCount {
+            if try points.store.servableRun(forKey: table.key(u), maxAge: points.config.maxAge) != nil {
+                hitUnits.insert(u)
+                continue
+            }
+            out.missCount += 1
+            if out.misses.count < limit { out.misses.append(try runner.explain(try points.prepared(u), knownMiss: true)) }
+        }
+        out.hits = table.keyOfRun.filter { hitUnits.contains(Int($0)) }.count
+        out.missCount = table.runCount - out.hits
+        return out
     }
 }

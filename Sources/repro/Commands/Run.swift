@@ -85,13 +85,27 @@ struct Run: ParsableCommand {
 
 /// The few lines `repro run` prints.
 enum RunSummary {
+    /// What a miss did, in words that fit its state: a detached run has no duration yet, and
+    /// one that never started did not "run in 0ms".
+    static func missLine(_ r: RunRecord) -> String {
+        switch r.status {
+        case .running:
+            return "cache miss: submitted\(r.jobId.map { " as job \($0)" } ?? ""), still running; `repro wait \(r.runId)` collects it"
+        case .failed where (r.durationS ?? 0) == 0:
+            return "cache miss: the simulation did not start"
+        case .failed: return "cache miss: failed after \(Format.seconds(r.durationS))"
+        case .interrupted: return "cache miss: interrupted after \(Format.seconds(r.durationS))"
+        case .succeeded: return "cache miss: ran in \(Format.seconds(r.durationS))"
+        }
+    }
+
     static func text(_ o: RunOutcome) -> String {
         let r = o.record
         var lines: [String] = []
         let cache = o.cache == .hit
             ? "cache hit: served from run \(r.runId) (computed \(r.finishedAt ?? "?"), took \(Format.seconds(r.durationS)))"
                 + (r.origin != .null ? " pulled from \(r.origin["remote"]?.stringValue ?? "?"), \(r.origin["trusted_as"]?.stringValue ?? "")" : "")
-            : "cache miss: ran in \(Format.seconds(r.durationS))"
+            : missLine(r)
         lines.append("\(r.name)  key \(r.shortKey)  \(cache)")
         lines.append("  run      \(r.runId)  \(r.status.rawValue)\(r.exitCode.map { " (exit \($0))" } ?? "")")
         if let m = r.message { lines.append("  reason   \(m)") }
