@@ -220,6 +220,16 @@ final class ConformanceTests: XCTestCase {
             let submit = repro(["run", "ok.yaml", "--backend", b, "--no-cache", "--detach", "--json"], cwd: repo.path, env: env)
             XCTAssertEqual(submit.code, 0, "\(b): \(submit.err)")
             let runId = parseJSON(submit.out)["run_id"]?.stringValue ?? ""
+            if b == "slurm" {
+                // Detached, the miss line says where it is, not "ran in -".
+                let text = repro(["run", "ok.yaml", "--backend", b, "--no-cache", "--detach"], cwd: repo.path, env: env)
+                XCTAssertTrue(text.out.contains("cache miss: submitted as job "), text.out)
+                XCTAssertTrue(text.out.contains("still running; `repro wait "), text.out)
+                XCTAssertFalse(text.out.contains("ran in -"), text.out)
+                let other = text.out.split(separator: " ").first { $0.hasPrefix("20") && $0.count > 20 }.map { $0.replacingOccurrences(of: "`", with: "") } ?? ""
+                let waited = repro(["wait", other], cwd: repo.path, env: env)
+                XCTAssertEqual(waited.code, 0, other + " " + waited.err + text.out)
+            }
             let a = try launchRepro(["wait", runId], cwd: repo.path, env: env)
             let c = try launchRepro(["wait", runId], cwd: repo.path, env: env)
             a.waitUntilExit()
