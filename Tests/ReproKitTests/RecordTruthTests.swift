@@ -316,3 +316,39 @@ extension SmallThingsTests {
         XCTAssertEqual(repro(["why", "sweep.yaml"], cwd: repo.path).code, 0)
     }
 }
+
+extension SmallThingsTests {
+    /// A failed attestation check over many runs says each reason once, one per line.
+    func testAFailedAttestationCheckOverManyRunsIsReadable() throws {
+        let repo = try TempRepo.seeded()
+        var key = ""
+        for _ in 0..<4 { key = parseJSON(repro(["run", "sim.yaml", "--no-cache", "--json"], cwd: repo.path).out)["key"]?.stringValue ?? "" }
+        let keys = repo.path + "/.git/keys"
+        try FileManager.default.createDirectory(atPath: keys, withIntermediateDirectories: true)
+        XCTAssertEqual(repro(["keygen", "--out", keys + "/signer"], cwd: repo.path).code, 0)
+        let r = repro(["audit", key, "--verify-attestation", "--pubkey", keys + "/signer.pub"], cwd: repo.path)
+        XCTAssertEqual(r.code, 1, r.err)
+        XCTAssertTrue(r.err.contains("none of the 4 run(s) behind"), r.err)
+        let lines = r.err.split(separator: "\n")
+        XCTAssertEqual(lines.filter { $0.hasPrefix("  4 runs (") }.count, 1, r.err)
+        XCTAssertLessThanOrEqual(lines.count, 3, r.err)
+    }
+
+}
+
+extension TeamCacheTests {
+    /// `repro push --set` pushes the run made with that --set; B pulls it with the same --set.
+    func testPushAndPullTakeSetAsRunDoes() throws {
+        let t = try makeTeam()
+        let made = repro(["run", "sim.yaml", "--set", "params.n=5", "--json"], cwd: t.a.path, env: envA(t))
+        XCTAssertEqual(made.code, 0, made.err)
+        let push = repro(["push", "sim.yaml", "--set", "params.n=5", "--key", t.keys + "/alice", "--json"], cwd: t.a.path, env: t.env)
+        XCTAssertEqual(push.code, 0, push.err)
+        XCTAssertEqual(parseJSON(push.out)["pushed"]?.intValue, 1, push.out)
+        XCTAssertEqual(parseJSON(push.out)["not_found"], [], push.out)
+        let pull = repro(["pull", "sim.yaml", "--set", "params.n=5"], cwd: t.b, env: t.env)
+        XCTAssertEqual(pull.code, 0, pull.out + pull.err)
+        let hit = repro(["run", "sim.yaml", "--set", "params.n=5", "--json"], cwd: t.b, env: envB(t))
+        XCTAssertEqual(parseJSON(hit.out)["cache"], "hit", hit.err)
+    }
+}

@@ -67,8 +67,12 @@ public enum TeamCacheCommands {
         throw ConfigError("'\(arg)' is not a spec or sweep file, a cache key or a run id")
     }
 
-    static func keys(ofSpec path: String, environment: [String: String]) throws -> [String] {
-        [try Runner(RunRequest(specPath: path, environment: environment)).prepare().key]
+    /// `overrides`: `--set key=value`, as `repro run` takes them (a run made with --set is
+    /// pushed or pulled by naming the same spec and --set).
+    static func keys(ofSpec path: String, environment: [String: String], overrides: [String] = []) throws -> [String] {
+        var request = RunRequest(specPath: path, environment: environment)
+        request.overrides = overrides
+        return [try Runner(request).prepare().key]
     }
 
     static func keys(ofSweep path: String, environment: [String: String]) throws -> [String] {
@@ -78,7 +82,9 @@ public enum TeamCacheCommands {
     /// The runs a push selection names: the servable result of a spec's or a sweep's keys, runs
     /// by id, every run of a key; `all`: every succeeded run. Returns the runs and what was
     /// asked for but is not in the store.
-    public static func runsToPush(_ args: [String], all: Bool, _ c: Context) throws -> (runs: [RunRecord], notFound: [String]) {
+    public static func runsToPush(_ args: [String], all: Bool, overrides: [String] = [], _ c: Context) throws
+        -> (runs: [RunRecord], notFound: [String])
+    {
         if all { return (try c.store.runs(inStatus: .succeeded), []) }
         guard !args.isEmpty else {
             throw ConfigError("say what to push: spec or sweep files, run ids or keys, or --all")
@@ -93,7 +99,7 @@ public enum TeamCacheCommands {
         }
         for a in args {
             switch try classify(a) {
-            case .spec(let p): try byKeys(try keys(ofSpec: p, environment: c.environment), what: p)
+            case .spec(let p): try byKeys(try keys(ofSpec: p, environment: c.environment, overrides: overrides), what: p)
             case .sweep(let p): try byKeys(try keys(ofSweep: p, environment: c.environment), what: p)
             case .key(let k): try byKeys([k], what: "key \(k.prefix(12))")
             case .keyPrefix(let k): try byKeys([try c.store.resolveKey(prefix: k)], what: "key \(k)")
@@ -104,7 +110,9 @@ public enum TeamCacheCommands {
     }
 
     /// The keys a pull selection names (a run id and a key prefix are looked up on the remote).
-    public static func keysToPull(_ args: [String], cache: TeamCache, _ c: Context) throws -> (keys: [String], notFound: [String]) {
+    public static func keysToPull(_ args: [String], cache: TeamCache, overrides: [String] = [], _ c: Context) throws
+        -> (keys: [String], notFound: [String])
+    {
         guard !args.isEmpty else {
             throw ConfigError("say what to pull: spec or sweep files, cache keys or run ids (pulling everything is never what one wants)")
         }
@@ -112,7 +120,7 @@ public enum TeamCacheCommands {
         var notFound: [String] = []
         for a in args {
             switch try classify(a) {
-            case .spec(let p): keys += try self.keys(ofSpec: p, environment: c.environment)
+            case .spec(let p): keys += try self.keys(ofSpec: p, environment: c.environment, overrides: overrides)
             case .sweep(let p): keys += try self.keys(ofSweep: p, environment: c.environment)
             case .key(let k): keys.append(k)
             case .keyPrefix(let k):

@@ -33,8 +33,20 @@ struct Audit: ParsableCommand {
             if verifyAttestation, let pubkey {
                 let c = Attestation.check(runs: resolution.runs, publicKeyPath: pubkey, envelope: attestation, store: store)
                 guard !c.verified.isEmpty else {
-                    let why = c.failures.map { "run \($0.runId): \($0.reason)" }.joined(separator: "; ")
-                    throw Attestation.Failure(message: "verification failed: no run behind \(target) has a valid attestation (\(why))")
+                    // One run per line; the same reason for many runs is said once, with their count.
+                    var byReason: [(String, [String])] = []
+                    for f in c.failures {
+                        let reason = f.reason.replacingOccurrences(of: f.runId, with: "\u{0}run\u{0}")
+                        if let i = byReason.firstIndex(where: { $0.0 == reason }) { byReason[i].1.append(f.runId) } else { byReason.append((reason, [f.runId])) }
+                    }
+                    let lines = byReason.prefix(10).map { reason, ids in
+                        ids.count == 1
+                            ? "  run \(ids[0]): \(reason.replacingOccurrences(of: "\u{0}run\u{0}", with: ids[0]))"
+                            : "  \(ids.count) runs (\(ids.prefix(3).joined(separator: ", "))\(ids.count > 3 ? ", ..." : "")): \(reason.replacingOccurrences(of: "\u{0}run\u{0}", with: "each"))"
+                    }
+                    throw Attestation.Failure(
+                        message: "verification failed: none of the \(c.failures.count) run(s) behind \(target) has a valid attestation:\n"
+                            + lines.joined(separator: "\n"))
                 }
                 check = c
                 Console.err("attestation verified for run \(c.verified.joined(separator: ", "))")

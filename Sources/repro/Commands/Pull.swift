@@ -10,13 +10,15 @@ struct Pull: ParsableCommand {
     @Option(help: "The remote (default: the default remote).") var remote: String?
     @Flag(help: "Also accept unsigned manifests and unknown signers (recorded with each run).") var trustUnsigned = false
     @Flag(help: "Say what would be fetched; fetch nothing.") var dryRun = false
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value, as for run.", valueName: "key=value"))
+    var overrides: [String] = []
     @OptionGroup var output: OutputOptions
 
     func run() throws {
         try reporting {
             let c = try TeamCacheCommands.context(from: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment)
             let cache = try TeamCacheCommands.open(c, remote: remote)
-            let (keys, notFound) = try TeamCacheCommands.keysToPull(selection, cache: cache, c)
+            let (keys, notFound) = try TeamCacheCommands.keysToPull(selection, cache: cache, overrides: overrides, c)
             let display = TransferDisplay()
             let s = try cache.pull(keys: keys, trustUnsigned: trustUnsigned, dryRun: dryRun, progress: display.show)
             display.end()
@@ -31,7 +33,10 @@ struct Pull: ParsableCommand {
                         + (s.missing.isEmpty ? "" : "; \(s.missing.count) key(s) not on the remote"))
                 for n in notFound { Console.out("  not on the remote: \(n)") }
                 if s.acceptedUntrusted > 0 { Console.out("  \(s.acceptedUntrusted) accepted without a trusted signature (--trust-unsigned; recorded)") }
-                for (n, why) in s.untrusted { Console.out("  not served: \(why) (\(n)); add the producer's public key to cache.trusted_keys, or --trust-unsigned") }
+                // The reason names the manifest already, most often: never twice.
+                for (n, why) in s.untrusted {
+                    Console.out("  not served: \(why.contains(n) ? why : "\(why) (\(n))"); add the producer's public key to cache.trusted_keys, or --trust-unsigned")
+                }
                 for (n, why) in s.rejected { Console.out("  REJECTED \(n): \(why)") }
                 for f in s.findings {
                     Console.out("  REPRODUCIBILITY FINDING: key \(f.key.prefix(12)) has \(f.results.count) different results:")

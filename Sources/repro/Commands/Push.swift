@@ -8,6 +8,8 @@ struct Push: ParsableCommand {
 
     @Argument(help: "Spec or sweep files (their current keys), run ids, or cache keys.") var selection: [String] = []
     @Flag(help: "Every succeeded run in the store.") var all = false
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value, as for run (the run made with the same --set).", valueName: "key=value"))
+    var overrides: [String] = []
     @Option(help: "The remote (default: the default remote).") var remote: String?
     @Option(help: "The Ed25519 private key that signs the manifests (default: cache.signing_key).") var key: String?
     @Flag(help: "Push without a signature (nobody will be served it without --trust-unsigned).") var unsigned = false
@@ -16,6 +18,7 @@ struct Push: ParsableCommand {
 
     func validate() throws {
         if all && !selection.isEmpty { throw ValidationError("give either a selection or --all, not both") }
+        if !overrides.isEmpty && (all || selection.isEmpty) { throw ValidationError("--set applies to the spec files named") }
     }
 
     func run() throws {
@@ -23,7 +26,7 @@ struct Push: ParsableCommand {
             let c = try TeamCacheCommands.context(from: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment)
             let cache = try TeamCacheCommands.open(c, remote: remote)
             let signer = try TeamCacheCommands.signingKey(option: key, unsigned: unsigned, c)
-            let (runs, notFound) = try TeamCacheCommands.runsToPush(selection, all: all, c)
+            let (runs, notFound) = try TeamCacheCommands.runsToPush(selection, all: all, overrides: overrides, c)
             let display = TransferDisplay()
             let s = try cache.push(runs, signingKey: signer, dryRun: dryRun, progress: display.show)
             display.end()
