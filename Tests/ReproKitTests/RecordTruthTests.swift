@@ -352,3 +352,39 @@ extension TeamCacheTests {
         XCTAssertEqual(parseJSON(hit.out)["cache"], "hit", hit.err)
     }
 }
+
+extension TeamCacheTests {
+    /// After checking out a commit whose .repro.yaml predates the remote, a run says once that
+    /// the remote is gone; `remote add --local` keeps one whatever commit is checked out.
+    func testAVanishedRemoteIsSaidOnceAndALocalRemoteStays() throws {
+        let t = try makeTeam()
+        XCTAssertEqual(repro(["run", "sim.yaml", "--set", "params.n=91"], cwd: t.b, env: envB(t)).code, 0)
+        XCTAssertEqual(sh(["git", "checkout", "-q", "HEAD~1"], cwd: t.b).code, 0)
+        let first = repro(["run", "sim.yaml", "--set", "params.n=92"], cwd: t.b, env: envB(t))
+        XCTAssertEqual(first.code, 0, first.err)
+        XCTAssertTrue(first.err.contains("note: remote 'origin' (s3://\(t.bucket)/team) was configured before and is not now"), first.err)
+        let second = repro(["run", "sim.yaml", "--set", "params.n=93"], cwd: t.b, env: envB(t))
+        XCTAssertFalse(second.err.contains("was configured before"), "said once: \(second.err)")
+        let add = repro(["remote", "add", "origin", "s3://\(t.bucket)/team", "--endpoint", CloudTestEnv.s3, "--default", "--local"], cwd: t.b)
+        XCTAssertEqual(add.code, 0, add.err)
+        XCTAssertTrue(add.out.contains(".repro/config.yaml"), add.out)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: t.b + "/.repro.yaml"), "nothing written into the work tree")
+        let list = repro(["remote", "list"], cwd: t.b, env: t.env)
+        XCTAssertTrue(list.out.contains("origin"), list.out)
+        XCTAssertEqual(repro(["remote", "remove", "origin"], cwd: t.b).code, 0)
+    }
+
+    /// `remote add` without --endpoint, when a backend of the project names one, says so.
+    func testRemoteAddWithoutTheEndpointABackendUsesHints() throws {
+        let repo = try TempRepo.seeded()
+        repo.write(".repro.yaml", "backends:\n  cloud:\n    type: aws-batch\n    job_queue: q\n    job_definition: d\n    staging: s3://lab-bucket/s\n    endpoint: http://127.0.0.1:9000\n")
+        repo.commitAll("backend")
+        var env = CloudTestEnv.creds
+        env["AWS_ENDPOINT_URL"] = nil
+        env["AWS_ENDPOINT_URL_S3"] = nil
+        let add = repro(["remote", "add", "team", "s3://lab-bucket/team"], cwd: repo.path, env: env)
+        XCTAssertEqual(add.code, 0, add.err)
+        XCTAssertTrue(add.err.contains("backend cloud uses the endpoint http://127.0.0.1:9000"), add.err)
+        XCTAssertTrue(add.err.contains("--endpoint http://127.0.0.1:9000"), add.err)
+    }
+}

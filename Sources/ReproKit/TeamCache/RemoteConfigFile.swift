@@ -7,34 +7,52 @@ import Foundation
 public enum RemoteConfigFile {
     public static func path(repoRoot: String) -> String { repoRoot + "/.repro.yaml" }
 
+    /// The store's own config (`.repro/config.yaml`): remotes there are this clone's, and stay
+    /// whatever commit is checked out.
+    public static func localPath(storeRoot: String) -> String { storeRoot + "/config.yaml" }
+
     /// The remotes written in `.repro.yaml` itself (not the local config's).
     public static func remotes(repoRoot: String) throws(ConfigError) -> [RemoteSettings] {
-        let p = path(repoRoot: repoRoot)
+        try remotes(file: path(repoRoot: repoRoot))
+    }
+
+    /// The remotes written in one config file.
+    public static func remotes(file p: String) throws(ConfigError) -> [RemoteSettings] {
         guard let data = FileManager.default.contents(atPath: p) else { return [] }
         let node = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: p)
         return try StoreConfig.interpret(node).remotes.values.sorted { $0.name < $1.name }
     }
 
     public static func add(_ r: RemoteSettings, repoRoot: String) throws(ConfigError) {
-        var list = try remotes(repoRoot: repoRoot)
+        try add(r, file: path(repoRoot: repoRoot))
+    }
+
+    public static func add(_ r: RemoteSettings, file: String) throws(ConfigError) {
+        var list = try remotes(file: file)
         if let existing = list.first(where: { $0.name == r.name }) {
             throw ConfigError(
                 "a remote named '\(r.name)' already exists (\(existing.location) at \(existing.origin)); `repro remote remove \(r.name)` first")
         }
         if r.isDefault { for i in list.indices { list[i].isDefault = false } }
         list.append(r)
-        try write(list, repoRoot: repoRoot)
+        try write(list, file: file)
     }
 
-    public static func remove(name: String, repoRoot: String) throws(ConfigError) -> RemoteSettings {
-        var list = try remotes(repoRoot: repoRoot)
-        guard let i = list.firstIndex(where: { $0.name == name }) else {
-            let known = list.map(\.name)
-            throw ConfigError("no remote named '\(name)' in \(path(repoRoot: repoRoot))" + (known.isEmpty ? "" : "; configured: \(known.joined(separator: ", "))"))
+    /// Removes a remote from `.repro.yaml`, or else from the store's own config.
+    public static func remove(name: String, repoRoot: String, storeRoot: String? = nil) throws(ConfigError) -> RemoteSettings {
+        let files = [path(repoRoot: repoRoot)] + (storeRoot.map { [localPath(storeRoot: $0)] } ?? [])
+        var known: [String] = []
+        for f in files {
+            var list = try remotes(file: f)
+            guard let i = list.firstIndex(where: { $0.name == name }) else {
+                known += list.map(\.name)
+                continue
+            }
+            let gone = list.remove(at: i)
+            try write(list, file: f)
+            return gone
         }
-        let gone = list.remove(at: i)
-        try write(list, repoRoot: repoRoot)
-        return gone
+        throw ConfigError("no remote named '\(name)' in \(files.joined(separator: " or "))" + (known.isEmpty ? "" : "; configured: \(known.joined(separator: ", "))"))
     }
 
     static func quoted(_ s: String) -> String { JSONValue.string(s).canonical }
@@ -52,8 +70,7 @@ public enum RemoteConfigFile {
         return lines
     }
 
-    static func write(_ list: [RemoteSettings], repoRoot: String) throws(ConfigError) {
-        let p = path(repoRoot: repoRoot)
+    static func write(_ list: [RemoteSettings], file p: String) throws(ConfigError) {
         let original = FileManager.default.contents(atPath: p).map { String(decoding: $0, as: UTF8.self) } ?? ""
         var lines = original.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         if lines.last == "" { lines.removeLast() }

@@ -21,6 +21,26 @@ public enum TeamCacheCommands {
         return Context(repo: repo, store: store, config: config, environment: environment)
     }
 
+    /// A remote with no endpoint goes to AWS S3. When a backend of this project names an
+    /// S3-compatible endpoint, the remote most likely lives there too: the hint says so.
+    public static func endpointHint(config: StoreConfig, remoteEndpoint: String?, environment: [String: String]) -> String? {
+        guard remoteEndpoint == nil, environment["AWS_ENDPOINT_URL_S3"] == nil, environment["AWS_ENDPOINT_URL"] == nil else { return nil }
+        guard let (name, endpoint) = config.backends.sorted(by: { $0.key < $1.key }).lazy
+            .compactMap({ b in b.value.endpoint.map { (b.key, $0) } }).first
+        else { return nil }
+        return "this remote has no endpoint, so it is reached at AWS S3, while backend \(name) uses the endpoint \(endpoint); "
+            + "if the bucket lives there, add it: `repro remote add NAME URL --endpoint \(endpoint)` (or set remotes.NAME.endpoint)"
+    }
+
+    /// A failure to reach a remote, with the endpoint hint when the host could not be resolved.
+    public static func explained(_ error: any Error, _ c: Context, remote name: String?) -> any Error {
+        guard let e = error as? RemoteError, e.curlCode == 6 || e.kind == .unreachable,
+            let remote = try? c.config.remote(named: name),
+            let hint = endpointHint(config: c.config, remoteEndpoint: remote.endpoint, environment: c.environment)
+        else { return error }
+        return RemoteError(e.message + "\n" + hint, kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
+    }
+
     public static func open(_ c: Context, remote name: String?) throws -> TeamCache {
         let remote = try c.config.remote(named: name)
         return try TeamCache(remote: remote, store: c.store, config: c.config, repoRoot: c.repo.workdir, environment: c.environment)

@@ -18,10 +18,27 @@ final class TeamCacheUse {
         throws -> TeamCacheUse?
     {
         if environment["REPRO_NO_REMOTE"] == "1" { return nil }
+        noticeVanishedRemotes(config: config, storeRoot: store.root, log: log)
         guard let remote = try config.runRemote() else { return nil }
         let cache = try TeamCache(remote: remote, store: store, config: config, repoRoot: repoRoot, environment: environment)
         if let why = config.teamCache.unaccepted { log("WARNING: cache.remote.write and cache.signing_key are not used: " + why) }
         return TeamCacheUse(settings: config.teamCache, cache: cache, log: log)
+    }
+
+    /// The remotes configured the last time a run looked: one that is gone now (an old commit
+    /// checked out, whose `.repro.yaml` predates it) is said once, not silently missed.
+    static func noticeVanishedRemotes(config: StoreConfig, storeRoot: String, log: (String) -> Void) {
+        let file = storeRoot + "/known-remotes.json"
+        let now = config.remotes.mapValues { JSONValue.string($0.location.description) }
+        let before = (try? FileIO.readAll(file, limit: 1 << 20)).flatMap { try? JSONParser.parse($0) }?.objectValue ?? [:]
+        for (name, url) in before.sorted(by: { $0.key < $1.key }) where now[name] == nil {
+            let u = url.stringValue ?? "?"
+            log("note: remote '\(name)' (\(u)) was configured before and is not now (the .repro.yaml of this commit does not name it), "
+                + "so results it holds are not looked up. To keep it whatever commit is checked out: `repro remote add \(name) \(u) --local`")
+        }
+        guard before != now else { return }
+        // Best effort: a read-only store must not fail a run over this note.
+        try? FileIO.writeAtomically(Array(JSONValue.object(now).canonical.utf8), to: file, sync: false)
     }
 
     init(settings: TeamCacheSettings, cache: TeamCache?, log: @escaping (String) -> Void) {

@@ -18,9 +18,15 @@ struct Pull: ParsableCommand {
         try reporting {
             let c = try TeamCacheCommands.context(from: FileManager.default.currentDirectoryPath, environment: ProcessInfo.processInfo.environment)
             let cache = try TeamCacheCommands.open(c, remote: remote)
-            let (keys, notFound) = try TeamCacheCommands.keysToPull(selection, cache: cache, overrides: overrides, c)
             let display = TransferDisplay()
-            let s = try cache.pull(keys: keys, trustUnsigned: trustUnsigned, dryRun: dryRun, progress: display.show)
+            let (keys, notFound): ([String], [String])
+            let s: TeamCache.PullSummary
+            do {
+                (keys, notFound) = try TeamCacheCommands.keysToPull(selection, cache: cache, overrides: overrides, c)
+                s = try cache.pull(keys: keys, trustUnsigned: trustUnsigned, dryRun: dryRun, progress: display.show)
+            } catch {
+                throw TeamCacheCommands.explained(error, c, remote: remote)
+            }
             display.end()
             if output.json {
                 var o = s.json.objectValue ?? [:]

@@ -28,7 +28,10 @@ struct Push: ParsableCommand {
             let signer = try TeamCacheCommands.signingKey(option: key, unsigned: unsigned, c)
             let (runs, notFound) = try TeamCacheCommands.runsToPush(selection, all: all, overrides: overrides, c)
             let display = TransferDisplay()
-            let s = try cache.push(runs, signingKey: signer, dryRun: dryRun, progress: display.show)
+            let s: TeamCache.PushSummary
+            do { s = try cache.push(runs, signingKey: signer, dryRun: dryRun, progress: display.show) } catch {
+                throw TeamCacheCommands.explained(error, c, remote: remote)
+            }
             display.end()
             if output.json {
                 var o = s.json.objectValue ?? [:]

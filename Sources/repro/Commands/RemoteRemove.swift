@@ -11,7 +11,9 @@ struct RemoteRemove: ParsableCommand {
     func run() throws {
         try reporting {
             let repo = try GitRepository(discoveringFrom: FileManager.default.currentDirectoryPath)
-            let gone = try RemoteConfigFile.remove(name: name, repoRoot: repo.workdir)
+            let gone = try RemoteConfigFile.remove(
+                name: name, repoRoot: repo.workdir,
+                storeRoot: Store.defaultRoot(repoRoot: repo.workdir, environment: ProcessInfo.processInfo.environment))
             Console.out("removed remote \(name) (\(gone.location)); nothing in the bucket was deleted")
         }
     }
