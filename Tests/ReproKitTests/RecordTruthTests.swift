@@ -388,3 +388,59 @@ extension TeamCacheTests {
         XCTAssertTrue(add.err.contains("--endpoint http://127.0.0.1:9000"), add.err)
     }
 }
+
+extension HookTests {
+    /// Entries whose outputs were evicted are not "current again": they cannot be served.
+    func testCheckoutDoesNotCallEvictedEntriesCurrentAgain() throws {
+        let repo = try twoSpecRepo()
+        XCTAssertEqual(repro(["hooks", "install"], cwd: repo.path).code, 0)
+        XCTAssertEqual(repro(["run", "a.yaml"], cwd: repo.path).code, 0)
+        XCTAssertEqual(repro(["run", "b.yaml"], cwd: repo.path).code, 0)
+        let first = repo.git("rev-parse", "HEAD").trimmingCharacters(in: .whitespacesAndNewlines)
+        repo.write("a.sh", (repo.read("a.sh") ?? "") + "# faster\n", executable: true)
+        repo.write("b.sh", (repo.read("b.sh") ?? "") + "# faster\n", executable: true)
+        XCTAssertTrue(git(repo, ["commit", "-qam", "tweak both"]).err.contains("2 cache entries now stale"))
+        // Both stale entries' outputs are evicted.
+        XCTAssertEqual(parseJSON(repro(["cache", "gc", "--stale", "--json"], cwd: repo.path).out)["entries_evicted"], .int(2))
+        let back = git(repo, ["checkout", "-q", first])
+        XCTAssertFalse(back.err.contains("current again"), back.err)
+        XCTAssertEqual(status(repo)["current"], .int(0))
+        XCTAssertEqual(status(repo)["evicted"], .int(2))
+    }
+}
+
+extension VerifyTests {
+    /// Perturbed verify runs are their own line in `cache status`, not "invalidated by hand".
+    func testCacheStatusNamesPerturbedVerifyRuns() throws {
+        let repo = try fixtureRepo("threads.py")
+        _ = verify(repo, ["--backends", "local", "--perturb"])
+        let st = parseJSON(repro(["cache", "status", "--json"], cwd: repo.path).out)
+        XCTAssertEqual(st["invalidated"], .int(0), "\(st)")
+        XCTAssertGreaterThan(st["perturbed"]?.intValue ?? 0, 2)
+        let text = repro(["cache", "status"], cwd: repo.path).out
+        XCTAssertFalse(text.contains("invalidated by hand"), text)
+        XCTAssertTrue(text.contains("`repro verify --perturb` runs: recorded, never served"), text)
+    }
+}
+
+extension AuditTests {
+    /// `lineage` lists runs in `audit`'s order: clean before uncommitted-patch runs, newest first.
+    func testLineageAndAuditListRunsInOneOrder() throws {
+        let repo = try TempRepo.seeded()
+        let clean = runJSON(repo, ["run", "sim.yaml"])
+        repo.write("sim/extra.txt", "uncommitted\n")
+        let dirty = runJSON(repo, ["run", "sim.yaml", "--allow-dirty"])
+        XCTAssertEqual(dirty["dirty"], .bool(true))
+        let sha = dirty["outputs"]?.arrayValue?.first { $0["name"] == "result.json" }?["sha256"]?.stringValue ?? ""
+        let audit = runJSON(repo, ["audit", sha])
+        let auditOrder = audit["runs"]?.arrayValue?.compactMap { $0["run_id"]?.stringValue } ?? []
+        let lineage = runJSON(repo, ["lineage", clean["run_id"]?.stringValue ?? ""])
+        _ = lineage
+        // Both runs made the same bytes: audit of the hash lists the clean one first.
+        XCTAssertEqual(auditOrder.first, clean["run_id"]?.stringValue, "\(auditOrder)")
+        let store = try Store(root: repo.path + "/.repro")
+        let both = try [XCTUnwrap(store.run(id: clean["run_id"]?.stringValue ?? "")), XCTUnwrap(store.run(id: dirty["run_id"]?.stringValue ?? ""))]
+        let graph = try Lineage(store: store, repoRoot: repo.path).graph(from: both.reversed())
+        XCTAssertEqual(graph.nodes.map(\.runId), auditOrder)
+    }
+}

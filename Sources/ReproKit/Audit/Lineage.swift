@@ -60,7 +60,10 @@ public struct Lineage {
                 if nodes[e.from] == nil, let parent = try? store.run(id: e.from) { queue.append(parent) }
             }
         }
-        return (nodes.values.sorted { $0.startedAt < $1.startedAt }, edges.sorted { ($0.from, $0.to, $0.input) < ($1.from, $1.to, $1.input) })
+        // The order `repro audit` lists runs in: clean runs before uncommitted-patch ones,
+        // newest first.
+        let ordered = nodes.values.sorted { ($0.dirty ? 1 : 0, $1.startedAt) < ($1.dirty ? 1 : 0, $0.startedAt) }
+        return (ordered, edges.sorted { ($0.from, $0.to, $0.input) < ($1.from, $1.to, $1.input) })
     }
 
     public static func json(nodes: [RunRecord], edges: [Edge]) -> JSONValue {

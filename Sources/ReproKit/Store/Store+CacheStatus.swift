@@ -9,6 +9,8 @@ public struct CacheStatus: Sendable {
     public var failed = 0
     public var interrupted = 0
     public var invalidated = 0
+    /// Runs of `repro verify --perturb`: recorded under perturbed environments, never served.
+    public var perturbed = 0
     /// Compressed bytes of the blobs the store holds.
     public var bytes: Int64 = 0
     public var blobs = 0
@@ -20,7 +22,7 @@ public struct CacheStatus: Sendable {
         .object([
             "current": .int(Int64(current)), "stale": .int(Int64(stale)), "expired": .int(Int64(expired)),
             "evicted": .int(Int64(evicted)), "failed": .int(Int64(failed)), "interrupted": .int(Int64(interrupted)),
-            "invalidated": .int(Int64(invalidated)), "bytes": .int(bytes), "blobs": .int(Int64(blobs)),
+            "invalidated": .int(Int64(invalidated)), "perturbed": .int(Int64(perturbed)), "bytes": .int(bytes), "blobs": .int(Int64(blobs)),
             "head": .string(headCommit), "max_age_s": .double(maxAge),
             "reasons": .array(
                 reasons.map { r in
@@ -55,6 +57,7 @@ extension Store {
                 WHEN status = 'interrupted' THEN 'interrupted'
                 WHEN status = 'running' THEN 'running'
                 WHEN outputs_evicted_at IS NOT NULL THEN 'evicted'
+                WHEN invalidated_reason LIKE 'verify --perturb%' THEN 'perturbed'
                 WHEN invalidated_reason IS NOT NULL THEN 'invalidated'
                 WHEN c.stale_json IS NOT NULL THEN 'stale'
                 WHEN finished_at < ? THEN 'expired'
@@ -69,6 +72,7 @@ extension Store {
             case "interrupted": st.interrupted = n
             case "evicted": st.evicted = n
             case "invalidated": st.invalidated = n; st.stale += n
+            case "perturbed": st.perturbed = n
             case "stale": st.stale += n
             case "expired": st.expired = n
             case "current": st.current = n

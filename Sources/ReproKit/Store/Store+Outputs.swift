@@ -31,7 +31,7 @@ extension Store {
     /// Runs with an output whose content has this hash, with that output's name; newest first.
     public func runsProducing(sha256: String) throws -> [(RunRecord, String)] {
         let rows = try db.prepare(
-            "SELECT o.run_id, o.name FROM outputs o JOIN runs r USING (run_id) WHERE o.sha256 = ? ORDER BY r.started_at DESC"
+            "SELECT o.run_id, o.name FROM outputs o JOIN runs r USING (run_id) WHERE o.sha256 = ? ORDER BY r.dirty, r.started_at DESC"
         ).query([.text(sha256)]) { ($0.text(0), $0.text(1)) }
         var out: [(RunRecord, String)] = []
         for (id, name) in rows {

@@ -46,9 +46,11 @@ extension Store {
             return id
         }
         // Entries per code identity (an index-only scan), and what was last decided for each.
+        // The counts the hook prints are of entries that can be served: one whose outputs were
+        // evicted or that was invalidated does not become "current again".
         let groups = try db.prepare(
             """
-            SELECT r.code_json, count(*), c.stale_json, c.code_json IS NOT NULL
+            SELECT r.code_json, sum(r.outputs_evicted_at IS NULL AND r.invalidated_reason IS NULL), c.stale_json, c.code_json IS NOT NULL
             FROM runs r LEFT JOIN code_states c ON c.code_json = r.code_json
             WHERE r.status = 'succeeded' GROUP BY r.code_json
             """

@@ -23,6 +23,9 @@ struct CacheStatusCommand: ParsableCommand {
                 "  expired      \(st.expired)  (older than \(DurationText.format(st.maxAge)))",
                 "  evicted      \(st.evicted)",
                 "  failed       \(st.failed)\(st.interrupted > 0 ? ", interrupted \(st.interrupted)" : "")",
+            ]
+            if st.perturbed > 0 { lines.append("  verify runs  \(st.perturbed)  (`repro verify --perturb` runs: recorded, never served)") }
+            lines += [
                 "  blobs        \(st.blobs), \(Format.bytes(st.bytes)) stored",
             ]
             if !st.reasons.isEmpty {
