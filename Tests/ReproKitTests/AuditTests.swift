@@ -116,7 +116,7 @@ final class AuditTests: XCTestCase {
         try FileManager.default.removeItem(atPath: missing)
 
         let r = repro(["fsck", "--json"], cwd: repo.path)
-        XCTAssertEqual(r.code, 1)
+        XCTAssertEqual(r.code, 4, "damage exits 4")
         let report = parseJSON(r.out)
         let kinds = (report["problems"]?.arrayValue ?? []).compactMap { $0["kind"]?.stringValue }
         XCTAssertTrue(kinds.contains("corrupt-blob"), r.out)

@@ -6,6 +6,7 @@ import XCTest
 extension Store {
     /// Undoes the schema changes after migration 6, newest first.
     static let laterColumnsDowngrade = """
+        ALTER TABLE runs DROP COLUMN submitter_json;
         DROP INDEX runs_by_key_newest;
         DROP INDEX runs_by_name_newest;
         DROP INDEX runs_durations;

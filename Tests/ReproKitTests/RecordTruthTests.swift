@@ -128,6 +128,14 @@ final class RecordTruthTests: XCTestCase {
         XCTAssertEqual(kept.count, 2, "one bytecode folder per code identity")
         // The recorded environment does not carry the folder (it follows from the code identity).
         XCTAssertNil(second["env"]?["PYTHONPYCACHEPREFIX"])
+        // Uncommitted edits too: each patch is its own identity, its own bytecode.
+        for v in ["5", "7"] {
+            repo.write("mod.py", "V = \(v)\n")
+            XCTAssertEqual(utimensat(AT_FDCWD, repo.path + "/mod.py", &times, 0), 0)
+            let dirty = runJSON(repo, ["run", "sim.yaml", "--allow-dirty"])
+            let path = dirty["outputs"]?.arrayValue?.first?["path"]?.stringValue ?? ""
+            XCTAssertEqual(try String(contentsOfFile: path, encoding: .utf8), v, "an uncommitted edit ran old bytecode")
+        }
     }
 }
 

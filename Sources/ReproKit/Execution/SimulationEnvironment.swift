@@ -41,8 +41,11 @@ public enum SimulationEnvironment {
     /// holding a copy of the records can test guesses of it offline.
     /// Where Python keeps bytecode for one code identity: under the store, so nothing is
     /// written into the work tree, and a new identity starts with none.
-    public static func bytecodeDir(storeRoot: String, code: JSONValue) -> String {
-        storeRoot + "/pycache/" + Hashing.sha256Hex(code.canonical).prefix(16)
+    /// `patch`: the uncommitted changes a dirty run includes (each edit is its own identity).
+    public static func bytecodeDir(storeRoot: String, code: JSONValue, patch: [UInt8]?) -> String {
+        var bytes = code.canonicalBytes
+        if let patch { bytes += [0] + Array(Hashing.sha256Hex(patch).utf8) }
+        return storeRoot + "/pycache/" + Hashing.sha256Hex(bytes).prefix(16)
     }
 
     public static func recorded(_ env: [String: String], passthrough: [String], key: SymmetricKey) -> JSONValue {

@@ -23,7 +23,7 @@ extension Runner {
         // A worker that shares no disk checks out a fresh tree: its bytecode is fresh too, unless
         // the spec chose a folder of its own.
         let bytecode = remote || spec.env["PYTHONPYCACHEPREFIX"] != nil
-            ? nil : SimulationEnvironment.bytecodeDir(storeRoot: p.store.root, code: p.identity.keyJSON)
+            ? nil : p.bytecodeDir
         // Marks the folder used (gc removes idle ones); Python makes it when it first writes.
         if let bytecode { _ = utimensat(AT_FDCWD, bytecode, nil, 0) }
         var env = SimulationEnvironment.build(

@@ -47,6 +47,7 @@ public final class Runner {
         var inputs: [InputFile] { shared.inputs }
         /// `.repro/config.yaml`, read once per command.
         var config: StoreConfig { shared.config }
+        var bytecodeDir: String { shared.bytecodeDir }
 
         final class Shared {
             let repo: GitRepository
@@ -55,8 +56,11 @@ public final class Runner {
             let patch: [UInt8]?
             let inputs: [InputFile]
             let config: StoreConfig
+            /// Where Python keeps this code identity's bytecode (once per identity, not per point).
+            let bytecodeDir: String
 
             init(repo: GitRepository, store: Store, identity: CodeIdentity, patch: [UInt8]?, inputs: [InputFile], config: StoreConfig) {
+                bytecodeDir = SimulationEnvironment.bytecodeDir(storeRoot: store.root, code: identity.keyJSON, patch: patch)
                 self.repo = repo
                 self.store = store
                 self.identity = identity
