@@ -253,11 +253,12 @@ final class ConfigTests: XCTestCase {
         let c = try StoreConfig.load(storeRoot: repo.path + "/.repro", repoRoot: repo.path)
         XCTAssertEqual(c.maxAge, 7 * 86400)
         XCTAssertEqual(c.backends["cloud"]?.type, "slurm-rest")
-        XCTAssertEqual(c.backends["cloud"]?.url, "http://cluster.example.org:6820")
-        XCTAssertEqual(c.backends["cloud"]?.staging, S3Location(bucket: "my-bucket", prefix: "me"), "the local file wins key by key")
-        XCTAssertEqual(c.backends["cloud"]?.user, "alice", "keys the local file does not set stay")
-        XCTAssertEqual(c.backends["cloud"]?.pollInterval, 5)
-        XCTAssertEqual(c.backends["shared"]?.slurm.workdir, "/shared/repro")
+        let cloud = try XCTUnwrap(c.backends["cloud"]?.options as? SlurmRestSettings, "typed slurm-rest settings")
+        XCTAssertEqual(cloud.url, "http://cluster.example.org:6820")
+        XCTAssertEqual(cloud.staging, S3Location(bucket: "my-bucket", prefix: "me"), "the local file wins key by key")
+        XCTAssertEqual(cloud.user, "alice", "keys the local file does not set stay")
+        XCTAssertEqual(cloud.pollInterval, 5)
+        XCTAssertEqual((c.backends["shared"]?.options as? StoreConfig.Slurm)?.workdir, "/shared/repro")
 
         func error(_ yaml: String) -> String {
             repo.write(".repro.yaml", yaml)

@@ -408,7 +408,7 @@ extension RemoteTests {
         let (_, env) = try CloudTestEnv.addCloudBackend(to: repo)
         let config = try StoreConfig.load(storeRoot: repo.path + "/.repro", repoRoot: repo.path)
         let store = try Store(root: repo.path + "/.repro")
-        let backend = try SlurmRestBackend(name: "cloud", settings: try XCTUnwrap(config.backends["cloud"]), store: store, environment: env)
+        let backend = try SlurmRestBackend(name: "cloud", settings: try XCTUnwrap(config.backends["cloud"]?.options as? SlurmRestSettings), store: store, environment: env)
         var m = TaskManifest.failure(runId: "r1", message: "")
         m.status = .succeeded
         m.exitCode = 0

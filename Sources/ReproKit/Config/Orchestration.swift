@@ -22,7 +22,9 @@ import Foundation
 /// ```
 public struct Orchestration: Sendable {
     public var cloud: String?
-    public var askDefault = "local"
+    /// What the middle band runs on when there is no terminal to ask on.
+    public enum AskDefault: String, Sendable { case local, cloud }
+    public var askDefault = AskDefault.local
     public var localBelow: Double = 3600
     public var cloudAbove: Double = 36000
     public var defaultEstimate: Double = 300
@@ -66,14 +68,14 @@ public struct Orchestration: Sendable {
             switch k {
             case "cloud":
                 let name = try text(v, k)
-                guard Backends.isValidName(name), name != "auto" else {
+                guard Backends.isValidName(name), name != Backends.auto else {
                     throw ConfigError("\(v.origin): orchestration.cloud '\(name)' must name a backend (slurm, or one under backends:)")
                 }
                 o.cloud = name
             case "ask_default":
                 let t = try text(v, k)
-                guard t == "local" || t == "cloud" else { throw ConfigError("\(v.origin): orchestration.ask_default must be local or cloud") }
-                o.askDefault = t
+                guard let choice = AskDefault(rawValue: t) else { throw ConfigError("\(v.origin): orchestration.ask_default must be local or cloud") }
+                o.askDefault = choice
             case "thresholds":
                 guard case .mapping(let tp, _) = v else {
                     throw ConfigError("\(v.origin): orchestration.thresholds must be a mapping such as {local_below: 1h, cloud_above: 10h}")

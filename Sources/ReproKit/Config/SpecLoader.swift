@@ -288,7 +288,7 @@ public enum SpecLoader {
     }
 
     static func backend(_ node: SpecNode?) throws(ConfigError) -> String {
-        guard let node else { return "auto" }
+        guard let node else { return Backends.auto }
         let backend = try string(node, key: "backend")
         // Named backends live in .repro.yaml: the name is checked against it when the spec runs.
         guard Backends.isValidName(backend) else {
@@ -366,115 +366,5 @@ public enum SpecLoader {
             }
         }
         return reportY
-    }
-
-    // MARK: field helpers
-
-    private static func describe(_ v: JSONValue) -> String {
-        switch v {
-        case .string(let s): return "the string '\(s)'"
-        default: return "\(v.canonical) (\(v.typeName))"
-        }
-    }
-
-    private static func string(_ node: SpecNode, key: String) throws(ConfigError) -> String {
-        guard case .scalar(let s, _, _) = node else {
-            throw ConfigError("\(node.origin): \(key) must be a string, not a \(node.kindName)")
-        }
-        return s
-    }
-
-    /// A scalar's text as written (so `--cells 1000` and `OMP_NUM_THREADS: 1` pass through).
-    private static func scalarText(_ node: SpecNode, key: String) throws(ConfigError) -> String {
-        guard case .scalar(let s, let plain, let origin) = node else {
-            throw ConfigError("\(node.origin): \(key) must be a single value, not a \(node.kindName)")
-        }
-        if plain, case .null = YAMLCore.resolve(s) {
-            throw ConfigError("\(origin): \(key) is empty; give it a value or remove it")
-        }
-        return s
-    }
-
-    private static func stringList(_ node: SpecNode, key: String) throws(ConfigError) -> [String] {
-        switch node {
-        case .scalar(let s, _, _): return [s]
-        case .sequence(let items, _):
-            var out: [String] = []
-            for (i, item) in items.enumerated() { out.append(try scalarText(item, key: "\(key)[\(i)]")) }
-            return out
-        case .mapping(_, let origin):
-            throw ConfigError("\(origin): \(key) must be a list of paths, not a mapping")
-        }
-    }
-
-    /// Repo-relative paths: no absolute paths, no `..`; `./a/` is stored as `a`.
-    private static func pathList(_ node: SpecNode?, key: String, default def: [String]) throws(ConfigError) -> [String] {
-        guard let node else { return def }
-        var out = Set<String>()
-        for (i, raw) in try stringList(node, key: key).enumerated() {
-            guard let p = RepoPath.normalize(raw) else {
-                throw ConfigError(
-                    "\(node.origin): \(key)[\(i)] '\(raw)' must be a path relative to the repository root, without '..'")
-            }
-            out.insert(p)
-        }
-        if out.isEmpty { return def }
-        return out.sorted()
-    }
-
-    private static func isEnvName(_ s: String) -> Bool {
-        guard let f = s.first, f == "_" || (f.isASCII && f.isLetter) else { return false }
-        return s.allSatisfy { $0 == "_" || ($0.isASCII && ($0.isLetter || $0.isNumber)) }
-    }
-
-    private static func editDistance(_ a: String, _ b: String) -> Int {
-        let a = Array(a), b = Array(b)
-        var prev = Array(0...b.count)
-        for i in 1...max(a.count, 1) where !a.isEmpty {
-            var cur = [i] + Array(repeating: 0, count: b.count)
-            for j in stride(from: 1, through: b.count, by: 1) {
-                cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            prev = cur
-        }
-        return prev[b.count]
-    }
-}
-
-/// Normalizes repo-relative paths.
-public enum RepoPath {
-    /// `./a//b/` → `a/b`; `.` stays `.`; nil for absolute paths or paths that climb out with `..`.
-    public static func normalize(_ raw: String) -> String? {
-        guard !raw.hasPrefix("/") else { return nil }
-        let parts = raw.split(separator: "/").filter { $0 != "." }
-        guard !parts.contains("..") else { return nil }
-        return parts.isEmpty ? "." : parts.joined(separator: "/")
-    }
-
-    /// A file path (absolute, or relative to the current directory) as a path relative to the
-    /// repository root when it lies inside it, so records do not depend on where repro ran.
-    public static func relative(_ path: String, repo: String) -> String {
-        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-        var parts: [Substring] = []
-        for piece in absolute.split(separator: "/") {
-            if piece == "." { continue }
-            if piece == ".." { if !parts.isEmpty { parts.removeLast() }; continue }
-            parts.append(piece)
-        }
-        // Appended piece by piece: `joined` over substrings costs a generic instantiation
-        // (~280,000 instructions) on every miss.
-        var clean = ""
-        for part in parts {
-            clean += "/"
-            clean += part
-        }
-        if clean.isEmpty { clean = "/" }
-        if clean.hasPrefix(repo + "/") { return String(clean.dropFirst(repo.count + 1)) }
-        // Symlinks resolved only when the plain path is not inside.
-        let root = (repo as NSString).resolvingSymlinksInPath
-        if clean.hasPrefix(root + "/") { return String(clean.dropFirst(root.count + 1)) }
-        let resolved = (clean as NSString).resolvingSymlinksInPath
-        for base in [repo, root] where resolved.hasPrefix(base + "/") { return String(resolved.dropFirst(base.count + 1)) }
-        return clean
     }
 }

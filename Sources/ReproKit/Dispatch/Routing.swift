@@ -111,17 +111,30 @@ public final class EstimateHistory {
 public struct Routing: Sendable {
     public var backend: String
     public var reason: String
-    /// How it was chosen: `option` (--backend), `spec` (backend: NAME), `auto`, `prompt`,
-    /// `ask_default`, `fallback`, `burst`.
-    public var by: String
+    /// How it was chosen.
+    public enum Choice: String, Sendable {
+        /// `--backend NAME`
+        case option
+        /// `backend: NAME` in the spec
+        case spec
+        /// `backend: auto`, by the estimate's band
+        case auto
+        /// asked on the terminal (the middle band)
+        case prompt
+        /// the middle band with no terminal: `orchestration.ask_default`
+        case askDefault = "ask_default"
+        /// the chosen backend failed; run locally
+        case fallback
+    }
+    public var by: Choice
 
-    public init(backend: String, reason: String, by: String) {
+    public init(backend: String, reason: String, by: Choice) {
         self.backend = backend
         self.reason = reason
         self.by = by
     }
 
-    public var json: JSONValue { ["backend": .string(backend), "reason": .string(reason), "by": .string(by)] }
+    public var json: JSONValue { ["backend": .string(backend), "reason": .string(reason), "by": .string(by.rawValue)] }
 }
 
 /// ADR-007's rule for `backend: auto`: under `local_below` local; over `cloud_above` the
@@ -134,29 +147,29 @@ public enum Router {
     public static func route(
         requested: String?, specBackend: String, estimate e: RuntimeEstimate, config: StoreConfig, ask: Ask?
     ) -> Routing {
-        if let requested, requested != "auto" { return Routing(backend: requested, reason: "--backend \(requested)", by: "option") }
-        if specBackend != "auto" { return Routing(backend: specBackend, reason: "the spec says backend: \(specBackend)", by: "spec") }
+        if let requested, requested != Backends.auto { return Routing(backend: requested, reason: "--backend \(requested)", by: .option) }
+        if specBackend != Backends.auto { return Routing(backend: specBackend, reason: "the spec says backend: \(specBackend)", by: .spec) }
         let o = config.orchestration
         let est = "estimate \(DurationText.format(e.seconds.rounded())) (\(e.tier.rawValue))"
         if e.seconds < o.localBelow {
-            return Routing(backend: "local", reason: "\(est) is under local_below \(DurationText.format(o.localBelow))", by: "auto")
+            return Routing(backend: Backends.local, reason: "\(est) is under local_below \(DurationText.format(o.localBelow))", by: .auto)
         }
         guard let cloud = o.cloud else {
             return Routing(
-                backend: "local", reason: "\(est) is over local_below \(DurationText.format(o.localBelow)), but orchestration.cloud is not set; running locally",
-                by: "auto")
+                backend: Backends.local, reason: "\(est) is over local_below \(DurationText.format(o.localBelow)), but orchestration.cloud is not set; running locally",
+                by: .auto)
         }
         if e.seconds > o.cloudAbove {
-            return Routing(backend: cloud, reason: "\(est) is over cloud_above \(DurationText.format(o.cloudAbove))", by: "auto")
+            return Routing(backend: cloud, reason: "\(est) is over cloud_above \(DurationText.format(o.cloudAbove))", by: .auto)
         }
         let band = "\(est) is between \(DurationText.format(o.localBelow)) and \(DurationText.format(o.cloudAbove))"
-        let defaultChoice = o.askDefault == "cloud" ? cloud : "local"
-        if let ask, let answer = ask("\(band). Run it locally or on \(cloud)?", ["local", cloud], defaultChoice) {
-            return Routing(backend: answer, reason: "\(band); you chose \(answer)", by: "prompt")
+        let defaultChoice = o.askDefault == .cloud ? cloud : Backends.local
+        if let ask, let answer = ask("\(band). Run it locally or on \(cloud)?", [Backends.local, cloud], defaultChoice) {
+            return Routing(backend: answer, reason: "\(band); you chose \(answer)", by: .prompt)
         }
         return Routing(
-            backend: defaultChoice, reason: "\(band); no terminal to ask on, so orchestration.ask_default (\(o.askDefault)) chose \(defaultChoice)",
-            by: "ask_default")
+            backend: defaultChoice, reason: "\(band); no terminal to ask on, so orchestration.ask_default (\(o.askDefault.rawValue)) chose \(defaultChoice)",
+            by: .askDefault)
     }
 
     /// The cores a run asks for (`resources.cpus`, default 1): what core-hour prices multiply.

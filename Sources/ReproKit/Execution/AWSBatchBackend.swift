@@ -8,10 +8,10 @@ import Foundation
 /// as a new attempt. Batch's own retries stay off (`retryStrategy.attempts = 1`).
 public final class AWSBatchBackend: StagedBackend {
     public let name: String
-    public let type = "aws-batch"
-    public let capabilities: BackendCapabilities
+    public var type: String { Self.typeName }
+    public var capabilities: BackendCapabilities { Self.traits }
     public let taskRoot = RemoteStaging.placeholderRoot
-    let settings: BackendSettings
+    let settings: AWSBatchSettings
     let environment: [String: String]
     let staging: RemoteStaging
     let aws: AWSSettings
@@ -29,7 +29,7 @@ public final class AWSBatchBackend: StagedBackend {
     var pollInterval: Double { settings.pollInterval }
 
     public init(
-        name: String, settings: BackendSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
+        name: String, settings: AWSBatchSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
         clock: @escaping @Sendable () -> Double = { Clock.now() }
     ) throws {
         guard let loc = settings.staging else { throw ConfigError("\(settings.origin): backends.\(name) needs staging: s3://bucket/prefix") }
@@ -45,8 +45,6 @@ public final class AWSBatchBackend: StagedBackend {
         endpoint = settings.batchEndpoint ?? environment["AWS_ENDPOINT_URL_BATCH"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             ?? "https://batch.\(region).amazonaws.com"
         grace = ManifestGrace(seconds: settings.manifestGrace)
-        capabilities = BackendCapabilities(
-            outlivesSubmitter: true, sharesFileSystem: false, jobArrays: true, maxParallel: 0, pricePerCoreHour: 0)
     }
 
     // MARK: - the Batch API

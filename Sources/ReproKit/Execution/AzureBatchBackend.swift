@@ -9,14 +9,14 @@ import Foundation
 /// (`maxTaskRetryCount: 0`) and resubmits a lost task as a new attempt.
 public final class AzureBatchBackend: StagedBackend {
     public let name: String
-    public let type = "azure-batch"
-    public let capabilities: BackendCapabilities
+    public var type: String { Self.typeName }
+    public var capabilities: BackendCapabilities { Self.traits }
     public let taskRoot = RemoteStaging.placeholderRoot
     public static let apiVersion = "2024-07-01.20.0"
     /// AddTaskCollection's limits.
     static let tasksPerCall = 100
     static let bytesPerCall = 1_000_000
-    let settings: BackendSettings
+    let settings: AzureBatchSettings
     let environment: [String: String]
     let staging: RemoteStaging
     let http = HTTPClient()
@@ -31,7 +31,7 @@ public final class AzureBatchBackend: StagedBackend {
     var pollInterval: Double { settings.pollInterval }
 
     public init(
-        name: String, settings: BackendSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
+        name: String, settings: AzureBatchSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
         clock: @escaping @Sendable () -> Double = { Clock.now() }
     ) throws {
         guard let loc = settings.staging else { throw ConfigError("\(settings.origin): backends.\(name) needs container") }
@@ -49,7 +49,6 @@ public final class AzureBatchBackend: StagedBackend {
         let blob = try AzureBlobClient(account: settings.storageAccount, endpoint: settings.blobEndpoint, environment: environment, retry: retry)
         staging = RemoteStaging(store: blob, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
         grace = ManifestGrace(seconds: settings.manifestGrace)
-        capabilities = BackendCapabilities(outlivesSubmitter: true, sharesFileSystem: false, jobArrays: false, maxParallel: 0, pricePerCoreHour: 0)
     }
 
     // MARK: - the Batch API

@@ -96,37 +96,9 @@ public struct CollectedTask: Sendable {
 
 /// What a backend can do, and what an hour of it costs. Code outside the backend files asks
 /// these questions, never the backend's name.
-public struct BackendCapabilities: Sendable {
-    /// Tasks run inside this repro process (a thread pool): they die with it, nobody else can
-    /// ingest them, and their files can be recycled.
-    public var runsInProcess: Bool = false
-    /// Tasks outlive the submitting process (a scheduler): they have job ids, can be detached
-    /// from and picked up by `repro status` / `repro wait`.
-    public var outlivesSubmitter: Bool = true
-    /// Tasks see this machine's files (the repository, the store): false for a machine reached
-    /// through object storage, where everything a task needs is uploaded.
-    public var sharesFileSystem: Bool = true
-    public var jobArrays: Bool
-    /// Tasks it runs at once (0: as many as the scheduler allows).
-    public var maxParallel: Int
-    /// Price of one core-hour in the user's currency (0 for the local machine).
-    public var pricePerCoreHour: Double
+/// What the dispatcher asks of a backend it holds: its type's traits.
+public typealias BackendCapabilities = BackendTraits
 
-    public init(
-        runsInProcess: Bool = false, outlivesSubmitter: Bool = true, sharesFileSystem: Bool = true, jobArrays: Bool, maxParallel: Int,
-        pricePerCoreHour: Double
-    ) {
-        self.runsInProcess = runsInProcess
-        self.outlivesSubmitter = outlivesSubmitter
-        self.sharesFileSystem = sharesFileSystem
-        self.jobArrays = jobArrays
-        self.maxParallel = maxParallel
-        self.pricePerCoreHour = pricePerCoreHour
-    }
-}
-
-/// A submitted task: which run, its reference on the backend (a folder, or an s3:// prefix),
-/// and the scheduler's id for it.
 public struct TaskHandle: Sendable {
     public var runId: String
     public var ref: String
@@ -172,18 +144,44 @@ public struct TaskStatus: Sendable {
 
 /// Builds the backend a name refers to: `local` and `slurm` are built in; other names come
 /// from `backends:` in `.repro.yaml` / `.repro/config.yaml`.
+/// The backend types, and what is asked of a backend by its name.
 public enum Backends {
-    public static let builtIn = ["local", "slurm"]
-    public static let types = ["local", "slurm", "slurm-rest", "aws-batch", "azure-batch"]
+    /// Every backend type, once: adding one is a new file with its `BackendKind` and a line here.
+    static let kinds: [any BackendKind.Type] = [
+        LocalBackend.self,
+        SlurmBackend.self,
+        SlurmRestBackend.self,
+        AWSBatchBackend.self,
+        AzureBatchBackend.self,
+    ]
 
-    /// Whether runs recorded on a backend of this type outlive the process that submitted them
-    /// (for recovery and `repro status`, which see only records).
-    public static func outlivesSubmitter(type: String) -> Bool { type != LocalBackend.backendName }
+    /// The backend used when nothing else is said, and what a failed remote backend falls back to.
+    public static let local = LocalBackend.typeName
+    /// Not a backend: `backend: auto` routes each run by its estimate (see `Router`).
+    public static let auto = "auto"
+    /// Names usable with no `backends:` entry (each its own type).
+    public static let builtIn = kinds.compactMap { k in k.builtInOptions(StoreConfig()) == nil ? nil : k.typeName }
+    public static let types = kinds.map { $0.typeName }
 
-    /// Whether machines of this type read the submitter's files. The others (slurm-rest, AWS
-    /// and Azure Batch) get code, inputs and outputs through object storage, which is what
-    /// `per_gb_staged` prices: one rule for estimates, budgets and recorded costs.
-    public static func sharesFileSystem(type: String) -> Bool { type == LocalBackend.backendName || type == "slurm" }
+    static func kind(_ type: String) -> (any BackendKind.Type)? { kinds.first { $0.typeName == type } }
+
+    /// The traits of a backend type (an unknown type: treated as a scheduler that shares this
+    /// disk, the way a record of an older version's backend is read).
+    public static func traits(ofType type: String) -> BackendTraits {
+        kind(type)?.traits ?? SlurmBackend.traits
+    }
+
+    /// The traits of the backend a name stands for, from the config.
+    public static func traits(of name: String, config: StoreConfig) -> BackendTraits {
+        traits(ofType: type(of: name, config: config))
+    }
+
+    /// Whether a recorded run (by its backend type, or its name for older records) outlives
+    /// the process that submitted it.
+    public static func outlivesSubmitter(_ r: RunRecord) -> Bool { traits(ofType: r.backendType ?? r.backend).outlivesSubmitter }
+
+    /// Whether a name is the built-in local backend or one of `type: local`.
+    public static func isLocal(_ name: String, config: StoreConfig) -> Bool { traits(of: name, config: config).runsInProcess }
 
     /// Whether a word can name a backend (checked against the config when it is used).
     public static func isValidName(_ name: String) -> Bool {
@@ -193,6 +191,13 @@ public enum Backends {
     /// The type behind a name, from the config (a name that is not configured is its own type).
     public static func type(of name: String, config: StoreConfig) -> String {
         config.backends[name]?.type ?? name
+    }
+
+    /// The typed settings of a named backend: its `backends:` entry, else a built-in's defaults.
+    public static func settings(of name: String, config: StoreConfig) -> BackendSettings? {
+        if let named = config.backends[name] { return named }
+        guard let k = kind(name), let options = k.builtInOptions(config) else { return nil }
+        return BackendSettings(name: name, type: k.typeName, origin: "built in", unaccepted: nil, options: options)
     }
 
     /// Checks a backend name before anything is served or run.
@@ -206,8 +211,8 @@ public enum Backends {
             }
             return
         }
-        guard !builtIn.contains(name), config.backends[name] == nil else { return }
-        let known = (builtIn + config.backends.keys.sorted()).joined(separator: ", ")
+        guard settings(of: name, config: config) == nil else { return }
+        let known = (builtIn.filter { config.backends[$0] == nil } + config.backends.keys.sorted()).joined(separator: ", ")
         throw ConfigError(
             "backend '\(name)' is not available: it is neither built in nor configured under `backends:` in .repro.yaml or "
                 + ".repro/config.yaml; known here: \(known)")
@@ -221,28 +226,10 @@ public enum Backends {
             throw ConfigError("'auto' chooses a backend per run (repro run, repro sweep); here name one, such as local, slurm or a backend under backends:")
         }
         try validate(name, config: config)
-        if let named = config.backends[name] {
-            if let why = named.unaccepted { throw ConfigError("backend '\(name)': " + why) }
-            switch named.type {
-            case "local":
-                return LocalBackend(name: name, store: store, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, environment: environment)
-            case "slurm":
-                return try SlurmBackend(name: name, settings: named.slurm, store: store, repoRoot: repoRoot, environment: environment)
-            case "slurm-rest":
-                return try SlurmRestBackend(name: name, settings: named, store: store, environment: environment)
-            case "aws-batch":
-                return try AWSBatchBackend(name: name, settings: named, store: store, environment: environment)
-            case "azure-batch":
-                return try AzureBatchBackend(name: name, settings: named, store: store, environment: environment)
-            default:
-                throw ConfigError("backend '\(name)' has type '\(named.type)'; this version supports: \(types.joined(separator: ", "))")
-            }
+        guard let s = settings(of: name, config: config), let k = kind(s.type) else {
+            throw ConfigError("backend '\(name)' has type '\(type(of: name, config: config))'; this version supports: \(types.joined(separator: ", "))")
         }
-        switch name {
-        case "local":
-            return LocalBackend(store: store, jobs: jobs ?? ProcessInfo.processInfo.activeProcessorCount, environment: environment)
-        default:
-            return try SlurmBackend(name: name, settings: config.slurm, store: store, repoRoot: repoRoot, environment: environment)
-        }
+        if let why = s.unaccepted { throw ConfigError("backend '\(name)': " + why) }
+        return try k.make(s, BackendContext(store: store, repoRoot: repoRoot, jobs: jobs, environment: environment))
     }
 }

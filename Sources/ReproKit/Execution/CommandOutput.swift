@@ -20,7 +20,7 @@ public enum CommandOutput {
     ) throws(ExecutionError) -> Result {
         let path = environment["PATH"] ?? SimulationEnvironment.defaultPath
         guard let first = argv.first, let exe = ChildProcess.resolveExecutable(first, path: path, workingDirectory: "/") else {
-            throw ExecutionError("cannot find '\(argv.first ?? "")' on PATH=\(path); is it installed here?")
+            throw ExecutionError.missing("cannot find '\(argv.first ?? "")' on PATH=\(path); is it installed here?")
         }
         // A private directory (mode 0700, a fresh name) for the captured streams.
         var template = Array((NSTemporaryDirectory() + "repro-cmd-XXXXXX").utf8CString)

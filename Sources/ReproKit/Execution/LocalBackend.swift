@@ -4,10 +4,9 @@ import Synchronization
 /// This machine: a bounded pool of worker threads, each running tasks in process through
 /// `TaskExecutor` (the same code `repro exec-task` runs), `jobs` at a time.
 public final class LocalBackend: SharedFolderBackend, Sendable {
-    public static let backendName = "local"
     public let name: String
-    public let type = LocalBackend.backendName
-    public let capabilities: BackendCapabilities
+    public var type: String { Self.typeName }
+    public var capabilities: BackendCapabilities { Self.traits }
     public let taskRoot: String
     public let needsTaskFile = false
     let environment: [String: String]
@@ -23,13 +22,11 @@ public final class LocalBackend: SharedFolderBackend, Sendable {
     private let state = Mutex(State())
     private let changed = DispatchSemaphore(value: 0)
 
-    public init(name: String = LocalBackend.backendName, store: Store, jobs: Int, environment: [String: String]) {
+    public init(name: String = LocalBackend.typeName, store: Store, jobs: Int, environment: [String: String]) {
         self.name = name
         self.jobs = max(1, jobs)
         self.environment = environment
         taskRoot = store.tmpDir
-        capabilities = BackendCapabilities(
-            runsInProcess: true, outlivesSubmitter: false, jobArrays: false, maxParallel: self.jobs, pricePerCoreHour: 0)
     }
 
     public func submit(_ tasks: [TaskSpec], refs: [String], resources: [String: JSONValue]) throws -> [TaskHandle] {

@@ -5,8 +5,8 @@ import Foundation
 /// (and `scontrol` once a job ages out of it), exit codes and outputs from each task's manifest.
 public final class SlurmBackend: SharedFolderBackend {
     public let name: String
-    public let type = "slurm"
-    public let capabilities: BackendCapabilities
+    public var type: String { Self.typeName }
+    public var capabilities: BackendCapabilities { Self.traits }
     public let taskRoot: String
     public let needsTaskFile = true
     let config: StoreConfig.Slurm
@@ -31,7 +31,6 @@ public final class SlurmBackend: SharedFolderBackend {
         taskRoot = workdir + "/tasks"
         for dir in [workdir, workdir + "/tasks", workdir + "/batches", workdir + "/logs"] { try Store.makeDirectory(dir) }
         reproPath = config.reproPath ?? HostInfo.currentExecutable
-        capabilities = BackendCapabilities(jobArrays: true, maxParallel: config.maxParallel, pricePerCoreHour: 0)
         guard ChildProcess.resolveExecutable("sbatch", path: environment["PATH"] ?? "", workingDirectory: "/") != nil else {
             throw EnvironmentError(
                 "the slurm backend needs sbatch on PATH, and it is not there; run on a SLURM login node, "

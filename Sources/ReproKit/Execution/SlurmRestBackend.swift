@@ -8,10 +8,10 @@ import Foundation
 /// the node die, did it time out).
 public final class SlurmRestBackend: StagedBackend {
     public let name: String
-    public let type = "slurm-rest"
-    public let capabilities: BackendCapabilities
+    public var type: String { Self.typeName }
+    public var capabilities: BackendCapabilities { Self.traits }
     public let taskRoot = RemoteStaging.placeholderRoot
-    let settings: BackendSettings
+    let settings: SlurmRestSettings
     let environment: [String: String]
     let staging: RemoteStaging
     let http = HTTPClient()
@@ -26,7 +26,7 @@ public final class SlurmRestBackend: StagedBackend {
     let unreachableLimit: Double
     var pollInterval: Double { settings.pollInterval }
 
-    public init(name: String, settings: BackendSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy())
+    public init(name: String, settings: SlurmRestSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy())
         throws
     {
         guard let loc = settings.staging else { throw ConfigError("\(settings.origin): backends.\(name) needs staging: s3://bucket/prefix") }
@@ -44,8 +44,6 @@ public final class SlurmRestBackend: StagedBackend {
         staging = RemoteStaging(store: s3, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
         version = settings.apiVersion
         unreachableLimit = Double(environment["REPRO_REST_UNREACHABLE_LIMIT"] ?? "") ?? 600
-        capabilities = BackendCapabilities(
-            outlivesSubmitter: true, sharesFileSystem: false, jobArrays: true, maxParallel: settings.maxParallel, pricePerCoreHour: 0)
     }
 
     // MARK: - HTTP

@@ -33,7 +33,7 @@ public enum BackendRuns {
         let config = try StoreConfig.load(storeRoot: store.root, repoRoot: repo.workdir)
         for (name, group) in byBackend.sorted(by: { $0.key < $1.key }) {
             let live = group.filter {
-                $0.status == .running && $0.taskRef != nil && Backends.outlivesSubmitter(type: $0.backendType ?? $0.backend)
+                $0.status == .running && $0.taskRef != nil && Backends.outlivesSubmitter($0)
             }
             for r in group where !live.contains(where: { $0.runId == r.runId }) {
                 rows.append(Row(runId: r.runId, name: r.name, backend: r.backend, jobId: r.jobId, state: r.status.rawValue, node: r.host))

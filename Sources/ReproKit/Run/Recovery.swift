@@ -6,7 +6,7 @@ enum Recovery {
     static func markDeadRunsInterrupted(_ store: Store) throws {
         // Only local runs die with their repro process; a run on a scheduler outlives it and is
         // picked up by `repro status` or `repro wait`.
-        let running = try store.runs(inStatus: .running).filter { !Backends.outlivesSubmitter(type: $0.backendType ?? $0.backend) }
+        let running = try store.runs(inStatus: .running).filter { !Backends.outlivesSubmitter($0) }
         for r in running {
             guard try store.keyLocks.tryLock(r.key) else { continue }
             defer { store.keyLocks.unlock(r.key) }

@@ -17,7 +17,7 @@ public struct RunPlan: Sendable {
     public var json: JSONValue {
         [
             "name": .string(name), "key": .string(key), "cache": .string(cache), "why": why.json, "backend": .string(routing.backend),
-            "reason": .string(routing.reason), "chosen_by": .string(routing.by), "estimate_s": .double(estimate.seconds),
+            "reason": .string(routing.reason), "chosen_by": .string(routing.by.rawValue), "estimate_s": .double(estimate.seconds),
             "estimate_tier": .string(estimate.tier.rawValue), "estimate_detail": .string(estimate.detail),
             "cost_estimate": costEstimate.map { .double($0) } ?? .null, "currency": .string(currency),
             "budget_refusal": budgetRefusal.json,
@@ -41,7 +41,7 @@ extension Runner {
         let estimate = try EstimateHistory(store: p.store, single: true).estimate(p.spec, configHash: p.configHash, orchestration: p.config.orchestration)
         var routing = Router.route(
             requested: request.backend, specBackend: p.spec.backend, estimate: estimate, config: p.config, ask: nil)
-        if interactive, let ask = request.ask, routing.by == "ask_default" {
+        if interactive, let ask = request.ask, routing.by == .askDefault {
             // A question comes next: say first why the run is needed at all.
             settleExplanation()
             routing = Router.route(
@@ -55,7 +55,7 @@ extension Runner {
 
     static func costEstimate(_ p: Prepared, backend: String, seconds: Double) -> Double? {
         guard let price = p.config.price(backend: backend) else { return nil }
-        let staged = Backends.sharesFileSystem(type: Backends.type(of: backend, config: p.config)) ? 0 : p.inputs.reduce(Int64(0)) { $0 + $1.size }
+        let staged = Backends.traits(of: backend, config: p.config).sharesFileSystem ? 0 : p.inputs.reduce(Int64(0)) { $0 + $1.size }
         return price.cost(seconds: seconds, cores: Router.cores(p.spec.resources), stagedBytes: staged)
     }
 
@@ -87,12 +87,13 @@ extension Runner {
         let plan = try self.plan(p, interactive: true)
         Trace.mark("estimated and routed")
         // Off this machine the wait is long and submission prints: say why before it.
-        if Backends.type(of: plan.routing.backend, config: p.config) != LocalBackend.backendName { settleExplanation() }
+        let chosenIsLocal = Backends.isLocal(plan.routing.backend, config: p.config)
+        if !chosenIsLocal { settleExplanation() }
         let o = p.config.orchestration
-        if plan.routing.by != "option" && plan.routing.by != "spec" && (plan.routing.backend != "local" || plan.routing.by != "auto") {
+        if ![.option, .spec].contains(plan.routing.by) && (!chosenIsLocal || plan.routing.by != .auto) {
             log("\(plan.routing.backend): \(plan.routing.reason)")
         }
-        if let c = plan.costEstimate, c > 0, plan.routing.backend != "local" {
+        if let c = plan.costEstimate, c > 0, !chosenIsLocal {
             log("estimated cost on \(plan.routing.backend): \(Money.format(c, o.currency)) (\(DurationText.format(plan.estimate.seconds.rounded())), \(plan.estimate.tier.rawValue))")
         }
         try Budget.check(estimate: plan.costEstimate, scope: "run", store: p.store, config: p.config, overBudget: request.overBudget)
@@ -111,7 +112,7 @@ extension Runner {
                 return outcome
             } catch let f as BackendFailure {
                 let reason = f.message
-                let local = Backends.type(of: backendName, config: p.config) == "local"
+                let local = Backends.isLocal(backendName, config: p.config)
                 // Only what may pass: an expired token or a refused request will not.
                 let transient = (f.error as? RemoteError)?.isTransient ?? true
                 if f.stage == .submit, !local, transient, submitFailures < o.retries {
@@ -136,12 +137,12 @@ extension Runner {
                     throw ExecutionError(why, cause: f.error)
                 }
                 log("\(backendName): \(reason); falling back to local (the estimate \(DurationText.format(plan.estimate.seconds.rounded())) is under \(DurationText.format(o.localBelow)))")
-                routing = Routing(backend: "local", reason: "fallback from \(backendName): \(reason)", by: "fallback")
+                routing = Routing(backend: Backends.local, reason: "fallback from \(backendName): \(reason)", by: .fallback)
                 let fallback: JSONValue = [
-                    "from": .string(backendName), "to": "local", "reason": .string(reason), "stage": .string("\(f.stage)"),
+                    "from": .string(backendName), "to": .string(Backends.local), "reason": .string(reason), "stage": .string("\(f.stage)"),
                     "at": .string(Clock.iso8601(Clock.now())),
                 ]
-                backendName = "local"
+                backendName = Backends.local
                 pendingFallback = fallback
             }
         }

@@ -67,11 +67,23 @@ public struct NotFoundError: ReproError {
 public struct ExecutionError: ReproError {
     public let message: String
     public var cause: (any Error)?
-    public var exitCode: Int32 { 1 }
+    /// 1 when running failed; 2 when this machine lacks what running needs (a program not
+    /// installed): an environment error, not a failed simulation.
+    public let exitCode: Int32
     public var description: String { message }
     public init(_ message: String, cause: (any Error)? = nil) {
         self.message = message
         self.cause = cause
+        exitCode = 1
+    }
+
+    /// What this machine lacks (a helper program that is not installed): exit 2.
+    public static func missing(_ message: String) -> ExecutionError { ExecutionError(message, exitCode: 2) }
+
+    init(_ message: String, exitCode: Int32) {
+        self.message = message
+        cause = nil
+        self.exitCode = exitCode
     }
 }
 

@@ -74,7 +74,7 @@ enum SweepBurst {
         _ count: Int, estimate: (Int) throws -> RuntimeEstimate, backend requested: String, config: StoreConfig, jobs: Int
     ) throws -> Split {
         let o = config.orchestration
-        guard requested == "auto" else {
+        guard requested == Backends.auto else {
             return Split(
                 backends: [String](repeating: requested, count: count), estimates: [], reasons: [requested: "--backend or the sweep's backend"])
         }
@@ -83,8 +83,8 @@ enum SweepBurst {
         for i in 0..<count { estimates.append(try estimate(i)) }
         guard let cloud = o.cloud else {
             return Split(
-                backends: [String](repeating: "local", count: count), estimates: estimates,
-                reasons: ["local": "orchestration.cloud is not set: every point runs on the local pool"])
+                backends: [String](repeating: Backends.local, count: count), estimates: estimates,
+                reasons: [Backends.local: "orchestration.cloud is not set: every point runs on the local pool"])
         }
         var backends: [String] = []
         var localSeconds = 0.0
@@ -101,7 +101,7 @@ enum SweepBurst {
             if fits {
                 localSeconds += s
                 localCount += 1
-                backends.append("local")
+                backends.append(Backends.local)
             } else {
                 backends.append(cloud)
             }
@@ -111,7 +111,7 @@ enum SweepBurst {
         return Split(
             backends: backends, estimates: estimates,
             reasons: [
-                "local": "what the local pool finishes within \(rule)",
+                Backends.local: "what the local pool finishes within \(rule)",
                 cloud: "the rest, burst to orchestration.cloud (\(rule))",
             ])
     }
@@ -143,7 +143,7 @@ enum SweepBurst {
         }
         let parts = order.map { b -> SweepPlan.Part in
             let e = byBackend[b] ?? (0, 0, 0, nil)
-            let local = Backends.type(of: b, config: config) == "local"
+            let local = Backends.isLocal(b, config: config)
             return SweepPlan.Part(
                 backend: b, points: e.n, wallSeconds: local ? e.seconds / Double(max(1, jobs)) : e.longest, cost: e.cost,
                 reason: split.reasons[b] ?? "")

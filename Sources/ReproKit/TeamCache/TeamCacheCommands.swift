@@ -26,7 +26,7 @@ public enum TeamCacheCommands {
     public static func endpointHint(config: StoreConfig, remoteEndpoint: String?, environment: [String: String]) -> String? {
         guard remoteEndpoint == nil, environment["AWS_ENDPOINT_URL_S3"] == nil, environment["AWS_ENDPOINT_URL"] == nil else { return nil }
         guard let (name, endpoint) = config.backends.sorted(by: { $0.key < $1.key }).lazy
-            .compactMap({ b in b.value.endpoint.map { (b.key, $0) } }).first
+            .compactMap({ b in b.value.options.objectStoreEndpoint.map { (b.key, $0) } }).first
         else { return nil }
         return "this remote has no endpoint, so it is reached at AWS S3, while backend \(name) uses the endpoint \(endpoint); "
             + "if the bucket lives there, add it: `repro remote add NAME URL --endpoint \(endpoint)` (or set remotes.NAME.endpoint)"

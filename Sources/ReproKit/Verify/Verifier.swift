@@ -5,7 +5,7 @@ import Logging
 public struct VerifyRequest: Sendable {
     /// A spec file or a run id.
     public var target: String
-    public var backends: [String] = ["local", "slurm"]
+    public var backends: [String] = [Backends.local, SlurmBackend.typeName]
     public var runs = 1
     public var perturb = false
     /// `--set` overrides, for a spec file target.

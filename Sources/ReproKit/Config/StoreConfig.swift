@@ -91,8 +91,7 @@ public struct StoreConfig: Sendable {
 
     /// How many times a lost task is submitted again on a backend.
     public func maxRetries(backend name: String) -> Int {
-        guard let b = backends[name] else { return slurm.maxRetries }
-        return b.maxRetries
+        Backends.settings(of: name, config: self)?.options.maxRetries ?? slurm.maxRetries
     }
 
     /// Reads `.repro.yaml` (beside the store's folder unless `repoRoot` says where) and the

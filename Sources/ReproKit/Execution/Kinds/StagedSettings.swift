@@ -1,0 +1,75 @@
+import Foundation
+
+/// The settings every backend that shares no disk with the submitter takes: where tasks are
+/// staged and what the worker on the node does.
+public struct StagedSettings: Sendable {
+    /// Where tasks are staged (a machine that shares no disk reaches them there).
+    public var staging: S3Location?
+    /// An S3-compatible endpoint instead of AWS (else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL).
+    public var endpoint: String?
+    public var region: String?
+    /// The repro the nodes run.
+    public var reproPath = "repro"
+    /// The folder on the node under which a task gets its private scratch folder.
+    public var scratch = "/tmp"
+    public var pollInterval: Double = 2
+    public var maxRetries = 2
+    /// How long after the scheduler says a job ended its manifest may take to appear.
+    public var manifestGrace: Double = 60
+    /// How long workers' presigned URLs stay valid beyond the task's time limit.
+    public var urlMargin: Double = 86400
+
+    /// Keys of the S3 staging area (Azure stages in its own Blob Storage instead).
+    static let storageKeys = ["staging", "endpoint", "region"]
+    /// Keys of the worker.
+    static let workerKeys = ["repro_path", "scratch", "poll_interval", "manifest_grace", "url_margin", "max_retries"]
+
+    /// Reads `k` when it is one of these settings; false when it is not.
+    mutating func read(_ k: String, _ v: SpecNode, _ r: SettingsReader) throws(ConfigError) -> Bool {
+        switch k {
+        case "staging": staging = try S3Location(parsing: try r.text(v, k), what: "\(v.origin): backends.\(r.name).staging")
+        case "endpoint": endpoint = try r.text(v, k)
+        case "region": region = try r.text(v, k)
+        case "repro_path": reproPath = try r.text(v, k)
+        case "scratch": scratch = try r.text(v, k)
+        case "poll_interval": pollInterval = try r.duration(v, k)
+        case "manifest_grace": manifestGrace = try r.duration(v, k)
+        case "url_margin": urlMargin = try r.duration(v, k)
+        case "max_retries": maxRetries = try r.count(v, k)
+        default: return false
+        }
+        return true
+    }
+}
+
+/// Typed settings whose worker and staging settings are `staged`, readable as their own
+/// (`settings.scratch`).
+@dynamicMemberLookup
+public protocol StagedOptions: BackendOptions {
+    var origin: String { get }
+    var staged: StagedSettings { get }
+}
+
+extension StagedOptions {
+    public subscript<T>(dynamicMember path: KeyPath<StagedSettings, T>) -> T { staged[keyPath: path] }
+    public var maxRetries: Int { staged.maxRetries }
+    public var objectStoreEndpoint: String? { staged.endpoint }
+}
+
+extension SettingsReader {
+    /// Reads every key into `specific` (this type's own keys) or `staged`; anything else is an
+    /// unknown key naming the ones this type knows.
+    func readStaged(
+        _ staged: inout StagedSettings, common: [String], specific: [String],
+        _ own: (String, SpecNode) throws(ConfigError) -> Void
+    ) throws(ConfigError) {
+        for (k, v) in entries {
+            if specific.contains(k) {
+                try own(k, v)
+                continue
+            }
+            let read = common.contains(k) ? try staged.read(k, v, self) : false
+            if !read { throw unknown(k, v, known: specific + common) }
+        }
+    }
+}
