@@ -75,3 +75,35 @@ final class StructureTests: XCTestCase {
         XCTAssertEqual(long, [], long.joined(separator: "\n"))
     }
 }
+
+/// Service answers are read by a real XML reader: entities, attributes, CDATA, namespaces.
+final class XMLTextTests: XCTestCase {
+    func testAListingWithEntitiesAttributesAndNamespacesReadsAsWritten() throws {
+        let body = """
+            <?xml version="1.0" encoding="UTF-8"?>
+            <!-- a listing -->
+            <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name>
+              <Contents><Key>a&amp;b &lt;c&gt; &#x263A; &#233;</Key><Size>12</Size><ETag>&quot;abc&quot;</ETag></Contents>
+              <Contents><Key><![CDATA[x<y>&z]]></Key><Size>3</Size></Contents>
+              <s3:Contents xmlns:s3="urn:x"><s3:Key attr='q"uote' other="1">k3</s3:Key></s3:Contents>
+              <Empty/><IsTruncated>false</IsTruncated>
+            </ListBucketResult>
+            """
+        let root = try XMLText.parse(body)
+        XCTAssertEqual(root.name, "ListBucketResult")
+        let items = root.all("Contents")
+        XCTAssertEqual(items.map { $0.text(of: "Key") }, ["a&b <c> ☺ é", "x<y>&z", "k3"])
+        XCTAssertEqual(items[0].text(of: "ETag"), "\"abc\"", "entities in an ETag are decoded")
+        XCTAssertEqual(items[2].first("Key")?.attributes["attr"], "q\"uote")
+        XCTAssertEqual(root.text(of: "IsTruncated"), "false")
+        XCTAssertEqual(root.first("Empty")?.text, "")
+        XCTAssertEqual(XMLText.first("Size", in: body), "12")
+    }
+
+    func testWhatIsNotWellFormedIsRefusedNotReadAsEmpty() {
+        for bad in ["", "<html><body>502 Bad Gateway", "<a><b></a></b>", "<a>&bogus;</a>", "<!DOCTYPE x [<!ENTITY e 'boom'>]><a>&e;</a>", "<a x=1></a>", "<a></a><b/>"] {
+            XCTAssertThrowsError(try XMLText.parse(bad), bad)
+            XCTAssertNil(XMLText.root(bad), bad)
+        }
+    }
+}

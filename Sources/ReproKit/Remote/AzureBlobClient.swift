@@ -264,14 +264,19 @@ public final class AzureBlobClient: ObjectStore {
             var q: [(name: String, value: String)] = [("restype", "container"), ("comp", "list"), ("prefix", prefix), ("maxresults", String(pageSize))]
             if let marker { q.append(("marker", marker)) }
             let r = try send(Call(method: "GET", container: bucket, blob: "", query: q))
-            for item in XMLText.all("Blob", in: r.text) {
-                guard let name = XMLText.first("Name", in: item) else { continue }
+            let page: XMLElement
+            do { page = try XMLText.parse(r.text) } catch {
+                // An answer that is not a listing must not read as an empty one.
+                throw RemoteError("listing az://\(bucket)/\(prefix): the answer is \(error)", kind: .server)
+            }
+            for item in page.all("Blob") {
+                guard let name = item.text(of: "Name") else { continue }
                 out.append(
                     S3Object(
-                        key: XMLText.unescape(name), size: Int64(XMLText.first("Content-Length", in: item) ?? "") ?? 0,
-                        etag: XMLText.first("Etag", in: item), lastModified: XMLText.first("Last-Modified", in: item)))
+                        key: name, size: Int64(item.text(of: "Content-Length") ?? "") ?? 0,
+                        etag: item.text(of: "Etag"), lastModified: item.text(of: "Last-Modified")))
             }
-            let next = XMLText.first("NextMarker", in: r.text) ?? ""
+            let next = page.text(of: "NextMarker") ?? ""
             marker = next.isEmpty ? nil : next
         } while marker != nil
         return out

@@ -1,6 +1,4 @@
-import Crypto
 import Foundation
-import Synchronization
 
 /// `s3://bucket/prefix`: where a backend stages tasks or a team keeps its cache.
 public struct S3Location: Sendable, Equatable, CustomStringConvertible {

@@ -1,6 +1,4 @@
-import Crypto
 import Foundation
-import Synchronization
 
 /// Presigned URLs used by a worker that has no credentials: plain GET and PUT, retried.
 public enum PresignedTransfer {

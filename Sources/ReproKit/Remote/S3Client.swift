@@ -308,21 +308,27 @@ public final class S3Client: ObjectStore {
             var q: [(name: String, value: String)] = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(pageSize))]
             if let token { q.append(("continuation-token", token)) }
             let r = try send(Call(method: "GET", bucket: bucket, key: "", query: q))
-            for item in XMLText.all("Contents", in: r.text) {
-                guard let key = XMLText.first("Key", in: item) else { continue }
+            let page: XMLElement
+            do { page = try XMLText.parse(r.text) } catch {
+                // An answer that is not a listing must not read as an empty one.
+                throw RemoteError("listing s3://\(bucket)/\(prefix): the answer is \(error)", kind: .server)
+            }
+            for item in page.all("Contents") {
+                guard let key = item.text(of: "Key") else { continue }
                 out.append(
                     S3Object(
-                        key: XMLText.unescape(key), size: Int64(XMLText.first("Size", in: item) ?? "") ?? 0, etag: XMLText.first("ETag", in: item),
-                        lastModified: XMLText.first("LastModified", in: item)))
+                        key: key, size: Int64(item.text(of: "Size") ?? "") ?? 0, etag: item.text(of: "ETag"),
+                        lastModified: item.text(of: "LastModified")))
             }
-            token = XMLText.first("IsTruncated", in: r.text) == "true" ? XMLText.first("NextContinuationToken", in: r.text) : nil
+            let truncated = page.text(of: "IsTruncated") == "true"
+            token = truncated ? page.text(of: "NextContinuationToken") : nil
             // A server that hands out a token it gave before would be listed forever.
             if let t = token, !seenTokens.insert(t).inserted {
                 throw RemoteError(
                     "listing s3://\(bucket)/\(prefix) came back to a continuation token it had already given; the server's listing is broken, stopping after \(out.count) objects",
                     kind: .server)
             }
-            if XMLText.first("IsTruncated", in: r.text) == "true" && token == nil {
+            if truncated && token == nil {
                 throw RemoteError("listing s3://\(bucket)/\(prefix) is truncated but gives no continuation token; the server's listing is broken", kind: .server)
             }
         } while token != nil
