@@ -452,3 +452,28 @@ extension AuditTests {
         XCTAssertEqual(graph.nodes.map(\.runId), auditOrder)
     }
 }
+
+extension AuditTests {
+    /// `log --verified` finds verified runs however many newer runs there are (it filtered the
+    /// newest 10,000 in memory before, and older verified runs silently dropped out).
+    func testLogVerifiedSearchesEveryRun() throws {
+        let repo = try TempRepo.seeded()
+        let v = repro(["verify", "sim.yaml", "--backends", "local", "--runs", "2", "--json"], cwd: repo.path)
+        XCTAssertEqual(v.code, 0, v.err)
+        let verifiedKey = parseJSON(v.out)["key"]?.stringValue ?? ""
+        let store = try Store(root: repo.path + "/.repro")
+        let template = try XCTUnwrap(try store.recentRuns(limit: 1).first)
+        let newer = (0..<10_050).map { i -> RunRecord in
+            var r = template
+            r.runId = String(format: "bench-%08d", i)
+            r.key = Hashing.sha256Hex("newer-\(i)")
+            r.status = .succeeded
+            return r
+        }
+        try store.insertForBenchmark(newer)
+        let log = repro(["log", "--verified", "-n", "5", "--json"], cwd: repo.path)
+        XCTAssertEqual(log.code, 0, log.err)
+        let keys = Set((parseJSON(log.out).arrayValue ?? []).compactMap { $0["key"]?.stringValue })
+        XCTAssertEqual(keys, [verifiedKey])
+    }
+}

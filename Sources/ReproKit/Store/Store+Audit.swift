@@ -55,9 +55,4 @@ extension Store {
             ])
         }
     }
-
-    /// Keys that have at least one verification (for `repro log --verified`).
-    public func verifiedKeys() throws(StoreError) -> Set<String> {
-        Set(try db.prepare("SELECT DISTINCT key FROM verifications").query([]) { $0.text(0) })
-    }
 }

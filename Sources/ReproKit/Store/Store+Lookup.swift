@@ -229,10 +229,13 @@ public struct RunFilter: Sendable {
     public var status: RunStatus?
     /// Only runs started at or after this time (seconds since the epoch).
     public var since: Double?
-    public init(name: String? = nil, status: RunStatus? = nil, since: Double? = nil) {
+    /// Only runs whose key `repro verify` checked.
+    public var verified = false
+    public init(name: String? = nil, status: RunStatus? = nil, since: Double? = nil, verified: Bool = false) {
         self.name = name
         self.status = status
         self.since = since
+        self.verified = verified
     }
 }
 
@@ -253,6 +256,8 @@ extension Store {
             clauses.append("started_at >= ?")
             args.append(.text(Clock.iso8601(t)))
         }
+        // In the query, not filtered afterwards: any number of runs, verified or not, is searched.
+        if filter.verified { clauses.append("key IN (SELECT key FROM verifications)") }
         args.append(.int(Int64(limit)))
         let clause = (clauses.isEmpty ? "1" : clauses.joined(separator: " AND ")) + " ORDER BY started_at DESC, run_id DESC LIMIT ?"
         return try fetchRuns(where: clause, args)

@@ -51,12 +51,8 @@ struct Log: ParsableCommand {
             let store = try openStore()
             let filter = RunFilter(
                 name: name, status: status.flatMap(RunStatus.init(rawValue:)),
-                since: since.flatMap(DurationText.seconds).map { Clock.now() - $0 })
-            var runs = try store.runs(matching: filter, limit: verified ? max(n, 10_000) : n)
-            if verified {
-                let keys = try store.verifiedKeys()
-                runs = Array(runs.filter { keys.contains($0.key) }.prefix(n))
-            }
+                since: since.flatMap(DurationText.seconds).map { Clock.now() - $0 }, verified: verified)
+            let runs = try store.runs(matching: filter, limit: n)
             if output.json {
                 Console.json(.array(runs.map { r in
                     [
