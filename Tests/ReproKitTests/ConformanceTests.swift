@@ -120,12 +120,18 @@ final class ConformanceTests: XCTestCase {
             let p = try launchRepro(["run", "long.yaml", "--backend", b, "--no-cache"], cwd: repo.path, env: env, stderrFile: log)
             // Started (or, on a scheduler, submitted and running) before the interrupt.
             let deadline = Date().addingTimeInterval(30)
+            var started = false
             while Date() < deadline {
                 let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
                 let running = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs WHERE name='long' AND status='running'"], cwd: "/")
-                if running.out.hasPrefix("1") && (b == "local" || text.contains("RUNNING")) { break }
+                if running.out.hasPrefix("1") && (b == "local" || text.contains("RUNNING")) {
+                    started = true
+                    break
+                }
                 usleep(100_000)
             }
+            // Interrupting a run that never started would test something else: say so.
+            XCTAssertTrue(started, "\(b): the run was not running within 30 s: \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
             kill(p.processIdentifier, SIGINT)
             p.waitUntilExit()
             XCTAssertEqual(p.terminationStatus, 130, "\(b): \((try? String(contentsOfFile: log, encoding: .utf8)) ?? "")")
