@@ -46,17 +46,26 @@ extension Store {
             return id
         }
         // Entries per code identity (an index-only scan), and what was last decided for each.
-        // The counts the hook prints are of entries that can be served: one whose outputs were
-        // evicted or that was invalidated does not become "current again".
         let groups = try db.prepare(
             """
-            SELECT r.code_json, sum(r.outputs_evicted_at IS NULL AND r.invalidated_reason IS NULL), c.stale_json, c.code_json IS NOT NULL
+            SELECT r.code_json, count(*), c.stale_json, c.code_json IS NOT NULL
             FROM runs r LEFT JOIN code_states c ON c.code_json = r.code_json
             WHERE r.status = 'succeeded' GROUP BY r.code_json
             """
         ).query { ($0.text(0), Int($0.int(1)), $0.optText(2), $0.int(3) != 0) }
         var updates: [(code: String, stale: String?)] = []
-        for (code, count, oldStale, known) in groups {
+        // The counts the hook prints are of entries that can be served: one whose outputs were
+        // evicted or that was invalidated does not become "current again". Counted only for the
+        // identities whose state changed (reading those columns is not index-only).
+        let servable = try db.prepare(
+            """
+            SELECT count(*) FROM runs WHERE status = 'succeeded' AND code_json = ?
+              AND outputs_evicted_at IS NULL AND invalidated_reason IS NULL
+            """)
+        func servableCount(_ code: String) throws(StoreError) -> Int {
+            try servable.query([.text(code)]) { Int($0.int(0)) }.first ?? 0
+        }
+        for (code, _, oldStale, known) in groups {
             var reasons: [StaleReason] = []
             for entry in (try? JSONParser.parse(code))?["paths"]?.arrayValue ?? [] {
                 guard let path = entry["path"]?.stringValue else { continue }
@@ -66,10 +75,11 @@ extension Store {
             }
             let newStale = reasons.isEmpty ? nil : JSONValue.array(reasons.map(\.json)).canonical
             if newStale != nil && oldStale == nil {
+                let count = try servableCount(code)
                 summary.becameStale += count
                 for r in reasons { summary.reasons[r, default: 0] += count }
             }
-            if newStale == nil && oldStale != nil { summary.becameCurrent += count }
+            if newStale == nil && oldStale != nil { summary.becameCurrent += try servableCount(code) }
             if newStale != oldStale || !known { updates.append((code, newStale)) }
         }
         if !updates.isEmpty {
