@@ -171,5 +171,12 @@ final class CacheTests: XCTestCase {
             XCTAssertTrue(plan.out.contains("_newest"), plan.out)
             XCTAssertFalse(plan.out.contains("TEMP B-TREE"), plan.out)
         }
+        // `why`'s nearest-identity candidates are found through an index, not a scan of the runs.
+        for clause in [Store.newestOfConfigClause, Store.newestOfCodeClause] {
+            let plan = sh(["sqlite3", db, "EXPLAIN QUERY PLAN SELECT run_id FROM runs WHERE " + clause.replacingOccurrences(of: "?", with: "'x'")], cwd: "/")
+            XCTAssertEqual(plan.code, 0, plan.err)
+            XCTAssertTrue(plan.out.contains("USING INDEX") || plan.out.contains("USING COVERING INDEX"), plan.out)
+            XCTAssertFalse(plan.out.contains("SCAN runs"), plan.out)
+        }
     }
 }

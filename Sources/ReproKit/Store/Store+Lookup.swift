@@ -134,18 +134,18 @@ extension Store {
     /// The newest finished run of a name with this config (it differs from a spec now only in
     /// code, seed or inputs), or with this code identity (only in config): the candidates
     /// besides the newest run that `repro why` compares with.
+    /// Succeeded runs only, each in the shape an index answers (`runs_durations`,
+    /// `runs_by_code`): a store of 10,000 runs of one name is not read row by row.
     public func newestRun(named name: String, configHash: String) throws(StoreError) -> RunRecord? {
-        try fetchRunsById(
-            where: "name = ? AND config_hash = ? AND status != 'running' ORDER BY (status = 'succeeded') DESC, started_at DESC LIMIT 1",
-            [.text(name), .text(configHash)]
-        ).first
+        try fetchRunsById(where: Store.newestOfConfigClause, [.text(name), .text(configHash)]).first
     }
 
+    static let newestOfConfigClause =
+        "name = ? AND config_hash = ? AND status = 'succeeded' AND duration_s IS NOT NULL ORDER BY started_at DESC LIMIT 1"
+    static let newestOfCodeClause = "status = 'succeeded' AND code_json = ? AND name = ? ORDER BY started_at DESC LIMIT 1"
+
     public func newestRun(named name: String, code: JSONValue) throws(StoreError) -> RunRecord? {
-        try fetchRunsById(
-            where: "name = ? AND code_json = ? AND status != 'running' ORDER BY (status = 'succeeded') DESC, started_at DESC LIMIT 1",
-            [.text(name), .text(code.canonical)]
-        ).first
+        try fetchRunsById(where: Store.newestOfCodeClause, [.text(code.canonical), .text(name)]).first
     }
 
     /// The orders of `runs(forKey:)` and `newestRun(named:)`: the indexes of migration 12
