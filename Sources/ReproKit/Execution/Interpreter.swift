@@ -150,6 +150,6 @@ public enum InterpreterProbe {
     static func statSignature(_ path: String) -> String {
         var st = stat()
         guard stat(path, &st) == 0 else { return "-" }
-        return "\(st.st_size):\(st.st_mtim.tv_sec).\(st.st_mtim.tv_nsec):\(st.st_ino)"
+        return "\(st.st_size):\(st.modified.tv_sec).\(st.modified.tv_nsec):\(st.st_ino)"
     }
 }

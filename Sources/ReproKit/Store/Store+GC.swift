@@ -68,7 +68,7 @@ extension Store {
             } else if name.hasPrefix("run-") {
                 // A run makes its folder just before it is recorded as running: young ones stay.
                 var st = stat()
-                let young = lstat(path, &st) == 0 && Clock.now() - Double(st.st_mtim.tv_sec) < 300
+                let young = lstat(path, &st) == 0 && Clock.now() - Double(st.modified.tv_sec) < 300
                 remove = !young && !running.contains(String(name.dropFirst(4)))
             }
             guard remove else { continue }
@@ -90,7 +90,7 @@ extension Store {
         for name in FileIO.directoryNames(pycache) ?? [] {
             let path = pycache + "/" + name
             var st = stat()
-            guard lstat(path, &st) == 0, Clock.now() - Double(st.st_mtim.tv_sec) > Store.bytecodeIdle else { continue }
+            guard lstat(path, &st) == 0, Clock.now() - Double(st.modified.tv_sec) > Store.bytecodeIdle else { continue }
             report.bytecodeFoldersRemoved += 1
             report.bytesFreed += DiskSpace.size(path)
             if !dryRun { FileIO.removeTree(path) }
@@ -145,7 +145,7 @@ extension Store {
                 guard sha.count == 64, !referenced.contains(sha) else { continue }
                 var st = stat()
                 guard stat(dir + "/" + rest, &st) == 0 else { continue }
-                let age = now - Double(st.st_mtim.tv_sec)
+                let age = now - Double(st.modified.tv_sec)
                 if age < Store.orphanGrace && !justReleased.contains(sha) { continue }
                 doomed.append((sha, dir + "/" + rest, Int64(st.st_size)))
             }
@@ -161,7 +161,7 @@ extension Store {
             guard lstat(path, &st) == 0, st.st_mode & S_IFMT == S_IFREG else { continue }
             let pid = name.split(separator: "-").dropFirst().first.flatMap { Int32($0) }
             let dead = pid.map { kill($0, 0) != 0 && errno == ESRCH } ?? true
-            if dead || now - Double(st.st_mtim.tv_sec) > Store.orphanGrace { staleTemps.append((path, Int64(st.st_size))) }
+            if dead || now - Double(st.modified.tv_sec) > Store.orphanGrace { staleTemps.append((path, Int64(st.st_size))) }
         }
         report.tempFilesRemoved = staleTemps.count
         report.bytesFreed += staleTemps.reduce(0) { $0 + $1.size }

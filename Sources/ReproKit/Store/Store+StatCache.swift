@@ -8,8 +8,8 @@ extension Store {
     public func hashFile(atPath path: String) throws(StoreError) -> (sha256: String, size: Int64) {
         var st = stat()
         guard stat(path, &st) == 0 else { throw StoreError("cannot stat \(path): \(FileIO.errnoText())") }
-        let mtime = Int64(st.st_mtim.tv_sec) * 1_000_000_000 + Int64(st.st_mtim.tv_nsec)
-        let ctime = Int64(st.st_ctim.tv_sec) * 1_000_000_000 + Int64(st.st_ctim.tv_nsec)
+        let mtime = Int64(st.modified.tv_sec) * 1_000_000_000 + Int64(st.modified.tv_nsec)
+        let ctime = Int64(st.changed.tv_sec) * 1_000_000_000 + Int64(st.changed.tv_nsec)
         let size = Int64(st.st_size)
         let lookup = try db.prepare("SELECT size, mtime_ns, ctime_ns, inode, dev, sha256 FROM stat_cache WHERE path = ?")
         let cached = try lookup.query([.text(path)]) { row in
