@@ -91,3 +91,10 @@ enum Format {
         return p.hasPrefix(cwd) ? String(p.dropFirst(cwd.count)) : p
     }
 }
+
+/// `--set key=value`, the same for every command that takes a spec (run, plan, why, verify,
+/// push, pull).
+struct SetOptions: ParsableArguments {
+    @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value, e.g. --set solver.rtol=1e-8 (repeatable; spec files only).", valueName: "key=value"))
+    var values: [String] = []
+}

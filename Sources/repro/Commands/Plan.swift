@@ -7,8 +7,8 @@ struct Plan: ParsableCommand {
         abstract: "Where a spec or sweep would run and what it would cost: key, cache state, estimate and tier, backend and why. Runs nothing.")
 
     @Argument(help: "A simulation spec or a sweep file.") var file: String
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value (repeatable; specs only).", valueName: "key=value"))
-    var overrides: [String] = []
+    @OptionGroup var setOptions: SetOptions
+    var overrides: [String] { setOptions.values }
     @Option(help: "Route as if --backend were given.") var backend: String?
     @Option(help: "Sweeps: the local pool size the burst rule assumes (default: the number of cores).") var jobs: Int?
     @OptionGroup var output: OutputOptions

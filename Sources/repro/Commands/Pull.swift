@@ -10,8 +10,8 @@ struct Pull: ParsableCommand {
     @Option(help: "The remote (default: the default remote).") var remote: String?
     @Flag(help: "Also accept unsigned manifests and unknown signers (recorded with each run).") var trustUnsigned = false
     @Flag(help: "Say what would be fetched; fetch nothing.") var dryRun = false
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value, as for run.", valueName: "key=value"))
-    var overrides: [String] = []
+    @OptionGroup var setOptions: SetOptions
+    var overrides: [String] { setOptions.values }
     @OptionGroup var output: OutputOptions
 
     func run() throws {

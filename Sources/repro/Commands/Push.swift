@@ -8,8 +8,8 @@ struct Push: ParsableCommand {
 
     @Argument(help: "Spec or sweep files (their current keys), run ids, or cache keys.") var selection: [String] = []
     @Flag(help: "Every succeeded run in the store.") var all = false
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value, as for run (the run made with the same --set).", valueName: "key=value"))
-    var overrides: [String] = []
+    @OptionGroup var setOptions: SetOptions
+    var overrides: [String] { setOptions.values }
     @Option(help: "The remote (default: the default remote).") var remote: String?
     @Option(help: "The Ed25519 private key that signs the manifests (default: cache.signing_key).") var key: String?
     @Flag(help: "Push without a signature (nobody will be served it without --trust-unsigned).") var unsigned = false

@@ -9,8 +9,8 @@ struct Run: ParsableCommand {
     @Argument(help: "The simulation spec (YAML or JSON).")
     var config: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value, e.g. --set solver.rtol=1e-8 (repeatable).", valueName: "key=value"))
-    var overrides: [String] = []
+    @OptionGroup var setOptions: SetOptions
+    var overrides: [String] { setOptions.values }
 
     @Flag(help: "Run even if a succeeded run with the same key is in the store.")
     var noCache = false

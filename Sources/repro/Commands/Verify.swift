@@ -15,8 +15,8 @@ struct Verify: ParsableCommand {
     @Option(help: "Fresh runs per backend.")
     var runs: Int = 1
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value, as for run (spec files only).", valueName: "key=value"))
-    var overrides: [String] = []
+    @OptionGroup var setOptions: SetOptions
+    var overrides: [String] { setOptions.values }
 
     @Flag(help: "Also rerun locally under TZ, LANG, umask, HOME, env order, thread counts, output path and start time, naming the causes of any difference.")
     var perturb = false

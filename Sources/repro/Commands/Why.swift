@@ -10,8 +10,8 @@ struct Why: ParsableCommand {
     @Argument(help: "The simulation spec, or a sweep file (each point is explained).")
     var config: String
 
-    @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value, as for run.", valueName: "key=value"))
-    var overrides: [String] = []
+    @OptionGroup var setOptions: SetOptions
+    var overrides: [String] { setOptions.values }
 
     @Flag(help: "Explain as if uncommitted changes under the code paths were allowed.")
     var allowDirty = false
