@@ -29,7 +29,7 @@ extension TeamCache {
         public var seconds = 0.0
         /// Keys asked for with no manifest on the remote.
         public var missing: [String] = []
-        /// Manifests not served: unsigned or signed by an unknown key.
+        /// Manifests not served: unsigned or signed by an unknown key (the reason names the manifest).
         public var untrusted: [(name: String, reason: String)] = []
         /// Manifests or blobs that failed a check (bad signature, altered blob): never stored.
         public var rejected: [(name: String, reason: String)] = []

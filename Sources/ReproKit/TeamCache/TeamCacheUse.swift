@@ -57,7 +57,7 @@ final class TeamCacheUse {
         do {
             let s = try cache.pull(keys: keys)
             if s.pulled > 0 { log("team cache: pulled \(s.pulled) result(s) from \(cache.label)") }
-            for (name, reason) in s.untrusted.prefix(5) { log("team cache: not served: \(reason.contains(name) ? reason : "\(reason) (\(name))")") }
+            for (_, reason) in s.untrusted.prefix(5) { log("team cache: not served: \(reason)") }
             for (name, reason) in s.rejected.prefix(5) { log("team cache: REJECTED \(name): \(reason)") }
             for f in s.findings { log("team cache: reproducibility finding for key \(f.key.prefix(12)): \(f.results.count) different results; `repro audit \(f.key.prefix(12))` shows them") }
             return s.pulled

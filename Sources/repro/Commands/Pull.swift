@@ -39,9 +39,9 @@ struct Pull: ParsableCommand {
                         + (s.missing.isEmpty ? "" : "; \(s.missing.count) key(s) not on the remote"))
                 for n in notFound { Console.out("  not on the remote: \(n)") }
                 if s.acceptedUntrusted > 0 { Console.out("  \(s.acceptedUntrusted) accepted without a trusted signature (--trust-unsigned; recorded)") }
-                // The reason names the manifest already, most often: never twice.
-                for (n, why) in s.untrusted {
-                    Console.out("  not served: \(why.contains(n) ? why : "\(why) (\(n))"); add the producer's public key to cache.trusted_keys, or --trust-unsigned")
+                // The reason names the manifest (CacheManifest.verify says whose it is).
+                for (_, why) in s.untrusted {
+                    Console.out("  not served: \(why); add the producer's public key to cache.trusted_keys, or --trust-unsigned")
                 }
                 for (n, why) in s.rejected { Console.out("  REJECTED \(n): \(why)") }
                 for f in s.findings {
