@@ -45,6 +45,9 @@ let staticCLibraries: [LinkerSetting] =
             ], .when(platforms: [.linux], configuration: .release)),
     ]
 
+// Homebrew's headers on Apple silicon.
+let macOSIncludes: [SwiftSetting] = [.unsafeFlags(["-Xcc", "-I/opt/homebrew/include"], .when(platforms: [.macOS]))]
+
 let package = Package(
     name: "repro",
     platforms: [.macOS(.v14)],
@@ -70,27 +73,50 @@ let package = Package(
         // libcurl through dlopen on first use (HTTP for object storage and REST backends), with
         // typed wrappers for its variadic setopt: not linked, so a cache hit never loads it.
         .target(name: "CCurl", linkerSettings: [.linkedLibrary("dl")]),
+        // Layers, each a module so the compiler holds the order (a lower one never imports a
+        // higher one); `package` is what the next layer may use, `public` what the CLI's
+        // ReproKit API hands out.
+        // Files, JSON, hashing, errors, processes' small helpers.
+        .target(
+            name: "ReproSupport",
+            dependencies: ["CReproSys", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: macOSIncludes),
+        // Reading repositories (libgit2): commits, trees, status, archives.
+        .target(name: "ReproGit", dependencies: ["ReproSupport", "CLibGit2", "CGitFastInit"], swiftSettings: macOSIncludes),
+        // HTTP over libcurl, request signing (SigV4, Shared Key), and object storage (S3, Azure
+        // Blob) over that one transport.
+        .target(
+            name: "ReproRemote",
+            dependencies: ["ReproSupport", "CCurl", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: macOSIncludes),
+        // The run store: SQLite, blobs, records, cache states.
+        .target(
+            name: "ReproStore",
+            dependencies: ["ReproSupport", "ReproGit", "CSQLite", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
+            swiftSettings: macOSIncludes),
+        // Specs, identities, backends, runs, sweeps, verification, the team cache, reports.
         .target(
             name: "ReproKit",
             dependencies: [
+                "ReproSupport", "ReproGit", "ReproRemote", "ReproStore",
                 "CLibGit2", "CSQLite", "CZlib", "CReproSys", "CGitFastInit", "CCurl",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
-            swiftSettings: [.unsafeFlags(["-Xcc", "-I/opt/homebrew/include"], .when(platforms: [.macOS]))],
+            swiftSettings: macOSIncludes,
             linkerSettings: staticCLibraries
         ),
         .executableTarget(
             name: "repro",
             dependencies: [
-                "ReproKit",
+                "ReproKit", "ReproSupport", "ReproGit", "ReproRemote", "ReproStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
-        .executableTarget(name: "repro-bench", dependencies: ["ReproKit"]),
-        .testTarget(name: "ReproKitTests", dependencies: ["ReproKit", "repro"], exclude: ["Corpus"]),
+        .executableTarget(name: "repro-bench", dependencies: ["ReproKit", "ReproSupport", "ReproStore"]),
+        .testTarget(name: "ReproKitTests", dependencies: ["ReproKit", "ReproSupport", "ReproGit", "ReproRemote", "ReproStore", "repro"], exclude: ["Corpus"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,5 +1,8 @@
 import Foundation
 import ReproKit
+import ReproSupport
+import ReproRemote
+import ReproStore
 
 // In-process figures for the parts repro's speed rests on. bench/run.sh runs this beside
 // hyperfine's end-to-end timings and the openssl reference; see CONTRIBUTING.md.

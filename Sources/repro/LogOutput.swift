@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ReproKit
+import ReproSupport
 
 /// How ReproKit's log messages reach a person: the message alone, one line on stderr, as the
 /// CLI has always printed progress (no timestamps or labels: this is a terminal tool's output,

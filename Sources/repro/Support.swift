@@ -2,6 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import ReproKit
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// Flags every reporting command shares.
 struct OutputOptions: ParsableArguments {

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproRemote
 
 /// AWS Batch through its contract test server (fixtures/contract/aws_batch_server.py: the
 /// documented REST subset, signatures checked with botocore, each job run as a local process

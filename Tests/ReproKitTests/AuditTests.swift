@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// audit, lineage, diff, fsck, PROV export and attestations, on real runs.
 final class AuditTests: XCTestCase {

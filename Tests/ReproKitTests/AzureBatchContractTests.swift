@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproRemote
 
 /// Azure Batch and Azure Blob Storage through their contract test server
 /// (fixtures/contract/azure_server.py: the documented REST subsets, Shared Key checked from the

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// Any input of a few KB costs little: limits end in a config error (exit 2) naming the limit,
 /// never in a crash, a hang or an allocation that takes the machine down.

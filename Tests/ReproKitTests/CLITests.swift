@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// The `repro` binary as a user runs it: exit codes, messages, --json, and a store that bad
 /// input never damages.

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// Expiry, invalidation, gc and `repro why`, on real stores.
 final class CacheTests: XCTestCase {

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproRemote
 
 /// The remote test environment scripts/slurm-test-cluster.sh starts: slurmrestd with JWT,
 /// an S3-compatible server (moto), and the unprivileged user `reprotest` jobs run as.

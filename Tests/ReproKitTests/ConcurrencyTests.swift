@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproStore
 
 /// Several processes on one store, and processes that die at the worst moment.
 final class ConcurrencyTests: XCTestCase {

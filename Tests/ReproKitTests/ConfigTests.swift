@@ -2,6 +2,9 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproRemote
+@testable import ReproStore
 
 /// Spec parsing, YAML 1.2 scalars, canonical JSON and command templating.
 final class ConfigTests: XCTestCase {

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
 
 /// What every backend must do, run against each one: the local pool, SLURM through a shared
 /// folder, SLURM over REST through object storage (as a user who cannot read the repository),

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
 
 /// A contract test server from fixtures/contract (a Python script that writes its port to a
 /// file once it listens), started for one test and stopped when released.

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
 
 /// Hybrid dispatch: estimates, routing bands, budgets, recorded costs, fallback and the burst
 /// split, through the CLI on real repositories (and the real SLURM test cluster where a

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// Things an adversarial review found: runs served or killed that should not be, files written
 /// where they should not be, blobs that could never be repaired.

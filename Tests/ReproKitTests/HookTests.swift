@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
 
 /// Git hooks in real repositories: staleness after commits, checkouts, amends and rebases;
 /// chaining of users' hooks; core.hooksPath; uninstall; a missing repro.

@@ -3,6 +3,9 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproRemote
+@testable import ReproStore
 
 /// A simulation, a teammate's bucket or a node user must not reach beyond their lane: each
 /// test reproduces one way they did, with the real binary, real stores and real processes.

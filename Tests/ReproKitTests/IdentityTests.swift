@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// Cache identity against real git repositories and real SQLite stores.
 final class IdentityTests: XCTestCase {

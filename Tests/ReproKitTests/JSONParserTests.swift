@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
 
 /// The JSON parser follows RFC 8259 strictly: results come from simulations, and a value that
 /// other tools would read differently must never be stored.

@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproStore
 
 extension Store {
     /// Undoes the schema changes after migration 6, newest first.

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// A virtualenv made from Debian's python3 (no pip, nothing from the network), with a package
 /// of a version the base interpreter does not have: only the venv's own listing can name it.

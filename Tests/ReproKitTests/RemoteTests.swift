@@ -2,6 +2,9 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproRemote
+@testable import ReproStore
 
 /// The slurm-rest backend for real: slurmrestd with JWT on the test cluster, tasks staged in an
 /// S3-compatible server (moto), jobs running as `reprotest`, who cannot read the submitting

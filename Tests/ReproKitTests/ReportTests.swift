@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// `repro report`: one self-contained, deterministic HTML file, checked in a real browser.
 final class ReportTests: XCTestCase {

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproRemote
 
 /// The S3 client: signatures checked against botocore's own signer (moto checks none), every
 /// operation against moto's S3-compatible server over real HTTP, retries against a server that

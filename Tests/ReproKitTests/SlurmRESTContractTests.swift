@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
 
 /// Contract tests of the slurmrestd shapes repro speaks: v0.0.38 is also exercised for real
 /// against the test cluster (RemoteTests); v0.0.40 / v0.0.41 only here, on the documented JSON

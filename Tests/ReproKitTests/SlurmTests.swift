@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// The SLURM backend: state parsing on canned output, then for real against the single-node
 /// test cluster (scripts/slurm-test-cluster.sh). Without a cluster these skip with the reason;

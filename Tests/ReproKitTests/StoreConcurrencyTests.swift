@@ -2,6 +2,7 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproStore
 
 /// The store under concurrent use and after crashes: fsck beside finishing runs and gc, a hook
 /// meeting a busy store, temp files of killed writes, records that must not live only in the WAL.

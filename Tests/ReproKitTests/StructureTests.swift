@@ -2,6 +2,9 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproRemote
+@testable import ReproStore
 
 /// The shape the code keeps: one descriptor per backend type, read everywhere through the
 /// registry; no file past 400 lines.

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// Sweep files, point expansion and local sweeps (resume, failures, fail-fast, --json).
 final class SweepTests: XCTestCase {

@@ -2,6 +2,9 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproRemote
+@testable import ReproStore
 
 /// The team cache against a real S3-compatible server (moto), with two clones of one repository
 /// (two users, two stores, two keys) driven through the CLI.

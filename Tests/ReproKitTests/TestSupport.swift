@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproRemote
 
 /// Runs a program to completion (synchronously: Foundation.Process is only safe outside async
 /// code) and returns its exit status and output.

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// Answers a user found wrong in verify, audit, lineage and the record (issue "trustworthy
 /// answers"): each was seen, and each test failed before its fix.

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// `repro verify` against the fixtures in fixtures/verify, locally and on the SLURM test cluster.
 final class VerifyTests: XCTestCase {
@@ -129,7 +131,7 @@ final class VerifyTests: XCTestCase {
     /// The locale the LANG perturbation uses really exists for the simulation.
     func testTheLANGPerturbationUsesALocaleThatExists() throws {
         let store = NSTemporaryDirectory() + "locale-store-" + UUID().uuidString.prefix(6)
-        try Store.makeDirectory(store)
+        try FileIO.makeDirectory(store)
         defer { FileIO.removeTree(store) }
         guard case .success(let env) = Perturbations.availableLocale(storeRoot: store) else {
             return XCTFail("no locale could be made")

@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproSupport
+@testable import ReproStore
 
 /// Ways a changed code or input once gave a hit with the old result: each must now miss, or
 /// be refused as dirty. Real git repositories, real stores.

@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// Signed provenance: an in-toto Statement (subjects = the run's outputs and their SHA-256,
 /// predicate = the run record) in a DSSE envelope signed with Ed25519.

@@ -1,4 +1,7 @@
 import Foundation
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// Answers "where did this come from?" from the store: finds the runs behind a file, a hash, a
 /// run id or a cache key, and assembles what is known about each.

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// Upstream lineage: an input whose content hash equals another run's output makes that run
 /// its parent.

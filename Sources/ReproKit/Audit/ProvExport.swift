@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// A run as W3C PROV-JSON: the run is an activity; its config, code trees, inputs and outputs
 /// are entities (named by content hash); the user and host are agents; lineage appears as

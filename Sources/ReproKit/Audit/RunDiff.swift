@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// `repro diff`: how two runs differ, in identity and in outputs.
 public struct RunDiff: Sendable {

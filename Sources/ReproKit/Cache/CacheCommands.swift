@@ -1,4 +1,6 @@
 import Foundation
+import ReproGit
+import ReproStore
 
 /// `repro cache status|gc|invalidate` below the CLI: each a single call that refreshes what it
 /// must first, so a command only parses and prints.

@@ -1,4 +1,7 @@
 import Foundation
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// What the git hooks do (`repro cache refresh --hook NAME`), and the refresh a busy store
 /// made them postpone. A hook never holds up git: it waits at most `hookBusyTimeout` for the

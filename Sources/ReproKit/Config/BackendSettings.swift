@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// One named backend from `backends:` in `.repro.yaml` / `.repro/config.yaml`: its name, its
 /// type, and the typed settings that type reads (see `BackendKind`).

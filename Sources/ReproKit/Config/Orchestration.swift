@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// `orchestration:` in `.repro.yaml`: where `backend: auto` sends a run, what it may cost, and
 /// what happens when a backend fails. Defaults from the seed ADR-007.

@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import ReproSupport
+import ReproGit
 
 /// Settings that decide where secrets and results go, when they come from a committed
 /// `.repro.yaml`: a cloned repository must not be able to send a token named by it to a host
@@ -101,7 +103,7 @@ public enum ProjectSecrets {
         guard let (committed, local) = try nodes(storeRoot: storeRoot, repoRoot: repo.workdir) else { return [] }
         let found = find(in: committed, notIn: local)
         guard !found.isEmpty else { return [] }
-        try Store.makeDirectory(storeRoot)
+        try FileIO.makeDirectory(storeRoot)
         RepoIgnore.ensure(repo: repo, storeRoot: storeRoot)  // a fresh clone's .repro/ stays out of git status
         var lines = (try? FileIO.readAll(file(storeRoot: storeRoot), limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         if !lines.isEmpty && !lines.hasSuffix("\n") { lines += "\n" }
@@ -113,7 +115,7 @@ public enum ProjectSecrets {
     /// Accepts one value the user gave on the command line (`repro remote add --endpoint`):
     /// what they typed is their word, whoever commits the file afterwards.
     public static func acceptTyped(path: String, value: String, storeRoot: String, repo: GitRepository) throws {
-        try Store.makeDirectory(storeRoot)
+        try FileIO.makeDirectory(storeRoot)
         RepoIgnore.ensure(repo: repo, storeRoot: storeRoot)
         var lines = (try? FileIO.readAll(file(storeRoot: storeRoot), limit: 1 << 20)).map { String(decoding: $0, as: UTF8.self) } ?? ""
         let d = digest(Setting(path: path, value: value, origin: "command line"))

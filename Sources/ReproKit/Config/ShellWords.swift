@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// Splits a command string into words the way a POSIX shell would, with quotes and
 /// backslashes, but without expansion of variables, globs or `~`.

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// A simulation spec: what to run, what code and inputs it depends on, and at which precision.
 /// Loaded from YAML or JSON by `SpecLoader`; every field is validated there.

@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 extension SpecLoader {
     // MARK: field helpers

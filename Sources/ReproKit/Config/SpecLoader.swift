@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// Reads a spec file, applies `--set` overrides and validates every field, so that a bad spec
 /// fails before anything runs, with the file, key, line and fix in the message.

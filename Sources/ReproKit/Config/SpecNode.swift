@@ -1,4 +1,5 @@
 import Yams
+import ReproSupport
 
 /// A parsed YAML/JSON tree that remembers where each value came from, so errors can name the
 /// file and line, and keeps scalars as written until a field decides how to read them.

@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// Settings, all optional, from the project file `.repro.yaml` at the repository root
 /// (committed: the team shares it) overridden key by key by the local `.repro/config.yaml`.

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproRemote
 
 /// One shared result cache (`remotes:` in `.repro.yaml`): a bucket and prefix, reached with the
 /// standard AWS settings (environment, profile, `~/.aws/credentials`); never a secret here.

@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// `estimate: {seconds: "params.population_size * 0.5 * len(params.pathways)"}`: a small
 /// arithmetic expression over a spec's params, parsed here (never evaluated by a shell or an

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// How long a run is expected to take, and which tier of the estimate answered.
 public struct RuntimeEstimate: Sendable {

@@ -1,4 +1,7 @@
 import Foundation
+import ReproSupport
+import ReproRemote
+import ReproStore
 
 /// AWS Batch over its REST API (JSON, Signature V4 for the `batch` service), no SDK. Tasks are
 /// staged in S3 (`RemoteStaging`) like every backend that shares no disk; a sweep's points go

@@ -1,4 +1,7 @@
 import Foundation
+import ReproSupport
+import ReproRemote
+import ReproStore
 
 /// Azure Batch over its REST API with Shared Key (`AZURE_BATCH_ACCOUNT`,
 /// `AZURE_BATCH_ACCESS_KEY`), staging in Azure Blob Storage with the same layout as on S3 and

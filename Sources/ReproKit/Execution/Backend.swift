@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// Where tasks run. A backend is a handful of methods, as grid executors are in mature
 /// workflow engines: stage a task where it will run, submit a batch, poll states, cancel,
@@ -71,7 +73,7 @@ extension SharedFolderBackend {
         // have written part of its outputs).
         unlink(task.manifestPath)
         FileIO.removeTree(task.outdir)
-        try Store.makeDirectory(task.outdir)
+        try FileIO.makeDirectory(task.outdir)
         var handle = try submit([task], refs: [h.ref], resources: resources).first
         handle?.attempt = h.attempt + 1
         return handle

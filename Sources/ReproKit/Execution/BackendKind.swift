@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// What the rest of repro may know about a backend type without making one.
 public struct BackendTraits: Sendable, Equatable {

@@ -1,6 +1,7 @@
 import CReproSys
 import Foundation
 import Synchronization
+import ReproSupport
 
 #if canImport(Glibc)
     import Glibc
@@ -196,18 +197,6 @@ public struct ChildProcess {
     }
 
     private static let resolved = Mutex<[String: String]>([:])
-    private static let realPaths = Mutex<[String: String]>([:])
-
-    /// The path with symlinks resolved (realpath), remembered per process.
-    public static func realPath(_ path: String) -> String {
-        if let known = realPaths.withLock({ $0[path] }) { return known }
-        guard let p = realpath(path, nil) else { return path }
-        let r = String(cString: p)
-        free(p)
-        realPaths.withLock { $0[path] = r }
-        return r
-    }
-
     /// Finds a program the way a shell would: a name with a `/` is taken relative to
     /// `workingDirectory`; a bare name is searched on `path`. Remembered per process (a sweep
     /// resolves the same program thousands of times).

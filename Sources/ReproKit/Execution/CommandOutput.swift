@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// Runs a helper program (sbatch, squeue, ...) to completion and captures its output. Not for
 /// simulations: those go through ChildProcess.

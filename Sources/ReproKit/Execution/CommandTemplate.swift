@@ -1,3 +1,5 @@
+import ReproSupport
+
 /// Fills `{params.a.b}`, `{solver.x}`, `{seed}`, `{rtol}`, `{atol}`, `{outdir}` and `{config}`
 /// into command arguments. `{{` and `}}` stand for literal braces.
 public enum CommandTemplate {

@@ -1,70 +1,6 @@
 import Foundation
-
-/// What actually runs a simulation written in Python: the real interpreter behind a shim or
-/// wrapper (pyenv's `python3` is a bash script), its version, and the packages installed for it,
-/// as `pip freeze` would list them.
-public struct InterpreterInfo: Sendable, Equatable {
-    public var language: String
-    /// `sys.executable` as the process knows it: a venv's `bin/python`, not the base
-    /// interpreter its symlink leads to (that one has other packages).
-    public var path: String
-    public var version: String
-    public var implementation: String
-    /// `name==version`, sorted case-insensitively.
-    public var packages: [String]
-    /// `sys.prefix`: the venv or conda environment in use, else the installation.
-    public var prefix: String = ""
-    /// `sys.base_prefix`: the installation a venv was made from (equal to `prefix` outside one).
-    public var basePrefix: String = ""
-    /// venv, conda or system.
-    public var environmentKind: String = ""
-
-    public init(
-        language: String, path: String, version: String, implementation: String, packages: [String], prefix: String = "",
-        basePrefix: String = "", environmentKind: String = ""
-    ) {
-        self.language = language
-        self.path = path
-        self.version = version
-        self.implementation = implementation
-        self.packages = packages
-        self.prefix = prefix
-        self.basePrefix = basePrefix
-        self.environmentKind = environmentKind
-    }
-
-    /// Read back from a record, a manifest or the probe cache (packages only where present).
-    public init?(json i: JSONValue) {
-        guard let path = i["path"]?.stringValue else { return nil }
-        self.init(
-            language: i["language"]?.stringValue ?? "", path: path, version: i["version"]?.stringValue ?? "",
-            implementation: i["implementation"]?.stringValue ?? "", packages: i["packages"]?.arrayValue?.compactMap(\.stringValue) ?? [],
-            prefix: i["prefix"]?.stringValue ?? "", basePrefix: i["base_prefix"]?.stringValue ?? "",
-            environmentKind: i["environment"]?.stringValue ?? "")
-    }
-
-    public var json: JSONValue {
-        var o: [String: JSONValue] = [
-            "language": .string(language), "path": .string(path), "version": .string(version), "implementation": .string(implementation),
-        ]
-        if !prefix.isEmpty {
-            o["prefix"] = .string(prefix)
-            o["base_prefix"] = .string(basePrefix)
-            o["environment"] = .string(environmentKind)
-        }
-        return .object(o)
-    }
-
-    /// With the package list (what a manifest and the probe cache carry).
-    public var jsonWithPackages: JSONValue {
-        var o = json.objectValue ?? [:]
-        o["packages"] = .array(packages.map { .string($0) })
-        return .object(o)
-    }
-
-    /// The package list as the bytes of its blob (one line each).
-    public var packagesText: String { packages.map { $0 + "\n" }.joined() }
-}
+import ReproSupport
+import ReproStore
 
 /// Finds and asks the interpreter behind a command, with the answers cached in the store until
 /// the interpreter or its package folders change.
@@ -126,7 +62,7 @@ public enum InterpreterProbe {
     /// What decides which interpreter and packages a command gets: the program (and its
     /// stat), the variables pyenv, conda and venvs read, and pyenv's version file.
     static func probeKey(program: String, environment: [String: String], workdir: String) -> String {
-        var parts = [program, statSignature(program)]
+        var parts = [program, FileIO.statSignature(program)]
         for v in ["PATH", "PYENV_VERSION", "PYENV_ROOT", "VIRTUAL_ENV", "CONDA_PREFIX", "PYTHONPATH", "PYTHONHOME"] {
             parts.append(v + "=" + (environment[v] ?? ""))
         }
@@ -144,12 +80,5 @@ public enum InterpreterProbe {
             dir = (dir as NSString).deletingLastPathComponent
         }
         return Hashing.sha256Hex(parts.joined(separator: "\u{0}"))
-    }
-
-    /// Size, mtime and inode of a path (its content changing changes these).
-    static func statSignature(_ path: String) -> String {
-        var st = stat()
-        guard stat(path, &st) == 0 else { return "-" }
-        return "\(st.st_size):\(st.modified.tv_sec).\(st.modified.tv_nsec):\(st.st_ino)"
     }
 }

@@ -1,5 +1,7 @@
 import Foundation
 import Synchronization
+import ReproSupport
+import ReproStore
 
 /// This machine: a bounded pool of worker threads, each running tasks in process through
 /// `TaskExecutor` (the same code `repro exec-task` runs), `jobs` at a time.

@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// Finds what a simulation wrote under `$REPRO_OUTDIR` and matches it against the declared
 /// output patterns (`*` and `?` within a path segment, `**` across segments).

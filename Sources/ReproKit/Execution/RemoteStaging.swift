@@ -1,4 +1,7 @@
 import Foundation
+import ReproSupport
+import ReproGit
+import ReproRemote
 
 /// Stages tasks in object storage for machines that share no disk with this one, and collects
 /// what they leave there. Layout under the staging prefix:
@@ -87,7 +90,7 @@ public final class RemoteStaging {
     func codeArchive(_ src: TaskSources) throws -> (tree: String, key: String, sha256: String, size: Int64) {
         if let a = archives[src.commit] { return a }
         let repo = try GitRepository(discoveringFrom: src.repoRoot)
-        try Store.makeDirectory(scratch)
+        try FileIO.makeDirectory(scratch)
         // Per process: two repro commands staging the same commit at once must not share (and
         // delete) one scratch file.
         let file = scratch + "/code-\(src.commit)-\(HostInfo.newRunId()).tar"
@@ -106,7 +109,7 @@ public final class RemoteStaging {
     /// The working-tree files that differ from the commit, as an archive by content, and the
     /// ones deleted there.
     func overlay(_ src: TaskSources) throws -> JSONValue {
-        try Store.makeDirectory(scratch)
+        try FileIO.makeDirectory(scratch)
         let file = scratch + "/overlay-\(HostInfo.newRunId()).tar"
         defer { unlink(file) }
         let writer = try Tar.Writer(path: file)
@@ -250,7 +253,7 @@ public final class RemoteStaging {
     public func collect(runId: String, attempt: Int, manifest: TaskManifest?) throws -> CollectedTask {
         let dir = scratch + "/collect-\(runId)-\(attempt)"
         FileIO.removeTree(dir)
-        try Store.makeDirectory(dir + "/out")
+        try FileIO.makeDirectory(dir + "/out")
         let a = attemptPrefix(runId, attempt)
         for name in ["stdout", "stderr"] {
             _ = try store.downloadIfPresent(bucket: location.bucket, key: a + "/" + name, to: dir + "/" + name)

@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import ReproSupport
+import ReproRemote
 
 /// `repro exec-task URL` on a machine that shares no disk with the submitter: fetches the task
 /// through its presigned URLs, checks out the code and inputs (each verified by SHA-256) into a
@@ -110,7 +112,7 @@ public enum RemoteWorker {
     /// Downloads and verifies code, overlay and inputs; returns the task as it runs here.
     static func checkout(_ t: JSONValue, into dir: String, placeholder: String, http: HTTPClient, log: (String) -> Void) throws -> TaskSpec {
         let repo = dir + "/repo"
-        try Store.makeDirectory(repo)
+        try FileIO.makeDirectory(repo)
         guard let code = t["code"], let codeURL = code["url"]?.stringValue, let codeSha = code["sha256"]?.stringValue else {
             throw ConfigError("the task names no code archive")
         }
@@ -124,7 +126,7 @@ public enum RemoteWorker {
             try fetch(u, sha256: sha, to: dir + "/overlay.tar", http: http, what: "the uncommitted changes (--allow-dirty)")
             // The overlay replaces files from the commit: remove them first (extraction never overwrites).
             let listing = dir + "/overlay-list"
-            try Store.makeDirectory(listing)
+            try FileIO.makeDirectory(listing)
             let names = try Tar.extract(dir + "/overlay.tar", into: listing)
             for f in names.files + names.links { unlink(repo + "/" + f) }
             FileIO.removeTree(listing)

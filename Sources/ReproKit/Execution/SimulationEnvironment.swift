@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ReproSupport
 
 /// The minimal, fixed environment a simulation runs in, so it behaves the same on any machine.
 public enum SimulationEnvironment {

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// SLURM: tasks are staged in a shared folder and submitted with `sbatch --parsable` as job
 /// arrays of a generated batch script that runs `repro exec-task`; states come from `squeue`
@@ -29,7 +31,7 @@ public final class SlurmBackend: SharedFolderBackend {
         self.environment = environment
         let workdir = config.workdir.map { $0.hasPrefix("/") ? $0 : repoRoot + "/" + $0 } ?? store.root + "/slurm"
         taskRoot = workdir + "/tasks"
-        for dir in [workdir, workdir + "/tasks", workdir + "/batches", workdir + "/logs"] { try Store.makeDirectory(dir) }
+        for dir in [workdir, workdir + "/tasks", workdir + "/batches", workdir + "/logs"] { try FileIO.makeDirectory(dir) }
         reproPath = config.reproPath ?? HostInfo.currentExecutable
         guard ChildProcess.resolveExecutable("sbatch", path: environment["PATH"] ?? "", workingDirectory: "/") != nil else {
             throw EnvironmentError(

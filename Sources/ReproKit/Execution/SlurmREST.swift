@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// slurmrestd's API: the differences between the versions repro speaks, in one place, as pure
 /// functions (the tests check both shapes; v0.0.38 also runs against the real test cluster).

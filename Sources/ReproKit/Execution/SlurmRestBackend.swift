@@ -1,4 +1,7 @@
 import Foundation
+import ReproSupport
+import ReproRemote
+import ReproStore
 
 /// SLURM reached over slurmrestd (a cluster in the cloud: AWS PCS, Azure CycleCloud Slurm,
 /// Google Cluster Toolkit). The nodes share no disk with this machine: tasks are staged in

@@ -1,3 +1,5 @@
+import ReproStore
+
 /// SLURM's job states and output formats, as pure functions (tested on canned output, then
 /// for real against the test cluster).
 public enum SlurmStates {

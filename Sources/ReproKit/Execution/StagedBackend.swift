@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// Backends whose machines share no disk with this one: tasks are staged in object storage and
 /// run there by `repro exec-task URL`. Staging, collecting, releasing and resubmitting a lost

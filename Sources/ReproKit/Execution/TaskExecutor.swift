@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// Runs one task where it is: the same environment scrubbing, supervision, output matching
 /// and hashing on every backend. Touches no store (the task directory may be on a cluster's
@@ -40,7 +42,7 @@ public enum TaskExecutor {
             manifest.exitCode = 127
             return manifest
         }
-        let real = ChildProcess.realPath(exe)
+        let real = FileIO.realPath(exe)
         manifest.executablePath = real
         manifest.program = exe
         if hashExecutable { manifest.executableSha256 = try? Hashing.sha256OfFile(atPath: real).hash }

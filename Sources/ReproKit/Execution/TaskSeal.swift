@@ -1,5 +1,6 @@
 import Crypto
 import Foundation
+import ReproSupport
 
 /// What reaches a remote worker through its scheduler rather than through the bucket: the URL
 /// of its task (or batch) document, that document's SHA-256, and the submission's MAC key.

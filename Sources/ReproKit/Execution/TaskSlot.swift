@@ -1,3 +1,6 @@
+import ReproSupport
+import ReproStore
+
 /// A task folder that one local run at a time reuses (`tmp/run-slot-N`), held by a lock for
 /// the run. A run in a fresh folder creates five files and folders and deletes them again; on
 /// ext4 without a journal each creation then scans past every inode deleted in the last 30 s,

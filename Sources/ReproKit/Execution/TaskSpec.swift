@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// A self-describing unit of work: everything needed to run one simulation anywhere, with
 /// fixed file names in its task directory. Every backend runs it through `TaskExecutor`
@@ -97,8 +99,8 @@ public struct TaskSpec: Sendable {
     /// Writes task.json and config.json and makes out/.
     public func stage(writeSpec: Bool) throws(StoreError) {
         // A fresh private directory: plain writes, no temp-and-rename needed.
-        if mkdir(taskDir, 0o755) != 0 && errno != EEXIST { try Store.makeDirectory(taskDir) }
-        if mkdir(outdir, 0o755) != 0 && errno != EEXIST { try Store.makeDirectory(outdir) }
+        if mkdir(taskDir, 0o755) != 0 && errno != EEXIST { try FileIO.makeDirectory(taskDir) }
+        if mkdir(outdir, 0o755) != 0 && errno != EEXIST { try FileIO.makeDirectory(outdir) }
         try FileIO.writeNew(Array((configJSON.canonical + "\n").utf8), to: configFile)
         if writeSpec {
             if !secretNames.isEmpty {

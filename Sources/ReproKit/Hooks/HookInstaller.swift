@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproGit
 
 /// Installs, removes and reports repro's git hooks without ever clobbering a user's hook.
 public struct HookInstaller {

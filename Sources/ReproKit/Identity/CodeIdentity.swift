@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproGit
 
 /// What "the code" of a run was: the commit, and for each declared code path the git object
 /// it named at that commit. A commit that leaves these objects alone keeps the identity.

@@ -1,3 +1,6 @@
+import ReproSupport
+import ReproStore
+
 /// What changed in the parts of a run's identity that make up its cache key: config fields by
 /// path, code paths with both object ids, the dirty patch, the resolved seed, input hashes.
 /// `repro why` (a spec now vs an earlier run) and `repro diff` (two runs) both report these.

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// Checks a run record that came from elsewhere (a teammate's manifest, a worker's manifest)
 /// against itself before it may be stored or served: its key must be the key of its own

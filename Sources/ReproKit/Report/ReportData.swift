@@ -1,4 +1,7 @@
 import Foundation
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// What `repro report` was asked for.
 public struct ReportRequest: Sendable {

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// The timeline, verification and provenance sections.
 extension ReportHTML {

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// Renders report data as one self-contained HTML file: inline CSS, inline SVG drawn here, and
 /// a little inline script for sorting and filtering the table. Nothing is fetched, and nothing

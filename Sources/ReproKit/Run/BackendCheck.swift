@@ -1,4 +1,7 @@
 import Foundation
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// `repro backends`: every backend this repository can use, built in or configured, each
 /// checked for what would stop a run now.

@@ -1,5 +1,8 @@
 import Foundation
 import Logging
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// `repro status` and `repro wait`: picks up runs submitted by earlier repro processes, polls
 /// their backends and ingests those that finished (exactly once, whoever sees them first).

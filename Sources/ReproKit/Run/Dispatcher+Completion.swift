@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 extension Dispatcher {
     /// Recording finished tasks failed (a full disk, most often): their outputs are removed

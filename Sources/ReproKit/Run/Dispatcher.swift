@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// Drives submitted tasks to the end on one backend: polls, resubmits what the machine lost,
 /// ingests what finished (outputs into the store, the record completed, outputs materialized),

@@ -1,4 +1,7 @@
 import Foundation
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// Computes the identity and key of specs in one repository. Code identities and input hashes
 /// are remembered across calls, so preparing a 10,000-point sweep reads git and the inputs once.

@@ -1,4 +1,7 @@
 import Foundation
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// Crash recovery: a run left `running` by a process that died (kill -9, power loss) is marked
 /// interrupted. A live run always holds the flock on its key, so a free lock means a dead owner.

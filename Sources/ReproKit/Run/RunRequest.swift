@@ -1,3 +1,6 @@
+import ReproSupport
+import ReproStore
+
 /// Asked on Ctrl-C while jobs are queued or running on a scheduler: cancel them (true), or
 /// leave them running for `repro status` and `repro wait` (false). The executable decides how
 /// to ask (a prompt on a terminal); the default cancels.

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproRemote
 
 /// What `repro plan` and `repro run --dry-run` show, and what a run is dispatched by.
 public struct RunPlan: Sendable {

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 extension Runner {
     /// The backend this request runs on: `--backend`, else the spec's.
@@ -36,7 +38,7 @@ extension Runner {
                     ChildProcess.whyNotRunnable(argv[0], path: env["PATH"] ?? "", workingDirectory: p.repo.workdir)
                         + " (command[0] in \(specPath)); install it or give its path")
             }
-            executablePath = ChildProcess.realPath(exe)
+            executablePath = FileIO.realPath(exe)
         } else {
             // PATH and HOME come from the machine that runs it.
             env.removeValue(forKey: "PATH")

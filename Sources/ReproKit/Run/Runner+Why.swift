@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// `repro why`: would this spec hit, and if not, what changed since its nearest earlier run.
 public struct WhyReport: Sendable {

@@ -1,5 +1,8 @@
 import Foundation
 import Logging
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// Runs a spec: resolves its identity, serves a cache hit or executes it on the local backend,
 /// and records everything in the store. This is the whole of `repro run` below the CLI.

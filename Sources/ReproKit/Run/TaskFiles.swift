@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// Reading a finished task's files for the record: the inline result and the stderr tail.
 enum TaskFiles {

@@ -1,4 +1,7 @@
 import Foundation
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// The repository a command runs in and its store, opened by one set of rules for every
 /// command: the store is `REPRO_STORE` when set, else `.repro/` at the repository root; it must

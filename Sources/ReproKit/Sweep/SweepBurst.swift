@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// How a sweep's points to run are split between backends, with estimated time and cost.
 public struct SweepPlan: Sendable {

@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import ReproSupport
+import ReproStore
 
 extension SweepRunner {
     /// Writes a hit's outputs into place; returns what was written where (to record).

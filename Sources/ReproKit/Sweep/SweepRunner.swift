@@ -1,5 +1,8 @@
 import Foundation
 import Logging
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// Runs a sweep: every point is an ordinary run with its own key; cached points are hits, the
 /// rest go to the backend (as job arrays on SLURM). Resumable: a re-run computes only what is

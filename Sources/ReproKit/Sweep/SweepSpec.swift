@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// A sweep: a base spec plus the points to run it at.
 ///

@@ -1,5 +1,7 @@
 import Foundation
 import Logging
+import ReproSupport
+import ReproStore
 
 /// What `repro sweep` was asked to do.
 public struct SweepRequest: Sendable {

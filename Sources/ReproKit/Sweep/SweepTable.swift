@@ -1,4 +1,5 @@
 import Foundation
+import ReproStore
 
 /// A sweep's runs, held compactly: per run, which of the sweep's distinct keys it has; per
 /// distinct key, its digest, its first run (whose spec is regenerated from the sweep when the

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ReproSupport
 
 /// `repro why SWEEP`: which points would hit, and for the first misses, why.
 public struct SweepWhy: Sendable {

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// The part of a sweep that is in flight: which points were handed to the backend, whose keys
 /// this process holds, which task folders can be reused, and which points another repro is

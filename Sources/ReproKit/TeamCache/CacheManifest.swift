@@ -1,5 +1,7 @@
 import Crypto
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// A refused manifest, key or signature in the team cache: exit 1 (a failed check), with what
 /// failed and what to do.

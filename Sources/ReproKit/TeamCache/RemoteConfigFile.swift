@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// `repro remote add|remove`: rewrites the `remotes:` section of the project's `.repro.yaml`
 /// (committed, so the team shares it) and leaves every other line of the file as written,

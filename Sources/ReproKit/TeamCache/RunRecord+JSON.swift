@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 extension RunRecord {
     /// Rebuilds a record from its JSON (`RunRecord.json`), as a team cache manifest carries it.

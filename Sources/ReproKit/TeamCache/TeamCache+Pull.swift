@@ -1,6 +1,9 @@
 import Crypto
 import Foundation
 import Synchronization
+import ReproSupport
+import ReproRemote
+import ReproStore
 
 extension TeamCache {
     /// Two or more results for one key that disagree: a reproducibility finding.

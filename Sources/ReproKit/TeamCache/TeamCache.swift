@@ -1,6 +1,9 @@
 import Crypto
 import Foundation
 import Synchronization
+import ReproSupport
+import ReproRemote
+import ReproStore
 
 /// A team's shared result cache in a bucket:
 ///

@@ -1,5 +1,9 @@
 import Crypto
 import Foundation
+import ReproSupport
+import ReproGit
+import ReproRemote
+import ReproStore
 
 /// `repro push`, `repro pull`, `repro remote gc` below the CLI: what a selection means and
 /// which remote and key to use.

@@ -1,5 +1,8 @@
 import Crypto
 import Foundation
+import ReproSupport
+import ReproRemote
+import ReproStore
 
 /// How `repro run` and `repro sweep` use the team cache (`cache.remote`): a local miss is
 /// looked up on the remote before anything is computed and, with `write: true`, a computed

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproStore
 
 /// How two versions of one output compare.
 public struct OutputComparison: Sendable {

@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// What `verify --perturb` varies, made real on this machine: a locale that exists (generated
 /// under the store when the system has none), thread counts that differ from each other, and
@@ -62,7 +63,7 @@ struct Perturbations {
         env["LOCPATH"] = dir
         if works(env) { return .success(env) }
         do {
-            try Store.makeDirectory(dir)
+            try FileIO.makeDirectory(dir)
             let r = try CommandOutput.run(
                 ["localedef", "-i", "de_DE", "-f", "UTF-8", dir + "/" + locale], environment: ["PATH": SimulationEnvironment.defaultPath + ":/usr/sbin"],
                 timeout: 120)

@@ -1,5 +1,8 @@
 import Foundation
 import Logging
+import ReproSupport
+import ReproGit
+import ReproStore
 
 /// What `repro verify` was asked to do.
 public struct VerifyRequest: Sendable {
@@ -241,7 +244,7 @@ public final class Verifier {
                 if t.env["HOME"]?.hasPrefix(old) == true { t.env["HOME"] = dir + "/home" }
                 r.taskRef = dir
             }
-            if let home = t.env["HOME"], home.hasPrefix(t.taskDir) { try Store.makeDirectory(home) }
+            if let home = t.env["HOME"], home.hasPrefix(t.taskDir) { try FileIO.makeDirectory(home) }
             // The record says what this run saw (TZ, LANG, HOME, thread counts), not the base's.
             r.env = SimulationEnvironment.recorded(t.env, passthrough: p.spec.envPassthrough, key: try p.store.secretKey())
             guard !applied.isEmpty || chosen.isEmpty else { return nil }

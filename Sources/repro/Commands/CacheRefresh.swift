@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproGit
 
 struct CacheRefresh: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproSupport
+import ReproGit
+import ReproStore
 
 struct ConfigTrust: ParsableCommand {
     static let configuration = CommandConfiguration(

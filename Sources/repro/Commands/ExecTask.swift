@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproSupport
 
 /// What every non-local backend runs on its machine: one task, the same way everywhere.
 struct ExecTask: ParsableCommand {

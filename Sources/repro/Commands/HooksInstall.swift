@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproSupport
+import ReproGit
 
 struct HooksInstall: ParsableCommand {
     static let configuration = CommandConfiguration(

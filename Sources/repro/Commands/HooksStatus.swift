@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproGit
 
 struct HooksStatus: ParsableCommand {
     static let configuration = CommandConfiguration(

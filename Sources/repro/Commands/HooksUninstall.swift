@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproGit
 
 struct HooksUninstall: ParsableCommand {
     static let configuration = CommandConfiguration(

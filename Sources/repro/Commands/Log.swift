@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproSupport
+import ReproStore
 
 struct Log: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "log", abstract: "List recorded runs, newest first.")

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproSupport
 
 struct Logs: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "logs", abstract: "Print what a run wrote to stdout (or stderr).")

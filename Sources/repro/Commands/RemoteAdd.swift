@@ -1,6 +1,9 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproGit
+import ReproRemote
+import ReproStore
 
 struct RemoteAdd: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproSupport
 
 struct RemoteList: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "list", abstract: "List the shared result caches and how runs use them.")

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproGit
+import ReproStore
 
 struct RemoteRemove: ParsableCommand {
     static let configuration = CommandConfiguration(

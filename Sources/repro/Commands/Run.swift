@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproSupport
+import ReproStore
 
 struct Run: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "run",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproSupport
 
 struct Show: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "show", abstract: "Show the whole record of one run, or of one verification.")

@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// `type: aws-batch`: AWS Batch, tasks staged in S3.
 public struct AWSBatchSettings: StagedOptions {

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproRemote
 
 /// `type: azure-batch`: Azure Batch, tasks staged in Azure Blob Storage.
 public struct AzureBatchSettings: StagedOptions {

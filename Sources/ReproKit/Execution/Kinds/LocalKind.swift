@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// `type: local` (and the built-in `local`): child processes of repro on this machine.
 public struct LocalSettings: BackendOptions {

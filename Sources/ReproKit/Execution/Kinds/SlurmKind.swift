@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// `type: slurm` (and the built-in `slurm`): sbatch on a cluster that shares this disk.
 extension StoreConfig.Slurm: BackendOptions {}

@@ -1,4 +1,5 @@
 import Foundation
+import ReproSupport
 
 /// `type: slurm-rest`: SLURM over slurmrestd, tasks staged in S3.
 public struct SlurmRestSettings: StagedOptions {

@@ -1,4 +1,6 @@
 import Foundation
+import ReproSupport
+import ReproRemote
 
 /// The settings every backend that shares no disk with the submitter takes: where tasks are
 /// staged and what the worker on the node does.

@@ -1,0 +1,321 @@
+import Crypto
+import Foundation
+import ReproSupport
+
+/// Azure Storage credentials, from the environment at each request: `AZURE_STORAGE_ACCOUNT`
+/// with `AZURE_STORAGE_KEY` (Shared Key: signs requests and makes per-blob SAS URLs for
+/// workers) or `AZURE_STORAGE_SAS_TOKEN` (a container SAS, used as it is).
+public struct AzureStorageCredentials: Sendable {
+    public var account: String
+    /// The decoded account key.
+    public var key: [UInt8]?
+    public var sasToken: String?
+
+    static func read(_ env: [String: String], account configured: String) throws(RemoteError) -> AzureStorageCredentials {
+        let account = env["AZURE_STORAGE_ACCOUNT"].flatMap { $0.isEmpty ? nil : $0 } ?? configured
+        if let k = env["AZURE_STORAGE_KEY"], !k.isEmpty {
+            guard let data = Data(base64Encoded: k) else {
+                throw RemoteError("AZURE_STORAGE_KEY is not base64 (copy an access key of storage account \(account) from the portal)", kind: .auth)
+            }
+            return AzureStorageCredentials(account: account, key: Array(data), sasToken: nil)
+        }
+        if let s = env["AZURE_STORAGE_SAS_TOKEN"], !s.isEmpty {
+            return AzureStorageCredentials(account: account, key: nil, sasToken: s.hasPrefix("?") ? String(s.dropFirst()) : s)
+        }
+        throw RemoteError(
+            "no Azure Storage credentials for account \(account): set AZURE_STORAGE_KEY (an access key) or AZURE_STORAGE_SAS_TOKEN (a container SAS)",
+            kind: .auth)
+    }
+}
+
+/// Shared Key signing, as Azure Storage and Azure Batch document it (HMAC-SHA256 over the
+/// string-to-sign, base64). Storage signs `x-ms-*` headers, Batch `ocp-*` ones.
+package enum AzureSharedKey {
+    package static func sign(_ text: String, key: [UInt8]) -> String {
+        Data(HMAC<SHA256>.authenticationCode(for: Array(text.utf8), using: SymmetricKey(data: key))).base64EncodedString()
+    }
+
+    /// The string-to-sign for a request: verb, the standard headers (Content-Length empty when
+    /// 0), the canonicalized `prefix` headers, and the canonicalized resource (`/ACCOUNT/PATH`,
+    /// then each query parameter `\nname:value`, names lower-cased and sorted).
+    package static func stringToSign(
+        method: String, headers: [(name: String, value: String)], headerPrefix: String, account: String, path: String,
+        query: [(name: String, value: String)]
+    ) -> String {
+        func h(_ n: String) -> String { headers.last { $0.name.lowercased() == n.lowercased() }?.value ?? "" }
+        let length = h("Content-Length") == "0" ? "" : h("Content-Length")
+        var lines = [method, h("Content-Encoding"), h("Content-Language"), length, h("Content-MD5"), h("Content-Type"), h("Date"),
+            h("If-Modified-Since"), h("If-Match"), h("If-None-Match"), h("If-Unmodified-Since"), h("Range")]
+        var canon: [String: String] = [:]
+        for (n, v) in headers where n.lowercased().hasPrefix(headerPrefix) {
+            canon[n.lowercased()] = v.trimmingCharacters(in: .whitespaces)
+        }
+        let canonHeaders = canon.keys.sorted().map { "\($0):\(canon[$0] ?? "")\n" }.joined()
+        var resource = "/" + account + path
+        var params: [String: [String]] = [:]
+        for (n, v) in query { params[n.lowercased(), default: []].append(v) }
+        for n in params.keys.sorted() { resource += "\n\(n):\((params[n] ?? []).sorted().joined(separator: ","))" }
+        lines.append(canonHeaders + resource)
+        return lines.joined(separator: "\n")
+    }
+
+    /// RFC 1123, as x-ms-date and ocp-date want it.
+    package static func httpDate(_ t: Double) -> String {
+        var time = time_t(t)
+        var tmv = tm()
+        gmtime_r(&time, &tmv)
+        let days = ["Sun", "Mon", "Tue", "Wed", "Thu", "Fri", "Sat"]
+        let months = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
+        return String(
+            format: "%@, %02d %@ %04d %02d:%02d:%02d GMT", days[Int(tmv.tm_wday)], Int(tmv.tm_mday), months[Int(tmv.tm_mon)],
+            Int(tmv.tm_year) + 1900, Int(tmv.tm_hour), Int(tmv.tm_min), Int(tmv.tm_sec))
+    }
+
+    /// Percent-encodes a path (each segment; `/` kept).
+    static func encodePath(_ s: String) -> String { SigV4.encode(s, keepSlash: true) }
+}
+
+/// Azure Blob Storage over REST (no SDK): Put Blob (Put Block / Put Block List for large
+/// files), Get Blob, Get Blob Properties, Delete Blob, List Blobs, and service SAS URLs for
+/// workers. Staging uses the same content-addressed layout as on S3; `bucket` is a container.
+public final class AzureBlobClient: ObjectStore {
+    public static let version = "2021-08-06"
+    let account: String
+    /// `scheme://host[:port]` and a base path (`/ACCOUNT` for an emulator, else empty).
+    let scheme: String
+    let host: String
+    let basePath: String
+    let environment: [String: String]
+    let http = HTTPClient()
+    public let retry: RetryPolicy
+    /// Files larger than this go up as blocks of `blockSize`.
+    public let blockThreshold: Int64
+    public let blockSize: Int64
+    let clock: @Sendable () -> Double
+
+    public init(
+        account: String, endpoint: String? = nil, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
+        blockThreshold: Int64 = 64 << 20, blockSize: Int64 = 16 << 20, clock: @escaping @Sendable () -> Double = { Clock.now() }
+    ) throws(ConfigError) {
+        let e = endpoint ?? environment["AZURE_STORAGE_BLOB_ENDPOINT"] ?? "https://\(account).blob.core.windows.net"
+        guard let u = URLComponents(string: e), let scheme = u.scheme, scheme == "http" || scheme == "https", let host = u.host else {
+            throw ConfigError("the Blob endpoint '\(e)' is not a URL such as https://ACCOUNT.blob.core.windows.net")
+        }
+        self.account = account
+        self.scheme = scheme
+        self.host = host + (u.port.map { ":\($0)" } ?? "")
+        basePath = u.path.hasSuffix("/") ? String(u.path.dropLast()) : u.path
+        self.environment = environment
+        self.retry = retry
+        self.blockThreshold = blockThreshold
+        self.blockSize = max(1 << 20, blockSize)
+        self.clock = clock
+    }
+
+    func credentials() throws(RemoteError) -> AzureStorageCredentials { try AzureStorageCredentials.read(environment, account: account) }
+
+    func path(_ container: String, _ blob: String) -> String {
+        basePath + "/" + container + (blob.isEmpty ? "" : "/" + AzureSharedKey.encodePath(blob))
+    }
+
+    struct Call {
+        var method: String
+        var container: String
+        var blob: String
+        var query: [(name: String, value: String)] = []
+        var headers: [(name: String, value: String)] = []
+        var body: [UInt8] = []
+        var bodyFile: (path: String, offset: Int64, length: Int64)? = nil
+        var downloadTo: String? = nil
+        var maxBytes: Int64 = HTTPRequest.inMemoryLimit
+        var accept: Set<Int> = []
+    }
+
+    func send(_ c: Call) throws(RemoteError) -> HTTPResponse {
+        try retry.run { (_: Int) throws(RemoteError) -> HTTPResponse in
+            let creds = try credentials()
+            let p = path(c.container, c.blob)
+            var headers = c.headers
+            headers.append(("x-ms-version", AzureBlobClient.version))
+            headers.append(("x-ms-date", AzureSharedKey.httpDate(clock())))
+            let length = c.bodyFile?.length ?? Int64(c.body.count)
+            if c.method == "PUT" || c.method == "POST" { headers.append(("Content-Length", String(length))) }
+            var query = c.query
+            if let key = creds.key {
+                let sts = AzureSharedKey.stringToSign(
+                    method: c.method, headers: headers, headerPrefix: "x-ms-", account: creds.account, path: p, query: query)
+                headers.append(("Authorization", "SharedKey \(creds.account):\(AzureSharedKey.sign(sts, key: key))"))
+            } else if let sas = creds.sasToken {
+                for pair in sas.split(separator: "&") {
+                    let kv = pair.split(separator: "=", maxSplits: 1).map(String.init)
+                    query.append((kv[0].removingPercentEncoding ?? kv[0], kv.count > 1 ? (kv[1].removingPercentEncoding ?? kv[1]) : ""))
+                }
+            }
+            let q = SigV4.canonicalQuery(query)
+            var req = HTTPRequest(method: c.method, url: "\(scheme)://\(host)\(p)" + (q.isEmpty ? "" : "?" + q), headers: headers, body: c.body)
+            req.bodyFile = c.bodyFile
+            req.downloadTo = c.downloadTo
+            req.maxBytes = c.maxBytes
+            let r = try http.perform(req)
+            if (200..<300).contains(r.status) || c.accept.contains(r.status) { return r }
+            throw AzureBlobClient.error(r, what: "\(c.method) \(scheme)://\(host)\(p)")
+        }
+    }
+
+    /// Azure's XML error documents (`<Error><Code>`), with what to do for the common ones.
+    static func error(_ r: HTTPResponse, what: String) -> RemoteError {
+        let code = XMLText.first("Code", in: r.text) ?? r.headers["x-ms-error-code"] ?? ""
+        let message = XMLText.first("Message", in: r.text).map { $0.split(separator: "\n").first.map(String.init) ?? $0 } ?? ""
+        let said = "\(what): HTTP \(r.status)\(code.isEmpty ? "" : " \(code)")\(message.isEmpty ? "" : ": \(message)")"
+        switch r.status {
+        case 401, 403:
+            return RemoteError(said + " (the storage key or SAS is wrong or expired: check AZURE_STORAGE_KEY / AZURE_STORAGE_SAS_TOKEN)", kind: .auth, httpStatus: r.status)
+        case 404: return RemoteError(said, kind: .notFound, httpStatus: 404)
+        case 409, 412: return RemoteError(said, kind: .precondition, httpStatus: r.status)
+        case 429, 503: return RemoteError(said, kind: .throttled, httpStatus: r.status)
+        case 500...: return RemoteError(said, kind: .server, httpStatus: r.status)
+        default: return RemoteError(said, kind: .client, httpStatus: r.status)
+        }
+    }
+
+    // MARK: ObjectStore
+
+    @discardableResult
+    public func put(_ bytes: [UInt8], bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
+        var c = Call(method: "PUT", container: bucket, blob: key, headers: [("x-ms-blob-type", "BlockBlob"), ("Content-Type", "application/octet-stream")], body: bytes)
+        if ifNoneMatch {
+            c.headers.append(("If-None-Match", "*"))
+            c.accept = [409, 412]
+        }
+        let s = try send(c).status
+        return s != 409 && s != 412
+    }
+
+    @discardableResult
+    public func upload(file path: String, bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw RemoteError("cannot upload \(path): \(FileIO.errnoText())", kind: .client) }
+        let size = Int64(st.st_size)
+        if size <= blockThreshold {
+            var c = Call(
+                method: "PUT", container: bucket, blob: key, headers: [("x-ms-blob-type", "BlockBlob"), ("Content-Type", "application/octet-stream")],
+                bodyFile: (path, 0, size))
+            if ifNoneMatch {
+                c.headers.append(("If-None-Match", "*"))
+                c.accept = [409, 412]
+            }
+            let s = try send(c).status
+            return s != 409 && s != 412
+        }
+        // Put Block for each piece, then Put Block List commits them in order.
+        let count = Int((size + blockSize - 1) / blockSize)
+        let ids = (0..<count).map { Data(String(format: "repro-block-%08d", $0).utf8).base64EncodedString() }
+        let blockSize = blockSize
+        try Parallel.forEach(count, width: 4) { (i: Int) throws(RemoteError) in
+            let offset = Int64(i) * blockSize
+            _ = try self.send(
+                Call(method: "PUT", container: bucket, blob: key, query: [("comp", "block"), ("blockid", ids[i])],
+                    bodyFile: (path, offset, min(blockSize, size - offset))))
+        }
+        let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>" + ids.map { "<Latest>\($0)</Latest>" }.joined() + "</BlockList>"
+        var c = Call(method: "PUT", container: bucket, blob: key, query: [("comp", "blocklist")], headers: [("Content-Type", "application/xml")], body: Array(xml.utf8))
+        if ifNoneMatch {
+            c.headers.append(("If-None-Match", "*"))
+            c.accept = [409, 412]
+        }
+        let s = try send(c).status
+        return s != 409 && s != 412
+    }
+
+    public func get(bucket: String, key: String) throws(RemoteError) -> [UInt8] {
+        try send(Call(method: "GET", container: bucket, blob: key)).body
+    }
+
+    public func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]? {
+        let r = try send(Call(method: "GET", container: bucket, blob: key, maxBytes: maxBytes, accept: [404]))
+        return r.status == 404 ? nil : r.body
+    }
+
+    public func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool {
+        let r: HTTPResponse
+        do {
+            r = try send(Call(method: "GET", container: bucket, blob: key, downloadTo: path, maxBytes: maxBytes, accept: [404]))
+        } catch {
+            unlink(path)
+            throw error
+        }
+        if r.status == 404 { unlink(path) }
+        return r.status != 404
+    }
+
+    public func head(bucket: String, key: String) throws(RemoteError) -> S3Object? {
+        let r = try send(Call(method: "HEAD", container: bucket, blob: key, accept: [404]))
+        guard r.status != 404 else { return nil }
+        return S3Object(key: key, size: Int64(r.headers["content-length"] ?? "") ?? 0, etag: r.headers["etag"], lastModified: r.headers["last-modified"])
+    }
+
+    public func delete(bucket: String, key: String) throws(RemoteError) {
+        _ = try send(Call(method: "DELETE", container: bucket, blob: key, accept: [404]))
+    }
+
+    public func list(bucket: String, prefix: String, pageSize: Int = 1000) throws(RemoteError) -> [S3Object] {
+        var out: [S3Object] = []
+        var marker: String?
+        repeat {
+            var q: [(name: String, value: String)] = [("restype", "container"), ("comp", "list"), ("prefix", prefix), ("maxresults", String(pageSize))]
+            if let marker { q.append(("marker", marker)) }
+            let r = try send(Call(method: "GET", container: bucket, blob: "", query: q))
+            let page: XMLElement
+            do { page = try XMLText.parse(r.text) } catch {
+                // An answer that is not a listing must not read as an empty one.
+                throw RemoteError("listing az://\(bucket)/\(prefix): the answer is \(error)", kind: .server)
+            }
+            for item in page.all("Blob") {
+                guard let name = item.text(of: "Name") else { continue }
+                out.append(
+                    S3Object(
+                        key: name, size: Int64(item.text(of: "Content-Length") ?? "") ?? 0,
+                        etag: item.text(of: "Etag"), lastModified: item.text(of: "Last-Modified")))
+            }
+            let next = page.text(of: "NextMarker") ?? ""
+            marker = next.isEmpty ? nil : next
+        } while marker != nil
+        return out
+    }
+
+    /// Creates a container (tests and first-time setup; an existing one is fine).
+    public func createContainer(_ name: String) throws(RemoteError) {
+        _ = try send(Call(method: "PUT", container: name, blob: "", query: [("restype", "container")], accept: [409]))
+    }
+
+    /// A service SAS for one blob: read for GET, create and write for PUT. With only a
+    /// container SAS, that token is handed on as it is (broader: say so in the docs).
+    public func presign(_ method: String, bucket: String, key: String, expires: Int) throws(RemoteError) -> String {
+        let creds = try credentials()
+        let url = "\(scheme)://\(host)\(path(bucket, key))"
+        guard let accountKey = creds.key else { return url + "?" + (creds.sasToken ?? "") }
+        let permissions = method == "PUT" ? "cw" : "r"
+        let expiry = AzureBlobClient.sasTime(clock() + Double(max(1, expires)))
+        let fields = AzureBlobClient.sasFields(
+            permissions: permissions, expiry: expiry, account: creds.account, container: bucket, blob: key)
+        let sig = AzureSharedKey.sign(fields, key: accountKey)
+        let q: [(String, String)] = [("sv", AzureBlobClient.version), ("sp", permissions), ("se", expiry), ("sr", "b"), ("sig", sig)]
+        return url + "?" + q.map { "\($0.0)=\(SigV4.encode($0.1))" }.joined(separator: "&")
+    }
+
+    /// The service SAS string-to-sign (version 2020-12-06 and later): permissions, start,
+    /// expiry, `/blob/ACCOUNT/CONTAINER/BLOB`, identifier, IP, protocol, version, resource `b`,
+    /// snapshot time, encryption scope, then the five response-header overrides.
+    static func sasFields(permissions: String, expiry: String, account: String, container: String, blob: String) -> String {
+        [permissions, "", expiry, "/blob/\(account)/\(container)/\(blob)", "", "", "", version, "b", "", "", "", "", "", "", ""]
+            .joined(separator: "\n")
+    }
+
+    static func sasTime(_ t: Double) -> String {
+        String(Clock.iso8601(t).prefix(19)) + "Z"
+    }
+
+    public func checkCredentials() throws(RemoteError) {
+        _ = try credentials()
+    }
+}

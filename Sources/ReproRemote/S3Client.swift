@@ -1,0 +1,354 @@
+import Crypto
+import Foundation
+import Synchronization
+import ReproSupport
+
+/// An S3 client over libcurl with Signature V4: works with AWS and with any S3-compatible
+/// service (`endpoint:` in config or `AWS_ENDPOINT_URL_S3`, path-style addressing). Transient
+/// failures (5xx, 429, timeouts, refused connections) are retried with backoff.
+public final class S3Client: ObjectStore {
+    public let settings: AWSSettings
+    public let region: String
+    /// `scheme://host[:port]` of a custom endpoint; nil for AWS itself.
+    let endpoint: (scheme: String, host: String)?
+    let http: HTTPClient
+    public let retry: RetryPolicy
+    /// Files larger than this go up in parts of `partSize` (S3 allows at most 10,000 parts).
+    public let multipartThreshold: Int64
+    public let partSize: Int64
+    /// Parts in flight at once.
+    public let partConcurrency: Int
+    /// Seconds since the epoch, for signing (tests move it).
+    let clock: @Sendable () -> Double
+
+    public init(
+        settings: AWSSettings, region: String? = nil, endpoint: String? = nil, retry: RetryPolicy = RetryPolicy(),
+        multipartThreshold: Int64 = 64 << 20, partSize: Int64 = 16 << 20, partConcurrency: Int = 4,
+        clock: @escaping @Sendable () -> Double = { Clock.now() }
+    ) throws(ConfigError) {
+        self.settings = settings
+        self.region = settings.region(configured: region)
+        if let e = settings.s3Endpoint(configured: endpoint) {
+            guard let u = URLComponents(string: e), let scheme = u.scheme, scheme == "http" || scheme == "https", let host = u.host,
+                !host.isEmpty
+            else { throw ConfigError("the S3 endpoint '\(e)' is not a URL such as http://127.0.0.1:5000 or https://s3.example.org") }
+            let defaultPort = scheme == "https" ? 443 : 80
+            self.endpoint = (scheme, host + (u.port.map { $0 == defaultPort ? "" : ":\($0)" } ?? ""))
+        } else {
+            self.endpoint = nil
+        }
+        http = HTTPClient()
+        self.retry = retry
+        self.multipartThreshold = multipartThreshold
+        self.partSize = max(5 << 20, partSize)
+        self.partConcurrency = max(1, partConcurrency)
+        self.clock = clock
+    }
+
+    /// Where a request goes: scheme, Host header and the encoded path.
+    func target(_ bucket: String, _ key: String) -> (scheme: String, host: String, path: String) {
+        let encodedKey = key.isEmpty ? "" : "/" + SigV4.encode(key, keepSlash: true)
+        if let e = endpoint { return (e.scheme, e.host, "/" + bucket + encodedKey) }
+        // Virtual-hosted style, unless the bucket name has dots (TLS names would not match).
+        if bucket.contains(".") { return ("https", "s3.\(region).amazonaws.com", "/" + bucket + encodedKey) }
+        return ("https", "\(bucket).s3.\(region).amazonaws.com", encodedKey.isEmpty ? "/" : encodedKey)
+    }
+
+    struct Call {
+        var method: String
+        var bucket: String
+        var key: String
+        var query: [(name: String, value: String)] = []
+        var headers: [(name: String, value: String)] = []
+        var body: [UInt8] = []
+        var bodyFile: (path: String, offset: Int64, length: Int64)? = nil
+        var downloadTo: String? = nil
+        /// The most body bytes accepted (see `HTTPRequest.maxBytes`).
+        var maxBytes: Int64 = HTTPRequest.inMemoryLimit
+        /// Statuses the caller handles itself (404 for HEAD, 412 for conditional writes).
+        var accept: Set<Int> = []
+    }
+
+    /// Signs and sends one call, retrying transient failures; credentials are read per attempt.
+    func send(_ c: Call) throws(RemoteError) -> HTTPResponse {
+        let payloadHash: String
+        if let f = c.bodyFile {
+            payloadHash = try S3Client.sha256(of: f)
+        } else {
+            payloadHash = Hashing.sha256Hex(c.body)
+        }
+        return try retry.run { (_: Int) throws(RemoteError) -> HTTPResponse in
+            let creds = try settings.credentials()
+            let (scheme, host, path) = target(c.bucket, c.key)
+            // A session token travels in a header: never in the clear to another machine.
+            if creds.sessionToken != nil, Redact.isPlainRemoteHTTP("\(scheme)://\(host)") {
+                throw RemoteError(
+                    "the S3 endpoint http://\(host) is plain http to another machine and the credentials carry a session token; use https://",
+                    kind: .auth)
+            }
+            var headers = c.headers
+            headers.append(("Host", host))
+            if c.method == "PUT" || c.method == "POST" { headers.append(("Content-Type", "application/octet-stream")) }
+            let t = SigV4.Target(method: c.method, host: host, path: path, query: c.query)
+            headers += SigV4.sign(t, headers: headers, payloadHash: payloadHash, credentials: creds, region: region, service: "s3", now: clock())
+            let q = SigV4.canonicalQuery(c.query)
+            var req = HTTPRequest(method: c.method, url: "\(scheme)://\(host)\(path)" + (q.isEmpty ? "" : "?" + q), headers: headers, body: c.body)
+            req.bodyFile = c.bodyFile
+            req.downloadTo = c.downloadTo
+            req.maxBytes = c.maxBytes
+            let r = try http.perform(req)
+            if (200..<300).contains(r.status) || c.accept.contains(r.status) { return r }
+            throw S3Client.error(r, what: "\(c.method) s3://\(c.bucket)/\(c.key)")
+        }
+    }
+
+    static func sha256(of f: (path: String, offset: Int64, length: Int64)) throws(RemoteError) -> String {
+        let fd = open(f.path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw RemoteError("cannot read \(f.path) to upload: \(FileIO.errnoText())", kind: .client) }
+        defer { close(fd) }
+        var h = SHA256()
+        var buf = [UInt8](repeating: 0, count: 1 << 20)
+        var off = f.offset
+        var left = f.length
+        while left > 0 {
+            let want = Int(min(Int64(buf.count), left))
+            let r = buf.withUnsafeMutableBytes { pread(fd, $0.baseAddress, want, off_t(off)) }
+            guard r > 0 else { throw RemoteError("cannot read \(f.path) to upload: \(r < 0 ? FileIO.errnoText() : "file shrank")", kind: .client) }
+            h.update(data: buf[0..<r])
+            off += Int64(r)
+            left -= Int64(r)
+        }
+        return Hashing.hex(h.finalize())
+    }
+
+    /// A failed response as an error a user can act on (S3's own code and message included).
+    static func error(_ r: HTTPResponse, what: String) -> RemoteError {
+        let code = XMLText.first("Code", in: r.text) ?? ""
+        let msg = XMLText.first("Message", in: r.text) ?? ""
+        let detail = [code, msg].filter { !$0.isEmpty }.joined(separator: ": ")
+        let said = "\(what): HTTP \(r.status)" + (detail.isEmpty ? "" : " (\(detail))")
+        switch r.status {
+        case 401, 403:
+            let hint = code == "ExpiredToken" || code == "TokenRefreshRequired"
+                ? "the credentials expired; refresh them (aws sso login, or new AWS_SESSION_TOKEN)"
+                : "check AWS_ACCESS_KEY_ID / AWS_PROFILE and that they may access this bucket"
+            return RemoteError("\(said); \(hint)", kind: .auth, httpStatus: r.status)
+        case 404:
+            return RemoteError("\(said); the bucket or object does not exist", kind: .notFound, httpStatus: r.status)
+        case 409, 412:
+            return RemoteError("\(said); another writer got there first", kind: .precondition, httpStatus: r.status)
+        case 429, 503:
+            return RemoteError("\(said); the service is throttling, try again later", kind: .throttled, httpStatus: r.status)
+        case 500...599:
+            return RemoteError("\(said); the service failed, try again later", kind: .server, httpStatus: r.status)
+        default:
+            return RemoteError(said, kind: .client, httpStatus: r.status)
+        }
+    }
+
+    // MARK: - Operations
+
+    /// PUT bytes. With `ifNoneMatch`, only if no object has that key yet: returns false when
+    /// one did (412), true when this call created it.
+    @discardableResult
+    public func put(_ bytes: [UInt8], bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
+        var c = Call(method: "PUT", bucket: bucket, key: key, body: bytes)
+        if ifNoneMatch {
+            c.headers.append(("If-None-Match", "*"))
+            c.accept = [412]
+        }
+        return try send(c).status != 412
+    }
+
+    /// Uploads a file, in parts when it is large. Returns false when `ifNoneMatch` found the key taken.
+    @discardableResult
+    public func upload(file path: String, bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
+        var st = stat()
+        guard stat(path, &st) == 0 else { throw RemoteError("cannot upload \(path): \(FileIO.errnoText())", kind: .client) }
+        let size = Int64(st.st_size)
+        if size <= multipartThreshold {
+            var c = Call(method: "PUT", bucket: bucket, key: key, bodyFile: (path, 0, size))
+            if ifNoneMatch {
+                c.headers.append(("If-None-Match", "*"))
+                c.accept = [412]
+            }
+            return try send(c).status != 412
+        }
+        return try multipartUpload(file: path, size: size, bucket: bucket, key: key, ifNoneMatch: ifNoneMatch)
+    }
+
+    func multipartUpload(file path: String, size: Int64, bucket: String, key: String, ifNoneMatch: Bool) throws(RemoteError) -> Bool {
+        let created = try send(Call(method: "POST", bucket: bucket, key: key, query: [("uploads", "")]))
+        guard let uploadId = XMLText.first("UploadId", in: created.text) else {
+            throw RemoteError("POST s3://\(bucket)/\(key)?uploads: no UploadId in the answer", kind: .server)
+        }
+        do throws(RemoteError) {
+            let etags = try uploadParts(file: path, size: size, bucket: bucket, key: key, uploadId: uploadId)
+            let xml = "<CompleteMultipartUpload>"
+                + etags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(XMLText.escape($0.element))</ETag></Part>" }
+                .joined() + "</CompleteMultipartUpload>"
+            var c = Call(method: "POST", bucket: bucket, key: key, query: [("uploadId", uploadId)], body: Array(xml.utf8))
+            if ifNoneMatch {
+                c.headers.append(("If-None-Match", "*"))
+                c.accept = [412]
+            }
+            let done = try send(c)
+            if done.status == 412 {
+                _ = try? send(Call(method: "DELETE", bucket: bucket, key: key, query: [("uploadId", uploadId)], accept: [404]))
+                return false
+            }
+            // S3 may answer 200 with an error document for a failed completion.
+            if XMLText.first("Code", in: done.text) != nil, XMLText.first("ETag", in: done.text) == nil {
+                throw S3Client.error(HTTPResponse(status: 500, headers: done.headers, body: done.body), what: "completing s3://\(bucket)/\(key)")
+            }
+            return true
+        } catch {
+            // Parts of an abandoned upload cost storage until aborted.
+            _ = try? send(Call(method: "DELETE", bucket: bucket, key: key, query: [("uploadId", uploadId)], accept: [404]))
+            throw error
+        }
+    }
+
+    /// Uploads the parts `partConcurrency` at a time (each on its own pooled connection);
+    /// returns their ETags in part order.
+    func uploadParts(file path: String, size: Int64, bucket: String, key: String, uploadId: String) throws(RemoteError) -> [String] {
+        let count = Int((size + partSize - 1) / partSize)
+        let etags = Mutex([String?](repeating: nil, count: count))
+        let failure = Mutex<RemoteError?>(nil)
+        let width = max(1, min(partConcurrency, count))
+        let done = DispatchGroup()
+        for worker in 0..<width {
+            done.enter()
+            // Threads, not the dispatch pool: these block on the network, not the CPU.
+            Thread.detachNewThread { [self] in
+                defer { done.leave() }
+                var i = worker
+                while i < count, failure.withLock({ $0 == nil }) {
+                    let offset = Int64(i) * partSize
+                    do {
+                        let r = try send(
+                            Call(
+                                method: "PUT", bucket: bucket, key: key, query: [("partNumber", String(i + 1)), ("uploadId", uploadId)],
+                                bodyFile: (path, offset, min(partSize, size - offset))))
+                        guard let etag = r.headers["etag"] else {
+                            throw RemoteError("PUT part \(i + 1) of s3://\(bucket)/\(key): no ETag in the answer", kind: .server)
+                        }
+                        etags.withLock { $0[i] = etag }
+                    } catch let e as RemoteError {
+                        failure.withLock { if $0 == nil { $0 = e } }
+                    } catch {
+                        failure.withLock { if $0 == nil { $0 = RemoteError("\(error)", kind: .client) } }
+                    }
+                    i += width
+                }
+            }
+        }
+        done.wait()
+        if let e = failure.withLock({ $0 }) { throw e }
+        return etags.withLock { $0.compactMap { $0 } }
+    }
+
+    public func get(bucket: String, key: String) throws(RemoteError) -> [UInt8] {
+        try send(Call(method: "GET", bucket: bucket, key: key)).body
+    }
+
+    /// Downloads into a file (written in place; callers verify and rename).
+    public func download(bucket: String, key: String, to path: String) throws(RemoteError) {
+        _ = try send(Call(method: "GET", bucket: bucket, key: key, downloadTo: path))
+    }
+
+    /// The object's bytes, refusing more than `maxBytes` (a manifest, a blob of known size).
+    public func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]? {
+        let r = try send(Call(method: "GET", bucket: bucket, key: key, maxBytes: maxBytes, accept: [404]))
+        return r.status == 404 ? nil : r.body
+    }
+
+    /// Downloads into a file, stopping past `maxBytes` (the file is then removed).
+    public func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool {
+        let r: HTTPResponse
+        do {
+            r = try send(Call(method: "GET", bucket: bucket, key: key, downloadTo: path, maxBytes: maxBytes, accept: [404]))
+        } catch {
+            unlink(path)
+            throw error
+        }
+        if r.status == 404 { unlink(path) }
+        return r.status != 404
+    }
+
+    /// The object's metadata, or nil when there is none.
+    public func head(bucket: String, key: String) throws(RemoteError) -> S3Object? {
+        let r = try send(Call(method: "HEAD", bucket: bucket, key: key, accept: [404]))
+        guard r.status != 404 else { return nil }
+        return S3Object(key: key, size: Int64(r.headers["content-length"] ?? "") ?? 0, etag: r.headers["etag"], lastModified: r.headers["last-modified"])
+    }
+
+    public func delete(bucket: String, key: String) throws(RemoteError) {
+        _ = try send(Call(method: "DELETE", bucket: bucket, key: key, accept: [404]))
+    }
+
+    /// Creates a bucket (tests and first-time setup; an existing bucket of one's own is fine).
+    public func createBucket(_ bucket: String) throws(RemoteError) {
+        var body: [UInt8] = []
+        if region != "us-east-1" {
+            body = Array("<CreateBucketConfiguration><LocationConstraint>\(region)</LocationConstraint></CreateBucketConfiguration>".utf8)
+        }
+        let r = try send(Call(method: "PUT", bucket: bucket, key: "", body: body, accept: [409]))
+        if r.status == 409, XMLText.first("Code", in: r.text) != "BucketAlreadyOwnedByYou" {
+            throw S3Client.error(r, what: "creating bucket \(bucket)")
+        }
+    }
+
+    /// Every object under a prefix (ListObjectsV2, following continuation tokens; `pageSize`
+    /// keys per request).
+    public func list(bucket: String, prefix: String, pageSize: Int = 1000) throws(RemoteError) -> [S3Object] {
+        var out: [S3Object] = []
+        var token: String?
+        var seenTokens = Set<String>()
+        repeat {
+            var q: [(name: String, value: String)] = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(pageSize))]
+            if let token { q.append(("continuation-token", token)) }
+            let r = try send(Call(method: "GET", bucket: bucket, key: "", query: q))
+            let page: XMLElement
+            do { page = try XMLText.parse(r.text) } catch {
+                // An answer that is not a listing must not read as an empty one.
+                throw RemoteError("listing s3://\(bucket)/\(prefix): the answer is \(error)", kind: .server)
+            }
+            for item in page.all("Contents") {
+                guard let key = item.text(of: "Key") else { continue }
+                out.append(
+                    S3Object(
+                        key: key, size: Int64(item.text(of: "Size") ?? "") ?? 0, etag: item.text(of: "ETag"),
+                        lastModified: item.text(of: "LastModified")))
+            }
+            let truncated = page.text(of: "IsTruncated") == "true"
+            token = truncated ? page.text(of: "NextContinuationToken") : nil
+            // A server that hands out a token it gave before would be listed forever.
+            if let t = token, !seenTokens.insert(t).inserted {
+                throw RemoteError(
+                    "listing s3://\(bucket)/\(prefix) came back to a continuation token it had already given; the server's listing is broken, stopping after \(out.count) objects",
+                    kind: .server)
+            }
+            if truncated && token == nil {
+                throw RemoteError("listing s3://\(bucket)/\(prefix) is truncated but gives no continuation token; the server's listing is broken", kind: .server)
+            }
+        } while token != nil
+        return out
+    }
+
+    /// A URL that lets its holder GET or PUT one object until it expires (at most 7 days),
+    /// without any credentials of their own.
+    public func presign(_ method: String, bucket: String, key: String, expires: Int) throws(RemoteError) -> String {
+        let creds = try settings.credentials()
+        let (scheme, host, path) = target(bucket, key)
+        let q = SigV4.presignedQuery(
+            SigV4.Target(method: method, host: host, path: path), credentials: creds, region: region, service: "s3", now: clock(),
+            expires: max(1, min(expires, 7 * 86400)))
+        return "\(scheme)://\(host)\(path)?\(q)"
+    }
+
+    public func checkCredentials() throws(RemoteError) {
+        _ = try settings.credentials()
+    }
+
+}

@@ -1,0 +1,288 @@
+import ReproSupport
+
+/// The state of a run in the store.
+public enum RunStatus: String, Sendable, CaseIterable {
+    case running, succeeded, failed, interrupted
+}
+
+/// An input file and the SHA-256 of its content when the run started.
+public struct InputFile: Sendable, Equatable {
+    public var path: String
+    public var sha256: String
+    public var size: Int64
+
+    public var json: JSONValue { ["path": .string(path), "sha256": .string(sha256), "size": .int(size)] }
+
+    package init(
+        path: String,
+        sha256: String,
+        size: Int64
+    ) {
+        self.path = path
+        self.sha256 = sha256
+        self.size = size
+    }
+}
+
+/// One output a run produced, by name (its path under `$REPRO_OUTDIR`).
+public struct OutputFile: Sendable, Equatable {
+    public var name: String
+    public var sha256: String
+    public var size: Int64
+
+    public var json: JSONValue { ["name": .string(name), "sha256": .string(sha256), "size": .int(size)] }
+
+    package init(
+        name: String,
+        sha256: String,
+        size: Int64
+    ) {
+        self.name = name
+        self.sha256 = sha256
+        self.size = size
+    }
+}
+
+/// Everything the store keeps about one run: its identity, where and how it ran, and what it
+/// produced. A run record is never deleted.
+public struct RunRecord: Sendable {
+    public var runId: String
+    public var key: String
+    public var name: String
+    public var specPath: String
+    public var configHash: String
+    /// The canonical semantic config (see `SimulationSpec.semanticConfig`).
+    public var config: JSONValue
+    public var commit: String
+    public var commitSummary: String
+    /// Code paths with their tree/blob ids, and submodule commits.
+    public var code: JSONValue
+    public var dirty: Bool
+    public var dirtyFiles: [String]
+    public var patchBlob: String?
+    public var seed: Int64
+    public var solver: JSONValue
+    public var inputs: [InputFile]
+    /// The environment the simulation saw, minus REPRO_* values that are per run.
+    public var env: JSONValue
+    /// The argv as executed, templates filled in.
+    public var command: [String]
+    public var backend: String
+    public var resources: JSONValue
+    public var timeoutS: Double?
+    public var host: String
+    public var os: String
+    public var reproVersion: String
+    public var executablePath: String?
+    public var executableSha256: String?
+    public var status: RunStatus
+    public var exitCode: Int32?
+    /// Why a run failed or was interrupted, in words.
+    public var message: String?
+    public var pid: Int32?
+    public var startedAt: String
+    public var finishedAt: String?
+    public var durationS: Double?
+    public var stdoutBlob: String?
+    public var stderrBlob: String?
+    public var outputs: [OutputFile]
+    /// How many times this run was served from cache.
+    public var hitCount: Int
+    /// Code paths that changed between this run and HEAD at the last refresh (empty: current).
+    public var staleReasons: [StaleReason] = []
+    /// Set when the entry was invalidated by hand.
+    public var invalidatedReason: String? = nil
+    /// Set when `repro cache gc` evicted the outputs.
+    public var outputsEvictedAt: String? = nil
+    /// The user who ran it.
+    public var user: String = ""
+    /// The scheduler's id (JOBID, or JOBID_INDEX for an array task); nil on the local backend.
+    public var jobId: String? = nil
+    /// Where the task's files were staged while it ran: a folder, or an s3:// prefix.
+    public var taskRef: String? = nil
+    /// The backend's type (`local`, `slurm`, `slurm-rest`); `backend` is its configured name.
+    public var backendType: String? = nil
+    /// Submissions after the first (lost tasks resubmitted).
+    public var attempts: Int = 0
+    /// When the run was queued (`startedAt` is when it began executing).
+    public var queuedAt: String? = nil
+    /// The interpreter behind the command when it is one (Python, R, ...): its real path and
+    /// version, with wrappers and shims (pyenv) resolved.
+    public var interpreter: JSONValue = .null
+    /// The packages installed for that interpreter (`name==version` lines), as a blob.
+    public var packagesBlob: String? = nil
+    /// Set when the run was pulled from a team cache: the remote, the manifest, who signed it
+    /// and on what trust it was accepted. Nil for a run computed here.
+    public var origin: JSONValue = .null
+    /// The runtime estimate routing used (seconds, tier, detail), when one was made.
+    public var estimate: JSONValue = .null
+    /// Where the run was sent and why (backend, reason, by).
+    public var routing: JSONValue = .null
+    /// Every attempt: backend, outcome, reason, duration, cost (backend failures included).
+    public var attemptLog: [JSONValue] = []
+    /// Set when a backend failure sent the run to the local backend instead.
+    public var fallback: JSONValue = .null
+    /// What its attempts cost, from their real durations and `prices:`; nil when unpriced.
+    public var cost: Double? = nil
+    public var costEstimate: Double? = nil
+    /// For a run that ran elsewhere (a scheduler's node, a cloud worker): who submitted it and
+    /// from which host; `user` and `host` are where it ran.
+    public var submitter: JSONValue = .null
+
+    public var shortKey: String { String(key.prefix(12)) }
+
+    /// The whole record as JSON (what `repro show --json` prints).
+    public var json: JSONValue {
+        var o: [String: JSONValue] = [
+            "run_id": .string(runId), "key": .string(key), "name": .string(name), "spec": .string(specPath),
+            "config_hash": .string(configHash), "config": config, "commit": .string(commit),
+            "commit_summary": .string(commitSummary), "code": code, "dirty": .bool(dirty),
+            "dirty_files": .array(dirtyFiles.map { .string($0) }), "patch_blob": patchBlob.json,
+            "seed": .int(seed), "solver": solver, "inputs": .array(inputs.map(\.json)), "env": env,
+            "command": .array(command.map { .string($0) }), "backend": .string(backend), "resources": resources,
+            "timeout_s": timeoutS.map { .double($0) } ?? .null, "host": .string(host), "os": .string(os),
+            "repro_version": .string(reproVersion), "executable": executablePath.json,
+            "executable_sha256": executableSha256.json, "status": .string(status.rawValue),
+            "exit_code": exitCode.map { .int(Int64($0)) } ?? .null, "message": message.json,
+            "started_at": .string(startedAt), "finished_at": finishedAt.json,
+            "duration_s": durationS.map { .double($0) } ?? .null, "stdout_blob": stdoutBlob.json,
+            "stderr_blob": stderrBlob.json, "outputs": .array(outputs.map(\.json)), "hit_count": .int(Int64(hitCount)),
+        ]
+        o["user"] = .string(user)
+        o["job_id"] = jobId.json
+        o["backend_type"] = backendType.json
+        o["task_ref"] = taskRef.json
+        o["resubmissions"] = .int(Int64(attempts))
+        o["attempts"] = .array(attemptLog)
+        o["estimate"] = estimate
+        o["routing"] = routing
+        o["fallback"] = fallback
+        o["cost"] = cost.map { .double($0) } ?? .null
+        o["cost_estimate"] = costEstimate.map { .double($0) } ?? .null
+        o["submitter"] = submitter
+        o["stale_reasons"] = .array(staleReasons.map(\.json))
+        o["invalidated_reason"] = invalidatedReason.json
+        o["outputs_evicted_at"] = outputsEvictedAt.json
+        o["queued_at"] = queuedAt.json
+        o["interpreter"] = interpreter
+        o["packages_blob"] = packagesBlob.json
+        o["origin"] = origin
+        o["rtol"] = solver["rtol"] ?? .null
+        o["atol"] = solver["atol"] ?? .null
+        return .object(o)
+    }
+
+    package init(
+        runId: String,
+        key: String,
+        name: String,
+        specPath: String,
+        configHash: String,
+        config: JSONValue,
+        commit: String,
+        commitSummary: String,
+        code: JSONValue,
+        dirty: Bool,
+        dirtyFiles: [String],
+        patchBlob: String? = nil,
+        seed: Int64,
+        solver: JSONValue,
+        inputs: [InputFile],
+        env: JSONValue,
+        command: [String],
+        backend: String,
+        resources: JSONValue,
+        timeoutS: Double? = nil,
+        host: String,
+        os: String,
+        reproVersion: String,
+        executablePath: String? = nil,
+        executableSha256: String? = nil,
+        status: RunStatus,
+        exitCode: Int32? = nil,
+        message: String? = nil,
+        pid: Int32? = nil,
+        startedAt: String,
+        finishedAt: String? = nil,
+        durationS: Double? = nil,
+        stdoutBlob: String? = nil,
+        stderrBlob: String? = nil,
+        outputs: [OutputFile],
+        hitCount: Int,
+        staleReasons: [StaleReason] = [],
+        invalidatedReason: String? = nil,
+        outputsEvictedAt: String? = nil,
+        user: String = "",
+        jobId: String? = nil,
+        taskRef: String? = nil,
+        backendType: String? = nil,
+        attempts: Int = 0,
+        queuedAt: String? = nil,
+        interpreter: JSONValue = .null,
+        packagesBlob: String? = nil,
+        origin: JSONValue = .null,
+        estimate: JSONValue = .null,
+        routing: JSONValue = .null,
+        attemptLog: [JSONValue] = [],
+        fallback: JSONValue = .null,
+        cost: Double? = nil,
+        costEstimate: Double? = nil,
+        submitter: JSONValue = .null
+    ) {
+        self.runId = runId
+        self.key = key
+        self.name = name
+        self.specPath = specPath
+        self.configHash = configHash
+        self.config = config
+        self.commit = commit
+        self.commitSummary = commitSummary
+        self.code = code
+        self.dirty = dirty
+        self.dirtyFiles = dirtyFiles
+        self.patchBlob = patchBlob
+        self.seed = seed
+        self.solver = solver
+        self.inputs = inputs
+        self.env = env
+        self.command = command
+        self.backend = backend
+        self.resources = resources
+        self.timeoutS = timeoutS
+        self.host = host
+        self.os = os
+        self.reproVersion = reproVersion
+        self.executablePath = executablePath
+        self.executableSha256 = executableSha256
+        self.status = status
+        self.exitCode = exitCode
+        self.message = message
+        self.pid = pid
+        self.startedAt = startedAt
+        self.finishedAt = finishedAt
+        self.durationS = durationS
+        self.stdoutBlob = stdoutBlob
+        self.stderrBlob = stderrBlob
+        self.outputs = outputs
+        self.hitCount = hitCount
+        self.staleReasons = staleReasons
+        self.invalidatedReason = invalidatedReason
+        self.outputsEvictedAt = outputsEvictedAt
+        self.user = user
+        self.jobId = jobId
+        self.taskRef = taskRef
+        self.backendType = backendType
+        self.attempts = attempts
+        self.queuedAt = queuedAt
+        self.interpreter = interpreter
+        self.packagesBlob = packagesBlob
+        self.origin = origin
+        self.estimate = estimate
+        self.routing = routing
+        self.attemptLog = attemptLog
+        self.fallback = fallback
+        self.cost = cost
+        self.costEstimate = costEstimate
+        self.submitter = submitter
+    }
+}

@@ -1,0 +1,112 @@
+import Foundation
+
+/// An error repro reports to a user: a message that says what is wrong, where, and what to do,
+/// plus the process exit code the CLI should use.
+public protocol ReproError: Error, CustomStringConvertible, Sendable {
+    /// 1 for a failed simulation or failed check, 2 for usage, config and environment errors,
+    /// 4 for a store that cannot be read or written, 5 for a lookup that found nothing, 6 for a
+    /// remote service (object storage, a REST scheduler) that cannot be reached or refuses.
+    var exitCode: Int32 { get }
+}
+
+/// A spec, override or command-line value that cannot be used.
+public struct ConfigError: ReproError {
+    public let message: String
+    public var exitCode: Int32 { 2 }
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+/// The environment repro runs in is not usable (not a git repository, dirty code, ...).
+public struct EnvironmentError: ReproError {
+    public let message: String
+    public var exitCode: Int32 { 2 }
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+/// The store could not be read or written (a corrupt blob, a malformed database, a full disk,
+/// a read-only store). Exit code 4, so scripts can tell it from a failed simulation (1).
+public struct StoreError: ReproError {
+    public let message: String
+    /// SQLite's result code, when SQLite refused.
+    public var sqliteCode: Int32?
+    /// errno, when a system call refused.
+    public var posixCode: Int32?
+    public var exitCode: Int32 { 4 }
+    public var description: String { message }
+    public init(_ message: String, sqliteCode: Int32? = nil, posixCode: Int32? = nil) {
+        self.message = message
+        self.sqliteCode = sqliteCode
+        self.posixCode = posixCode
+    }
+    /// `what` failed with the current errno: its text in the message, its code kept.
+    package static func posix(_ what: String) -> StoreError {
+        let e = errno
+        return StoreError("\(what): \(String(cString: strerror(e)))", posixCode: e)
+    }
+    /// The disk (or the user's quota) is full: SQLITE_FULL, ENOSPC or EDQUOT.
+    public var isDiskFull: Bool {
+        sqliteCode.map { $0 & 0xFF == 13 } == true || posixCode == ENOSPC || posixCode == EDQUOT
+    }
+    /// Another connection held the lock past the busy timeout (SQLITE_BUSY or SQLITE_LOCKED).
+    public var isBusy: Bool { sqliteCode.map { $0 & 0xFF == 5 || $0 & 0xFF == 6 } ?? false }
+}
+
+/// Something a lookup asked for does not exist (an unknown run id, say). Exit code 5, so a
+/// script can tell "no such run" from "the simulation failed" (1).
+public struct NotFoundError: ReproError {
+    public let message: String
+    public var exitCode: Int32 { 5 }
+    public var description: String { message }
+    public init(_ message: String) { self.message = message }
+}
+
+/// The simulation could not be started or supervised, or something failed that no other area
+/// owns; `cause` keeps the original error (never flattened to its text only).
+public struct ExecutionError: ReproError {
+    public let message: String
+    public var cause: (any Error)?
+    /// 1 when running failed; 2 when this machine lacks what running needs (a program not
+    /// installed): an environment error, not a failed simulation.
+    public let exitCode: Int32
+    public var description: String { message }
+    public init(_ message: String, cause: (any Error)? = nil) {
+        self.message = message
+        self.cause = cause
+        exitCode = 1
+    }
+
+    /// What this machine lacks (a helper program that is not installed): exit 2.
+    public static func missing(_ message: String) -> ExecutionError { ExecutionError(message, exitCode: 2) }
+
+    init(_ message: String, exitCode: Int32) {
+        self.message = message
+        cause = nil
+        self.exitCode = exitCode
+    }
+}
+
+/// Runs `body`, turning whatever it throws into a `ReproErrorBox` (keeping a repro error's
+/// message and exit code), for public entry points with a typed `throws`.
+package func boxingErrors<T>(_ body: () throws -> T) throws(ReproErrorBox) -> T {
+    do {
+        return try body()
+    } catch let e as ReproErrorBox {
+        throw e
+    } catch let e as ReproError {
+        throw ReproErrorBox(e)
+    } catch {
+        throw ReproErrorBox(ExecutionError("\(error)", cause: error))
+    }
+}
+
+/// Carries any `ReproError` through a typed `throws`, keeping its message and exit code.
+public struct ReproErrorBox: ReproError {
+    public let inner: any ReproError
+    public init(_ inner: any ReproError) {
+        if let box = inner as? ReproErrorBox { self.inner = box.inner } else { self.inner = inner }
+    }
+    public var exitCode: Int32 { inner.exitCode }
+    public var description: String { inner.description }
+}
