@@ -7,7 +7,7 @@ extension GitRepository {
     /// this one checks out), read through libgit2 from the object database, never the work
     /// tree. Returns the tree id (the archive's name in staging) and the submodule paths the
     /// archive cannot hold (a gitlink names a commit of another repository).
-    public func archive(commit id: String, to path: String) throws(ReproErrorBox) -> (treeId: String, submodules: [String]) {
+    package func archive(commit id: String, to path: String) throws(ReproErrorBox) -> (treeId: String, submodules: [String]) {
         try boxingErrors {
             guard let commit = self.commit(id: id) else {
                 throw GitError(function: "git_commit_lookup", code: -3, message: "commit \(id) is not in \(workdir)")

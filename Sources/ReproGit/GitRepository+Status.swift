@@ -8,7 +8,7 @@ extension GitRepository {
     /// the whole repository, where build trees and the store itself live). Python bytecode
     /// caches are not counted: Python derives them from the tracked source. Submodules that
     /// moved or have changes count too.
-    public func dirtyFiles(under paths: [String]) throws(GitError) -> (all: [String], ignored: [String]) {
+    package func dirtyFiles(under paths: [String]) throws(GitError) -> (all: [String], ignored: [String]) {
         var opts = git_status_options()
         try gitCheck(git_status_options_init(&opts, UInt32(GIT_STATUS_OPTIONS_VERSION)), "git_status_options_init")
         opts.show = GIT_STATUS_SHOW_INDEX_AND_WORKDIR
@@ -50,7 +50,7 @@ extension GitRepository {
 
     /// A patch that adds each of `files` (work-tree paths git ignores) with its content, so
     /// their content is part of `--allow-dirty`'s patch and of the key.
-    public func patchAddingFiles(_ files: [String]) throws(GitError) -> [UInt8] {
+    package func patchAddingFiles(_ files: [String]) throws(GitError) -> [UInt8] {
         var out: [UInt8] = []
         var opts = git_diff_options()
         try gitCheck(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "git_diff_options_init")
@@ -77,7 +77,7 @@ extension GitRepository {
 
     /// The uncommitted changes inside a submodule (its own patch, against its own HEAD, with
     /// untracked files), or nothing when it is clean or not checked out.
-    public func submodulePatch(_ path: String) throws(GitError) -> [UInt8] {
+    package func submodulePatch(_ path: String) throws(GitError) -> [UInt8] {
         var sm: OpaquePointer?
         try gitCheck(git_submodule_lookup(&sm, handle, path), "git_submodule_lookup(\(path))")
         defer { git_submodule_free(sm) }
@@ -95,7 +95,7 @@ extension GitRepository {
     }
     /// The uncommitted changes under `paths` as a git patch, untracked files included (with
     /// their content), binary files as git binary patches.
-    public func patch(under paths: [String], against commit: GitCommit) throws(GitError) -> [UInt8] {
+    package func patch(under paths: [String], against commit: GitCommit) throws(GitError) -> [UInt8] {
         let tree = try commit.tree()
         var opts = git_diff_options()
         try gitCheck(git_diff_options_init(&opts, UInt32(GIT_DIFF_OPTIONS_VERSION)), "git_diff_options_init")
@@ -125,7 +125,7 @@ extension GitRepository {
     }
 
     /// Submodules whose path lies under one of `paths`, with the commit HEAD records for them.
-    public func submodules(under paths: [String]) throws(GitError) -> [(path: String, commit: String)] {
+    package func submodules(under paths: [String]) throws(GitError) -> [(path: String, commit: String)] {
         final class Box { var items: [(String, String)] = [] }
         let box = Box()
         let callback: git_submodule_cb = { sm, name, payload in

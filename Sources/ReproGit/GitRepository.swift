@@ -11,12 +11,12 @@ private let libgit2Initialized: Int32 = {
 }()
 
 /// A failed libgit2 call, naming the C function and libgit2's own message.
-public struct GitError: ReproError {
-    public let function: String
-    public let code: Int32
-    public let message: String
-    public var exitCode: Int32 { 2 }
-    public var description: String { "git: \(function) failed: \(message) (libgit2 code \(code))" }
+package struct GitError: ReproError {
+    package let function: String
+    package let code: Int32
+    package let message: String
+    package var exitCode: Int32 { 2 }
+    package var description: String { "git: \(function) failed: \(message) (libgit2 code \(code))" }
 }
 
 /// Checks a libgit2 return code, reading `git_error_last()` at once (it is thread-local and
@@ -34,14 +34,14 @@ func gitCheck(_ rc: Int32, _ function: String) throws(GitError) {
 public final class GitRepository {
     let handle: OpaquePointer
     /// The work tree root, without a trailing slash.
-    public let workdir: String
+    package let workdir: String
     /// The git directory (`.git`, or the worktree's own git dir).
-    public let gitDir: String
+    package let gitDir: String
     /// The common git directory (shared by linked worktrees).
-    public let commonDir: String
+    package let commonDir: String
 
     /// Opens the repository containing `path`, searching upwards like `git` does.
-    public convenience init(discoveringFrom path: String) throws(EnvironmentError) {
+    package convenience init(discoveringFrom path: String) throws(EnvironmentError) {
         _ = libgit2Initialized
         var repo: OpaquePointer?
         let rc = git_repository_open_ext(&repo, path, 0, nil)
@@ -78,7 +78,7 @@ public final class GitRepository {
     deinit { git_repository_free(handle) }
 
     /// The commit HEAD points to. Throws with advice when the repository has no commit yet.
-    public func headCommit() throws(EnvironmentError) -> GitCommit {
+    package func headCommit() throws(EnvironmentError) -> GitCommit {
         var ref: OpaquePointer?
         let rc = git_repository_head(&ref, handle)
         if rc == GIT_EUNBORNBRANCH.rawValue || rc == GIT_ENOTFOUND.rawValue {
@@ -114,7 +114,7 @@ public final class GitRepository {
     }
 
     /// Looks up a commit by id; nil if it is not in the object database.
-    public func commit(id: String) -> GitCommit? {
+    package func commit(id: String) -> GitCommit? {
         var oid = git_oid()
         guard git_oid_fromstr(&oid, id) == 0 else { return nil }
         var commit: OpaquePointer?
@@ -123,7 +123,7 @@ public final class GitRepository {
     }
 
     /// Reads a value from git config (repository, global and system levels).
-    public func configString(_ name: String) -> String? {
+    package func configString(_ name: String) -> String? {
         var cfg: OpaquePointer?
         guard git_repository_config_snapshot(&cfg, handle) == 0, let cfg else { return nil }
         defer { git_config_free(cfg) }
@@ -146,12 +146,12 @@ public final class GitCommit {
 
     deinit { git_commit_free(handle) }
 
-    public var id: String { oidHex(git_commit_id(handle)) }
-    public var summary: String { git_commit_summary(handle).map { String(cString: $0) } ?? "" }
-    public var authorName: String { git_commit_author(handle).flatMap { $0.pointee.name.map { String(cString: $0) } } ?? "" }
-    public var authorEmail: String { git_commit_author(handle).flatMap { $0.pointee.email.map { String(cString: $0) } } ?? "" }
+    package var id: String { oidHex(git_commit_id(handle)) }
+    package var summary: String { git_commit_summary(handle).map { String(cString: $0) } ?? "" }
+    package var authorName: String { git_commit_author(handle).flatMap { $0.pointee.name.map { String(cString: $0) } } ?? "" }
+    package var authorEmail: String { git_commit_author(handle).flatMap { $0.pointee.email.map { String(cString: $0) } } ?? "" }
     /// Seconds since the epoch.
-    public var time: Int64 { git_commit_time(handle) }
+    package var time: Int64 { git_commit_time(handle) }
 
     /// The root tree.
     package func tree() throws(GitError) -> GitTree {
@@ -220,7 +220,7 @@ final class CStringArray {
 
 extension GitRepository {
     /// The repository's own hooks folder (shared by linked worktrees), without a trailing slash.
-    public func hooksDirectory() throws(EnvironmentError) -> String {
+    package func hooksDirectory() throws(EnvironmentError) -> String {
         var buf = git_buf()
         defer { git_buf_dispose(&buf) }
         let rc = git_repository_item_path(&buf, handle, GIT_REPOSITORY_ITEM_HOOKS)
@@ -234,26 +234,26 @@ extension GitRepository {
     }
 
     /// True while a rebase, merge, cherry-pick, revert or bisect is under way.
-    public var operationInProgress: Bool {
+    package var operationInProgress: Bool {
         git_repository_state(handle) != Int32(GIT_REPOSITORY_STATE_NONE.rawValue)
     }
 }
 
 /// What audit shows about a commit.
-public struct CommitInfo: Sendable {
-    public var id: String
+package struct CommitInfo: Sendable {
+    package var id: String
     /// False when the commit object is not in this repository (history rewritten, gc'd, or
     /// the store was copied from another clone).
-    public var present: Bool
+    package var present: Bool
     /// False when no branch or tag reaches it any more.
-    public var reachable: Bool
-    public var summary: String = ""
-    public var author: String = ""
-    public var email: String = ""
+    package var reachable: Bool
+    package var summary: String = ""
+    package var author: String = ""
+    package var email: String = ""
     /// Seconds since the epoch.
-    public var time: Int64 = 0
+    package var time: Int64 = 0
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         [
             "id": .string(id), "present": .bool(present), "reachable": .bool(reachable), "summary": .string(summary),
             "author": .string(author), "email": .string(email),
@@ -261,7 +261,7 @@ public struct CommitInfo: Sendable {
         ]
     }
 
-    package init(
+    public init(
         id: String,
         present: Bool,
         reachable: Bool,
@@ -282,7 +282,7 @@ public struct CommitInfo: Sendable {
 
 extension GitRepository {
     /// Reads a commit's subject, author and date, and whether any branch or tag still reaches it.
-    public func commitInfo(_ id: String) -> CommitInfo {
+    package func commitInfo(_ id: String) -> CommitInfo {
         guard let c = commit(id: id) else { return CommitInfo(id: id, present: false, reachable: false) }
         var info = CommitInfo(
             id: id, present: true, reachable: false, summary: c.summary, author: c.authorName, email: c.authorEmail, time: c.time)

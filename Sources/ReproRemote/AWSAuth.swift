@@ -5,10 +5,10 @@ import ReproSupport
 /// AWS credentials, resolved the way the AWS SDKs do. Read at each request (temporary
 /// credentials expire mid-sweep and are refreshed in the file or environment); never written
 /// to the store, a job script, a log or an error message.
-public struct AWSCredentials: Sendable {
-    public var accessKeyId: String
-    public var secretAccessKey: String
-    public var sessionToken: String?
+package struct AWSCredentials: Sendable {
+    package var accessKeyId: String
+    package var secretAccessKey: String
+    package var sessionToken: String?
 
     public init(accessKeyId: String, secretAccessKey: String, sessionToken: String? = nil) {
         self.accessKeyId = accessKeyId
@@ -21,15 +21,15 @@ public struct AWSCredentials: Sendable {
 /// conventions: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, else the
 /// profile `AWS_PROFILE` (default `default`) in `AWS_SHARED_CREDENTIALS_FILE`; `AWS_REGION` /
 /// `AWS_DEFAULT_REGION` / the profile's region; `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`.
-public struct AWSSettings: Sendable {
-    public var environment: [String: String]
+package struct AWSSettings: Sendable {
+    package var environment: [String: String]
 
     public init(environment: [String: String]) { self.environment = environment }
 
     var profile: String { environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default" }
     var home: String { environment["HOME"] ?? "/" }
 
-    public func credentials() throws(RemoteError) -> AWSCredentials {
+    package func credentials() throws(RemoteError) -> AWSCredentials {
         if let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty, let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty {
             let token = environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
             return AWSCredentials(accessKeyId: id, secretAccessKey: secret, sessionToken: token)
@@ -44,7 +44,7 @@ public struct AWSSettings: Sendable {
                 + "(AWS_PROFILE picks another)", kind: .auth)
     }
 
-    public func region(configured: String?) -> String {
+    package func region(configured: String?) -> String {
         if let r = configured, !r.isEmpty { return r }
         for name in ["AWS_REGION", "AWS_DEFAULT_REGION"] { if let r = environment[name], !r.isEmpty { return r } }
         let file = environment["AWS_CONFIG_FILE"] ?? home + "/.aws/config"
@@ -54,7 +54,7 @@ public struct AWSSettings: Sendable {
     }
 
     /// The S3 endpoint to use instead of AWS's: the config's, else the environment's.
-    public func s3Endpoint(configured: String?) -> String? {
+    package func s3Endpoint(configured: String?) -> String? {
         if let e = configured, !e.isEmpty { return e }
         for name in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"] { if let e = environment[name], !e.isEmpty { return e } }
         return nil
@@ -82,15 +82,15 @@ public struct AWSSettings: Sendable {
 
 /// AWS Signature Version 4 (the `AWS4-HMAC-SHA256` scheme), for headers and presigned URLs.
 /// Checked against botocore's own signer in the tests.
-public enum SigV4 {
-    public struct Target: Sendable {
-        public var method: String
+package enum SigV4 {
+    package struct Target: Sendable {
+        package var method: String
         /// `host` or `host:port`, exactly as the Host header is sent.
-        public var host: String
+        package var host: String
         /// The path, already URI-encoded (S3 keys: each segment encoded, `/` kept).
-        public var path: String
+        package var path: String
         /// Decoded query parameters.
-        public var query: [(name: String, value: String)]
+        package var query: [(name: String, value: String)]
 
         public init(method: String, host: String, path: String, query: [(name: String, value: String)] = []) {
             self.method = method
@@ -101,7 +101,7 @@ public enum SigV4 {
     }
 
     /// RFC 3986 unreserved characters stay; everything else is %XX (upper case).
-    public static func encode(_ s: String, keepSlash: Bool = false) -> String {
+    package static func encode(_ s: String, keepSlash: Bool = false) -> String {
         var out = ""
         for b in s.utf8 {
             switch b {
@@ -164,7 +164,7 @@ public enum SigV4 {
     /// The headers to add to a request: X-Amz-Date, X-Amz-Content-Sha256 (for S3),
     /// X-Amz-Security-Token (temporary credentials) and Authorization. `headers` are the other
     /// headers that will be sent and signed (Host among them).
-    public static func sign(
+    package static func sign(
         _ t: Target, headers: [(name: String, value: String)], payloadHash: String, credentials: AWSCredentials, region: String,
         service: String, now: Double, contentSha256Header: Bool = true
     ) -> [(name: String, value: String)] {
@@ -184,7 +184,7 @@ public enum SigV4 {
     }
 
     /// The query string of a presigned URL (only the Host header is signed; the payload is not).
-    public static func presignedQuery(
+    package static func presignedQuery(
         _ t: Target, credentials: AWSCredentials, region: String, service: String, now: Double, expires: Int
     ) -> String {
         let date = amzDate(now)

@@ -5,11 +5,11 @@ import ReproSupport
 /// Azure Storage credentials, from the environment at each request: `AZURE_STORAGE_ACCOUNT`
 /// with `AZURE_STORAGE_KEY` (Shared Key: signs requests and makes per-blob SAS URLs for
 /// workers) or `AZURE_STORAGE_SAS_TOKEN` (a container SAS, used as it is).
-public struct AzureStorageCredentials: Sendable {
-    public var account: String
+package struct AzureStorageCredentials: Sendable {
+    package var account: String
     /// The decoded account key.
-    public var key: [UInt8]?
-    public var sasToken: String?
+    package var key: [UInt8]?
+    package var sasToken: String?
 
     static func read(_ env: [String: String], account configured: String) throws(RemoteError) -> AzureStorageCredentials {
         let account = env["AZURE_STORAGE_ACCOUNT"].flatMap { $0.isEmpty ? nil : $0 } ?? configured
@@ -78,8 +78,8 @@ package enum AzureSharedKey {
 /// Azure Blob Storage over REST (no SDK): Put Blob (Put Block / Put Block List for large
 /// files), Get Blob, Get Blob Properties, Delete Blob, List Blobs, and service SAS URLs for
 /// workers. Staging uses the same content-addressed layout as on S3; `bucket` is a container.
-public final class AzureBlobClient: ObjectStore {
-    public static let version = "2021-08-06"
+package final class AzureBlobClient: ObjectStore {
+    package static let version = "2021-08-06"
     let account: String
     /// `scheme://host[:port]` and a base path (`/ACCOUNT` for an emulator, else empty).
     let scheme: String
@@ -87,10 +87,10 @@ public final class AzureBlobClient: ObjectStore {
     let basePath: String
     let environment: [String: String]
     let http = HTTPClient()
-    public let retry: RetryPolicy
+    package let retry: RetryPolicy
     /// Files larger than this go up as blocks of `blockSize`.
-    public let blockThreshold: Int64
-    public let blockSize: Int64
+    package let blockThreshold: Int64
+    package let blockSize: Int64
     let clock: @Sendable () -> Double
 
     public init(
@@ -181,7 +181,7 @@ public final class AzureBlobClient: ObjectStore {
     // MARK: ObjectStore
 
     @discardableResult
-    public func put(_ bytes: [UInt8], bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
+    package func put(_ bytes: [UInt8], bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
         var c = Call(method: "PUT", container: bucket, blob: key, headers: [("x-ms-blob-type", "BlockBlob"), ("Content-Type", "application/octet-stream")], body: bytes)
         if ifNoneMatch {
             c.headers.append(("If-None-Match", "*"))
@@ -192,7 +192,7 @@ public final class AzureBlobClient: ObjectStore {
     }
 
     @discardableResult
-    public func upload(file path: String, bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
+    package func upload(file path: String, bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
         var st = stat()
         guard stat(path, &st) == 0 else { throw RemoteError("cannot upload \(path): \(FileIO.errnoText())", kind: .client) }
         let size = Int64(st.st_size)
@@ -227,16 +227,16 @@ public final class AzureBlobClient: ObjectStore {
         return s != 409 && s != 412
     }
 
-    public func get(bucket: String, key: String) throws(RemoteError) -> [UInt8] {
+    package func get(bucket: String, key: String) throws(RemoteError) -> [UInt8] {
         try send(Call(method: "GET", container: bucket, blob: key)).body
     }
 
-    public func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]? {
+    package func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]? {
         let r = try send(Call(method: "GET", container: bucket, blob: key, maxBytes: maxBytes, accept: [404]))
         return r.status == 404 ? nil : r.body
     }
 
-    public func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool {
+    package func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool {
         let r: HTTPResponse
         do {
             r = try send(Call(method: "GET", container: bucket, blob: key, downloadTo: path, maxBytes: maxBytes, accept: [404]))
@@ -248,17 +248,17 @@ public final class AzureBlobClient: ObjectStore {
         return r.status != 404
     }
 
-    public func head(bucket: String, key: String) throws(RemoteError) -> S3Object? {
+    package func head(bucket: String, key: String) throws(RemoteError) -> S3Object? {
         let r = try send(Call(method: "HEAD", container: bucket, blob: key, accept: [404]))
         guard r.status != 404 else { return nil }
         return S3Object(key: key, size: Int64(r.headers["content-length"] ?? "") ?? 0, etag: r.headers["etag"], lastModified: r.headers["last-modified"])
     }
 
-    public func delete(bucket: String, key: String) throws(RemoteError) {
+    package func delete(bucket: String, key: String) throws(RemoteError) {
         _ = try send(Call(method: "DELETE", container: bucket, blob: key, accept: [404]))
     }
 
-    public func list(bucket: String, prefix: String, pageSize: Int = 1000) throws(RemoteError) -> [S3Object] {
+    package func list(bucket: String, prefix: String, pageSize: Int = 1000) throws(RemoteError) -> [S3Object] {
         var out: [S3Object] = []
         var marker: String?
         repeat {
@@ -284,13 +284,13 @@ public final class AzureBlobClient: ObjectStore {
     }
 
     /// Creates a container (tests and first-time setup; an existing one is fine).
-    public func createContainer(_ name: String) throws(RemoteError) {
+    package func createContainer(_ name: String) throws(RemoteError) {
         _ = try send(Call(method: "PUT", container: name, blob: "", query: [("restype", "container")], accept: [409]))
     }
 
     /// A service SAS for one blob: read for GET, create and write for PUT. With only a
     /// container SAS, that token is handed on as it is (broader: say so in the docs).
-    public func presign(_ method: String, bucket: String, key: String, expires: Int) throws(RemoteError) -> String {
+    package func presign(_ method: String, bucket: String, key: String, expires: Int) throws(RemoteError) -> String {
         let creds = try credentials()
         let url = "\(scheme)://\(host)\(path(bucket, key))"
         guard let accountKey = creds.key else { return url + "?" + (creds.sasToken ?? "") }
@@ -315,7 +315,7 @@ public final class AzureBlobClient: ObjectStore {
         String(Clock.iso8601(t).prefix(19)) + "Z"
     }
 
-    public func checkCredentials() throws(RemoteError) {
+    package func checkCredentials() throws(RemoteError) {
         _ = try credentials()
     }
 }

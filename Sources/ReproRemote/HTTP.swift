@@ -25,11 +25,11 @@ public struct RemoteError: ReproError {
         /// Downloaded bytes did not hash to what was promised.
         case integrity
     }
-    public let message: String
-    public var kind: Kind
-    public var httpStatus: Int?
+    package let message: String
+    package var kind: Kind
+    package var httpStatus: Int?
     /// libcurl's CURLcode, when the transfer itself failed.
-    public var curlCode: Int32?
+    package var curlCode: Int32?
     public var exitCode: Int32 { 6 }
     public var description: String { message }
 
@@ -41,26 +41,26 @@ public struct RemoteError: ReproError {
     }
 
     /// Whether trying again later may succeed.
-    public var isTransient: Bool { [.unreachable, .timeout, .throttled, .server].contains(kind) }
+    package var isTransient: Bool { [.unreachable, .timeout, .throttled, .server].contains(kind) }
 }
 
-public struct HTTPRequest: Sendable {
-    public var method: String
-    public var url: String
-    public var headers: [(name: String, value: String)] = []
-    public var body: [UInt8] = []
+package struct HTTPRequest: Sendable {
+    package var method: String
+    package var url: String
+    package var headers: [(name: String, value: String)] = []
+    package var body: [UInt8] = []
     /// Send the body from a slice of this file instead of `body` (multipart parts, large files).
-    public var bodyFile: (path: String, offset: Int64, length: Int64)? = nil
+    package var bodyFile: (path: String, offset: Int64, length: Int64)? = nil
     /// Write the response body to this file instead of keeping it in memory.
-    public var downloadTo: String? = nil
+    package var downloadTo: String? = nil
     /// The most response-body bytes accepted (in memory or into `downloadTo`): a server that
     /// sends more is cut off with an integrity error, so an object swapped for a huge one in a
     /// bucket cannot take all memory or disk. In memory, never more than 256 MiB.
-    public var maxBytes: Int64 = HTTPRequest.inMemoryLimit
-    public static let inMemoryLimit: Int64 = 256 << 20
+    package var maxBytes: Int64 = HTTPRequest.inMemoryLimit
+    package static let inMemoryLimit: Int64 = 256 << 20
     /// Seconds for the whole transfer (0: no limit) and for connecting.
-    public var timeout: Double = 600
-    public var connectTimeout: Double = 10
+    package var timeout: Double = 600
+    package var connectTimeout: Double = 10
 
     public init(method: String, url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.method = method
@@ -69,15 +69,15 @@ public struct HTTPRequest: Sendable {
         self.body = body
     }
 
-    public var bodyLength: Int64 { bodyFile?.length ?? Int64(body.count) }
+    package var bodyLength: Int64 { bodyFile?.length ?? Int64(body.count) }
 }
 
-public struct HTTPResponse: Sendable {
-    public var status: Int
+package struct HTTPResponse: Sendable {
+    package var status: Int
     /// Lower-cased names.
-    public var headers: [String: String]
-    public var body: [UInt8]
-    public var text: String { String(decoding: body, as: UTF8.self) }
+    package var headers: [String: String]
+    package var body: [UInt8]
+    package var text: String { String(decoding: body, as: UTF8.self) }
 }
 
 /// One libcurl easy handle: owns the C pointer and frees it in deinit. Not shared between
@@ -192,12 +192,12 @@ private let readBody: repro_curl_io_fn = { ptr, size, n, user in
 
 /// HTTP over libcurl: one request at a time per handle, handles pooled across threads.
 /// Redirects are not followed (a signed request must not be replayed elsewhere).
-public final class HTTPClient: Sendable {
+package final class HTTPClient: Sendable {
     private let pool = Mutex<[CurlEasy]>([])
 
     public init() {}
 
-    public func perform(_ req: HTTPRequest) throws(RemoteError) -> HTTPResponse {
+    package func perform(_ req: HTTPRequest) throws(RemoteError) -> HTTPResponse {
         let pooled = pool.withLock { p in p.popLast() }
         let easy: CurlEasy
         if let pooled { easy = pooled } else { easy = try CurlEasy() }
@@ -280,7 +280,7 @@ public final class HTTPClient: Sendable {
 
     /// A URL fit for a message: no query string (a presigned URL's signature and token live
     /// there) and no user:password.
-    public static func redacted(_ url: String) -> String {
+    package static func redacted(_ url: String) -> String {
         var u = url
         if let q = u.firstIndex(of: "?") { u = String(u[..<q]) + "?…" }
         if let scheme = u.range(of: "://"), let at = u[scheme.upperBound...].firstIndex(of: "@"),
@@ -294,9 +294,9 @@ public final class HTTPClient: Sendable {
 
 /// Retries with exponential backoff and jitter, for requests that may succeed later.
 public struct RetryPolicy: Sendable {
-    public var attempts: Int = 5
-    public var baseDelay: Double = 0.2
-    public var maxDelay: Double = 10
+    package var attempts: Int = 5
+    package var baseDelay: Double = 0.2
+    package var maxDelay: Double = 10
 
     public init(attempts: Int = 5, baseDelay: Double = 0.2, maxDelay: Double = 10) {
         self.attempts = attempts
@@ -304,13 +304,13 @@ public struct RetryPolicy: Sendable {
         self.maxDelay = maxDelay
     }
 
-    public func delay(afterAttempt n: Int) -> Double {
+    package func delay(afterAttempt n: Int) -> Double {
         let d = min(maxDelay, baseDelay * pow(2, Double(n)))
         return d / 2 + Double.random(in: 0...(d / 2))
     }
 
     /// Runs `body` until it succeeds, throws a non-transient error, or attempts run out.
-    public func run<T>(_ body: (Int) throws(RemoteError) -> T) throws(RemoteError) -> T {
+    package func run<T>(_ body: (Int) throws(RemoteError) -> T) throws(RemoteError) -> T {
         var n = 0
         while true {
             do {

@@ -3,11 +3,11 @@ import ReproSupport
 
 /// `s3://bucket/prefix`: where a backend stages tasks or a team keeps its cache.
 public struct S3Location: Sendable, Equatable, CustomStringConvertible {
-    public var bucket: String
+    package var bucket: String
     /// No leading or trailing slash; may be empty.
-    public var prefix: String
+    package var prefix: String
     /// `s3`, or `az` for an Azure Blob container.
-    public var scheme = "s3"
+    package var scheme = "s3"
 
     public init(bucket: String, prefix: String) {
         self.bucket = bucket
@@ -29,14 +29,14 @@ public struct S3Location: Sendable, Equatable, CustomStringConvertible {
         self.init(bucket: bucket, prefix: String(rest.dropFirst(bucket.count)))
     }
 
-    public func key(_ rel: String) -> String { prefix.isEmpty ? rel : prefix + "/" + rel }
+    package func key(_ rel: String) -> String { prefix.isEmpty ? rel : prefix + "/" + rel }
     /// The inverse of `key`: an object key relative to the prefix.
-    public func relative(_ key: String) -> String { prefix.isEmpty ? key : String(key.dropFirst(prefix.count + 1)) }
+    package func relative(_ key: String) -> String { prefix.isEmpty ? key : String(key.dropFirst(prefix.count + 1)) }
     public var description: String { "\(scheme)://\(bucket)" + (prefix.isEmpty ? "" : "/" + prefix) }
 }
 
 /// What `ObjectStore.getCapped` found.
-public enum CappedObject: Sendable {
+package enum CappedObject: Sendable {
     case missing, tooLarge
     case bytes([UInt8])
 }
@@ -93,7 +93,7 @@ extension ObjectStore {
     }
 
     /// Checks the location can be written, read and deleted (for `repro backends`).
-    public func probe(_ loc: S3Location) throws(RemoteError) {
+    package func probe(_ loc: S3Location) throws(RemoteError) {
         let key = loc.key("probe/\(HostInfo.newRunId())")
         try put(Array("repro probe\n".utf8), bucket: loc.bucket, key: key)
         _ = try get(bucket: loc.bucket, key: key)
@@ -103,8 +103,8 @@ extension ObjectStore {
 
 /// An object's metadata (HEAD, list).
 public struct S3Object: Sendable {
-    public var key: String
-    public var size: Int64
-    public var etag: String?
-    public var lastModified: String?
+    package var key: String
+    package var size: Int64
+    package var etag: String?
+    package var lastModified: String?
 }

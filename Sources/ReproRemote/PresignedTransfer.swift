@@ -2,8 +2,8 @@ import Foundation
 import ReproSupport
 
 /// Presigned URLs used by a worker that has no credentials: plain GET and PUT, retried.
-public enum PresignedTransfer {
-    public static func get(_ url: String, http: HTTPClient, retry: RetryPolicy = RetryPolicy(), maxBytes: Int64 = HTTPRequest.inMemoryLimit)
+package enum PresignedTransfer {
+    package static func get(_ url: String, http: HTTPClient, retry: RetryPolicy = RetryPolicy(), maxBytes: Int64 = HTTPRequest.inMemoryLimit)
         throws(RemoteError) -> [UInt8]
     {
         try retry.run { (_: Int) throws(RemoteError) -> [UInt8] in
@@ -15,7 +15,7 @@ public enum PresignedTransfer {
         }
     }
 
-    public static func download(_ url: String, to path: String, http: HTTPClient, retry: RetryPolicy = RetryPolicy()) throws(RemoteError) {
+    package static func download(_ url: String, to path: String, http: HTTPClient, retry: RetryPolicy = RetryPolicy()) throws(RemoteError) {
         try retry.run { (_: Int) throws(RemoteError) in
             var req = HTTPRequest(method: "GET", url: url)
             req.downloadTo = path
@@ -29,7 +29,7 @@ public enum PresignedTransfer {
 
     /// PUT a file or bytes; with `ifNoneMatch`, returns false when the object already existed.
     @discardableResult
-    public static func put(
+    package static func put(
         _ url: String, bytes: [UInt8] = [], file: String? = nil, ifNoneMatch: Bool = false, http: HTTPClient, retry: RetryPolicy = RetryPolicy()
     ) throws(RemoteError) -> Bool {
         try retry.run { (_: Int) throws(RemoteError) -> Bool in

@@ -6,18 +6,18 @@ import ReproSupport
 /// An S3 client over libcurl with Signature V4: works with AWS and with any S3-compatible
 /// service (`endpoint:` in config or `AWS_ENDPOINT_URL_S3`, path-style addressing). Transient
 /// failures (5xx, 429, timeouts, refused connections) are retried with backoff.
-public final class S3Client: ObjectStore {
-    public let settings: AWSSettings
-    public let region: String
+package final class S3Client: ObjectStore {
+    package let settings: AWSSettings
+    package let region: String
     /// `scheme://host[:port]` of a custom endpoint; nil for AWS itself.
     let endpoint: (scheme: String, host: String)?
     let http: HTTPClient
-    public let retry: RetryPolicy
+    package let retry: RetryPolicy
     /// Files larger than this go up in parts of `partSize` (S3 allows at most 10,000 parts).
-    public let multipartThreshold: Int64
-    public let partSize: Int64
+    package let multipartThreshold: Int64
+    package let partSize: Int64
     /// Parts in flight at once.
-    public let partConcurrency: Int
+    package let partConcurrency: Int
     /// Seconds since the epoch, for signing (tests move it).
     let clock: @Sendable () -> Double
 
@@ -151,7 +151,7 @@ public final class S3Client: ObjectStore {
     /// PUT bytes. With `ifNoneMatch`, only if no object has that key yet: returns false when
     /// one did (412), true when this call created it.
     @discardableResult
-    public func put(_ bytes: [UInt8], bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
+    package func put(_ bytes: [UInt8], bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
         var c = Call(method: "PUT", bucket: bucket, key: key, body: bytes)
         if ifNoneMatch {
             c.headers.append(("If-None-Match", "*"))
@@ -162,7 +162,7 @@ public final class S3Client: ObjectStore {
 
     /// Uploads a file, in parts when it is large. Returns false when `ifNoneMatch` found the key taken.
     @discardableResult
-    public func upload(file path: String, bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
+    package func upload(file path: String, bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
         var st = stat()
         guard stat(path, &st) == 0 else { throw RemoteError("cannot upload \(path): \(FileIO.errnoText())", kind: .client) }
         let size = Int64(st.st_size)
@@ -248,23 +248,23 @@ public final class S3Client: ObjectStore {
         return etags.withLock { $0.compactMap { $0 } }
     }
 
-    public func get(bucket: String, key: String) throws(RemoteError) -> [UInt8] {
+    package func get(bucket: String, key: String) throws(RemoteError) -> [UInt8] {
         try send(Call(method: "GET", bucket: bucket, key: key)).body
     }
 
     /// Downloads into a file (written in place; callers verify and rename).
-    public func download(bucket: String, key: String, to path: String) throws(RemoteError) {
+    package func download(bucket: String, key: String, to path: String) throws(RemoteError) {
         _ = try send(Call(method: "GET", bucket: bucket, key: key, downloadTo: path))
     }
 
     /// The object's bytes, refusing more than `maxBytes` (a manifest, a blob of known size).
-    public func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]? {
+    package func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]? {
         let r = try send(Call(method: "GET", bucket: bucket, key: key, maxBytes: maxBytes, accept: [404]))
         return r.status == 404 ? nil : r.body
     }
 
     /// Downloads into a file, stopping past `maxBytes` (the file is then removed).
-    public func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool {
+    package func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool {
         let r: HTTPResponse
         do {
             r = try send(Call(method: "GET", bucket: bucket, key: key, downloadTo: path, maxBytes: maxBytes, accept: [404]))
@@ -277,18 +277,18 @@ public final class S3Client: ObjectStore {
     }
 
     /// The object's metadata, or nil when there is none.
-    public func head(bucket: String, key: String) throws(RemoteError) -> S3Object? {
+    package func head(bucket: String, key: String) throws(RemoteError) -> S3Object? {
         let r = try send(Call(method: "HEAD", bucket: bucket, key: key, accept: [404]))
         guard r.status != 404 else { return nil }
         return S3Object(key: key, size: Int64(r.headers["content-length"] ?? "") ?? 0, etag: r.headers["etag"], lastModified: r.headers["last-modified"])
     }
 
-    public func delete(bucket: String, key: String) throws(RemoteError) {
+    package func delete(bucket: String, key: String) throws(RemoteError) {
         _ = try send(Call(method: "DELETE", bucket: bucket, key: key, accept: [404]))
     }
 
     /// Creates a bucket (tests and first-time setup; an existing bucket of one's own is fine).
-    public func createBucket(_ bucket: String) throws(RemoteError) {
+    package func createBucket(_ bucket: String) throws(RemoteError) {
         var body: [UInt8] = []
         if region != "us-east-1" {
             body = Array("<CreateBucketConfiguration><LocationConstraint>\(region)</LocationConstraint></CreateBucketConfiguration>".utf8)
@@ -301,7 +301,7 @@ public final class S3Client: ObjectStore {
 
     /// Every object under a prefix (ListObjectsV2, following continuation tokens; `pageSize`
     /// keys per request).
-    public func list(bucket: String, prefix: String, pageSize: Int = 1000) throws(RemoteError) -> [S3Object] {
+    package func list(bucket: String, prefix: String, pageSize: Int = 1000) throws(RemoteError) -> [S3Object] {
         var out: [S3Object] = []
         var token: String?
         var seenTokens = Set<String>()
@@ -338,7 +338,7 @@ public final class S3Client: ObjectStore {
 
     /// A URL that lets its holder GET or PUT one object until it expires (at most 7 days),
     /// without any credentials of their own.
-    public func presign(_ method: String, bucket: String, key: String, expires: Int) throws(RemoteError) -> String {
+    package func presign(_ method: String, bucket: String, key: String, expires: Int) throws(RemoteError) -> String {
         let creds = try settings.credentials()
         let (scheme, host, path) = target(bucket, key)
         let q = SigV4.presignedQuery(
@@ -347,7 +347,7 @@ public final class S3Client: ObjectStore {
         return "\(scheme)://\(host)\(path)?\(q)"
     }
 
-    public func checkCredentials() throws(RemoteError) {
+    package func checkCredentials() throws(RemoteError) {
         _ = try settings.credentials()
     }
 

@@ -1,7 +1,7 @@
 import ReproSupport
 
 /// Where a cache entry (a succeeded run) stands for the current HEAD.
-public enum CacheState: String, Sendable {
+package enum CacheState: String, Sendable {
     /// Its code identity matches HEAD and it may be served.
     case current
     /// A code path it depends on changed since (or it was invalidated by hand).
@@ -15,21 +15,21 @@ public enum CacheState: String, Sendable {
 }
 
 /// One code path that changed between an entry and HEAD.
-public struct StaleReason: Sendable, Equatable, Hashable {
-    public var path: String
+package struct StaleReason: Sendable, Equatable, Hashable {
+    package var path: String
     /// The git object id the entry was computed from ("absent" if the path was not committed).
-    public var from: String
+    package var from: String
     /// The id at HEAD ("absent" if HEAD no longer has the path).
-    public var to: String
+    package var to: String
 
-    public var json: JSONValue { ["path": .string(path), "from": .string(from), "to": .string(to)] }
+    package var json: JSONValue { ["path": .string(path), "from": .string(from), "to": .string(to)] }
 
-    public var text: String { "\(path) changed \(from.prefix(8)) → \(to.prefix(8))" }
+    package var text: String { "\(path) changed \(from.prefix(8)) → \(to.prefix(8))" }
 }
 
 extension RunRecord {
     /// The entry's state as last recorded by refresh, invalidation, gc and expiry.
-    public func cacheState(maxAge: Double, now: Double = Clock.now()) -> CacheState {
+    package func cacheState(maxAge: Double, now: Double = Clock.now()) -> CacheState {
         guard status == .succeeded else { return .failed }
         if outputsEvictedAt != nil { return .evicted }
         if invalidatedReason != nil || !staleReasons.isEmpty { return .stale }

@@ -5,20 +5,20 @@ import ReproSupport
 /// wrapper (pyenv's `python3` is a bash script), its version, and the packages installed for it,
 /// as `pip freeze` would list them.
 public struct InterpreterInfo: Sendable, Equatable {
-    public var language: String
+    package var language: String
     /// `sys.executable` as the process knows it: a venv's `bin/python`, not the base
     /// interpreter its symlink leads to (that one has other packages).
-    public var path: String
-    public var version: String
-    public var implementation: String
+    package var path: String
+    package var version: String
+    package var implementation: String
     /// `name==version`, sorted case-insensitively.
-    public var packages: [String]
+    package var packages: [String]
     /// `sys.prefix`: the venv or conda environment in use, else the installation.
-    public var prefix: String = ""
+    package var prefix: String = ""
     /// `sys.base_prefix`: the installation a venv was made from (equal to `prefix` outside one).
-    public var basePrefix: String = ""
+    package var basePrefix: String = ""
     /// venv, conda or system.
-    public var environmentKind: String = ""
+    package var environmentKind: String = ""
 
     public init(
         language: String, path: String, version: String, implementation: String, packages: [String], prefix: String = "",
@@ -44,7 +44,7 @@ public struct InterpreterInfo: Sendable, Equatable {
             environmentKind: i["environment"]?.stringValue ?? "")
     }
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         var o: [String: JSONValue] = [
             "language": .string(language), "path": .string(path), "version": .string(version), "implementation": .string(implementation),
         ]
@@ -57,12 +57,12 @@ public struct InterpreterInfo: Sendable, Equatable {
     }
 
     /// With the package list (what a manifest and the probe cache carry).
-    public var jsonWithPackages: JSONValue {
+    package var jsonWithPackages: JSONValue {
         var o = json.objectValue ?? [:]
         o["packages"] = .array(packages.map { .string($0) })
         return .object(o)
     }
 
     /// The package list as the bytes of its blob (one line each).
-    public var packagesText: String { packages.map { $0 + "\n" }.joined() }
+    package var packagesText: String { packages.map { $0 + "\n" }.joined() }
 }

@@ -6,7 +6,7 @@ package struct KeyDigest: Hashable, Comparable, Sendable {
     let a: UInt64, b: UInt64, c: UInt64, d: UInt64
 
     /// nil unless `hex` is 64 lowercase hex digits (what CacheKey.compute gives).
-    package init?(hex: String) {
+    public init?(hex: String) {
         var hex = hex
         guard let d = hex.withUTF8({ KeyDigest(utf8: $0) }) else { return nil }
         self = d
@@ -40,14 +40,14 @@ package struct KeyDigest: Hashable, Comparable, Sendable {
     }
 
     /// From the 32 bytes of a SHA-256 digest.
-    package init(bytes: UnsafeRawBufferPointer) {
+    public init(bytes: UnsafeRawBufferPointer) {
         precondition(bytes.count == 32, "a key digest is 32 bytes")
         func word(_ at: Int) -> UInt64 { UInt64(bigEndian: bytes.loadUnaligned(fromByteOffset: at, as: UInt64.self)) }
         (a, b, c, d) = (word(0), word(8), word(16), word(24))
     }
 
     /// The order of the hex text (words compared as big-endian numbers).
-    package static func < (l: KeyDigest, r: KeyDigest) -> Bool { (l.a, l.b, l.c, l.d) < (r.a, r.b, r.c, r.d) }
+    public static func < (l: KeyDigest, r: KeyDigest) -> Bool { (l.a, l.b, l.c, l.d) < (r.a, r.b, r.c, r.d) }
 
     package var hex: String {
         var words = (a.bigEndian, b.bigEndian, c.bigEndian, d.bigEndian)

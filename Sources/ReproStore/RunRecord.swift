@@ -7,13 +7,13 @@ public enum RunStatus: String, Sendable, CaseIterable {
 
 /// An input file and the SHA-256 of its content when the run started.
 public struct InputFile: Sendable, Equatable {
-    public var path: String
-    public var sha256: String
-    public var size: Int64
+    package var path: String
+    package var sha256: String
+    package var size: Int64
 
-    public var json: JSONValue { ["path": .string(path), "sha256": .string(sha256), "size": .int(size)] }
+    package var json: JSONValue { ["path": .string(path), "sha256": .string(sha256), "size": .int(size)] }
 
-    package init(
+    public init(
         path: String,
         sha256: String,
         size: Int64
@@ -26,13 +26,13 @@ public struct InputFile: Sendable, Equatable {
 
 /// One output a run produced, by name (its path under `$REPRO_OUTDIR`).
 public struct OutputFile: Sendable, Equatable {
-    public var name: String
-    public var sha256: String
-    public var size: Int64
+    package var name: String
+    package var sha256: String
+    package var size: Int64
 
-    public var json: JSONValue { ["name": .string(name), "sha256": .string(sha256), "size": .int(size)] }
+    package var json: JSONValue { ["name": .string(name), "sha256": .string(sha256), "size": .int(size)] }
 
-    package init(
+    public init(
         name: String,
         sha256: String,
         size: Int64
@@ -46,93 +46,93 @@ public struct OutputFile: Sendable, Equatable {
 /// Everything the store keeps about one run: its identity, where and how it ran, and what it
 /// produced. A run record is never deleted.
 public struct RunRecord: Sendable {
-    public var runId: String
-    public var key: String
-    public var name: String
-    public var specPath: String
-    public var configHash: String
+    package var runId: String
+    package var key: String
+    package var name: String
+    package var specPath: String
+    package var configHash: String
     /// The canonical semantic config (see `SimulationSpec.semanticConfig`).
-    public var config: JSONValue
-    public var commit: String
-    public var commitSummary: String
+    package var config: JSONValue
+    package var commit: String
+    package var commitSummary: String
     /// Code paths with their tree/blob ids, and submodule commits.
-    public var code: JSONValue
-    public var dirty: Bool
-    public var dirtyFiles: [String]
-    public var patchBlob: String?
-    public var seed: Int64
-    public var solver: JSONValue
-    public var inputs: [InputFile]
+    package var code: JSONValue
+    package var dirty: Bool
+    package var dirtyFiles: [String]
+    package var patchBlob: String?
+    package var seed: Int64
+    package var solver: JSONValue
+    package var inputs: [InputFile]
     /// The environment the simulation saw, minus REPRO_* values that are per run.
-    public var env: JSONValue
+    package var env: JSONValue
     /// The argv as executed, templates filled in.
-    public var command: [String]
-    public var backend: String
-    public var resources: JSONValue
-    public var timeoutS: Double?
-    public var host: String
-    public var os: String
-    public var reproVersion: String
-    public var executablePath: String?
-    public var executableSha256: String?
-    public var status: RunStatus
-    public var exitCode: Int32?
+    package var command: [String]
+    package var backend: String
+    package var resources: JSONValue
+    package var timeoutS: Double?
+    package var host: String
+    package var os: String
+    package var reproVersion: String
+    package var executablePath: String?
+    package var executableSha256: String?
+    package var status: RunStatus
+    package var exitCode: Int32?
     /// Why a run failed or was interrupted, in words.
-    public var message: String?
-    public var pid: Int32?
-    public var startedAt: String
-    public var finishedAt: String?
-    public var durationS: Double?
-    public var stdoutBlob: String?
-    public var stderrBlob: String?
-    public var outputs: [OutputFile]
+    package var message: String?
+    package var pid: Int32?
+    package var startedAt: String
+    package var finishedAt: String?
+    package var durationS: Double?
+    package var stdoutBlob: String?
+    package var stderrBlob: String?
+    package var outputs: [OutputFile]
     /// How many times this run was served from cache.
-    public var hitCount: Int
+    package var hitCount: Int
     /// Code paths that changed between this run and HEAD at the last refresh (empty: current).
-    public var staleReasons: [StaleReason] = []
+    package var staleReasons: [StaleReason] = []
     /// Set when the entry was invalidated by hand.
-    public var invalidatedReason: String? = nil
+    package var invalidatedReason: String? = nil
     /// Set when `repro cache gc` evicted the outputs.
-    public var outputsEvictedAt: String? = nil
+    package var outputsEvictedAt: String? = nil
     /// The user who ran it.
-    public var user: String = ""
+    package var user: String = ""
     /// The scheduler's id (JOBID, or JOBID_INDEX for an array task); nil on the local backend.
-    public var jobId: String? = nil
+    package var jobId: String? = nil
     /// Where the task's files were staged while it ran: a folder, or an s3:// prefix.
-    public var taskRef: String? = nil
+    package var taskRef: String? = nil
     /// The backend's type (`local`, `slurm`, `slurm-rest`); `backend` is its configured name.
-    public var backendType: String? = nil
+    package var backendType: String? = nil
     /// Submissions after the first (lost tasks resubmitted).
-    public var attempts: Int = 0
+    package var attempts: Int = 0
     /// When the run was queued (`startedAt` is when it began executing).
-    public var queuedAt: String? = nil
+    package var queuedAt: String? = nil
     /// The interpreter behind the command when it is one (Python, R, ...): its real path and
     /// version, with wrappers and shims (pyenv) resolved.
-    public var interpreter: JSONValue = .null
+    package var interpreter: JSONValue = .null
     /// The packages installed for that interpreter (`name==version` lines), as a blob.
-    public var packagesBlob: String? = nil
+    package var packagesBlob: String? = nil
     /// Set when the run was pulled from a team cache: the remote, the manifest, who signed it
     /// and on what trust it was accepted. Nil for a run computed here.
-    public var origin: JSONValue = .null
+    package var origin: JSONValue = .null
     /// The runtime estimate routing used (seconds, tier, detail), when one was made.
-    public var estimate: JSONValue = .null
+    package var estimate: JSONValue = .null
     /// Where the run was sent and why (backend, reason, by).
-    public var routing: JSONValue = .null
+    package var routing: JSONValue = .null
     /// Every attempt: backend, outcome, reason, duration, cost (backend failures included).
-    public var attemptLog: [JSONValue] = []
+    package var attemptLog: [JSONValue] = []
     /// Set when a backend failure sent the run to the local backend instead.
-    public var fallback: JSONValue = .null
+    package var fallback: JSONValue = .null
     /// What its attempts cost, from their real durations and `prices:`; nil when unpriced.
-    public var cost: Double? = nil
-    public var costEstimate: Double? = nil
+    package var cost: Double? = nil
+    package var costEstimate: Double? = nil
     /// For a run that ran elsewhere (a scheduler's node, a cloud worker): who submitted it and
     /// from which host; `user` and `host` are where it ran.
-    public var submitter: JSONValue = .null
+    package var submitter: JSONValue = .null
 
-    public var shortKey: String { String(key.prefix(12)) }
+    package var shortKey: String { String(key.prefix(12)) }
 
     /// The whole record as JSON (what `repro show --json` prints).
-    public var json: JSONValue {
+    package var json: JSONValue {
         var o: [String: JSONValue] = [
             "run_id": .string(runId), "key": .string(key), "name": .string(name), "spec": .string(specPath),
             "config_hash": .string(configHash), "config": config, "commit": .string(commit),

@@ -3,13 +3,13 @@ import ReproSupport
 
 extension Store {
     /// DSSE envelopes stored for a run, oldest first.
-    public func attestations(runId: String) throws(StoreError) -> [(keyid: String, envelope: String, createdAt: String)] {
+    package func attestations(runId: String) throws(StoreError) -> [(keyid: String, envelope: String, createdAt: String)] {
         try db.prepare("SELECT keyid, envelope_json, created_at FROM attestations WHERE run_id = ? ORDER BY rowid").query([.text(runId)]) {
             (keyid: $0.text(0), envelope: $0.text(1), createdAt: $0.text(2))
         }
     }
 
-    public func addAttestation(runId: String, keyid: String, envelope: String) throws(StoreError) {
+    package func addAttestation(runId: String, keyid: String, envelope: String) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             try db.prepare("INSERT INTO attestations (run_id, keyid, envelope_json, created_at) VALUES (?, ?, ?, ?)")
                 .run([.text(runId), .text(keyid), .text(envelope), .text(Clock.iso8601(Clock.now()))])
@@ -17,7 +17,7 @@ extension Store {
     }
 
     /// Verification records for a key, newest first, as JSON objects.
-    public func verifications(forKey key: String) throws(StoreError) -> [JSONValue] {
+    package func verifications(forKey key: String) throws(StoreError) -> [JSONValue] {
         try db.prepare(
             "SELECT verification_id, verdict, backends_json, runs_json, details_json, created_at FROM verifications WHERE key = ? ORDER BY created_at DESC"
         ).query([.text(key)]) { s -> JSONValue in
@@ -30,7 +30,7 @@ extension Store {
     }
 
     /// A verification by id or unique id prefix, as JSON (with its key), or nil.
-    public func verification(matching prefix: String) throws(StoreError) -> JSONValue? {
+    package func verification(matching prefix: String) throws(StoreError) -> JSONValue? {
         guard !prefix.isEmpty, prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else { return nil }
         let found = try db.prepare(
             "SELECT verification_id, verdict, backends_json, runs_json, details_json, created_at, key FROM verifications WHERE verification_id LIKE ? LIMIT 2"
@@ -44,7 +44,7 @@ extension Store {
         return found.count == 1 ? found[0] : nil
     }
 
-    public func addVerification(id: String, key: String, verdict: String, backends: JSONValue, runs: JSONValue, details: JSONValue)
+    package func addVerification(id: String, key: String, verdict: String, backends: JSONValue, runs: JSONValue, details: JSONValue)
         throws(StoreError)
     {
         try db.transaction { () throws(StoreError) in

@@ -3,25 +3,25 @@ import Foundation
 import ReproSupport
 
 /// A blob in the store: the SHA-256 and size of its uncompressed content.
-public struct BlobRef: Sendable, Equatable {
-    public var sha256: String
-    public var size: Int64
-    public var storedSize: Int64
+package struct BlobRef: Sendable, Equatable {
+    package var sha256: String
+    package var size: Int64
+    package var storedSize: Int64
 }
 
 extension Store {
     /// `objects/ab/cdef…`: the first two hex digits fan out the directory, as git does.
-    public func blobPath(_ sha256: String) -> String {
+    package func blobPath(_ sha256: String) -> String {
         objectsDir + "/" + sha256.prefix(2) + "/" + sha256.dropFirst(2)
     }
 
-    public func hasBlob(_ sha256: String) -> Bool {
+    package func hasBlob(_ sha256: String) -> Bool {
         access(blobPath(sha256), F_OK) == 0
     }
 
     /// Stores a file's content, streaming: hashed and compressed in one pass, written to a temp
     /// file, fsynced, renamed into place. Content already in the store is not written twice.
-    public func putFile(atPath path: String) throws(StoreError) -> BlobRef {
+    package func putFile(atPath path: String) throws(StoreError) -> BlobRef {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError("cannot read \(path): \(FileIO.errnoText())") }
         defer { close(fd) }
@@ -57,7 +57,7 @@ extension Store {
 
     /// Stores a buffer that a record will name later (a dirty patch), with its `blobs` row at
     /// once and under the blob write lock: neither gc nor fsck can take it for an orphan.
-    public func putReferencedBytes(_ bytes: [UInt8]) throws -> BlobRef {
+    package func putReferencedBytes(_ bytes: [UInt8]) throws -> BlobRef {
         try withBlobWriteLock {
             let ref = try putBytes(bytes)
             try db.transaction { () throws(StoreError) in try insertBlobRows([ref]) }
@@ -66,7 +66,7 @@ extension Store {
     }
 
     /// Stores an in-memory buffer (stdout, a patch).
-    public func putBytes(_ bytes: [UInt8]) throws(StoreError) -> BlobRef {
+    package func putBytes(_ bytes: [UInt8]) throws(StoreError) -> BlobRef {
         var offset = 0
         return try putStream(source: "memory") { buf in
             let n = min(buf.count, bytes.count - offset)
@@ -136,7 +136,7 @@ extension Store {
 
     /// The uncompressed content of a blob, verified against its hash. For blobs small enough
     /// to hold in memory (`limit` bytes uncompressed); larger ones are streamed by the callers.
-    public func readBlob(_ sha256: String, limit: Int = 256 << 20) throws(StoreError) -> [UInt8] {
+    package func readBlob(_ sha256: String, limit: Int = 256 << 20) throws(StoreError) -> [UInt8] {
         var data: [UInt8] = []
         try inflateBlob(sha256) { piece throws(StoreError) in
             guard data.count + piece.count <= limit else {
@@ -148,19 +148,19 @@ extension Store {
     }
 
     /// Streams a blob's content, verified, into `sink` piece by piece (`repro logs`).
-    public func streamBlob(_ sha256: String, into sink: (UnsafeRawBufferPointer) -> Void) throws(StoreError) {
+    package func streamBlob(_ sha256: String, into sink: (UnsafeRawBufferPointer) -> Void) throws(StoreError) {
         try inflateBlob(sha256) { piece throws(StoreError) in sink(piece) }
     }
 
     /// What a check of one blob against its name found.
-    public enum BlobHealth: Sendable, Equatable {
+    package enum BlobHealth: Sendable, Equatable {
         case intact
         case missing
         case corrupt(String)
     }
 
     /// Streams a blob through inflate and SHA-256 without keeping it in memory.
-    public func checkBlob(_ sha256: String) -> BlobHealth {
+    package func checkBlob(_ sha256: String) -> BlobHealth {
         guard hasBlob(sha256) else { return .missing }
         do throws(StoreError) {
             try inflateBlob(sha256) { _ throws(StoreError) in }
@@ -182,7 +182,7 @@ extension Store {
     /// Writes a blob's content to `path` (temp file + rename), verifying the hash on the way.
     /// The temp file is created exclusively and never through a symlink, so nothing planted in
     /// a shared results folder can redirect the write.
-    public func materializeBlob(_ sha256: String, to path: String) throws(StoreError) {
+    package func materializeBlob(_ sha256: String, to path: String) throws(StoreError) {
         let tmp = path + ".tmp-\(getpid())-\(UInt64.random(in: 0...UInt64.max))"
         let out = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o644)
         guard out >= 0 else { throw StoreError("cannot create \(tmp): \(FileIO.errnoText())") }
@@ -200,7 +200,7 @@ extension Store {
     /// Writes a blob's content to `name` inside `root`, never through a link on the way and
     /// never outside `root` (the name is checked: a pulled record's `../../.git/config` is
     /// refused). Temp file and rename inside the same folder, as `materializeBlob(_:to:)`.
-    public func materializeBlob(_ sha256: String, into root: String, name: String) throws(StoreError) {
+    package func materializeBlob(_ sha256: String, into root: String, name: String) throws(StoreError) {
         let (dir, leaf) = try SafePath.openParent(root: root, rel: name)
         defer { close(dir) }
         try materializeBlob(sha256, in: dir, leaf: leaf, path: root + "/" + name)
@@ -273,7 +273,7 @@ extension Store {
 
 extension Store {
     /// How many blobs the database knows of.
-    public func blobCount() throws(StoreError) -> Int {
+    package func blobCount() throws(StoreError) -> Int {
         Int(try db.prepare("SELECT count(*) FROM blobs").query { $0.int(0) }.first ?? 0)
     }
 }

@@ -3,23 +3,23 @@ import ReproSupport
 
 /// `repro cache status`: how the entries stand for HEAD.
 public struct CacheStatus: Sendable {
-    public var current = 0
-    public var stale = 0
-    public var expired = 0
-    public var evicted = 0
-    public var failed = 0
-    public var interrupted = 0
-    public var invalidated = 0
+    package var current = 0
+    package var stale = 0
+    package var expired = 0
+    package var evicted = 0
+    package var failed = 0
+    package var interrupted = 0
+    package var invalidated = 0
     /// Runs of `repro verify --perturb`: recorded under perturbed environments, never served.
-    public var perturbed = 0
+    package var perturbed = 0
     /// Compressed bytes of the blobs the store holds.
-    public var bytes: Int64 = 0
-    public var blobs = 0
-    public var reasons: [(reason: StaleReason, count: Int)] = []
-    public var headCommit: String = ""
-    public var maxAge: Double = 0
+    package var bytes: Int64 = 0
+    package var blobs = 0
+    package var reasons: [(reason: StaleReason, count: Int)] = []
+    package var headCommit: String = ""
+    package var maxAge: Double = 0
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         .object([
             "current": .int(Int64(current)), "stale": .int(Int64(stale)), "expired": .int(Int64(expired)),
             "evicted": .int(Int64(evicted)), "failed": .int(Int64(failed)), "interrupted": .int(Int64(interrupted)),
@@ -36,7 +36,7 @@ public struct CacheStatus: Sendable {
 }
 
 /// Which entries `repro cache invalidate` or `gc` acts on.
-public enum EntrySelection: Sendable {
+package enum EntrySelection: Sendable {
     case all
     case key(String)
     case stale
@@ -45,7 +45,7 @@ public enum EntrySelection: Sendable {
 }
 
 extension Store {
-    public func cacheStatus(maxAge: Double, headCommit: String) throws(StoreError) -> CacheStatus {
+    package func cacheStatus(maxAge: Double, headCommit: String) throws(StoreError) -> CacheStatus {
         var st = CacheStatus()
         st.headCommit = headCommit
         st.maxAge = maxAge
@@ -100,7 +100,7 @@ extension Store {
     }
 
     /// Marks the selected succeeded entries stale by hand. Returns how many changed.
-    public func invalidate(_ selection: EntrySelection, reason: String) throws(StoreError) -> Int {
+    package func invalidate(_ selection: EntrySelection, reason: String) throws(StoreError) -> Int {
         let (clause, args) = selection.sql
         return try db.transaction { () throws(StoreError) -> Int in
             try db.prepare(

@@ -28,13 +28,13 @@ extension Store {
     }
 
     /// What runs finished since `t` (epoch seconds) cost, every attempt included.
-    public func costSince(_ t: Double) throws(StoreError) -> Double {
+    package func costSince(_ t: Double) throws(StoreError) -> Double {
         try db.prepare("SELECT COALESCE(sum(cost), 0) FROM runs WHERE cost IS NOT NULL AND COALESCE(finished_at, started_at) >= ?")
             .query([.text(Clock.iso8601(t))]) { $0.double(0) }.first ?? 0
     }
 
     /// Costs summed by backend or spec name since `t`: (group, runs, seconds, cost, unpriced runs).
-    public func costSummary(since t: Double?, by column: String) throws(StoreError) -> [(group: String, runs: Int, seconds: Double, cost: Double, unpriced: Int)] {
+    package func costSummary(since t: Double?, by column: String) throws(StoreError) -> [(group: String, runs: Int, seconds: Double, cost: Double, unpriced: Int)] {
         guard column == "backend" || column == "name" else { throw StoreError("cost can be grouped by backend or name") }
         let since = t.map { Clock.iso8601($0) } ?? ""
         return try db.prepare(
@@ -47,7 +47,7 @@ extension Store {
 
     /// Finished runs with no recorded cost since `t` (they ran where no price was set then):
     /// group, backend, duration, resources, for pricing with today's table.
-    public func unpricedRuns(since t: Double?, by column: String) throws(StoreError)
+    package func unpricedRuns(since t: Double?, by column: String) throws(StoreError)
         -> [(group: String, backend: String, seconds: Double, resources: [String: JSONValue])]
     {
         guard column == "backend" || column == "name" else { throw StoreError("cost can be grouped by backend or name") }
@@ -63,7 +63,7 @@ extension Store {
     }
 
     /// Appends a failed attempt (a backend failure) to a run's record, with its cost.
-    public func addAttempt(runId: String, _ attempt: JSONValue, cost: Double?) throws(StoreError) {
+    package func addAttempt(runId: String, _ attempt: JSONValue, cost: Double?) throws(StoreError) {
         try db.prepare(
             """
             UPDATE runs SET attempts_json = json_insert(COALESCE(attempts_json, '[]'), '$[#]', json(?)),
@@ -77,7 +77,7 @@ extension Store {
     /// Hands a run that its backend failed to another backend (a fallback): the record takes
     /// the new task's backend, command, environment and folder, is `running` again, and keeps
     /// its attempts (and their cost). Outputs a failed attempt may have recorded are dropped.
-    public func reassign(_ r: RunRecord, fallback: JSONValue) throws(StoreError) {
+    package func reassign(_ r: RunRecord, fallback: JSONValue) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             try db.prepare("DELETE FROM outputs WHERE run_id = ?").run([.text(r.runId)])
             try db.prepare(

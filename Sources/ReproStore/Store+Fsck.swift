@@ -2,25 +2,25 @@ import Foundation
 import ReproSupport
 
 /// What `repro fsck` found.
-public struct FsckReport: Sendable {
-    public struct Problem: Sendable {
+package struct FsckReport: Sendable {
+    package struct Problem: Sendable {
         /// corrupt-blob, missing-blob, unreadable-blob, database
-        public var kind: String
-        public var detail: String
-        public var json: JSONValue { ["kind": .string(kind), "detail": .string(detail)] }
+        package var kind: String
+        package var detail: String
+        package var json: JSONValue { ["kind": .string(kind), "detail": .string(detail)] }
     }
 
-    public var blobsChecked = 0
-    public var referencesChecked = 0
-    public var integrity: [String] = []
+    package var blobsChecked = 0
+    package var referencesChecked = 0
+    package var integrity: [String] = []
     /// Damage: a corrupt or missing blob, a bad database. `repro fsck` exits 4.
-    public var problems: [Problem] = []
+    package var problems: [Problem] = []
     /// Blobs no record names, like git's dangling objects: what interrupted runs leave, not
     /// damage. Reported as information.
-    public var dangling: [Problem] = []
-    public var ok: Bool { problems.isEmpty }
+    package var dangling: [Problem] = []
+    package var ok: Bool { problems.isEmpty }
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         [
             "ok": .bool(ok), "blobs_checked": .int(Int64(blobsChecked)), "references_checked": .int(Int64(referencesChecked)),
             "integrity_check": .array(integrity.map { .string($0) }), "problems": .array(problems.map(\.json)),
@@ -38,7 +38,7 @@ extension Store {
     /// transaction), blobs are listed after, gc is held off (shared gc lock), and anything that
     /// looks wrong is checked again before it is reported (unreferenced blobs under the
     /// exclusive lock, when no writer is between writing a blob and recording it).
-    public func fsck() throws -> FsckReport {
+    package func fsck() throws -> FsckReport {
         var report = FsckReport()
         report.integrity = try integrityCheck()
         if report.integrity != ["ok"] {
@@ -124,7 +124,7 @@ extension Store {
 
     /// Copies the WAL into the database file. With `truncate`, waits for readers and empties
     /// the WAL (maintenance commands); without, does what it can without waiting (end of a sweep).
-    public func checkpoint(truncate: Bool = false) throws(StoreError) {
+    package func checkpoint(truncate: Bool = false) throws(StoreError) {
         try db.exec(truncate ? "PRAGMA wal_checkpoint(TRUNCATE)" : "PRAGMA wal_checkpoint(PASSIVE)")
     }
 
@@ -133,7 +133,7 @@ extension Store {
     /// re-run of a large sweep writes a few MB of hit rows) otherwise leave it growing, since
     /// passive checkpoints did not let it start over, and every later open pays for reading it
     /// (75 ms at 180 MB). One stat when it is small.
-    public func trimWAL(over limit: Int64, waitingMs: Int = 100) {
+    package func trimWAL(over limit: Int64, waitingMs: Int = 100) {
         var st = stat()
         guard stat(root + "/store.sqlite-wal", &st) == 0, Int64(st.st_size) > limit else { return }
         try? db.exec("PRAGMA busy_timeout=\(waitingMs)")

@@ -3,21 +3,21 @@ import ReproSupport
 
 /// What `repro cache gc` did (or would do, with `--dry-run`).
 public struct GCReport: Sendable {
-    public var dryRun: Bool
-    public var entriesEvicted = 0
-    public var blobsRemoved = 0
+    package var dryRun: Bool
+    package var entriesEvicted = 0
+    package var blobsRemoved = 0
     /// Temp files left by blob writes that were killed.
-    public var tempFilesRemoved = 0
+    package var tempFilesRemoved = 0
     /// Task folders that killed runs and sweeps left in the store's tmp folder.
-    public var taskFoldersRemoved = 0
+    package var taskFoldersRemoved = 0
     /// Bytecode folders (`pycache/`) of code identities no run used for `bytecodeIdle`.
-    public var bytecodeFoldersRemoved = 0
-    public var bytesFreed: Int64 = 0
+    package var bytecodeFoldersRemoved = 0
+    package var bytesFreed: Int64 = 0
     /// Set when the database could not be written (a full disk): what was freed without it,
     /// and what is left for the next gc.
-    public var warning: String?
+    package var warning: String?
 
-    public var json: JSONValue {
+    package var json: JSONValue {
         [
             "dry_run": .bool(dryRun), "entries_evicted": .int(Int64(entriesEvicted)),
             "blobs_removed": .int(Int64(blobsRemoved)), "temp_files_removed": .int(Int64(tempFilesRemoved)),
@@ -26,7 +26,7 @@ public struct GCReport: Sendable {
         ]
     }
 
-    package init(
+    public init(
         dryRun: Bool,
         bytesFreed: Int64 = 0,
         warning: String? = nil
@@ -47,7 +47,7 @@ extension Store {
     /// Runs `body` while holding the store-wide GC lock shared: blob writes and the record that
     /// references them happen under it, so gc (which takes it exclusively) never deletes a
     /// blob between the two.
-    public func withBlobWriteLock<T>(_ body: () throws -> T) throws -> T {
+    package func withBlobWriteLock<T>(_ body: () throws -> T) throws -> T {
         let lock = try gcLock()
         try lock.lock(shared: true)
         defer { lock.unlock() }
@@ -58,7 +58,7 @@ extension Store {
     /// (so it works on a full disk): sweep slot folders of processes that are gone, run slots
     /// nobody holds, `run-ID` folders of runs that are no longer running, and temp files of
     /// pushes and pulls whose process is gone. Links inside are removed, never followed.
-    public func removeLeftovers(dryRun: Bool, into report: inout GCReport) {
+    package func removeLeftovers(dryRun: Bool, into report: inout GCReport) {
         let running = Set((try? runs(inStatus: .running).map(\.runId)) ?? [])
         for name in FileIO.directoryNames(tmpDir) ?? [] {
             let path = tmpDir + "/" + name
@@ -111,7 +111,7 @@ extension Store {
     /// Evicts the output blobs of the entries that match every filter (none given: no entry),
     /// then deletes every blob nothing references. Run records are never deleted. `report`
     /// carries what `removeLeftovers` already did.
-    public func gc(filters: [EntrySelection], dryRun: Bool, report given: GCReport? = nil) throws -> GCReport {
+    package func gc(filters: [EntrySelection], dryRun: Bool, report given: GCReport? = nil) throws -> GCReport {
         let lock = try gcLock()
         try lock.lock()
         defer { lock.unlock() }

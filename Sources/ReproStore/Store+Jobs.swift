@@ -5,7 +5,7 @@ import ReproSupport
 /// with, and which never started.
 extension Store {
     /// Records where a submitted run's files are and the scheduler's id for it.
-    public func setJobs(_ items: [(runId: String, jobId: String?, taskRef: String, attempt: Int)]) throws(StoreError) {
+    package func setJobs(_ items: [(runId: String, jobId: String?, taskRef: String, attempt: Int)]) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             let stmt = try db.prepare("UPDATE runs SET job_id = ?, task_ref = ?, attempts = ? WHERE run_id = ?")
             for i in items {
@@ -21,7 +21,7 @@ extension Store {
 
     /// Removes the `running` records of tasks that never started (a sweep's queued points at
     /// Ctrl-C): a point that never ran is not a run.
-    public func discardUnstarted(runIds: [String]) throws(StoreError) {
+    package func discardUnstarted(runIds: [String]) throws(StoreError) {
         guard !runIds.isEmpty else { return }
         try db.prepare("DELETE FROM runs WHERE run_id IN (SELECT value FROM json_each(?)) AND status = 'running'")
             .run([.text(JSONValue.array(runIds.map { .string($0) }).canonical)])

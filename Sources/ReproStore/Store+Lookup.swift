@@ -5,7 +5,7 @@ import ReproSupport
 extension Store {
     /// The newest succeeded run with this key that may be served: not invalidated, not
     /// evicted, not older than `maxAge` seconds.
-    public func servableRun(forKey key: String, maxAge: Double) throws(StoreError) -> RunRecord? {
+    package func servableRun(forKey key: String, maxAge: Double) throws(StoreError) -> RunRecord? {
         let oldest = Clock.iso8601(Clock.now() - maxAge)
         return try fetchRunsById(
             where: """
@@ -16,7 +16,7 @@ extension Store {
     }
 
     /// `servableRun(forKey:)` for many keys in one query (a sweep's hit check).
-    public func servableRuns(forKeys keys: [String], maxAge: Double) throws(StoreError) -> [String: RunRecord] {
+    package func servableRuns(forKeys keys: [String], maxAge: Double) throws(StoreError) -> [String: RunRecord] {
         guard !keys.isEmpty else { return [:] }
         let oldest = Clock.iso8601(Clock.now() - maxAge)
         let found = try fetchRuns(
@@ -30,20 +30,20 @@ extension Store {
     }
 
     /// What a sweep needs to serve a hit: the run, where it ran, and its outputs.
-    public struct ServableHit: Sendable {
-        public var runId: String
-        public var backend: String
-        public var jobId: String?
+    package struct ServableHit: Sendable {
+        package var runId: String
+        package var backend: String
+        package var jobId: String?
         /// When the run finished (the newest run of a key answers it).
-        public var finishedAt: String
-        public var outputs: [OutputFile]
+        package var finishedAt: String
+        package var outputs: [OutputFile]
     }
 
     /// `servableRuns`, without decoding whole records: a no-op re-run of a large sweep only
     /// needs which run answers each key and its outputs (same rules: succeeded, not
     /// invalidated or evicted, within max age, the newest wins). A key that is not 64 hex
     /// digits answers nothing (no stored run has one).
-    public func servableHits(forKeys keys: [String], maxAge: Double) throws(StoreError) -> [String: ServableHit] {
+    package func servableHits(forKeys keys: [String], maxAge: Double) throws(StoreError) -> [String: ServableHit] {
         let found = try servableHits(forDigests: keys.compactMap { KeyDigest(hex: $0) }, maxAge: maxAge)
         var out = [String: ServableHit](minimumCapacity: found.count)
         for (k, hit) in found { out[k.hex] = hit }
@@ -114,13 +114,13 @@ extension Store {
     }
 
     /// A run with this key still queued or running on a scheduler (not this machine's pool).
-    public func submittedRun(forKey key: String) throws(StoreError) -> RunRecord? {
+    package func submittedRun(forKey key: String) throws(StoreError) -> RunRecord? {
         try fetchRunsById(where: "key = ? AND status = 'running' AND COALESCE(backend_type, backend) != 'local' AND task_ref IS NOT NULL ORDER BY started_at DESC LIMIT 1", [.text(key)]).first
     }
 
     /// Every run with this key: succeeded ones first, then newest first.
     /// `excluding`: a run not to count (the one computing this key right now).
-    public func runs(forKey key: String, limit: Int = 1_000_000, excluding: String? = nil) throws(StoreError) -> [RunRecord] {
+    package func runs(forKey key: String, limit: Int = 1_000_000, excluding: String? = nil) throws(StoreError) -> [RunRecord] {
         let clause = excluding == nil ? Store.runsOfKeyClause : Store.otherRunsOfKeyClause
         let args: [SQLValue] = [.text(key)] + (excluding.map { [.text($0)] } ?? []) + [.int(Int64(limit))]
         // A few (`repro why` and a miss ask for one): found by id; many in one query.
@@ -128,7 +128,7 @@ extension Store {
     }
 
     /// The newest run of a spec name (succeeded ones first), for `repro why`.
-    public func newestRun(named name: String) throws(StoreError) -> RunRecord? {
+    package func newestRun(named name: String) throws(StoreError) -> RunRecord? {
         try fetchRunsById(where: Store.newestOfNameClause, [.text(name)]).first
     }
 
@@ -137,7 +137,7 @@ extension Store {
     /// besides the newest run that `repro why` compares with.
     /// Succeeded runs only, each in the shape an index answers (`runs_durations`,
     /// `runs_by_code`): a store of 10,000 runs of one name is not read row by row.
-    public func newestRun(named name: String, configHash: String) throws(StoreError) -> RunRecord? {
+    package func newestRun(named name: String, configHash: String) throws(StoreError) -> RunRecord? {
         try fetchRunsById(where: Store.newestOfConfigClause, [.text(name), .text(configHash)]).first
     }
 
@@ -145,7 +145,7 @@ extension Store {
         "name = ? AND config_hash = ? AND status = 'succeeded' AND duration_s IS NOT NULL ORDER BY started_at DESC LIMIT 1"
     static let newestOfCodeClause = "status = 'succeeded' AND code_json = ? AND name = ? ORDER BY started_at DESC LIMIT 1"
 
-    public func newestRun(named name: String, code: JSONValue) throws(StoreError) -> RunRecord? {
+    package func newestRun(named name: String, code: JSONValue) throws(StoreError) -> RunRecord? {
         try fetchRunsById(where: Store.newestOfCodeClause, [.text(code.canonical), .text(name)]).first
     }
 
@@ -164,28 +164,28 @@ extension Store {
 
     /// Records a hit served, and where its outputs were written, in one transaction (one
     /// write on the hit path).
-    public func recordHit(runId: String, materialized: [(path: String, sha256: String, runId: String)] = []) throws(StoreError) {
+    package func recordHit(runId: String, materialized: [(path: String, sha256: String, runId: String)] = []) throws(StoreError) {
         try recordHits(runIds: [runId], materialized: materialized)
     }
 
     /// Newest first.
-    public func recentRuns(limit: Int) throws(StoreError) -> [RunRecord] {
+    package func recentRuns(limit: Int) throws(StoreError) -> [RunRecord] {
         try fetchRuns(where: "1 ORDER BY started_at DESC, run_id DESC LIMIT ?", [.int(Int64(limit))])
     }
 
-    public func runs(inStatus status: RunStatus) throws(StoreError) -> [RunRecord] {
+    package func runs(inStatus status: RunStatus) throws(StoreError) -> [RunRecord] {
         // By id when few can match (every command asks for the running ones: usually none).
         status == .running ? try fetchRunsById(where: "status = ?", [.text(status.rawValue)])
             : try fetchRuns(where: "status = ?", [.text(status.rawValue)])
     }
 
     /// A run by its exact id.
-    public func run(id: String) throws(StoreError) -> RunRecord? {
+    package func run(id: String) throws(StoreError) -> RunRecord? {
         try fetchRuns(where: "run_id = ?", [.text(id)]).first
     }
 
     /// A run by id or unique id prefix.
-    public func run(matching prefix: String) throws(ReproErrorBox) -> RunRecord {
+    package func run(matching prefix: String) throws(ReproErrorBox) -> RunRecord {
         guard !prefix.isEmpty, prefix.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-") }) else {
             throw ReproErrorBox(ConfigError("'\(prefix)' is not a run id; `repro log` lists them"))
         }
@@ -204,7 +204,7 @@ extension Store {
 
 extension Store {
     /// A full cache key from a unique prefix of one.
-    public func resolveKey(prefix: String) throws(ReproErrorBox) -> String {
+    package func resolveKey(prefix: String) throws(ReproErrorBox) -> String {
         guard prefix.count >= 4, prefix.allSatisfy(\.isHexDigit) else {
             throw ReproErrorBox(ConfigError("'\(prefix)' is not a cache key prefix (at least 4 hex digits); `repro log` shows keys"))
         }
@@ -225,13 +225,13 @@ extension Store {
 }
 
 /// Which runs `repro log` lists.
-public struct RunFilter: Sendable {
-    public var name: String?
-    public var status: RunStatus?
+package struct RunFilter: Sendable {
+    package var name: String?
+    package var status: RunStatus?
     /// Only runs started at or after this time (seconds since the epoch).
-    public var since: Double?
+    package var since: Double?
     /// Only runs whose key `repro verify` checked.
-    public var verified = false
+    package var verified = false
     public init(name: String? = nil, status: RunStatus? = nil, since: Double? = nil, verified: Bool = false) {
         self.name = name
         self.status = status
@@ -242,7 +242,7 @@ public struct RunFilter: Sendable {
 
 extension Store {
     /// The newest runs that match `filter`, at most `limit`.
-    public func runs(matching filter: RunFilter, limit: Int) throws(StoreError) -> [RunRecord] {
+    package func runs(matching filter: RunFilter, limit: Int) throws(StoreError) -> [RunRecord] {
         var clauses: [String] = []
         var args: [SQLValue] = []
         if let n = filter.name {
@@ -268,7 +268,7 @@ extension Store {
 extension Store {
     /// Counts cache hits for many runs (today, UTC, as every stored time) and records where
     /// their outputs were written, in one transaction.
-    public func recordHits(runIds: [String], materialized: [(path: String, sha256: String, runId: String)] = []) throws(StoreError) {
+    package func recordHits(runIds: [String], materialized: [(path: String, sha256: String, runId: String)] = []) throws(StoreError) {
         guard !runIds.isEmpty else { return }
         try db.transaction { () throws(StoreError) in
             // One statement for all of them (a sweep's thousand hits), each run counted as often

@@ -19,7 +19,7 @@ extension Store {
     }
 
     /// What repro last wrote at `path`: the run and the content hash, or nil.
-    public func materialization(atPath path: String) throws(StoreError) -> (runId: String, sha256: String)? {
+    package func materialization(atPath path: String) throws(StoreError) -> (runId: String, sha256: String)? {
         let real = FileIO.realPath(path)
         let stmt = try db.prepare("SELECT run_id, sha256 FROM materializations WHERE path = ?")
         for p in Set([path, real]) {
@@ -30,7 +30,7 @@ extension Store {
     }
 
     /// Runs with an output whose content has this hash, with that output's name; newest first.
-    public func runsProducing(sha256: String) throws -> [(RunRecord, String)] {
+    package func runsProducing(sha256: String) throws -> [(RunRecord, String)] {
         let rows = try db.prepare(
             "SELECT o.run_id, o.name FROM outputs o JOIN runs r USING (run_id) WHERE o.sha256 = ? ORDER BY r.dirty, r.started_at DESC"
         ).query([.text(sha256)]) { ($0.text(0), $0.text(1)) }
@@ -42,7 +42,7 @@ extension Store {
     }
 
     /// Outputs whose name ends with this file name, newest first (to explain an edited copy).
-    public func outputsNamed(_ fileName: String) throws -> [(runId: String, name: String, sha256: String)] {
+    package func outputsNamed(_ fileName: String) throws -> [(runId: String, name: String, sha256: String)] {
         try db.prepare(
             """
             SELECT o.run_id, o.name, o.sha256 FROM outputs o JOIN runs r USING (run_id)

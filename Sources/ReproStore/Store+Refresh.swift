@@ -3,15 +3,15 @@ import ReproSupport
 import ReproGit
 
 /// What a refresh changed.
-public struct RefreshSummary: Sendable {
-    public var headCommit: String
-    public var becameStale = 0
-    public var becameCurrent = 0
+package struct RefreshSummary: Sendable {
+    package var headCommit: String
+    package var becameStale = 0
+    package var becameCurrent = 0
     /// The code-path changes behind `becameStale`, with how many entries each touched.
-    public var reasons: [StaleReason: Int] = [:]
+    package var reasons: [StaleReason: Int] = [:]
 
     /// The one line the hooks print (nil when nothing changed).
-    public var line: String? {
+    package var line: String? {
         guard becameStale > 0 || becameCurrent > 0 else { return nil }
         var parts: [String] = []
         if becameStale > 0 {
@@ -29,7 +29,7 @@ extension Store {
     /// Recomputes which succeeded entries are current for HEAD: an entry is stale when any of
     /// its code paths names a different git object at HEAD. Entries are grouped by their code
     /// identity, so the cost is one tree lookup per distinct (identity, path), not per entry.
-    public func refresh(repo: GitRepository) throws -> RefreshSummary {
+    package func refresh(repo: GitRepository) throws -> RefreshSummary {
         let head = try repo.headCommit()
         let tree = try head.tree()
         var summary = RefreshSummary(headCommit: head.id)

@@ -3,7 +3,7 @@ import ReproSupport
 
 extension Store {
     /// For each config hash, its newest succeeded run (else its newest run), by config hash.
-    public func newestRuns(forConfigHashes hashes: [String]) throws(StoreError) -> [RunRecord] {
+    package func newestRuns(forConfigHashes hashes: [String]) throws(StoreError) -> [RunRecord] {
         guard !hashes.isEmpty else { return [] }
         let all = try fetchRuns(
             where: "config_hash IN (SELECT value FROM json_each(?)) ORDER BY config_hash, (status = 'succeeded') DESC, started_at DESC",
@@ -13,7 +13,7 @@ extension Store {
     }
 
     /// Cache hits served per day (`YYYY-MM-DD` → count) for these runs.
-    public func hitsPerDay(runIds: [String]) throws(StoreError) -> [String: Int] {
+    package func hitsPerDay(runIds: [String]) throws(StoreError) -> [String: Int] {
         guard !runIds.isEmpty else { return [:] }
         let rows = try db.prepare(
             "SELECT day, sum(count) FROM hit_days WHERE run_id IN (SELECT value FROM json_each(?)) GROUP BY 1"
@@ -22,7 +22,7 @@ extension Store {
     }
 
     /// How many attestations each of these runs has.
-    public func attestationCounts(runIds: [String]) throws(StoreError) -> [String: Int] {
+    package func attestationCounts(runIds: [String]) throws(StoreError) -> [String: Int] {
         guard !runIds.isEmpty else { return [:] }
         let rows = try db.prepare(
             "SELECT run_id, count(*) FROM attestations WHERE run_id IN (SELECT value FROM json_each(?)) GROUP BY run_id"
@@ -31,7 +31,7 @@ extension Store {
     }
 
     /// Verification records for these keys, oldest first.
-    public func verifications(forKeys keys: [String]) throws(StoreError) -> [JSONValue] {
+    package func verifications(forKeys keys: [String]) throws(StoreError) -> [JSONValue] {
         guard !keys.isEmpty else { return [] }
         return try db.prepare(
             """

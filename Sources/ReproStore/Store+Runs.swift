@@ -15,7 +15,7 @@ extension Store {
         + "estimate_json, routing_json, attempts_json, fallback_json, cost, cost_estimate, submitter_json"
 
     /// Records a run as `running` before the simulation starts, so a crash leaves a trace.
-    public func insertRunning(_ r: RunRecord, blobs: [BlobRef] = []) throws(StoreError) {
+    package func insertRunning(_ r: RunRecord, blobs: [BlobRef] = []) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             try insertBlobRows(blobs)
             try insertRunningRow(r)
@@ -51,37 +51,37 @@ extension Store {
     }
 
     /// What a finished run adds to its record.
-    public struct Completion: Sendable {
-        public var status: RunStatus
-        public var exitCode: Int32?
-        public var message: String?
-        public var finishedAt: String
-        public var durationS: Double
-        public var stdout: BlobRef?
-        public var stderr: BlobRef?
-        public var executablePath: String?
-        public var executableSha256: String?
-        public var outputs: [(OutputFile, inlineJSON: String?, blob: BlobRef)]
+    package struct Completion: Sendable {
+        package var status: RunStatus
+        package var exitCode: Int32?
+        package var message: String?
+        package var finishedAt: String
+        package var durationS: Double
+        package var stdout: BlobRef?
+        package var stderr: BlobRef?
+        package var executablePath: String?
+        package var executableSha256: String?
+        package var outputs: [(OutputFile, inlineJSON: String?, blob: BlobRef)]
         /// Where it really ran (the node), when that differs from where it was submitted.
-        public var host: String? = nil
-        public var os: String? = nil
-        public var jobId: String? = nil
+        package var host: String? = nil
+        package var os: String? = nil
+        package var jobId: String? = nil
         /// The interpreter behind the command and the blob of its package list.
-        public var interpreter: InterpreterInfo? = nil
-        public var packages: BlobRef? = nil
+        package var interpreter: InterpreterInfo? = nil
+        package var packages: BlobRef? = nil
         /// When execution began (the executor's clock); the record's `started_at` until then
         /// says when the run was recorded, `queued_at` keeps that.
-        public var startedAt: String? = nil
+        package var startedAt: String? = nil
         /// This attempt (backend, outcome, duration, cost) for the record's attempt list.
-        public var attempt: JSONValue? = nil
-        public var cost: Double? = nil
+        package var attempt: JSONValue? = nil
+        package var cost: Double? = nil
         /// For a run that ran elsewhere: the user who ran it there, the recorded environment
         /// with that machine's PATH and HOME, and who submitted it.
-        public var user: String? = nil
-        public var env: JSONValue? = nil
-        public var submitter: JSONValue? = nil
+        package var user: String? = nil
+        package var env: JSONValue? = nil
+        package var submitter: JSONValue? = nil
 
-        package init(
+        public init(
             status: RunStatus,
             exitCode: Int32? = nil,
             message: String? = nil,
@@ -130,7 +130,7 @@ extension Store {
 
     /// Marks a run finished and records its outputs, all in one transaction: a run is either
     /// complete with every output, or still `running` (and later found interrupted).
-    public func finish(runId: String, _ c: Completion) throws(StoreError) {
+    package func finish(runId: String, _ c: Completion) throws(StoreError) {
         guard try finishMany([(runId, c)]).first == true else {
             throw StoreError("run \(runId) was no longer running when its result arrived (finished elsewhere, or marked interrupted)")
         }
@@ -138,7 +138,7 @@ extension Store {
 
     /// Finishes several runs in one transaction. For each, true when this call finished it;
     /// false when it was no longer `running` (another repro process ingested it first).
-    public func finishMany(_ items: [(runId: String, completion: Completion)]) throws(StoreError) -> [Bool] {
+    package func finishMany(_ items: [(runId: String, completion: Completion)]) throws(StoreError) -> [Bool] {
         try db.transaction { () throws(StoreError) -> [Bool] in
             var done: [Bool] = []
             for (runId, c) in items { done.append(try finishOne(runId: runId, c)) }
@@ -215,7 +215,7 @@ extension Store {
     /// Inserts many `running` records in one transaction (a sweep's next batch).
     /// Records runs as running in one transaction; with `invalidatedReason`, they are never
     /// servable from the moment they exist.
-    public func insertRunningMany(_ records: [RunRecord], invalidatedReason: String? = nil) throws(StoreError) {
+    package func insertRunningMany(_ records: [RunRecord], invalidatedReason: String? = nil) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             for r in records { try insertRunningRow(r) }
             if let reason = invalidatedReason {
@@ -227,12 +227,12 @@ extension Store {
     }
 
     /// Runs not finished yet, on any backend.
-    public func unfinishedRuns() throws(StoreError) -> [RunRecord] {
+    package func unfinishedRuns() throws(StoreError) -> [RunRecord] {
         try fetchRuns(where: "status = 'running' ORDER BY started_at", [])
     }
 
     /// Marks a `running` run failed (it could not be started or submitted).
-    public func markFailed(runId: String, message: String) throws(StoreError) {
+    package func markFailed(runId: String, message: String) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             try db.prepare(
                 "UPDATE runs SET status = 'failed', message = ?, finished_at = COALESCE(finished_at, ?) WHERE run_id = ? AND status = 'running'"
@@ -241,7 +241,7 @@ extension Store {
     }
 
     /// Marks a `running` run interrupted (its process is gone).
-    public func markInterrupted(runId: String, message: String) throws(StoreError) {
+    package func markInterrupted(runId: String, message: String) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             try db.prepare(
                 "UPDATE runs SET status = 'interrupted', message = ?, finished_at = COALESCE(finished_at, ?) WHERE run_id = ? AND status = 'running'"
@@ -340,7 +340,7 @@ extension Store {
 extension Store {
     /// Inserts finished records in one transaction (for the benchmark harness, which needs
     /// thousands of entries without running thousands of simulations).
-    public func insertForBenchmark(_ records: [RunRecord]) throws(StoreError) {
+    package func insertForBenchmark(_ records: [RunRecord]) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             for var r in records {
                 let status = r.status

@@ -6,7 +6,7 @@ extension Store {
     /// are unchanged, as git's index does; otherwise the file is hashed again and the cache
     /// updated. A file modified within the last 2 seconds is never trusted from the cache:
     /// a write in the same timestamp tick as the hash would otherwise go unnoticed ("racy git").
-    public func hashFile(atPath path: String) throws(StoreError) -> (sha256: String, size: Int64) {
+    package func hashFile(atPath path: String) throws(StoreError) -> (sha256: String, size: Int64) {
         var st = stat()
         guard stat(path, &st) == 0 else { throw StoreError("cannot stat \(path): \(FileIO.errnoText())") }
         let mtime = Int64(st.modified.tv_sec) * 1_000_000_000 + Int64(st.modified.tv_nsec)

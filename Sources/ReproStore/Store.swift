@@ -8,12 +8,12 @@ import ReproSupport
 /// One `Store` owns one SQLite connection; use it from one thread. Several processes may open
 /// the same store at once: writes are short IMMEDIATE transactions behind a busy timeout.
 public final class Store {
-    public let root: String
+    package let root: String
     package let db: SQLiteDatabase
     /// How long a write waits for another process (milliseconds).
     let busyTimeoutMs: Int
     /// Per-key locks (see KeyLocks), one open lock file per Store.
-    public let keyLocks: KeyLocks
+    package let keyLocks: KeyLocks
     private var gcLockFile: FileLock?
     /// Blobs this process has checked against their hash (see `isIntact`).
     var verifiedBlobs = Set<String>()
@@ -22,7 +22,7 @@ public final class Store {
     /// The store's own random key for recording passthrough values (`secret.key`, mode 0600,
     /// made on first use). Never leaves the store; a copy of the records alone cannot be used
     /// to guess the values.
-    public func secretKey() throws(StoreError) -> SymmetricKey {
+    package func secretKey() throws(StoreError) -> SymmetricKey {
         if let k = cachedSecretKey { return k }
         let path = root + "/secret.key"
         if let bytes = try? FileIO.readAll(path, limit: 4096), bytes.count == 32 {
@@ -63,7 +63,7 @@ public final class Store {
     package var locksDir: String { root + "/locks" }
 
     /// Where the store for a repository lives: `$REPRO_STORE`, else `<repo>/.repro`.
-    public static func defaultRoot(repoRoot: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
+    package static func defaultRoot(repoRoot: String, environment: [String: String] = ProcessInfo.processInfo.environment) -> String {
         if let env = environment["REPRO_STORE"], !env.isEmpty {
             return env.hasPrefix("/") ? env : FileManager.default.currentDirectoryPath + "/" + env
         }
@@ -108,7 +108,7 @@ public final class Store {
     static let walTrimBytes: Int64 = 512 << 10
 
     /// SQLite's own integrity check; "ok" when the database is sound.
-    public func integrityCheck() throws(StoreError) -> [String] {
+    package func integrityCheck() throws(StoreError) -> [String] {
         try db.prepare("PRAGMA integrity_check").query { $0.text(0) }
     }
 }

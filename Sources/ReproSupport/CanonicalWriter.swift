@@ -6,7 +6,7 @@ package struct CanonicalWriter {
     private(set) var bytes: [UInt8] = []
     private var first = true
 
-    package init() {
+    public init() {
         bytes.reserveCapacity(512)
         bytes.append(UInt8(ascii: "{"))
     }

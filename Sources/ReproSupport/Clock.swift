@@ -10,14 +10,14 @@ public enum Clock {
     }
 
     /// A monotonic reading in seconds, for durations.
-    public static func monotonic() -> Double {
+    package static func monotonic() -> Double {
         var ts = timespec()
         clock_gettime(CLOCK_MONOTONIC, &ts)
         return Double(ts.tv_sec) + Double(ts.tv_nsec) / 1e9
     }
 
     /// `2026-11-24T06:32:40.123Z`
-    public static func iso8601(_ t: Double) -> String {
+    package static func iso8601(_ t: Double) -> String {
         var secs = time_t(t.rounded(.down))
         let ms = Int((t - Double(secs)) * 1000)
         var tmv = tm()
@@ -31,7 +31,7 @@ public enum Clock {
     }
 
     /// The first instant of the calendar month (UTC) containing `t`.
-    public static func monthStart(_ t: Double) -> Double {
+    package static func monthStart(_ t: Double) -> Double {
         var secs = time_t(t)
         var tmv = tm()
         gmtime_r(&secs, &tmv)
@@ -43,7 +43,7 @@ public enum Clock {
     }
 
     /// Parses what `iso8601` writes back into epoch seconds.
-    public static func parseISO8601(_ s: String) -> Double? {
+    package static func parseISO8601(_ s: String) -> Double? {
         let u = Array(s.utf8)
         guard u.count >= 20 else { return nil }
         func num(_ a: Int, _ b: Int) -> Int32? { Int32(String(decoding: u[a..<b], as: UTF8.self)) }

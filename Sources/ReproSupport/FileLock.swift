@@ -2,9 +2,9 @@ import Foundation
 
 /// An exclusive `flock` on a file. The kernel releases it when the process dies, so a crashed
 /// repro can never hold a lock forever.
-public final class FileLock {
+package final class FileLock {
     private let fd: Int32
-    public let path: String
+    package let path: String
 
     public init(path: String) throws(StoreError) {
         self.path = path
@@ -18,17 +18,17 @@ public final class FileLock {
     }
 
     /// Takes the lock if it is free; false if another process holds it.
-    public func tryLock() -> Bool {
+    package func tryLock() -> Bool {
         flock(fd, LOCK_EX | LOCK_NB) == 0
     }
 
     /// Waits for the lock (exclusive, or shared with other shared holders).
-    public func lock(shared: Bool = false) throws(StoreError) {
+    package func lock(shared: Bool = false) throws(StoreError) {
         while flock(fd, shared ? LOCK_SH : LOCK_EX) != 0 {
             if errno == EINTR { continue }
             throw StoreError("cannot lock \(path): \(FileIO.errnoText())")
         }
     }
 
-    public func unlock() { flock(fd, LOCK_UN) }
+    package func unlock() { flock(fd, LOCK_UN) }
 }

@@ -2,29 +2,29 @@ import Crypto
 import Foundation
 
 /// SHA-256 helpers; every content address in repro is a lowercase hex SHA-256.
-public enum Hashing {
+package enum Hashing {
     /// 64 lower-case hex digits: what every blob and key name is (checked before such a name
     /// becomes a path or an object key).
-    public static func isSHA256Hex(_ s: String) -> Bool {
+    package static func isSHA256Hex(_ s: String) -> Bool {
         s.utf8.count == 64 && s.utf8.allSatisfy { ($0 >= 48 && $0 <= 57) || ($0 >= 97 && $0 <= 102) }
     }
 
-    public static func sha256Hex(_ data: some DataProtocol) -> String {
+    package static func sha256Hex(_ data: some DataProtocol) -> String {
         hex(SHA256.hash(data: data))
     }
 
-    public static func sha256Hex(_ string: String) -> String {
+    package static func sha256Hex(_ string: String) -> String {
         sha256Hex(Array(string.utf8))
     }
 
     /// HMAC-SHA256 of a string under `key`, as hex.
-    public static func hmacHex(_ string: String, key: SymmetricKey) -> String {
+    package static func hmacHex(_ string: String, key: SymmetricKey) -> String {
         hex(HMAC<SHA256>.authenticationCode(for: Array(string.utf8), using: key))
     }
 
     /// Lower-case hex of a digest (every SHA-256 and HMAC of repro; contiguous bytes: written
     /// straight into the string, no array or iterator per call).
-    public static func hex(_ digest: some ContiguousBytes) -> String {
+    package static func hex(_ digest: some ContiguousBytes) -> String {
         digest.withUnsafeBytes { bytes in
             String(unsafeUninitializedCapacity: bytes.count * 2) { out in
                 for (i, b) in bytes.enumerated() {
@@ -39,7 +39,7 @@ public enum Hashing {
     @inline(__always) static func hexDigit(_ v: UInt8) -> UInt8 { v < 10 ? 0x30 + v : 0x57 + v }
 
     /// Streams a file through SHA-256 in 1 MiB reads (no mmap: files may be on NFS).
-    public static func sha256OfFile(atPath path: String) throws(StoreError) -> (hash: String, size: Int64) {
+    package static func sha256OfFile(atPath path: String) throws(StoreError) -> (hash: String, size: Int64) {
         // Non-blocking open, then a type check: opening a FIFO for reading would otherwise wait
         // for a writer forever.
         let fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC)
@@ -68,7 +68,7 @@ public enum Hashing {
     }
 
     /// The default seed for `seed: auto`: the first 31 bits of the config hash.
-    public static func seed(fromHex hash: String) -> Int64 {
+    package static func seed(fromHex hash: String) -> Int64 {
         let prefix = hash.prefix(8)
         let v = UInt32(prefix, radix: 16) ?? 0
         return Int64(v & 0x7FFF_FFFF)

@@ -2,28 +2,28 @@ import Foundation
 import Synchronization
 
 /// Facts about the machine a run executes on.
-public enum HostInfo {
-    public static let reproVersion = "0.1.0"
+package enum HostInfo {
+    package static let reproVersion = "0.1.0"
 
     /// The absolute path of the running repro binary (what SLURM jobs and git hooks call).
-    public static var currentExecutable: String {
+    package static var currentExecutable: String {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    public static var hostname: String {
+    package static var hostname: String {
         var buf = [CChar](repeating: 0, count: 256)
         guard gethostname(&buf, buf.count - 1) == 0 else { return "unknown" }
         return String(cString: buf)
     }
 
     /// The login name of the user running repro.
-    public static var user: String {
+    package static var user: String {
         if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
         return ProcessInfo.processInfo.environment["USER"] ?? String(geteuid())
     }
 
     /// e.g. `Linux 6.1.0-18-amd64 x86_64`
-    public static var os: String {
+    package static var os: String {
         var u = utsname()
         guard uname(&u) == 0 else { return "unknown" }
         func field<T>(_ v: T) -> String {
@@ -38,7 +38,7 @@ public enum HostInfo {
     /// of runs started in the same second by several processes and hosts do not collide.
     /// `YYYYMMDD-HHMMSS-` then 10 hex digits: milliseconds (3), a per-process counter (3) and
     /// random (4). Ids made later sort later, within a second and within one process's burst.
-    public static func newRunId(at t: Double = Clock.now()) -> String {
+    package static func newRunId(at t: Double = Clock.now()) -> String {
         let iso = Clock.iso8601(t)  // 2026-11-24T06:32:40.123Z
         // 20261124-063240 (Foundation's replacingOccurrences cost ~0.1 ms of every miss).
         let compact = String(iso.prefix(19).compactMap { $0 == "-" || $0 == ":" ? nil : $0 == "T" ? "-" : $0 })

@@ -1,16 +1,16 @@
 /// Field-by-field differences between two JSON values, by path (`params.a.b`, `list[2]`).
-public enum JSONDiff {
-    public struct Change: Sendable, Equatable {
-        public var path: String
+package enum JSONDiff {
+    package struct Change: Sendable, Equatable {
+        package var path: String
         /// nil when the path does not exist on that side.
-        public var old: JSONValue?
-        public var new: JSONValue?
+        package var old: JSONValue?
+        package var new: JSONValue?
 
-        public var json: JSONValue { ["path": .string(path), "old": old ?? .null, "new": new ?? .null] }
+        package var json: JSONValue { ["path": .string(path), "old": old ?? .null, "new": new ?? .null] }
     }
 
     /// Leaf values by path; empty containers are leaves too.
-    public static func flatten(_ v: JSONValue, prefix: String = "") -> [String: JSONValue] {
+    package static func flatten(_ v: JSONValue, prefix: String = "") -> [String: JSONValue] {
         var out: [String: JSONValue] = [:]
         func walk(_ v: JSONValue, _ path: String) {
             switch v {
@@ -27,7 +27,7 @@ public enum JSONDiff {
     }
 
     /// Changes from `a` to `b`, sorted by path.
-    public static func changes(_ a: JSONValue, _ b: JSONValue) -> [Change] {
+    package static func changes(_ a: JSONValue, _ b: JSONValue) -> [Change] {
         let fa = flatten(a), fb = flatten(b)
         var out: [Change] = []
         for path in Set(fa.keys).union(fb.keys).sorted() where fa[path] != fb[path] {

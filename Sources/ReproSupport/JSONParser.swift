@@ -1,20 +1,20 @@
 /// A strict JSON parser that keeps integers (no `.`/exponent, fits Int64) apart from floats,
 /// which Foundation's JSONSerialization does not.
-public struct JSONParser {
-    public struct SyntaxError: Error, CustomStringConvertible, Sendable {
-        public let offset: Int
-        public let problem: String
-        public var description: String { "invalid JSON at byte \(offset): \(problem)" }
+package struct JSONParser {
+    package struct SyntaxError: Error, CustomStringConvertible, Sendable {
+        package let offset: Int
+        package let problem: String
+        package var description: String { "invalid JSON at byte \(offset): \(problem)" }
     }
 
     private let bytes: [UInt8]
     private var pos = 0
 
-    public static func parse(_ text: String) throws(SyntaxError) -> JSONValue {
+    package static func parse(_ text: String) throws(SyntaxError) -> JSONValue {
         try parse(Array(text.utf8))
     }
 
-    public static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> JSONValue {
+    package static func parse(_ bytes: [UInt8]) throws(SyntaxError) -> JSONValue {
         var p = JSONParser(bytes: bytes)
         p.skipSpace()
         let v = try p.value(depth: 0)

@@ -9,23 +9,23 @@ public enum JSONValue: Sendable, Equatable {
     case array([JSONValue])
     case object([String: JSONValue])
 
-    public subscript(key: String) -> JSONValue? {
+    package subscript(key: String) -> JSONValue? {
         if case .object(let o) = self { return o[key] }
         return nil
     }
 
-    public var stringValue: String? {
+    package var stringValue: String? {
         if case .string(let s) = self { return s }
         return nil
     }
 
-    public var intValue: Int64? {
+    package var intValue: Int64? {
         if case .int(let i) = self { return i }
         return nil
     }
 
     /// A number as a Double, whether it was written as an integer or a float.
-    public var numberValue: Double? {
+    package var numberValue: Double? {
         switch self {
         case .int(let i): return Double(i)
         case .double(let d): return d
@@ -33,18 +33,18 @@ public enum JSONValue: Sendable, Equatable {
         }
     }
 
-    public var arrayValue: [JSONValue]? {
+    package var arrayValue: [JSONValue]? {
         if case .array(let a) = self { return a }
         return nil
     }
 
-    public var objectValue: [String: JSONValue]? {
+    package var objectValue: [String: JSONValue]? {
         if case .object(let o) = self { return o }
         return nil
     }
 
     /// The value at a dotted path such as `params.a.b`.
-    public func value(atPath path: [String]) -> JSONValue? {
+    package func value(atPath path: [String]) -> JSONValue? {
         var current = self
         for part in path {
             guard let next = current[part] else { return nil }
@@ -54,7 +54,7 @@ public enum JSONValue: Sendable, Equatable {
     }
 
     /// A human word for the type, used in error messages.
-    public var typeName: String {
+    package var typeName: String {
         switch self {
         case .null: return "null"
         case .bool: return "boolean"
@@ -70,11 +70,11 @@ public enum JSONValue: Sendable, Equatable {
 extension JSONValue {
     /// Canonical text: sorted keys (by UTF-16 code units, as RFC 8785), no whitespace,
     /// shortest round-trip numbers; floats always carry a `.` or an exponent.
-    public var canonical: String { String(decoding: canonicalBytes, as: UTF8.self) }
+    package var canonical: String { String(decoding: canonicalBytes, as: UTF8.self) }
 
     /// The canonical text as UTF-8 bytes, what is hashed: written into one byte buffer (a
     /// sweep hashes two canonical records per point; String appends were a third of it).
-    public var canonicalBytes: [UInt8] {
+    package var canonicalBytes: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(256)
         writeCanonical(to: &out)
@@ -135,7 +135,7 @@ extension JSONValue {
 
     /// Indented text for people, keys sorted so output is stable (canonical JSON is
     /// `canonicalBytes`; this writer is only for people).
-    public var pretty: String {
+    package var pretty: String {
         var out = ""
         writePretty(to: &out, indent: 0)
         return out
@@ -238,5 +238,5 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
 
 extension Optional where Wrapped == String {
     /// `.string` or `.null`, for optional record fields.
-    public var json: JSONValue { map { .string($0) } ?? .null }
+    package var json: JSONValue { map { .string($0) } ?? .null }
 }

@@ -4,7 +4,7 @@ import Foundation
 /// Per-key exclusive locks that a dead process cannot hold: two repro processes with the same
 /// cache key do not both compute it. On Linux, one byte-range lock per key in a single file
 /// (open-file-description locks); elsewhere, a flock'd file per key.
-public final class KeyLocks {
+package final class KeyLocks {
     let dir: String
     #if os(Linux)
         private let fd: Int32
@@ -33,7 +33,7 @@ public final class KeyLocks {
     #endif
 
     /// Takes the key's lock if it is free.
-    public func tryLock(_ key: String) throws(StoreError) -> Bool {
+    package func tryLock(_ key: String) throws(StoreError) -> Bool {
         #if os(Linux)
             if repro_ofd_lock(fd, KeyLocks.offset(key), 0, 0) == 0 { return true }
             if errno == EAGAIN || errno == EACCES { return false }
@@ -47,7 +47,7 @@ public final class KeyLocks {
     }
 
     /// Waits for the key's lock.
-    public func lock(_ key: String) throws(StoreError) {
+    package func lock(_ key: String) throws(StoreError) {
         #if os(Linux)
             while repro_ofd_lock(fd, KeyLocks.offset(key), 1, 0) != 0 {
                 if errno == EINTR { continue }
@@ -60,7 +60,7 @@ public final class KeyLocks {
         #endif
     }
 
-    public func unlock(_ key: String) {
+    package func unlock(_ key: String) {
         #if os(Linux)
             _ = repro_ofd_lock(fd, KeyLocks.offset(key), 0, 1)
         #else

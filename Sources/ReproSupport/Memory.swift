@@ -1,11 +1,11 @@
 import CReproSys
 
 /// Process-wide memory settings for the command-line tool.
-public enum Memory {
+package enum Memory {
     /// Buffers of 256 KB and more are mapped and given back to the system when freed. glibc
     /// otherwise raises that threshold each time such a buffer is freed, and a sweep's freed
     /// blocks of points then stay resident for the rest of it (0.6 MB of a 10,000-point sweep).
-    public static func returnLargeBuffers() {
+    package static func returnLargeBuffers() {
         #if os(Linux)
         repro_fixed_mmap_threshold(256 << 10)
         #endif

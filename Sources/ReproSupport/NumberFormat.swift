@@ -1,8 +1,8 @@
 import CReproSys
 /// Number text that matches ECMAScript's `Number.prototype.toString` (what RFC 8785 uses),
 /// except that an integral float keeps a `.0` so floats and integers stay distinct.
-public enum NumberFormat {
-    public static func canonical(_ value: Double) -> String {
+package enum NumberFormat {
+    package static func canonical(_ value: Double) -> String {
         precondition(value.isFinite, "non-finite numbers are rejected before they reach JSON")
         if value == 0 { return "0.0" }  // -0 and 0 are the same number to a simulation
         // Swift's description is the shortest round-trip digit string; take its digits and
@@ -60,7 +60,7 @@ public enum NumberFormat {
 /// Foundation's String(format:) goes through CoreFoundation's formatter and sets up a locale on
 /// first use, which a cache hit's summary line and every miss's routing reason paid for; the C
 /// library gives the same text.
-public func cFormat(_ format: String, _ value: Double) -> String {
+package func cFormat(_ format: String, _ value: Double) -> String {
     var buf = [CChar](repeating: 0, count: 64)
     let n = Int(repro_format_double(&buf, buf.count, format, value))
     if n < 0 { return "" }
@@ -72,8 +72,8 @@ public func cFormat(_ format: String, _ value: Double) -> String {
 }
 
 /// Byte counts for people: `512 B`, `1.5 MiB`.
-public enum ByteText {
-    public static func format(_ n: Int64) -> String {
+package enum ByteText {
+    package static func format(_ n: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB"]
         var v = Double(n)
         var i = 0

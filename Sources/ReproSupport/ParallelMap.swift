@@ -57,7 +57,7 @@ package final class Background<T: Sendable, E: Error>: @unchecked Sendable {
     private var result: Result<T, E>?
     private let done = DispatchSemaphore(value: 0)
 
-    package init(_ body: @escaping @Sendable () throws(E) -> T) {
+    public init(_ body: @escaping @Sendable () throws(E) -> T) {
         DispatchQueue.global().async {
             self.result = Result { () throws(E) -> T in try body() }
             self.done.signal()

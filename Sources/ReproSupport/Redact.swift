@@ -1,9 +1,9 @@
 /// Secrets kept out of what repro prints: a password in a URL (`https://admin:pw@host`) and
 /// a signed URL's query string never reach a terminal, a log or an error message.
-public enum Redact {
+package enum Redact {
     /// `url` with the password of its user info replaced by `***` (the user name stays: it
     /// helps tell two configurations apart). Text that is not a URL comes back unchanged.
-    public static func url(_ url: String) -> String {
+    package static func url(_ url: String) -> String {
         guard let scheme = url.range(of: "://") else { return url }
         let rest = url[scheme.upperBound...]
         let authorityEnd = rest.firstIndex(where: { $0 == "/" || $0 == "?" || $0 == "#" }) ?? rest.endIndex
@@ -15,7 +15,7 @@ public enum Redact {
 
     /// Whether `url` goes in the clear to another machine: `http://` to a host that is not
     /// loopback. A token must never travel so.
-    public static func isPlainRemoteHTTP(_ url: String) -> Bool {
+    package static func isPlainRemoteHTTP(_ url: String) -> Bool {
         guard url.lowercased().hasPrefix("http://") else { return false }
         var host = url.dropFirst(7).prefix { $0 != "/" && $0 != "?" && $0 != "#" }
         if let at = host.lastIndex(of: "@") { host = host[host.index(after: at)...] }

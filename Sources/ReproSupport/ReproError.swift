@@ -11,7 +11,7 @@ public protocol ReproError: Error, CustomStringConvertible, Sendable {
 
 /// A spec, override or command-line value that cannot be used.
 public struct ConfigError: ReproError {
-    public let message: String
+    package let message: String
     public var exitCode: Int32 { 2 }
     public var description: String { message }
     public init(_ message: String) { self.message = message }
@@ -19,7 +19,7 @@ public struct ConfigError: ReproError {
 
 /// The environment repro runs in is not usable (not a git repository, dirty code, ...).
 public struct EnvironmentError: ReproError {
-    public let message: String
+    package let message: String
     public var exitCode: Int32 { 2 }
     public var description: String { message }
     public init(_ message: String) { self.message = message }
@@ -28,11 +28,11 @@ public struct EnvironmentError: ReproError {
 /// The store could not be read or written (a corrupt blob, a malformed database, a full disk,
 /// a read-only store). Exit code 4, so scripts can tell it from a failed simulation (1).
 public struct StoreError: ReproError {
-    public let message: String
+    package let message: String
     /// SQLite's result code, when SQLite refused.
-    public var sqliteCode: Int32?
+    package var sqliteCode: Int32?
     /// errno, when a system call refused.
-    public var posixCode: Int32?
+    package var posixCode: Int32?
     public var exitCode: Int32 { 4 }
     public var description: String { message }
     public init(_ message: String, sqliteCode: Int32? = nil, posixCode: Int32? = nil) {
@@ -46,27 +46,27 @@ public struct StoreError: ReproError {
         return StoreError("\(what): \(String(cString: strerror(e)))", posixCode: e)
     }
     /// The disk (or the user's quota) is full: SQLITE_FULL, ENOSPC or EDQUOT.
-    public var isDiskFull: Bool {
+    package var isDiskFull: Bool {
         sqliteCode.map { $0 & 0xFF == 13 } == true || posixCode == ENOSPC || posixCode == EDQUOT
     }
     /// Another connection held the lock past the busy timeout (SQLITE_BUSY or SQLITE_LOCKED).
-    public var isBusy: Bool { sqliteCode.map { $0 & 0xFF == 5 || $0 & 0xFF == 6 } ?? false }
+    package var isBusy: Bool { sqliteCode.map { $0 & 0xFF == 5 || $0 & 0xFF == 6 } ?? false }
 }
 
 /// Something a lookup asked for does not exist (an unknown run id, say). Exit code 5, so a
 /// script can tell "no such run" from "the simulation failed" (1).
-public struct NotFoundError: ReproError {
-    public let message: String
-    public var exitCode: Int32 { 5 }
-    public var description: String { message }
+package struct NotFoundError: ReproError {
+    package let message: String
+    package var exitCode: Int32 { 5 }
+    package var description: String { message }
     public init(_ message: String) { self.message = message }
 }
 
 /// The simulation could not be started or supervised, or something failed that no other area
 /// owns; `cause` keeps the original error (never flattened to its text only).
 public struct ExecutionError: ReproError {
-    public let message: String
-    public var cause: (any Error)?
+    package let message: String
+    package var cause: (any Error)?
     /// 1 when running failed; 2 when this machine lacks what running needs (a program not
     /// installed): an environment error, not a failed simulation.
     public let exitCode: Int32
@@ -78,7 +78,7 @@ public struct ExecutionError: ReproError {
     }
 
     /// What this machine lacks (a helper program that is not installed): exit 2.
-    public static func missing(_ message: String) -> ExecutionError { ExecutionError(message, exitCode: 2) }
+    package static func missing(_ message: String) -> ExecutionError { ExecutionError(message, exitCode: 2) }
 
     init(_ message: String, exitCode: Int32) {
         self.message = message
@@ -88,7 +88,7 @@ public struct ExecutionError: ReproError {
 }
 
 /// Runs `body`, turning whatever it throws into a `ReproErrorBox` (keeping a repro error's
-/// message and exit code), for public entry points with a typed `throws`.
+/// message and exit code), for package entry points with a typed `throws`.
 package func boxingErrors<T>(_ body: () throws -> T) throws(ReproErrorBox) -> T {
     do {
         return try body()
@@ -103,7 +103,7 @@ package func boxingErrors<T>(_ body: () throws -> T) throws(ReproErrorBox) -> T 
 
 /// Carries any `ReproError` through a typed `throws`, keeping its message and exit code.
 public struct ReproErrorBox: ReproError {
-    public let inner: any ReproError
+    package let inner: any ReproError
     public init(_ inner: any ReproError) {
         if let box = inner as? ReproErrorBox { self.inner = box.inner } else { self.inner = inner }
     }

@@ -4,20 +4,20 @@ import Foundation
 /// travel through object storage. Plain tar, so a user can inspect any staged archive with
 /// `tar tf`. The reader extracts safely: no absolute paths, no `..`, no writing through a
 /// symlink, links created last.
-public enum Tar {
-    public enum Entry {
+package enum Tar {
+    package enum Entry {
         case file(path: String, executable: Bool, size: Int64, source: FileSource)
         case symlink(path: String, target: String)
     }
 
     /// Where a file entry's bytes come from.
-    public enum FileSource {
+    package enum FileSource {
         case bytes([UInt8])
         case path(String)
     }
 
     /// Streams entries into a file.
-    public final class Writer {
+    package final class Writer {
         let fd: Int32
         let path: String
 
@@ -29,7 +29,7 @@ public enum Tar {
 
         deinit { close(fd) }
 
-        public func add(_ entry: Entry) throws(StoreError) {
+        package func add(_ entry: Entry) throws(StoreError) {
             switch entry {
             case .file(let p, let exec, let size, let source):
                 try header(path: p, type: "0", mode: exec ? 0o755 : 0o644, size: size, link: "")
@@ -45,7 +45,7 @@ public enum Tar {
         }
 
         /// Two zero blocks end the archive.
-        public func finish() throws(StoreError) {
+        package func finish() throws(StoreError) {
             try FileIO.writeAll(fd, [UInt8](repeating: 0, count: 1024), path: path)
         }
 
@@ -113,14 +113,14 @@ public enum Tar {
         return b
     }
 
-    public struct Extracted: Sendable {
-        public var files: [String] = []
-        public var links: [String] = []
+    package struct Extracted: Sendable {
+        package var files: [String] = []
+        package var links: [String] = []
     }
 
     /// Extracts an archive into `root` (which must exist). `fileLimit` bounds the entry count.
     @discardableResult
-    public static func extract(_ archive: String, into root: String, fileLimit: Int = 1_000_000) throws(StoreError) -> Extracted {
+    package static func extract(_ archive: String, into root: String, fileLimit: Int = 1_000_000) throws(StoreError) -> Extracted {
         let fd = open(archive, O_RDONLY | O_CLOEXEC)
         guard fd >= 0 else { throw StoreError("cannot read \(archive): \(FileIO.errnoText())") }
         defer { close(fd) }

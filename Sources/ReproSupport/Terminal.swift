@@ -1,10 +1,10 @@
 /// Text that came from outside (a commit message, a pulled record's fields, a simulation's
 /// stderr) is printed without its terminal control characters: an escape sequence in a
 /// teammate's manifest must not retitle a window, hide lines or rewrite what was printed.
-public enum Terminal {
+package enum Terminal {
     /// `text` with C0 controls (but newline and tab), DEL and C1 controls replaced by `?`.
     /// `keepNewlines: false` also replaces newlines and tabs (for one-line fields).
-    public static func clean(_ text: String, keepNewlines: Bool = true) -> String {
+    package static func clean(_ text: String, keepNewlines: Bool = true) -> String {
         guard text.unicodeScalars.contains(where: { isControl($0, keepNewlines) }) else { return text }
         var out = String.UnicodeScalarView()
         for u in text.unicodeScalars { out.append(isControl(u, keepNewlines) ? "?" : u) }

@@ -3,18 +3,18 @@ import Synchronization
 
 /// Stage timings when `REPRO_TRACE=1`: how a user (or the bench) sees where a command's
 /// milliseconds go. The library writes nothing itself: the executable says where lines go.
-public enum Trace {
+package enum Trace {
     // getenv, not ProcessInfo.environment: that builds a dictionary of the whole environment.
     static let enabled = getenv("REPRO_TRACE").map { String(cString: $0) } == "1"
     static let start = Clock.monotonic()
     private static let sink = Mutex<(@Sendable (String) -> Void)?>(nil)
 
     /// Where trace lines go (the CLI: stderr). Without one, tracing prints nothing.
-    public static func setSink(_ write: @escaping @Sendable (String) -> Void) {
+    package static func setSink(_ write: @escaping @Sendable (String) -> Void) {
         sink.withLock { $0 = write }
     }
 
-    public static func mark(_ stage: @autoclosure () -> String) {
+    package static func mark(_ stage: @autoclosure () -> String) {
         guard enabled, let write = sink.withLock({ $0 }) else { return }
         let ms = (Clock.monotonic() - start) * 1000
         write(String(format: "trace: %7.2f ms %6.1f MB  %@", ms, residentMB(), stage()))

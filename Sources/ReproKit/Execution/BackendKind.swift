@@ -30,7 +30,7 @@ extension BackendOptions {
 /// Everything about one backend type: its name in `type:`, its traits, how its settings are
 /// read, and how one is made. One conforming type per backend, in its own file; the registry
 /// (`Backends.kinds`) lists each once.
-public protocol BackendKind {
+public protocol BackendKind: SendableMetatype {
     static var typeName: String { get }
     static var traits: BackendTraits { get }
     /// Reads `backends.NAME` (whose `type:` is this one) into typed settings.

@@ -77,7 +77,7 @@ public final class SweepRunner {
         func open(_ dir: String) -> Result<(GitRepository, Store?), Error> {
             Result { () throws -> (GitRepository, Store?) in
                 let repo = try GitRepository(discoveringFrom: dir)
-                let root = try Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment)
+                let root = Store.defaultRoot(repoRoot: repo.workdir, environment: request.environment)
                 return (repo, FileManager.default.fileExists(atPath: root + "/store.sqlite") ? try Store(root: root) : nil)
             }
         }

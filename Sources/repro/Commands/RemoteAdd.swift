@@ -25,7 +25,7 @@ struct RemoteAdd: ParsableCommand {
             let repo = try GitRepository(discoveringFrom: FileManager.default.currentDirectoryPath)
             let loc = try S3Location(parsing: url, what: "the remote URL")
             let r = RemoteSettings(name: name, location: loc, endpoint: endpoint, region: region, isDefault: `default`, origin: "command line")
-            let storeRoot = try Store.defaultRoot(repoRoot: repo.workdir, environment: ProcessInfo.processInfo.environment)
+            let storeRoot = Store.defaultRoot(repoRoot: repo.workdir, environment: ProcessInfo.processInfo.environment)
             let file = local ? RemoteConfigFile.localPath(storeRoot: storeRoot) : RemoteConfigFile.path(repoRoot: repo.workdir)
             if local { try FileManager.default.createDirectory(atPath: storeRoot, withIntermediateDirectories: true) }
             try RemoteConfigFile.add(r, file: file)
