@@ -36,7 +36,7 @@ public final class GitRepository {
     /// The work tree root, without a trailing slash.
     package let workdir: String
     /// The git directory (`.git`, or the worktree's own git dir).
-    package let gitDir: String
+    let gitDir: String
     /// The common git directory (shared by linked worktrees).
     package let commonDir: String
 
@@ -148,8 +148,8 @@ public final class GitCommit {
 
     package var id: String { oidHex(git_commit_id(handle)) }
     package var summary: String { git_commit_summary(handle).map { String(cString: $0) } ?? "" }
-    package var authorName: String { git_commit_author(handle).flatMap { $0.pointee.name.map { String(cString: $0) } } ?? "" }
-    package var authorEmail: String { git_commit_author(handle).flatMap { $0.pointee.email.map { String(cString: $0) } } ?? "" }
+    var authorName: String { git_commit_author(handle).flatMap { $0.pointee.name.map { String(cString: $0) } } ?? "" }
+    var authorEmail: String { git_commit_author(handle).flatMap { $0.pointee.email.map { String(cString: $0) } } ?? "" }
     /// Seconds since the epoch.
     package var time: Int64 { git_commit_time(handle) }
 

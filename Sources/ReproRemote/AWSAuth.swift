@@ -6,9 +6,9 @@ import ReproSupport
 /// credentials expire mid-sweep and are refreshed in the file or environment); never written
 /// to the store, a job script, a log or an error message.
 package struct AWSCredentials: Sendable {
-    package var accessKeyId: String
-    package var secretAccessKey: String
-    package var sessionToken: String?
+    var accessKeyId: String
+    var secretAccessKey: String
+    var sessionToken: String?
 
     public init(accessKeyId: String, secretAccessKey: String, sessionToken: String? = nil) {
         self.accessKeyId = accessKeyId
@@ -54,7 +54,7 @@ package struct AWSSettings: Sendable {
     }
 
     /// The S3 endpoint to use instead of AWS's: the config's, else the environment's.
-    package func s3Endpoint(configured: String?) -> String? {
+    func s3Endpoint(configured: String?) -> String? {
         if let e = configured, !e.isEmpty { return e }
         for name in ["AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"] { if let e = environment[name], !e.isEmpty { return e } }
         return nil
@@ -101,7 +101,7 @@ package enum SigV4 {
     }
 
     /// RFC 3986 unreserved characters stay; everything else is %XX (upper case).
-    package static func encode(_ s: String, keepSlash: Bool = false) -> String {
+    static func encode(_ s: String, keepSlash: Bool = false) -> String {
         var out = ""
         for b in s.utf8 {
             switch b {
@@ -184,7 +184,7 @@ package enum SigV4 {
     }
 
     /// The query string of a presigned URL (only the Host header is signed; the payload is not).
-    package static func presignedQuery(
+    static func presignedQuery(
         _ t: Target, credentials: AWSCredentials, region: String, service: String, now: Double, expires: Int
     ) -> String {
         let date = amzDate(now)

@@ -5,11 +5,11 @@ import ReproSupport
 /// Azure Storage credentials, from the environment at each request: `AZURE_STORAGE_ACCOUNT`
 /// with `AZURE_STORAGE_KEY` (Shared Key: signs requests and makes per-blob SAS URLs for
 /// workers) or `AZURE_STORAGE_SAS_TOKEN` (a container SAS, used as it is).
-package struct AzureStorageCredentials: Sendable {
+struct AzureStorageCredentials: Sendable {
     package var account: String
     /// The decoded account key.
     package var key: [UInt8]?
-    package var sasToken: String?
+    var sasToken: String?
 
     static func read(_ env: [String: String], account configured: String) throws(RemoteError) -> AzureStorageCredentials {
         let account = env["AZURE_STORAGE_ACCOUNT"].flatMap { $0.isEmpty ? nil : $0 } ?? configured
@@ -89,8 +89,8 @@ package final class AzureBlobClient: ObjectStore {
     let http = HTTPClient()
     package let retry: RetryPolicy
     /// Files larger than this go up as blocks of `blockSize`.
-    package let blockThreshold: Int64
-    package let blockSize: Int64
+    let blockThreshold: Int64
+    let blockSize: Int64
     let clock: @Sendable () -> Double
 
     public init(

@@ -50,17 +50,17 @@ package struct HTTPRequest: Sendable {
     package var headers: [(name: String, value: String)] = []
     package var body: [UInt8] = []
     /// Send the body from a slice of this file instead of `body` (multipart parts, large files).
-    package var bodyFile: (path: String, offset: Int64, length: Int64)? = nil
+    var bodyFile: (path: String, offset: Int64, length: Int64)? = nil
     /// Write the response body to this file instead of keeping it in memory.
-    package var downloadTo: String? = nil
+    var downloadTo: String? = nil
     /// The most response-body bytes accepted (in memory or into `downloadTo`): a server that
     /// sends more is cut off with an integrity error, so an object swapped for a huge one in a
     /// bucket cannot take all memory or disk. In memory, never more than 256 MiB.
     package var maxBytes: Int64 = HTTPRequest.inMemoryLimit
-    package static let inMemoryLimit: Int64 = 256 << 20
+    static let inMemoryLimit: Int64 = 256 << 20
     /// Seconds for the whole transfer (0: no limit) and for connecting.
     package var timeout: Double = 600
-    package var connectTimeout: Double = 10
+    var connectTimeout: Double = 10
 
     public init(method: String, url: String, headers: [(name: String, value: String)] = [], body: [UInt8] = []) {
         self.method = method
@@ -69,7 +69,7 @@ package struct HTTPRequest: Sendable {
         self.body = body
     }
 
-    package var bodyLength: Int64 { bodyFile?.length ?? Int64(body.count) }
+    var bodyLength: Int64 { bodyFile?.length ?? Int64(body.count) }
 }
 
 package struct HTTPResponse: Sendable {

@@ -105,6 +105,6 @@ extension ObjectStore {
 public struct S3Object: Sendable {
     package var key: String
     package var size: Int64
-    package var etag: String?
+    var etag: String?
     package var lastModified: String?
 }

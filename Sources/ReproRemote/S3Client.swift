@@ -14,10 +14,10 @@ package final class S3Client: ObjectStore {
     let http: HTTPClient
     package let retry: RetryPolicy
     /// Files larger than this go up in parts of `partSize` (S3 allows at most 10,000 parts).
-    package let multipartThreshold: Int64
-    package let partSize: Int64
+    let multipartThreshold: Int64
+    let partSize: Int64
     /// Parts in flight at once.
-    package let partConcurrency: Int
+    let partConcurrency: Int
     /// Seconds since the epoch, for signing (tests move it).
     let clock: @Sendable () -> Double
 

@@ -6,12 +6,12 @@ import ReproSupport
 package struct BlobRef: Sendable, Equatable {
     package var sha256: String
     package var size: Int64
-    package var storedSize: Int64
+    var storedSize: Int64
 }
 
 extension Store {
     /// `objects/ab/cdef…`: the first two hex digits fan out the directory, as git does.
-    package func blobPath(_ sha256: String) -> String {
+    func blobPath(_ sha256: String) -> String {
         objectsDir + "/" + sha256.prefix(2) + "/" + sha256.dropFirst(2)
     }
 
@@ -153,14 +153,14 @@ extension Store {
     }
 
     /// What a check of one blob against its name found.
-    package enum BlobHealth: Sendable, Equatable {
+    enum BlobHealth: Sendable, Equatable {
         case intact
         case missing
         case corrupt(String)
     }
 
     /// Streams a blob through inflate and SHA-256 without keeping it in memory.
-    package func checkBlob(_ sha256: String) -> BlobHealth {
+    func checkBlob(_ sha256: String) -> BlobHealth {
         guard hasBlob(sha256) else { return .missing }
         do throws(StoreError) {
             try inflateBlob(sha256) { _ throws(StoreError) in }
@@ -273,7 +273,7 @@ extension Store {
 
 extension Store {
     /// How many blobs the database knows of.
-    package func blobCount() throws(StoreError) -> Int {
+    func blobCount() throws(StoreError) -> Int {
         Int(try db.prepare("SELECT count(*) FROM blobs").query { $0.int(0) }.first ?? 0)
     }
 }

@@ -5,8 +5,8 @@ import ReproGit
 /// What a refresh changed.
 package struct RefreshSummary: Sendable {
     package var headCommit: String
-    package var becameStale = 0
-    package var becameCurrent = 0
+    var becameStale = 0
+    var becameCurrent = 0
     /// The code-path changes behind `becameStale`, with how many entries each touched.
     package var reasons: [StaleReason: Int] = [:]
 

@@ -108,7 +108,7 @@ public final class Store {
     static let walTrimBytes: Int64 = 512 << 10
 
     /// SQLite's own integrity check; "ok" when the database is sound.
-    package func integrityCheck() throws(StoreError) -> [String] {
+    func integrityCheck() throws(StoreError) -> [String] {
         try db.prepare("PRAGMA integrity_check").query { $0.text(0) }
     }
 }

@@ -1,7 +1,7 @@
 import CReproSys
 /// Number text that matches ECMAScript's `Number.prototype.toString` (what RFC 8785 uses),
 /// except that an integral float keeps a `.0` so floats and integers stay distinct.
-package enum NumberFormat {
+enum NumberFormat {
     package static func canonical(_ value: Double) -> String {
         precondition(value.isFinite, "non-finite numbers are rejected before they reach JSON")
         if value == 0 { return "0.0" }  // -0 and 0 are the same number to a simulation
