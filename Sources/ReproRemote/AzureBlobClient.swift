@@ -78,7 +78,7 @@ package enum AzureSharedKey {
 /// Azure Blob Storage over REST (no SDK): Put Blob (Put Block / Put Block List for large
 /// files), Get Blob, Get Blob Properties, Delete Blob, List Blobs, and service SAS URLs for
 /// workers. Staging uses the same content-addressed layout as on S3; `bucket` is a container.
-package final class AzureBlobClient: ObjectStore {
+package final class AzureBlobClient: ObjectTransport {
     package static let version = "2021-08-06"
     let account: String
     /// `scheme://host[:port]` and a base path (`/ACCOUNT` for an emulator, else empty).
@@ -118,23 +118,10 @@ package final class AzureBlobClient: ObjectStore {
         basePath + "/" + container + (blob.isEmpty ? "" : "/" + AzureSharedKey.encodePath(blob))
     }
 
-    struct Call {
-        var method: String
-        var container: String
-        var blob: String
-        var query: [(name: String, value: String)] = []
-        var headers: [(name: String, value: String)] = []
-        var body: [UInt8] = []
-        var bodyFile: (path: String, offset: Int64, length: Int64)? = nil
-        var downloadTo: String? = nil
-        var maxBytes: Int64 = HTTPRequest.inMemoryLimit
-        var accept: Set<Int> = []
-    }
-
-    func send(_ c: Call) throws(RemoteError) -> HTTPResponse {
+    package func send(_ c: ObjectCall) throws(RemoteError) -> HTTPResponse {
         try retry.run { (_: Int) throws(RemoteError) -> HTTPResponse in
             let creds = try credentials()
-            let p = path(c.container, c.blob)
+            let p = path(c.bucket, c.key)
             var headers = c.headers
             headers.append(("x-ms-version", AzureBlobClient.version))
             headers.append(("x-ms-date", AzureSharedKey.httpDate(clock())))
@@ -180,32 +167,15 @@ package final class AzureBlobClient: ObjectStore {
 
     // MARK: ObjectStore
 
-    @discardableResult
-    package func put(_ bytes: [UInt8], bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
-        var c = Call(method: "PUT", container: bucket, blob: key, headers: [("x-ms-blob-type", "BlockBlob"), ("Content-Type", "application/octet-stream")], body: bytes)
-        if ifNoneMatch {
-            c.headers.append(("If-None-Match", "*"))
-            c.accept = [409, 412]
-        }
-        let s = try send(c).status
-        return s != 409 && s != 412
-    }
+    package var putHeaders: [(name: String, value: String)] { [("x-ms-blob-type", "BlockBlob"), ("Content-Type", "application/octet-stream")] }
+    /// Blob storage answers 409 BlobAlreadyExists, or 412 under some conditions.
+    package var keyTakenStatuses: Set<Int> { [409, 412] }
 
     @discardableResult
     package func upload(file path: String, bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw RemoteError("cannot upload \(path): \(FileIO.errnoText())", kind: .client) }
-        let size = Int64(st.st_size)
+        let size = try Self.fileSize(path)
         if size <= blockThreshold {
-            var c = Call(
-                method: "PUT", container: bucket, blob: key, headers: [("x-ms-blob-type", "BlockBlob"), ("Content-Type", "application/octet-stream")],
-                bodyFile: (path, 0, size))
-            if ifNoneMatch {
-                c.headers.append(("If-None-Match", "*"))
-                c.accept = [409, 412]
-            }
-            let s = try send(c).status
-            return s != 409 && s != 412
+            return try putObject(ObjectCall(method: "PUT", bucket: bucket, key: key, bodyFile: (path, 0, size)), ifNoneMatch: ifNoneMatch)
         }
         // Put Block for each piece, then Put Block List commits them in order.
         let count = Int((size + blockSize - 1) / blockSize)
@@ -214,48 +184,13 @@ package final class AzureBlobClient: ObjectStore {
         try Parallel.forEach(count, width: 4) { (i: Int) throws(RemoteError) in
             let offset = Int64(i) * blockSize
             _ = try self.send(
-                Call(method: "PUT", container: bucket, blob: key, query: [("comp", "block"), ("blockid", ids[i])],
+                ObjectCall(method: "PUT", bucket: bucket, key: key, query: [("comp", "block"), ("blockid", ids[i])],
                     bodyFile: (path, offset, min(blockSize, size - offset))))
         }
         let xml = "<?xml version=\"1.0\" encoding=\"utf-8\"?><BlockList>" + ids.map { "<Latest>\($0)</Latest>" }.joined() + "</BlockList>"
-        var c = Call(method: "PUT", container: bucket, blob: key, query: [("comp", "blocklist")], headers: [("Content-Type", "application/xml")], body: Array(xml.utf8))
-        if ifNoneMatch {
-            c.headers.append(("If-None-Match", "*"))
-            c.accept = [409, 412]
-        }
-        let s = try send(c).status
-        return s != 409 && s != 412
-    }
-
-    package func get(bucket: String, key: String) throws(RemoteError) -> [UInt8] {
-        try send(Call(method: "GET", container: bucket, blob: key)).body
-    }
-
-    package func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]? {
-        let r = try send(Call(method: "GET", container: bucket, blob: key, maxBytes: maxBytes, accept: [404]))
-        return r.status == 404 ? nil : r.body
-    }
-
-    package func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool {
-        let r: HTTPResponse
-        do {
-            r = try send(Call(method: "GET", container: bucket, blob: key, downloadTo: path, maxBytes: maxBytes, accept: [404]))
-        } catch {
-            unlink(path)
-            throw error
-        }
-        if r.status == 404 { unlink(path) }
-        return r.status != 404
-    }
-
-    package func head(bucket: String, key: String) throws(RemoteError) -> S3Object? {
-        let r = try send(Call(method: "HEAD", container: bucket, blob: key, accept: [404]))
-        guard r.status != 404 else { return nil }
-        return S3Object(key: key, size: Int64(r.headers["content-length"] ?? "") ?? 0, etag: r.headers["etag"], lastModified: r.headers["last-modified"])
-    }
-
-    package func delete(bucket: String, key: String) throws(RemoteError) {
-        _ = try send(Call(method: "DELETE", container: bucket, blob: key, accept: [404]))
+        let commit = ObjectCall(
+            method: "PUT", bucket: bucket, key: key, query: [("comp", "blocklist")], headers: [("Content-Type", "application/xml")], body: Array(xml.utf8))
+        return try putObject(commit, ifNoneMatch: ifNoneMatch, objectHeaders: false)
     }
 
     package func list(bucket: String, prefix: String, pageSize: Int = 1000) throws(RemoteError) -> [S3Object] {
@@ -264,7 +199,7 @@ package final class AzureBlobClient: ObjectStore {
         repeat {
             var q: [(name: String, value: String)] = [("restype", "container"), ("comp", "list"), ("prefix", prefix), ("maxresults", String(pageSize))]
             if let marker { q.append(("marker", marker)) }
-            let r = try send(Call(method: "GET", container: bucket, blob: "", query: q))
+            let r = try send(ObjectCall(method: "GET", bucket: bucket, key: "", query: q))
             let page: XMLElement
             do { page = try XMLText.parse(r.text) } catch {
                 // An answer that is not a listing must not read as an empty one.
@@ -285,7 +220,7 @@ package final class AzureBlobClient: ObjectStore {
 
     /// Creates a container (tests and first-time setup; an existing one is fine).
     package func createContainer(_ name: String) throws(RemoteError) {
-        _ = try send(Call(method: "PUT", container: name, blob: "", query: [("restype", "container")], accept: [409]))
+        _ = try send(ObjectCall(method: "PUT", bucket: name, key: "", query: [("restype", "container")], accept: [409]))
     }
 
     /// A service SAS for one blob: read for GET, create and write for PUT. With only a

@@ -6,7 +6,7 @@ import ReproSupport
 /// An S3 client over libcurl with Signature V4: works with AWS and with any S3-compatible
 /// service (`endpoint:` in config or `AWS_ENDPOINT_URL_S3`, path-style addressing). Transient
 /// failures (5xx, 429, timeouts, refused connections) are retried with backoff.
-package final class S3Client: ObjectStore {
+package final class S3Client: ObjectTransport {
     package let settings: AWSSettings
     package let region: String
     /// `scheme://host[:port]` of a custom endpoint; nil for AWS itself.
@@ -54,23 +54,8 @@ package final class S3Client: ObjectStore {
         return ("https", "\(bucket).s3.\(region).amazonaws.com", encodedKey.isEmpty ? "/" : encodedKey)
     }
 
-    struct Call {
-        var method: String
-        var bucket: String
-        var key: String
-        var query: [(name: String, value: String)] = []
-        var headers: [(name: String, value: String)] = []
-        var body: [UInt8] = []
-        var bodyFile: (path: String, offset: Int64, length: Int64)? = nil
-        var downloadTo: String? = nil
-        /// The most body bytes accepted (see `HTTPRequest.maxBytes`).
-        var maxBytes: Int64 = HTTPRequest.inMemoryLimit
-        /// Statuses the caller handles itself (404 for HEAD, 412 for conditional writes).
-        var accept: Set<Int> = []
-    }
-
     /// Signs and sends one call, retrying transient failures; credentials are read per attempt.
-    func send(_ c: Call) throws(RemoteError) -> HTTPResponse {
+    package func send(_ c: ObjectCall) throws(RemoteError) -> HTTPResponse {
         let payloadHash: String
         if let f = c.bodyFile {
             payloadHash = try S3Client.sha256(of: f)
@@ -148,37 +133,22 @@ package final class S3Client: ObjectStore {
 
     // MARK: - Operations
 
-    /// PUT bytes. With `ifNoneMatch`, only if no object has that key yet: returns false when
-    /// one did (412), true when this call created it.
-    @discardableResult
-    package func put(_ bytes: [UInt8], bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
-        var c = Call(method: "PUT", bucket: bucket, key: key, body: bytes)
-        if ifNoneMatch {
-            c.headers.append(("If-None-Match", "*"))
-            c.accept = [412]
-        }
-        return try send(c).status != 412
-    }
+    /// SigV4 signs the Content-Type `send` sets; nothing else is needed on a PUT.
+    package var putHeaders: [(name: String, value: String)] { [] }
+    package var keyTakenStatuses: Set<Int> { [412] }
 
     /// Uploads a file, in parts when it is large. Returns false when `ifNoneMatch` found the key taken.
     @discardableResult
     package func upload(file path: String, bucket: String, key: String, ifNoneMatch: Bool = false) throws(RemoteError) -> Bool {
-        var st = stat()
-        guard stat(path, &st) == 0 else { throw RemoteError("cannot upload \(path): \(FileIO.errnoText())", kind: .client) }
-        let size = Int64(st.st_size)
+        let size = try Self.fileSize(path)
         if size <= multipartThreshold {
-            var c = Call(method: "PUT", bucket: bucket, key: key, bodyFile: (path, 0, size))
-            if ifNoneMatch {
-                c.headers.append(("If-None-Match", "*"))
-                c.accept = [412]
-            }
-            return try send(c).status != 412
+            return try putObject(ObjectCall(method: "PUT", bucket: bucket, key: key, bodyFile: (path, 0, size)), ifNoneMatch: ifNoneMatch)
         }
         return try multipartUpload(file: path, size: size, bucket: bucket, key: key, ifNoneMatch: ifNoneMatch)
     }
 
     func multipartUpload(file path: String, size: Int64, bucket: String, key: String, ifNoneMatch: Bool) throws(RemoteError) -> Bool {
-        let created = try send(Call(method: "POST", bucket: bucket, key: key, query: [("uploads", "")]))
+        let created = try send(ObjectCall(method: "POST", bucket: bucket, key: key, query: [("uploads", "")]))
         guard let uploadId = XMLText.first("UploadId", in: created.text) else {
             throw RemoteError("POST s3://\(bucket)/\(key)?uploads: no UploadId in the answer", kind: .server)
         }
@@ -187,14 +157,14 @@ package final class S3Client: ObjectStore {
             let xml = "<CompleteMultipartUpload>"
                 + etags.enumerated().map { "<Part><PartNumber>\($0.offset + 1)</PartNumber><ETag>\(XMLText.escape($0.element))</ETag></Part>" }
                 .joined() + "</CompleteMultipartUpload>"
-            var c = Call(method: "POST", bucket: bucket, key: key, query: [("uploadId", uploadId)], body: Array(xml.utf8))
+            var c = ObjectCall(method: "POST", bucket: bucket, key: key, query: [("uploadId", uploadId)], body: Array(xml.utf8))
             if ifNoneMatch {
                 c.headers.append(("If-None-Match", "*"))
                 c.accept = [412]
             }
             let done = try send(c)
             if done.status == 412 {
-                _ = try? send(Call(method: "DELETE", bucket: bucket, key: key, query: [("uploadId", uploadId)], accept: [404]))
+                _ = try? send(ObjectCall(method: "DELETE", bucket: bucket, key: key, query: [("uploadId", uploadId)], accept: [404]))
                 return false
             }
             // S3 may answer 200 with an error document for a failed completion.
@@ -204,7 +174,7 @@ package final class S3Client: ObjectStore {
             return true
         } catch {
             // Parts of an abandoned upload cost storage until aborted.
-            _ = try? send(Call(method: "DELETE", bucket: bucket, key: key, query: [("uploadId", uploadId)], accept: [404]))
+            _ = try? send(ObjectCall(method: "DELETE", bucket: bucket, key: key, query: [("uploadId", uploadId)], accept: [404]))
             throw error
         }
     }
@@ -227,7 +197,7 @@ package final class S3Client: ObjectStore {
                     let offset = Int64(i) * partSize
                     do {
                         let r = try send(
-                            Call(
+                            ObjectCall(
                                 method: "PUT", bucket: bucket, key: key, query: [("partNumber", String(i + 1)), ("uploadId", uploadId)],
                                 bodyFile: (path, offset, min(partSize, size - offset))))
                         guard let etag = r.headers["etag"] else {
@@ -248,43 +218,9 @@ package final class S3Client: ObjectStore {
         return etags.withLock { $0.compactMap { $0 } }
     }
 
-    package func get(bucket: String, key: String) throws(RemoteError) -> [UInt8] {
-        try send(Call(method: "GET", bucket: bucket, key: key)).body
-    }
-
     /// Downloads into a file (written in place; callers verify and rename).
     package func download(bucket: String, key: String, to path: String) throws(RemoteError) {
-        _ = try send(Call(method: "GET", bucket: bucket, key: key, downloadTo: path))
-    }
-
-    /// The object's bytes, refusing more than `maxBytes` (a manifest, a blob of known size).
-    package func getIfPresent(bucket: String, key: String, maxBytes: Int64) throws(RemoteError) -> [UInt8]? {
-        let r = try send(Call(method: "GET", bucket: bucket, key: key, maxBytes: maxBytes, accept: [404]))
-        return r.status == 404 ? nil : r.body
-    }
-
-    /// Downloads into a file, stopping past `maxBytes` (the file is then removed).
-    package func downloadIfPresent(bucket: String, key: String, to path: String, maxBytes: Int64) throws(RemoteError) -> Bool {
-        let r: HTTPResponse
-        do {
-            r = try send(Call(method: "GET", bucket: bucket, key: key, downloadTo: path, maxBytes: maxBytes, accept: [404]))
-        } catch {
-            unlink(path)
-            throw error
-        }
-        if r.status == 404 { unlink(path) }
-        return r.status != 404
-    }
-
-    /// The object's metadata, or nil when there is none.
-    package func head(bucket: String, key: String) throws(RemoteError) -> S3Object? {
-        let r = try send(Call(method: "HEAD", bucket: bucket, key: key, accept: [404]))
-        guard r.status != 404 else { return nil }
-        return S3Object(key: key, size: Int64(r.headers["content-length"] ?? "") ?? 0, etag: r.headers["etag"], lastModified: r.headers["last-modified"])
-    }
-
-    package func delete(bucket: String, key: String) throws(RemoteError) {
-        _ = try send(Call(method: "DELETE", bucket: bucket, key: key, accept: [404]))
+        _ = try send(ObjectCall(method: "GET", bucket: bucket, key: key, downloadTo: path))
     }
 
     /// Creates a bucket (tests and first-time setup; an existing bucket of one's own is fine).
@@ -293,7 +229,7 @@ package final class S3Client: ObjectStore {
         if region != "us-east-1" {
             body = Array("<CreateBucketConfiguration><LocationConstraint>\(region)</LocationConstraint></CreateBucketConfiguration>".utf8)
         }
-        let r = try send(Call(method: "PUT", bucket: bucket, key: "", body: body, accept: [409]))
+        let r = try send(ObjectCall(method: "PUT", bucket: bucket, key: "", body: body, accept: [409]))
         if r.status == 409, XMLText.first("Code", in: r.text) != "BucketAlreadyOwnedByYou" {
             throw S3Client.error(r, what: "creating bucket \(bucket)")
         }
@@ -308,7 +244,7 @@ package final class S3Client: ObjectStore {
         repeat {
             var q: [(name: String, value: String)] = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(pageSize))]
             if let token { q.append(("continuation-token", token)) }
-            let r = try send(Call(method: "GET", bucket: bucket, key: "", query: q))
+            let r = try send(ObjectCall(method: "GET", bucket: bucket, key: "", query: q))
             let page: XMLElement
             do { page = try XMLText.parse(r.text) } catch {
                 // An answer that is not a listing must not read as an empty one.
