@@ -56,7 +56,7 @@ public struct RunRecord: Sendable {
     package var commit: String
     package var commitSummary: String
     /// Code paths with their tree/blob ids, and submodule commits.
-    package var code: JSONValue
+    package var code: RecordedCode
     package var dirty: Bool
     package var dirtyFiles: [String]
     package var patchBlob: String?
@@ -64,7 +64,7 @@ public struct RunRecord: Sendable {
     package var solver: JSONValue
     package var inputs: [InputFile]
     /// The environment the simulation saw, minus REPRO_* values that are per run.
-    package var env: JSONValue
+    package var env: [String: String]
     /// The argv as executed, templates filled in.
     package var command: [String]
     package var backend: String
@@ -103,31 +103,34 @@ public struct RunRecord: Sendable {
     /// The backend's type (`local`, `slurm`, `slurm-rest`); `backend` is its configured name.
     package var backendType: String? = nil
     /// Submissions after the first (lost tasks resubmitted).
-    package var attempts: Int = 0
+    package var resubmissions: Int = 0
     /// When the run was queued (`startedAt` is when it began executing).
     package var queuedAt: String? = nil
     /// The interpreter behind the command when it is one (Python, R, ...): its real path and
     /// version, with wrappers and shims (pyenv) resolved.
-    package var interpreter: JSONValue = .null
+    package var interpreter: InterpreterInfo? = nil
     /// The packages installed for that interpreter (`name==version` lines), as a blob.
     package var packagesBlob: String? = nil
     /// Set when the run was pulled from a team cache: the remote, the manifest, who signed it
     /// and on what trust it was accepted. Nil for a run computed here.
-    package var origin: JSONValue = .null
+    package var origin: PullOrigin? = nil
     /// The runtime estimate routing used (seconds, tier, detail), when one was made.
-    package var estimate: JSONValue = .null
+    package var estimate: RuntimeEstimate? = nil
     /// Where the run was sent and why (backend, reason, by).
-    package var routing: JSONValue = .null
+    package var routing: Routing? = nil
     /// Every attempt: backend, outcome, reason, duration, cost (backend failures included).
-    package var attemptLog: [JSONValue] = []
+    package var attempts: [Attempt] = []
     /// Set when a backend failure sent the run to the local backend instead.
-    package var fallback: JSONValue = .null
+    package var fallback: Fallback? = nil
     /// What its attempts cost, from their real durations and `prices:`; nil when unpriced.
     package var cost: Double? = nil
     package var costEstimate: Double? = nil
     /// For a run that ran elsewhere (a scheduler's node, a cloud worker): who submitted it and
     /// from which host; `user` and `host` are where it ran.
-    package var submitter: JSONValue = .null
+    package var submitter: Submitter? = nil
+
+    /// The environment as the store keeps it.
+    package var envJSON: JSONValue { .object(env.mapValues { .string($0) }) }
 
     package var shortKey: String { String(key.prefix(12)) }
 
@@ -136,9 +139,9 @@ public struct RunRecord: Sendable {
         var o: [String: JSONValue] = [
             "run_id": .string(runId), "key": .string(key), "name": .string(name), "spec": .string(specPath),
             "config_hash": .string(configHash), "config": config, "commit": .string(commit),
-            "commit_summary": .string(commitSummary), "code": code, "dirty": .bool(dirty),
+            "commit_summary": .string(commitSummary), "code": code.json, "dirty": .bool(dirty),
             "dirty_files": .array(dirtyFiles.map { .string($0) }), "patch_blob": patchBlob.json,
-            "seed": .int(seed), "solver": solver, "inputs": .array(inputs.map(\.json)), "env": env,
+            "seed": .int(seed), "solver": solver, "inputs": .array(inputs.map(\.json)), "env": envJSON,
             "command": .array(command.map { .string($0) }), "backend": .string(backend), "resources": resources,
             "timeout_s": timeoutS.map { .double($0) } ?? .null, "host": .string(host), "os": .string(os),
             "repro_version": .string(reproVersion), "executable": executablePath.json,
@@ -152,21 +155,21 @@ public struct RunRecord: Sendable {
         o["job_id"] = jobId.json
         o["backend_type"] = backendType.json
         o["task_ref"] = taskRef.json
-        o["resubmissions"] = .int(Int64(attempts))
-        o["attempts"] = .array(attemptLog)
-        o["estimate"] = estimate
-        o["routing"] = routing
-        o["fallback"] = fallback
+        o["resubmissions"] = .int(Int64(resubmissions))
+        o["attempts"] = .array(attempts.map(\.json))
+        o["estimate"] = estimate?.json ?? .null
+        o["routing"] = routing?.json ?? .null
+        o["fallback"] = fallback?.json ?? .null
         o["cost"] = cost.map { .double($0) } ?? .null
         o["cost_estimate"] = costEstimate.map { .double($0) } ?? .null
-        o["submitter"] = submitter
+        o["submitter"] = submitter?.json ?? .null
         o["stale_reasons"] = .array(staleReasons.map(\.json))
         o["invalidated_reason"] = invalidatedReason.json
         o["outputs_evicted_at"] = outputsEvictedAt.json
         o["queued_at"] = queuedAt.json
-        o["interpreter"] = interpreter
+        o["interpreter"] = interpreter?.json ?? .null
         o["packages_blob"] = packagesBlob.json
-        o["origin"] = origin
+        o["origin"] = origin?.json ?? .null
         o["rtol"] = solver["rtol"] ?? .null
         o["atol"] = solver["atol"] ?? .null
         return .object(o)
@@ -181,14 +184,14 @@ public struct RunRecord: Sendable {
         config: JSONValue,
         commit: String,
         commitSummary: String,
-        code: JSONValue,
+        code: RecordedCode,
         dirty: Bool,
         dirtyFiles: [String],
         patchBlob: String? = nil,
         seed: Int64,
         solver: JSONValue,
         inputs: [InputFile],
-        env: JSONValue,
+        env: [String: String],
         command: [String],
         backend: String,
         resources: JSONValue,
@@ -216,18 +219,18 @@ public struct RunRecord: Sendable {
         jobId: String? = nil,
         taskRef: String? = nil,
         backendType: String? = nil,
-        attempts: Int = 0,
+        resubmissions: Int = 0,
         queuedAt: String? = nil,
-        interpreter: JSONValue = .null,
+        interpreter: InterpreterInfo? = nil,
         packagesBlob: String? = nil,
-        origin: JSONValue = .null,
-        estimate: JSONValue = .null,
-        routing: JSONValue = .null,
-        attemptLog: [JSONValue] = [],
-        fallback: JSONValue = .null,
+        origin: PullOrigin? = nil,
+        estimate: RuntimeEstimate? = nil,
+        routing: Routing? = nil,
+        attempts: [Attempt] = [],
+        fallback: Fallback? = nil,
         cost: Double? = nil,
         costEstimate: Double? = nil,
-        submitter: JSONValue = .null
+        submitter: Submitter? = nil
     ) {
         self.runId = runId
         self.key = key
@@ -272,14 +275,14 @@ public struct RunRecord: Sendable {
         self.jobId = jobId
         self.taskRef = taskRef
         self.backendType = backendType
-        self.attempts = attempts
+        self.resubmissions = resubmissions
         self.queuedAt = queuedAt
         self.interpreter = interpreter
         self.packagesBlob = packagesBlob
         self.origin = origin
         self.estimate = estimate
         self.routing = routing
-        self.attemptLog = attemptLog
+        self.attempts = attempts
         self.fallback = fallback
         self.cost = cost
         self.costEstimate = costEstimate

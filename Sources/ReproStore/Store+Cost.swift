@@ -63,13 +63,13 @@ extension Store {
     }
 
     /// Appends a failed attempt (a backend failure) to a run's record, with its cost.
-    package func addAttempt(runId: String, _ attempt: JSONValue, cost: Double?) throws(StoreError) {
+    package func addAttempt(runId: String, _ attempt: Attempt, cost: Double?) throws(StoreError) {
         try db.prepare(
             """
             UPDATE runs SET attempts_json = json_insert(COALESCE(attempts_json, '[]'), '$[#]', json(?)),
               cost = CASE WHEN ? IS NULL THEN cost ELSE COALESCE(cost, 0) + ? END WHERE run_id = ?
             """
-        ).run([.text(attempt.canonical), cost.map { .double($0) } ?? .null, cost.map { .double($0) } ?? .null, .text(runId)])
+        ).run([.text(attempt.json.canonical), cost.map { .double($0) } ?? .null, cost.map { .double($0) } ?? .null, .text(runId)])
     }
 }
 
@@ -77,7 +77,7 @@ extension Store {
     /// Hands a run that its backend failed to another backend (a fallback): the record takes
     /// the new task's backend, command, environment and folder, is `running` again, and keeps
     /// its attempts (and their cost). Outputs a failed attempt may have recorded are dropped.
-    package func reassign(_ r: RunRecord, fallback: JSONValue) throws(StoreError) {
+    package func reassign(_ r: RunRecord, fallback: Fallback) throws(StoreError) {
         try db.transaction { () throws(StoreError) in
             try db.prepare("DELETE FROM outputs WHERE run_id = ?").run([.text(r.runId)])
             try db.prepare(
@@ -90,9 +90,9 @@ extension Store {
                 """
             ).run([
                 .text(r.backend), r.backendType.map { .text($0) } ?? .null, .text(JSONValue.array(r.command.map { .string($0) }).canonical),
-                .text(r.env.canonical), r.executablePath.map { .text($0) } ?? .null, r.taskRef.map { .text($0) } ?? .null,
+                .text(r.envJSON.canonical), r.executablePath.map { .text($0) } ?? .null, r.taskRef.map { .text($0) } ?? .null,
                 .text(r.host), .text(r.os), r.pid.map { .int(Int64($0)) } ?? .null,
-                r.routing == .null ? .null : .text(r.routing.canonical), .text(fallback.canonical), .text(r.runId),
+                r.routing.map { .text($0.json.canonical) } ?? .null, .text(fallback.json.canonical), .text(r.runId),
             ])
         }
     }

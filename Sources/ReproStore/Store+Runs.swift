@@ -26,10 +26,10 @@ extension Store {
         do {
             try db.prepare(Store.insertRunSQL).run([
                 .text(r.runId), .text(r.key), .text(r.name), .text(r.specPath), .text(r.configHash),
-                .text(r.config.canonical), .text(r.commit), .text(r.commitSummary), .text(r.code.canonical),
+                .text(r.config.canonical), .text(r.commit), .text(r.commitSummary), .text(r.code.json.canonical),
                 .int(r.dirty ? 1 : 0), .text(JSONValue.array(r.dirtyFiles.map { .string($0) }).canonical),
                 r.patchBlob.map { .text($0) } ?? .null, .int(r.seed), .text(r.solver.canonical),
-                .text(JSONValue.array(r.inputs.map(\.json)).canonical), .text(r.env.canonical),
+                .text(JSONValue.array(r.inputs.map(\.json)).canonical), .text(r.envJSON.canonical),
                 .text(JSONValue.array(r.command.map { .string($0) }).canonical), .text(r.backend),
                 .text(r.resources.canonical), r.timeoutS.map { .double($0) } ?? .null, .text(r.host), .text(r.os),
                 .text(r.reproVersion), r.executablePath.map { .text($0) } ?? .null,
@@ -39,13 +39,13 @@ extension Store {
                 r.durationS.map { .double($0) } ?? .null, r.stdoutBlob.map { .text($0) } ?? .null,
                 r.stderrBlob.map { .text($0) } ?? .null, .text(r.user), r.jobId.map { .text($0) } ?? .null,
                 r.taskRef.map { .text($0) } ?? .null, r.queuedAt.map { .text($0) } ?? .null,
-                r.interpreter == .null ? .null : .text(r.interpreter.canonical), r.packagesBlob.map { .text($0) } ?? .null,
+                r.interpreter.map { .text($0.json.canonical) } ?? .null, r.packagesBlob.map { .text($0) } ?? .null,
                 r.backendType.map { .text($0) } ?? .null,
-                r.estimate == .null ? .null : .text(r.estimate.canonical), r.routing == .null ? .null : .text(r.routing.canonical),
+                r.estimate.map { .text($0.json.canonical) } ?? .null, r.routing.map { .text($0.json.canonical) } ?? .null,
                 r.costEstimate.map { .double($0) } ?? .null,
-                r.attemptLog.isEmpty ? .null : .text(JSONValue.array(r.attemptLog).canonical),
-                r.fallback == .null ? .null : .text(r.fallback.canonical), r.cost.map { .double($0) } ?? .null,
-                r.origin == .null ? .null : .text(r.origin.canonical),
+                r.attempts.isEmpty ? .null : .text(JSONValue.array(r.attempts.map(\.json)).canonical),
+                r.fallback.map { .text($0.json.canonical) } ?? .null, r.cost.map { .double($0) } ?? .null,
+                r.origin.map { .text($0.json.canonical) } ?? .null,
             ])
         }
     }
@@ -73,13 +73,13 @@ extension Store {
         /// says when the run was recorded, `queued_at` keeps that.
         package var startedAt: String? = nil
         /// This attempt (backend, outcome, duration, cost) for the record's attempt list.
-        package var attempt: JSONValue? = nil
+        package var attempt: Attempt? = nil
         package var cost: Double? = nil
         /// For a run that ran elsewhere: the user who ran it there, the recorded environment
         /// with that machine's PATH and HOME, and who submitted it.
         package var user: String? = nil
-        package var env: JSONValue? = nil
-        package var submitter: JSONValue? = nil
+        package var env: [String: String]? = nil
+        package var submitter: Submitter? = nil
 
         public init(
             status: RunStatus,
@@ -98,11 +98,11 @@ extension Store {
             interpreter: InterpreterInfo? = nil,
             packages: BlobRef? = nil,
             startedAt: String? = nil,
-            attempt: JSONValue? = nil,
+            attempt: Attempt? = nil,
             cost: Double? = nil,
             user: String? = nil,
-            env: JSONValue? = nil,
-            submitter: JSONValue? = nil
+            env: [String: String]? = nil,
+            submitter: Submitter? = nil
         ) {
             self.status = status
             self.exitCode = exitCode
@@ -155,9 +155,9 @@ extension Store {
                 c.executableSha256.map { .text($0) } ?? .null, c.host.map { .text($0) } ?? .null, c.os.map { .text($0) } ?? .null,
                 c.jobId.map { .text($0) } ?? .null, c.startedAt.map { .text($0) } ?? .null,
                 c.interpreter.map { .text($0.json.canonical) } ?? .null, c.packages.map { .text($0.sha256) } ?? .null,
-                c.attempt.map { .text($0.canonical) } ?? .null, c.attempt.map { .text($0.canonical) } ?? .null,
+                c.attempt.map { .text($0.json.canonical) } ?? .null, c.attempt.map { .text($0.json.canonical) } ?? .null,
                 c.cost.map { .double($0) } ?? .null, c.cost.map { .double($0) } ?? .null, c.user.map { .text($0) } ?? .null,
-                c.env.map { .text($0.canonical) } ?? .null, c.submitter.map { .text($0.canonical) } ?? .null, .text(runId),
+                c.env.map { .text(JSONValue.object($0.mapValues { .string($0) }).canonical) } ?? .null, c.submitter.map { .text($0.json.canonical) } ?? .null, .text(runId),
             ])
             // Only the process that moves it out of `running` records its outputs: exactly once.
             guard db.changes == 1 else { return false }
@@ -294,20 +294,34 @@ extension Store {
                     "store database \(db.path): \(id) has the unknown status '\(statusText)' (a newer repro's store, or damage); "
                         + "use a repro at least as new as the one that wrote it, or run `repro fsck`")
             }
-            let interpreter: JSONValue = st.isNull(k.interpreterJson) ? .null : try json(k.interpreterJson, "interpreter_json")
-            let origin: JSONValue = st.isNull(k.originJson) ? .null : try json(k.originJson, "origin_json")
-            func optJSON(_ col: Int32, _ name: String) throws(StoreError) -> JSONValue { st.isNull(col) ? .null : try json(col, name) }
-            let estimate = try optJSON(k.estimateJson, "estimate_json")
-            let routing = try optJSON(k.routingJson, "routing_json")
-            let attemptLog = try optJSON(k.attemptsJson, "attempts_json").arrayValue ?? []
-            let fallback = try optJSON(k.fallbackJson, "fallback_json")
+            /// A structured column, read into its type: present but unreadable is damage, never a default.
+            func typed<T>(_ col: Int32, _ name: String, _ make: (JSONValue) -> T?) throws(StoreError) -> T? {
+                if st.isNull(col) { return nil }
+                guard let v = make(try json(col, name)) else {
+                    throw StoreError("store database \(db.path): \(name) of \(id) lacks fields it must have; the store is damaged: run `repro fsck`")
+                }
+                return v
+            }
+            let attempts = try typed(k.attemptsJson, "attempts_json") { j -> [Attempt]? in
+                guard let a = j.arrayValue else { return nil }
+                let items = a.compactMap(Attempt.init(json:))
+                return items.count == a.count ? items : nil
+            } ?? []
+            guard let code = try typed(k.codeJson, "code_json", RecordedCode.init(json:)) else {
+                throw StoreError("store database \(db.path): code_json of \(id) is missing; the store is damaged: run `repro fsck`")
+            }
+            let env = try typed(k.envJson, "env_json") { j -> [String: String]? in
+                guard let o = j.objectValue else { return nil }
+                let m = o.compactMapValues(\.stringValue)
+                return m.count == o.count ? m : nil
+            } ?? [:]
             return RunRecord(
                 runId: st.text(k.runId), key: st.text(k.key), name: st.text(k.name), specPath: st.text(k.specPath),
                 configHash: st.text(k.configHash), config: try json(k.configJson, "config_json"), commit: st.text(k.commitId),
-                commitSummary: st.text(k.commitSummary), code: try json(k.codeJson, "code_json"), dirty: st.int(k.dirty) != 0,
+                commitSummary: st.text(k.commitSummary), code: code, dirty: st.int(k.dirty) != 0,
                 dirtyFiles: (try json(k.dirtyFilesJson, "dirty_files_json").arrayValue ?? []).compactMap(\.stringValue),
                 patchBlob: st.optText(k.patchBlob), seed: st.int(k.seed), solver: try json(k.solverJson, "solver_json"), inputs: inputs,
-                env: try json(k.envJson, "env_json"),
+                env: env,
                 command: (try json(k.commandJson, "command_json").arrayValue ?? []).compactMap(\.stringValue), backend: st.text(k.backend),
                 resources: try json(k.resourcesJson, "resources_json"), timeoutS: st.optDouble(k.timeoutS), host: st.text(k.host),
                 os: st.text(k.os), reproVersion: st.text(k.reproVersion), executablePath: st.optText(k.executablePath),
@@ -318,10 +332,13 @@ extension Store {
                 stderrBlob: st.optText(k.stderrBlob), outputs: [], hitCount: Int(st.int(k.hitCount)),
                 staleReasons: Store.decodeStale(st.optText(k.staleJson)), invalidatedReason: st.optText(k.invalidatedReason),
                 outputsEvictedAt: st.optText(k.outputsEvictedAt), user: st.text(k.user), jobId: st.optText(k.jobId),
-                taskRef: st.optText(k.taskRef), backendType: st.optText(k.backendType), attempts: Int(st.int(k.attempts)),
-                queuedAt: st.optText(k.queuedAt), interpreter: interpreter, packagesBlob: st.optText(k.packagesBlob),
-                origin: origin, estimate: estimate, routing: routing, attemptLog: attemptLog, fallback: fallback,
-                cost: st.optDouble(k.cost), costEstimate: st.optDouble(k.costEstimate), submitter: try optJSON(k.submitterJson, "submitter_json"))
+                taskRef: st.optText(k.taskRef), backendType: st.optText(k.backendType), resubmissions: Int(st.int(k.attempts)),
+                queuedAt: st.optText(k.queuedAt), interpreter: try typed(k.interpreterJson, "interpreter_json", InterpreterInfo.init(json:)), packagesBlob: st.optText(k.packagesBlob),
+                origin: try typed(k.originJson, "origin_json", PullOrigin.init(json:)),
+                estimate: try typed(k.estimateJson, "estimate_json", RuntimeEstimate.init(json:)),
+                routing: try typed(k.routingJson, "routing_json", Routing.init(json:)), attempts: attempts,
+                fallback: try typed(k.fallbackJson, "fallback_json", Fallback.init(json:)),
+                cost: st.optDouble(k.cost), costEstimate: st.optDouble(k.costEstimate), submitter: try typed(k.submitterJson, "submitter_json", Submitter.init(json:)))
         }
         guard !rows.isEmpty else { return rows }
         // Every run's outputs in one query, not one query per run.

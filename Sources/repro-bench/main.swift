@@ -35,11 +35,10 @@ func populate(storeRoot: String, count: Int, identities: Int) throws {
         r.runId = String(format: "bench-%08d", i)
         r.key = Hashing.sha256Hex("bench-\(i)")
         let group = i % identities
-        if group % 2 == 1, var paths = r.code["paths"]?.arrayValue, !paths.isEmpty, var first = paths[0].objectValue {
+        if group % 2 == 1, !r.code.paths.isEmpty {
             // An identity from some other commit: a made-up tree id per group.
-            first["id"] = .string(String(Hashing.sha256Hex("tree-\(group)").prefix(40)))
-            paths[0] = .object(first)
-            r.code = ["paths": .array(paths), "submodules": []]
+            r.code.paths[0].id = String(Hashing.sha256Hex("tree-\(group)").prefix(40))
+            r.code.submodules = []
         }
         r.status = .succeeded
         batch.append(r)

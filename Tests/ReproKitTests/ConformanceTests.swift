@@ -216,7 +216,7 @@ final class ConformanceTests: XCTestCase {
             XCTAssertEqual(finished.count, 1, "\(b): ingested exactly once")
             let stored = try XCTUnwrap(try p.store.run(id: task.runId))
             XCTAssertEqual(stored.status, .succeeded, "\(b): \(stored.message ?? "")")
-            XCTAssertEqual(stored.attempts, 1, b)
+            XCTAssertEqual(stored.resubmissions, 1, b)
             XCTAssertEqual(stored.outputs.count, 1, b)
         }
     }

@@ -288,7 +288,7 @@ extension TeamCacheTests {
         XCTAssertEqual(revoked.code, 0, revoked.err)
         XCTAssertEqual(parseJSON(revoked.out)["cache"], "miss", "a revoked signer's result was served")
         XCTAssertEqual(lineCount(t.counterB), 1)
-        let pulled = try Store(root: t.b + "/.repro").recentRuns(limit: 10).filter { $0.origin != .null }
+        let pulled = try Store(root: t.b + "/.repro").recentRuns(limit: 10).filter { $0.origin != nil }
         XCTAssertEqual(pulled.count, 1)
         XCTAssertTrue(pulled.first?.invalidatedReason?.contains("no longer trusted") == true, "\(String(describing: pulled.first?.invalidatedReason))")
         // Trusted again: served again (the computed run is newer, so ask for the pulled one).
@@ -358,7 +358,8 @@ final class HostileReportTests: XCTestCase {
         let store = try Store(root: repo.path + "/.repro")
         var forged = try XCTUnwrap(try store.recentRuns(limit: 1).first)
         forged.runId = "x\"><img src=x onerror=\"document.body.setAttribute('data-pwned','1')\">"
-        try store.importRuns([(forged, ["remote": "origin", "trusted_as": "test"])], blobs: [])
+        try store.importRuns(
+            [(forged, PullOrigin(remote: "origin", url: "", manifest: "", signer: nil, trustedAs: "test", pushedAt: "", pulledAt: ""))], blobs: [])
         let file = repo.path + "/report.html"
         let made = repro(["report", "sim.yaml", "--out", file], cwd: repo.path)
         XCTAssertEqual(made.code, 0, made.err)

@@ -146,6 +146,6 @@ final class IdentityTests: XCTestCase {
         let repo = try TempRepo.seeded()
         let r = try runSpec(repo)
         let tree = repo.git("rev-parse", "HEAD:sim").trimmingCharacters(in: .whitespacesAndNewlines)
-        XCTAssertEqual(r.record.code["paths"]?.arrayValue?.first?["id"]?.stringValue, tree)
+        XCTAssertEqual(r.record.code.paths.first?.id, tree)
     }
 }

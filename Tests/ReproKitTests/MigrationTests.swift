@@ -56,7 +56,7 @@ final class MigrationTests: XCTestCase {
         let run = try XCTUnwrap(try store.run(id: runId))
         XCTAssertEqual(run.taskRef, "/shared/tasks/run-\(runId)")
         XCTAssertNil(run.backendType)
-        XCTAssertEqual(run.attempts, 1)
+        XCTAssertEqual(run.resubmissions, 1)
         XCTAssertEqual(run.jobId, "42_3")
         XCTAssertEqual(run.status, .succeeded)
         XCTAssertEqual(run.hitCount, 2)

@@ -347,7 +347,7 @@ extension RunRecord {
     static func sample(runId: String, outputs: [OutputFile]) -> RunRecord {
         RunRecord(
             runId: runId, key: String(repeating: "0", count: 64), name: "s", specPath: "s.yaml", configHash: "", config: [:], commit: "",
-            commitSummary: "", code: [:], dirty: false, dirtyFiles: [], patchBlob: nil, seed: 1, solver: [:], inputs: [], env: [:],
+            commitSummary: "", code: RecordedCode(), dirty: false, dirtyFiles: [], patchBlob: nil, seed: 1, solver: [:], inputs: [], env: [:],
             command: [], backend: "local", resources: [:], timeoutS: nil, host: "h", os: "linux", reproVersion: "t", executablePath: nil,
             executableSha256: nil, status: .succeeded, exitCode: 0, message: nil, pid: nil, startedAt: "", finishedAt: nil, durationS: nil,
             stdoutBlob: nil, stderrBlob: nil, outputs: outputs, hitCount: 0)

@@ -77,7 +77,7 @@ final class WrongHitTests: XCTestCase {
         repo.write("sim.yaml", "name: link\ncommand: [./model.sh]\ncode: [model.sh]\noutputs: [o]\n")
         repo.commitAll()
         let v1 = try runSpec(repo)
-        XCTAssertEqual(v1.record.code["paths"]?.arrayValue?.first?["id"]?.stringValue,
+        XCTAssertEqual(v1.record.code.paths.first?.id,
             repo.git("rev-parse", "HEAD:impl/model.sh").trimmingCharacters(in: .whitespacesAndNewlines))
         repo.write("impl/model.sh", "#!/bin/sh\necho v2 > \"$REPRO_OUTDIR/o\"\n", executable: true)
         repo.commitAll("change the target only")
@@ -97,7 +97,7 @@ final class WrongHitTests: XCTestCase {
         repo.write("sim.yaml", "name: out\ncommand: [sim/run.sh]\ncode: [sim]\noutputs: [o]\n")
         repo.commitAll()
         let a = try runSpec(repo)
-        XCTAssertEqual(a.record.code["links"]?.arrayValue?.first?["path"]?.stringValue, "sim/helper.sh")
+        XCTAssertEqual(a.record.code.links.first?.path, "sim/helper.sh")
         XCTAssertEqual(try runSpec(repo).cache, .hit)
         FileManager.default.createFile(atPath: outside + "/helper.sh", contents: Data("echo h2\n".utf8))
         let b = try runSpec(repo)

@@ -37,11 +37,12 @@ public enum ProvExport {
             "prov:type": "repro:Config", "repro:configHash": .string(r.configHash), "repro:canonical": .string(r.config.canonical),
         ]
         used[id("u")] = ["prov:activity": .string(activity), "prov:entity": .string(config)]
-        for e in r.code["paths"]?.arrayValue ?? [] {
-            guard let path = e["path"]?.stringValue, let oid = e["id"]?.stringValue, !oid.isEmpty else { continue }
+        for e in r.code.paths {
+            let path = e.path, oid = e.id
+            guard !oid.isEmpty else { continue }
             let ent = "git:" + oid
             entities[ent] = [
-                "prov:type": "repro:CodeTree", "prov:label": .string(path), "repro:gitObject": .string(e["kind"]?.stringValue ?? ""),
+                "prov:type": "repro:CodeTree", "prov:label": .string(path), "repro:gitObject": .string(e.kind),
                 "repro:commit": .string(r.commit),
             ]
             used[id("u")] = ["prov:activity": .string(activity), "prov:entity": .string(ent)]
@@ -87,7 +88,7 @@ public enum ProvExport {
         associated[id("a")] = ["prov:activity": .string(activity), "prov:agent": .string(user)]
         associated[id("a")] = ["prov:activity": .string(activity), "prov:agent": .string(host)]
         // A run that ran elsewhere was started by its submitter, on the submitter's behalf.
-        if let who = r.submitter["user"]?.stringValue, let from = r.submitter["host"]?.stringValue {
+        if let who = r.submitter?.user, let from = r.submitter?.host {
             let submitter = "user:" + (who.isEmpty ? "unknown" : who)
             agents[submitter] = ["prov:type": "prov:Person", "prov:label": .string(who)]
             agents["host:" + from] = agents["host:" + from] ?? ["prov:type": "prov:SoftwareAgent", "prov:label": .string(from)]

@@ -33,7 +33,7 @@ public struct RunDiff: Sendable {
     public static func compare(_ a: RunRecord, _ b: RunRecord, store: Store) throws -> RunDiff {
         var fields = IdentityChanges.between(.init(a), .init(b)).map { Field(kind: $0.kind, field: $0.field, a: $0.old, b: $0.new) }
         // The recorded environment, beyond the declared `env` the config already compared.
-        for c in JSONDiff.changes(a.env, b.env) where !c.path.hasPrefix("REPRO_") && !fields.contains(where: { $0.field == "env." + c.path }) {
+        for c in JSONDiff.changes(a.envJSON, b.envJSON) where !c.path.hasPrefix("REPRO_") && !fields.contains(where: { $0.field == "env." + c.path }) {
             fields.append(Field(kind: "env", field: "env." + c.path, a: c.old ?? .null, b: c.new ?? .null))
         }
         let plain: [(String, String, String)] = [
@@ -44,8 +44,9 @@ public struct RunDiff: Sendable {
         for (name, x, y) in plain where x != y {
             fields.append(Field(kind: name.hasPrefix("executable") ? "executable" : name, field: name, a: .string(x), b: .string(y)))
         }
-        for k in ["path", "version", "implementation", "environment", "prefix"] where a.interpreter[k] != b.interpreter[k] {
-            fields.append(Field(kind: "interpreter", field: "interpreter." + k, a: a.interpreter[k] ?? .null, b: b.interpreter[k] ?? .null))
+        let ia = a.interpreter?.json ?? .null, ib = b.interpreter?.json ?? .null
+        for k in ["path", "version", "implementation", "environment", "prefix"] where ia[k] != ib[k] {
+            fields.append(Field(kind: "interpreter", field: "interpreter." + k, a: ia[k] ?? .null, b: ib[k] ?? .null))
         }
         fields += try packageChanges(a, b, store: store)
         if a.command != b.command && !fields.contains(where: { $0.field.hasPrefix("command") || $0.field.hasPrefix("params") }) {

@@ -2,24 +2,6 @@ import Foundation
 import ReproSupport
 import ReproStore
 
-/// How long a run is expected to take, and which tier of the estimate answered.
-public struct RuntimeEstimate: Sendable {
-    public enum Tier: String, Sendable {
-        /// The median of earlier succeeded runs (same config, or the same spec scaled).
-        case history
-        /// The spec's `estimate.seconds` formula.
-        case parametric
-        /// `orchestration.default_estimate` (5 minutes).
-        case `default`
-    }
-    public var seconds: Double
-    public var tier: Tier
-    /// How it was reached, in words.
-    public var detail: String
-
-    public var json: JSONValue { ["seconds": .double(seconds), "tier": .string(tier.rawValue), "detail": .string(detail)] }
-}
-
 /// Durations of earlier succeeded runs, read once per spec name per command (a sweep of
 /// thousands of points asks one query).
 public final class EstimateHistory {
@@ -107,36 +89,6 @@ public final class EstimateHistory {
         }
         return RuntimeEstimate(seconds: o.defaultEstimate, tier: .default, detail: "orchestration.default_estimate (no history, no estimate.seconds)")
     }
-}
-
-/// Where a run goes and why.
-public struct Routing: Sendable {
-    public var backend: String
-    public var reason: String
-    /// How it was chosen.
-    public enum Choice: String, Sendable {
-        /// `--backend NAME`
-        case option
-        /// `backend: NAME` in the spec
-        case spec
-        /// `backend: auto`, by the estimate's band
-        case auto
-        /// asked on the terminal (the middle band)
-        case prompt
-        /// the middle band with no terminal: `orchestration.ask_default`
-        case askDefault = "ask_default"
-        /// the chosen backend failed; run locally
-        case fallback
-    }
-    public var by: Choice
-
-    public init(backend: String, reason: String, by: Choice) {
-        self.backend = backend
-        self.reason = reason
-        self.by = by
-    }
-
-    public var json: JSONValue { ["backend": .string(backend), "reason": .string(reason), "by": .string(by.rawValue)] }
 }
 
 /// ADR-007's rule for `backend: auto`: under `local_below` local; over `cloud_above` the

@@ -49,11 +49,11 @@ public enum SimulationEnvironment {
         return storeRoot + "/pycache/" + Hashing.sha256Hex(bytes).prefix(16)
     }
 
-    public static func recorded(_ env: [String: String], passthrough: [String], key: SymmetricKey) -> JSONValue {
-        var out: [String: JSONValue] = [:]
+    public static func recorded(_ env: [String: String], passthrough: [String], key: SymmetricKey) -> [String: String] {
+        var out: [String: String] = [:]
         for (k, v) in env where !["REPRO_OUTDIR", "REPRO_CONFIG", "REPRO_RUN_ID", "REPRO_KEY", "PYTHONPYCACHEPREFIX"].contains(k) {
-            out[k] = passthrough.contains(k) ? .string("hmac-sha256:" + Hashing.hmacHex(v, key: key).prefix(16)) : .string(v)
+            out[k] = passthrough.contains(k) ? "hmac-sha256:" + Hashing.hmacHex(v, key: key).prefix(16) : v
         }
-        return .object(out)
+        return out
     }
 }

@@ -1,25 +1,15 @@
 import Foundation
 import ReproSupport
 import ReproGit
+import ReproStore
 
 /// What "the code" of a run was: the commit, and for each declared code path the git object
 /// it named at that commit. A commit that leaves these objects alone keeps the identity.
 public struct CodeIdentity: Sendable, Equatable {
-    public struct Entry: Sendable, Equatable {
-        public var path: String
-        /// "tree", "blob", "commit" (a submodule) or "absent" (not in HEAD: untracked or
-        /// ignored, and therefore dirty). A path through a symlink names what the link leads to.
-        public var kind: String
-        public var id: String
-    }
-
-    /// A symlink at or under a code path, and what its target was (a git object id, or the
-    /// SHA-256 of content outside the repository), so changing the target changes the key.
-    public struct Link: Sendable, Equatable {
-        public var path: String
-        public var target: String
-        public var id: String
-    }
+    /// A code path and the git object it names (see `RecordedCode.Entry`).
+    public typealias Entry = RecordedCode.Entry
+    /// A symlink at or under a code path and what its target was (see `RecordedCode.Link`).
+    public typealias Link = RecordedCode.Link
 
     public var commit: String
     public var commitSummary: String
@@ -40,15 +30,11 @@ public struct CodeIdentity: Sendable, Equatable {
 
     /// The part of the identity that joins the cache key (not the commit itself). `links`
     /// appears only when there are any, so keys of code without symlinks keep their value.
-    public var keyJSON: JSONValue {
-        var o: [String: JSONValue] = [
-            "paths": .array(entries.map { .object(["path": .string($0.path), "kind": .string($0.kind), "id": .string($0.id)]) }),
-            "submodules": .array(submodules.map { .object(["path": .string($0.path), "commit": .string($0.commit)]) }),
-        ]
-        if !links.isEmpty {
-            o["links"] = .array(links.map { .object(["path": .string($0.path), "target": .string($0.target), "id": .string($0.id)]) })
-        }
-        return .object(o)
+    public var keyJSON: JSONValue { recorded.json }
+
+    /// What a run record keeps of it.
+    public var recorded: RecordedCode {
+        RecordedCode(paths: entries, submodules: submodules.map { RecordedCode.Submodule(path: $0.path, commit: $0.commit) }, links: links)
     }
 
     /// Reads the identity of `paths` at HEAD. A path that is neither in HEAD nor on disk is a

@@ -24,9 +24,7 @@ public enum IdentityChanges {
 
         init(_ r: RunRecord) {
             config = r.config
-            code = Dictionary(
-                (r.code["paths"]?.arrayValue ?? []).compactMap { e in e["path"]?.stringValue.map { ($0, e["id"]?.stringValue ?? "") } },
-                uniquingKeysWith: { a, _ in a })
+            code = Dictionary(r.code.paths.map { ($0.path, $0.id) }, uniquingKeysWith: { a, _ in a })
             patch = r.patchBlob
             seed = r.seed
             inputs = Dictionary(r.inputs.map { ($0.path, $0.sha256) }, uniquingKeysWith: { a, _ in a })

@@ -86,7 +86,7 @@ enum RecordIntegrity {
         guard seed == r.seed else { return nil }
         return Hashing.sha256Hex(
             CacheKey.canonicalRecord(
-                configHash: r.configHash, code: r.code.canonicalBytes, patchHash: r.patchBlob, seed: seed, solver: solver, inputs: r.inputs,
+                configHash: r.configHash, code: r.code.json.canonicalBytes, patchHash: r.patchBlob, seed: seed, solver: solver, inputs: r.inputs,
                 env: env, command: command))
     }
 }

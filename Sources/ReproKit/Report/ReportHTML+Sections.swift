@@ -176,7 +176,7 @@ extension ReportHTML {
                 ("key", r.key), ("config hash", r.configHash), ("seed", String(r.seed)),
                 ("rtol / atol", text(r.solver["rtol"]) + " / " + text(r.solver["atol"])),
                 ("backend", r.backend + " on " + r.host + (r.jobId.map { ", job " + $0 } ?? "")),
-                ("interpreter", r.interpreter["path"]?.stringValue.map { $0 + " " + (r.interpreter["version"]?.stringValue ?? "") } ?? "–"),
+                ("interpreter", r.interpreter.map { $0.path + " " + $0.version } ?? "–"),
                 ("attestation", (d.attestations[r.runId] ?? 0) > 0 ? "\(d.attestations[r.runId] ?? 0) signed statement(s)" : "none"),
             ]
             for (k, v) in rows {

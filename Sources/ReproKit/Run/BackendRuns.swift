@@ -52,7 +52,7 @@ public enum BackendRuns {
             d.price = config.price(backend: name)
             d.remember(live)
             d.confirmCancel = { n in confirmCancel(n, name) }
-            let handles = live.map { TaskHandle(runId: $0.runId, ref: $0.taskRef ?? "", jobId: $0.jobId, attempt: $0.attempts) }
+            let handles = live.map { TaskHandle(runId: $0.runId, ref: $0.taskRef ?? "", jobId: $0.jobId, attempt: $0.resubmissions) }
             var finished: [String: Dispatcher.Finished] = [:]
             if wait {
                 try d.drive(handles, onFinished: { finished[$0.record.runId] = $0 })

@@ -87,14 +87,10 @@ extension Dispatcher {
         let staged = backend.capabilities.sharesFileSystem
             ? 0 : (record?.inputs.reduce(Int64(0)) { $0 + $1.size } ?? 0) + outputs.reduce(Int64(0)) { $0 + $1.0.size }
         c.cost = price?.cost(seconds: c.durationS, cores: Router.cores(record?.resources.objectValue ?? [:]), stagedBytes: staged)
-        var attempt: [String: JSONValue] = [
-            "backend": .string(backend.name), "type": .string(backend.type), "outcome": .string(status.rawValue),
-            "duration_s": .double(c.durationS), "cost": c.cost.map { .double($0) } ?? .null, "finished_at": .string(c.finishedAt),
-        ]
-        if h.attempt > 0 { attempt["resubmissions"] = .int(Int64(h.attempt)) }
-        if status != .succeeded, let message { attempt["reason"] = .string(String(message.prefix(300))) }
-        if lostRuns.contains(h.runId) { attempt["outcome"] = "backend failure" }
-        c.attempt = .object(attempt)
+        c.attempt = Attempt(
+            backend: backend.name, type: backend.type, outcome: lostRuns.contains(h.runId) ? Attempt.backendFailure : status.rawValue,
+            reason: status != .succeeded ? message.map { String($0.prefix(300)) } : nil, durationS: c.durationS, cost: c.cost,
+            finishedAt: c.finishedAt, resubmission: h.attempt > 0 ? h.attempt : nil)
         return (c, outputs)
     }
 }
@@ -105,11 +101,11 @@ extension Dispatcher {
     static func ranElsewhere(_ c: inout Store.Completion, manifest: TaskManifest, submitted record: RunRecord) {
         guard let user = manifest.user, !user.isEmpty else { return }
         c.user = user
-        var env = record.env.objectValue ?? [:]
-        env["PATH"] = manifest.pathVariable.map { .string($0) }
-        env["HOME"] = manifest.home.map { .string($0) }
-        c.env = .object(env)
-        c.submitter = ["user": .string(record.user), "host": .string(record.host)]
+        var env = record.env
+        env["PATH"] = manifest.pathVariable
+        env["HOME"] = manifest.home
+        c.env = env
+        c.submitter = Submitter(user: record.user, host: record.host)
     }
 
     /// The interpreter behind a finished task and its package-list blob: from the manifest

@@ -259,7 +259,7 @@ public final class Dispatcher {
             record.outputs = (outputsFor[h.runId] ?? []).map(\.0)
             record.executablePath = c.executablePath ?? record.executablePath
             record.executableSha256 = c.executableSha256 ?? record.executableSha256
-            if let i = c.interpreter { record.interpreter = i.json }
+            if let i = c.interpreter { record.interpreter = i }
             if let b = c.packages { record.packagesBlob = b.sha256 }
             if let host = c.host { record.host = host }
             if let user = c.user { record.user = user }

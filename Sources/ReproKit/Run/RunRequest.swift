@@ -37,9 +37,12 @@ public struct RunRequest: Sendable {
     }
 }
 
+/// Whether a run was (or would be) served from the cache.
+public enum CacheOutcome: String, Sendable { case hit, miss }
+
 /// What `repro run` did.
 public struct RunOutcome: Sendable {
-    public enum Cache: String, Sendable { case hit, miss }
+    public typealias Cache = CacheOutcome
     public var record: RunRecord
     public var cache: Cache
     /// Directory the outputs were materialized in (nil when a failed run produced nothing usable).

@@ -1,13 +1,13 @@
 import Foundation
 import ReproSupport
 import ReproRemote
+import ReproStore
 
 /// What `repro plan` and `repro run --dry-run` show, and what a run is dispatched by.
 public struct RunPlan: Sendable {
     public var name: String
     public var key: String
-    /// `hit` or `miss`.
-    public var cache: String
+    public var cache: CacheOutcome
     public var why: String?
     public var estimate: RuntimeEstimate
     public var routing: Routing
@@ -18,7 +18,7 @@ public struct RunPlan: Sendable {
 
     public var json: JSONValue {
         [
-            "name": .string(name), "key": .string(key), "cache": .string(cache), "why": why.json, "backend": .string(routing.backend),
+            "name": .string(name), "key": .string(key), "cache": .string(cache.rawValue), "why": why.json, "backend": .string(routing.backend),
             "reason": .string(routing.reason), "chosen_by": .string(routing.by.rawValue), "estimate_s": .double(estimate.seconds),
             "estimate_tier": .string(estimate.tier.rawValue), "estimate_detail": .string(estimate.detail),
             "cost_estimate": costEstimate.map { .double($0) } ?? .null, "currency": .string(currency),
@@ -32,7 +32,8 @@ struct BackendFailure: Error {
     enum Stage { case submit, running, lost }
     var stage: Stage
     var error: any Error
-    var attempt: JSONValue
+    /// What to list for it; nil when the dispatcher already recorded the attempt.
+    var attempt: Attempt?
     var message: String { (error as? ReproError)?.description ?? "\(error)" }
 }
 
@@ -51,7 +52,7 @@ extension Runner {
         }
         try Backends.validate(routing.backend, config: p.config)
         return RunPlan(
-            name: p.spec.name, key: p.key, cache: "miss", why: nil, estimate: estimate, routing: routing,
+            name: p.spec.name, key: p.key, cache: .miss, why: nil, estimate: estimate, routing: routing,
             costEstimate: Runner.costEstimate(p, backend: routing.backend, seconds: estimate.seconds), currency: p.config.orchestration.currency)
     }
 
@@ -68,7 +69,7 @@ extension Runner {
             let p = try prepare()
             var plan = try self.plan(p, interactive: false)
             if !request.noCache, let hit = try p.store.servableRun(forKey: p.key, maxAge: p.config.maxAge) {
-                plan.cache = "hit"
+                plan.cache = .hit
                 plan.why = "served from run \(hit.runId)"
             } else {
                 plan.why = request.noCache ? "--no-cache" : (try? explain(p))?.line
@@ -126,7 +127,7 @@ extension Runner {
                     continue
                 }
                 let canFallBack = !local && request.fallback && plan.estimate.seconds < o.localBelow
-                if runId == nil { carriedAttempts.append(f.attempt) }
+                if runId == nil, let a = f.attempt { carriedAttempts.append(a) }
                 guard canFallBack else {
                     var why = "\(backendName) failed this run (a backend failure, not the simulation's): \(reason)"
                     if !local && request.fallback {
@@ -140,10 +141,8 @@ extension Runner {
                 }
                 log("\(backendName): \(reason); falling back to local (the estimate \(DurationText.format(plan.estimate.seconds.rounded())) is under \(DurationText.format(o.localBelow)))")
                 routing = Routing(backend: Backends.local, reason: "fallback from \(backendName): \(reason)", by: .fallback)
-                let fallback: JSONValue = [
-                    "from": .string(backendName), "to": .string(Backends.local), "reason": .string(reason), "stage": .string("\(f.stage)"),
-                    "at": .string(Clock.iso8601(Clock.now())),
-                ]
+                let fallback = Fallback(
+                    from: backendName, to: Backends.local, reason: reason, stage: "\(f.stage)", at: Clock.iso8601(Clock.now()))
                 backendName = Backends.local
                 pendingFallback = fallback
             }
@@ -155,11 +154,10 @@ extension Runner {
     func execute(_ p: Prepared, on backendName: String, plan: RunPlan, routing: Routing, reuse runId: inout String?) throws -> RunOutcome {
         let t0 = Clock.now()
         func failure(_ stage: BackendFailure.Stage, _ e: any Error) -> BackendFailure {
-            let attempt: JSONValue = [
-                "backend": .string(backendName), "type": .string(Backends.type(of: backendName, config: p.config)), "outcome": "backend failure",
-                "stage": .string("\(stage)"), "reason": .string(String(((e as? ReproError)?.description ?? "\(e)").prefix(300))),
-                "duration_s": .double(Clock.now() - t0), "cost": .null, "finished_at": .string(Clock.iso8601(Clock.now())),
-            ]
+            let attempt = Attempt(
+                backend: backendName, type: Backends.type(of: backendName, config: p.config), outcome: Attempt.backendFailure,
+                stage: "\(stage)", reason: String(((e as? ReproError)?.description ?? "\(e)").prefix(300)), durationS: Clock.now() - t0,
+                finishedAt: Clock.iso8601(Clock.now()))
             if let id = runId { try? p.store.addAttempt(runId: id, attempt, cost: nil) }
             return BackendFailure(stage: stage, error: e, attempt: attempt)
         }
@@ -180,14 +178,14 @@ extension Runner {
         var (task, record) = try Runner.makeTask(
             p, specPath: request.specPath, environment: request.environment, backend: backend, runId: id, patchBlob: patchBlob?.sha256,
             taskDir: slot?.dir)
-        record.estimate = plan.estimate.json
-        record.routing = routing.json
+        record.estimate = plan.estimate
+        record.routing = routing
         record.costEstimate = Runner.costEstimate(p, backend: backendName, seconds: plan.estimate.seconds)
         Trace.mark("task prepared")
         if runId == nil {
             // Attempts that failed before any record existed (a backend down at preflight).
-            record.attemptLog = carriedAttempts
-            record.fallback = pendingFallback ?? .null
+            record.attempts = carriedAttempts
+            record.fallback = pendingFallback
             pendingFallback = nil
             try p.store.withBlobWriteLock {
                 try p.store.insertRunning(record, blobs: patchBlob.map { [$0] } ?? [])
@@ -240,7 +238,7 @@ extension Runner {
             throw failure(.running, e)
         }
         if outcome.record.status == .failed, d.lostRuns.contains(id) {
-            throw BackendFailure(stage: .lost, error: ExecutionError(outcome.record.message ?? "lost by the scheduler"), attempt: .null)
+            throw BackendFailure(stage: .lost, error: ExecutionError(outcome.record.message ?? "lost by the scheduler"), attempt: nil)
         }
         return outcome
     }

@@ -64,7 +64,7 @@ extension Runner {
             runId: runId, key: p.key, name: spec.name, specPath: RepoPath.relative(specPath, repo: p.repo.workdir),
             configHash: p.configHash,
             config: spec.semanticConfig, commit: p.identity.commit, commitSummary: p.identity.commitSummary,
-            code: p.identity.keyJSON, dirty: !p.identity.dirtyFiles.isEmpty, dirtyFiles: p.identity.dirtyFiles,
+            code: p.identity.recorded, dirty: !p.identity.dirtyFiles.isEmpty, dirtyFiles: p.identity.dirtyFiles,
             patchBlob: patchBlob, seed: p.seed, solver: .object(spec.solver), inputs: p.inputs,
             env: recordedEnv, command: argv, backend: backend.name, resources: .object(spec.resources), timeoutS: spec.timeout,
             host: HostInfo.hostname, os: HostInfo.os, reproVersion: HostInfo.reproVersion, executablePath: executablePath,

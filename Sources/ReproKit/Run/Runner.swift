@@ -11,9 +11,9 @@ public final class Runner {
     /// Progress and diagnostics for people, as notices (the executable decides where they go).
     let log: (String) -> Void
     /// Set between a backend failure and the local attempt that takes the run over.
-    var pendingFallback: JSONValue?
+    var pendingFallback: Fallback?
     /// Failed attempts made before the run had a record.
-    var carriedAttempts: [JSONValue] = []
+    var carriedAttempts: [Attempt] = []
     /// Explains (and logs why) a miss about to run. For a local run it is done while the task
     /// executes (it reads the store: ~0.4 ms off a short run's path); earlier when something
     /// is printed or asked before the task starts (`settleExplanation`).
@@ -99,7 +99,7 @@ public final class Runner {
                 log("key \(p.key.prefix(12)) is already running as run \(live.runId) (\(live.backend) job \(live.jobId ?? "?")); waiting for it")
                 let backend = try Backends.make(
                     live.backend, store: p.store, repoRoot: p.repo.workdir, jobs: 1, environment: request.environment, config: p.config)
-                let handle = TaskHandle(runId: live.runId, ref: ref, jobId: live.jobId, attempt: live.attempts)
+                let handle = TaskHandle(runId: live.runId, ref: ref, jobId: live.jobId, attempt: live.resubmissions)
                 return try wait([handle], dispatcher: try dispatcher(p, backend: backend), fallback: live)
             }
             // The team may have computed it already.

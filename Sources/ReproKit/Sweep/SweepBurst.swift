@@ -1,5 +1,6 @@
 import Foundation
 import ReproSupport
+import ReproStore
 
 /// How a sweep's points to run are split between backends, with estimated time and cost.
 public struct SweepPlan: Sendable {
@@ -22,7 +23,7 @@ public struct SweepPlan: Sendable {
 
     public struct Point: Sendable {
         public var key: String
-        public var cache: String
+        public var cache: CacheOutcome
         public var backend: String
         public var estimate: RuntimeEstimate?
         public var costEstimate: Double?
@@ -45,7 +46,7 @@ public struct SweepPlan: Sendable {
             "cost_estimate": totalCost.map { .double($0) } ?? .null, "currency": .string(currency),
             "runs": .array(runs.map {
                 [
-                    "key": .string($0.key), "cache": .string($0.cache), "backend": .string($0.backend),
+                    "key": .string($0.key), "cache": .string($0.cache.rawValue), "backend": .string($0.backend),
                     "estimate_s": $0.estimate.map { .double($0.seconds) } ?? .null,
                     "estimate_tier": $0.estimate.map { .string($0.tier.rawValue) } ?? .null,
                     "cost_estimate": $0.costEstimate.map { .double($0) } ?? .null,

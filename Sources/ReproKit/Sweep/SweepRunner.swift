@@ -281,7 +281,7 @@ public final class SweepRunner {
             if parts.count > 1 {
                 for (i, m) in misses.enumerated() {
                     plan.runs.append(
-                        SweepPlan.Point(key: table.key(Int(m)), cache: "miss", backend: s.backends[i], estimate: s.estimate(i), costEstimate: costs[i]))
+                        SweepPlan.Point(key: table.key(Int(m)), cache: .miss, backend: s.backends[i], estimate: s.estimate(i), costEstimate: costs[i]))
                 }
             }
             summary.plan = plan

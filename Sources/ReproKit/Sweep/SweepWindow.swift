@@ -110,7 +110,7 @@ final class SweepWindow {
         guard backend.capabilities.outlivesSubmitter, let live = try store.submittedRun(forKey: p.key), live.backend == backend.name,
             let ref = live.taskRef
         else { return nil }
-        return TaskHandle(runId: live.runId, ref: ref, jobId: live.jobId, attempt: live.attempts)
+        return TaskHandle(runId: live.runId, ref: ref, jobId: live.jobId, attempt: live.resubmissions)
     }
 
     /// The --allow-dirty patch, stored once per distinct patch.

@@ -46,12 +46,28 @@ extension RunRecord {
         }
         let statusText = try text("status")
         guard let status = RunStatus(rawValue: statusText) else { throw ConfigError("\(source): unknown run status '\(statusText)'") }
+        /// A structured part: absent or null is nil; present it must read as its type.
+        func part<T>(_ k: String, _ make: (JSONValue) -> T?) throws(ConfigError) -> T? {
+            guard let x = v[k], x != .null else { return nil }
+            guard let t = make(x) else { throw ConfigError("\(source): the run record's '\(k)' lacks fields it must have") }
+            return t
+        }
+        func code() throws(ConfigError) -> RecordedCode {
+            guard let c = try part("code", RecordedCode.init(json:)) else { throw ConfigError("\(source): the run record has no 'code'") }
+            return c
+        }
+        func env() throws(ConfigError) -> [String: String] {
+            guard let o = try need("env").objectValue else { throw ConfigError("\(source): the run record's 'env' is not a mapping") }
+            let m = o.compactMapValues(\.stringValue)
+            guard m.count == o.count else { throw ConfigError("\(source): the run record's 'env' has a value that is not a string") }
+            return m
+        }
         self.init(
             runId: try text("run_id"), key: try text("key"), name: try text("name"), specPath: try text("spec"),
             configHash: try text("config_hash"), config: try need("config"), commit: try text("commit"),
-            commitSummary: try text("commit_summary"), code: try need("code"), dirty: v["dirty"] == .bool(true),
+            commitSummary: try text("commit_summary"), code: try code(), dirty: v["dirty"] == .bool(true),
             dirtyFiles: try strings("dirty_files"), patchBlob: try optText("patch_blob"), seed: try int("seed"), solver: try need("solver"),
-            inputs: try files("inputs", nameKey: "path").map { InputFile(path: $0.0, sha256: $0.1, size: $0.2) }, env: try need("env"),
+            inputs: try files("inputs", nameKey: "path").map { InputFile(path: $0.0, sha256: $0.1, size: $0.2) }, env: try env(),
             command: try strings("command"), backend: try text("backend"), resources: try need("resources"),
             timeoutS: try optDouble("timeout_s"), host: try text("host"), os: try text("os"), reproVersion: try text("repro_version"),
             executablePath: try optText("executable"), executableSha256: try optText("executable_sha256"), status: status,
@@ -62,16 +78,22 @@ extension RunRecord {
         user = try optText("user") ?? ""
         jobId = try optText("job_id")
         backendType = try optText("backend_type")
-        attempts = Int(v["resubmissions"]?.intValue ?? v["attempts"]?.intValue ?? 0)
-        attemptLog = v["attempts"]?.arrayValue ?? []
-        estimate = v["estimate"] ?? .null
-        routing = v["routing"] ?? .null
-        fallback = v["fallback"] ?? .null
+        // Manifests written before attempts were listed held the resubmission count there.
+        let oldCount = v["attempts"]?.intValue
+        resubmissions = Int(v["resubmissions"]?.intValue ?? oldCount ?? 0)
+        attempts = oldCount != nil ? [] : try part("attempts") { j -> [Attempt]? in
+            guard let a = j.arrayValue else { return nil }
+            let items = a.compactMap(Attempt.init(json:))
+            return items.count == a.count ? items : nil
+        } ?? []
+        estimate = try part("estimate", RuntimeEstimate.init(json:))
+        routing = try part("routing", Routing.init(json:))
+        fallback = try part("fallback", Fallback.init(json:))
         cost = try optDouble("cost")
         costEstimate = try optDouble("cost_estimate")
-        submitter = v["submitter"] ?? .null
+        submitter = try part("submitter", Submitter.init(json:))
         queuedAt = try optText("queued_at")
-        interpreter = v["interpreter"] ?? .null
+        interpreter = try part("interpreter", InterpreterInfo.init(json:))
         packagesBlob = try optText("packages_blob")
         // Where it ran on the producer's side means nothing here.
         taskRef = nil

@@ -52,10 +52,8 @@ extension Store {
     /// Who produced a run, in words.
     public static func producer(of r: RunRecord) -> String {
         let who = "\(r.user.isEmpty ? "?" : r.user)@\(r.host)"
-        guard r.origin != .null else { return "computed here by \(who) (run \(r.runId))" }
-        let remote = r.origin["remote"]?.stringValue ?? "?"
-        let trust = r.origin["trusted_as"]?.stringValue ?? "?"
-        return "pulled from \(remote), \(trust), produced by \(who) (run \(r.runId))"
+        guard let origin = r.origin else { return "computed here by \(who) (run \(r.runId))" }
+        return "pulled from \(origin.remote), \(origin.trustedAs), produced by \(who) (run \(r.runId))"
     }
 
     /// Adds finished runs pulled from a team cache, with their outputs and blob rows, in one
@@ -64,7 +62,7 @@ extension Store {
     /// cannot be imported (a run id already here, a blob missing) is left out, each in its own
     /// savepoint, and returned with the reason: one bad manifest never fails a pull.
     @discardableResult
-    func importRuns(_ runs: [(record: RunRecord, origin: JSONValue)], blobs: [BlobRef]) throws(StoreError) -> [String: String] {
+    func importRuns(_ runs: [(record: RunRecord, origin: PullOrigin)], blobs: [BlobRef]) throws(StoreError) -> [String: String] {
         guard !runs.isEmpty || !blobs.isEmpty else { return [:] }
         var failed: [String: String] = [:]
         // From now on, serving checks the signers of pulled runs against the trusted keys.
@@ -90,12 +88,12 @@ extension Store {
         return failed
     }
 
-    private func importRun(_ r: RunRecord, origin: JSONValue, setOrigin: SQLiteStatement, insertOutput: SQLiteStatement) throws(StoreError) {
+    private func importRun(_ r: RunRecord, origin: PullOrigin, setOrigin: SQLiteStatement, insertOutput: SQLiteStatement) throws(StoreError) {
         for h in r.blobHashes where !hasBlob(h) {
             throw StoreError("blob \(h.prefix(12)) of run \(r.runId) is not in the store; nothing of the run was recorded")
         }
         try insertRunningRow(r)
-        try setOrigin.run([.text(origin.canonical), .int(Int64(r.attempts)), .text(r.runId)])
+        try setOrigin.run([.text(origin.json.canonical), .int(Int64(r.resubmissions)), .text(r.runId)])
         for o in r.outputs {
             var inline: String? = nil
             if (o.name == "result.json" || o.name.hasSuffix("/result.json")), o.size <= 4 << 20,

@@ -183,7 +183,7 @@ extension TeamCache {
         for (h, r) in results { if case .failure(let e) = r { bad[h] = e.message } }
         try store.withBlobWriteLock {
             var refs: [String: BlobRef] = [:]
-            var imports: [(RunRecord, JSONValue)] = []
+            var imports: [(RunRecord, PullOrigin)] = []
             for m in accepted {
                 if let problem = m.blobs.lazy.compactMap({ bad[$0.sha256] }).first {
                     s.rejected.append((m.name, problem))
@@ -196,11 +196,9 @@ extension TeamCache {
                     guard ref.sha256 == b.sha256 else { throw StoreError("blob \(b.sha256.prefix(12)) changed on disk while being stored") }
                     refs[b.sha256] = ref
                 }
-                let origin: JSONValue = [
-                    "remote": .string(remote.name), "url": .string(remote.location.description), "manifest": .string(m.name),
-                    "signer": m.keyid.json, "trusted_as": .string(m.trustedAs), "pushed_at": .string(m.pushedAt),
-                    "pulled_at": .string(Clock.iso8601(Clock.now())),
-                ]
+                let origin = PullOrigin(
+                    remote: remote.name, url: remote.location.description, manifest: m.name, signer: m.keyid, trustedAs: m.trustedAs,
+                    pushedAt: m.pushedAt, pulledAt: Clock.iso8601(Clock.now()))
                 imports.append((m.record, origin))
                 s.bytes += m.blobs.reduce(0) { $0 + (results[$1.sha256] != nil ? $1.size : 0) }
             }

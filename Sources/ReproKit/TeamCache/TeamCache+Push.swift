@@ -125,7 +125,7 @@ extension TeamCache {
         if r.status != .succeeded { return "it \(r.status.rawValue); only succeeded runs are shared" }
         if r.invalidatedReason != nil { return "it was invalidated (\(r.invalidatedReason ?? ""))" }
         if r.outputsEvictedAt != nil { return "its outputs were evicted by `repro cache gc`" }
-        if r.origin != .null { return "it was pulled from a remote; only its producer signs it" }
+        if r.origin != nil { return "it was pulled from a remote; only its producer signs it" }
         return nil
     }
 

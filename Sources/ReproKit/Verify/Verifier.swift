@@ -40,8 +40,11 @@ public struct VerifyReport: Sendable {
         }
     }
 
-    /// IDENTICAL, EQUIVALENT, DIVERGENT, or FAILED when a run did not succeed.
-    public var verdict: String
+    /// The overall answer, worst first: a run that did not succeed fails the verification.
+    public enum Verdict: String, Sendable {
+        case identical = "IDENTICAL", equivalent = "EQUIVALENT", divergent = "DIVERGENT", failed = "FAILED"
+    }
+    public var verdict: Verdict
     public var key: String
     public var name: String
     public var tolerance: Tolerance
@@ -57,15 +60,15 @@ public struct VerifyReport: Sendable {
 
     public var exitCode: Int32 {
         switch verdict {
-        case "IDENTICAL", "EQUIVALENT": return 0
-        case "DIVERGENT": return 3
-        default: return 1
+        case .identical, .equivalent: return 0
+        case .divergent: return 3
+        case .failed: return 1
         }
     }
 
     public var json: JSONValue {
         [
-            "verdict": .string(verdict), "key": .string(key), "name": .string(name),
+            "verdict": .string(verdict.rawValue), "key": .string(key), "name": .string(name),
             "tolerance": ["rtol": .double(tolerance.rtol), "atol": .double(tolerance.atol), "ulps": .int(Int64(tolerance.ulps))],
             "runs": .array(runs.map(\.json)), "outputs": .array(outputs.map(\.json)), "causes": .array(causes.map { .string($0) }),
             "not_applied": .array(notApplied.map { .string($0) }), "thread_counts": .array(threadCounts.map { .int(Int64($0)) }),
@@ -150,7 +153,7 @@ public final class Verifier {
             try locks.lock(p.key)
         }
         defer { locks.unlock(p.key) }
-        var report = VerifyReport(verdict: "IDENTICAL", key: p.key, name: p.spec.name, tolerance: p.spec.verify)
+        var report = VerifyReport(verdict: .identical, key: p.key, name: p.spec.name, tolerance: p.spec.verify)
         let patchBlob = try p.patch.map { try p.store.putReferencedBytes($0).sha256 }
         var finished: [(RunRecord, String?)] = stored.map { [($0, "stored run")] } ?? []
 
@@ -187,15 +190,15 @@ public final class Verifier {
         }
         let worst = report.outputs.map(\.verdict)
         if finished.contains(where: { $0.0.status != .succeeded }) || reference == nil {
-            report.verdict = "FAILED"
+            report.verdict = .failed
         } else if worst.contains(.divergent) {
-            report.verdict = "DIVERGENT"
+            report.verdict = .divergent
         } else if worst.contains(.equivalent) {
-            report.verdict = "EQUIVALENT"
+            report.verdict = .equivalent
         }
         report.verificationId = HostInfo.newRunId()
         try p.store.addVerification(
-            id: report.verificationId, key: p.key, verdict: report.verdict,
+            id: report.verificationId, key: p.key, verdict: report.verdict.rawValue,
             backends: .array(request.backends.map { .string($0) }), runs: .array(report.runs.map(\.json)),
             details: ["outputs": .array(report.outputs.map(\.json)), "causes": .array(report.causes.map { .string($0) }),
                 "perturb": .bool(request.perturb), "runs_per_backend": .int(Int64(request.runs))])

@@ -62,7 +62,7 @@ struct Log: ParsableCommand {
                         "key": .string(r.key), "commit": .string(r.commit), "dirty": .bool(r.dirty),
                         "status": .string(r.status.rawValue), "backend": .string(r.backend),
                         "duration_s": r.durationS.map { .double($0) } ?? .null, "hits": .int(Int64(r.hitCount)),
-                        "cost": r.cost.map { .double($0) } ?? .null, "fallback": .bool(r.fallback != .null),
+                        "cost": r.cost.map { .double($0) } ?? .null, "fallback": .bool(r.fallback != nil),
                         "params": .object(Dictionary(uniqueKeysWithValues: params.map { ($0, Log.value(r, $0) ?? .null) })),
                     ]
                 }))
@@ -82,7 +82,7 @@ struct Log: ParsableCommand {
                 rows.append(
                     [
                         r.runId, String(r.startedAt.prefix(19)).replacingOccurrences(of: "T", with: " "), r.name, r.shortKey,
-                        String(r.commit.prefix(10)) + (r.dirty ? "+" : ""), r.status.rawValue, r.backend + (r.fallback != .null ? " (fallback)" : ""),
+                        String(r.commit.prefix(10)) + (r.dirty ? "+" : ""), r.status.rawValue, r.backend + (r.fallback != nil ? " (fallback)" : ""),
                         Format.seconds(r.durationS), r.cost.map { String(format: "%.4f", $0) } ?? "-",
                     ] + cells + [String(r.hitCount)])
             }

@@ -106,7 +106,7 @@ enum RunSummary {
         var lines: [String] = []
         let cache = o.cache == .hit
             ? "cache hit: served from run \(r.runId) (computed \(r.finishedAt ?? "?"), took \(Format.seconds(r.durationS)))"
-                + (r.origin != .null ? " pulled from \(r.origin["remote"]?.stringValue ?? "?"), \(r.origin["trusted_as"]?.stringValue ?? "")" : "")
+                + (r.origin.map { " pulled from \($0.remote), \($0.trustedAs)" } ?? "")
             : missLine(r)
         lines.append("\(r.name)  key \(r.shortKey)  \(cache)")
         lines.append("  run      \(r.runId)  \(r.status.rawValue)\(r.exitCode.map { " (exit \($0))" } ?? "")")
@@ -114,11 +114,9 @@ enum RunSummary {
         lines.append("  commit   \(r.commit.prefix(12)) \(r.dirty ? "dirty (\(r.dirtyFiles.count) file(s), patch stored)" : "clean")  \(r.commitSummary)")
         lines.append("  seed     \(r.seed)   rtol \(Format.number(r.solver["rtol"]))   atol \(Format.number(r.solver["atol"]))")
         lines.append("  backend  \(r.backend) on \(r.host)\(r.jobId.map { ", job \($0)" } ?? "")")
-        if let why = r.routing["reason"]?.stringValue, o.cache == .miss { lines.append("  routing  \(why)") }
-        if r.fallback != .null {
-            lines.append("  FALLBACK \(r.fallback["from"]?.stringValue ?? "?") failed (\(r.fallback["reason"]?.stringValue ?? "")); ran on local")
-        }
-        if let c = r.cost, o.cache == .miss { lines.append("  cost     \(cFormat("%.4f", c)) (\(r.attemptLog.count) attempt\(r.attemptLog.count == 1 ? "" : "s"))") }
+        if let why = r.routing?.reason, o.cache == .miss { lines.append("  routing  \(why)") }
+        if let f = r.fallback { lines.append("  FALLBACK \(f.from) failed (\(f.reason)); ran on \(f.to)") }
+        if let c = r.cost, o.cache == .miss { lines.append("  cost     \(cFormat("%.4f", c)) (\(r.attempts.count) attempt\(r.attempts.count == 1 ? "" : "s"))") }
         if let dir = o.outputsDir {
             lines.append("  outputs  \(Format.path(dir))/ (\(r.outputs.count) file\(r.outputs.count == 1 ? "" : "s"))")
         }

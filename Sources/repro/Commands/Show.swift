@@ -42,52 +42,40 @@ struct Show: ParsableCommand {
                 "commit     \(r.commit)  \(r.commitSummary)",
                 "dirty      \(r.dirty ? "yes: " + r.dirtyFiles.joined(separator: ", ") + " (patch blob \(r.patchBlob?.prefix(12) ?? "-"))" : "no")",
             ]
-            for entry in r.code["paths"]?.arrayValue ?? [] {
-                lines.append("code       \(entry["path"]?.stringValue ?? "") \(entry["kind"]?.stringValue ?? "") \(entry["id"]?.stringValue ?? "")")
-            }
-            for sub in r.code["submodules"]?.arrayValue ?? [] {
-                lines.append("submodule  \(sub["path"]?.stringValue ?? "") \(sub["commit"]?.stringValue ?? "")")
-            }
+            for entry in r.code.paths { lines.append("code       \(entry.path) \(entry.kind) \(entry.id)") }
+            for sub in r.code.submodules { lines.append("submodule  \(sub.path) \(sub.commit)") }
             lines.append("seed       \(r.seed)")
             lines.append("solver     \(r.solver.canonical)")
             lines.append("params     \(r.config["params"]?.canonical ?? "{}")")
             for i in r.inputs { lines.append("input      \(i.path)  \(i.sha256)  \(i.size) B") }
             lines.append("command    \(r.command.joined(separator: " "))")
             lines.append("executable \(r.executablePath ?? "-")  \(r.executableSha256 ?? "")")
-            if let path = r.interpreter["path"]?.stringValue {
-                let version = r.interpreter["version"]?.stringValue ?? ""
-                lines.append("interpreter \(r.interpreter["language"]?.stringValue ?? "") \(version) at \(path)"
+            if let i = r.interpreter {
+                lines.append("interpreter \(i.language) \(i.version) at \(i.path)"
                     + (r.packagesBlob.map { " (packages: blob \($0.prefix(12)), `repro diff` compares them)" } ?? ""))
-                if let kind = r.interpreter["environment"]?.stringValue, let prefix = r.interpreter["prefix"]?.stringValue {
-                    let base = r.interpreter["base_prefix"]?.stringValue ?? prefix
-                    lines.append("environment \(kind) \(prefix)" + (base != prefix ? " (made from \(base))" : ""))
+                if !i.prefix.isEmpty {
+                    let base = i.basePrefix.isEmpty ? i.prefix : i.basePrefix
+                    lines.append("environment \(i.environmentKind) \(i.prefix)" + (base != i.prefix ? " (made from \(base))" : ""))
                 }
             }
-            if let by = r.submitter["user"]?.stringValue {
-                lines.append("submitted  by \(by) on \(r.submitter["host"]?.stringValue ?? "-"); ran as \(r.user) on \(r.host)")
-            }
-            lines.append("env        \(r.env.canonical)")
+            if let s = r.submitter { lines.append("submitted  by \(s.user) on \(s.host); ran as \(r.user) on \(r.host)") }
+            lines.append("env        \(r.envJSON.canonical)")
             lines.append(
                 "backend    \(r.backend)\(r.backendType.map { $0 == r.backend ? "" : " (type \($0))" } ?? "") on \(r.host) (\(r.os)), repro \(r.reproVersion)"
-                    + (r.jobId.map { ", job \($0)" } ?? "") + (r.attempts > 0 ? ", \(r.attempts + 1) attempts" : ""))
-            if r.origin != .null {
-                lines.append(
-                    "origin     pulled from \(r.origin["remote"]?.stringValue ?? "?") at \(r.origin["pulled_at"]?.stringValue ?? "?"), "
-                        + "\(r.origin["trusted_as"]?.stringValue ?? ""); produced by \(r.user)@\(r.host)")
+                    + (r.jobId.map { ", job \($0)" } ?? "") + (r.resubmissions > 0 ? ", \(r.resubmissions + 1) attempts" : ""))
+            if let o = r.origin {
+                lines.append("origin     pulled from \(o.remote) at \(o.pulledAt), \(o.trustedAs); produced by \(r.user)@\(r.host)")
             }
-            if let why = r.routing["reason"]?.stringValue { lines.append("routing    \(why) (\(r.routing["by"]?.stringValue ?? ""))") }
-            if let e = r.estimate["seconds"]?.numberValue {
-                lines.append("estimate   \(DurationText.format(e.rounded())) (\(r.estimate["tier"]?.stringValue ?? ""): \(r.estimate["detail"]?.stringValue ?? ""))"
+            if let rt = r.routing { lines.append("routing    \(rt.reason) (\(rt.by.rawValue))") }
+            if let e = r.estimate {
+                lines.append("estimate   \(DurationText.format(e.seconds.rounded())) (\(e.tier.rawValue): \(e.detail))"
                     + (r.costEstimate.map { String(format: ", cost estimate %.4f", $0) } ?? ""))
             }
-            for a in r.attemptLog {
-                let cost = a["cost"]?.numberValue.map { String(format: ", cost %.4f", $0) } ?? ""
-                lines.append("attempt    \(a["backend"]?.stringValue ?? "?"): \(a["outcome"]?.stringValue ?? "?") after \(Format.seconds(a["duration_s"]?.numberValue))\(cost)"
-                    + (a["reason"]?.stringValue.map { " (\($0))" } ?? ""))
+            for a in r.attempts {
+                let cost = a.cost.map { String(format: ", cost %.4f", $0) } ?? ""
+                lines.append("attempt    \(a.backend): \(a.outcome) after \(Format.seconds(a.durationS))\(cost)" + (a.reason.map { " (\($0))" } ?? ""))
             }
-            if r.fallback != .null {
-                lines.append("fallback   from \(r.fallback["from"]?.stringValue ?? "?") to local: \(r.fallback["reason"]?.stringValue ?? "")")
-            }
+            if let f = r.fallback { lines.append("fallback   from \(f.from) to \(f.to): \(f.reason)") }
             lines.append("cost       \(r.cost.map { String(format: "%.4f", $0) } ?? "- (no price for \(r.backend) in prices:)")")
             lines.append("started    \(r.startedAt)")
             lines.append("finished   \(r.finishedAt ?? "-")  (\(Format.seconds(r.durationS)))")

@@ -49,7 +49,7 @@ struct Verify: ParsableCommand {
 
 enum VerifyText {
     static func render(_ r: VerifyReport) -> String {
-        var lines = ["\(r.name) key \(r.key.prefix(12)): \(r.verdict)"]
+        var lines = ["\(r.name) key \(r.key.prefix(12)): \(r.verdict.rawValue)"]
         for run in r.runs {
             lines.append("  run \(run.runId)  \(run.backend)\(run.jobId.map { " job \($0)" } ?? "") on \(run.host)  \(run.status.rawValue)\(run.variation.map { "  [\($0)]" } ?? "")")
         }
