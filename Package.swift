@@ -3,13 +3,13 @@ import PackageDescription
 
 /// On Linux libgit2, SQLite and zlib are linked from Debian's static archives (libgit2-dev's
 /// dependencies ship them): loading 22 shared libraries (libgit2 pulls in krb5, ssh2, mbedTLS,
-/// OpenSSL, pcre2...) cost about 1.5 ms of every repro process. The archives' symbols are kept
+/// OpenSSL, pcre2...) was a large part of every repro process's start. The archives' symbols are kept
 /// out of the dynamic symbol table (--exclude-libs), so libcurl, loaded later by dlopen, binds to
 /// the system's own OpenSSL, never to the copy libssh2 brought in. CGitFastInit replaces (by
 /// --wrap) mbedTLS's CA-bundle loader, entropy pool and random-generator seeding and libssh2's
 /// start-up, and defines the GSS-API calls libgit2's HTTP Negotiate auth makes: repro only opens
-/// local repositories. The executable is not position-independent: 110,000
-/// relative relocations fewer at every start (0.9 ms); its own image loses address
+/// local repositories. The executable is not position-independent: some 100,000 relative
+/// relocations fewer at every start; its own image loses address
 /// randomization, while libraries, heap and stack keep it. On macOS the dynamic libraries are
 /// used as they are.
 let staticArchives = ["git2", "mbedtls", "mbedx509", "mbedcrypto", "http_parser", "ssh2", "crypto", "pcre2-8", "sqlite3", "z"]
@@ -28,7 +28,7 @@ let staticCLibraries: [LinkerSetting] =
                 "-Xlinker", "--wrap=libssh2_init",
                 "-Xlinker", "-no-pie",
                 // The static runtime's link arguments export every symbol of the executable
-                // (11,000 of ours), which the backtracer's start-up dladdr then scans and the
+                // (thousands of ours), which the backtracer's start-up dladdr then scans and the
                 // dynamic loader hashes against: nothing looks them up by name.
                 "-Xlinker", "--no-export-dynamic",
                 // lld: it can lay out functions in a given order (below), and links faster.
@@ -36,8 +36,8 @@ let staticCLibraries: [LinkerSetting] =
             ], .when(platforms: [.linux])),
         // The code repro runs in everyday commands is laid out first and together
         // (bench/hot-symbols.sh says why and rewrites the list): an installed binary's code is
-        // mapped in large folios, and a 10,000-point sweep's resident code falls from ~23 MB
-        // to ~8 MB. Names no longer in the binary are ignored.
+        // mapped in large folios, and a long sweep keeps far less code resident (bench/targets.sh
+        // reports its peak memory). Names no longer in the binary are ignored.
         .unsafeFlags(
             [
                 "-Xlinker", "--symbol-ordering-file=\(Context.packageDirectory)/bench/hot-symbols.txt",
@@ -116,7 +116,11 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "repro-bench", dependencies: ["ReproKit", "ReproSupport", "ReproStore"]),
-        .testTarget(name: "ReproKitTests", dependencies: ["ReproKit", "ReproSupport", "ReproGit", "ReproRemote", "ReproStore", "repro"], exclude: ["Corpus"]),
+        // Test doubles for paths a real backend reaches only rarely (see ScriptedBackend).
+        .target(name: "ReproTestSupport", dependencies: ["ReproKit", "ReproSupport", "ReproStore"], path: "Tests/ReproTestSupport"),
+        .testTarget(
+            name: "ReproKitTests", dependencies: ["ReproKit", "ReproSupport", "ReproGit", "ReproRemote", "ReproStore", "ReproTestSupport", "repro"],
+            exclude: ["Corpus"]),
     ],
     swiftLanguageModes: [.v6]
 )

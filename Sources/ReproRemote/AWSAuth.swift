@@ -2,7 +2,8 @@ import Crypto
 import Foundation
 import ReproSupport
 
-/// AWS credentials, resolved the way the AWS SDKs do. Read at each request (temporary
+/// AWS credentials from the two sources repro reads (the environment, then the shared
+/// credentials file; not the SDKs' whole chain: see docs/backends.md). Read at each request (temporary
 /// credentials expire mid-sweep and are refreshed in the file or environment); never written
 /// to the store, a job script, a log or an error message.
 package struct AWSCredentials: Sendable {
@@ -17,8 +18,8 @@ package struct AWSCredentials: Sendable {
     }
 }
 
-/// Settings from the environment and `~/.aws/{credentials,config}`, per the AWS SDK
-/// conventions: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, else the
+/// Settings from the environment and `~/.aws/{credentials,config}`, named as the AWS SDKs name
+/// them: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, else the
 /// profile `AWS_PROFILE` (default `default`) in `AWS_SHARED_CREDENTIALS_FILE`; `AWS_REGION` /
 /// `AWS_DEFAULT_REGION` / the profile's region; `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`.
 package struct AWSSettings: Sendable {

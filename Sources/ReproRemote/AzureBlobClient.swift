@@ -194,28 +194,22 @@ package final class AzureBlobClient: ObjectTransport {
     }
 
     package func list(bucket: String, prefix: String, pageSize: Int = 1000) throws(RemoteError) -> [S3Object] {
-        var out: [S3Object] = []
-        var marker: String?
-        repeat {
-            var q: [(name: String, value: String)] = [("restype", "container"), ("comp", "list"), ("prefix", prefix), ("maxresults", String(pageSize))]
-            if let marker { q.append(("marker", marker)) }
-            let r = try send(ObjectCall(method: "GET", bucket: bucket, key: "", query: q))
-            let page: XMLElement
-            do { page = try XMLText.parse(r.text) } catch {
-                // An answer that is not a listing must not read as an empty one.
-                throw RemoteError("listing az://\(bucket)/\(prefix): the answer is \(error)", kind: .server)
-            }
-            for item in page.all("Blob") {
-                guard let name = item.text(of: "Name") else { continue }
-                out.append(
-                    S3Object(
-                        key: name, size: Int64(item.text(of: "Content-Length") ?? "") ?? 0,
-                        etag: item.text(of: "Etag"), lastModified: item.text(of: "Last-Modified")))
-            }
-            let next = page.text(of: "NextMarker") ?? ""
-            marker = next.isEmpty ? nil : next
-        } while marker != nil
-        return out
+        try listPages(
+            bucket: bucket, prefix: prefix, scheme: "az",
+            query: { marker in
+                [("restype", "container"), ("comp", "list"), ("prefix", prefix), ("maxresults", String(pageSize))]
+                    + (marker.map { [("marker", $0)] } ?? [])
+            },
+            read: { page in
+                let objects = page.all("Blob").compactMap { item -> S3Object? in
+                    guard let name = item.text(of: "Name") else { return nil }
+                    return S3Object(
+                        key: name, size: Int64(item.text(of: "Content-Length") ?? "") ?? 0, etag: item.text(of: "Etag"),
+                        lastModified: item.text(of: "Last-Modified"))
+                }
+                // Blob storage has no truncation flag: a NextMarker is the only sign of more.
+                return (objects, page.text(of: "NextMarker"), false)
+            })
     }
 
     /// Creates a container (tests and first-time setup; an existing one is fine).

@@ -93,4 +93,38 @@ extension ObjectTransport {
         guard stat(path, &st) == 0 else { throw RemoteError("cannot upload \(path): \(FileIO.errnoText())", kind: .client) }
         return Int64(st.st_size)
     }
+
+    /// Every object of a paged listing. `query` makes a page's query from the marker the last
+    /// page gave (nil first); `read` takes a page's objects and the next marker out of it (nil:
+    /// the last page; `truncated` says the page claimed more). A server that hands back a marker
+    /// it gave before, or claims more without a marker, is an error: it would be listed forever.
+    func listPages(
+        bucket: String, prefix: String, scheme: String, query: (String?) -> [(name: String, value: String)],
+        read: (XMLElement) -> (objects: [S3Object], next: String?, truncated: Bool)
+    ) throws(RemoteError) -> [S3Object] {
+        let what = "listing \(scheme)://\(bucket)/\(prefix)"
+        var out: [S3Object] = []
+        var marker: String?
+        var seen = Set<String>()
+        repeat {
+            let r = try send(ObjectCall(method: "GET", bucket: bucket, key: "", query: query(marker)))
+            let page: XMLElement
+            do { page = try XMLText.parse(r.text) } catch {
+                // An answer that is not a listing must not read as an empty one.
+                throw RemoteError("\(what): the answer is \(error)", kind: .server)
+            }
+            let got = read(page)
+            out += got.objects
+            marker = got.next.flatMap { $0.isEmpty ? nil : $0 }
+            if let m = marker, !seen.insert(m).inserted {
+                throw RemoteError(
+                    "\(what) came back to a continuation token it had already given; the server's listing is broken, stopping after \(out.count) objects",
+                    kind: .server)
+            }
+            if got.truncated && marker == nil {
+                throw RemoteError("\(what) is truncated but gives no continuation token; the server's listing is broken", kind: .server)
+            }
+        } while marker != nil
+        return out
+    }
 }

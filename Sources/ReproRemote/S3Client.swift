@@ -238,38 +238,20 @@ package final class S3Client: ObjectTransport {
     /// Every object under a prefix (ListObjectsV2, following continuation tokens; `pageSize`
     /// keys per request).
     package func list(bucket: String, prefix: String, pageSize: Int = 1000) throws(RemoteError) -> [S3Object] {
-        var out: [S3Object] = []
-        var token: String?
-        var seenTokens = Set<String>()
-        repeat {
-            var q: [(name: String, value: String)] = [("list-type", "2"), ("prefix", prefix), ("max-keys", String(pageSize))]
-            if let token { q.append(("continuation-token", token)) }
-            let r = try send(ObjectCall(method: "GET", bucket: bucket, key: "", query: q))
-            let page: XMLElement
-            do { page = try XMLText.parse(r.text) } catch {
-                // An answer that is not a listing must not read as an empty one.
-                throw RemoteError("listing s3://\(bucket)/\(prefix): the answer is \(error)", kind: .server)
-            }
-            for item in page.all("Contents") {
-                guard let key = item.text(of: "Key") else { continue }
-                out.append(
-                    S3Object(
-                        key: key, size: Int64(item.text(of: "Size") ?? "") ?? 0, etag: item.text(of: "ETag"),
-                        lastModified: item.text(of: "LastModified")))
-            }
-            let truncated = page.text(of: "IsTruncated") == "true"
-            token = truncated ? page.text(of: "NextContinuationToken") : nil
-            // A server that hands out a token it gave before would be listed forever.
-            if let t = token, !seenTokens.insert(t).inserted {
-                throw RemoteError(
-                    "listing s3://\(bucket)/\(prefix) came back to a continuation token it had already given; the server's listing is broken, stopping after \(out.count) objects",
-                    kind: .server)
-            }
-            if truncated && token == nil {
-                throw RemoteError("listing s3://\(bucket)/\(prefix) is truncated but gives no continuation token; the server's listing is broken", kind: .server)
-            }
-        } while token != nil
-        return out
+        try listPages(
+            bucket: bucket, prefix: prefix, scheme: "s3",
+            query: { token in
+                [("list-type", "2"), ("prefix", prefix), ("max-keys", String(pageSize))] + (token.map { [("continuation-token", $0)] } ?? [])
+            },
+            read: { page in
+                let objects = page.all("Contents").compactMap { item -> S3Object? in
+                    guard let key = item.text(of: "Key") else { return nil }
+                    return S3Object(
+                        key: key, size: Int64(item.text(of: "Size") ?? "") ?? 0, etag: item.text(of: "ETag"), lastModified: item.text(of: "LastModified"))
+                }
+                let truncated = page.text(of: "IsTruncated") == "true"
+                return (objects, truncated ? page.text(of: "NextContinuationToken") : nil, truncated)
+            })
     }
 
     /// A URL that lets its holder GET or PUT one object until it expires (at most 7 days),

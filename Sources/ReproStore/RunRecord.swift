@@ -289,3 +289,19 @@ public struct RunRecord: Sendable {
         self.submitter = submitter
     }
 }
+
+extension RunRecord {
+    /// Every blob the record names: outputs, logs, the dirty patch, the package list.
+    package var blobHashes: [String] {
+        var out = outputs.map(\.sha256)
+        for b in [stdoutBlob, stderrBlob, patchBlob, packagesBlob] { if let b { out.append(b) } }
+        var seen = Set<String>()
+        return out.filter { seen.insert($0).inserted }
+    }
+
+    /// A digest of what the run produced (output names and hashes): two producers of one key
+    /// agree exactly when their digests are equal.
+    package var outputsDigest: String {
+        Hashing.sha256Hex(JSONValue.array(outputs.sorted { $0.name < $1.name }.map { [.string($0.name), .string($0.sha256)] }).canonical)
+    }
+}

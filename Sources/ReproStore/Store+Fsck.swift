@@ -132,7 +132,7 @@ extension Store {
     /// readers (busy: left for a later command). Commands that only record hits (a no-op
     /// re-run of a large sweep writes a few MB of hit rows) otherwise leave it growing, since
     /// passive checkpoints did not let it start over, and every later open pays for reading it
-    /// (75 ms at 180 MB). One stat when it is small.
+    /// (in proportion to its size). One stat when it is small.
     package func trimWAL(over limit: Int64, waitingMs: Int = 100) {
         var st = stat()
         guard stat(root + "/store.sqlite-wal", &st) == 0, Int64(st.st_size) > limit else { return }

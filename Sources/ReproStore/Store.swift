@@ -100,8 +100,8 @@ public final class Store {
     /// end of every command). But every repro process is the store's first connection, and a
     /// first connection reads the whole WAL back (checksumming every frame) and forgets what
     /// was already checkpointed, so the WAL never starts over on its own: after a few hundred
-    /// cache hits each open read megabytes (3 ms at 7 MB). Emptying it here once it passes
-    /// 512 KB keeps that read under a quarter of a millisecond for one checkpoint every ~60 hits.
+    /// cache hits each open read megabytes. Emptying it here once it passes 512 KB keeps that
+    /// read small, for one checkpoint every few dozen hits (bench/targets.sh times the hit).
     /// Without waiting: when another process is reading, a later command does it.
     deinit { trimWAL(over: Store.walTrimBytes, waitingMs: 0) }
 

@@ -14,7 +14,7 @@ package enum ParallelMap {
             return out
         }
         // In blocks, so the results are held twice (slots, then `out`) for one block only: a
-        // 200,000-point sweep's specs are 40 MB.
+        // large sweep's specs run to tens of MB.
         var start = 0
         while start < n {
             let end = min(n, start + block)

@@ -11,10 +11,44 @@ public protocol ReproError: Error, CustomStringConvertible, Sendable {
 
 /// A spec, override or command-line value that cannot be used.
 public struct ConfigError: ReproError {
-    package let message: String
+    /// The file the value at fault came from (or `--set`, `command line`); nil when none.
+    public var file: String?
+    public var line: Int?
+    /// The key path of the value at fault (`backends.aws.job_queue`), when the error is about one.
+    public var keyPath: String?
+    /// What is wrong and how to fix it.
+    public var problem: String
     public var exitCode: Int32 { 2 }
     public var description: String { message }
-    public init(_ message: String) { self.message = message }
+
+    /// A message with no place in a file.
+    public init(_ message: String) { problem = message }
+
+    /// An error about a value written at `file:line` (either may be unknown).
+    package init(file: String?, line: Int?, key: String? = nil, _ problem: String) {
+        self.file = file
+        self.line = line
+        keyPath = key
+        self.problem = problem
+    }
+
+    /// An error about a value whose place is known as text: "FILE:LINE", or a name such as
+    /// `--set` or `command line`.
+    package init(at place: String, key: String? = nil, _ problem: String) {
+        if let colon = place.lastIndex(of: ":"), let n = Int(place[place.index(after: colon)...]) {
+            self.init(file: String(place[..<colon]), line: n, key: key, problem)
+        } else {
+            self.init(file: place.isEmpty ? nil : place, line: nil, key: key, problem)
+        }
+    }
+
+    /// "FILE:LINE: KEY PROBLEM", each part where known.
+    package var message: String {
+        var place = file ?? ""
+        if let line { place += (place.isEmpty ? "line " : ":") + String(line) }
+        let what = keyPath.map { $0 + " " + problem } ?? problem
+        return place.isEmpty ? what : place + ": " + what
+    }
 }
 
 /// The environment repro runs in is not usable (not a git repository, dirty code, ...).

@@ -97,6 +97,26 @@ enum Format {
 
 /// `--set key=value`, the same for every command that takes a spec (run, plan, why, verify,
 /// push, pull).
+/// `--allow-dirty`, for every command that reads the code identity.
+struct DirtyOption: ParsableArguments {
+    @Flag(help: "Accept uncommitted changes under the code paths; they are stored as a patch and join the key.")
+    var allowDirty = false
+}
+
+/// Where and whether work is dispatched: run, sweep and plan.
+struct DispatchOptions: ParsableArguments {
+    @Option(help: "Where to run: local, slurm, or a backend named in .repro.yaml (default: the sweep's, else the spec's backend).")
+    var backend: String?
+
+    @OptionGroup var dirty: DirtyOption
+    var allowDirty: Bool { dirty.allowDirty }
+
+    @Flag(help: "Dispatch even when the estimated cost exceeds orchestration.budget.")
+    var overBudget = false
+
+    func validate() throws { try validateBackend(backend) }
+}
+
 struct SetOptions: ParsableArguments {
     @Option(name: .customLong("set"), help: ArgumentHelp("Override a spec value, e.g. --set solver.rtol=1e-8 (repeatable; spec files only).", valueName: "key=value"))
     var values: [String] = []

@@ -123,8 +123,8 @@ final class CacheTests: XCTestCase {
     /// matched in memory when there are more keys than runs) give the same answer.
     func testServableHitsAreTheSameWhateverTheNumberOfKeys() throws {
         let repo = try TempRepo.seeded()
-        _ = try runSpec(repo)
-        Thread.sleep(forTimeInterval: 0.01)
+        let oldest = try runSpec(repo)
+        agedRun(repo, oldest.record.runId)
         // The same key computed again: the newer run answers, with its own outputs.
         let first = try runSpec(repo, noCache: true)
         let second = try runSpec(repo, set: ["params.n=2"])
@@ -149,7 +149,7 @@ final class CacheTests: XCTestCase {
     func testNewestRunOfAKeyAndOfANameComeFromAnIndex() throws {
         let repo = try TempRepo.seeded()
         let older = try runSpec(repo)
-        Thread.sleep(forTimeInterval: 0.01)
+        agedRun(repo, older.record.runId)
         let newer = try runSpec(repo, noCache: true)
         let db = repo.path + "/.repro/store.sqlite"
         // A later failed run of the same key and name: the succeeded one still answers.
@@ -180,5 +180,16 @@ final class CacheTests: XCTestCase {
             XCTAssertTrue(plan.out.contains("USING INDEX") || plan.out.contains("USING COVERING INDEX"), plan.out)
             XCTAssertFalse(plan.out.contains("SCAN runs"), plan.out)
         }
+    }
+
+    /// Moves a run an hour into the past, so "newer" needs no sleep between two runs.
+    func agedRun(_ repo: TempRepo, _ runId: String) {
+        let sql = """
+            UPDATE runs SET queued_at = strftime('%Y-%m-%dT%H:%M:%fZ', queued_at, '-1 hour'),
+              started_at = strftime('%Y-%m-%dT%H:%M:%fZ', started_at, '-1 hour'),
+              finished_at = strftime('%Y-%m-%dT%H:%M:%fZ', finished_at, '-1 hour') WHERE run_id = '\(runId)'
+            """
+        let r = sh(["sqlite3", repo.path + "/.repro/store.sqlite", sql], cwd: "/")
+        XCTAssertEqual(r.code, 0, r.err)
     }
 }

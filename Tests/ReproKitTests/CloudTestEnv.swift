@@ -47,6 +47,22 @@ enum CloudTestEnv {
         return out.trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "SLURM_JWT=", with: "")
     }
 
+    /// A token the cluster itself would have issued (signed with its JWT key) that expired a
+    /// minute ago: an expired token without waiting for one to expire.
+    static func expiredToken(user: String = "reprotest") -> String {
+        let script = """
+            import base64, hashlib, hmac, json, sys, time
+            key = open("/var/lib/slurm/slurmctld/jwt_hs256.key", "rb").read()
+            b64 = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=")
+            now = int(time.time())
+            head = b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
+            body = b64(json.dumps({"iat": now - 3600, "exp": now - 60, "sun": sys.argv[1]}).encode())
+            sig = b64(hmac.new(key, head + b"." + body, hashlib.sha256).digest())
+            print((head + b"." + body + b"." + sig).decode())
+            """
+        return sh(["python3", "-c", script, user], cwd: "/").out.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Writes a `cloud` backend (slurm-rest, staging into a new bucket) into the repository's
     /// .repro.yaml (not committed); returns the bucket and the environment a run needs.
     static func addCloudBackend(to repo: TempRepo, extraConfig: String = "", reproPath: String = TestPaths.repro) throws

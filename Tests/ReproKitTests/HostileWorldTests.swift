@@ -310,6 +310,13 @@ final class HostileServerTests: XCTestCase {
         XCTAssertThrowsError(try s3.list(bucket: "b", prefix: "manifests/")) { e in
             XCTAssertTrue("\(e)".contains("continuation token it had already given"), "\(e)")
         }
+        // The same on Blob storage: one paging loop serves both stores.
+        let blob = try AzureBlobClient(
+            account: "acct", endpoint: "http://127.0.0.1:\(server.port)/acct",
+            environment: ["AZURE_STORAGE_KEY": Data("k".utf8).base64EncodedString()], retry: RetryPolicy(attempts: 1))
+        XCTAssertThrowsError(try blob.list(bucket: "c", prefix: "manifests/")) { e in
+            XCTAssertTrue("\(e)".contains("listing az://c/manifests/ came back to a continuation token it had already given"), "\(e)")
+        }
         // An 8-byte blob that is 64 MiB: stopped at 8 bytes, in memory and on disk.
         let sha = String(repeating: "a", count: 64)
         let dir = NSTemporaryDirectory() + "dl-" + UUID().uuidString.prefix(8)

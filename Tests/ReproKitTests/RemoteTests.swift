@@ -182,8 +182,8 @@ final class RemoteTests: XCTestCase {
 
     func testExpiredTokenIsAClearErrorAndNothingIsRecordedAsRunning() throws {
         var (repo, _, env) = try cloudRepo()
-        env[CloudTestEnv.tokenVariable] = token(lifespan: 1)
-        sleep(2)
+        env[CloudTestEnv.tokenVariable] = CloudTestEnv.expiredToken()
+        XCTAssertLessThan(SlurmREST.tokenExpiry(env[CloudTestEnv.tokenVariable] ?? "") ?? .infinity, Clock.now(), "the token is expired")
         let r = repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback"], cwd: repo.path, env: env)
         XCTAssertEqual(r.code, 6, r.err)
         XCTAssertTrue(r.err.contains("expired") && r.err.contains("scontrol token"), r.err)
@@ -213,11 +213,10 @@ final class RemoteTests: XCTestCase {
         }
         let exp = Int(Date().timeIntervalSince1970) + 3600
         env[CloudTestEnv.tokenVariable] = b64("{\"alg\":\"HS256\",\"typ\":\"JWT\"}") + "." + b64("{\"exp\":\(exp),\"iat\":1,\"sun\":\"reprotest\"}") + ".Zm9yZ2Vk"
-        let t0 = Date()
         let r = repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback"], cwd: repo.path, env: env)
         XCTAssertEqual(r.code, 6, r.err)
         XCTAssertTrue(r.err.contains("refused") && r.err.contains("scontrol token username=reprotest"), r.err)
-        XCTAssertLessThan(Date().timeIntervalSince(t0), 20, "an authentication error is not retried")
+        XCTAssertFalse(r.err.contains("trying again"), "an authentication error is not retried: \(r.err)")
         // A token for another user is caught before anything is sent.
         env[CloudTestEnv.tokenVariable] = token(lifespan: 600).isEmpty ? "" : sh(["scontrol", "token", "username=root", "lifespan=600"], cwd: "/").out
             .trimmingCharacters(in: .whitespacesAndNewlines).replacingOccurrences(of: "SLURM_JWT=", with: "")
@@ -253,11 +252,9 @@ final class RemoteTests: XCTestCase {
         env["AWS_ENDPOINT_URL_S3"] = moto.endpoint
         try moto.client().createBucket("repro-private")
         moto.stop()
-        let t0 = Date()
         let r = repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback"], cwd: repo.path, env: env)
         XCTAssertEqual(r.code, 6, r.err)
         XCTAssertTrue(r.err.contains(moto.endpoint.replacingOccurrences(of: "http://", with: "")) || r.err.contains("127.0.0.1"), r.err)
-        XCTAssertGreaterThan(Date().timeIntervalSince(t0), 0.2, "retried with backoff before giving up")
         XCTAssertTrue(r.err.contains("trying again in") && r.err.contains("(retry 1 of 1)"), r.err)
         let statuses = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT status FROM runs"], cwd: "/").out
         XCTAssertFalse(statuses.contains("running") || statuses.contains("succeeded"), statuses)

@@ -49,6 +49,28 @@ final class StructureTests: XCTestCase {
         }
     }
 
+    /// A config error carries where it is (file, line, key path) as fields; the message is
+    /// rendered from them.
+    func testAConfigErrorCarriesItsFileLineAndKeyPath() throws {
+        let repo = try TempRepo()
+        repo.write(".repro/config.yaml", "orchestration:\n  thresholds: {local_below: 1h}\n  budget:\n    per_run: lots\n")
+        XCTAssertThrowsError(try StoreConfig.load(storeRoot: repo.path + "/.repro", repoRoot: repo.path)) { e in
+            guard let c = e as? ConfigError else { return XCTFail("not a config error: \(e)") }
+            XCTAssertEqual(c.file.map { ($0 as NSString).lastPathComponent }, "config.yaml")
+            XCTAssertEqual(c.line, 4)
+            XCTAssertEqual(c.keyPath, "orchestration.budget.per_run")
+            XCTAssertEqual(c.message, "\(c.file ?? ""):4: orchestration.budget.per_run \(c.problem)")
+            XCTAssertTrue(c.problem.hasPrefix("must be an amount"), c.problem)
+            XCTAssertEqual(c.exitCode, 2)
+        }
+        // A place given as text ("FILE:LINE", or a name such as --set) reads the same.
+        let set = ConfigError(at: "--set", key: "params.x", "is not a number")
+        XCTAssertEqual(set.file, "--set")
+        XCTAssertNil(set.line)
+        XCTAssertEqual(set.message, "--set: params.x is not a number")
+        XCTAssertEqual(ConfigError(at: "a/sim.yaml:12", "oops").line, 12)
+    }
+
     /// Shared code asks a backend's traits, never its name: no backend type or name literal is
     /// compared outside Execution/ (the top-level `slurm:` config section is a key, not a type).
     func testNoBackendTypeStringsOutsideExecution() throws {

@@ -21,22 +21,22 @@ public struct BackendSettings: Sendable {
 
     static func parse(name: String, _ node: SpecNode) throws(ConfigError) -> BackendSettings {
         guard name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }), !name.isEmpty else {
-            throw ConfigError("\(node.origin): backend name '\(name)' may hold only letters, digits, '-' and '_'")
+            throw ConfigError(at: node.origin, "backend name '\(name)' may hold only letters, digits, '-' and '_'")
         }
         guard name != Backends.auto else {
-            throw ConfigError("\(node.origin): 'auto' is reserved (backend: auto routes each run by its estimate); choose another name")
+            throw ConfigError(at: node.origin, "'auto' is reserved (backend: auto routes each run by its estimate); choose another name")
         }
         guard case .mapping(let pairs, _) = node else {
-            throw ConfigError("\(node.origin): backends.\(name) must be a mapping such as {type: slurm-rest, url: ..., staging: s3://...}")
+            throw ConfigError(at: node.origin, key: "backends.\(name)", "must be a mapping such as {type: slurm-rest, url: ..., staging: s3://...}")
         }
         guard let typeNode = pairs.first(where: { $0.key == "type" })?.value else {
-            throw ConfigError("\(node.origin): backends.\(name) needs a type: one of \(Backends.types.joined(separator: ", "))")
+            throw ConfigError(at: node.origin, key: "backends.\(name)", "needs a type: one of \(Backends.types.joined(separator: ", "))")
         }
         guard case .scalar(let type, _, _) = typeNode, !type.isEmpty else {
-            throw ConfigError("\(typeNode.origin): backends.\(name).type must be a single, non-empty value")
+            throw ConfigError(at: typeNode.origin, key: "backends.\(name).type", "must be a single, non-empty value")
         }
         guard let kind = Backends.kind(type) else {
-            throw ConfigError("\(typeNode.origin): backends.\(name).type '\(type)' is unknown; use one of \(Backends.types.joined(separator: ", "))")
+            throw ConfigError(at: typeNode.origin, key: "backends.\(name).type", "'\(type)' is unknown; use one of \(Backends.types.joined(separator: ", "))")
         }
         for (k, v) in pairs where secretKeys.contains(k.lowercased()) {
             throw ConfigError(

@@ -45,23 +45,23 @@ public struct Orchestration: Sendable {
 
     static func parse(_ node: SpecNode) throws(ConfigError) -> Orchestration {
         guard case .mapping(let pairs, _) = node else {
-            throw ConfigError("\(node.origin): orchestration must be a mapping such as {cloud: hpc, thresholds: {local_below: 1h}}")
+            throw ConfigError(at: node.origin, "orchestration must be a mapping such as {cloud: hpc, thresholds: {local_below: 1h}}")
         }
         var o = Orchestration()
         o.origin = "\(node.origin)"
         func text(_ v: SpecNode, _ k: String) throws(ConfigError) -> String {
-            guard case .scalar(let t, _, _) = v, !t.isEmpty else { throw ConfigError("\(v.origin): orchestration.\(k) must be a single value") }
+            guard case .scalar(let t, _, _) = v, !t.isEmpty else { throw ConfigError(at: v.origin, key: "orchestration.\(k)", "must be a single value") }
             return t
         }
         func duration(_ v: SpecNode, _ k: String) throws(ConfigError) -> Double {
             guard let d = DurationText.seconds(try text(v, k)) else {
-                throw ConfigError("\(v.origin): orchestration.\(k) must be a duration such as 90s, 30m, 1h or 2d")
+                throw ConfigError(at: v.origin, key: "orchestration.\(k)", "must be a duration such as 90s, 30m, 1h or 2d")
             }
             return d
         }
         func money(_ v: SpecNode, _ k: String) throws(ConfigError) -> Double {
             guard let d = Double(try text(v, k)), d.isFinite, d >= 0 else {
-                throw ConfigError("\(v.origin): orchestration.\(k) must be an amount >= 0 in your currency, such as 50.0")
+                throw ConfigError(at: v.origin, key: "orchestration.\(k)", "must be an amount >= 0 in your currency, such as 50.0")
             }
             return d
         }
@@ -70,35 +70,35 @@ public struct Orchestration: Sendable {
             case "cloud":
                 let name = try text(v, k)
                 guard Backends.isValidName(name), name != Backends.auto else {
-                    throw ConfigError("\(v.origin): orchestration.cloud '\(name)' must name a backend (slurm, or one under backends:)")
+                    throw ConfigError(at: v.origin, key: "orchestration.cloud", "'\(name)' must name a backend (slurm, or one under backends:)")
                 }
                 o.cloud = name
             case "ask_default":
                 let t = try text(v, k)
-                guard let choice = AskDefault(rawValue: t) else { throw ConfigError("\(v.origin): orchestration.ask_default must be local or cloud") }
+                guard let choice = AskDefault(rawValue: t) else { throw ConfigError(at: v.origin, key: "orchestration.ask_default", "must be local or cloud") }
                 o.askDefault = choice
             case "thresholds":
                 guard case .mapping(let tp, _) = v else {
-                    throw ConfigError("\(v.origin): orchestration.thresholds must be a mapping such as {local_below: 1h, cloud_above: 10h}")
+                    throw ConfigError(at: v.origin, key: "orchestration.thresholds", "must be a mapping such as {local_below: 1h, cloud_above: 10h}")
                 }
                 for (tk, tv) in tp {
                     switch tk {
                     case "local_below": o.localBelow = try duration(tv, "thresholds.local_below")
                     case "cloud_above": o.cloudAbove = try duration(tv, "thresholds.cloud_above")
-                    default: throw ConfigError("\(tv.origin): unknown key 'orchestration.thresholds.\(tk)'; known: local_below, cloud_above")
+                    default: throw ConfigError(at: tv.origin, "unknown key 'orchestration.thresholds.\(tk)'; known: local_below, cloud_above")
                     }
                 }
                 guard o.localBelow <= o.cloudAbove else {
-                    throw ConfigError("\(v.origin): orchestration.thresholds: local_below must not be more than cloud_above")
+                    throw ConfigError(at: v.origin, "orchestration.thresholds: local_below must not be more than cloud_above")
                 }
             case "default_estimate": o.defaultEstimate = try duration(v, k)
             case "burst_after": o.burstAfter = try duration(v, k)
             case "queue_depth_threshold":
-                guard let n = Int(try text(v, k)), n >= 0 else { throw ConfigError("\(v.origin): orchestration.queue_depth_threshold must be a whole number >= 0") }
+                guard let n = Int(try text(v, k)), n >= 0 else { throw ConfigError(at: v.origin, key: "orchestration.queue_depth_threshold", "must be a whole number >= 0") }
                 o.queueDepthThreshold = n
             case "budget":
                 guard case .mapping(let bp, _) = v else {
-                    throw ConfigError("\(v.origin): orchestration.budget must be a mapping such as {per_run: 5.0, per_sweep: 50.0, per_month: 200.0}")
+                    throw ConfigError(at: v.origin, key: "orchestration.budget", "must be a mapping such as {per_run: 5.0, per_sweep: 50.0, per_month: 200.0}")
                 }
                 for (bk, bv) in bp {
                     o.budgetOrigins[bk] = "\(bv.origin)"
@@ -106,12 +106,12 @@ public struct Orchestration: Sendable {
                     case "per_run": o.budgetPerRun = try money(bv, "budget.per_run")
                     case "per_sweep": o.budgetPerSweep = try money(bv, "budget.per_sweep")
                     case "per_month": o.budgetPerMonth = try money(bv, "budget.per_month")
-                    default: throw ConfigError("\(bv.origin): unknown key 'orchestration.budget.\(bk)'; known: per_run, per_sweep, per_month")
+                    default: throw ConfigError(at: bv.origin, "unknown key 'orchestration.budget.\(bk)'; known: per_run, per_sweep, per_month")
                     }
                 }
             case "currency": o.currency = try text(v, k)
             case "retries":
-                guard let n = Int(try text(v, k)), n >= 0, n <= 20 else { throw ConfigError("\(v.origin): orchestration.retries must be a whole number from 0 to 20") }
+                guard let n = Int(try text(v, k)), n >= 0, n <= 20 else { throw ConfigError(at: v.origin, key: "orchestration.retries", "must be a whole number from 0 to 20") }
                 o.retries = n
             case "retry_delay": o.retryDelay = try duration(v, k)
             default:
@@ -136,12 +136,12 @@ public struct Price: Sendable {
 
     static func parse(name: String, _ node: SpecNode) throws(ConfigError) -> Price {
         guard case .mapping(let pairs, _) = node else {
-            throw ConfigError("\(node.origin): prices.\(name) must be a mapping such as {per_core_hour: 0.05} or {watts: 65, per_kwh: 0.30}")
+            throw ConfigError(at: node.origin, key: "prices.\(name)", "must be a mapping such as {per_core_hour: 0.05} or {watts: 65, per_kwh: 0.30}")
         }
         var p = Price()
         for (k, v) in pairs {
             guard case .scalar(let t, _, _) = v, let d = Double(t), d.isFinite, d >= 0 else {
-                throw ConfigError("\(v.origin): prices.\(name).\(k) must be a number >= 0")
+                throw ConfigError(at: v.origin, key: "prices.\(name).\(k)", "must be a number >= 0")
             }
             switch k {
             case "watts": p.watts = d
@@ -149,15 +149,15 @@ public struct Price: Sendable {
             case "per_core_hour": p.perCoreHour = d
             case "per_node_hour": p.perNodeHour = d
             case "spot_discount":
-                guard d < 1 else { throw ConfigError("\(v.origin): prices.\(name).spot_discount is the fraction off (0.7 = 70% off); it must be below 1") }
+                guard d < 1 else { throw ConfigError(at: v.origin, key: "prices.\(name).spot_discount", "is the fraction off (0.7 = 70% off); it must be below 1") }
                 p.spotDiscount = d
             case "per_gb_staged": p.perGBStaged = d
             default:
-                throw ConfigError("\(v.origin): unknown key 'prices.\(name).\(k)'; known: watts, per_kwh, per_core_hour, per_node_hour, spot_discount, per_gb_staged")
+                throw ConfigError(at: v.origin, "unknown key 'prices.\(name).\(k)'; known: watts, per_kwh, per_core_hour, per_node_hour, spot_discount, per_gb_staged")
             }
         }
         guard (p.watts == nil) == (p.perKWh == nil) else {
-            throw ConfigError("\(node.origin): prices.\(name) needs both watts and per_kwh for an electricity price")
+            throw ConfigError(at: node.origin, key: "prices.\(name)", "needs both watts and per_kwh for an electricity price")
         }
         return p
     }

@@ -13,7 +13,7 @@ extension SpecLoader {
 
     static func string(_ node: SpecNode, key: String) throws(ConfigError) -> String {
         guard case .scalar(let s, _, _) = node else {
-            throw ConfigError("\(node.origin): \(key) must be a string, not a \(node.kindName)")
+            throw ConfigError(at: node.origin, "\(key) must be a string, not a \(node.kindName)")
         }
         return s
     }
@@ -21,10 +21,10 @@ extension SpecLoader {
     /// A scalar's text as written (so `--cells 1000` and `OMP_NUM_THREADS: 1` pass through).
     static func scalarText(_ node: SpecNode, key: String) throws(ConfigError) -> String {
         guard case .scalar(let s, let plain, let origin) = node else {
-            throw ConfigError("\(node.origin): \(key) must be a single value, not a \(node.kindName)")
+            throw ConfigError(at: node.origin, "\(key) must be a single value, not a \(node.kindName)")
         }
         if plain, case .null = YAMLCore.resolve(s) {
-            throw ConfigError("\(origin): \(key) is empty; give it a value or remove it")
+            throw ConfigError(at: origin, "\(key) is empty; give it a value or remove it")
         }
         return s
     }
@@ -37,7 +37,7 @@ extension SpecLoader {
             for (i, item) in items.enumerated() { out.append(try scalarText(item, key: "\(key)[\(i)]")) }
             return out
         case .mapping(_, let origin):
-            throw ConfigError("\(origin): \(key) must be a list of paths, not a mapping")
+            throw ConfigError(at: origin, "\(key) must be a list of paths, not a mapping")
         }
     }
 

@@ -16,7 +16,7 @@ public enum SpecLoader {
             throw ConfigError("spec file \(path) \(why); pass the path of a YAML or JSON spec")
         }
         guard let text = String(data: data, encoding: .utf8) else {
-            throw ConfigError("\(path): not UTF-8 text; save the spec as UTF-8")
+            throw ConfigError(at: path, "not UTF-8 text; save the spec as UTF-8")
         }
         return try parse(text: text, file: path, overrides: overrides)
     }
@@ -24,7 +24,7 @@ public enum SpecLoader {
     public static func parse(text: String, file: String, overrides: [String] = []) throws(ConfigError) -> SimulationSpec {
         var root = try SpecNode.parse(text, file: file)
         guard case .mapping = root else {
-            throw ConfigError("\(root.origin): the spec must be a mapping of keys (name, command, ...), not a \(root.kindName)")
+            throw ConfigError(at: root.origin, "the spec must be a mapping of keys (name, command, ...), not a \(root.kindName)")
         }
         for option in overrides { try applyOverride(option, to: &root) }
         return try validate(root, file: file)
@@ -117,7 +117,7 @@ public enum SpecLoader {
 
     /// The top-level keys, each known (an unknown one is an error with a did-you-mean).
     static func knownFields(_ root: SpecNode, file: String) throws(ConfigError) -> [String: SpecNode] {
-        guard case .mapping(let pairs, _) = root else { throw ConfigError("\(file): the spec must be a mapping") }
+        guard case .mapping(let pairs, _) = root else { throw ConfigError(at: file, "the spec must be a mapping") }
         var fields: [String: SpecNode] = [:]
         for (k, v) in pairs {
             guard knownKeys.contains(k) else {
@@ -134,20 +134,20 @@ public enum SpecLoader {
 
     static func name(_ node: SpecNode?, file: String) throws(ConfigError) -> String {
         guard let nameNode = node else {
-            throw ConfigError("\(file): missing required key 'name'; add e.g. `name: my-simulation`")
+            throw ConfigError(at: file, "missing required key 'name'; add e.g. `name: my-simulation`")
         }
         let name = try string(nameNode, key: "name")
         guard !name.isEmpty, name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }),
             name != ".", name != ".."
         else {
-            throw ConfigError("\(nameNode.origin): name '\(name)' may only contain letters, digits, '.', '_' and '-'")
+            throw ConfigError(at: nameNode.origin, "name '\(name)' may only contain letters, digits, '.', '_' and '-'")
         }
         return name
     }
 
     static func command(_ node: SpecNode?, file: String) throws(ConfigError) -> [String] {
         guard let commandNode = node else {
-            throw ConfigError("\(file): missing required key 'command'; add e.g. `command: [python3, sim.py]`")
+            throw ConfigError(at: file, "missing required key 'command'; add e.g. `command: [python3, sim.py]`")
         }
         let command: [String]
         switch commandNode {
@@ -163,17 +163,17 @@ public enum SpecLoader {
                 }
             }
             do { command = try ShellWords.split(s) } catch {
-                throw ConfigError("\(origin): command: \(error.message)")
+                throw ConfigError(at: origin, "command: \(error.message)")
             }
         case .sequence(let items, _):
             var out: [String] = []
             for (i, item) in items.enumerated() { out.append(try scalarText(item, key: "command[\(i)]")) }
             command = out
         case .mapping(_, let origin):
-            throw ConfigError("\(origin): command must be a list of arguments or a string, not a mapping")
+            throw ConfigError(at: origin, "command must be a list of arguments or a string, not a mapping")
         }
         guard let first = command.first, !first.isEmpty else {
-            throw ConfigError("\(commandNode.origin): command is empty; give the program to run, e.g. [python3, sim.py]")
+            throw ConfigError(at: commandNode.origin, "command is empty; give the program to run, e.g. [python3, sim.py]")
         }
         return command
     }
@@ -183,7 +183,7 @@ public enum SpecLoader {
         var list: [String] = []
         for (i, p) in try stringList(node, key: "outputs").enumerated() {
             guard !p.hasPrefix("/"), !p.split(separator: "/").contains("..") else {
-                throw ConfigError("\(node.origin): outputs[\(i)] '\(p)' must be a path under $REPRO_OUTDIR, without '..'")
+                throw ConfigError(at: node.origin, "outputs[\(i)] '\(p)' must be a path under $REPRO_OUTDIR, without '..'")
             }
             list.append(p)
         }
@@ -194,7 +194,7 @@ public enum SpecLoader {
     static func params(_ node: SpecNode?) throws(ConfigError) -> [String: JSONValue] {
         guard let node else { return [:] }
         guard case .mapping = node else {
-            throw ConfigError("\(node.origin): params must be a mapping of names to values, not a \(node.kindName)")
+            throw ConfigError(at: node.origin, "params must be a mapping of names to values, not a \(node.kindName)")
         }
         return try node.toJSON(path: "params").objectValue ?? [:]
     }
@@ -206,7 +206,7 @@ public enum SpecLoader {
         case .string("auto"), .null: return .auto
         case .int(let i) where i >= 0: return .fixed(i)
         default:
-            throw ConfigError("\(node.origin): seed must be an integer >= 0 or \"auto\", got \(describe(v))")
+            throw ConfigError(at: node.origin, "seed must be an integer >= 0 or \"auto\", got \(describe(v))")
         }
     }
 
@@ -214,17 +214,17 @@ public enum SpecLoader {
     static func solver(_ node: SpecNode?) throws(ConfigError) -> [String: JSONValue] {
         guard let node else { return [:] }
         guard case .mapping(let sp, _) = node else {
-            throw ConfigError("\(node.origin): solver must be a mapping such as {rtol: 1e-6, atol: 1e-9}, not a \(node.kindName)")
+            throw ConfigError(at: node.origin, "solver must be a mapping such as {rtol: 1e-6, atol: 1e-9}, not a \(node.kindName)")
         }
         let solver = try node.toJSON(path: "solver").objectValue ?? [:]
         for tol in ["rtol", "atol"] {
             guard let v = solver[tol] else { continue }
             let origin = sp.first(where: { $0.key == tol })?.value.origin ?? node.origin
             guard let d = v.numberValue else {
-                throw ConfigError("\(origin): solver.\(tol) must be a number such as 1e-6, got \(describe(v))")
+                throw ConfigError(at: origin, key: "solver.\(tol)", "must be a number such as 1e-6, got \(describe(v))")
             }
             guard d.isFinite, d >= 0 else {
-                throw ConfigError("\(origin): solver.\(tol) must be finite and >= 0, got \(describe(v)); tolerances are magnitudes, e.g. 1e-6")
+                throw ConfigError(at: origin, key: "solver.\(tol)", "must be finite and >= 0, got \(describe(v)); tolerances are magnitudes, e.g. 1e-6")
             }
         }
         return solver
@@ -233,15 +233,15 @@ public enum SpecLoader {
     static func env(_ node: SpecNode?) throws(ConfigError) -> [String: String] {
         guard let node else { return [:] }
         guard case .mapping(let ep, _) = node else {
-            throw ConfigError("\(node.origin): env must be a mapping of variable names to values, not a \(node.kindName)")
+            throw ConfigError(at: node.origin, "env must be a mapping of variable names to values, not a \(node.kindName)")
         }
         var env: [String: String] = [:]
         for (k, v) in ep {
             guard isEnvName(k) else {
-                throw ConfigError("\(v.origin): env key '\(k)' is not a valid environment variable name")
+                throw ConfigError(at: v.origin, "env key '\(k)' is not a valid environment variable name")
             }
             guard !k.hasPrefix("REPRO_") else {
-                throw ConfigError("\(v.origin): env key '\(k)': REPRO_* variables are set by repro; rename it")
+                throw ConfigError(at: v.origin, "env key '\(k)': REPRO_* variables are set by repro; rename it")
             }
             env[k] = try scalarText(v, key: "env.\(k)")
         }
@@ -252,7 +252,7 @@ public enum SpecLoader {
         guard let node else { return [] }
         let names = try stringList(node, key: "env_passthrough")
         for n in names where !isEnvName(n) {
-            throw ConfigError("\(node.origin): env_passthrough entry '\(n)' is not a valid environment variable name")
+            throw ConfigError(at: node.origin, "env_passthrough entry '\(n)' is not a valid environment variable name")
         }
         return Array(Set(names)).sorted()
     }
@@ -262,12 +262,12 @@ public enum SpecLoader {
     static func estimate(_ node: SpecNode?, params: [String: JSONValue]) throws(ConfigError) -> EstimateSpec? {
         guard let node else { return nil }
         guard case .mapping(let pairs, _) = node else {
-            throw ConfigError("\(node.origin): estimate must be a mapping such as {seconds: \"params.n * 0.5\", scale: params.n}")
+            throw ConfigError(at: node.origin, "estimate must be a mapping such as {seconds: \"params.n * 0.5\", scale: params.n}")
         }
         var seconds: EstimateExpression?
         var scale: [String]?
         for (k, v) in pairs {
-            guard case .scalar(let t, _, _) = v, !t.isEmpty else { throw ConfigError("\(v.origin): estimate.\(k) must be a single value") }
+            guard case .scalar(let t, _, _) = v, !t.isEmpty else { throw ConfigError(at: v.origin, key: "estimate.\(k)", "must be a single value") }
             switch k {
             case "seconds":
                 let expr = try EstimateExpression(t, origin: "\(v.origin)")
@@ -276,13 +276,13 @@ public enum SpecLoader {
             case "scale":
                 let path = t.split(separator: ".").map(String.init)
                 guard path.count >= 2, path[0] == "params" else {
-                    throw ConfigError("\(v.origin): estimate.scale must name a numeric param, such as params.population_size")
+                    throw ConfigError(at: v.origin, key: "estimate.scale", "must name a numeric param, such as params.population_size")
                 }
                 guard EstimateSpec.value(Array(path.dropFirst()), in: params) != nil else {
-                    throw ConfigError("\(v.origin): estimate.scale: '\(t)' is not a numeric param of this spec; params are: \(params.keys.sorted().joined(separator: ", "))")
+                    throw ConfigError(at: v.origin, "estimate.scale: '\(t)' is not a numeric param of this spec; params are: \(params.keys.sorted().joined(separator: ", "))")
                 }
                 scale = Array(path.dropFirst())
-            default: throw ConfigError("\(v.origin): unknown key 'estimate.\(k)'; known: seconds, scale")
+            default: throw ConfigError(at: v.origin, "unknown key 'estimate.\(k)'; known: seconds, scale")
             }
         }
         return EstimateSpec(seconds: seconds, scale: scale, origin: "\(node.origin)")
@@ -304,7 +304,7 @@ public enum SpecLoader {
         guard let node else { return nil }
         let text = try scalarText(node, key: "timeout")
         guard let t = DurationText.seconds(text) else {
-            throw ConfigError("\(node.origin): timeout '\(text)' is not a duration; write e.g. 90s, 30m, 2h, 1h30m or 1d")
+            throw ConfigError(at: node.origin, "timeout '\(text)' is not a duration; write e.g. 90s, 30m, 2h, 1h30m or 1d")
         }
         return t
     }
@@ -312,17 +312,17 @@ public enum SpecLoader {
     static func resources(_ node: SpecNode?) throws(ConfigError) -> [String: JSONValue] {
         guard let node else { return [:] }
         guard case .mapping(let rp, _) = node else {
-            throw ConfigError("\(node.origin): resources must be a mapping such as {cpus: 4, memory: 8G}")
+            throw ConfigError(at: node.origin, "resources must be a mapping such as {cpus: 4, memory: 8G}")
         }
         let resources = try node.toJSON(path: "resources").objectValue ?? [:]
         for (k, v) in rp {
             guard resourceKeys.contains(k) else {
-                throw ConfigError("\(v.origin): unknown resource '\(k)'; use \(resourceKeys.joined(separator: ", "))")
+                throw ConfigError(at: v.origin, "unknown resource '\(k)'; use \(resourceKeys.joined(separator: ", "))")
             }
             // Checked here, so a bad value (from the file, --set or a sweep axis) stops
             // before anything is recorded or submitted.
             do throws(ConfigError) { _ = try SlurmBackend.resourceValue(k, resources[k] ?? .null) } catch {
-                throw ConfigError("\(v.origin): \(error.message)")
+                throw ConfigError(at: v.origin, "\(error.message)")
             }
         }
         return resources
@@ -332,21 +332,21 @@ public enum SpecLoader {
         var verify = Tolerance.exact
         guard let node else { return verify }
         guard case .mapping(let vp, _) = node else {
-            throw ConfigError("\(node.origin): verify must be a mapping such as {rtol: 1e-9, atol: 0, ulps: 16}")
+            throw ConfigError(at: node.origin, "verify must be a mapping such as {rtol: 1e-9, atol: 0, ulps: 16}")
         }
         for (k, v) in vp {
             let value = try v.toJSON(path: "verify.\(k)")
             switch k {
             case "rtol", "atol":
                 guard let d = value.numberValue, d.isFinite, d >= 0 else {
-                    throw ConfigError("\(v.origin): verify.\(k) must be a finite number >= 0")
+                    throw ConfigError(at: v.origin, key: "verify.\(k)", "must be a finite number >= 0")
                 }
                 if k == "rtol" { verify.rtol = d } else { verify.atol = d }
             case "ulps":
-                guard let i = value.intValue, i >= 0 else { throw ConfigError("\(v.origin): verify.ulps must be a whole number >= 0") }
+                guard let i = value.intValue, i >= 0 else { throw ConfigError(at: v.origin, key: "verify.ulps", "must be a whole number >= 0") }
                 verify.ulps = UInt64(i)
             default:
-                throw ConfigError("\(v.origin): unknown key 'verify.\(k)'; use rtol, atol, ulps")
+                throw ConfigError(at: v.origin, "unknown key 'verify.\(k)'; use rtol, atol, ulps")
             }
         }
         return verify
@@ -355,11 +355,11 @@ public enum SpecLoader {
     static func reportY(_ node: SpecNode?) throws(ConfigError) -> [String] {
         guard let node else { return [] }
         guard case .mapping(let rp, _) = node else {
-            throw ConfigError("\(node.origin): report must be a mapping such as {y: \"result.json:$.survival_fraction\"}")
+            throw ConfigError(at: node.origin, "report must be a mapping such as {y: \"result.json:$.survival_fraction\"}")
         }
         var reportY: [String] = []
         for (k, v) in rp {
-            guard k == "y" else { throw ConfigError("\(v.origin): unknown key 'report.\(k)'; use y") }
+            guard k == "y" else { throw ConfigError(at: v.origin, "unknown key 'report.\(k)'; use y") }
             reportY = try stringList(v, key: "report.y")
             for y in reportY where !y.contains(":") {
                 throw ConfigError(

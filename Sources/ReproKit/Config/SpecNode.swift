@@ -35,17 +35,17 @@ indirect enum SpecNode: Sendable {
         do {
             // The basic resolver leaves every plain scalar untyped: Yams' default resolver
             // follows YAML 1.1, where 1e-6 is a string and `on` is a boolean.
-            // Composed nodes only: no constructor maps (building Yams' default ones costs a
-            // cache hit ~0.1 ms of type-metadata lookups), and UTF-8 named here (the default
+            // Composed nodes only: no constructor maps (building Yams' default ones is a cache
+            // hit's worth of type-metadata lookups), and UTF-8 named here (the default
             // reads the whole environment to look for an override).
             node = try Yams.compose(yaml: text, Resolver.basic, Constructor([:], [:], [:]), .utf8)
         } catch let error as YamlError {
             if case .duplicatedKeysInMapping(let duplicates, _) = error {
-                throw ConfigError("\(file): key '\(duplicates.joined(separator: "', '"))' appears more than once in one mapping; keep one")
+                throw ConfigError(at: file, "key '\(duplicates.joined(separator: "', '"))' appears more than once in one mapping; keep one")
             }
-            throw ConfigError("\(file): not valid YAML: \(describe(error)). Fix the syntax at that line.")
+            throw ConfigError(at: file, "not valid YAML: \(describe(error)). Fix the syntax at that line.")
         } catch {
-            throw ConfigError("\(file): not valid YAML: \(error)")
+            throw ConfigError(at: file, "not valid YAML: \(error)")
         }
         guard let node else {
             return .mapping([], origin: Origin(file: file, line: 1))
@@ -118,7 +118,7 @@ indirect enum SpecNode: Sendable {
             guard plain else { return .string(s) }
             let v = YAMLCore.resolve(s)
             if case .string = v, let problem = YAMLCore.unrepresentable(s) {
-                throw ConfigError("\(origin): \(path): \(problem)")
+                throw ConfigError(at: origin, "\(path): \(problem)")
             }
             return v
         case .sequence(let items, _):
@@ -233,5 +233,13 @@ enum YAMLCore {
             if digits(&chars) == 0 { return false }
         }
         return chars.isEmpty
+    }
+}
+
+extension ConfigError {
+    /// An error about the value written at `origin`; `key` is its key path when the error is
+    /// about one value.
+    init(at origin: SpecNode.Origin, key: String? = nil, _ problem: String) {
+        self.init(file: origin.file, line: origin.line, key: key, problem)
     }
 }

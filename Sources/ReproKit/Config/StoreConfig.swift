@@ -106,7 +106,7 @@ public struct StoreConfig: Sendable {
             guard let data = FileManager.default.contents(atPath: path) else { continue }
             let node = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: path)
             guard case .mapping = node else {
-                throw ConfigError("\(node.origin): a repro config file must be a mapping with `cache:`, `slurm:`, `backends:` or `remotes:` sections")
+                throw ConfigError(at: node.origin, "a repro config file must be a mapping with `cache:`, `slurm:`, `backends:` or `remotes:` sections")
             }
             if path.hasSuffix("/.repro.yaml") { project = node } else { local = node }
             merged = merged.map { StoreConfig.merge($0, over: node) } ?? node
@@ -167,19 +167,19 @@ public struct StoreConfig: Sendable {
             switch key {
             case "cache":
                 guard case .mapping(let cachePairs, _) = value else {
-                    throw ConfigError("\(value.origin): cache must be a mapping such as {max_age: 30d}")
+                    throw ConfigError(at: value.origin, "cache must be a mapping such as {max_age: 30d}")
                 }
                 for (k, v) in cachePairs {
                     switch k {
                     case "max_age":
                         guard case .scalar(let text, _, _) = v, let seconds = DurationText.seconds(text) else {
-                            throw ConfigError("\(v.origin): cache.max_age must be a duration such as 30d, 12h or 90m")
+                            throw ConfigError(at: v.origin, key: "cache.max_age", "must be a duration such as 30d, 12h or 90m")
                         }
                         config.maxAge = seconds
                     case "remote": try config.teamCache.parseRemote(v)
                     case "signing_key":
                         guard case .scalar(let t, _, _) = v, !t.isEmpty else {
-                            throw ConfigError("\(v.origin): cache.signing_key must name a private key file made by `repro keygen`")
+                            throw ConfigError(at: v.origin, key: "cache.signing_key", "must name a private key file made by `repro keygen`")
                         }
                         config.teamCache.signingKey = t
                     case "trusted_keys": try config.teamCache.parseTrustedKeys(v)
@@ -192,22 +192,22 @@ public struct StoreConfig: Sendable {
                 config.slurm = try parseSlurm(value, path: "slurm")
             case "backends":
                 guard case .mapping(let named, _) = value else {
-                    throw ConfigError("\(value.origin): backends must be a mapping of names to settings, such as {cloud: {type: slurm-rest, ...}}")
+                    throw ConfigError(at: value.origin, "backends must be a mapping of names to settings, such as {cloud: {type: slurm-rest, ...}}")
                 }
                 for (name, node) in named { config.backends[name] = try BackendSettings.parse(name: name, node) }
             case "orchestration": config.orchestration = try Orchestration.parse(value)
             case "prices":
                 guard case .mapping(let named, _) = value else {
-                    throw ConfigError("\(value.origin): prices must be a mapping of backend names to prices, such as {local: {watts: 65, per_kwh: 0.30}}")
+                    throw ConfigError(at: value.origin, "prices must be a mapping of backend names to prices, such as {local: {watts: 65, per_kwh: 0.30}}")
                 }
                 for (name, node) in named { config.prices[name] = try Price.parse(name: name, node) }
             case "remotes":
                 guard case .mapping(let named, _) = value else {
-                    throw ConfigError("\(value.origin): remotes must be a mapping of names to settings, such as {origin: {url: s3://bucket/prefix}}")
+                    throw ConfigError(at: value.origin, "remotes must be a mapping of names to settings, such as {origin: {url: s3://bucket/prefix}}")
                 }
                 for (name, node) in named { config.remotes[name] = try RemoteSettings.parse(name: name, node) }
             default:
-                throw ConfigError("\(value.origin): unknown key '\(key)' in the repro config; known: cache, slurm, backends, remotes, orchestration, prices")
+                throw ConfigError(at: value.origin, "unknown key '\(key)' in the repro config; known: cache, slurm, backends, remotes, orchestration, prices")
             }
         }
         return config
@@ -215,15 +215,15 @@ public struct StoreConfig: Sendable {
 
     static func parseSlurm(_ node: SpecNode, path: String, skipping: Set<String> = []) throws(ConfigError) -> Slurm {
         guard case .mapping(let pairs, _) = node else {
-            throw ConfigError("\(node.origin): \(path) must be a mapping such as {workdir: /shared/repro}")
+            throw ConfigError(at: node.origin, "\(path) must be a mapping such as {workdir: /shared/repro}")
         }
         var s = Slurm()
         func text(_ v: SpecNode, _ k: String) throws(ConfigError) -> String {
-            guard case .scalar(let t, _, _) = v else { throw ConfigError("\(v.origin): \(path).\(k) must be a single value") }
+            guard case .scalar(let t, _, _) = v else { throw ConfigError(at: v.origin, "\(path).\(k) must be a single value") }
             return t
         }
         func int(_ v: SpecNode, _ k: String) throws(ConfigError) -> Int {
-            guard let i = Int(try text(v, k)), i >= 0 else { throw ConfigError("\(v.origin): \(path).\(k) must be a whole number >= 0") }
+            guard let i = Int(try text(v, k)), i >= 0 else { throw ConfigError(at: v.origin, "\(path).\(k) must be a whole number >= 0") }
             return i
         }
         for (k, v) in pairs where !skipping.contains(k) {
@@ -237,14 +237,14 @@ public struct StoreConfig: Sendable {
                     for item in items { out.append(try text(item, k)) }
                     s.sbatchOptions = out
                 case .scalar(let t, _, _): s.sbatchOptions = (try? ShellWords.split(t)) ?? [t]
-                default: throw ConfigError("\(v.origin): slurm.sbatch_options must be a list of sbatch options")
+                default: throw ConfigError(at: v.origin, key: "slurm.sbatch_options", "must be a list of sbatch options")
                 }
             case "max_array_size": s.maxArraySize = try int(v, k)
             case "max_parallel": s.maxParallel = try int(v, k)
             case "max_retries": s.maxRetries = try int(v, k)
             case "poll_interval":
                 guard let d = DurationText.seconds(try text(v, k)) else {
-                    throw ConfigError("\(v.origin): slurm.poll_interval must be a duration such as 2s")
+                    throw ConfigError(at: v.origin, key: "slurm.poll_interval", "must be a duration such as 2s")
                 }
                 s.pollInterval = d
             default:

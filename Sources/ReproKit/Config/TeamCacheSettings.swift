@@ -27,38 +27,38 @@ public struct RemoteSettings: Sendable {
 
     static func parse(name: String, _ node: SpecNode) throws(ConfigError) -> RemoteSettings {
         guard RemoteSettings.isValidName(name) else {
-            throw ConfigError("\(node.origin): remote name '\(name)' may hold only letters, digits, '-' and '_'")
+            throw ConfigError(at: node.origin, "remote name '\(name)' may hold only letters, digits, '-' and '_'")
         }
         var url: String?
         var pairs: [(key: String, value: SpecNode)] = []
         switch node {
         case .scalar(let t, _, _): url = t  // `origin: s3://bucket/prefix`
         case .mapping(let p, _): pairs = p
-        case .sequence: throw ConfigError("\(node.origin): remotes.\(name) must be a mapping such as {url: s3://bucket/prefix}")
+        case .sequence: throw ConfigError(at: node.origin, key: "remotes.\(name)", "must be a mapping such as {url: s3://bucket/prefix}")
         }
         var endpoint: String?
         var region: String?
         var isDefault = false
         for (k, v) in pairs {
             guard case .scalar(let t, _, _) = v, !t.isEmpty else {
-                throw ConfigError("\(v.origin): remotes.\(name).\(k) must be a single, non-empty value")
+                throw ConfigError(at: v.origin, key: "remotes.\(name).\(k)", "must be a single, non-empty value")
             }
             switch k {
             case "url": url = t
             case "endpoint": endpoint = t
             case "region": region = t
             case "default":
-                guard let b = YAMLCore.bool(t) else { throw ConfigError("\(v.origin): remotes.\(name).default must be true or false") }
+                guard let b = YAMLCore.bool(t) else { throw ConfigError(at: v.origin, key: "remotes.\(name).default", "must be true or false") }
                 isDefault = b
             default:
                 if BackendSettings.secretKeys.contains(k.lowercased()) {
                     throw ConfigError(
                         "\(v.origin): remotes.\(name).\(k): secrets do not belong in a config file; use the AWS environment or ~/.aws/credentials")
                 }
-                throw ConfigError("\(v.origin): unknown key 'remotes.\(name).\(k)'; known: url, endpoint, region, default")
+                throw ConfigError(at: v.origin, "unknown key 'remotes.\(name).\(k)'; known: url, endpoint, region, default")
             }
         }
-        guard let url else { throw ConfigError("\(node.origin): remotes.\(name) needs url: s3://bucket/prefix") }
+        guard let url else { throw ConfigError(at: node.origin, key: "remotes.\(name)", "needs url: s3://bucket/prefix") }
         let loc = try S3Location(parsing: url, what: "\(node.origin): remotes.\(name).url")
         return RemoteSettings(name: name, location: loc, endpoint: endpoint, region: region, isDefault: isDefault, origin: "\(node.origin)")
     }
@@ -104,7 +104,7 @@ public struct TeamCacheSettings: Sendable {
         case .mapping(let pairs, _):
             for (k, v) in pairs {
                 guard case .scalar(let t, _, _) = v, !t.isEmpty else {
-                    throw ConfigError("\(v.origin): cache.remote.\(k) must be a single value")
+                    throw ConfigError(at: v.origin, key: "cache.remote.\(k)", "must be a single value")
                 }
                 switch k {
                 case "name": remoteName = t
@@ -114,17 +114,17 @@ public struct TeamCacheSettings: Sendable {
                     } else if let b = YAMLCore.bool(t) {
                         read = b ? .always : .off
                     } else {
-                        throw ConfigError("\(v.origin): cache.remote.read must be auto, true or false")
+                        throw ConfigError(at: v.origin, key: "cache.remote.read", "must be auto, true or false")
                     }
                 case "write":
-                    guard let b = YAMLCore.bool(t) else { throw ConfigError("\(v.origin): cache.remote.write must be true or false") }
+                    guard let b = YAMLCore.bool(t) else { throw ConfigError(at: v.origin, key: "cache.remote.write", "must be true or false") }
                     write = b
                 default:
-                    throw ConfigError("\(v.origin): unknown key 'cache.remote.\(k)'; known: name, read, write")
+                    throw ConfigError(at: v.origin, "unknown key 'cache.remote.\(k)'; known: name, read, write")
                 }
             }
         case .sequence:
-            throw ConfigError("\(node.origin): cache.remote must be a mapping such as {name: origin, read: auto, write: false}")
+            throw ConfigError(at: node.origin, key: "cache.remote", "must be a mapping such as {name: origin, read: auto, write: false}")
         }
     }
 
@@ -133,11 +133,11 @@ public struct TeamCacheSettings: Sendable {
         switch node {
         case .sequence(let s, _): items = s
         case .scalar: items = [node]
-        case .mapping: throw ConfigError("\(node.origin): cache.trusted_keys must be a list of public key files or keys")
+        case .mapping: throw ConfigError(at: node.origin, key: "cache.trusted_keys", "must be a list of public key files or keys")
         }
         for item in items {
             guard case .scalar(let t, _, _) = item, !t.isEmpty else {
-                throw ConfigError("\(item.origin): each cache.trusted_keys entry must be a public key file (PEM) or a key")
+                throw ConfigError(at: item.origin, "each cache.trusted_keys entry must be a public key file (PEM) or a key")
             }
             trustedKeys.append((t, "\(item.origin)"))
         }

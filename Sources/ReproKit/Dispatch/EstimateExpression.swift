@@ -32,7 +32,7 @@ public struct EstimateExpression: Sendable {
     public func evaluate(params: [String: JSONValue], origin: String) throws(ConfigError) -> Double {
         let v = try eval(root, params: params, origin: origin)
         guard v.isFinite, v >= 0 else {
-            throw ConfigError("\(origin): estimate.seconds '\(text)' gives \(v) for these params; an estimate must be a finite number of seconds >= 0")
+            throw ConfigError(at: origin, key: "estimate.seconds", "'\(text)' gives \(v) for these params; an estimate must be a finite number of seconds >= 0")
         }
         return v
     }
@@ -67,7 +67,7 @@ public struct EstimateExpression: Sendable {
             if let a = v.arrayValue { return Double(a.count) }
             if let o = v.objectValue { return Double(o.count) }
             if let s = v.stringValue { return Double(s.count) }
-            throw ConfigError("\(origin): estimate.seconds '\(text)': len() at column \(column) needs a list, string or mapping")
+            throw ConfigError(at: origin, key: "estimate.seconds", "'\(text)': len() at column \(column) needs a list, string or mapping")
         case .negate(let x): return -(try eval(x, params: params, origin: origin))
         case .binary(let op, let a, let b, let column):
             let x = try eval(a, params: params, origin: origin)
@@ -77,7 +77,7 @@ public struct EstimateExpression: Sendable {
             case "-": return x - y
             case "*": return x * y
             default:
-                guard y != 0 else { throw ConfigError("\(origin): estimate.seconds '\(text)': division by zero at column \(column)") }
+                guard y != 0 else { throw ConfigError(at: origin, key: "estimate.seconds", "'\(text)': division by zero at column \(column)") }
                 return x / y
             }
         }
@@ -96,7 +96,7 @@ public struct EstimateExpression: Sendable {
         }
 
         func error(_ what: String, at column: Int? = nil) -> ConfigError {
-            ConfigError("\(origin): estimate.seconds '\(text)': \(what) at column \((column ?? i) + 1); write e.g. \"params.n * 0.5 * len(params.pathways)\"")
+            ConfigError(at: origin, key: "estimate.seconds", "'\(text)': \(what) at column \((column ?? i) + 1); write e.g. \"params.n * 0.5 * len(params.pathways)\"")
         }
 
         mutating func skipSpaces() { while i < chars.count, chars[i] == " " || chars[i] == "\t" { i += 1 } }

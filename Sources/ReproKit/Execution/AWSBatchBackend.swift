@@ -35,7 +35,7 @@ public final class AWSBatchBackend: StagedBackend {
         name: String, settings: AWSBatchSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
         clock: @escaping @Sendable () -> Double = { Clock.now() }
     ) throws {
-        guard let loc = settings.staging else { throw ConfigError("\(settings.origin): backends.\(name) needs staging: s3://bucket/prefix") }
+        guard let loc = settings.staging else { throw ConfigError(at: settings.origin, key: "backends.\(name)", "needs staging: s3://bucket/prefix") }
         self.name = name
         self.settings = settings
         self.environment = environment

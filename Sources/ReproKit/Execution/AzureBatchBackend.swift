@@ -37,9 +37,9 @@ public final class AzureBatchBackend: StagedBackend {
         name: String, settings: AzureBatchSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy(),
         clock: @escaping @Sendable () -> Double = { Clock.now() }
     ) throws {
-        guard let loc = settings.staging else { throw ConfigError("\(settings.origin): backends.\(name) needs container") }
+        guard let loc = settings.staging else { throw ConfigError(at: settings.origin, key: "backends.\(name)", "needs container") }
         guard let u = URLComponents(string: settings.accountURL), let scheme = u.scheme, let host = u.host else {
-            throw ConfigError("\(settings.origin): backends.\(name).account_url '\(settings.accountURL)' is not a URL")
+            throw ConfigError(at: settings.origin, key: "backends.\(name).account_url", "'\(settings.accountURL)' is not a URL")
         }
         self.name = name
         self.settings = settings

@@ -208,7 +208,7 @@ public enum Backends {
         if name == "auto" {
             if let cloud = config.orchestration.cloud {
                 do { try validate(cloud, config: config) } catch {
-                    throw ConfigError("\(config.orchestration.origin): orchestration.cloud: \(error.message)")
+                    throw ConfigError(at: config.orchestration.origin, "orchestration.cloud: \(error.message)")
                 }
             }
             return

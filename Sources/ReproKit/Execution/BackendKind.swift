@@ -72,24 +72,24 @@ public struct SettingsReader {
     var origin: String { "\(node.origin)" }
 
     func unknown(_ k: String, _ v: SpecNode, known: [String]) -> ConfigError {
-        ConfigError("\(v.origin): unknown key 'backends.\(name).\(k)'; known for \(type): \(known.joined(separator: ", "))")
+        ConfigError(at: v.origin, "unknown key 'backends.\(name).\(k)'; known for \(type): \(known.joined(separator: ", "))")
     }
 
     func text(_ v: SpecNode, _ k: String) throws(ConfigError) -> String {
         guard case .scalar(let t, _, _) = v, !t.isEmpty else {
-            throw ConfigError("\(v.origin): backends.\(name).\(k) must be a single, non-empty value")
+            throw ConfigError(at: v.origin, key: "backends.\(name).\(k)", "must be a single, non-empty value")
         }
         return t
     }
 
     func count(_ v: SpecNode, _ k: String) throws(ConfigError) -> Int {
-        guard let i = Int(try text(v, k)), i >= 0 else { throw ConfigError("\(v.origin): backends.\(name).\(k) must be a whole number >= 0") }
+        guard let i = Int(try text(v, k)), i >= 0 else { throw ConfigError(at: v.origin, key: "backends.\(name).\(k)", "must be a whole number >= 0") }
         return i
     }
 
     func duration(_ v: SpecNode, _ k: String) throws(ConfigError) -> Double {
         guard let d = DurationText.seconds(try text(v, k)) else {
-            throw ConfigError("\(v.origin): backends.\(name).\(k) must be a duration such as 2s, 5m or 1d")
+            throw ConfigError(at: v.origin, key: "backends.\(name).\(k)", "must be a duration such as 2s, 5m or 1d")
         }
         return d
     }
@@ -97,7 +97,7 @@ public struct SettingsReader {
     func url(_ v: SpecNode, _ k: String) throws(ConfigError) -> String {
         let u = try text(v, k)
         guard u.hasPrefix("http://") || u.hasPrefix("https://") else {
-            throw ConfigError("\(v.origin): backends.\(name).\(k) '\(u)' must start with http:// or https://")
+            throw ConfigError(at: v.origin, key: "backends.\(name).\(k)", "'\(u)' must start with http:// or https://")
         }
         return u.hasSuffix("/") ? String(u.dropLast()) : u
     }
@@ -105,7 +105,7 @@ public struct SettingsReader {
     /// The error for required keys left out.
     func requireAll(_ missing: [String]) throws(ConfigError) {
         guard missing.isEmpty else {
-            throw ConfigError("\(node.origin): backends.\(name) (type \(type)) needs \(missing.joined(separator: ", "))")
+            throw ConfigError(at: node.origin, key: "backends.\(name)", "(type \(type)) needs \(missing.joined(separator: ", "))")
         }
     }
 }

@@ -32,7 +32,7 @@ public final class SlurmRestBackend: StagedBackend {
     public init(name: String, settings: SlurmRestSettings, store: Store, environment: [String: String], retry: RetryPolicy = RetryPolicy())
         throws
     {
-        guard let loc = settings.staging else { throw ConfigError("\(settings.origin): backends.\(name) needs staging: s3://bucket/prefix") }
+        guard let loc = settings.staging else { throw ConfigError(at: settings.origin, key: "backends.\(name)", "needs staging: s3://bucket/prefix") }
         // Every request carries the JWT: never in the clear to another machine.
         guard !Redact.isPlainRemoteHTTP(settings.url) else {
             throw ConfigError(

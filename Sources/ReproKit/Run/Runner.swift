@@ -15,7 +15,7 @@ public final class Runner {
     /// Failed attempts made before the run had a record.
     var carriedAttempts: [Attempt] = []
     /// Explains (and logs why) a miss about to run. For a local run it is done while the task
-    /// executes (it reads the store: ~0.4 ms off a short run's path); earlier when something
+    /// executes (it reads the store, which a short run need not wait for); earlier when something
     /// is printed or asked before the task starts (`settleExplanation`).
     var pendingExplanation: (() -> Void)?
     /// The run this runner recorded for the key (not what its miss is compared with).

@@ -19,7 +19,7 @@ public struct SweepSpec: Sendable {
     var baseFile: String
     /// The factors of the point product (a grid axis, the zip, the list): each a list of
     /// alternatives. A point is one alternative of each, the last factor varying fastest; points
-    /// are computed from their index, never all held (200,000 of them were 40 MB).
+    /// are computed from their index, never all held (a large sweep's would take tens of MB).
     var factors: [[[Assignment]]]
     /// How many points (before replicates).
     let pointCount: Int
@@ -51,12 +51,12 @@ public struct SweepSpec: Sendable {
         }
         let root = try SpecNode.parse(String(decoding: data, as: UTF8.self), file: path)
         guard case .mapping(let pairs, _) = root else {
-            throw ConfigError("\(root.origin): a sweep must be a mapping with `base:` (or `spec:`) and grid/zip/list/replicates")
+            throw ConfigError(at: root.origin, "a sweep must be a mapping with `base:` (or `spec:`) and grid/zip/list/replicates")
         }
         var fields: [String: SpecNode] = [:]
         for (k, v) in pairs {
             guard knownKeys.contains(k) else {
-                throw ConfigError("\(v.origin): unknown key '\(k)' in the sweep; use \(knownKeys.joined(separator: ", "))")
+                throw ConfigError(at: v.origin, "unknown key '\(k)' in the sweep; use \(knownKeys.joined(separator: ", "))")
             }
             fields[k] = v
         }
@@ -64,42 +64,42 @@ public struct SweepSpec: Sendable {
         let baseFile: String
         switch (fields["base"], fields["spec"]) {
         case (.some(let b), nil):
-            guard case .scalar(let rel, _, _) = b else { throw ConfigError("\(b.origin): base must be the path of a spec file") }
+            guard case .scalar(let rel, _, _) = b else { throw ConfigError(at: b.origin, "base must be the path of a spec file") }
             let dir = (path as NSString).deletingLastPathComponent
             baseFile = rel.hasPrefix("/") ? rel : (dir.isEmpty ? rel : dir + "/" + rel)
             guard let text = FileManager.default.contents(atPath: baseFile) else {
-                throw ConfigError("\(b.origin): base spec \(baseFile) does not exist (it is relative to the sweep file)")
+                throw ConfigError(at: b.origin, "base spec \(baseFile) does not exist (it is relative to the sweep file)")
             }
             base = try SpecNode.parse(String(decoding: text, as: UTF8.self), file: baseFile)
         case (nil, .some(let s)):
-            guard case .mapping = s else { throw ConfigError("\(s.origin): spec must be a mapping (an inline simulation spec)") }
+            guard case .mapping = s else { throw ConfigError(at: s.origin, "spec must be a mapping (an inline simulation spec)") }
             base = s
             baseFile = path
         case (.some, .some):
-            throw ConfigError("\(path): give either `base:` or `spec:`, not both")
+            throw ConfigError(at: path, "give either `base:` or `spec:`, not both")
         case (nil, nil):
-            throw ConfigError("\(path): a sweep needs `base: sim.yaml` (relative to the sweep file) or an inline `spec:`")
+            throw ConfigError(at: path, "a sweep needs `base: sim.yaml` (relative to the sweep file) or an inline `spec:`")
         }
 
         var parts: [[[Assignment]]] = []
         if let g = fields["grid"] {
-            guard case .mapping(let gp, _) = g else { throw ConfigError("\(g.origin): grid must map dotted paths to lists of values") }
+            guard case .mapping(let gp, _) = g else { throw ConfigError(at: g.origin, "grid must map dotted paths to lists of values") }
             for (k, v) in gp {
                 guard case .sequence(let values, _) = v, !values.isEmpty else {
-                    throw ConfigError("\(v.origin): grid.\(k) must be a non-empty list of values")
+                    throw ConfigError(at: v.origin, key: "grid.\(k)", "must be a non-empty list of values")
                 }
                 let p = try dottedPath(k)
                 parts.append(values.map { [(p, $0)] })
             }
         }
         if let z = fields["zip"] {
-            guard case .mapping(let zp, _) = z, !zp.isEmpty else { throw ConfigError("\(z.origin): zip must map dotted paths to lists") }
+            guard case .mapping(let zp, _) = z, !zp.isEmpty else { throw ConfigError(at: z.origin, "zip must map dotted paths to lists") }
             var length: Int?
             var columns: [([String], [SpecNode])] = []
             for (k, v) in zp {
-                guard case .sequence(let values, _) = v else { throw ConfigError("\(v.origin): zip.\(k) must be a list") }
+                guard case .sequence(let values, _) = v else { throw ConfigError(at: v.origin, key: "zip.\(k)", "must be a list") }
                 if let l = length, l != values.count {
-                    throw ConfigError("\(v.origin): zip lists must have equal lengths; zip.\(k) has \(values.count), the first has \(l)")
+                    throw ConfigError(at: v.origin, "zip lists must have equal lengths; zip.\(k) has \(values.count), the first has \(l)")
                 }
                 length = values.count
                 columns.append((try dottedPath(k), values))
@@ -107,10 +107,10 @@ public struct SweepSpec: Sendable {
             parts.append((0..<(length ?? 0)).map { i in columns.map { ($0.0, $0.1[i]) } })
         }
         if let l = fields["list"] {
-            guard case .sequence(let entries, _) = l else { throw ConfigError("\(l.origin): list must be a list of mappings") }
+            guard case .sequence(let entries, _) = l else { throw ConfigError(at: l.origin, "list must be a list of mappings") }
             var points: [[Assignment]] = []
             for e in entries {
-                guard case .mapping(let ep, _) = e else { throw ConfigError("\(e.origin): each list entry must be a mapping of paths to values") }
+                guard case .mapping(let ep, _) = e else { throw ConfigError(at: e.origin, "each list entry must be a mapping of paths to values") }
                 var a: [Assignment] = []
                 for (k, v) in ep { a.append((try dottedPath(k), v)) }
                 points.append(a)
@@ -120,7 +120,7 @@ public struct SweepSpec: Sendable {
         var replicates = 1
         if let r = fields["replicates"] {
             guard case .scalar(let t, _, _) = r, let n = Int(t), n >= 1 else {
-                throw ConfigError("\(r.origin): replicates must be a whole number >= 1")
+                throw ConfigError(at: r.origin, "replicates must be a whole number >= 1")
             }
             replicates = n
         }

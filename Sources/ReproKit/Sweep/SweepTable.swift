@@ -4,8 +4,8 @@ import ReproStore
 /// A sweep's runs, held compactly: per run, which of the sweep's distinct keys it has; per
 /// distinct key, its digest, its first run (whose spec is regenerated from the sweep when the
 /// point is dispatched or priced) and its spec's name and backend (indexes into small tables).
-/// About 50 bytes a point where a prepared point with its spec was about 1.2 KB: a 200,000-point
-/// sweep is keyed in a few MB.
+/// Tens of bytes a point where a prepared point with its spec took kilobytes (bench/targets.sh
+/// reports the memory of a 200,000-point dry run).
 struct SweepTable {
     /// Per run (in sweep order): the index of its key in `keys`.
     private(set) var keyOfRun: [UInt32] = []
@@ -118,7 +118,7 @@ final class SweepOutcomes {
 }
 
 /// Every point of a sweep with how it ended, in sweep order: built as it is read from the
-/// compact table (a 200,000-point summary held as structs with hex keys was 50 MB).
+/// compact table (a large sweep's summary held as structs with hex keys took tens of MB).
 public struct SweepRuns: RandomAccessCollection, Sendable {
     let keyOfRun: [UInt32]
     let keys: [KeyDigest]

@@ -36,14 +36,14 @@ public struct TrustedKeys: Sendable {
             if entry.contains("BEGIN PUBLIC KEY") || entry.hasPrefix("MCow") {
                 let pem = entry.contains("BEGIN") ? entry : "-----BEGIN PUBLIC KEY-----\n\(entry)\n-----END PUBLIC KEY-----\n"
                 guard let k = try? parse(pem: pem, path: origin) else {
-                    throw ConfigError("\(origin): cache.trusted_keys entry is not an Ed25519 public key (paste a .pub file made by `repro keygen`)")
+                    throw ConfigError(at: origin, key: "cache.trusted_keys", "entry is not an Ed25519 public key (paste a .pub file made by `repro keygen`)")
                 }
                 key = k
                 label = "key at \(origin)"
             } else {
                 let path = resolve(entry, base: repoRoot)
                 do { key = try Attestation.loadPublic(path) } catch {
-                    throw ConfigError("\(origin): cache.trusted_keys: \(error.message)")
+                    throw ConfigError(at: origin, "cache.trusted_keys: \(error.message)")
                 }
                 label = entry
             }

@@ -8,58 +8,58 @@ extension RunRecord {
     /// malformed manifest cannot slip a half-empty record into the store.
     public init(json v: JSONValue, source: String) throws(ConfigError) {
         func need(_ k: String) throws(ConfigError) -> JSONValue {
-            guard let x = v[k] else { throw ConfigError("\(source): the run record has no '\(k)'") }
+            guard let x = v[k] else { throw ConfigError(at: source, "the run record has no '\(k)'") }
             return x
         }
         func text(_ k: String) throws(ConfigError) -> String {
-            guard let s = try need(k).stringValue else { throw ConfigError("\(source): the run record's '\(k)' is not a string") }
+            guard let s = try need(k).stringValue else { throw ConfigError(at: source, "the run record's '\(k)' is not a string") }
             return s
         }
         func optText(_ k: String) throws(ConfigError) -> String? {
             guard let x = v[k], x != .null else { return nil }
-            guard let s = x.stringValue else { throw ConfigError("\(source): the run record's '\(k)' is not a string") }
+            guard let s = x.stringValue else { throw ConfigError(at: source, "the run record's '\(k)' is not a string") }
             return s
         }
         func int(_ k: String) throws(ConfigError) -> Int64 {
-            guard let i = try need(k).intValue else { throw ConfigError("\(source): the run record's '\(k)' is not a whole number") }
+            guard let i = try need(k).intValue else { throw ConfigError(at: source, "the run record's '\(k)' is not a whole number") }
             return i
         }
         func optDouble(_ k: String) throws(ConfigError) -> Double? {
             guard let x = v[k], x != .null else { return nil }
-            guard let d = x.numberValue else { throw ConfigError("\(source): the run record's '\(k)' is not a number") }
+            guard let d = x.numberValue else { throw ConfigError(at: source, "the run record's '\(k)' is not a number") }
             return d
         }
         func strings(_ k: String) throws(ConfigError) -> [String] {
-            guard let a = try need(k).arrayValue else { throw ConfigError("\(source): the run record's '\(k)' is not a list") }
+            guard let a = try need(k).arrayValue else { throw ConfigError(at: source, "the run record's '\(k)' is not a list") }
             return a.compactMap(\.stringValue)
         }
         func files(_ k: String, nameKey: String) throws(ConfigError) -> [(String, String, Int64)] {
-            guard let a = try need(k).arrayValue else { throw ConfigError("\(source): the run record's '\(k)' is not a list") }
+            guard let a = try need(k).arrayValue else { throw ConfigError(at: source, "the run record's '\(k)' is not a list") }
             var out: [(String, String, Int64)] = []
             for item in a {
                 guard let n = item[nameKey]?.stringValue, let h = item["sha256"]?.stringValue, Hashing.isSHA256Hex(h),
                     let size = item["size"]?.intValue, size >= 0
-                else { throw ConfigError("\(source): an entry of the run record's '\(k)' lacks \(nameKey), sha256 or size") }
+                else { throw ConfigError(at: source, "an entry of the run record's '\(k)' lacks \(nameKey), sha256 or size") }
                 out.append((n, h, size))
             }
             return out
         }
         let statusText = try text("status")
-        guard let status = RunStatus(rawValue: statusText) else { throw ConfigError("\(source): unknown run status '\(statusText)'") }
+        guard let status = RunStatus(rawValue: statusText) else { throw ConfigError(at: source, "unknown run status '\(statusText)'") }
         /// A structured part: absent or null is nil; present it must read as its type.
         func part<T>(_ k: String, _ make: (JSONValue) -> T?) throws(ConfigError) -> T? {
             guard let x = v[k], x != .null else { return nil }
-            guard let t = make(x) else { throw ConfigError("\(source): the run record's '\(k)' lacks fields it must have") }
+            guard let t = make(x) else { throw ConfigError(at: source, "the run record's '\(k)' lacks fields it must have") }
             return t
         }
         func code() throws(ConfigError) -> RecordedCode {
-            guard let c = try part("code", RecordedCode.init(json:)) else { throw ConfigError("\(source): the run record has no 'code'") }
+            guard let c = try part("code", RecordedCode.init(json:)) else { throw ConfigError(at: source, "the run record has no 'code'") }
             return c
         }
         func env() throws(ConfigError) -> [String: String] {
-            guard let o = try need("env").objectValue else { throw ConfigError("\(source): the run record's 'env' is not a mapping") }
+            guard let o = try need("env").objectValue else { throw ConfigError(at: source, "the run record's 'env' is not a mapping") }
             let m = o.compactMapValues(\.stringValue)
-            guard m.count == o.count else { throw ConfigError("\(source): the run record's 'env' has a value that is not a string") }
+            guard m.count == o.count else { throw ConfigError(at: source, "the run record's 'env' has a value that is not a string") }
             return m
         }
         self.init(
@@ -98,22 +98,8 @@ extension RunRecord {
         // Where it ran on the producer's side means nothing here.
         taskRef = nil
         for (k, h) in [("patch_blob", patchBlob), ("stdout_blob", stdoutBlob), ("stderr_blob", stderrBlob), ("packages_blob", packagesBlob)] {
-            if let h, !Hashing.isSHA256Hex(h) { throw ConfigError("\(source): the run record's '\(k)' is not a SHA-256") }
+            if let h, !Hashing.isSHA256Hex(h) { throw ConfigError(at: source, "the run record's '\(k)' is not a SHA-256") }
         }
-        guard Hashing.isSHA256Hex(key) else { throw ConfigError("\(source): the run record's key is not a SHA-256") }
-    }
-
-    /// Every blob the record names: outputs, logs, the dirty patch, the package list.
-    var blobHashes: [String] {
-        var out = outputs.map(\.sha256)
-        for b in [stdoutBlob, stderrBlob, patchBlob, packagesBlob] { if let b { out.append(b) } }
-        var seen = Set<String>()
-        return out.filter { seen.insert($0).inserted }
-    }
-
-    /// A digest of what the run produced (output names and hashes): two producers of one key
-    /// agree exactly when their digests are equal.
-    var outputsDigest: String {
-        Hashing.sha256Hex(JSONValue.array(outputs.sorted { $0.name < $1.name }.map { [.string($0.name), .string($0.sha256)] }).canonical)
+        guard Hashing.isSHA256Hex(key) else { throw ConfigError(at: source, "the run record's key is not a SHA-256") }
     }
 }

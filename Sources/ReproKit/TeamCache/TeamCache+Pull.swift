@@ -6,19 +6,8 @@ import ReproRemote
 import ReproStore
 
 extension TeamCache {
-    /// Two or more results for one key that disagree: a reproducibility finding.
-    public struct Finding: Sendable {
-        public var key: String
-        /// Each distinct result: its outputs digest and who produced it.
-        public var results: [(digest: String, producers: [String])]
-
-        public var json: JSONValue {
-            [
-                "key": .string(key),
-                "results": .array(results.map { ["outputs_digest": .string($0.digest), "producers": .array($0.producers.map { .string($0) })] }),
-            ]
-        }
-    }
+    /// Two or more results for one key that disagree (see `ResultDisagreement`).
+    public typealias Finding = ResultDisagreement
 
     public struct PullSummary: Sendable {
         public var remote = ""

@@ -34,7 +34,7 @@ struct ExecTask: ParsableCommand {
                 throw ConfigError("cannot read the task spec \(spec); is the staging folder shared with this machine?")
             }
             let json: JSONValue
-            do { json = try JSONParser.parse(Array(bytes)) } catch { throw ConfigError("\(spec): \(error)") }
+            do { json = try JSONParser.parse(Array(bytes)) } catch { throw ConfigError(at: spec, "\(error)") }
             let task = try TaskSpec(json: json, file: spec)
             let manifest = TaskExecutor.execute(
                 task, machine: ProcessInfo.processInfo.environment, writeManifest: true, probeInterpreter: true)

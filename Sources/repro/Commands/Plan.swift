@@ -9,18 +9,18 @@ struct Plan: ParsableCommand {
     @Argument(help: "A simulation spec or a sweep file.") var file: String
     @OptionGroup var setOptions: SetOptions
     var overrides: [String] { setOptions.values }
-    @Option(help: "Route as if --backend were given.") var backend: String?
+    @OptionGroup var dispatch: DispatchOptions
     @Option(help: "Sweeps: the local pool size the burst rule assumes (default: the number of cores).") var jobs: Int?
     @OptionGroup var output: OutputOptions
-
-    func validate() throws { try validateBackend(backend) }
 
     func run() throws {
         try reporting {
             let env = ProcessInfo.processInfo.environment
             if try SweepSpec.isSweepFile(file) {
                 var request = SweepRequest(sweepPath: file, environment: env)
-                request.backend = backend
+                request.backend = dispatch.backend
+                request.allowDirty = dispatch.allowDirty
+                request.overBudget = dispatch.overBudget
                 request.jobs = jobs
                 let plan = try SweepRunner(request, logger: Console.logger, progress: { _, _ in }).plan()
                 if output.json { Console.json(plan.json) } else { Console.out(PlanText.sweep(plan)) }
@@ -28,7 +28,9 @@ struct Plan: ParsableCommand {
             }
             var request = RunRequest(specPath: file, environment: env)
             request.overrides = overrides
-            request.backend = backend
+            request.backend = dispatch.backend
+            request.allowDirty = dispatch.allowDirty
+            request.overBudget = dispatch.overBudget
             let plan = try Runner(request, logger: Console.logger).dryRun()
             if output.json { Console.json(plan.json) } else { Console.out(PlanText.run(plan)) }
             // `repro run` would refuse it: the plan fails as the run would, with the same code.

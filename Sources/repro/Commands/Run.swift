@@ -17,14 +17,10 @@ struct Run: ParsableCommand {
     @Flag(help: "Run even if a succeeded run with the same key is in the store.")
     var noCache = false
 
-    @Flag(help: "Accept uncommitted changes under the code paths; they are stored as a patch and join the key.")
-    var allowDirty = false
-
     @Option(help: "Directory for the outputs (default: results/<name>/<key prefix>/).")
     var out: String?
 
-    @Option(help: "Where to run it: local, slurm, or a backend named in .repro.yaml (default: the spec's backend).")
-    var backend: String?
+    @OptionGroup var dispatch: DispatchOptions
 
     @Flag(help: "With a scheduler: return after submission; `repro wait RUN` picks it up.")
     var detach = false
@@ -32,25 +28,20 @@ struct Run: ParsableCommand {
     @Flag(help: "Show the key, cache state, estimate, chosen backend and cost (as `repro plan`); run nothing.")
     var dryRun = false
 
-    @Flag(help: "Dispatch even when the estimated cost exceeds orchestration.budget.")
-    var overBudget = false
-
     @Flag(help: "After a backend failure, fail instead of falling back to local.")
     var noFallback = false
 
     @OptionGroup var output: OutputOptions
 
-    func validate() throws { try validateBackend(backend) }
-
     func run() throws {
         var request = RunRequest(specPath: config, environment: ProcessInfo.processInfo.environment)
         request.overrides = overrides
         request.noCache = noCache
-        request.allowDirty = allowDirty
+        request.allowDirty = dispatch.allowDirty
         request.outDir = out
-        request.backend = backend
+        request.backend = dispatch.backend
         request.detach = detach
-        request.overBudget = overBudget
+        request.overBudget = dispatch.overBudget
         request.fallback = !noFallback
         try Run.perform(request, dryRun: dryRun, json: output.json)
     }

@@ -10,31 +10,27 @@ struct Sweep: ParsableCommand {
     @Argument(help: "The sweep file (base: sim.yaml, grid:, zip:, list:, replicates:).")
     var sweep: String
 
-    @Option(help: "Where to run the points: local, slurm, or a backend named in .repro.yaml (default: the sweep's, else the spec's).")
-    var backend: String?
+    @OptionGroup var dispatch: DispatchOptions
 
     @Option(help: "Points run at once on the local backend (default: the number of cores).")
     var jobs: Int?
 
     @Flag(help: "Count the points and the cache hits; run nothing.") var dryRun = false
     @Flag(help: "Stop at the first failing point (cancelling the rest).") var failFast = false
-    @Flag(help: "Accept uncommitted changes under the code paths (recorded as a patch).") var allowDirty = false
-    @Flag(help: "Dispatch even when the estimated cost exceeds orchestration.budget.") var overBudget = false
     @OptionGroup var output: OutputOptions
 
     func validate() throws {
         if let jobs, jobs < 1 { throw ValidationError("--jobs must be at least 1") }
-        try validateBackend(backend)
     }
 
     func run() throws {
         var request = SweepRequest(sweepPath: sweep, environment: ProcessInfo.processInfo.environment)
-        request.backend = backend
+        request.backend = dispatch.backend
         request.jobs = jobs
         request.dryRun = dryRun
         request.failFast = failFast
-        request.allowDirty = allowDirty
-        request.overBudget = overBudget
+        request.allowDirty = dispatch.allowDirty
+        request.overBudget = dispatch.overBudget
         try Sweep.perform(request, json: output.json)
     }
 

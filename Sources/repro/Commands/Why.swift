@@ -13,8 +13,8 @@ struct Why: ParsableCommand {
     @OptionGroup var setOptions: SetOptions
     var overrides: [String] { setOptions.values }
 
-    @Flag(help: "Explain as if uncommitted changes under the code paths were allowed.")
-    var allowDirty = false
+    @OptionGroup var dirty: DirtyOption
+    var allowDirty: Bool { dirty.allowDirty }
 
     @OptionGroup var output: OutputOptions
 

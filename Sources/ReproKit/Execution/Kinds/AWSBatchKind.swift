@@ -36,7 +36,7 @@ extension AWSBatchBackend: BackendKind {
     }
 
     public static func make(_ s: BackendSettings, _ c: BackendContext) throws -> Backend {
-        guard let options = s.options as? AWSBatchSettings else { throw ConfigError("\(s.origin): backends.\(s.name) is not an aws-batch backend") }
+        guard let options = s.options as? AWSBatchSettings else { throw ConfigError(at: s.origin, key: "backends.\(s.name)", "is not an aws-batch backend") }
         return try AWSBatchBackend(name: s.name, settings: options, store: c.store, environment: c.environment)
     }
 }

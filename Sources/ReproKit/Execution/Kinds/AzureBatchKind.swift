@@ -44,7 +44,7 @@ extension AzureBatchBackend: BackendKind {
     }
 
     public static func make(_ s: BackendSettings, _ c: BackendContext) throws -> Backend {
-        guard let options = s.options as? AzureBatchSettings else { throw ConfigError("\(s.origin): backends.\(s.name) is not an azure-batch backend") }
+        guard let options = s.options as? AzureBatchSettings else { throw ConfigError(at: s.origin, key: "backends.\(s.name)", "is not an azure-batch backend") }
         return try AzureBatchBackend(name: s.name, settings: options, store: c.store, environment: c.environment)
     }
 }

@@ -11,7 +11,7 @@ extension LocalBackend: BackendKind {
     public static let traits = BackendTraits(runsInProcess: true, sharesFileSystem: true)
 
     public static func options(_ r: SettingsReader) throws(ConfigError) -> any BackendOptions {
-        if let (k, v) = r.entries.first { throw ConfigError("\(v.origin): backends.\(r.name).\(k): a local backend takes no settings") }
+        if let (k, v) = r.entries.first { throw ConfigError(at: v.origin, "backends.\(r.name).\(k): a local backend takes no settings") }
         return LocalSettings()
     }
 

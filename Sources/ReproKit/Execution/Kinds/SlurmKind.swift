@@ -16,7 +16,7 @@ extension SlurmBackend: BackendKind {
     public static func builtInOptions(_ config: StoreConfig) -> (any BackendOptions)? { config.slurm }
 
     public static func make(_ s: BackendSettings, _ c: BackendContext) throws -> Backend {
-        guard let options = s.options as? StoreConfig.Slurm else { throw ConfigError("\(s.origin): backends.\(s.name) is not a slurm backend") }
+        guard let options = s.options as? StoreConfig.Slurm else { throw ConfigError(at: s.origin, key: "backends.\(s.name)", "is not a slurm backend") }
         return try SlurmBackend(name: s.name, settings: options, store: c.store, repoRoot: c.repoRoot, environment: c.environment)
     }
 }

@@ -35,7 +35,7 @@ extension SlurmRestBackend: BackendKind {
             case "api_version":
                 let a = try r.text(v, k)
                 guard SlurmREST.supported.contains(a) else {
-                    throw ConfigError("\(v.origin): backends.\(r.name).api_version '\(a)'; supported: \(SlurmREST.supported.joined(separator: ", "))")
+                    throw ConfigError(at: v.origin, key: "backends.\(r.name).api_version", "'\(a)'; supported: \(SlurmREST.supported.joined(separator: ", "))")
                 }
                 s.apiVersion = a
             case "partition": s.partition = try SlurmBackend.resourceValue("partition", .string(try r.text(v, k)))
@@ -52,7 +52,7 @@ extension SlurmRestBackend: BackendKind {
     }
 
     public static func make(_ s: BackendSettings, _ c: BackendContext) throws -> Backend {
-        guard let options = s.options as? SlurmRestSettings else { throw ConfigError("\(s.origin): backends.\(s.name) is not a slurm-rest backend") }
+        guard let options = s.options as? SlurmRestSettings else { throw ConfigError(at: s.origin, key: "backends.\(s.name)", "is not a slurm-rest backend") }
         return try SlurmRestBackend(name: s.name, settings: options, store: c.store, environment: c.environment)
     }
 }

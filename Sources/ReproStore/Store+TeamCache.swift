@@ -1,6 +1,5 @@
 import Foundation
 import ReproSupport
-import ReproStore
 
 extension Store {
     /// A blob's uncompressed size from its row, or nil when it has none.
@@ -39,13 +38,13 @@ extension Store {
 
     /// Keys whose results disagree: succeeded runs of one key with different outputs. Each
     /// result names who produced it (here, or which remote and signer).
-    public func disagreements(forKeys keys: [String]) throws(StoreError) -> [TeamCache.Finding] {
+    public func disagreements(forKeys keys: [String]) throws(StoreError) -> [ResultDisagreement] {
         var byKey: [String: [String: [String]]] = [:]
         for r in try succeededRuns(forKeys: keys) {
             byKey[r.key, default: [:]][r.outputsDigest, default: []].append(Store.producer(of: r))
         }
         return byKey.filter { $0.value.count > 1 }.sorted { $0.key < $1.key }.map { key, results in
-            TeamCache.Finding(key: key, results: results.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
+            ResultDisagreement(key: key, results: results.sorted { $0.key < $1.key }.map { ($0.key, $0.value) })
         }
     }
 
@@ -62,7 +61,7 @@ extension Store {
     /// cannot be imported (a run id already here, a blob missing) is left out, each in its own
     /// savepoint, and returned with the reason: one bad manifest never fails a pull.
     @discardableResult
-    func importRuns(_ runs: [(record: RunRecord, origin: PullOrigin)], blobs: [BlobRef]) throws(StoreError) -> [String: String] {
+    package func importRuns(_ runs: [(record: RunRecord, origin: PullOrigin)], blobs: [BlobRef]) throws(StoreError) -> [String: String] {
         guard !runs.isEmpty || !blobs.isEmpty else { return [:] }
         var failed: [String: String] = [:]
         // From now on, serving checks the signers of pulled runs against the trusted keys.
@@ -108,7 +107,7 @@ extension Store {
 
 extension Store {
     /// Written when runs are pulled; holds the trusted key ids last checked against them.
-    var trustMarker: String { root + "/pulled-trust" }
+    package var trustMarker: String { root + "/pulled-trust" }
 
     static let revokedPrefix = "its signer is no longer trusted"
 
@@ -116,7 +115,7 @@ extension Store {
     /// changes, runs whose signer left it are invalidated, and runs whose signer came back are
     /// servable again. Costs one `access` when nothing was ever pulled, and a read of the key
     /// ids otherwise; the runs are only looked at when the set changed.
-    func reconcileTrust(trustedIds: Set<String>) throws(StoreError) {
+    package func reconcileTrust(trustedIds: Set<String>) throws(StoreError) {
         guard access(trustMarker, F_OK) == 0 else { return }
         let fingerprint = trustedIds.sorted().joined(separator: "\n")
         if let last = try? FileIO.readAll(trustMarker, limit: 1 << 20), String(decoding: last, as: UTF8.self) == fingerprint { return }
@@ -140,5 +139,19 @@ extension Store {
             }
         }
         try FileIO.writeAtomically(Array(fingerprint.utf8), to: trustMarker, sync: false)
+    }
+}
+
+/// Two or more results for one key that disagree: a reproducibility finding.
+public struct ResultDisagreement: Sendable {
+    public var key: String
+    /// Each distinct result: its outputs digest and who produced it.
+    public var results: [(digest: String, producers: [String])]
+
+    public var json: JSONValue {
+        [
+            "key": .string(key),
+            "results": .array(results.map { ["outputs_digest": .string($0.digest), "producers": .array($0.producers.map { .string($0) })] }),
+        ]
     }
 }
