@@ -138,14 +138,8 @@ package final class AzureBlobClient: ObjectTransport {
                     query.append((kv[0].removingPercentEncoding ?? kv[0], kv.count > 1 ? (kv[1].removingPercentEncoding ?? kv[1]) : ""))
                 }
             }
-            let q = SigV4.canonicalQuery(query)
-            var req = HTTPRequest(method: c.method, url: "\(scheme)://\(host)\(p)" + (q.isEmpty ? "" : "?" + q), headers: headers, body: c.body)
-            req.bodyFile = c.bodyFile
-            req.downloadTo = c.downloadTo
-            req.maxBytes = c.maxBytes
-            let r = try http.perform(req)
-            if (200..<300).contains(r.status) || c.accept.contains(r.status) { return r }
-            throw AzureBlobClient.error(r, what: "\(c.method) \(scheme)://\(host)\(p)")
+            let base = "\(scheme)://\(host)\(p)"
+            return try c.perform(with: http, base: base, query: query, headers: headers) { AzureBlobClient.error($0, what: "\(c.method) \(base)") }
         }
     }
 

@@ -32,6 +32,24 @@ package protocol ObjectTransport: ObjectStore {
     var keyTakenStatuses: Set<Int> { get }
 }
 
+extension ObjectCall {
+    /// Sends the call once, signed: to `base` (scheme, host, path) with `query`, carrying
+    /// `headers`. A status outside 2xx that the call does not accept becomes `failure`'s error.
+    func perform(
+        with http: HTTPClient, base: String, query: [(name: String, value: String)], headers: [(name: String, value: String)],
+        failure: (HTTPResponse) -> RemoteError
+    ) throws(RemoteError) -> HTTPResponse {
+        let q = SigV4.canonicalQuery(query)
+        var req = HTTPRequest(method: method, url: base + (q.isEmpty ? "" : "?" + q), headers: headers, body: body)
+        req.bodyFile = bodyFile
+        req.downloadTo = downloadTo
+        req.maxBytes = maxBytes
+        let r = try http.perform(req)
+        if (200..<300).contains(r.status) || accept.contains(r.status) { return r }
+        throw failure(r)
+    }
+}
+
 extension ObjectTransport {
     /// A whole-object PUT of bytes or a file's range; with `ifNoneMatch` only when the key is
     /// free: false when it was taken.

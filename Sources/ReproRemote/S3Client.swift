@@ -76,14 +76,9 @@ package final class S3Client: ObjectTransport {
             if c.method == "PUT" || c.method == "POST" { headers.append(("Content-Type", "application/octet-stream")) }
             let t = SigV4.Target(method: c.method, host: host, path: path, query: c.query)
             headers += SigV4.sign(t, headers: headers, payloadHash: payloadHash, credentials: creds, region: region, service: "s3", now: clock())
-            let q = SigV4.canonicalQuery(c.query)
-            var req = HTTPRequest(method: c.method, url: "\(scheme)://\(host)\(path)" + (q.isEmpty ? "" : "?" + q), headers: headers, body: c.body)
-            req.bodyFile = c.bodyFile
-            req.downloadTo = c.downloadTo
-            req.maxBytes = c.maxBytes
-            let r = try http.perform(req)
-            if (200..<300).contains(r.status) || c.accept.contains(r.status) { return r }
-            throw S3Client.error(r, what: "\(c.method) s3://\(c.bucket)/\(c.key)")
+            return try c.perform(with: http, base: "\(scheme)://\(host)\(path)", query: c.query, headers: headers) {
+                S3Client.error($0, what: "\(c.method) s3://\(c.bucket)/\(c.key)")
+            }
         }
     }
 
