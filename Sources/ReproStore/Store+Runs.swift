@@ -45,7 +45,7 @@ extension Store {
                 r.costEstimate.map { .double($0) } ?? .null,
                 r.attempts.isEmpty ? .null : .text(JSONValue.array(r.attempts.map(\.json)).canonical),
                 r.fallback.map { .text($0.json.canonical) } ?? .null, r.cost.map { .double($0) } ?? .null,
-                r.origin.map { .text($0.json.canonical) } ?? .null,
+                r.origin.map { .text($0.json.canonical) } ?? .null, r.submitter.map { .text($0.json.canonical) } ?? .null,
             ])
         }
     }
@@ -175,7 +175,7 @@ extension Store {
     /// A new run's row (built once: the text is also the statement cache's key).
     static let insertRunSQL =
         "INSERT INTO runs (\(runColumns), queued_at, interpreter_json, packages_blob, backend_type, estimate_json, routing_json, "
-        + "cost_estimate, attempts_json, fallback_json, cost, origin_json) VALUES (?" + String(repeating: ", ?", count: 47) + ")"
+        + "cost_estimate, attempts_json, fallback_json, cost, origin_json, submitter_json) VALUES (?" + String(repeating: ", ?", count: 48) + ")"
 
     /// What completing a run writes (prepared ahead by `prepareCompletionStatements`).
     static let finishSQL = """

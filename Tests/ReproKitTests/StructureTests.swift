@@ -49,6 +49,55 @@ final class StructureTests: XCTestCase {
         }
     }
 
+    /// A record's typed parts write back exactly the JSON the store holds and a manifest
+    /// carries: read from the store, from the record's JSON, and written again, byte for byte.
+    func testTypedRecordPartsWriteTheBytesTheStoreKeeps() throws {
+        let repo = try TempRepo.seeded()
+        let first = try runSpec(repo)
+        let store = try Store(root: repo.path + "/.repro")
+        // Every structured part present: an attempt, routing, an estimate, a fallback, a
+        // submitter and an origin, as the store would hold them after such a run.
+        var r = try XCTUnwrap(try store.run(id: first.record.runId))
+        XCTAssertNotNil(r.routing)
+        XCTAssertNotNil(r.estimate)
+        r.interpreter = InterpreterInfo(
+            language: "python", path: "/v/bin/python", version: "3.11.7", implementation: "CPython", packages: [], prefix: "/v", basePrefix: "/usr",
+            environmentKind: "venv")
+        r.fallback = Fallback(from: "cloud", to: "local", reason: "HTTP 503", stage: "submit", at: "2026-01-01T00:00:00.000Z")
+        r.submitter = Submitter(user: "alice", host: "laptop")
+        r.attempts.append(Attempt(backend: "cloud", type: "slurm-rest", outcome: Attempt.backendFailure, stage: "submit", reason: "x", durationS: 0.5, finishedAt: "2026-01-01T00:00:00.000Z"))
+        r.runId = "typed-" + r.runId
+        try store.insertRunning(r)
+        let db = repo.path + "/.repro/store.sqlite"
+        let columns = ["code_json", "env_json", "interpreter_json", "estimate_json", "routing_json", "attempts_json", "fallback_json", "submitter_json"]
+        let raw = sh(["sqlite3", "-separator", "\u{1}", db, "SELECT \(columns.joined(separator: ", ")) FROM runs WHERE run_id = '\(r.runId)'"], cwd: "/")
+            .out.trimmingCharacters(in: .newlines).components(separatedBy: "\u{1}")
+        XCTAssertEqual(raw.count, columns.count, raw.joined(separator: " | "))
+        let back = try XCTUnwrap(try store.run(id: r.runId))
+        let typed: [String?] = [
+            back.code.json.canonical, back.envJSON.canonical, back.interpreter?.json.canonical, back.estimate?.json.canonical,
+            back.routing?.json.canonical, JSONValue.array(back.attempts.map(\.json)).canonical, back.fallback?.json.canonical,
+            back.submitter?.json.canonical,
+        ]
+        for (i, name) in columns.enumerated() where i < raw.count {
+            XCTAssertEqual(typed[i] ?? "", raw[i], name)
+        }
+        // Through a manifest's JSON and back: the same record, the same bytes.
+        // (Where the task was staged is the producer's own business: a manifest drops it.)
+        var again = try RunRecord(json: back.json, source: "test")
+        XCTAssertNil(again.taskRef)
+        again.taskRef = back.taskRef
+        XCTAssertEqual(again.json.canonical, back.json.canonical)
+        // A record stored whole (a pulled run) keeps who submitted it.
+        XCTAssertEqual(back.submitter, Submitter(user: "alice", host: "laptop"))
+        // A part missing a field it must have is refused, never half-read.
+        var broken = back.json.objectValue ?? [:]
+        broken["routing"] = ["reason": "no backend or by"]
+        XCTAssertThrowsError(try RunRecord(json: .object(broken), source: "m.json")) { e in
+            XCTAssertTrue("\(e)".contains("m.json: the run record's 'routing' lacks fields it must have"), "\(e)")
+        }
+    }
+
     /// A config error carries where it is (file, line, key path) as fields; the message is
     /// rendered from them.
     func testAConfigErrorCarriesItsFileLineAndKeyPath() throws {
