@@ -91,6 +91,52 @@ final class RemoteTests: XCTestCase {
         XCTAssertEqual(out, "0.75 (not committed)\necho edited, not committed\n")
     }
 
+    /// Waiting is not failing: with the node drained, slurmrestd queues the array with error
+    /// 2068 ("Required node not available") beside its job id, and reports the waiting tasks as
+    /// one record. The sweep waits well past manifest_grace, then every point succeeds once the
+    /// node is back.
+    func testASweepWaitingForNodesPastTheGraceSucceedsWhenTheyCome() throws {
+        let (repo, _, env) = try cloudRepo(population: 20, extraConfig: "    manifest_grace: 2s")
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid:\n  params.dose_gy: [0.5, 1.0, 1.5]\nbackend: cloud\n")
+        repo.commitAll("sweep")
+        let node = HostInfo.hostname.split(separator: ".").first.map(String.init) ?? HostInfo.hostname
+        XCTAssertEqual(sh(["scontrol", "update", "NodeName=\(node)", "State=DRAIN", "Reason=repro-test-waiting"], cwd: "/").code, 0)
+        var resumed = false
+        func resume() {
+            if !resumed { _ = sh(["scontrol", "update", "NodeName=\(node)", "State=RESUME"], cwd: "/") }
+            resumed = true
+        }
+        defer { resume() }
+        let log = NSTemporaryDirectory() + "waiting-" + UUID().uuidString + ".err"
+        defer { unlink(log) }
+        let p = try launchRepro(["sweep", "sweep.yaml", "--json"], cwd: repo.path, env: env, stderrFile: log)
+        // Submitted, then waiting for 4x the grace.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, p.isRunning, !((try? String(contentsOfFile: log, encoding: .utf8)) ?? "").contains("submitted") { usleep(100_000) }
+        usleep(8_000_000)
+        let text = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertTrue(p.isRunning, "the sweep gave up while its tasks waited: \(text)")
+        XCTAssertTrue(text.contains("submitted 3 run(s)"), "queued with error 2068 beside a job id is submitted: \(text)")
+        let running = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT count(*) FROM runs WHERE status = 'running'"], cwd: "/")
+        XCTAssertEqual(running.out.trimmingCharacters(in: .whitespacesAndNewlines), "3", text)
+        // A single run waiting says why, as the scheduler words it.
+        let runLog = NSTemporaryDirectory() + "waiting-run-" + UUID().uuidString + ".err"
+        defer { unlink(runLog) }
+        let single = try launchRepro(["run", "sim.yaml", "--backend", "cloud", "--no-cache"], cwd: repo.path, env: env, stderrFile: runLog)
+        let until = Date().addingTimeInterval(30)
+        while Date() < until, single.isRunning, !((try? String(contentsOfFile: runLog, encoding: .utf8)) ?? "").contains("PENDING (") { usleep(100_000) }
+        XCTAssertTrue(((try? String(contentsOfFile: runLog, encoding: .utf8)) ?? "").contains("PENDING ("), (try? String(contentsOfFile: runLog, encoding: .utf8)) ?? "")
+        resume()
+        single.waitUntilExit()
+        XCTAssertEqual(single.terminationStatus, 0, (try? String(contentsOfFile: runLog, encoding: .utf8)) ?? "")
+        p.waitUntilExit()
+        let all = (try? String(contentsOfFile: log, encoding: .utf8)) ?? ""
+        XCTAssertEqual(p.terminationStatus, 0, all)
+        XCTAssertFalse(all.contains("no longer knows"), all)
+        let done = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT status, count(*) FROM runs GROUP BY status"], cwd: "/")
+        XCTAssertEqual(done.out.trimmingCharacters(in: .whitespacesAndNewlines), "succeeded|4", all)
+    }
+
     func testSweepOf50PointsRunsAsJobArraysAndResumesWithoutRunningAnythingTwice() throws {
         let (repo, _, env) = try cloudRepo(population: 20)
         repo.write("sweep.yaml", """

@@ -59,6 +59,38 @@ final class SlurmRESTContractTests: XCTestCase {
         ])
     }
 
+    /// Array tasks still waiting come as one record with no task id and the indices as text:
+    /// each index is a job of its own, waiting, never "forgotten by the scheduler".
+    func testWaitingArrayTasksAreOneRecordExpandedPerIndex() throws {
+        // As the real v0.0.38 server answered with the node drained (22.05.8).
+        let old = try JSONParser.parse("""
+            {"jobs": [{"job_id": 7880, "array_job_id": 7880, "array_task_id": null, "array_task_string": "0-2",
+                       "job_state": "PENDING", "state_reason": "Resources", "nodes": ""},
+                      {"job_id": 7883, "array_job_id": 7880, "array_task_id": 3, "job_state": "RUNNING", "nodes": "vm"}],
+             "errors": []}
+            """)
+        XCTAssertEqual(SlurmREST.parseJobs(old).map(\.id), ["7880_0", "7880_1", "7880_2", "7880_3"])
+        XCTAssertEqual(Set(SlurmREST.parseJobs(old).prefix(3).map(\.state)), ["PENDING"])
+        XCTAssertEqual(SlurmREST.parseJobs(old).first?.reason, "Resources")
+        // v0.0.40 and later: the unset task id is {"set": false}; a throttle and steps in the text.
+        let new = try JSONParser.parse("""
+            {"jobs": [{"job_id": 9000, "array_job_id": {"set": true, "infinite": false, "number": 9000},
+                       "array_task_id": {"set": false, "infinite": false, "number": 0}, "array_task_string": "1,4-8:2%2",
+                       "job_state": ["PENDING"], "state_reason": "ReqNodeNotAvail, UnavailableNodes:compute-[1-4]", "nodes": ""}],
+             "errors": [], "warnings": []}
+            """)
+        XCTAssertEqual(SlurmREST.parseJobs(new).map(\.id), ["9000_1", "9000_4", "9000_6", "9000_8"])
+        // SLURM's NO_VAL as a task id is unset too.
+        let noVal = try JSONParser.parse(#"{"jobs": [{"job_id": 5, "array_job_id": 5, "array_task_id": 4294967294, "array_task_string": "0-1", "job_state": "PENDING"}]}"#)
+        XCTAssertEqual(SlurmREST.parseJobs(noVal).map(\.id), ["5_0", "5_1"])
+        XCTAssertEqual(SlurmREST.arrayIndices("0-3%1"), [0, 1, 2, 3])
+        XCTAssertEqual(SlurmREST.arrayIndices("7"), [7])
+        for bad in ["", "a-b", "5-2", "0-4:0", "-1", "0-99999999"] { XCTAssertNil(SlurmREST.arrayIndices(bad), bad) }
+        // Not an array's waiting record: left as it is.
+        let plain = try JSONParser.parse(#"{"jobs": [{"job_id": 6, "array_job_id": 0, "array_task_id": null, "array_task_string": "", "job_state": "PENDING"}]}"#)
+        XCTAssertEqual(SlurmREST.parseJobs(plain).map(\.id), ["6"])
+    }
+
     func testVersionDiscoveryTokenExpiryAndSizes() throws {
         let doc = try JSONParser.parse(#"{"paths": {"/slurm/v0.0.39/ping": {}, "/slurm/v0.0.40/job/submit": {}, "/slurm/v0.0.38/diag": {}}}"#)
         XCTAssertEqual(SlurmREST.pickVersion(openapi: doc), "v0.0.40")

@@ -75,34 +75,69 @@ public enum SlurmREST {
         public var reason: String
     }
 
-    /// The `jobs` of a GET /job/ID answer.
-    public static func parseJobs(_ body: JSONValue) -> [Job] {
-        (body["jobs"]?.arrayValue ?? []).compactMap { j in
-            guard let jobId = intValue(j["job_id"]) else { return nil }
-            var id = String(jobId)
-            if let a = intValue(j["array_job_id"]), a != 0, let t = intValue(j["array_task_id"]) { id = "\(a)_\(t)" }
-            let state: String
-            if let s = j["job_state"]?.stringValue {
-                state = s
-            } else {
-                state = j["job_state"]?.arrayValue?.first?.stringValue ?? "UNKNOWN"
-            }
-            var code: Int32? = nil
-            var signal: Int32? = nil
-            if let raw = j["exit_code"]?.intValue {
-                switch ChildEnd(waitStatus: Int32(truncatingIfNeeded: raw)) {
-                case .exited(let c): code = c
-                case .signaled(let s): signal = s
-                default: break
-                }
-            } else if let e = j["exit_code"]?.objectValue {
-                code = intValue(e["return_code"]).map { Int32(truncatingIfNeeded: $0) }
-                signal = intValue(e["signal"]?["id"]).map { Int32(truncatingIfNeeded: $0) }
-            }
-            return Job(
-                id: id, state: state, exitCode: code, signal: signal, node: j["nodes"]?.stringValue ?? "",
-                reason: j["state_reason"]?.stringValue ?? "")
+    /// SLURM's "no value" (NO_VAL, and NO_VAL64 truncated): an index that is not set.
+    static func isSet(_ n: Int64) -> Bool { n >= 0 && n < 4_294_967_294 }
+
+    /// The indices of an array task string as squeue and slurmrestd write it: "0-9",
+    /// "1,3,5-7", "0-8:2", with an optional "%N" throttle. nil when it is not one (or would
+    /// name more than `limit` tasks).
+    public static func arrayIndices(_ text: String, limit: Int = 1_000_000) -> [Int]? {
+        let body = text.split(separator: "%", maxSplits: 1).first.map(String.init) ?? ""
+        var out: [Int] = []
+        for item in body.split(separator: ",", omittingEmptySubsequences: false) {
+            let stepParts = item.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
+            let step = stepParts.count == 2 ? Int(stepParts[1]) : 1
+            let range = stepParts[0].split(separator: "-", maxSplits: 1, omittingEmptySubsequences: false)
+            guard let lo = Int(range[0]), let hi = range.count == 2 ? Int(range[1]) : lo, let step, step > 0, lo >= 0, hi >= lo,
+                out.count + (hi - lo) / step + 1 <= limit
+            else { return nil }
+            out += stride(from: lo, through: hi, by: step)
         }
+        return out.isEmpty ? nil : out
+    }
+
+    /// The `jobs` of a GET /job/ID answer. The tasks of an array that still wait in the queue
+    /// come as ONE record (no task id, `array_task_string` "0-N"): it is expanded into a job
+    /// per index, so a waiting task is never taken for one the scheduler forgot.
+    public static func parseJobs(_ body: JSONValue) -> [Job] {
+        (body["jobs"]?.arrayValue ?? []).flatMap { j -> [Job] in
+            guard let job = parseJob(j) else { return [] }
+            guard let a = intValue(j["array_job_id"]), a != 0, intValue(j["array_task_id"]).map(isSet) != true,
+                let text = j["array_task_string"]?.stringValue, let indices = arrayIndices(text)
+            else { return [job] }
+            return indices.map { i in
+                var t = job
+                t.id = "\(a)_\(i)"
+                return t
+            }
+        }
+    }
+
+    static func parseJob(_ j: JSONValue) -> Job? {
+        guard let jobId = intValue(j["job_id"]) else { return nil }
+        var id = String(jobId)
+        if let a = intValue(j["array_job_id"]), a != 0, let t = intValue(j["array_task_id"]), isSet(t) { id = "\(a)_\(t)" }
+        let state: String
+        if let s = j["job_state"]?.stringValue {
+            state = s
+        } else {
+            state = j["job_state"]?.arrayValue?.first?.stringValue ?? "UNKNOWN"
+        }
+        var code: Int32? = nil
+        var signal: Int32? = nil
+        if let raw = j["exit_code"]?.intValue {
+            switch ChildEnd(waitStatus: Int32(truncatingIfNeeded: raw)) {
+            case .exited(let c): code = c
+            case .signaled(let s): signal = s
+            default: break
+            }
+        } else if let e = j["exit_code"]?.objectValue {
+            code = intValue(e["return_code"]).map { Int32(truncatingIfNeeded: $0) }
+            signal = intValue(e["signal"]?["id"]).map { Int32(truncatingIfNeeded: $0) }
+        }
+        return Job(
+            id: id, state: state, exitCode: code, signal: signal, node: j["nodes"]?.stringValue ?? "",
+            reason: j["state_reason"]?.stringValue ?? "")
     }
 
     /// The error descriptions in an answer's `errors`.

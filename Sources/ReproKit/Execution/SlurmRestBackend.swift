@@ -84,7 +84,10 @@ public final class SlurmRestBackend: StagedBackend {
         return t
     }
 
-    func call(_ method: String, _ path: String, body: JSONValue? = nil, accept404: Bool = false) throws(RemoteError) -> JSONValue {
+    /// `submission`: an answer that carries a `job_id` is a queued job whatever else it says
+    /// (slurmrestd adds error 2068 "Required node not available" to a job it queued for nodes
+    /// that are drained, down or powered off, as sbatch prints it as a warning).
+    func call(_ method: String, _ path: String, body: JSONValue? = nil, accept404: Bool = false, submission: Bool = false) throws(RemoteError) -> JSONValue {
         try retry.run { (_: Int) throws(RemoteError) -> JSONValue in
             var headers: [(name: String, value: String)] = [
                 ("X-SLURM-USER-NAME", settings.user), ("X-SLURM-USER-TOKEN", try token()), ("Accept", "application/json"),
@@ -97,6 +100,7 @@ public final class SlurmRestBackend: StagedBackend {
             let errors = SlurmREST.errors(json)
             let what = "slurmrestd \(method) \(path)"
             if (200..<300).contains(r.status) && errors.isEmpty { return json }
+            if submission, SlurmREST.intValue(json["job_id"]) != nil { return json }
             let said = errors.isEmpty ? String(r.text.prefix(200)) : errors.joined(separator: "; ")
             // slurmrestd 22.05 answers a token it cannot use with 500 and whatever the failed
             // call says ("Failed while looking for jobs", even "Unable to find JobId"): a 500 is
@@ -219,7 +223,7 @@ public final class SlurmRestBackend: StagedBackend {
         for (k, v) in seal.environment { r.environment[k] = v }
         if count > 1 { r.array = "0-\(count - 1)" + (settings.maxParallel > 0 ? "%\(settings.maxParallel)" : "") }
         let v = try apiVersion()
-        let answer = try call("POST", "/slurm/\(v)/job/submit", body: SlurmREST.submitBody(r, version: v))
+        let answer = try call("POST", "/slurm/\(v)/job/submit", body: SlurmREST.submitBody(r, version: v), submission: true)
         guard let job = SlurmREST.intValue(answer["job_id"]) else {
             throw RemoteError("slurmrestd accepted the job but gave no job_id: \(answer.canonical.prefix(200))", kind: .server)
         }
@@ -253,8 +257,11 @@ public final class SlurmRestBackend: StagedBackend {
             let job = h.jobId.flatMap { jobs[$0] }
             let phase = job.map { SlurmStates.phase($0.state).0 }
             // Queued or running on the scheduler's word: no need to ask the bucket yet.
-            if let phase, phase == .queued || phase == .running {
-                out[h.runId] = TaskStatus(phase: phase, schedulerState: job?.state, node: job?.node.isEmpty == false ? job?.node : nil)
+            if let job, let phase, phase == .queued || phase == .running {
+                // Why it waits (ReqNodeNotAvail, Resources, PartitionDown...) is what a user
+                // watching a queued sweep needs to know.
+                let why = phase == .queued && !job.reason.isEmpty && job.reason != "None" ? " (\(job.reason))" : ""
+                out[h.runId] = TaskStatus(phase: phase, schedulerState: job.state + why, node: job.node.isEmpty ? nil : job.node)
                 continue
             }
             let manifest = try staging.manifest(runId: h.runId, attempt: h.attempt)
@@ -314,6 +321,9 @@ public final class SlurmRestBackend: StagedBackend {
             return TaskStatus(phase: .running, schedulerState: job?.state ?? "UNKNOWN", node: job?.node)
         }
         awaitingManifest.removeValue(forKey: h.runId)
+        // Its staged files are deleted next: a job the scheduler may still hold somewhere is
+        // cancelled first, so no worker starts later on files that are gone.
+        if job == nil, let v = try? apiVersion() { _ = try? call("DELETE", "/slurm/\(v)/job/\(id)", accept404: true) }
         var st = TaskStatus(phase: .done, schedulerState: job?.state ?? "UNKNOWN", node: job?.node)
         let said = job.map { "SLURM says \($0.state)" + ($0.exitCode.map { " (exit \($0))" } ?? "") } ?? "SLURM no longer knows job \(id)"
         st.failure = (
