@@ -137,6 +137,40 @@ final class RemoteTests: XCTestCase {
         XCTAssertEqual(done.out.trimmingCharacters(in: .whitespacesAndNewlines), "succeeded|4", all)
     }
 
+    /// Tokens the backend makes itself, accepted by the real slurmrestd: minted from the
+    /// cluster's JWT key (as AWS PCS and CycleCloud users do), or from a command run once for a
+    /// whole sweep (not once per request).
+    func testTokensMintedFromTheKeyOrMadeByACommandAreAccepted() throws {
+        let key = "/var/lib/slurm/slurmctld/jwt_hs256.key"
+        var (repo, _, env) = try cloudRepo(population: 20, extraConfig: "    token_key_file: \(key)\n    token_lifespan: 10m")
+        env[CloudTestEnv.tokenVariable] = ""
+        let minted = repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(minted.code, 0, minted.err)
+        XCTAssertEqual(parseJSON(minted.out)["status"]?.stringValue, "succeeded")
+        // A key that is not the cluster's: refused by the server, as an authentication error.
+        let wrong = NSTemporaryDirectory() + "wrong-" + UUID().uuidString + ".key"
+        defer { unlink(wrong) }
+        FileManager.default.createFile(atPath: wrong, contents: Data(repeating: 7, count: 32))
+        let config = try String(contentsOfFile: repo.path + "/.repro.yaml", encoding: .utf8)
+        repo.write(".repro.yaml", config.replacingOccurrences(of: key, with: wrong))
+        let refused = repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback", "--no-cache"], cwd: repo.path, env: env)
+        XCTAssertEqual(refused.code, 6, refused.err)
+        XCTAssertTrue(refused.err.contains("refused"), refused.err)
+        // token_command: run once for a sweep of three points.
+        let counter = NSTemporaryDirectory() + "token-calls-" + UUID().uuidString
+        defer { unlink(counter) }
+        let script = repo.path + "/../token-\(UUID().uuidString.prefix(8)).sh"
+        FileManager.default.createFile(atPath: script, contents: Data("#!/bin/sh\necho x >> \(counter)\nexec scontrol token username=reprotest lifespan=600\n".utf8))
+        chmod(script, 0o755)
+        defer { unlink(script) }
+        repo.write(".repro.yaml", config.replacingOccurrences(of: "    token_key_file: \(key)\n", with: "    token_command: \(script)\n"))
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid:\n  params.dose_gy: [0.5, 1.0, 1.5]\nbackend: cloud\n")
+        repo.commitAll("sweep")
+        let sweep = repro(["sweep", "sweep.yaml"], cwd: repo.path, env: env)
+        XCTAssertEqual(sweep.code, 0, sweep.err)
+        XCTAssertEqual(lineCount(counter), 1, "the command runs once per token lifetime, not per request")
+    }
+
     func testSweepOf50PointsRunsAsJobArraysAndResumesWithoutRunningAnythingTwice() throws {
         let (repo, _, env) = try cloudRepo(population: 20)
         repo.write("sweep.yaml", """

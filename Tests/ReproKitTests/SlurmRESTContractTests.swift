@@ -2,6 +2,8 @@ import Foundation
 import XCTest
 
 @testable import ReproKit
+@testable import ReproRemote
+@testable import ReproStore
 @testable import ReproSupport
 
 /// Contract tests of the slurmrestd shapes repro speaks: v0.0.38 is also exercised for real
@@ -89,6 +91,27 @@ final class SlurmRESTContractTests: XCTestCase {
         // Not an array's waiting record: left as it is.
         let plain = try JSONParser.parse(#"{"jobs": [{"job_id": 6, "array_job_id": 0, "array_task_id": null, "array_task_string": "", "job_state": "PENDING"}]}"#)
         XCTAssertEqual(SlurmREST.parseJobs(plain).map(\.id), ["6"])
+    }
+
+    /// The three ways a token is sent, and a minted token's claims (what auth/jwt reads).
+    func testAuthHeadersAndMintedTokens() throws {
+        let t = SlurmREST.mintToken(user: "alice", key: Array("k".utf8), now: 1_700_000_000, lifespan: 600)
+        XCTAssertEqual(SlurmREST.tokenUser(t), "alice")
+        XCTAssertEqual(SlurmREST.tokenExpiry(t), 1_700_000_600)
+        XCTAssertEqual(t.split(separator: ".").count, 3)
+        let store = try Store(root: NSTemporaryDirectory() + "auth-" + UUID().uuidString)
+        for (auth, expected) in [
+            (SlurmRestSettings.Auth.userToken, ["X-SLURM-USER-NAME: alice", "X-SLURM-USER-TOKEN: T"]), (.token, ["X-SLURM-USER-TOKEN: T"]),
+            (.bearer, ["Authorization: Bearer T"]),
+        ] {
+            var s = SlurmRestSettings(origin: "test")
+            s.url = "http://127.0.0.1:6820"
+            s.user = "alice"
+            s.auth = auth
+            s.staged.staging = try S3Location(parsing: "s3://stage-bucket/p", what: "staging")
+            let b = try SlurmRestBackend(name: "c", settings: s, store: store, environment: [:])
+            XCTAssertEqual(b.authHeaders("T").map { "\($0.name): \($0.value)" }, expected, auth.rawValue)
+        }
     }
 
     func testVersionDiscoveryTokenExpiryAndSizes() throws {

@@ -20,6 +20,9 @@ public final class SlurmRestBackend: StagedBackend {
     let http = HTTPClient()
     let retry: RetryPolicy
     private var version: String?
+    /// A token this backend made (by `token_command` or from `token_key_file`) and when to
+    /// make the next: a command runs at most once per token lifetime.
+    var madeToken: (value: String, renewAt: Double)?
     private var cancelledJobs = Set<String>()
     /// When the scheduler first called a task finished while its manifest was not there yet.
     private var awaitingManifest: [String: Double] = [:]
@@ -51,47 +54,12 @@ public final class SlurmRestBackend: StagedBackend {
 
     // MARK: - HTTP
 
-    /// The JWT, read at each request (tokens are short-lived and replaced while a sweep runs).
-    func token() throws(RemoteError) -> String {
-        var token: String?
-        var source = ""
-        if let name = settings.tokenEnv {
-            source = "$\(name)"
-            token = environment[name]
-        }
-        if token?.isEmpty ?? true, let file = settings.tokenFile {
-            let path = file.hasPrefix("~/") ? (environment["HOME"] ?? "") + file.dropFirst(1) : file
-            source = path
-            token = (try? FileIO.readAll(path, limit: 1 << 16)).map { String(decoding: $0, as: UTF8.self) }
-        }
-        var t = (token ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
-        if t.hasPrefix("SLURM_JWT=") { t = String(t.dropFirst(10)) }
-        guard !t.isEmpty else {
-            throw RemoteError(
-                "no SLURM token for backend '\(name)': \(source.isEmpty ? "set token_env or token_file" : "\(source) is empty or unset"); "
-                    + "make one on the cluster with `scontrol token username=\(settings.user) lifespan=86400`", kind: .auth)
-        }
-        if let sun = SlurmREST.tokenUser(t), sun != settings.user {
-            throw RemoteError(
-                "the SLURM token in \(source) is for user \(sun), but backend '\(name)' runs jobs as \(settings.user); make one with "
-                    + "`scontrol token username=\(settings.user) lifespan=86400`, or set user: \(sun)", kind: .auth)
-        }
-        if let exp = SlurmREST.tokenExpiry(t), exp < Clock.now() {
-            throw RemoteError(
-                "the SLURM token in \(source) expired at \(Clock.iso8601(exp)); make a new one with "
-                    + "`scontrol token username=\(settings.user) lifespan=86400` and set it again", kind: .auth)
-        }
-        return t
-    }
-
     /// `submission`: an answer that carries a `job_id` is a queued job whatever else it says
     /// (slurmrestd adds error 2068 "Required node not available" to a job it queued for nodes
     /// that are drained, down or powered off, as sbatch prints it as a warning).
     func call(_ method: String, _ path: String, body: JSONValue? = nil, accept404: Bool = false, submission: Bool = false) throws(RemoteError) -> JSONValue {
         try retry.run { (_: Int) throws(RemoteError) -> JSONValue in
-            var headers: [(name: String, value: String)] = [
-                ("X-SLURM-USER-NAME", settings.user), ("X-SLURM-USER-TOKEN", try token()), ("Accept", "application/json"),
-            ]
+            var headers = try authHeaders(token()) + [("Accept", "application/json")]
             if body != nil { headers.append(("Content-Type", "application/json")) }
             var req = HTTPRequest(method: method, url: settings.url + path, headers: headers, body: body.map { Array($0.canonical.utf8) } ?? [])
             req.timeout = 60
@@ -136,7 +104,7 @@ public final class SlurmRestBackend: StagedBackend {
         guard parts.count >= 2, parts[0] == "slurm", let t = try? token() else { return nil }
         var req = HTTPRequest(
             method: "GET", url: settings.url + "/slurm/\(parts[1])/ping",
-            headers: [("X-SLURM-USER-NAME", settings.user), ("X-SLURM-USER-TOKEN", t), ("Accept", "application/json")])
+            headers: authHeaders(t) + [("Accept", "application/json")])
         req.timeout = 20
         guard let r = try? http.perform(req), r.status >= 500 else { return nil }
         let errors = SlurmREST.errors((try? JSONParser.parse(r.body)) ?? .null)

@@ -8,9 +8,24 @@ public struct SlurmRestSettings: StagedOptions {
     public var url = ""
     /// The user jobs run as (X-SLURM-USER-NAME).
     public var user = ""
-    /// Where the JWT comes from, read at each request: an environment variable or a file.
+    /// How the token is sent.
+    public enum Auth: String, Sendable, CaseIterable {
+        /// X-SLURM-USER-NAME and X-SLURM-USER-TOKEN (slurmrestd's own; the default).
+        case userToken = "user-token"
+        /// X-SLURM-USER-TOKEN alone (the user is the token's `sun`).
+        case token
+        /// Authorization: Bearer (AWS PCS).
+        case bearer
+    }
+    public var auth = Auth.userToken
+    /// Where the JWT comes from: an environment variable or a file, read at each request; a
+    /// command run at most once per token lifetime; or minted from the cluster's key.
     public var tokenEnv: String?
     public var tokenFile: String?
+    public var tokenCommand: [String]?
+    public var tokenKeyFile: String?
+    /// How long a minted token lives.
+    public var tokenLifespan: Double = 3600
     /// The REST API version (`v0.0.38`, `v0.0.40`, ...); discovered from the server when unset.
     public var apiVersion: String?
     public var partition: String?
@@ -24,7 +39,10 @@ extension SlurmRestBackend: BackendKind {
 
     public static func options(_ r: SettingsReader) throws(ConfigError) -> any BackendOptions {
         var s = SlurmRestSettings(origin: r.origin)
-        let specific = ["url", "user", "token_env", "token_file", "api_version", "partition", "max_parallel"]
+        let specific = [
+            "url", "user", "auth", "token_env", "token_file", "token_command", "token_key_file", "token_lifespan", "api_version", "partition",
+            "max_parallel",
+        ]
         try r.readStaged(&s.staged, common: StagedSettings.storageKeys + StagedSettings.workerKeys, specific: specific) {
             (k, v) throws(ConfigError) in
             switch k {
@@ -32,6 +50,22 @@ extension SlurmRestBackend: BackendKind {
             case "user": s.user = try r.text(v, k)
             case "token_env": s.tokenEnv = try r.text(v, k)
             case "token_file": s.tokenFile = try r.text(v, k)
+            case "auth":
+                let a = try r.text(v, k)
+                guard let auth = SlurmRestSettings.Auth(rawValue: a) else {
+                    throw ConfigError(
+                        at: v.origin, key: "backends.\(r.name).auth", "'\(a)' is not one of \(SlurmRestSettings.Auth.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                s.auth = auth
+            case "token_command":
+                let words: [String]
+                do { words = try ShellWords.split(try r.text(v, k)) } catch {
+                    throw ConfigError(at: v.origin, key: "backends.\(r.name).token_command", "is not a command line: \(error)")
+                }
+                guard !words.isEmpty else { throw ConfigError(at: v.origin, key: "backends.\(r.name).token_command", "is empty") }
+                s.tokenCommand = words
+            case "token_key_file": s.tokenKeyFile = try r.text(v, k)
+            case "token_lifespan": s.tokenLifespan = max(60, try r.duration(v, k))
             case "api_version":
                 let a = try r.text(v, k)
                 guard SlurmREST.supported.contains(a) else {
@@ -44,9 +78,12 @@ extension SlurmRestBackend: BackendKind {
         }
         var missing: [String] = []
         if s.url.isEmpty { missing.append("url") }
-        if s.user.isEmpty { missing.append("user") }
+        // The user is needed where it is sent or a token is made for it.
+        if s.user.isEmpty && (s.auth == .userToken || s.tokenKeyFile != nil) { missing.append("user") }
         if s.staged.staging == nil { missing.append("staging") }
-        if s.tokenEnv == nil && s.tokenFile == nil { missing.append("token_env or token_file") }
+        if s.tokenEnv == nil && s.tokenFile == nil && s.tokenCommand == nil && s.tokenKeyFile == nil {
+            missing.append("token_env, token_file, token_command or token_key_file")
+        }
         try r.requireAll(missing)
         return s
     }
