@@ -274,7 +274,7 @@ final class ConfigTests: XCTestCase {
         let secret = error("backends:\n  cloud:\n    type: slurm-rest\n    token: eyJhbGciOi\n")
         XCTAssertTrue(secret.contains(".repro.yaml:4") && secret.contains("secrets do not belong"), secret)
         XCTAssertFalse(secret.contains("eyJhbGciOi"), "the secret is not echoed")
-        XCTAssertTrue(error("backends:\n  cloud:\n    type: slurm-rest\n    url: http://x\n").contains("needs user, staging, token_env or token_file"))
+        XCTAssertTrue(error("backends:\n  cloud:\n    type: slurm-rest\n    url: http://x\n").contains("needs user, staging, token_env, token_file, token_command or token_key_file"))
         XCTAssertTrue(error("backends:\n  cloud:\n    type: mainframe\n").contains("type 'mainframe' is unknown"))
         XCTAssertTrue(error("backends:\n  cloud:\n    type: slurm-rest\n    staging: gs://b/p\n").contains("is not an s3:// URL"))
 

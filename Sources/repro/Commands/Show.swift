@@ -16,7 +16,7 @@ struct Show: ParsableCommand {
         try reporting {
             switch try ShownRecord.find(runId, in: try openStore()) {
             case .verification(let v):
-                output.json ? Console.json(v) : Console.out(Show.describe(verification: v))
+                if output.json { Console.json(v) } else { Console.out(Show.describe(verification: v)) }
             case .run(let r, let verifications):
                 if output.json {
                     var j = r.json.objectValue ?? [:]
