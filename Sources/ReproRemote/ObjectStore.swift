@@ -14,9 +14,24 @@ public struct S3Location: Sendable, Equatable, CustomStringConvertible {
         self.prefix = prefix.split(separator: "/").joined(separator: "/")
     }
 
-    public init(parsing text: String, what: String) throws(ConfigError) {
+    /// `allowBlob`: an `az://CONTAINER/PREFIX` (an Azure Blob container) is taken too.
+    public init(parsing text: String, what: String, allowBlob: Bool = false) throws(ConfigError) {
+        if allowBlob, text.hasPrefix("az://") {
+            let rest = text.dropFirst(5)
+            let container = String(rest.prefix { $0 != "/" })
+            // Blob's container names: 3 to 63 lower-case letters, digits and single hyphens.
+            guard container.count >= 3, container.count <= 63, !container.hasPrefix("-"), !container.hasSuffix("-"), !container.contains("--"),
+                container.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || $0 == "-") })
+            else {
+                throw ConfigError("\(what) '\(text)': '\(container)' is not a valid Blob container name (3 to 63 lower-case letters, digits, single '-')")
+            }
+            self.init(bucket: container, prefix: String(rest.dropFirst(container.count)))
+            scheme = "az"
+            return
+        }
         guard text.hasPrefix("s3://") else {
-            throw ConfigError("\(what) '\(text)' is not an s3:// URL; write it like s3://my-bucket/repro/staging")
+            throw ConfigError(
+                "\(what) '\(text)' is not an s3:// URL\(allowBlob ? " or an az:// container" : ""); write it like s3://my-bucket/repro/staging")
         }
         let rest = text.dropFirst(5)
         let bucket = String(rest.prefix { $0 != "/" })

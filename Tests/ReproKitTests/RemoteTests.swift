@@ -171,6 +171,52 @@ final class RemoteTests: XCTestCase {
         XCTAssertEqual(lineCount(counter), 1, "the command runs once per token lifetime, not per request")
     }
 
+    /// Staging in Azure Blob Storage for a SLURM cluster (CycleCloud has no S3): the real
+    /// cluster's job user fetches the task through SAS URLs from the Blob contract server (SAS
+    /// checked with azure-storage-blob's own code) and the run matches a local one.
+    func testSlurmRestStagesThroughAzureBlob() throws {
+        let server = try AzureBatchContractTests.Server()
+        let (repo, _, s3env) = try cloudRepo(population: 20)
+        let container = "staging-" + UUID().uuidString.prefix(8).lowercased()
+        try server.blob().createContainer(container)
+        // Local settings (.repro/config.yaml): where tokens and results go is this machine's call.
+        unlink(repo.path + "/.repro.yaml")
+        repo.commitAll("no project settings")
+        repo.write(".repro/config.yaml", """
+            backends:
+              cloud:
+                type: slurm-rest
+                url: \(CloudTestEnv.rest)
+                user: reprotest
+                token_env: \(CloudTestEnv.tokenVariable)
+                staging: az://\(container)/staging
+                storage_account: reprostore
+                blob_endpoint: \(server.blobURL)
+                repro_path: \(TestPaths.repro)
+                poll_interval: 0.5s
+            """)
+        var env = AzureBatchContractTests.env
+        env[CloudTestEnv.tokenVariable] = s3env[CloudTestEnv.tokenVariable]
+        let r = repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 0, r.err)
+        let run = parseJSON(r.out)
+        XCTAssertEqual(run["status"]?.stringValue, "succeeded")
+        XCTAssertEqual(run["backend_type"]?.stringValue, "slurm-rest")
+        let local = parseJSON(repro(["run", "sim.yaml", "--backend", "local", "--no-cache", "--json"], cwd: repo.path, env: env).out)
+        func hashes(_ j: JSONValue) -> [String] { (j["outputs"]?.arrayValue ?? []).compactMap { $0["sha256"]?.stringValue }.sorted() }
+        XCTAssertEqual(hashes(run), hashes(local))
+        XCTAssertFalse(hashes(run).isEmpty)
+        // The task's objects went through the container (code and inputs stay for other runs).
+        XCTAssertFalse(try server.blob().list(bucket: container, prefix: "staging/code/").isEmpty)
+        // An az:// staging names its account.
+        let missing = repo.path + "/.repro/config.yaml"
+        try String(contentsOfFile: missing, encoding: .utf8).replacingOccurrences(of: "    storage_account: reprostore\n", with: "")
+            .write(toFile: missing, atomically: true, encoding: .utf8)
+        let refused = repro(["run", "sim.yaml", "--backend", "cloud", "--no-cache"], cwd: repo.path, env: env)
+        XCTAssertEqual(refused.code, 2, refused.err)
+        XCTAssertTrue(refused.err.contains("needs storage_account"), refused.err)
+    }
+
     func testSweepOf50PointsRunsAsJobArraysAndResumesWithoutRunningAnythingTwice() throws {
         let (repo, _, env) = try cloudRepo(population: 20)
         repo.write("sweep.yaml", """

@@ -46,8 +46,13 @@ public final class SlurmRestBackend: StagedBackend {
         self.settings = settings
         self.environment = environment
         self.retry = retry
-        let s3 = try S3Client(settings: AWSSettings(environment: environment), region: settings.region, endpoint: settings.endpoint, retry: retry)
-        staging = RemoteStaging(store: s3, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
+        let objects: any ObjectStore
+        if loc.scheme == "az" {
+            objects = try AzureBlobClient(account: settings.storageAccount ?? "", endpoint: settings.blobEndpoint, environment: environment, retry: retry)
+        } else {
+            objects = try S3Client(settings: AWSSettings(environment: environment), region: settings.region, endpoint: settings.endpoint, retry: retry)
+        }
+        staging = RemoteStaging(store: objects, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
         version = settings.apiVersion
         unreachableLimit = Double(environment["REPRO_REST_UNREACHABLE_LIMIT"] ?? "") ?? 600
     }
@@ -268,7 +273,7 @@ public final class SlurmRestBackend: StagedBackend {
     /// A task the scheduler calls finished (or has forgotten) and that left no manifest.
     func withoutManifest(_ h: TaskHandle, job: SlurmREST.Job?) -> TaskStatus {
         let id = h.jobId ?? "?"
-        let where_ = "s3://\(staging.location.bucket)/\(staging.attemptPrefix(h.runId, h.attempt))/manifest.json"
+        let where_ = "\(staging.location.scheme)://\(staging.location.bucket)/\(staging.attemptPrefix(h.runId, h.attempt))/manifest.json"
         if let job {
             let (phase, final, reason) = SlurmStates.phase(job.state)
             if phase == .retry { return TaskStatus(phase: .retry, schedulerState: job.state, node: job.node) }

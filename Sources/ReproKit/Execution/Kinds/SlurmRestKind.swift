@@ -43,7 +43,7 @@ extension SlurmRestBackend: BackendKind {
             "url", "user", "auth", "token_env", "token_file", "token_command", "token_key_file", "token_lifespan", "api_version", "partition",
             "max_parallel",
         ]
-        try r.readStaged(&s.staged, common: StagedSettings.storageKeys + StagedSettings.workerKeys, specific: specific) {
+        try r.readStaged(&s.staged, common: StagedSettings.storageKeys + StagedSettings.blobKeys + StagedSettings.workerKeys, specific: specific) {
             (k, v) throws(ConfigError) in
             switch k {
             case "url": s.url = try r.url(v, k)
@@ -81,6 +81,8 @@ extension SlurmRestBackend: BackendKind {
         // The user is needed where it is sent or a token is made for it.
         if s.user.isEmpty && (s.auth == .userToken || s.tokenKeyFile != nil) { missing.append("user") }
         if s.staged.staging == nil { missing.append("staging") }
+        // Blob staging names its account (Azure CycleCloud clusters have no S3).
+        if s.staged.staging?.scheme == "az" && s.staged.storageAccount == nil { missing.append("storage_account") }
         if s.tokenEnv == nil && s.tokenFile == nil && s.tokenCommand == nil && s.tokenKeyFile == nil {
             missing.append("token_env, token_file, token_command or token_key_file")
         }

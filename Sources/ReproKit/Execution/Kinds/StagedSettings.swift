@@ -7,6 +7,10 @@ import ReproRemote
 public struct StagedSettings: Sendable {
     /// Where tasks are staged (a machine that shares no disk reaches them there).
     public var staging: S3Location?
+    /// For `az://` staging: the storage account and its Blob endpoint (else
+    /// https://ACCOUNT.blob.core.windows.net).
+    public var storageAccount: String?
+    public var blobEndpoint: String?
     /// An S3-compatible endpoint instead of AWS (else AWS_ENDPOINT_URL_S3 / AWS_ENDPOINT_URL).
     public var endpoint: String?
     public var region: String?
@@ -26,10 +30,16 @@ public struct StagedSettings: Sendable {
     /// Keys of the worker.
     static let workerKeys = ["repro_path", "scratch", "poll_interval", "manifest_grace", "url_margin", "max_retries"]
 
-    /// Reads `k` when it is one of these settings; false when it is not.
-    mutating func read(_ k: String, _ v: SpecNode, _ r: SettingsReader) throws(ConfigError) -> Bool {
+    /// Keys of Blob staging, for backends that take `az://` staging.
+    static let blobKeys = ["storage_account", "blob_endpoint"]
+
+    /// Reads `k` when it is one of these settings; false when it is not. `allowBlob`: staging
+    /// may be an `az://` container.
+    mutating func read(_ k: String, _ v: SpecNode, _ r: SettingsReader, allowBlob: Bool = false) throws(ConfigError) -> Bool {
         switch k {
-        case "staging": staging = try S3Location(parsing: try r.text(v, k), what: "\(v.origin): backends.\(r.name).staging")
+        case "staging": staging = try S3Location(parsing: try r.text(v, k), what: "\(v.origin): backends.\(r.name).staging", allowBlob: allowBlob)
+        case "storage_account": storageAccount = try r.text(v, k)
+        case "blob_endpoint": blobEndpoint = try r.url(v, k)
         case "endpoint": endpoint = try r.text(v, k)
         case "region": region = try r.text(v, k)
         case "repro_path": reproPath = try r.text(v, k)
@@ -70,7 +80,7 @@ extension SettingsReader {
                 try own(k, v)
                 continue
             }
-            let read = common.contains(k) ? try staged.read(k, v, self) : false
+            let read = common.contains(k) ? try staged.read(k, v, self, allowBlob: common.contains("storage_account")) : false
             if !read { throw unknown(k, v, known: specific + common) }
         }
     }
