@@ -290,3 +290,21 @@ public struct PullOrigin: Sendable, Equatable {
             trustedAs: j["trusted_as"]?.stringValue ?? "", pushedAt: j["pushed_at"]?.stringValue ?? "", pulledAt: j["pulled_at"]?.stringValue ?? "")
     }
 }
+
+extension Attempt {
+    /// A record's attempt list; nil when it is not a list or an entry lacks its fields.
+    public static func list(json j: JSONValue) -> [Attempt]? {
+        guard let a = j.arrayValue else { return nil }
+        let items = a.compactMap(Attempt.init(json:))
+        return items.count == a.count ? items : nil
+    }
+}
+
+extension RunRecord {
+    /// A record's environment; nil when it is not a mapping of strings.
+    public static func environment(json j: JSONValue) -> [String: String]? {
+        guard let o = j.objectValue else { return nil }
+        let m = o.compactMapValues(\.stringValue)
+        return m.count == o.count ? m : nil
+    }
+}

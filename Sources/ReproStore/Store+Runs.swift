@@ -302,19 +302,11 @@ extension Store {
                 }
                 return v
             }
-            let attempts = try typed(k.attemptsJson, "attempts_json") { j -> [Attempt]? in
-                guard let a = j.arrayValue else { return nil }
-                let items = a.compactMap(Attempt.init(json:))
-                return items.count == a.count ? items : nil
-            } ?? []
+            let attempts = try typed(k.attemptsJson, "attempts_json", Attempt.list(json:)) ?? []
             guard let code = try typed(k.codeJson, "code_json", RecordedCode.init(json:)) else {
                 throw StoreError("store database \(db.path): code_json of \(id) is missing; the store is damaged: run `repro fsck`")
             }
-            let env = try typed(k.envJson, "env_json") { j -> [String: String]? in
-                guard let o = j.objectValue else { return nil }
-                let m = o.compactMapValues(\.stringValue)
-                return m.count == o.count ? m : nil
-            } ?? [:]
+            let env = try typed(k.envJson, "env_json", RunRecord.environment(json:)) ?? [:]
             return RunRecord(
                 runId: st.text(k.runId), key: st.text(k.key), name: st.text(k.name), specPath: st.text(k.specPath),
                 configHash: st.text(k.configHash), config: try json(k.configJson, "config_json"), commit: st.text(k.commitId),

@@ -10,7 +10,7 @@ import Synchronization
 /// or vanished (the scheduler no longer knows the job and no manifest came). What a real
 /// scheduler does on those paths is tested against the real ones by the conformance suite;
 /// this one makes the dispatcher's side of them cheap to test exhaustively.
-public final class ScriptedBackend: Backend, @unchecked Sendable {
+public final class ScriptedBackend: Backend {
     public enum Fate: Sendable, Equatable {
         /// Whatever the wrapped backend says.
         case asReported

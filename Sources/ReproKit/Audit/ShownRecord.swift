@@ -10,9 +10,18 @@ public enum ShownRecord {
     case verification(JSONValue)
 
     public static func find(_ id: String?, in store: Store) throws -> ShownRecord {
-        if let id, (try? store.run(matching: id)) == nil, let v = try store.verification(matching: id) { return .verification(v) }
-        guard let r = try id.map({ try store.run(matching: $0) }) ?? store.recentRuns(limit: 1).first else {
-            throw NotFoundError("the store at \(store.root) holds no runs yet; `repro run SPEC` records one")
+        let r: RunRecord
+        if let id {
+            do { r = try store.run(matching: id) } catch {
+                // Not a run: a verification, or the run lookup's own error.
+                if let v = try store.verification(matching: id) { return .verification(v) }
+                throw error
+            }
+        } else {
+            guard let newest = try store.recentRuns(limit: 1).first else {
+                throw NotFoundError("the store at \(store.root) holds no runs yet; `repro run SPEC` records one")
+            }
+            r = newest
         }
         return .run(r, verifications: try store.verifications(forKey: r.key))
     }

@@ -296,7 +296,7 @@ public final class SlurmRestBackend: StagedBackend {
         awaitingManifest.removeValue(forKey: h.runId)
         // Its staged files are deleted next: a job the scheduler may still hold somewhere is
         // cancelled first, so no worker starts later on files that are gone.
-        if job == nil, let v = try? apiVersion() { _ = try? call("DELETE", "/slurm/\(v)/job/\(id)", accept404: true) }
+        if job == nil, let jobId = h.jobId, let v = try? apiVersion() { _ = try? call("DELETE", "/slurm/\(v)/job/\(jobId)", accept404: true) }
         var st = TaskStatus(phase: .done, schedulerState: job?.state ?? "UNKNOWN", node: job?.node)
         let said = job.map { "SLURM says \($0.state)" + ($0.exitCode.map { " (exit \($0))" } ?? "") } ?? "SLURM no longer knows job \(id)"
         st.failure = (

@@ -57,9 +57,9 @@ extension RunRecord {
             return c
         }
         func env() throws(ConfigError) -> [String: String] {
-            guard let o = try need("env").objectValue else { throw ConfigError(at: source, "the run record's 'env' is not a mapping") }
-            let m = o.compactMapValues(\.stringValue)
-            guard m.count == o.count else { throw ConfigError(at: source, "the run record's 'env' has a value that is not a string") }
+            guard let m = RunRecord.environment(json: try need("env")) else {
+                throw ConfigError(at: source, "the run record's 'env' is not a mapping of strings")
+            }
             return m
         }
         self.init(
@@ -81,11 +81,7 @@ extension RunRecord {
         // Manifests written before attempts were listed held the resubmission count there.
         let oldCount = v["attempts"]?.intValue
         resubmissions = Int(v["resubmissions"]?.intValue ?? oldCount ?? 0)
-        attempts = oldCount != nil ? [] : try part("attempts") { j -> [Attempt]? in
-            guard let a = j.arrayValue else { return nil }
-            let items = a.compactMap(Attempt.init(json:))
-            return items.count == a.count ? items : nil
-        } ?? []
+        attempts = oldCount != nil ? [] : try part("attempts", Attempt.list(json:)) ?? []
         estimate = try part("estimate", RuntimeEstimate.init(json:))
         routing = try part("routing", Routing.init(json:))
         fallback = try part("fallback", Fallback.init(json:))
