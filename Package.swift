@@ -76,10 +76,10 @@ let package = Package(
         // Layers, each a module so the compiler holds the order (a lower one never imports a
         // higher one); `package` is what the next layer may use, `public` what the CLI's
         // ReproKit API hands out.
-        // Files, JSON, hashing, errors, processes' small helpers.
+        // Files, JSON, YAML nodes with their place, hashing, errors, durations, processes' small helpers.
         .target(
             name: "ReproSupport",
-            dependencies: ["CReproSys", .product(name: "Crypto", package: "swift-crypto")],
+            dependencies: ["CReproSys", .product(name: "Crypto", package: "swift-crypto"), .product(name: "Yams", package: "Yams")],
             swiftSettings: macOSIncludes),
         // Reading repositories (libgit2): commits, trees, status, archives.
         .target(name: "ReproGit", dependencies: ["ReproSupport", "CLibGit2", "CGitFastInit"], swiftSettings: macOSIncludes),
@@ -94,11 +94,22 @@ let package = Package(
             name: "ReproStore",
             dependencies: ["ReproSupport", "ReproGit", "CSQLite", "CZlib", .product(name: "Crypto", package: "swift-crypto")],
             swiftSettings: macOSIncludes),
-        // Specs, identities, backends, runs, sweeps, verification, the team cache, reports.
+        // Backends: the protocol, one descriptor per kind, the registry, and the executors
+        // (local processes, sbatch, slurmrestd, AWS Batch, Azure Batch) with their staging.
+        .target(
+            name: "ReproExecution",
+            dependencies: [
+                "ReproSupport", "ReproGit", "ReproRemote", "ReproStore", "CReproSys", "CCurl",
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: macOSIncludes),
+        // Specs, identities, runs, sweeps, verification, the team cache, reports.
         .target(
             name: "ReproKit",
             dependencies: [
-                "ReproSupport", "ReproGit", "ReproRemote", "ReproStore",
+                "ReproSupport", "ReproGit", "ReproRemote", "ReproStore", "ReproExecution",
                 "CLibGit2", "CSQLite", "CZlib", "CReproSys", "CGitFastInit", "CCurl",
                 .product(name: "Crypto", package: "swift-crypto"),
                 .product(name: "Logging", package: "swift-log"),
@@ -110,16 +121,18 @@ let package = Package(
         .executableTarget(
             name: "repro",
             dependencies: [
-                "ReproKit", "ReproSupport", "ReproGit", "ReproRemote", "ReproStore",
+                "ReproKit", "ReproSupport", "ReproGit", "ReproRemote", "ReproStore", "ReproExecution",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
         .executableTarget(name: "repro-bench", dependencies: ["ReproKit", "ReproSupport", "ReproStore"]),
         // Test doubles for paths a real backend reaches only rarely (see ScriptedBackend).
-        .target(name: "ReproTestSupport", dependencies: ["ReproKit", "ReproSupport", "ReproStore"], path: "Tests/ReproTestSupport"),
+        .target(name: "ReproTestSupport", dependencies: ["ReproKit", "ReproSupport", "ReproStore", "ReproExecution"], path: "Tests/ReproTestSupport"),
         .testTarget(
-            name: "ReproKitTests", dependencies: ["ReproKit", "ReproSupport", "ReproGit", "ReproRemote", "ReproStore", "ReproTestSupport", "repro"],
+            name: "ReproKitTests", dependencies: [
+                "ReproKit", "ReproSupport", "ReproGit", "ReproRemote", "ReproStore", "ReproExecution", "ReproTestSupport", "repro",
+            ],
             exclude: ["Corpus"]),
     ],
     swiftLanguageModes: [.v6]

@@ -12,7 +12,7 @@ target=${1:?usage: scripts/fuzz.sh json|tar [SECONDS]}
 seconds=${2:-60}
 out=.build/fuzz
 mkdir -p "$out"
-S=Sources/ReproKit/Support
+S=Sources/ReproSupport
 case "$target" in
   json) sources="fuzz/JSONParserFuzz.swift $S/JSONParser.swift $S/JSONValue.swift $S/NumberFormat.swift"; maxlen=4096 ;;
   tar) sources="fuzz/TarFuzz.swift $S/Tar.swift $S/FileIO.swift $S/ReproError.swift"; maxlen=16384 ;;
@@ -20,18 +20,28 @@ case "$target" in
     # The run-record decoder and its self-check, as a pulled manifest's record goes through them;
     # SHA-256 comes from swift-crypto, linked from the package's debug build.
     K=Sources/ReproKit
-    sources="fuzz/RecordFuzz.swift fuzz/RecordFuzzStubs.swift $K/TeamCache/RunRecord+JSON.swift $K/Store/RunRecord.swift
-      $K/Identity/RecordIntegrity.swift $K/Identity/CacheKey.swift $K/Support/SafePath.swift $K/Support/Terminal.swift
+    sources="fuzz/RecordFuzz.swift fuzz/RecordFuzzStubs.swift $K/TeamCache/RunRecord+JSON.swift Sources/ReproStore/RunRecord.swift Sources/ReproStore/RecordParts.swift Sources/ReproStore/InterpreterInfo.swift Sources/ReproStore/KeyDigest.swift
+      $K/Identity/RecordIntegrity.swift $K/Identity/CacheKey.swift $S/SafePath.swift $S/Terminal.swift
       $S/JSONParser.swift $S/JSONValue.swift $S/NumberFormat.swift $S/ReproError.swift $S/Hashing.swift $S/Clock.swift
-      $S/CanonicalWriter.swift $S/FileIO.swift $S/FileWalk.swift $K/Execution/OutputCollector.swift $K/Cache/CacheState.swift"
+      $S/CanonicalWriter.swift $S/FileIO.swift $S/FileWalk.swift Sources/ReproExecution/OutputCollector.swift Sources/ReproStore/CacheState.swift"
     swift build --product repro >/dev/null
     B=.build/debug
     sources="$sources -I $B/Modules $(find $B/Crypto.build $B/CryptoBoringWrapper.build $B/CCryptoBoringSSL.build $B/CCryptoBoringSSLShims.build -name '*.o' | tr '\n' ' ')"
     maxlen=16384 ;;
   *) echo "scripts/fuzz.sh: unknown target '$target' (json, tar or record)" >&2; exit 2 ;;
 esac
+# The files are compiled as one module: imports of repro's own modules are dropped.
+src="$out/src-$target"; rm -rf "$src"; mkdir -p "$src"
+flat=""
+for f in $sources; do
+  case "$f" in
+    *.swift) sed '/^import Repro/d' "$f" > "$src/$(basename "$f")"; flat="$flat $src/$(basename "$f")" ;;
+    *) flat="$flat $f" ;;
+  esac
+done
+sources=$flat
 # shellcheck disable=SC2086
-swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name ReproFuzz -I Sources/CReproSys $sources -o "$out/fuzz-$target"
+swiftc -O -sanitize=fuzzer,address -parse-as-library -module-name ReproFuzz -package-name repro -I Sources/CReproSys $sources -o "$out/fuzz-$target"
 corpus=Tests/ReproKitTests/Corpus/$target
 work="$out/$target-corpus"
 mkdir -p "$corpus" "$work"

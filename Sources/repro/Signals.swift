@@ -1,4 +1,5 @@
 import Foundation
+import ReproExecution
 import ReproKit
 
 /// Where the signal handler writes: set once before the handlers are installed.

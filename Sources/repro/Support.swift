@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ReproExecution
 import ReproKit
 import ReproSupport
 import ReproGit

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 
+@testable import ReproExecution
 @testable import ReproKit
 @testable import ReproRemote
 

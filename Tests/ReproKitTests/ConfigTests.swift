@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 
+@testable import ReproExecution
 @testable import ReproKit
 @testable import ReproSupport
 @testable import ReproRemote
@@ -261,7 +262,7 @@ final class ConfigTests: XCTestCase {
         XCTAssertEqual(cloud.staging, S3Location(bucket: "my-bucket", prefix: "me"), "the local file wins key by key")
         XCTAssertEqual(cloud.user, "alice", "keys the local file does not set stay")
         XCTAssertEqual(cloud.pollInterval, 5)
-        XCTAssertEqual((c.backends["shared"]?.options as? StoreConfig.Slurm)?.workdir, "/shared/repro")
+        XCTAssertEqual((c.backends["shared"]?.options as? SlurmSettings)?.workdir, "/shared/repro")
 
         func error(_ yaml: String) -> String {
             repo.write(".repro.yaml", yaml)

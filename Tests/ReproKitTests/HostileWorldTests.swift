@@ -2,6 +2,7 @@ import Synchronization
 import Foundation
 import XCTest
 
+@testable import ReproExecution
 @testable import ReproKit
 @testable import ReproSupport
 @testable import ReproRemote

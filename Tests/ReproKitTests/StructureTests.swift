@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 
+@testable import ReproExecution
 @testable import ReproKit
 @testable import ReproSupport
 @testable import ReproRemote
@@ -25,7 +26,7 @@ final class StructureTests: XCTestCase {
         repo.write(".repro/config.yaml", yaml)
         let c = try StoreConfig.load(storeRoot: repo.path + "/.repro", repoRoot: repo.path)
         XCTAssertTrue(c.backends["here"]?.options is LocalSettings)
-        XCTAssertEqual((c.backends["hpc"]?.options as? StoreConfig.Slurm)?.workdir, "/shared/w")
+        XCTAssertEqual((c.backends["hpc"]?.options as? SlurmSettings)?.workdir, "/shared/w")
         XCTAssertEqual((c.backends["rest"]?.options as? SlurmRestSettings)?.user, "u")
         XCTAssertEqual(c.maxRetries(backend: "rest"), 5)
         XCTAssertEqual(c.backends["aws"]?.options.objectStoreEndpoint, "http://127.0.0.1:9000")
@@ -121,10 +122,11 @@ final class StructureTests: XCTestCase {
     }
 
     /// Shared code asks a backend's traits, never its name: no backend type or name literal is
-    /// compared outside Execution/ (the top-level `slurm:` config section is a key, not a type).
+    /// compared outside the ReproExecution module (the top-level `slurm:` config section is a
+    /// key, not a type).
     func testNoBackendTypeStringsOutsideExecution() throws {
         let root = TestPaths.root + "/Sources"
-        let files = sh(["sh", "-c", "find \(root) -name '*.swift' -not -path '*/Execution/*'"], cwd: "/").out.split(separator: "\n")
+        let files = sh(["sh", "-c", "find \(root) -name '*.swift' -not -path '*/ReproExecution/*'"], cwd: "/").out.split(separator: "\n")
         XCTAssertGreaterThan(files.count, 50)
         var found: [String] = []
         for f in files {

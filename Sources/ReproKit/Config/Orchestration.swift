@@ -1,4 +1,5 @@
 import Foundation
+import ReproExecution
 import ReproSupport
 
 /// `orchestration:` in `.repro.yaml`: where `backend: auto` sends a run, what it may cost, and

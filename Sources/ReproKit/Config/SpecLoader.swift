@@ -1,4 +1,5 @@
 import Foundation
+import ReproExecution
 import ReproSupport
 
 /// Reads a spec file, applies `--set` overrides and validates every field, so that a bad spec

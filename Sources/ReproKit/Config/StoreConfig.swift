@@ -1,4 +1,5 @@
 import Foundation
+import ReproExecution
 import ReproSupport
 
 /// Settings, all optional, from the project file `.repro.yaml` at the repository root
@@ -30,17 +31,8 @@ public struct StoreConfig: Sendable {
     /// Seconds; the seed ADR's 30-day validity by default.
     public var maxAge: Double = 30 * 86400
 
-    public struct Slurm: Sendable {
-        public var workdir: String?
-        public var reproPath: String?
-        public var sbatchOptions: [String] = []
-        public var maxArraySize: Int?
-        public var maxParallel = 0
-        public var pollInterval: Double = 1
-        public var maxRetries = 2
-        public init() {}
-    }
-    public var slurm = Slurm()
+    /// The built-in `slurm` backend (`slurm:`).
+    public var slurm = SlurmSettings()
     /// Named backends, by name.
     public var backends: [String: BackendSettings] = [:]
     /// The settings added for the team cache and dispatch, behind one reference: every point of
@@ -189,7 +181,7 @@ public struct StoreConfig: Sendable {
                     }
                 }
             case "slurm":
-                config.slurm = try parseSlurm(value, path: "slurm")
+                config.slurm = try SlurmSettings.parse(value, path: "slurm")
             case "backends":
                 guard case .mapping(let named, _) = value else {
                     throw ConfigError(at: value.origin, "backends must be a mapping of names to settings, such as {cloud: {type: slurm-rest, ...}}")
@@ -211,47 +203,5 @@ public struct StoreConfig: Sendable {
             }
         }
         return config
-    }
-
-    static func parseSlurm(_ node: SpecNode, path: String, skipping: Set<String> = []) throws(ConfigError) -> Slurm {
-        guard case .mapping(let pairs, _) = node else {
-            throw ConfigError(at: node.origin, "\(path) must be a mapping such as {workdir: /shared/repro}")
-        }
-        var s = Slurm()
-        func text(_ v: SpecNode, _ k: String) throws(ConfigError) -> String {
-            guard case .scalar(let t, _, _) = v else { throw ConfigError(at: v.origin, "\(path).\(k) must be a single value") }
-            return t
-        }
-        func int(_ v: SpecNode, _ k: String) throws(ConfigError) -> Int {
-            guard let i = Int(try text(v, k)), i >= 0 else { throw ConfigError(at: v.origin, "\(path).\(k) must be a whole number >= 0") }
-            return i
-        }
-        for (k, v) in pairs where !skipping.contains(k) {
-            switch k {
-            case "workdir": s.workdir = try text(v, k)
-            case "repro_path": s.reproPath = try text(v, k)
-            case "sbatch_options":
-                switch v {
-                case .sequence(let items, _):
-                    var out: [String] = []
-                    for item in items { out.append(try text(item, k)) }
-                    s.sbatchOptions = out
-                case .scalar(let t, _, _): s.sbatchOptions = (try? ShellWords.split(t)) ?? [t]
-                default: throw ConfigError(at: v.origin, key: "slurm.sbatch_options", "must be a list of sbatch options")
-                }
-            case "max_array_size": s.maxArraySize = try int(v, k)
-            case "max_parallel": s.maxParallel = try int(v, k)
-            case "max_retries": s.maxRetries = try int(v, k)
-            case "poll_interval":
-                guard let d = DurationText.seconds(try text(v, k)) else {
-                    throw ConfigError(at: v.origin, key: "slurm.poll_interval", "must be a duration such as 2s")
-                }
-                s.pollInterval = d
-            default:
-                throw ConfigError(
-                    "\(v.origin): unknown key '\(path).\(k)'; known: workdir, repro_path, sbatch_options, max_array_size, max_parallel, poll_interval, max_retries")
-            }
-        }
-        return s
     }
 }

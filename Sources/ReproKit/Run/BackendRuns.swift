@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import ReproExecution
 import ReproSupport
 import ReproGit
 import ReproStore

@@ -1,4 +1,5 @@
 import Foundation
+import ReproExecution
 import ReproSupport
 import ReproStore
 

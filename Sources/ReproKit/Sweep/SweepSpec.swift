@@ -1,4 +1,5 @@
 import Foundation
+import ReproExecution
 import ReproSupport
 
 /// A sweep: a base spec plus the points to run it at.

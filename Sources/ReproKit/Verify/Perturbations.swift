@@ -1,4 +1,5 @@
 import Foundation
+import ReproExecution
 import ReproSupport
 
 /// What `verify --perturb` varies, made real on this machine: a locale that exists (generated

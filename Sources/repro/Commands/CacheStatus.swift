@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproSupport
 
 struct CacheStatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import ReproExecution
 import ReproKit
 import ReproSupport
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproSupport
 
 struct Plan: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "plan",

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import ReproKit
+import ReproSupport
 
 struct Report: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "report",
