@@ -43,12 +43,19 @@ public protocol Backend: AnyObject {
     /// Cheap local checks that would make every submission fail (no token, an expired one, no
     /// storage credentials), run before anything is recorded or uploaded.
     func preflight() throws
+    /// Runs a small job where this backend's tasks run and reports what that machine has (OS,
+    /// C library, architecture) and whether the configured repro starts there; waits at most
+    /// `wait` seconds for it to be scheduled.
+    func probe(wait: Double) throws -> NodeReport
 }
 
 extension Backend {
     public func forget(_ handle: TaskHandle) {}
     public func check() -> [String] { [] }
     public func preflight() throws {}
+    public func probe(wait: Double) throws -> NodeReport {
+        throw EnvironmentError("`repro backends --probe` is not available for \(type) backends yet; it runs a job on slurm-rest backends")
+    }
 }
 
 /// Backends whose tasks live in a folder both sides see (this machine, a cluster's shared file

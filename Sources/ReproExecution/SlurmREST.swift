@@ -73,6 +73,8 @@ public enum SlurmREST {
         public var signal: Int32?
         public var node: String
         public var reason: String
+        /// The job's comment: where the job script says why its worker could not start.
+        public var comment: String = ""
     }
 
     /// SLURM's "no value" (NO_VAL, and NO_VAL64 truncated): an index that is not set.
@@ -137,7 +139,7 @@ public enum SlurmREST {
         }
         return Job(
             id: id, state: state, exitCode: code, signal: signal, node: j["nodes"]?.stringValue ?? "",
-            reason: j["state_reason"]?.stringValue ?? "")
+            reason: j["state_reason"]?.stringValue ?? "", comment: j["comment"]?.stringValue ?? "")
     }
 
     /// The error descriptions in an answer's `errors`.

@@ -10,20 +10,22 @@ package enum HostInfo {
         (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")) ?? CommandLine.arguments[0]
     }
 
-    package static var hostname: String {
+    // Read once per process: every run record and task manifest carries them, and a sweep
+    // asked the system (uname, /etc/passwd through NSS) several times per point.
+    package static let hostname: String = {
         var buf = [CChar](repeating: 0, count: 256)
         guard gethostname(&buf, buf.count - 1) == 0 else { return "unknown" }
         return String(cString: buf)
-    }
+    }()
 
     /// The login name of the user running repro.
-    package static var user: String {
+    package static let user: String = {
         if let pw = getpwuid(geteuid()), let name = pw.pointee.pw_name { return String(cString: name) }
         return ProcessInfo.processInfo.environment["USER"] ?? String(geteuid())
-    }
+    }()
 
     /// e.g. `Linux 6.1.0-18-amd64 x86_64`
-    package static var os: String {
+    package static let os: String = {
         var u = utsname()
         guard uname(&u) == 0 else { return "unknown" }
         func field<T>(_ v: T) -> String {
@@ -32,7 +34,7 @@ package enum HostInfo {
             }
         }
         return "\(field(u.sysname)) \(field(u.release)) \(field(u.machine))"
-    }
+    }()
 
     /// A new run id: sortable by start time (to the second), then 40 random bits, so thousands
     /// of runs started in the same second by several processes and hosts do not collide.

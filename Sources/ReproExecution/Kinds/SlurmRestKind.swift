@@ -30,6 +30,8 @@ public struct SlurmRestSettings: StagedOptions {
     public var apiVersion: String?
     public var partition: String?
     public var maxParallel = 0
+    /// Shell lines the job runs before the worker (`module load python/3.11`), one per item.
+    public var setup: [String] = []
     public var staged = StagedSettings()
 }
 
@@ -41,7 +43,7 @@ extension SlurmRestBackend: BackendKind {
         var s = SlurmRestSettings(origin: r.origin)
         let specific = [
             "url", "user", "auth", "token_env", "token_file", "token_command", "token_key_file", "token_lifespan", "api_version", "partition",
-            "max_parallel",
+            "max_parallel", "setup",
         ]
         try r.readStaged(&s.staged, common: StagedSettings.storageKeys + StagedSettings.blobKeys + StagedSettings.workerKeys, specific: specific) {
             (k, v) throws(ConfigError) in
@@ -73,6 +75,7 @@ extension SlurmRestBackend: BackendKind {
                 }
                 s.apiVersion = a
             case "partition": s.partition = try SlurmBackend.resourceValue("partition", .string(try r.text(v, k)))
+            case "setup": s.setup = try setupLines(v, r)
             default: s.maxParallel = try r.count(v, k)
             }
         }
@@ -88,6 +91,33 @@ extension SlurmRestBackend: BackendKind {
         }
         try r.requireAll(missing)
         return s
+    }
+
+    /// `setup:` as a list of single lines (or one line): each is written into the job script
+    /// as it is, so a line may not hold a newline or another control character (one item, one
+    /// line the user can read in the config).
+    static func setupLines(_ v: SpecNode, _ r: SettingsReader) throws(ConfigError) -> [String] {
+        let key = "backends.\(r.name).setup"
+        var items: [SpecNode] = []
+        switch v {
+        case .sequence(let list, _): items = list
+        case .scalar: items = [v]
+        case .mapping: throw ConfigError(at: v.origin, key: key, "must be a list of shell lines, such as [\"module load python/3.11\"]")
+        }
+        var lines: [String] = []
+        for item in items {
+            guard case .scalar(let line, _, _) = item else {
+                throw ConfigError(at: item.origin, key: key, "items must be single shell lines, such as \"module load python/3.11\"")
+            }
+            let trimmed = line.trimmingCharacters(in: .whitespaces)
+            guard !trimmed.isEmpty else { throw ConfigError(at: item.origin, key: key, "has an empty line; remove it") }
+            guard !line.unicodeScalars.contains(where: { $0.value < 0x20 || $0.value == 0x7F }) else {
+                throw ConfigError(at: item.origin, key: key, "line '\(Terminal.clean(line, keepNewlines: false))' holds a newline or control character; write one line per item")
+            }
+            guard line.utf8.count <= 1000 else { throw ConfigError(at: item.origin, key: key, "has a line over 1,000 bytes; put long setup in a script on the cluster") }
+            lines.append(trimmed)
+        }
+        return lines
     }
 
     public static func make(_ s: BackendSettings, _ c: BackendContext) throws -> Backend {

@@ -19,15 +19,24 @@ public enum ProjectSecrets {
         public var origin: String
     }
 
-    /// Keys of a backend that name a secret or where requests carrying one go.
-    static let backendKeys: Set<String> = ["url", "token_env", "token_file", "endpoint", "account_url", "batch_endpoint", "blob_endpoint"]
+    /// Keys of a backend that name a secret or where requests carrying one go, or that run
+    /// commands on the user's behalf beyond the simulation (a token command here, setup lines
+    /// on the cluster).
+    static let backendKeys: Set<String> = [
+        "url", "token_env", "token_file", "token_command", "token_key_file", "setup", "endpoint", "account_url", "batch_endpoint",
+        "blob_endpoint",
+    ]
 
     /// The sensitive settings in `node` (the committed file), leaving out those `local` sets.
     static func find(in node: SpecNode, notIn local: SpecNode?) -> [Setting] {
         var out: [Setting] = []
+        // The whole value (a list's items too): accepting one value never accepts another.
         func value(_ n: SpecNode) -> String {
-            if case .scalar(let t, _, _) = n { return t }
-            return n.kindName
+            switch n {
+            case .scalar(let t, _, _): return t
+            case .sequence(let items, _): return "[" + items.map(value).joined(separator: "\n") + "]"
+            case .mapping(let pairs, _): return "{" + pairs.map { $0.key + ": " + value($0.value) }.joined(separator: "\n") + "}"
+            }
         }
         func localHas(_ path: [String]) -> Bool {
             var n = local

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ReproExecution
 import ReproSupport
 import ReproStore
@@ -28,7 +29,7 @@ extension Runner {
         let bytecode = remote || spec.env["PYTHONPYCACHEPREFIX"] != nil
             ? nil : p.bytecodeDir
         // Marks the folder used (gc removes idle ones); Python makes it when it first writes.
-        if let bytecode { _ = utimensat(AT_FDCWD, bytecode, nil, 0) }
+        if let bytecode { BytecodeFolders.markUsed(bytecode) }
         var env = SimulationEnvironment.build(
             spec: spec, caller: environment, seed: p.seed, outdir: outdir, configFile: configFile, runId: runId, key: p.key,
             bytecodeDir: bytecode)
@@ -99,5 +100,16 @@ extension Runner {
         var r = (try? d.store.run(id: fallback.runId)) ?? fallback
         if how == .detached { r.status = .running }
         return RunOutcome(record: r, cache: .miss, outputsDir: nil, outputPaths: [:])
+    }
+}
+
+/// Bytecode folders this process has marked used: once each is enough for gc (which removes
+/// folders idle for days), and a sweep's points share one.
+enum BytecodeFolders {
+    private static let marked = Mutex<Set<String>>([])
+
+    static func markUsed(_ dir: String) {
+        guard marked.withLock({ $0.insert(dir).inserted }) else { return }
+        _ = utimensat(AT_FDCWD, dir, nil, 0)
     }
 }
