@@ -44,7 +44,7 @@ public final class AWSBatchBackend: StagedBackend {
         aws = AWSSettings(environment: environment)
         region = aws.region(configured: settings.region)
         let s3 = try S3Client(settings: aws, region: settings.region, endpoint: settings.endpoint, retry: retry)
-        staging = RemoteStaging(store: s3, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
+        staging = RemoteStaging(store: s3, location: loc, scratch: store.tmpDir + "/remote", worker: settings.staged)
         endpoint = settings.batchEndpoint ?? environment["AWS_ENDPOINT_URL_BATCH"].map { $0.hasSuffix("/") ? String($0.dropLast()) : $0 }
             ?? "https://batch.\(region).amazonaws.com"
         grace = ManifestGrace(seconds: settings.manifestGrace)
@@ -226,7 +226,7 @@ public final class AWSBatchBackend: StagedBackend {
                 out[h.runId] = TaskStatus(phase: .queued, schedulerState: job?.status)
                 continue
             case "RUNNING":
-                out[h.runId] = TaskStatus(phase: .running, schedulerState: job?.status)
+                out[h.runId] = running(h, state: job?.status)
                 continue
             default: break
             }
@@ -265,6 +265,12 @@ public final class AWSBatchBackend: StagedBackend {
             cancelled.insert(id)
             _ = try? call("terminatejob", ["jobId": .string(id), "reason": "cancelled by repro"])
         }
+    }
+
+    /// An array child is terminated alone (`PARENT:INDEX`), as Batch allows.
+    func cancelLost(_ h: TaskHandle) {
+        guard let id = h.jobId else { return }
+        _ = try? call("terminatejob", ["jobId": .string(id), "reason": "repro: no heartbeat from the task"])
     }
 
     /// For `repro backends`: the queue exists and is enabled, the bucket is writable.

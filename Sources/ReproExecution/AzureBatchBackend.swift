@@ -50,7 +50,7 @@ public final class AzureBatchBackend: StagedBackend {
         self.host = host + (u.port.map { ":\($0)" } ?? "")
         basePath = u.path.hasSuffix("/") ? String(u.path.dropLast()) : u.path
         let blob = try AzureBlobClient(account: settings.storageAccount, endpoint: settings.blobEndpoint, environment: environment, retry: retry)
-        staging = RemoteStaging(store: blob, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
+        staging = RemoteStaging(store: blob, location: loc, scratch: store.tmpDir + "/remote", worker: settings.staged)
         grace = ManifestGrace(seconds: settings.manifestGrace)
     }
 
@@ -229,7 +229,7 @@ public final class AzureBatchBackend: StagedBackend {
                 out[h.runId] = TaskStatus(phase: .queued, schedulerState: word)
                 continue
             case "running":
-                out[h.runId] = TaskStatus(phase: .running, schedulerState: word)
+                out[h.runId] = running(h, state: word)
                 continue
             default: break
             }
@@ -267,6 +267,13 @@ public final class AzureBatchBackend: StagedBackend {
             terminated.insert(job)
             _ = try? call("POST", "/jobs/\(job)/terminate", body: ["terminateReason": "cancelled by repro"], accept: [409])
         }
+    }
+
+    /// One task of the job (`JOB/TASK`), not the job.
+    func cancelLost(_ h: TaskHandle) {
+        let parts = h.jobId?.split(separator: "/").map(String.init) ?? []
+        guard parts.count == 2 else { return }
+        _ = try? call("POST", "/jobs/\(parts[0])/tasks/\(parts[1])/terminate", accept: [409])
     }
 
     /// For `repro backends`: the pool exists, the container can be written.

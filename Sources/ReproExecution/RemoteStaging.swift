@@ -14,6 +14,7 @@ import ReproRemote
 /// tasks/RUN/ATTEMPT/task.json        what the worker reads: the plan with presigned URLs
 /// tasks/RUN/ATTEMPT/stdout, stderr   what the worker writes, logs even when the task fails
 /// tasks/RUN/ATTEMPT/outputs.tar
+/// tasks/RUN/ATTEMPT/heartbeat        rewritten by the worker every heartbeat_interval while it runs
 /// tasks/RUN/ATTEMPT/manifest.json    written last, with If-None-Match: the completion signal
 /// batches/ID.json                    a job array's task URLs, by array index
 /// ```
@@ -30,6 +31,10 @@ public final class RemoteStaging {
     let urlMargin: Double
     /// The node-side folder under which workers make their scratch folders.
     let nodeScratch: String
+    /// How often workers write their heartbeat object.
+    let heartbeatInterval: Double
+    /// The running tasks' heartbeats, as the submitter last saw them.
+    let heartbeats: HeartbeatWatch
     /// Object keys known to exist (uploaded or seen by HEAD in this process).
     private var present: [String: Int64] = [:]
     /// Code archives by commit, once uploaded or found in the bucket.
@@ -40,12 +45,15 @@ public final class RemoteStaging {
     /// the worker maps it to its own scratch folder.
     public static let placeholderRoot = "/repro-task"
 
-    public init(store: any ObjectStore, location: S3Location, scratch: String, urlMargin: Double, nodeScratch: String) {
+    /// `worker`: the backend's settings for its workers (URL lifetime, node scratch, heartbeats).
+    public init(store: any ObjectStore, location: S3Location, scratch: String, worker: StagedSettings) {
         self.store = store
         self.location = location
         self.scratch = scratch
-        self.urlMargin = urlMargin
-        self.nodeScratch = nodeScratch
+        self.urlMargin = worker.urlMargin
+        self.nodeScratch = worker.scratch
+        self.heartbeatInterval = worker.heartbeatInterval
+        self.heartbeats = HeartbeatWatch(interval: worker.heartbeatInterval, limit: worker.heartbeatLimit)
     }
 
     func runPrefix(_ runId: String) -> String { location.key("tasks/\(runId)") }
@@ -180,10 +188,11 @@ public final class RemoteStaging {
         if let key = o["secrets_object"]?.stringValue { o["secrets_url"] = try get(key) }
         let a = attemptPrefix(runId, attempt)
         var results: [String: JSONValue] = [:]
-        for name in ["stdout", "stderr", "outputs.tar", "manifest.json"] {
+        for name in ["stdout", "stderr", "outputs.tar", "manifest.json", "heartbeat"] {
             results[name] = .string(try store.presign("PUT", bucket: bucket, key: a + "/" + name, expires: expires))
         }
         o["results"] = .object(results)
+        o["heartbeat_interval"] = .double(heartbeatInterval)
         let body = Array((JSONValue.object(o).canonical).utf8)
         try store.put(body, bucket: bucket, key: a + "/task.json")
         return (try store.presign("GET", bucket: bucket, key: a + "/task.json", expires: expires), Hashing.sha256Hex(body))
@@ -246,6 +255,13 @@ public final class RemoteStaging {
                     + "to the staging prefix replaced it; nothing from it was stored")
         }
         return m
+    }
+
+    /// What identifies the attempt's current heartbeat object (a new one each time the worker
+    /// writes it); nil while there is none.
+    func heartbeatTag(runId: String, attempt: Int) throws(RemoteError) -> String? {
+        guard let o = try store.head(bucket: location.bucket, key: attemptPrefix(runId, attempt) + "/heartbeat") else { return nil }
+        return (o.etag ?? "") + "|" + (o.lastModified ?? "")
     }
 
     /// Downloads a finished attempt's logs and outputs into a local folder and checks every

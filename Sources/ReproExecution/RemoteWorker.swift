@@ -48,6 +48,12 @@ public enum RemoteWorker {
             let results = task["results"]?.objectValue, let manifestURL = results["manifest.json"]?.stringValue
         else { throw ConfigError("\(HTTPClient.redacted(url)) is not a remote task spec of this repro version (v 2)") }
 
+        // Beats from before the checkout until the manifest is up: the submitter tells a task
+        // that runs from one whose node died while its scheduler still says RUNNING.
+        let heartbeat = results["heartbeat"]?.stringValue.map {
+            HeartbeatSender.start(url: $0, interval: max(0.2, task["heartbeat_interval"]?.numberValue ?? 30), runId: runId)
+        }
+        defer { heartbeat?.stop() }
         let base = task["scratch"]?.stringValue ?? machine["TMPDIR"] ?? "/tmp"
         let dir = try makeScratch(base: base, runId: runId)
         defer { FileIO.removeTree(dir) }

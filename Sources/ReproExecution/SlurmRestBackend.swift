@@ -52,7 +52,7 @@ public final class SlurmRestBackend: StagedBackend {
         } else {
             objects = try S3Client(settings: AWSSettings(environment: environment), region: settings.region, endpoint: settings.endpoint, retry: retry)
         }
-        staging = RemoteStaging(store: objects, location: loc, scratch: store.tmpDir + "/remote", urlMargin: settings.urlMargin, nodeScratch: settings.scratch)
+        staging = RemoteStaging(store: objects, location: loc, scratch: store.tmpDir + "/remote", worker: settings.staged)
         version = settings.apiVersion
         unreachableLimit = Double(environment["REPRO_REST_UNREACHABLE_LIMIT"] ?? "") ?? 600
     }
@@ -260,7 +260,9 @@ public final class SlurmRestBackend: StagedBackend {
                 // Why it waits (ReqNodeNotAvail, Resources, PartitionDown...) is what a user
                 // watching a queued sweep needs to know.
                 let why = phase == .queued && !job.reason.isEmpty && job.reason != "None" ? " (\(job.reason))" : ""
-                out[h.runId] = TaskStatus(phase: phase, schedulerState: job.state + why, node: job.node.isEmpty ? nil : job.node)
+                let node = job.node.isEmpty ? nil : job.node
+                out[h.runId] = phase == .running
+                    ? running(h, state: job.state, node: node) : TaskStatus(phase: phase, schedulerState: job.state + why, node: node)
                 continue
             }
             let manifest = try staging.manifest(runId: h.runId, attempt: h.attempt)
@@ -352,6 +354,12 @@ public final class SlurmRestBackend: StagedBackend {
             cancelledJobs.insert(id)
             _ = try? call("DELETE", "/slurm/\(v)/job/\(id)", accept404: true)
         }
+    }
+
+    /// An array task (`JOB_INDEX`) is cancelled alone.
+    func cancelLost(_ h: TaskHandle) {
+        guard let id = h.jobId, let v = try? apiVersion() else { return }
+        _ = try? call("DELETE", "/slurm/\(v)/job/\(id)", accept404: true)
     }
 
     func resubmitJob(runId: String, attempt: Int, seal: TaskSeal, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {

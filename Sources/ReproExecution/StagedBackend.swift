@@ -10,6 +10,9 @@ protocol StagedBackend: Backend {
     /// Submits one task's given attempt as a job of its own (a lost task's next attempt);
     /// returns the job id.
     func resubmitJob(runId: String, attempt: Int, seal: TaskSeal, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String
+    /// Stops one task's job (this task only, not the array it belongs to): its heartbeat went
+    /// silent and it is submitted again.
+    func cancelLost(_ handle: TaskHandle)
 }
 
 /// How long a task may be finished on its scheduler's word before its manifest must be in the
@@ -56,6 +59,17 @@ extension StagedBackend {
         return out
     }
 
+    /// A task its scheduler calls running: running, unless its heartbeat has been silent past
+    /// the limit: then its job is cancelled (so the old worker cannot finish beside the next
+    /// attempt) and it is lost, to be submitted again.
+    func running(_ h: TaskHandle, state: String?, node: String? = nil) -> TaskStatus {
+        guard let silent = staging.heartbeats.silence(h, staging: staging) else {
+            return TaskStatus(phase: .running, schedulerState: state, node: node)
+        }
+        cancelLost(h)
+        return staging.heartbeats.lost(h, silentFor: silent, node: node)
+    }
+
     public func stage(_ tasks: [TaskSpec]) throws -> [String] {
         try tasks.map { try staging.stage($0) }
     }
@@ -96,6 +110,7 @@ extension StagedBackend {
     }
 
     public func release(_ handle: TaskHandle) {
+        staging.heartbeats.forget(handle)
         staging.release(runId: handle.runId, attempt: handle.attempt)
     }
 }

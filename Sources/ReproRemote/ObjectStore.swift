@@ -120,6 +120,6 @@ extension ObjectStore {
 public struct S3Object: Sendable {
     package var key: String
     package var size: Int64
-    var etag: String?
+    package var etag: String?
     package var lastModified: String?
 }

@@ -91,6 +91,48 @@ final class ManagedSlurmTests: XCTestCase {
         XCTAssertTrue(r.out.contains("libc    " + libc), r.out)
     }
 
+    /// A worker that stops (SIGSTOP: as a lost node looks from outside) while SLURM still says
+    /// RUNNING: its heartbeat goes silent, the job is cancelled and the task submitted again as
+    /// a new attempt, which succeeds; the record says so.
+    func testATaskWhoseHeartbeatStopsIsCancelledAndSubmittedAgain() throws {
+        let (repo, env) = try cloudRepo(extraConfig: """
+                heartbeat_interval: 0.5s
+                heartbeat_limit: 3s
+                max_retries: 1
+            """)
+        repo.write("slow.yaml", """
+            name: slow
+            command: [sh, -c, "sleep 4 && echo ok > \\"$REPRO_OUTDIR/ok.txt\\""]
+            seed: 1
+            outputs: [ok.txt]
+            """)
+        repo.commitAll("slow")
+        let out = NSTemporaryDirectory() + "heartbeat-" + UUID().uuidString
+        defer { unlink(out + ".json"); unlink(out + ".err") }
+        let p = try launchRepro(["run", "slow.yaml", "--backend", "cloud", "--json"], cwd: repo.path, env: env, stderrFile: out + ".err", stdoutFile: out + ".json")
+        // The worker of the first attempt, once it runs the simulation.
+        var worker = ""
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, p.isRunning, worker.isEmpty {
+            worker = sh(["pgrep", "-u", "reprotest", "-f", "exec-task"], cwd: "/").out.split(separator: "\n").first.map(String.init) ?? ""
+            usleep(100_000)
+        }
+        XCTAssertFalse(worker.isEmpty, "no worker appeared: " + ((try? String(contentsOfFile: out + ".err", encoding: .utf8)) ?? ""))
+        usleep(1_000_000)  // a first heartbeat is up
+        XCTAssertEqual(sh(["kill", "-STOP", worker], cwd: "/").code, 0)
+        p.waitUntilExit()
+        let err = (try? String(contentsOfFile: out + ".err", encoding: .utf8)) ?? ""
+        XCTAssertEqual(p.terminationStatus, 0, err)
+        XCTAssertTrue(err.contains("no heartbeat for"), err)
+        let run = parseJSON((try? String(contentsOfFile: out + ".json", encoding: .utf8)) ?? "")
+        XCTAssertEqual(run["status"]?.stringValue, "succeeded", err)
+        XCTAssertEqual(run["resubmissions"]?.intValue, 1, err)
+        // The stopped worker's job was cancelled: SLURM killed it.
+        let gone = Date().addingTimeInterval(20)
+        while Date() < gone, kill(pid_t(worker) ?? 0, 0) == 0 { usleep(200_000) }
+        XCTAssertNotEqual(kill(pid_t(worker) ?? 0, 0), 0, "the silent worker \(worker) is still there")
+    }
+
     /// Setup lines are checked where they are written; from a committed file they wait for trust.
     func testSetupLinesAreSingleLinesAndACommittedOneWaitsForTrust() throws {
         let repo = try TempRepo.seeded()

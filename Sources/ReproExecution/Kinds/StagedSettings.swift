@@ -24,11 +24,18 @@ public struct StagedSettings: Sendable {
     public var manifestGrace: Double = 60
     /// How long workers' presigned URLs stay valid beyond the task's time limit.
     public var urlMargin: Double = 86400
+    /// How often a worker writes its heartbeat object while its task runs.
+    public var heartbeatInterval: Double = 30
+    /// How long a task its scheduler calls running may go without a new heartbeat before it
+    /// counts as lost (cancelled and submitted again, within `max_retries`).
+    public var heartbeatLimit: Double = 300
 
     /// Keys of the S3 staging area (Azure stages in its own Blob Storage instead).
     static let storageKeys = ["staging", "endpoint", "region"]
     /// Keys of the worker.
-    static let workerKeys = ["repro_path", "scratch", "poll_interval", "manifest_grace", "url_margin", "max_retries"]
+    static let workerKeys = [
+        "repro_path", "scratch", "poll_interval", "manifest_grace", "url_margin", "max_retries", "heartbeat_interval", "heartbeat_limit",
+    ]
 
     /// Keys of Blob staging, for backends that take `az://` staging.
     static let blobKeys = ["storage_account", "blob_endpoint"]
@@ -48,6 +55,8 @@ public struct StagedSettings: Sendable {
         case "manifest_grace": manifestGrace = try r.duration(v, k)
         case "url_margin": urlMargin = try r.duration(v, k)
         case "max_retries": maxRetries = try r.count(v, k)
+        case "heartbeat_interval": heartbeatInterval = try r.duration(v, k)
+        case "heartbeat_limit": heartbeatLimit = try r.duration(v, k)
         default: return false
         }
         return true
