@@ -27,6 +27,13 @@ if [ "${1:-}" = "--test" ] && ! python3 -c 'import moto.server, botocore, flask'
   echo "repro: installing moto[server] (PyPI) for the object-storage tests" >&2
   python3 -m pip install -q 'moto[server]' >&2 || echo "repro: warning: could not install moto; S3 tests will fail" >&2
 fi
+# The slurmrestd contract tests check request and answer bodies against the pydantic models
+# pyslurmutils generates from SchedMD's OpenAPI description, per API version.
+if [ "${1:-}" = "--test" ] && ! python3 -c 'import importlib.util, pydantic; assert importlib.util.find_spec("pyslurmutils")' >/dev/null 2>&1; then
+  echo "repro: installing pyslurmutils 1.7.0 and pydantic (PyPI) for the slurmrestd model checks" >&2
+  python3 -m pip install -q 'pydantic>=2' >&2 && python3 -m pip install -q --no-deps 'pyslurmutils==1.7.0' >&2 \
+    || echo "repro: warning: could not install pyslurmutils; slurmrestd model tests will fail" >&2
+fi
 # The Azure contract server checks SAS URLs with the azure-storage-blob SDK's own signer.
 if [ "${1:-}" = "--test" ] && ! python3 -c 'import azure.storage.blob' >/dev/null 2>&1; then
   echo "repro: installing azure-storage-blob (PyPI) for the Azure contract tests" >&2

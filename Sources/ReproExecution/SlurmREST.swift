@@ -7,11 +7,13 @@ import ReproSupport
 /// - v0.0.38 (SLURM 22.05, Debian 12): `{"script": ..., "job": {"environment": {K: V}, "time_limit": N}}`;
 ///   `job_state` a string; `exit_code` the raw wait status (exit 3 arrives as 768);
 ///   array ids plain numbers.
-/// - v0.0.40 / v0.0.41 (SLURM 23.11 / 24.05, current cloud clusters): the script inside `job`;
-///   `environment` a list of `K=V`; numbers as `{"set": true, "number": N}`; `job_state` a list;
-///   `exit_code` `{"status": [...], "return_code": {"number": N}, "signal": {...}}`.
+/// - v0.0.40 to v0.0.44 (SLURM 23.11 to 25.11: AWS PCS speaks v0.0.43, CycleCloud v0.0.44): the
+///   script inside `job`; `environment` a list of `K=V`; numbers as `{"set": true, "number": N}`;
+///   `job_state` a list; `exit_code` `{"status": [...], "return_code": {"number": N}, "signal": {...}}`.
+///   The fields repro sends and reads have the same shapes in all of them (checked against
+///   SchedMD's models per version: SlurmRESTContractTests).
 public enum SlurmREST {
-    public static let supported = ["v0.0.38", "v0.0.40", "v0.0.41"]
+    public static let supported = ["v0.0.38", "v0.0.40", "v0.0.41", "v0.0.42", "v0.0.43", "v0.0.44"]
 
     /// The newest supported version the server's OpenAPI document offers.
     public static func pickVersion(openapi: JSONValue) -> String? {

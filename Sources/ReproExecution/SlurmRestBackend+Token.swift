@@ -86,7 +86,8 @@ extension SlurmRestBackend {
     }
 
     /// An HS256 JWT as `scontrol token` makes it (claims `sun`, `iat`, `exp`), signed with the
-    /// cluster's `jwt_key` (AWS PCS keeps it in Secrets Manager: fetch it to a file of mode 0600).
+    /// cluster's `jwt_key` (AWS PCS keeps it in Secrets Manager: fetch it to a file of mode 0600),
+    /// with the POSIX identity claims AWS PCS requires when `token_uid` is set.
     func mint(keyFile: String) throws(RemoteError) -> String {
         let key: [UInt8]
         do { key = try FileIO.readAll(keyFile, limit: 1 << 16) } catch {
@@ -95,20 +96,35 @@ extension SlurmRestBackend {
         guard !settings.user.isEmpty else {
             throw RemoteError("backend '\(name)' mints tokens from token_key_file and needs user: the user the token is for", kind: .auth)
         }
-        return SlurmREST.mintToken(user: settings.user, key: key, now: Clock.now(), lifespan: settings.tokenLifespan)
+        return SlurmREST.mintToken(user: settings.user, key: key, now: Clock.now(), lifespan: settings.tokenLifespan, identity: settings.tokenIdentity)
     }
+}
+
+/// The POSIX identity a minted token carries for clusters whose controller has no user
+/// database to look the user up in (AWS PCS: `uid`, `gid`, and `id.gids`).
+public struct PosixIdentity: Sendable, Equatable {
+    public var uid: Int64
+    public var gid: Int64
+    /// Every group the user is in (the primary one too).
+    public var gids: [Int64]
 }
 
 extension SlurmREST {
     /// An HS256 JWT with the claims slurmctld's auth/jwt plugin reads.
-    public static func mintToken(user: String, key: [UInt8], now: Double, lifespan: Double) -> String {
+    public static func mintToken(user: String, key: [UInt8], now: Double, lifespan: Double, identity: PosixIdentity? = nil) -> String {
         func b64(_ bytes: some Sequence<UInt8>) -> String {
             Data(bytes).base64EncodedString().replacingOccurrences(of: "+", with: "-").replacingOccurrences(of: "/", with: "_")
                 .replacingOccurrences(of: "=", with: "")
         }
         let iat = Int64(now.rounded(.down))
         let header = b64(JSONValue.object(["alg": "HS256", "typ": "JWT"]).canonical.utf8)
-        let claims = b64(JSONValue.object(["sun": .string(user), "iat": .int(iat), "exp": .int(iat + Int64(lifespan.rounded()))]).canonical.utf8)
+        var fields: [String: JSONValue] = ["sun": .string(user), "iat": .int(iat), "exp": .int(iat + Int64(lifespan.rounded()))]
+        if let identity {
+            fields["uid"] = .int(identity.uid)
+            fields["gid"] = .int(identity.gid)
+            fields["id"] = ["gids": .array(identity.gids.map { .int($0) })]
+        }
+        let claims = b64(JSONValue.object(fields).canonical.utf8)
         let mac = HMAC<SHA256>.authenticationCode(for: Array((header + "." + claims).utf8), using: SymmetricKey(data: key))
         return header + "." + claims + "." + b64(Array(mac))
     }

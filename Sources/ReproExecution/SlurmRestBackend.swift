@@ -366,36 +366,6 @@ public final class SlurmRestBackend: StagedBackend {
         try submitJob(try jobRequest(resources: resources, timeout: timeout, name: name), seal: seal, count: 1)
     }
 
-    /// A job with the probe script on the backend's partition, polled until it ends; the node
-    /// it ran on says what it has (`NodeReport`).
-    public func probe(wait: Double) throws -> NodeReport {
-        var r = try jobRequest(resources: [:], timeout: 120, name: "probe")
-        r.script = NodeReport.script(reproPath: settings.reproPath, setup: settings.setup)
-        let v = try apiVersion()
-        let answer = try call("POST", "/slurm/\(v)/job/submit", body: SlurmREST.submitBody(r, version: v), submission: true)
-        guard let id = SlurmREST.intValue(answer["job_id"]).map(String.init) else {
-            throw RemoteError("slurmrestd accepted the probe job but gave no job_id: \(answer.canonical.prefix(200))", kind: .server)
-        }
-        let deadline = Clock.monotonic() + wait
-        var last = "PENDING"
-        while Clock.monotonic() < deadline {
-            if let job = SlurmREST.parseJobs(try call("GET", "/slurm/\(v)/job/\(id)", accept404: true)).first {
-                last = job.state + (job.reason.isEmpty || job.reason == "None" ? "" : " (\(job.reason))")
-                if SlurmStates.phase(job.state).1 != nil {
-                    if let report = NodeReport.parse(comment: job.comment, node: job.node) { return report }
-                    throw RemoteError(
-                        "the probe job \(id) ended \(job.state) on \(job.node.isEmpty ? "no node" : job.node) without a report; its log is "
-                            + "\(settings.scratch)/repro-slurm-\(id).log there (the job needs /bin/sh and scontrol on the node)", kind: .server)
-                }
-            }
-            Thread.sleep(forTimeInterval: 1)
-        }
-        _ = try? call("DELETE", "/slurm/\(v)/job/\(id)", accept404: true)
-        throw RemoteError(
-            "the probe job \(id) was still \(last) after \(DurationText.format(wait)) and was cancelled; nodes that boot on demand "
-                + "take minutes: try again with a longer --wait", kind: .server)
-    }
-
     /// For `repro backends`: slurmrestd answers and accepts the token, the bucket is writable.
     public func check() -> [String] {
         var problems: [String] = []

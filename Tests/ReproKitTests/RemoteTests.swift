@@ -154,6 +154,9 @@ final class RemoteTests: XCTestCase {
         FileManager.default.createFile(atPath: wrong, contents: Data(repeating: 7, count: 32))
         let config = try String(contentsOfFile: repo.path + "/.repro.yaml", encoding: .utf8)
         repo.write(".repro.yaml", config.replacingOccurrences(of: key, with: wrong))
+        // A changed token_key_file in the committed file waits for the user's word again.
+        XCTAssertEqual(repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback", "--no-cache"], cwd: repo.path, env: env).code, 2)
+        XCTAssertEqual(repro(["config", "trust"], cwd: repo.path, env: env).code, 0)
         let refused = repro(["run", "sim.yaml", "--backend", "cloud", "--no-fallback", "--no-cache"], cwd: repo.path, env: env)
         XCTAssertEqual(refused.code, 6, refused.err)
         XCTAssertTrue(refused.err.contains("refused"), refused.err)

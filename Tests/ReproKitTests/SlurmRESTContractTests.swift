@@ -94,6 +94,108 @@ final class SlurmRESTContractTests: XCTestCase {
         XCTAssertEqual(SlurmREST.parseJobs(plain).map(\.id), ["6"])
     }
 
+    /// Checks a body against the pydantic model pyslurmutils generates from SchedMD's OpenAPI
+    /// description of `version` (fixtures/contract/slurm_models.py: unknown fields are errors).
+    func checkModel(_ body: JSONValue, version: String, model: String, file: StaticString = #filePath, line: UInt = #line) {
+        let r = sh(["python3", TestPaths.root + "/fixtures/contract/slurm_models.py", version, model], cwd: "/", stdin: body.canonical)
+        XCTAssertNotEqual(r.code, 3, "the models are not installed: run scripts/deps.sh --test (\(r.err))", file: file, line: line)
+        XCTAssertEqual(r.code, 0, "\(version) \(model): \(r.out)\(r.err)", file: file, line: line)
+    }
+
+    /// What repro sends to v0.0.40 through v0.0.44 fits each version's own model, with and
+    /// without the optional fields; and the checker does catch a wrong shape.
+    func testSubmitBodiesFitEveryVersionsModel() throws {
+        var bare = request
+        bare.array = nil
+        bare.partition = nil
+        bare.timeLimitMinutes = nil
+        bare.memoryMB = nil
+        bare.cpus = nil
+        for v in ["v0.0.40", "v0.0.41", "v0.0.42", "v0.0.43", "v0.0.44"] {
+            XCTAssertTrue(SlurmREST.supported.contains(v))
+            checkModel(SlurmREST.submitBody(request, version: v), version: v, model: "JobSubmitReq")
+            checkModel(SlurmREST.submitBody(bare, version: v), version: v, model: "JobSubmitReq")
+        }
+        // v0.0.38's shape (the environment as a mapping, numbers plain) is not v0.0.44's.
+        let wrong = sh(
+            ["python3", TestPaths.root + "/fixtures/contract/slurm_models.py", "v0.0.44", "JobSubmitReq"], cwd: "/",
+            stdin: SlurmREST.submitBody(request, version: "v0.0.38").canonical)
+        XCTAssertEqual(wrong.code, 1, wrong.out + wrong.err)
+        XCTAssertTrue(wrong.out.contains("environment"), wrong.out)
+    }
+
+    /// Answers as each version's model describes them (the model checks them first): a waiting
+    /// array's one record, a running task, a failed one with its exit code, one killed by a
+    /// signal, the worker's comment; and a submission queued with an error beside its job id.
+    func testJobAnswersOfEveryVersionFitTheirModelAndParse() throws {
+        func n(_ v: Int, set: Bool = true) -> String { #"{"set": \#(set), "infinite": false, "number": \#(v)}"# }
+        let answer = try JSONParser.parse("""
+            {"jobs": [
+              {"job_id": 9000, "array_job_id": \(n(9000)), "array_task_id": \(n(0, set: false)), "array_task_string": "2-3",
+               "job_state": ["PENDING"], "state_reason": "Resources", "nodes": "", "comment": ""},
+              {"job_id": 9001, "array_job_id": \(n(9000)), "array_task_id": \(n(0)), "job_state": ["RUNNING"], "nodes": "compute-1",
+               "exit_code": {"status": ["PENDING"], "return_code": \(n(0, set: false))}},
+              {"job_id": 9002, "array_job_id": \(n(9000)), "array_task_id": \(n(1)), "job_state": ["FAILED"], "nodes": "compute-2",
+               "state_reason": "NonZeroExitCode", "comment": "repro-worker: setup line 1 failed (exit 1): module load x",
+               "exit_code": {"status": ["EXIT_CODE"], "return_code": \(n(97)), "signal": {"id": \(n(0, set: false)), "name": ""}}},
+              {"job_id": 9010, "array_job_id": \(n(0)), "array_task_id": \(n(0, set: false)), "job_state": ["CANCELLED"], "nodes": "compute-3",
+               "exit_code": {"status": ["SIGNALED"], "return_code": \(n(0, set: false)), "signal": {"id": {"set": true, "infinite": false, "number": 9}, "name": "KILL"}}}
+            ], "errors": [], "warnings": []}
+            """)
+        let submitted = try JSONParser.parse("""
+            {"job_id": 9020, "step_id": "batch",
+             "errors": [{"error_number": 2068, "error": "Requested node configuration is not available", "description": "Required node not available (down, drained or reserved)", "source": "slurm_submit_batch_job()"}],
+             "warnings": []}
+            """)
+        for v in ["v0.0.40", "v0.0.41", "v0.0.42", "v0.0.43", "v0.0.44"] {
+            checkModel(answer, version: v, model: "OpenapiJobInfoResp")
+            checkModel(submitted, version: v, model: "OpenapiJobSubmitResponse")
+        }
+        let jobs = SlurmREST.parseJobs(answer)
+        XCTAssertEqual(jobs.map(\.id), ["9000_2", "9000_3", "9000_0", "9000_1", "9010"])
+        XCTAssertEqual(jobs.map(\.state), ["PENDING", "PENDING", "RUNNING", "FAILED", "CANCELLED"])
+        XCTAssertEqual(jobs[3].exitCode, 97)
+        XCTAssertTrue(jobs[3].comment.hasPrefix(SlurmRestBackend.workerCommentPrefix))
+        XCTAssertEqual(jobs[4].signal, 9)
+        XCTAssertEqual(SlurmREST.intValue(submitted["job_id"]), 9020)
+        XCTAssertEqual(SlurmREST.errors(submitted), ["Required node not available (down, drained or reserved): Requested node configuration is not available"])
+    }
+
+    /// AWS PCS wants the user's POSIX identity in the token: `uid`, `gid` and `id.gids` join
+    /// the claims when `token_uid` is set; it needs `token_gid` and a key to mint with.
+    func testMintedTokensCarryThePosixIdentityPCSWants() throws {
+        let token = SlurmREST.mintToken(
+            user: "alice", key: Array("k".utf8), now: 1_700_000_000, lifespan: 600, identity: PosixIdentity(uid: 1001, gid: 1001, gids: [1001, 2000]))
+        let claims = try XCTUnwrap(SlurmREST.claims(token))
+        XCTAssertEqual(claims["sun"]?.stringValue, "alice")
+        XCTAssertEqual(claims["uid"]?.intValue, 1001)
+        XCTAssertEqual(claims["gid"]?.intValue, 1001)
+        XCTAssertEqual(claims["id"]?["gids"]?.arrayValue?.compactMap(\.intValue), [1001, 2000])
+        XCTAssertEqual(claims["exp"]?.intValue, 1_700_000_600)
+        XCTAssertNil(SlurmREST.claims(SlurmREST.mintToken(user: "bob", key: [1], now: 0, lifespan: 60))?["uid"])
+
+        func parse(_ extra: String) throws -> StoreConfig {
+            try StoreConfig.interpret(try SpecNode.parse("""
+                backends:
+                  pcs:
+                    type: slurm-rest
+                    url: https://10.0.0.5:6820
+                    user: alice
+                    auth: bearer
+                    staging: s3://lab-bucket/repro
+                \(extra)
+                """, file: ".repro.yaml"))
+        }
+        let ok = try parse("    token_key_file: /home/alice/.pcs-jwt.key\n    token_uid: 1001\n    token_gid: 1001\n    token_gids: [1001, 2000]")
+        XCTAssertEqual((ok.backends["pcs"]?.options as? SlurmRestSettings)?.tokenIdentity, PosixIdentity(uid: 1001, gid: 1001, gids: [1001, 2000]))
+        XCTAssertThrowsError(try parse("    token_key_file: /k\n    token_uid: 1001")) { e in
+            XCTAssertTrue("\(e)".contains("token_uid and token_gid go together"), "\(e)")
+        }
+        XCTAssertThrowsError(try parse("    token_env: T\n    token_uid: 1001\n    token_gid: 1001")) { e in
+            XCTAssertTrue("\(e)".contains("set token_key_file too"), "\(e)")
+        }
+    }
+
     /// The three ways a token is sent, and a minted token's claims (what auth/jwt reads).
     func testAuthHeadersAndMintedTokens() throws {
         let t = SlurmREST.mintToken(user: "alice", key: Array("k".utf8), now: 1_700_000_000, lifespan: 600)

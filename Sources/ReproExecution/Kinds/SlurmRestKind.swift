@@ -26,6 +26,8 @@ public struct SlurmRestSettings: StagedOptions {
     public var tokenKeyFile: String?
     /// How long a minted token lives.
     public var tokenLifespan: Double = 3600
+    /// The POSIX identity a minted token carries (`token_uid`, `token_gid`, `token_gids`).
+    public var tokenIdentity: PosixIdentity?
     /// The REST API version (`v0.0.38`, `v0.0.40`, ...); discovered from the server when unset.
     public var apiVersion: String?
     public var partition: String?
@@ -43,8 +45,11 @@ extension SlurmRestBackend: BackendKind {
         var s = SlurmRestSettings(origin: r.origin)
         let specific = [
             "url", "user", "auth", "token_env", "token_file", "token_command", "token_key_file", "token_lifespan", "api_version", "partition",
-            "max_parallel", "setup",
+            "max_parallel", "setup", "token_uid", "token_gid", "token_gids",
         ]
+        var uid: Int64?
+        var gid: Int64?
+        var gids: [Int64]?
         try r.readStaged(&s.staged, common: StagedSettings.storageKeys + StagedSettings.blobKeys + StagedSettings.workerKeys, specific: specific) {
             (k, v) throws(ConfigError) in
             switch k {
@@ -76,8 +81,28 @@ extension SlurmRestBackend: BackendKind {
                 s.apiVersion = a
             case "partition": s.partition = try SlurmBackend.resourceValue("partition", .string(try r.text(v, k)))
             case "setup": s.setup = try setupLines(v, r)
+            case "token_uid": uid = Int64(try r.count(v, k))
+            case "token_gid": gid = Int64(try r.count(v, k))
+            case "token_gids":
+                guard case .sequence(let items, _) = v else {
+                    throw ConfigError(at: v.origin, key: "backends.\(r.name).token_gids", "must be a list of group ids, such as [1000, 1001]")
+                }
+                var out: [Int64] = []
+                for item in items { out.append(Int64(try r.count(item, k))) }
+                gids = out
             default: s.maxParallel = try r.count(v, k)
             }
+        }
+        // AWS PCS wants the user's POSIX identity in the token; only a token repro mints has it.
+        if uid != nil || gid != nil || gids != nil {
+            guard let uid, let gid else {
+                throw ConfigError(at: r.origin, key: "backends.\(r.name)", "token_uid and token_gid go together (AWS PCS wants both in the token)")
+            }
+            guard s.tokenKeyFile != nil else {
+                throw ConfigError(
+                    at: r.origin, key: "backends.\(r.name)", "token_uid, token_gid and token_gids go into tokens repro mints: set token_key_file too")
+            }
+            s.tokenIdentity = PosixIdentity(uid: uid, gid: gid, gids: gids ?? [gid])
         }
         var missing: [String] = []
         if s.url.isEmpty { missing.append("url") }
