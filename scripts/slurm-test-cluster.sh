@@ -99,6 +99,9 @@ JobCompType=jobcomp/filetxt
 JobCompLoc=$LOGDIR/jobcomp.log
 MinJobAge=$MIN_JOB_AGE
 MaxArraySize=1001
+# A 10,000-point sweep goes in as array tasks, each a job: above the default limit of 10,000
+# with the suite's other jobs still remembered for MinJobAge.
+MaxJobCount=50000
 SlurmctldLogFile=$LOGDIR/slurmctld.log
 SlurmdLogFile=$LOGDIR/slurmd.log
 NodeName=$NODE NodeAddr=127.0.0.1 CPUs=$cpus RealMemory=$mem State=UNKNOWN

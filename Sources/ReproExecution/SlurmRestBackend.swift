@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ReproSupport
 import ReproRemote
 import ReproStore
@@ -28,6 +29,9 @@ public final class SlurmRestBackend: StagedBackend {
     private var awaitingManifest: [String: Double] = [:]
     /// When slurmrestd first failed to answer during polling (nil while it answers).
     private var unreachableSince: Double?
+    /// Tasks per job array: `max_array_size`, halved when the cluster refuses an array.
+    private var arrayLimit: Int
+    private let logger = Logger(label: "repro.backend")
     /// How long polling goes on through manifests alone while slurmrestd does not answer.
     let unreachableLimit: Double
     var pollInterval: Double { settings.pollInterval }
@@ -54,6 +58,7 @@ public final class SlurmRestBackend: StagedBackend {
         }
         staging = RemoteStaging(store: objects, location: loc, scratch: store.tmpDir + "/remote", worker: settings.staged)
         version = settings.apiVersion
+        arrayLimit = max(1, settings.maxArraySize)
         unreachableLimit = Double(environment["REPRO_REST_UNREACHABLE_LIMIT"] ?? "") ?? 600
     }
 
@@ -142,9 +147,18 @@ public final class SlurmRestBackend: StagedBackend {
         var handles: [TaskHandle] = []
         var start = 0
         while start < tasks.count {
-            let chunk = Array(tasks[start..<min(tasks.count, start + 1000)])
+            let chunk = Array(tasks[start..<min(tasks.count, start + arrayLimit)])
+            let job: String
+            do {
+                job = try submitJob(request, seal: try seal(for: chunk), count: chunk.count)
+            } catch let error as RemoteError where chunk.count > 1 && error.message.contains("Invalid job array specification") {
+                // The cluster's MaxArraySize is below max_array_size (slurmrestd does not say
+                // it): smaller arrays from here on, for this backend's life.
+                arrayLimit = max(1, chunk.count / 2)
+                logger.notice("\(name): the cluster refused an array of \(chunk.count) (MaxArraySize is lower); submitting arrays of \(arrayLimit)")
+                continue
+            }
             start += chunk.count
-            let job = try submitJob(request, seal: try seal(for: chunk), count: chunk.count)
             for (i, t) in chunk.enumerated() {
                 handles.append(TaskHandle(runId: t.runId, ref: staging.ref(t.runId), jobId: chunk.count > 1 ? "\(job)_\(i)" : job))
             }
@@ -350,7 +364,9 @@ public final class SlurmRestBackend: StagedBackend {
 
     public func cancel(_ handles: [TaskHandle]) throws {
         let v = try apiVersion()
-        for id in Set(handles.compactMap(\.jobId)).sorted() {
+        // An array's tasks go with one request for the array (its tasks that already ended
+        // are not affected): a sweep's Ctrl-C is a request per array, not per task.
+        for id in Set(handles.compactMap { $0.jobId?.split(separator: "_").first.map(String.init) }).sorted() {
             cancelledJobs.insert(id)
             _ = try? call("DELETE", "/slurm/\(v)/job/\(id)", accept404: true)
         }

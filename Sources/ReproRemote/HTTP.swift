@@ -197,7 +197,11 @@ package final class HTTPClient: Sendable {
 
     public init() {}
 
+    /// Requests sent by this process (for REPRO_TRACE and the throughput figures).
+    package static let sent = Atomic<Int>(0)
+
     package func perform(_ req: HTTPRequest) throws(RemoteError) -> HTTPResponse {
+        HTTPClient.sent.add(1, ordering: .relaxed)
         let pooled = pool.withLock { p in p.popLast() }
         let easy: CurlEasy
         if let pooled { easy = pooled } else { easy = try CurlEasy() }

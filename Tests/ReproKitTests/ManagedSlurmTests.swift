@@ -133,6 +133,20 @@ final class ManagedSlurmTests: XCTestCase {
         XCTAssertNotEqual(kill(pid_t(worker) ?? 0, 0), 0, "the silent worker \(worker) is still there")
     }
 
+    /// Arrays hold at most max_array_size tasks; a sweep bigger than that is several arrays,
+    /// and Ctrl-C would cancel each array with one request.
+    func testASweepIsSplitIntoArraysOfMaxArraySize() throws {
+        let (repo, env) = try cloudRepo(extraConfig: "    max_array_size: 2")
+        repo.write("sweep.yaml", "base: sim.yaml\ngrid:\n  params.dose_gy: [0.5, 1.0, 1.5, 2.0, 2.5]\nbackend: cloud\n")
+        repo.commitAll("sweep")
+        let r = repro(["sweep", "sweep.yaml"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 0, r.err)
+        let jobs = sh(["sqlite3", repo.path + "/.repro/store.sqlite", "SELECT job_id FROM runs WHERE status = 'succeeded'"], cwd: "/").out
+            .split(separator: "\n").map { String($0.split(separator: "_").first ?? "") }
+        XCTAssertEqual(jobs.count, 5, r.err)
+        XCTAssertEqual(Set(jobs).count, 3, "arrays of 2, 2 and 1: \(jobs)")
+    }
+
     /// Setup lines are checked where they are written; from a committed file they wait for trust.
     func testSetupLinesAreSingleLinesAndACommittedOneWaitsForTrust() throws {
         let repo = try TempRepo.seeded()

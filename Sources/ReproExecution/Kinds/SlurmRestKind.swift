@@ -32,6 +32,9 @@ public struct SlurmRestSettings: StagedOptions {
     public var apiVersion: String?
     public var partition: String?
     public var maxParallel = 0
+    /// Tasks per job array (SLURM's default MaxArraySize is 1001); smaller arrays are used when
+    /// the cluster refuses one this large.
+    public var maxArraySize = 1000
     /// Shell lines the job runs before the worker (`module load python/3.11`), one per item.
     public var setup: [String] = []
     public var staged = StagedSettings()
@@ -45,7 +48,7 @@ extension SlurmRestBackend: BackendKind {
         var s = SlurmRestSettings(origin: r.origin)
         let specific = [
             "url", "user", "auth", "token_env", "token_file", "token_command", "token_key_file", "token_lifespan", "api_version", "partition",
-            "max_parallel", "setup", "token_uid", "token_gid", "token_gids",
+            "max_parallel", "max_array_size", "setup", "token_uid", "token_gid", "token_gids",
         ]
         var uid: Int64?
         var gid: Int64?
@@ -81,6 +84,7 @@ extension SlurmRestBackend: BackendKind {
                 s.apiVersion = a
             case "partition": s.partition = try SlurmBackend.resourceValue("partition", .string(try r.text(v, k)))
             case "setup": s.setup = try setupLines(v, r)
+            case "max_array_size": s.maxArraySize = max(1, try r.count(v, k))
             case "token_uid": uid = Int64(try r.count(v, k))
             case "token_gid": gid = Int64(try r.count(v, k))
             case "token_gids":

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ReproExecution
+import ReproRemote
 import ReproSupport
 import ReproStore
 
@@ -119,6 +120,7 @@ extension SweepRunner {
                 let h = try window.submitMore()
                 if firstRound && backend.capabilities.outlivesSubmitter {
                     log(String(format: "%@: submitted %d run(s) in %.2f s", backend.name, h.count, Clock.monotonic() - dispatchStart))
+                    Trace.mark("\(backend.name): \(HTTPClient.sent.load(ordering: .relaxed)) HTTP requests so far")
                 }
                 if firstRound {
                     firstRound = false
