@@ -97,9 +97,12 @@ public final class SlurmRestBackend: StagedBackend {
             if r.status == 401 || r.status == 403
                 || errors.contains(where: { $0.contains("unable to load") || $0.lowercased().contains("authentication") })
             {
-                throw RemoteError(
-                    "\(what) was refused (HTTP \(r.status): \(said)); the token may be invalid, expired or for another user "
-                        + "than \(settings.user): make one with `scontrol token username=\(settings.user)`", kind: .auth, httpStatus: r.status)
+                let fix = settings.tokenKeyFile != nil
+                    ? "the token repro minted from token_key_file \(settings.tokenKeyFile ?? "") was refused: is that the cluster's current key, "
+                        + "and does the cluster want the user's POSIX identity in it (AWS PCS: token_uid, token_gid, token_gids)?"
+                    : "the token may be invalid, expired or for another user than \(settings.user): make one with "
+                        + "`scontrol token username=\(settings.user)`"
+                throw RemoteError("\(what) was refused (HTTP \(r.status): \(said)); \(fix)", kind: .auth, httpStatus: r.status)
             }
             if r.status >= 500 { throw RemoteError("\(what): HTTP \(r.status): \(said)", kind: .server, httpStatus: r.status) }
             throw RemoteError("\(what): HTTP \(r.status): \(said)", kind: .client, httpStatus: r.status)
