@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 import ReproSupport
 import ReproGit
 import ReproRemote
@@ -65,8 +66,37 @@ public final class RemoteStaging {
 
     // MARK: - Staging
 
-    /// Uploads what a task needs that is not there yet and its plan; returns its reference.
-    public func stage(_ t: TaskSpec) throws -> String {
+    /// Uploads what tasks need that is not there yet and their plans; returns their references.
+    public func stage(_ tasks: [TaskSpec]) throws -> [String] {
+        var objects: [(key: String, body: [UInt8])] = []
+        let refs = try tasks.map { t in try stage(t, deferring: &objects) }
+        try putAll(objects)
+        return refs
+    }
+
+    /// Small objects, `width` at a time: each is one round trip to the store (tens of
+    /// milliseconds to a cloud's), and one after another they set a sweep's submission pace.
+    func putAll(_ objects: [(key: String, body: [UInt8])], width: Int = 8) throws {
+        guard objects.count > 1 else {
+            for o in objects { try store.put(o.body, bucket: location.bucket, key: o.key) }
+            return
+        }
+        let next = Atomic<Int>(0)
+        let failure = Mutex<(any Error)?>(nil)
+        let (store, bucket) = (self.store, location.bucket)
+        DispatchQueue.concurrentPerform(iterations: min(width, objects.count)) { _ in
+            while failure.withLock({ $0 == nil }) {
+                let i = next.wrappingAdd(1, ordering: .relaxed).oldValue
+                guard i < objects.count else { return }
+                do { try store.put(objects[i].body, bucket: bucket, key: objects[i].key) } catch { failure.withLock { $0 = $0 ?? error } }
+            }
+        }
+        if let error = failure.withLock({ $0 }) { throw error }
+    }
+
+    /// Uploads what a task needs that is not there yet, and adds its plan (and secrets) to
+    /// `objects` for the caller to upload; returns its reference.
+    func stage(_ t: TaskSpec, deferring objects: inout [(key: String, body: [UInt8])]) throws -> String {
         guard let src = t.sources else {
             throw ExecutionError("task \(t.runId) has no sources to upload (a bug: remote backends need TaskSpec.sources)")
         }
@@ -85,11 +115,11 @@ public final class RemoteStaging {
         if !t.secretNames.isEmpty {
             let secrets = JSONValue.object(Dictionary(uniqueKeysWithValues: t.secretNames.compactMap { n in t.env[n].map { (n, .string($0)) } }))
             let key = runPrefix(t.runId) + "/secrets.json"
-            try store.put(Array(secrets.canonical.utf8), bucket: location.bucket, key: key)
+            objects.append((key, Array(secrets.canonical.utf8)))
             plan["secrets_object"] = .string(key)
         }
         let p = JSONValue.object(plan)
-        try store.put(Array((p.pretty + "\n").utf8), bucket: location.bucket, key: runPrefix(t.runId) + "/plan.json")
+        objects.append((runPrefix(t.runId) + "/plan.json", Array((p.pretty + "\n").utf8)))
         plans[t.runId] = p
         return ref(t.runId)
     }
@@ -169,6 +199,23 @@ public final class RemoteStaging {
     /// writes; returns the URL the worker starts from and the SHA-256 of the bytes written
     /// (the worker runs only those bytes: see `TaskSeal`).
     public func issue(runId: String, attempt: Int, timeout: Double?) throws -> (url: String, sha256: String) {
+        var objects: [(key: String, body: [UInt8])] = []
+        let doc = try issue(runId: runId, attempt: attempt, timeout: timeout, deferring: &objects)
+        try putAll(objects)
+        return doc
+    }
+
+    /// Attempt 0 of many tasks at once, their task.json files uploaded side by side.
+    public func issueAll(_ tasks: [(runId: String, timeout: Double?)]) throws -> [(url: String, sha256: String)] {
+        var objects: [(key: String, body: [UInt8])] = []
+        let docs = try tasks.map { t in try issue(runId: t.runId, attempt: 0, timeout: t.timeout, deferring: &objects) }
+        try putAll(objects)
+        return docs
+    }
+
+    func issue(runId: String, attempt: Int, timeout: Double?, deferring objects: inout [(key: String, body: [UInt8])]) throws
+        -> (url: String, sha256: String)
+    {
         let plan = try self.plan(runId: runId)
         let expires = Int((timeout ?? 0) + urlMargin)
         let bucket = location.bucket
@@ -194,7 +241,7 @@ public final class RemoteStaging {
         o["results"] = .object(results)
         o["heartbeat_interval"] = .double(heartbeatInterval)
         let body = Array((JSONValue.object(o).canonical).utf8)
-        try store.put(body, bucket: bucket, key: a + "/task.json")
+        objects.append((a + "/task.json", body))
         return (try store.presign("GET", bucket: bucket, key: a + "/task.json", expires: expires), Hashing.sha256Hex(body))
     }
 

@@ -71,18 +71,15 @@ extension StagedBackend {
     }
 
     public func stage(_ tasks: [TaskSpec]) throws -> [String] {
-        try tasks.map { try staging.stage($0) }
+        try staging.stage(tasks)
     }
 
     /// What a job of these tasks is given through its scheduler: the task's own URL, or a
     /// batch listing each one's, with its digest and a fresh key (kept here for the manifests).
     func seal(for chunk: [TaskSpec]) throws -> TaskSeal {
         let key = TaskSeal.newKey()
-        var docs: [(url: String, sha256: String)] = []
-        for t in chunk {
-            docs.append(try staging.issue(runId: t.runId, attempt: 0, timeout: t.timeout))
-            try staging.saveKey(key, runId: t.runId, attempt: 0)
-        }
+        let docs = try staging.issueAll(chunk.map { ($0.runId, $0.timeout) })
+        for t in chunk { try staging.saveKey(key, runId: t.runId, attempt: 0) }
         let doc = chunk.count == 1 ? docs[0] : try staging.batch(docs, timeout: chunk[0].timeout)
         return TaskSeal(url: doc.url, sha256: doc.sha256, key: key)
     }
