@@ -311,6 +311,14 @@ public final class RemoteStaging {
         return (o.etag ?? "") + "|" + (o.lastModified ?? "")
     }
 
+    /// The local folder of an attempt that never ran: empty.
+    func emptyCollection(runId: String, attempt: Int) throws -> CollectedTask {
+        let dir = scratch + "/collect-\(runId)-\(attempt)"
+        FileIO.removeTree(dir)
+        try FileIO.makeDirectory(dir + "/out")
+        return CollectedTask(dir: dir)
+    }
+
     /// Downloads a finished attempt's logs and outputs into a local folder and checks every
     /// output's bytes against the manifest.
     public func collect(runId: String, attempt: Int, manifest: TaskManifest?) throws -> CollectedTask {

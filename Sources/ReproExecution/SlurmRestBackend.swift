@@ -287,6 +287,7 @@ public final class SlurmRestBackend: StagedBackend {
             if let job, job.node.isEmpty, job.state.uppercased().hasPrefix("CANCELLED") {
                 var st = TaskStatus(phase: .done, schedulerState: job.state)
                 st.failure = (.interrupted, "SLURM job \(job.id) CANCELLED before it started", nil)
+                st.neverStarted = true
                 out[h.runId] = st
                 continue
             }

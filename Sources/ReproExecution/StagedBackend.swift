@@ -89,7 +89,9 @@ extension StagedBackend {
     }
 
     public func collect(_ handle: TaskHandle, _ status: TaskStatus) throws -> CollectedTask {
-        try staging.collect(runId: handle.runId, attempt: handle.attempt, manifest: status.manifest)
+        // Nothing ran, so nothing was uploaded: no logs to ask the bucket for.
+        if status.neverStarted { return try staging.emptyCollection(runId: handle.runId, attempt: handle.attempt) }
+        return try staging.collect(runId: handle.runId, attempt: handle.attempt, manifest: status.manifest)
     }
 
     /// A lost task goes again alone, as the next attempt (its own files in the bucket).
