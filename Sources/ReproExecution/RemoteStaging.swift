@@ -10,7 +10,6 @@ import ReproRemote
 /// ```
 /// code/TREE.tar                      the commit's tree, through libgit2 (once per commit)
 /// cas/sha256/HH/HASH                 inputs and --allow-dirty overlays, by content (once each)
-/// tasks/RUN/plan.json                the task without URLs (to issue a new attempt from)
 /// tasks/RUN/secrets.json             env_passthrough values (deleted once the run is ingested)
 /// tasks/RUN/ATTEMPT/task.json        what the worker reads: the plan with presigned URLs
 /// tasks/RUN/ATTEMPT/stdout, stderr   what the worker writes, logs even when the task fails
@@ -21,7 +20,10 @@ import ReproRemote
 /// ```
 ///
 /// Workers get presigned URLs valid for the task's time limit plus a margin: the submitter's
-/// keys never leave this machine.
+/// keys never leave this machine. Each run's plan (the task without URLs, to issue a new
+/// attempt from) stays here too, beside the task keys (`.repro/tmp/remote/plans/`): only the
+/// store that submitted a run can authenticate its manifests, so only it resubmits, and a
+/// sweep's submission is one upload per task, not two.
 public final class RemoteStaging {
     /// S3 or Azure Blob Storage.
     public let store: any ObjectStore
@@ -119,7 +121,7 @@ public final class RemoteStaging {
             plan["secrets_object"] = .string(key)
         }
         let p = JSONValue.object(plan)
-        objects.append((runPrefix(t.runId) + "/plan.json", Array((p.pretty + "\n").utf8)))
+        try savePlan(p, runId: t.runId)
         plans[t.runId] = p
         return ref(t.runId)
     }
@@ -190,9 +192,24 @@ public final class RemoteStaging {
     /// `repro wait`).
     public func plan(runId: String) throws -> JSONValue {
         if let p = plans[runId] { return p }
-        let p = try JSONParser.parse(try store.get(bucket: location.bucket, key: runPrefix(runId) + "/plan.json"))
+        let bytes: [UInt8]
+        do { bytes = try FileIO.readAll(planPath(runId: runId), limit: 64 << 20) } catch {
+            throw ExecutionError(
+                "run \(runId)'s plan is not on this machine (\(planPath(runId: runId))): a staged run is resubmitted only from the store that "
+                    + "submitted it")
+        }
+        let p = try JSONParser.parse(bytes)
         plans[runId] = p
         return p
+    }
+
+    func planPath(runId: String) -> String { scratch + "/plans/\(runId).json" }
+
+    func savePlan(_ plan: JSONValue, runId: String) throws(StoreError) {
+        for dir in [scratch, scratch + "/plans"] where mkdir(dir, 0o700) != 0 && errno != EEXIST {
+            throw StoreError("cannot create \(dir): \(FileIO.errnoText())")
+        }
+        try FileIO.writeAtomically(Array((plan.pretty + "\n").utf8), to: planPath(runId: runId), sync: false, mode: 0o600)
     }
 
     /// Writes an attempt's task.json, with presigned URLs for everything the worker reads and
@@ -374,6 +391,7 @@ public final class RemoteStaging {
     public func release(runId: String, attempt: Int) {
         FileIO.removeTree(scratch + "/collect-\(runId)-\(attempt)")
         for a in 0...max(0, attempt) { unlink(keyPath(runId: runId, attempt: a)) }
+        unlink(planPath(runId: runId))
         guard let objects = try? store.list(bucket: location.bucket, prefix: runPrefix(runId) + "/") else { return }
         for o in objects { try? store.delete(bucket: location.bucket, key: o.key) }
         plans.removeValue(forKey: runId)
