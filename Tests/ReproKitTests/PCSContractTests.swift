@@ -11,12 +11,13 @@ import XCTest
 /// fixtures/contract/pcs_slurmrest_server.py), staging in the local S3 server. Jobs run as local
 /// processes. A contract test: it has not met AWS PCS itself.
 final class PCSContractTests: XCTestCase {
-    func pcsRepo(identity: Bool = true) throws -> (TempRepo, ContractServer, [String: String]) {
+    func pcsRepo(identity: Bool = true, auth: String = "bearer") throws -> (TempRepo, ContractServer, [String: String]) {
         try CloudTestEnv.require()
         let key = NSTemporaryDirectory() + "pcs-jwt-" + UUID().uuidString + ".key"
         FileManager.default.createFile(atPath: key, contents: Data((0..<32).map { _ in UInt8.random(in: 0...255) }), attributes: [.posixPermissions: 0o600])
         addTeardownBlock { unlink(key) }
-        let server = try ContractServer(script: "pcs_slurmrest_server.py", arguments: ["--key", key], whatIsMissing: "python3 with pydantic and pyslurmutils")
+        let server = try ContractServer(
+            script: "pcs_slurmrest_server.py", arguments: ["--key", key, "--auth", auth], whatIsMissing: "python3 with pydantic and pyslurmutils")
         let bucket = "repro-pcs-" + UUID().uuidString.prefix(8).lowercased()
         try S3Client(settings: AWSSettings(environment: CloudTestEnv.creds), endpoint: CloudTestEnv.s3).createBucket(bucket)
         let repo = try TempRepo()
@@ -26,7 +27,7 @@ final class PCSContractTests: XCTestCase {
               pcs:
                 type: slurm-rest
                 url: http://127.0.0.1:\(server.port)
-                auth: bearer
+                auth: \(auth)
                 user: alice
                 token_key_file: \(key)
             \(identity ? "    token_uid: 1001\n    token_gid: 1001\n    token_gids: [1001, 2000]" : "")
@@ -58,6 +59,22 @@ final class PCSContractTests: XCTestCase {
             XCTAssertEqual(r["x_slurm_user_token"], .bool(false), "Bearer alone: \(r)")
         }
         XCTAssertTrue(requests.contains { $0["path"]?.stringValue == "/slurm/v0.0.43/job/submit" }, "v0.0.43 was discovered and spoken")
+    }
+
+    /// `auth: token`, as a self-managed slurmrestd of Slurm 23.02 or later takes it: the token
+    /// header alone, the user being the token's `sun`.
+    func testTheTokenHeaderAloneIsAcceptedWhereTheServerTakesIt() throws {
+        let (repo, server, env) = try pcsRepo(identity: false, auth: "token")
+        let run = repro(["run", "sim.yaml", "--backend", "pcs", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(run.code, 0, run.err)
+        let requests = server.testList("requests").filter { $0["path"]?.stringValue?.hasPrefix("/slurm/") == true }
+        XCTAssertFalse(requests.isEmpty)
+        for r in requests {
+            XCTAssertEqual(r["problem"]?.stringValue, "", "\(r)")
+            XCTAssertEqual(r["x_slurm_user_token"], .bool(true), "\(r)")
+            XCTAssertEqual(r["x_slurm_user_name"], .bool(false), "no user header with auth: token: \(r)")
+            XCTAssertEqual(r["authorization"], .bool(false), "\(r)")
+        }
     }
 
     func testATokenWithoutTheIdentityIsRefusedWithTheFix() throws {
