@@ -52,9 +52,7 @@ extension RemoteStaging {
     /// Downloads a finished attempt's logs and outputs into a local folder and checks every
     /// output's bytes against the manifest.
     public func collect(runId: String, attempt: Int, manifest: TaskManifest?) throws -> CollectedTask {
-        let dir = scratch + "/collect-\(runId)-\(attempt)"
-        FileIO.removeTree(dir)
-        try FileIO.makeDirectory(dir + "/out")
+        let dir = try emptyCollection(runId: runId, attempt: attempt).dir
         let a = attemptPrefix(runId, attempt)
         for name in ["stdout", "stderr"] {
             _ = try store.downloadIfPresent(bucket: location.bucket, key: a + "/" + name, to: dir + "/" + name)
@@ -105,8 +103,8 @@ extension RemoteStaging {
         FileIO.removeTree(scratch + "/collect-\(runId)-\(attempt)")
         for a in 0...max(0, attempt) { unlink(keyPath(runId: runId, attempt: a)) }
         unlink(planPath(runId: runId))
+        plans.removeValue(forKey: runId)
         guard let objects = try? store.list(bucket: location.bucket, prefix: runPrefix(runId) + "/") else { return }
         for o in objects { try? store.delete(bucket: location.bucket, key: o.key) }
-        plans.removeValue(forKey: runId)
     }
 }

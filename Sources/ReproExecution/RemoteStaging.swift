@@ -43,6 +43,7 @@ public final class RemoteStaging {
     /// Code archives by commit, once uploaded or found in the bucket.
     private var archives: [String: (tree: String, key: String, sha256: String, size: Int64)] = [:]
     var plans: [String: JSONValue] = [:]
+    private var madeDirs = Set<String>()
 
     /// Task folders on a remote machine are named under this root in argv, env and config;
     /// the worker maps it to its own scratch folder.
@@ -203,12 +204,20 @@ public final class RemoteStaging {
         return p
     }
 
+    /// `scratch/NAME`, mode 0700 (task keys and plans), made once per process: a sweep saves
+    /// a key and a plan per task.
+    func makePrivateDir(_ name: String) throws(StoreError) {
+        guard !madeDirs.contains(name) else { return }
+        for dir in [scratch, scratch + "/" + name] where mkdir(dir, 0o700) != 0 && errno != EEXIST {
+            throw StoreError("cannot create \(dir): \(FileIO.errnoText())")
+        }
+        madeDirs.insert(name)
+    }
+
     func planPath(runId: String) -> String { scratch + "/plans/\(runId).json" }
 
     func savePlan(_ plan: JSONValue, runId: String) throws(StoreError) {
-        for dir in [scratch, scratch + "/plans"] where mkdir(dir, 0o700) != 0 && errno != EEXIST {
-            throw StoreError("cannot create \(dir): \(FileIO.errnoText())")
-        }
+        try makePrivateDir("plans")
         try FileIO.writeAtomically(Array((plan.pretty + "\n").utf8), to: planPath(runId: runId), sync: false, mode: 0o600)
     }
 
@@ -277,9 +286,7 @@ public final class RemoteStaging {
     func keyPath(runId: String, attempt: Int) -> String { scratch + "/keys/\(runId).\(attempt)" }
 
     func saveKey(_ key: String, runId: String, attempt: Int) throws(StoreError) {
-        let dir = scratch + "/keys"
-        if mkdir(scratch, 0o700) != 0 && errno != EEXIST { throw StoreError("cannot create \(scratch): \(FileIO.errnoText())") }
-        if mkdir(dir, 0o700) != 0 && errno != EEXIST { throw StoreError("cannot create \(dir): \(FileIO.errnoText())") }
+        try makePrivateDir("keys")
         try FileIO.writeAtomically(Array(key.utf8), to: keyPath(runId: runId, attempt: attempt), sync: false, mode: 0o600)
     }
 

@@ -1,8 +1,6 @@
 import Foundation
 import ReproSupport
 
-/// `type: slurm` (and the built-in `slurm`): sbatch on a cluster that shares this disk.
-
 /// The settings of `type: slurm` and of the top-level `slurm:` section.
 public struct SlurmSettings: Sendable, BackendOptions {
     public var workdir: String?
@@ -59,6 +57,7 @@ extension SlurmSettings {
     }
 }
 
+/// `type: slurm` (and the built-in `slurm`): sbatch on a cluster that shares this disk.
 extension SlurmBackend: BackendKind {
     public static let typeName = "slurm"
     public static let traits = BackendTraits(runsInProcess: false, sharesFileSystem: true)

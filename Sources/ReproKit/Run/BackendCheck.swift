@@ -43,8 +43,6 @@ public enum BackendCheck {
 
     /// Runs a probe job on one backend (`repro backends --probe NAME`).
     public static func probe(_ name: String, wait: Double, repo: GitRepository, store: Store, environment: [String: String]) throws -> NodeReport {
-        let config = try StoreConfig.load(storeRoot: store.root, repoRoot: repo.workdir)
-        let b = try Backends.make(name, store: store, repoRoot: repo.workdir, jobs: 1, environment: environment, config: config)
-        return try b.probe(wait: wait)
+        try Backends.make(name, store: store, repoRoot: repo.workdir, jobs: 1, environment: environment).probe(wait: wait)
     }
 }
