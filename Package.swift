@@ -128,7 +128,7 @@ let package = Package(
         ),
         .executableTarget(name: "repro-bench", dependencies: ["ReproKit", "ReproSupport", "ReproStore"]),
         // Test doubles for paths a real backend reaches only rarely (see ScriptedBackend).
-        .target(name: "ReproTestSupport", dependencies: ["ReproKit", "ReproSupport", "ReproStore", "ReproExecution"], path: "Tests/ReproTestSupport"),
+        .target(name: "ReproTestSupport", dependencies: ["ReproKit", "ReproSupport", "ReproStore", "ReproExecution", "ReproRemote"], path: "Tests/ReproTestSupport"),
         .testTarget(
             name: "ReproKitTests", dependencies: [
                 "ReproKit", "ReproSupport", "ReproGit", "ReproRemote", "ReproStore", "ReproExecution", "ReproTestSupport", "repro",

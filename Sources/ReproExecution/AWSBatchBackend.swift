@@ -75,7 +75,7 @@ public final class AWSBatchBackend: StagedBackend {
             let r = try http.perform(req)
             let json = (try? JSONParser.parse(r.body)) ?? .null
             if (200..<300).contains(r.status) { return json }
-            throw AWSBatchBackend.error(status: r.status, json: json, headers: r.headers, text: r.text, action: action)
+            throw AWSBatchBackend.error(status: r.status, json: json, headers: r.headers, text: r.text, action: action).retrying(after: r.headers)
         }
     }
 
@@ -274,20 +274,24 @@ public final class AWSBatchBackend: StagedBackend {
     }
 
     /// For `repro backends`: the queue exists and is enabled, the bucket is writable.
-    public func check() -> [String] {
-        var problems: [String] = []
+    public func check() -> [BackendProblem] {
+        var problems: [BackendProblem] = []
         do {
             let answer = try call("describejobqueues", ["jobQueues": [.string(settings.jobQueue)]])
             let queues = answer["jobQueues"]?.arrayValue ?? []
             if let q = queues.first {
-                if q["state"]?.stringValue == "DISABLED" { problems.append("job queue '\(settings.jobQueue)' is DISABLED") }
+                if q["state"]?.stringValue == "DISABLED" {
+                    problems.append(BackendProblem("job queue '\(settings.jobQueue)' is DISABLED", kind: .configuration))
+                }
             } else {
-                problems.append("job queue '\(settings.jobQueue)' does not exist in \(region) (`aws batch describe-job-queues` lists them)")
+                problems.append(BackendProblem(
+                    "backends.\(name).job_queue '\(settings.jobQueue)' does not exist in \(region) (`aws batch describe-job-queues` lists them)",
+                    kind: .configuration))
             }
         } catch {
-            problems.append("AWS Batch at \(endpoint): \(error.message)")
+            problems.append(BackendProblem("AWS Batch at \(endpoint)", error))
         }
-        do { try staging.store.probe(staging.location) } catch { problems.append("staging \(staging.location): \(error.message)") }
+        do { try staging.store.probe(staging.location) } catch { problems.append(BackendProblem("staging \(staging.location)", error)) }
         return problems
     }
 }

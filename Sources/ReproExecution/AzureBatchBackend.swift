@@ -88,7 +88,7 @@ public final class AzureBatchBackend: StagedBackend {
             let r = try http.perform(req)
             let json = (try? JSONParser.parse(r.body)) ?? .null
             if (200..<300).contains(r.status) || accept.contains(r.status) { return (r.status, json) }
-            throw AzureBatchBackend.error(status: r.status, json: json, text: r.text, what: "Azure Batch \(method) \(path)")
+            throw AzureBatchBackend.error(status: r.status, json: json, text: r.text, what: "Azure Batch \(method) \(path)").retrying(after: r.headers)
         }
     }
 
@@ -277,19 +277,22 @@ public final class AzureBatchBackend: StagedBackend {
     }
 
     /// For `repro backends`: the pool exists, the container can be written.
-    public func check() -> [String] {
-        var problems: [String] = []
+    public func check() -> [BackendProblem] {
+        var problems: [BackendProblem] = []
         do {
             let (status, pool) = try call("GET", "/pools/\(settings.poolId)", accept: [404])
             if status == 404 {
-                problems.append("pool '\(settings.poolId)' does not exist in \(settings.accountURL) (`az batch pool list` lists them)")
+                problems.append(BackendProblem(
+                    "backends.\(name).pool_id '\(settings.poolId)' does not exist in \(settings.accountURL) (`az batch pool list` lists them)",
+                    kind: .configuration))
             } else if let s = pool["state"]?.stringValue, s != "active" {
-                problems.append("pool '\(settings.poolId)' is \(s)")
+                // A pool resizing or being deleted comes back, or goes: either way not a typo.
+                problems.append(BackendProblem("pool '\(settings.poolId)' is \(s)", kind: .outage))
             }
         } catch {
-            problems.append("Azure Batch at \(settings.accountURL): \(error.message)")
+            problems.append(BackendProblem("Azure Batch at \(settings.accountURL)", error))
         }
-        do { try staging.store.probe(staging.location) } catch { problems.append("staging \(staging.location): \(error.message)") }
+        do { try staging.store.probe(staging.location) } catch { problems.append(BackendProblem("staging \(staging.location)", error)) }
         return problems
     }
 }

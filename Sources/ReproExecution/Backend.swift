@@ -38,8 +38,8 @@ public protocol Backend: AnyObject {
     /// hold 10,000 of them.
     func forget(_ handle: TaskHandle)
     /// What stops it from working right now (unreachable, refused credentials, unwritable
-    /// staging), one line each; empty when it is ready.
-    func check() -> [String]
+    /// staging), one each, with whether it is an outage; empty when it is ready.
+    func check() -> [BackendProblem]
     /// Cheap local checks that would make every submission fail (no token, an expired one, no
     /// storage credentials), run before anything is recorded or uploaded.
     func preflight() throws
@@ -51,7 +51,7 @@ public protocol Backend: AnyObject {
 
 extension Backend {
     public func forget(_ handle: TaskHandle) {}
-    public func check() -> [String] { [] }
+    public func check() -> [BackendProblem] { [] }
     public func preflight() throws {}
     public func probe(wait: Double) throws -> NodeReport {
         throw EnvironmentError("`repro backends --probe` is not available for \(type) backends yet; it runs a job on slurm-rest backends")

@@ -184,9 +184,12 @@ public final class SlurmBackend: SharedFolderBackend {
             argv.append(script)
             let r = try slurm(argv)
             guard r.status == 0, let job = SlurmStates.parseSubmitted(r.stdout) else {
-                throw ExecutionError(
-                    "sbatch refused \(script) (exit \(r.status)): \(r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)); "
-                        + "check the resources and slurm.sbatch_options")
+                let said = r.stderr.trimmingCharacters(in: .whitespacesAndNewlines)
+                let kind = BackendError.kind(ofSlurmMessage: said)
+                throw BackendError(
+                    "sbatch refused \(script) (exit \(r.status)): \(said); "
+                        + (kind == .outage ? "slurmctld did not take it (is the cluster up? `scontrol ping`)" : "check the resources and slurm.sbatch_options"),
+                    kind: kind)
             }
             for (i, t) in chunk.enumerated() {
                 handles.append(TaskHandle(runId: t.runId, ref: t.taskDir, jobId: chunk.count > 1 ? "\(job)_\(i)" : job))
@@ -301,9 +304,9 @@ public final class SlurmBackend: SharedFolderBackend {
         _ = try slurm(["scancel"] + ids)
     }
 
-    public func check() -> [String] {
+    public func check() -> [BackendProblem] {
         guard let r = try? slurm(["scontrol", "ping"]), r.status == 0, r.stdout.contains("UP") else {
-            return ["slurmctld does not answer `scontrol ping`; is the cluster up?"]
+            return [BackendProblem("slurmctld does not answer `scontrol ping`; is the cluster up?", kind: .outage)]
         }
         return []
     }

@@ -104,7 +104,7 @@ public final class SlurmRestBackend: StagedBackend {
                         + "`scontrol token username=\(settings.user)`"
                 throw RemoteError("\(what) was refused (HTTP \(r.status): \(said)); \(fix)", kind: .auth, httpStatus: r.status)
             }
-            if r.status >= 500 { throw RemoteError("\(what): HTTP \(r.status): \(said)", kind: .server, httpStatus: r.status) }
+            if r.status >= 500 { throw RemoteError("\(what): HTTP \(r.status): \(said)", kind: .server, httpStatus: r.status).retrying(after: r.headers) }
             throw RemoteError("\(what): HTTP \(r.status): \(said)", kind: .client, httpStatus: r.status)
         }
     }
@@ -327,15 +327,15 @@ public final class SlurmRestBackend: StagedBackend {
     }
 
     /// For `repro backends`: slurmrestd answers and accepts the token, the bucket is writable.
-    public func check() -> [String] {
-        var problems: [String] = []
+    public func check() -> [BackendProblem] {
+        var problems: [BackendProblem] = []
         do {
             let v = try apiVersion()
             _ = try call("GET", "/slurm/\(v)/ping")
         } catch {
-            problems.append("slurmrestd at \(Redact.url(settings.url)): \(error.message)")
+            problems.append(BackendProblem("slurmrestd at \(Redact.url(settings.url))", error))
         }
-        do { try staging.store.probe(staging.location) } catch { problems.append("staging \(staging.location): \(error.message)") }
+        do { try staging.store.probe(staging.location) } catch { problems.append(BackendProblem("staging \(staging.location)", error)) }
         return problems
     }
 }

@@ -145,6 +145,10 @@ package final class AzureBlobClient: ObjectTransport {
 
     /// Azure's XML error documents (`<Error><Code>`), with what to do for the common ones.
     static func error(_ r: HTTPResponse, what: String) -> RemoteError {
+        classify(r, what: what).retrying(after: r.headers)
+    }
+
+    private static func classify(_ r: HTTPResponse, what: String) -> RemoteError {
         let code = XMLText.first("Code", in: r.text) ?? r.headers["x-ms-error-code"] ?? ""
         let message = XMLText.first("Message", in: r.text).map { $0.split(separator: "\n").first.map(String.init) ?? $0 } ?? ""
         let said = "\(what): HTTP \(r.status)\(code.isEmpty ? "" : " \(code)")\(message.isEmpty ? "" : ": \(message)")"

@@ -30,6 +30,8 @@ public struct RemoteError: ReproError {
     package var httpStatus: Int?
     /// libcurl's CURLcode, when the transfer itself failed.
     package var curlCode: Int32?
+    /// How long the service asked to be left alone (`Retry-After`, seconds), when it said.
+    package var retryAfter: Double?
     public var exitCode: Int32 { 6 }
     public var description: String { message }
 
@@ -42,6 +44,23 @@ public struct RemoteError: ReproError {
 
     /// Whether trying again later may succeed.
     package var isTransient: Bool { [.unreachable, .timeout, .throttled, .server].contains(kind) }
+
+    /// The same error with the answer's `Retry-After` (delay-seconds or an HTTP date, RFC 9110
+    /// 10.2.3), which throttling services (Azure's 503 ServerBusy, S3's 503 SlowDown) send.
+    package func retrying(after headers: [String: String]) -> RemoteError {
+        guard let v = headers["retry-after"]?.trimmingCharacters(in: .whitespaces), !v.isEmpty else { return self }
+        var e = self
+        if let n = Double(v), n >= 0 {
+            e.retryAfter = n
+        } else {
+            let f = DateFormatter()
+            f.locale = Locale(identifier: "en_US_POSIX")
+            f.timeZone = TimeZone(identifier: "GMT")
+            f.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
+            if let d = f.date(from: v) { e.retryAfter = max(0, d.timeIntervalSinceNow) }
+        }
+        return e
+    }
 }
 
 package struct HTTPRequest: Sendable {
@@ -313,6 +332,12 @@ public struct RetryPolicy: Sendable {
         return d / 2 + Double.random(in: 0...(d / 2))
     }
 
+    /// The pause before the next try: the backoff, or longer when the service asked (at most a
+    /// minute: a longer ask is left to the caller, which gives up on this call).
+    package func pause(afterAttempt n: Int, _ error: RemoteError) -> Double {
+        max(delay(afterAttempt: n), min(error.retryAfter ?? 0, 60))
+    }
+
     /// Runs `body` until it succeeds, throws a non-transient error, or attempts run out.
     package func run<T>(_ body: (Int) throws(RemoteError) -> T) throws(RemoteError) -> T {
         var n = 0
@@ -322,7 +347,7 @@ public struct RetryPolicy: Sendable {
             } catch {
                 n += 1
                 guard error.isTransient, n < attempts else { throw error }
-                usleep(UInt32(delay(afterAttempt: n - 1) * 1_000_000))
+                usleep(UInt32(pause(afterAttempt: n - 1, error) * 1_000_000))
             }
         }
     }

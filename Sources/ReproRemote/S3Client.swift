@@ -103,6 +103,10 @@ package final class S3Client: ObjectTransport {
 
     /// A failed response as an error a user can act on (S3's own code and message included).
     static func error(_ r: HTTPResponse, what: String) -> RemoteError {
+        classify(r, what: what).retrying(after: r.headers)
+    }
+
+    private static func classify(_ r: HTTPResponse, what: String) -> RemoteError {
         let code = XMLText.first("Code", in: r.text) ?? ""
         let msg = XMLText.first("Message", in: r.text) ?? ""
         let detail = [code, msg].filter { !$0.isEmpty }.joined(separator: ": ")

@@ -1,6 +1,7 @@
 import Foundation
 import ReproExecution
 import ReproKit
+import ReproRemote
 import ReproStore
 import ReproSupport
 import Synchronization
@@ -31,7 +32,15 @@ public final class ScriptedBackend: Backend {
     /// tasks in process, with no task file) is handed it again.
     private let submitted = Mutex<[String: TaskSpec]>([:])
 
-    public init(_ inner: Backend, fates: [Fate]) {
+    /// What the first polls throw, in order (a throttled or unreachable service); the polls
+    /// after them ask the wrapped backend.
+    private let pollErrors: Mutex<[RemoteError]>
+    private let cancels = Mutex(0)
+    /// How many times `cancel` was called.
+    public var cancelCalls: Int { cancels.withLock { $0 } }
+
+    public init(_ inner: Backend, fates: [Fate], pollErrors: [RemoteError] = []) {
+        self.pollErrors = Mutex(pollErrors)
         self.inner = inner
         self.fates = fates
     }
@@ -50,6 +59,7 @@ public final class ScriptedBackend: Backend {
     }
 
     public func poll(_ handles: [TaskHandle]) throws -> [String: TaskStatus] {
+        if let e = pollErrors.withLock({ $0.isEmpty ? nil : $0.removeFirst() }) { throw e }
         var out = try inner.poll(handles)
         for h in handles where out[h.runId]?.phase == .done {
             let fate = h.attempt < fates.count ? fates[h.attempt] : .asReported
@@ -67,7 +77,10 @@ public final class ScriptedBackend: Backend {
         return out
     }
 
-    public func cancel(_ handles: [TaskHandle]) throws { try inner.cancel(handles) }
+    public func cancel(_ handles: [TaskHandle]) throws {
+        cancels.withLock { $0 += 1 }
+        try inner.cancel(handles)
+    }
     public func waitForChange(timeout: Double) { inner.waitForChange(timeout: timeout) }
     public func collect(_ handle: TaskHandle, _ status: TaskStatus) throws -> CollectedTask { try inner.collect(handle, status) }
     public func resubmit(_ handle: TaskHandle, resources: [String: JSONValue]) throws -> TaskHandle? {

@@ -17,6 +17,7 @@ import ReproSupport
 ///   currency: EUR
 ///   retries: 2                  # after a backend failure, before falling back
 ///   retry_delay: 5s
+///   outage_limit: 1h            # how long a submitted run is waited for through an outage
 /// prices:
 ///   local: {watts: 65, per_kwh: 0.30}
 ///   slurm: {per_core_hour: 0.05}
@@ -38,6 +39,9 @@ public struct Orchestration: Sendable {
     public var currency = "USD"
     public var retries = 2
     public var retryDelay: Double = 5
+    /// How long polling goes on through a throttled or unreachable service before repro stops
+    /// waiting (the submitted jobs run on; `repro wait` collects them).
+    public var outageLimit: Double = 3600
     public var origin = ""
     /// Where each budget limit was set (file:line), for the refusal to point at.
     public var budgetOrigins: [String: String] = [:]
@@ -115,9 +119,10 @@ public struct Orchestration: Sendable {
                 guard let n = Int(try text(v, k)), n >= 0, n <= 20 else { throw ConfigError(at: v.origin, key: "orchestration.retries", "must be a whole number from 0 to 20") }
                 o.retries = n
             case "retry_delay": o.retryDelay = try duration(v, k)
+            case "outage_limit": o.outageLimit = try duration(v, k)
             default:
                 throw ConfigError(
-                    "\(v.origin): unknown key 'orchestration.\(k)'; known: cloud, ask_default, thresholds, default_estimate, burst_after, queue_depth_threshold, budget, currency, retries, retry_delay")
+                    "\(v.origin): unknown key 'orchestration.\(k)'; known: cloud, ask_default, thresholds, default_estimate, burst_after, queue_depth_threshold, budget, currency, retries, retry_delay, outage_limit")
             }
         }
         return o

@@ -12,11 +12,12 @@ public enum BackendCheck {
         public var type: String
         /// Configured in .repro.yaml / .repro/config.yaml (a failure of one counts).
         public var configured: Bool
-        public var problems: [String]
+        public var problems: [BackendProblem]
         public var ok: Bool { problems.isEmpty }
         public var json: JSONValue {
             ["name": .string(name), "type": .string(type), "configured": .bool(configured), "ok": .bool(ok),
-             "problems": .array(problems.map { .string($0) })]
+             "problems": .array(problems.map { .string($0.message) }),
+             "problem_kinds": .array(problems.map { .string($0.kind.rawValue) })]
         }
     }
 
@@ -31,10 +32,8 @@ public enum BackendCheck {
             do {
                 let b = try Backends.make(name, store: store, repoRoot: repo.workdir, jobs: 1, environment: environment, config: config)
                 row.problems = b.check()
-            } catch let e as ReproError {
-                row.problems = [e.description]
             } catch {
-                row.problems = ["\(error)"]
+                row.problems = [BackendProblem((error as? ReproError)?.description ?? "\(error)", kind: FailureKind.of(error))]
             }
             rows.append(row)
         }

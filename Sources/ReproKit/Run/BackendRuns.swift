@@ -46,7 +46,7 @@ public enum BackendRuns {
             let backend = try Backends.make(
                 name, store: store, repoRoot: repo.workdir, jobs: 1, environment: ProcessInfo.processInfo.environment, config: config)
             let d = Dispatcher(
-                store: store, backend: backend, log: log, maxRetries: config.maxRetries(backend: name),
+                store: store, backend: backend, log: log, maxRetries: config.maxRetries(backend: name), outageLimit: config.orchestration.outageLimit,
                 resultsDir: { r in ResultsDir.path(repoRoot: repo.workdir, name: r.name, key: r.key) })
             d.announceStates = wait
             d.showFailureTail = wait

@@ -1,6 +1,7 @@
 import Foundation
 import ReproExecution
 import ReproSupport
+import ReproRemote
 import ReproStore
 
 /// Drives submitted tasks to the end on one backend: polls, resubmits what the machine lost,
@@ -44,8 +45,17 @@ public final class Dispatcher {
         public var outputsDir: String?
     }
 
-    init(store: Store, backend: Backend, log: @escaping (String) -> Void, maxRetries: Int, resultsDir: @escaping (RunRecord) -> String?) {
+    /// How long polling goes on through an outage (`orchestration.outage_limit`).
+    let outageLimit: Double
+    /// The first backoff's ceiling in an outage (tests shorten it).
+    var outageBackoff = 1.0
+
+    init(
+        store: Store, backend: Backend, log: @escaping (String) -> Void, maxRetries: Int, outageLimit: Double,
+        resultsDir: @escaping (RunRecord) -> String?
+    ) {
         self.store = store
+        self.outageLimit = outageLimit
         self.backend = backend
         self.log = log
         self.maxRetries = maxRetries
@@ -91,8 +101,27 @@ public final class Dispatcher {
         var cancelled = false
         var detached = false
         pending.merge(try refill().map { ($0.runId, $0) }, uniquingKeysWith: { a, _ in a })
+        var outage = PollOutage(limit: outageLimit, base: outageBackoff)
         while !pending.isEmpty {
-            let statuses = try backend.poll(Array(pending.values))
+            let statuses: [String: TaskStatus]
+            do {
+                statuses = try backend.poll(Array(pending.values))
+                if let lasted = outage.ended() {
+                    log("\(backend.name): answers again after \(DurationText.format(lasted.rounded())); polling as before")
+                }
+            } catch let e as RemoteError where e.isTransient {
+                // The submitted tasks run on whatever the poll says: wait, never cancel.
+                guard outage.next(e) != nil else {
+                    throw RemoteError(
+                        "\(backend.name) has not answered for \(DurationText.format(outage.lasted.rounded())) (\(e.message)), past "
+                            + "orchestration.outage_limit \(DurationText.format(outageLimit)); nothing was cancelled",
+                        kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
+                }
+                if outage.shouldLog() {
+                    log("\(backend.name): \(e.message); the submitted tasks run on, asking again in \(String(format: "%.0f", outage.pause)) s")
+                }
+                statuses = [:]
+            }
             var finished: [(TaskHandle, TaskStatus)] = []
             var resubmitted = false
             for (id, h) in pending {
@@ -170,7 +199,7 @@ public final class Dispatcher {
                     work()
                     continue  // poll again: the task may have finished meanwhile
                 }
-                backend.waitForChange(timeout: 1)
+                if outage.active { outage.sleep() } else { backend.waitForChange(timeout: 1) }
             }
         }
         if detached { return .detached }

@@ -116,10 +116,11 @@ extension Runner {
                 return outcome
             } catch let f as BackendFailure {
                 let reason = f.message
-                let local = Backends.isLocal(backendName, config: p.config)
-                // Only what may pass: an expired token or a refused request will not.
-                let transient = (f.error as? RemoteError)?.isTransient ?? true
-                if f.stage == .submit, !local, transient, submitFailures < o.retries {
+                let rule = FallbackRule(allowed: request.fallback, estimate: plan.estimate, localBelow: o.localBelow, retries: o.retries)
+                let action = rule.decide(
+                    stage: f.stage, kind: FailureKind.of(f.error), onLocal: Backends.isLocal(backendName, config: p.config),
+                    submitFailures: submitFailures)
+                if action == .retry {
                     submitFailures += 1
                     let delay = RetryPolicy(attempts: o.retries + 1, baseDelay: o.retryDelay, maxDelay: max(o.retryDelay, 300))
                         .delay(afterAttempt: submitFailures - 1)
@@ -127,18 +128,9 @@ extension Runner {
                     usleep(UInt32(min(delay, 3600) * 1_000_000))
                     continue
                 }
-                let canFallBack = !local && request.fallback && plan.estimate.seconds < o.localBelow
                 if runId == nil, let a = f.attempt { carriedAttempts.append(a) }
-                guard canFallBack else {
-                    var why = "\(backendName) failed this run (a backend failure, not the simulation's): \(reason)"
-                    if !local && request.fallback {
-                        why += ". Not falling back to local: the estimate \(DurationText.format(plan.estimate.seconds.rounded())) (\(plan.estimate.tier.rawValue)) is not under local_below \(DurationText.format(o.localBelow))"
-                    }
-                    if let id = runId, f.stage == .submit { try? p.store.markFailed(runId: id, message: why) }
-                    if let e = f.error as? RemoteError {
-                        throw RemoteError(why, kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
-                    }
-                    throw ExecutionError(why, cause: f.error)
+                if case .fail(let why) = action {
+                    throw Runner.failed(f, backend: backendName, runId: runId, why: why, store: p.store)
                 }
                 log("\(backendName): \(reason); falling back to local (the estimate \(DurationText.format(plan.estimate.seconds.rounded())) is under \(DurationText.format(o.localBelow)))")
                 routing = Routing(backend: Backends.local, reason: "fallback from \(backendName): \(reason)", by: .fallback)
@@ -206,8 +198,11 @@ extension Runner {
         } catch let e as RemoteError {
             if backend.capabilities.sharesFileSystem { FileIO.removeTree(task.taskDir) }
             throw failure(.submit, e)
+        } catch let e as BackendError {
+            // sbatch refused the job.
+            if backend.capabilities.sharesFileSystem { FileIO.removeTree(task.taskDir) }
+            throw failure(.submit, e)
         } catch let e as ExecutionError where !backend.capabilities.runsInProcess {
-            // sbatch refused the job (a cluster problem, not the spec's).
             if backend.capabilities.sharesFileSystem { FileIO.removeTree(task.taskDir) }
             throw failure(.submit, e)
         } catch {
@@ -224,23 +219,33 @@ extension Runner {
         do {
             outcome = try wait(handles, dispatcher: d, fallback: record)
         } catch let e as RemoteError where !backend.capabilities.runsInProcess {
-            let o = p.config.orchestration
-            guard request.fallback, plan.estimate.seconds < o.localBelow else {
-                // No fallback: the run stays recorded as running (the job may still finish).
-                let why = request.fallback
-                    ? "not falling back to local: the estimate \(DurationText.format(plan.estimate.seconds.rounded())) (\(plan.estimate.tier.rawValue)) is not under local_below \(DurationText.format(o.localBelow))"
-                    : "not falling back to local (--no-fallback)"
-                throw RemoteError(
-                    "\(e.message). \(backendName) failed run \(id) (a backend failure, not the simulation's); \(why). "
-                        + "It stays recorded as running: `repro wait \(id)` settles it once \(backendName) answers",
-                    kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
-            }
-            try? backend.cancel(handles)
-            throw failure(.running, e)
+            // The job was submitted: whatever the error, it is neither cancelled nor run again
+            // here (it may still finish); no attempt is listed until its fate is known.
+            throw BackendFailure(stage: .running, error: e, attempt: nil)
         }
         if outcome.record.status == .failed, d.lostRuns.contains(id) {
             throw BackendFailure(stage: .lost, error: ExecutionError(outcome.record.message ?? "lost by the scheduler"), attempt: nil)
         }
         return outcome
+    }
+
+    /// The error a backend failure ends in when nothing else is tried: what happened, why
+    /// nothing else is tried, and what to do; the original kind (and exit code) kept.
+    static func failed(_ f: BackendFailure, backend: String, runId: String?, why: String, store: Store) -> any Error {
+        var text = "\(backend) failed this run (a backend failure, not the simulation's): \(f.message)"
+        if !why.isEmpty { text += ". " + why.prefix(1).uppercased() + why.dropFirst() }
+        if let id = runId, f.stage == .running {
+            let auth = (f.error as? RemoteError)?.kind == .auth
+            text += ". Run \(id) stays recorded as running: "
+                + (auth ? "refresh the credentials, then `repro wait \(id)` collects it"
+                    : "`repro wait \(id)` collects it once \(backend) answers")
+        } else if let id = runId, f.stage == .submit {
+            try? store.markFailed(runId: id, message: text)
+        }
+        switch f.error {
+        case let e as RemoteError: return RemoteError(text, kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
+        case let e as BackendError: return BackendError(text, kind: e.kind)
+        default: return ExecutionError(text, cause: f.error)
+        }
     }
 }

@@ -78,7 +78,7 @@ extension Runner {
 
     func dispatcher(_ p: Prepared, backend: Backend) throws -> Dispatcher {
         let d = Dispatcher(
-            store: p.store, backend: backend, log: log, maxRetries: p.config.maxRetries(backend: backend.name),
+            store: p.store, backend: backend, log: log, maxRetries: p.config.maxRetries(backend: backend.name), outageLimit: p.config.orchestration.outageLimit,
             resultsDir: { [request] r in
                 request.outDir.map { $0.hasPrefix("/") ? $0 : FileManager.default.currentDirectoryPath + "/" + $0 }
                     ?? ResultsDir.path(repoRoot: p.repo.workdir, name: r.name, key: r.key)

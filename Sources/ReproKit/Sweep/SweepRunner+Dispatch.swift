@@ -46,14 +46,21 @@ extension SweepRunner {
             groups[b, default: []].append(p)
         }
         if order.count > 1 || (order.first.map { $0 != Backends.local } ?? false) {
-            // Burst targets chosen by `auto`: degrade to local when one cannot be reached.
+            // Burst targets chosen by `auto`: degrade to local when one cannot be reached (an
+            // outage); a setup error is reported, never hidden by running elsewhere.
             let auto = (request.backend ?? Backends.auto) == Backends.auto
             for b in order where b != Backends.local && auto && backends.contains(Backends.local) {
                 let problems = try Backends.make(b, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment, config: config)
                     .check()
+                if let wrong = problems.first(where: { $0.kind == .configuration }) {
+                    throw BackendError(
+                        "\(b) is not set up to take this sweep's points: \(wrong.message). Fix it (`repro backends` checks it), "
+                            + "or run the sweep here with --backend local",
+                        kind: .configuration)
+                }
                 if !problems.isEmpty {
                     let moved = groups.removeValue(forKey: b) ?? []
-                    log("WARNING: \(b) cannot be reached (\(problems.joined(separator: "; "))); its \(moved.count) point(s) run on the local pool instead")
+                    log("WARNING: \(b) cannot be reached (\(problems.map(\.message).joined(separator: "; "))); its \(moved.count) point(s) run on the local pool instead")
                     groups[Backends.local, default: []] += moved
                     order.removeAll { $0 == b }
                 }
@@ -95,7 +102,7 @@ extension SweepRunner {
         let backend = try Backends.make(
             backendName, store: store, repoRoot: repo.workdir, jobs: request.jobs, environment: request.environment, config: config)
         try backend.preflight()
-        let d = Dispatcher(store: store, backend: backend, log: log, maxRetries: config.maxRetries(backend: backendName), resultsDir: resultsDir)
+        let d = Dispatcher(store: store, backend: backend, log: log, maxRetries: config.maxRetries(backend: backendName), outageLimit: config.orchestration.outageLimit, resultsDir: resultsDir)
         d.price = config.price(backend: backendName)
         let inProcess = backend.capabilities.runsInProcess
         d.recycleTaskDirs = inProcess

@@ -214,7 +214,7 @@ public final class Verifier {
         // Perturbed runs are written invalidated in the transaction that records them: no
         // moment exists (not even if verify is killed) in which one could be served.
         try p.store.insertRunningMany(records, invalidatedReason: invalidate)
-        let d = Dispatcher(store: p.store, backend: backend, log: log, maxRetries: 2, resultsDir: { _ in nil })
+        let d = Dispatcher(store: p.store, backend: backend, log: log, maxRetries: 2, outageLimit: p.config.orchestration.outageLimit, resultsDir: { _ in nil })
         d.announceStates = false
         let handles = try d.submit(tasks, resources: p.spec.resources, records: records)
         var out: [RunRecord] = []

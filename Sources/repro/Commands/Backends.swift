@@ -52,7 +52,7 @@ struct BackendsCommand: ParsableCommand {
             } else {
                 for r in rows {
                     Console.out("\(r.name) (\(r.type))\(r.configured ? "" : ", built in"): \(r.ok ? "ok" : "NOT READY")")
-                    for p in r.problems { Console.out("  - \(p)") }
+                    for p in r.problems { Console.out("  - \(p)" + (p.kind == .outage ? " (an outage: it may pass)" : "")) }
                 }
             }
             // A configured backend that does not work is a failure; an unused built-in one is not.
