@@ -113,21 +113,84 @@ final class AWSBatchContractTests: XCTestCase {
         XCTAssertTrue(shown.out.contains("2 attempts"), shown.out)
     }
 
-    func testExpiredCredentialsAndAMissingQueueAreClearErrors() throws {
+    /// Setup errors are not outages: expired credentials and a queue Batch does not know end
+    /// in exit 6 with the fix, even with fallback on (the default), and nothing runs locally.
+    func testExpiredCredentialsAndAMissingQueueAreClearErrorsNotFallbacks() throws {
         let server = try Server(["--expired-key", "AKIDEXPIRED"])
         let (repo, env) = try repo(server)
         var expired = env
         expired["AWS_ACCESS_KEY_ID"] = "AKIDEXPIRED"
-        let r = repro(["run", "sim.yaml", "--backend", "aws", "--no-fallback"], cwd: repo.path, env: expired)
+        let r = repro(["run", "sim.yaml", "--backend", "aws"], cwd: repo.path, env: expired)
         XCTAssertEqual(r.code, 6, r.err)
         XCTAssertTrue(r.err.contains("ExpiredTokenException") && r.err.contains("refresh them"), r.err)
+        XCTAssertFalse(r.err.contains("falling back to local"), r.err)
+        XCTAssertTrue(r.err.contains("not an outage"), r.err)
 
         let (missing, env2) = try self.repo(server, queue: "no-such-queue")
-        let m = repro(["run", "sim.yaml", "--backend", "aws", "--no-fallback"], cwd: missing.path, env: env2)
+        let m = repro(["run", "sim.yaml", "--backend", "aws"], cwd: missing.path, env: env2)
         XCTAssertEqual(m.code, 6, m.err)
         XCTAssertTrue(m.err.contains("no-such-queue") && m.err.contains("job_queue"), m.err)
+        XCTAssertFalse(m.err.contains("falling back to local"), m.err)
+        let log = parseJSON(repro(["log", "--json"], cwd: missing.path, env: env2).out)
+        XCTAssertFalse("\(log)".contains("\"local\""), "nothing ran locally: \(log)")
         let check = repro(["backends"], cwd: missing.path, env: env2)
         XCTAssertEqual(check.code, 6)
-        XCTAssertTrue((check.out + check.err).contains("job queue 'no-such-queue' does not exist"), check.out + check.err)
+        XCTAssertTrue((check.out + check.err).contains("backends.aws.job_queue 'no-such-queue' does not exist"), check.out + check.err)
+        // A sweep sent there by `auto` says so too, instead of moving its points to the laptop.
+        missing.write("sweep.yaml", "base: sim.yaml\nbackend: auto\ngrid:\n  seed: [1, 2]\n")
+        missing.write(".repro.yaml", (try String(contentsOfFile: missing.path + "/.repro.yaml", encoding: .utf8))
+            + "orchestration: {cloud: aws, queue_depth_threshold: 0}\n")
+        missing.commitAll("auto sweep")
+        let sw = repro(["sweep", "sweep.yaml"], cwd: missing.path, env: env2)
+        XCTAssertEqual(sw.code, 6, sw.err)
+        XCTAssertTrue(sw.err.contains("job_queue"), sw.err)
+        XCTAssertFalse(repro(["log", "--json"], cwd: missing.path, env: env2).out.contains("\"local\""), "no point ran locally")
+    }
+
+    /// DescribeJobs throttled in a burst longer than one call's retries: repro keeps polling
+    /// (backoff) and collects the job; it never terminates it nor runs it again locally.
+    func testAThrottledPollNeverCancelsTheJob() throws {
+        let server = try Server(["--throttle-burst", "describejobs:2:9"])
+        let (repo, env) = try repo(server)
+        let r = repro(["run", "sim.yaml", "--backend", "aws", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 0, r.err)
+        let run = parseJSON(r.out)
+        XCTAssertEqual(run["backend"]?.stringValue, "aws", r.err)
+        XCTAssertEqual(run["fallback"], .null)
+        XCTAssertTrue(r.err.contains("the submitted tasks run on"), r.err)
+        let requests = server.requests()
+        XCTAssertEqual(requests.filter { $0["action"]?.stringValue == "throttled:describejobs" }.count, 9)
+        XCTAssertTrue(requests.filter { $0["action"]?.stringValue?.hasSuffix("terminatejob") == true }.isEmpty, "terminated: \(requests)")
+    }
+
+    /// The session expires while the job runs: repro stops waiting with exit 6 and the fix,
+    /// terminates nothing, runs nothing locally; the run stays running, and once the
+    /// credentials work again `repro wait` collects the job's result.
+    func testCredentialsExpiringMidRunLeaveTheRunForReproWait() throws {
+        let server = try Server(["--expire-on", "describejobs:2"])
+        let (repo, env) = try repo(server, population: 20)
+        let r = repro(["run", "sim.yaml", "--backend", "aws"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 6, r.err)
+        XCTAssertTrue(r.err.contains("ExpiredTokenException"), r.err)
+        XCTAssertTrue(r.err.contains("stays recorded as running") && r.err.contains("refresh the credentials") && r.err.contains("repro wait"), r.err)
+        XCTAssertFalse(r.err.contains("falling back"), r.err)
+        let requests = server.requests()
+        XCTAssertTrue(requests.filter { $0["action"]?.stringValue?.hasSuffix("terminatejob") == true }.isEmpty, "terminated: \(requests)")
+        let runs = parseJSON(repro(["log", "--json"], cwd: repo.path, env: env).out).arrayValue ?? []
+        XCTAssertEqual(runs.count, 1, "\(runs)")
+        XCTAssertEqual(runs.first?["status"]?.stringValue, "running")
+        let runId = try XCTUnwrap(runs.first?["run_id"]?.stringValue)
+        // The job finishes on Batch meanwhile; the user refreshes the credentials and waits.
+        let deadline = Date().addingTimeInterval(60)
+        while Date() < deadline, !server.contract.testList("jobs").contains(where: { $0["status"]?.stringValue == "SUCCEEDED" }) {
+            usleep(200_000)
+        }
+        _ = sh(["curl", "-s", "http://127.0.0.1:\(server.contract.port)/_test/renew"], cwd: "/")
+        let w = repro(["wait", runId], cwd: repo.path, env: env)
+        XCTAssertEqual(w.code, 0, w.err)
+        let shown = parseJSON(repro(["show", runId, "--json"], cwd: repo.path, env: env).out)
+        XCTAssertEqual(shown["status"]?.stringValue, "succeeded", "\(shown)")
+        XCTAssertEqual(shown["backend"]?.stringValue, "aws")
+        XCTAssertEqual(server.requests().filter { $0["action"]?.stringValue == "submitjob" }.count, 1, "computed once")
     }
 }

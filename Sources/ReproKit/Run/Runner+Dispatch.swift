@@ -232,7 +232,9 @@ extension Runner {
     /// The error a backend failure ends in when nothing else is tried: what happened, why
     /// nothing else is tried, and what to do; the original kind (and exit code) kept.
     static func failed(_ f: BackendFailure, backend: String, runId: String?, why: String, store: Store) -> any Error {
-        var text = "\(backend) failed this run (a backend failure, not the simulation's): \(f.message)"
+        var text = f.stage == .running
+            ? "\(backend) could not be asked about run \(runId ?? "?") (a backend failure, not the simulation's): \(f.message)"
+            : "\(backend) failed this run (a backend failure, not the simulation's): \(f.message)"
         if !why.isEmpty { text += ". " + why.prefix(1).uppercased() + why.dropFirst() }
         if let id = runId, f.stage == .running {
             let auth = (f.error as? RemoteError)?.kind == .auth
