@@ -134,7 +134,7 @@ public final class AWSBatchBackend: StagedBackend {
 
     func submitJob(seal: TaskSeal, count: Int, name: String, resources: [String: JSONValue], timeout: Double?) throws -> String {
         var body: [String: JSONValue] = [
-            "jobName": .string(String(("repro-" + name.filter { $0.isLetter || $0.isNumber || "-_".contains($0) }).prefix(128))),
+            "jobName": .string(AWSBatchBackend.jobName(name)),
             "jobQueue": .string(settings.jobQueue), "jobDefinition": .string(settings.jobDefinition),
             "containerOverrides": try overrides(seal: seal, resources: resources),
             // repro retries lost tasks itself, each as a recorded attempt.
@@ -149,6 +149,13 @@ public final class AWSBatchBackend: StagedBackend {
             throw RemoteError("AWS Batch accepted the job but gave no jobId: \(answer.canonical.prefix(200))", kind: .server)
         }
         return id
+    }
+
+    /// A name Batch takes: `repro-` and the spec's name with every character outside
+    /// `[A-Za-z0-9_-]` dropped (letters with accents, CJK and spaces included), at most 128.
+    static func jobName(_ name: String) -> String {
+        let kept = name.unicodeScalars.filter { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || $0 == "-" || $0 == "_") }
+        return String(("repro-" + String(String.UnicodeScalarView(kept))).prefix(128))
     }
 
     /// SubmitJob; a queue Batch does not know is named with the setting to fix.

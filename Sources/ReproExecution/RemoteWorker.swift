@@ -28,6 +28,32 @@ public enum RemoteWorker {
         return try JSONParser.parse(bytes)
     }
 
+    /// Task `i`'s URL and digest in a batch: from the one page that holds it (v3), or from the
+    /// whole list (v2, batches staged by earlier versions).
+    static func entry(_ i: Int, of batch: JSONValue, url: String, http: HTTPClient) throws -> (url: String, sha256: String) {
+        var list = batch["tasks"]?.arrayValue ?? []
+        var first = 0
+        var count = list.count
+        if let pages = batch["pages"]?.arrayValue {
+            count = batch["count"]?.intValue.map(Int.init) ?? 0
+            guard let page = pages.first(where: { p in
+                guard let f = p["first"]?.intValue, let n = p["count"]?.intValue else { return false }
+                return Int(f) <= i && i < Int(f + n)
+            }), let pageURL = page["url"]?.stringValue, let pageSha = page["sha256"]?.stringValue
+            else {
+                throw ConfigError("the batch at \(HTTPClient.redacted(url)) has \(count) task(s); index \(i) is not one of them")
+            }
+            let doc = try fetchSealed(pageURL, sha256: pageSha, http: http, what: "the page of the batch holding task \(i)")
+            list = doc["tasks"]?.arrayValue ?? []
+            first = doc["first"]?.intValue.map(Int.init) ?? -1
+        }
+        let k = i - first
+        guard i >= 0, k >= 0, k < list.count, let taskURL = list[k]["url"]?.stringValue, let taskSha = list[k]["sha256"]?.stringValue else {
+            throw ConfigError("the batch at \(HTTPClient.redacted(url)) has \(count) task(s); index \(i) is not one of them")
+        }
+        return (taskURL, taskSha)
+    }
+
     /// Runs the task the seal names (a task.json, or a batch of them picked by `index` or the
     /// scheduler's array index in `machine`), and signs its manifest with the seal's key.
     public static func run(seal: TaskSeal, index: Int?, machine: [String: String], logger: Logger = Logger(label: "repro.worker")) throws
@@ -37,11 +63,9 @@ public enum RemoteWorker {
         let http = HTTPClient()
         let url = seal.url
         var task = try fetchSealed(url, sha256: seal.sha256, http: http, what: "the task")
-        if let list = task["tasks"]?.arrayValue {
+        if task["tasks"] != nil || task["pages"] != nil {
             let i = index ?? machine["SLURM_ARRAY_TASK_ID"].flatMap { Int($0) } ?? machine["AWS_BATCH_JOB_ARRAY_INDEX"].flatMap { Int($0) } ?? 0
-            guard i >= 0, i < list.count, let taskURL = list[i]["url"]?.stringValue, let taskSha = list[i]["sha256"]?.stringValue else {
-                throw ConfigError("the batch at \(HTTPClient.redacted(url)) has \(list.count) task(s); index \(i) is not one of them")
-            }
+            let (taskURL, taskSha) = try entry(i, of: task, url: url, http: http)
             task = try fetchSealed(taskURL, sha256: taskSha, http: http, what: "task \(i) of the batch")
         }
         guard task["v"]?.intValue == 2, let runId = task["run_id"]?.stringValue, let placeholder = task["task_dir"]?.stringValue,

@@ -4,6 +4,7 @@ import XCTest
 @testable import ReproKit
 @testable import ReproSupport
 @testable import ReproRemote
+@testable import ReproExecution
 
 /// AWS Batch through its contract test server (fixtures/contract/aws_batch_server.py: the
 /// documented REST subset, signatures checked with botocore, each job run as a local process
@@ -192,5 +193,13 @@ final class AWSBatchContractTests: XCTestCase {
         XCTAssertEqual(shown["status"]?.stringValue, "succeeded", "\(shown)")
         XCTAssertEqual(shown["backend"]?.stringValue, "aws")
         XCTAssertEqual(server.requests().filter { $0["action"]?.stringValue == "submitjob" }.count, 1, "computed once")
+    }
+
+    /// jobName takes only [A-Za-z0-9_-] and at most 128 characters (the contract server
+    /// refuses anything else); a spec's name is cut down to that.
+    func testJobNamesKeepToBatchsCharacters() {
+        XCTAssertEqual(AWSBatchBackend.jobName("Überlauf Ω-test_1 日本"), "repro-berlauf-test_1")
+        XCTAssertEqual(AWSBatchBackend.jobName("seirs.v2/run"), "repro-seirsv2run")
+        XCTAssertEqual(AWSBatchBackend.jobName(String(repeating: "a", count: 300)).count, 128)
     }
 }

@@ -4,6 +4,7 @@ import XCTest
 @testable import ReproKit
 @testable import ReproSupport
 @testable import ReproRemote
+@testable import ReproExecution
 
 /// The S3 client: signatures checked against botocore's own signer (moto checks none), every
 /// operation against moto's S3-compatible server over real HTTP, retries against a server that
@@ -201,5 +202,56 @@ final class S3Tests: XCTestCase {
             XCTAssertEqual((e as? RemoteError)?.kind, .unreachable)
             XCTAssertEqual((e as? RemoteError)?.exitCode, 6)
         }
+    }
+}
+
+extension S3Tests {
+    /// A job array's batch is paged: each child fetches the top document and the one page
+    /// holding its index (each checked against its digest), never the whole list.
+    func testABatchIsPagedAndEachChildFetchesOnlyItsPage() throws {
+        let moto = try MotoServer()
+        let s3 = try moto.client()
+        try s3.createBucket("repro-batch")
+        let scratch = NSTemporaryDirectory() + "batch-" + UUID().uuidString
+        defer { FileIO.removeTree(scratch) }
+        var settings = StagedSettings()
+        settings.staging = S3Location(bucket: "repro-batch", prefix: "staging")
+        let staging = RemoteStaging(store: s3, location: S3Location(bucket: "repro-batch", prefix: "staging"), scratch: scratch, worker: settings)
+        let n = 300
+        // Fake tasks: each one a real object with its digest, as issueAll stages them.
+        var tasks: [(url: String, sha256: String)] = []
+        for i in 0..<n {
+            let body = Array("task \(i)".utf8)
+            try s3.put(body, bucket: "repro-batch", key: "t/\(i)")
+            tasks.append((try s3.presign("GET", bucket: "repro-batch", key: "t/\(i)", expires: 600), Hashing.sha256Hex(body)))
+        }
+        let top = try staging.batch(tasks, timeout: 60)
+        let http = HTTPClient()
+        let topDoc = try RemoteWorker.fetchSealed(top.url, sha256: top.sha256, http: http, what: "the batch")
+        let per = RemoteStaging.batchPageSize(n)
+        XCTAssertEqual(per, 18)
+        XCTAssertEqual(topDoc["pages"]?.arrayValue?.count, (n + per - 1) / per)
+        // What a child downloads: the top and one page, a small part of the whole list.
+        let whole = JSONValue.object(["v": 2, "tasks": .array(tasks.map { ["url": .string($0.url), "sha256": .string($0.sha256)] })]).canonical.utf8.count
+        let topBytes = try PresignedTransfer.get(top.url, http: http).count
+        let pageURL = try XCTUnwrap(topDoc["pages"]?.arrayValue?.first?["url"]?.stringValue)
+        let pageBytes = try PresignedTransfer.get(pageURL, http: http).count
+        XCTAssertLessThan(topBytes + pageBytes, whole / 5, "a child fetches \(topBytes + pageBytes) bytes of a \(whole)-byte list")
+        for i in [0, 1, 17, 18, 150, 299] {
+            let e = try RemoteWorker.entry(i, of: topDoc, url: top.url, http: http)
+            XCTAssertEqual(e.url, tasks[i].url)
+            XCTAssertEqual(e.sha256, tasks[i].sha256)
+        }
+        XCTAssertThrowsError(try RemoteWorker.entry(n, of: topDoc, url: top.url, http: http))
+        XCTAssertThrowsError(try RemoteWorker.entry(-1, of: topDoc, url: top.url, http: http))
+        // A page replaced in the bucket is refused: its digest is in the sealed top.
+        let pageKey = try XCTUnwrap(s3.list(bucket: "repro-batch", prefix: "staging/batches/").map(\.key).first { $0.hasSuffix("/0.json") })
+        try s3.put(Array("{\"v\": 3, \"first\": 0, \"tasks\": []}".utf8), bucket: "repro-batch", key: pageKey)
+        XCTAssertThrowsError(try RemoteWorker.entry(0, of: topDoc, url: top.url, http: http)) { e in
+            XCTAssertTrue("\(e)".contains("replaced in storage"), "\(e)")
+        }
+        // A batch of the earlier, unpaged form is still read.
+        let v2 = JSONValue.object(["v": 2, "tasks": .array(tasks.prefix(3).map { ["url": .string($0.url), "sha256": .string($0.sha256)] })])
+        XCTAssertEqual(try RemoteWorker.entry(2, of: v2, url: "x", http: http).sha256, tasks[2].sha256)
     }
 }
