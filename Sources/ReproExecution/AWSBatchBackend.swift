@@ -28,6 +28,8 @@ public final class AWSBatchBackend: StagedBackend {
     static let describeLimit = 100
     let grace: ManifestGrace
     private var cancelled = Set<String>()
+    /// What ListJobs last said of each array's children, by parent job id (see `poll`).
+    var arrays: [String: ArrayChildren] = [:]
     let clock: @Sendable () -> Double
     var pollInterval: Double { settings.pollInterval }
 
@@ -188,64 +190,6 @@ public final class AWSBatchBackend: StagedBackend {
             }
         }
         return handles
-    }
-
-    /// What DescribeJobs says of one job.
-    struct Job {
-        var id: String
-        var status: String
-        var reason: String?
-        var exitCode: Int32?
-    }
-
-    static func parseJobs(_ json: JSONValue) -> [String: Job] {
-        var out: [String: Job] = [:]
-        for j in json["jobs"]?.arrayValue ?? [] {
-            guard let id = j["jobId"]?.stringValue else { continue }
-            let last = j["attempts"]?.arrayValue?.last
-            let code = j["container"]?["exitCode"]?.intValue ?? last?["container"]?["exitCode"]?.intValue
-            let reason = j["statusReason"]?.stringValue ?? last?["statusReason"]?.stringValue ?? j["container"]?["reason"]?.stringValue
-            out[id] = Job(id: id, status: j["status"]?.stringValue ?? "UNKNOWN", reason: reason, exitCode: code.map { Int32(truncatingIfNeeded: $0) })
-        }
-        return out
-    }
-
-    /// A host that went away under the job (spot reclaim, scale-in): the task was lost, not failed.
-    static func hostLost(_ reason: String?) -> Bool {
-        guard let r = reason?.lowercased() else { return false }
-        return (r.contains("host ec2") && r.contains("terminated")) || r.contains("spot") || r.contains("instance terminated")
-    }
-
-    public func poll(_ handles: [TaskHandle]) throws -> [String: TaskStatus] {
-        var jobs: [String: Job] = [:]
-        let ids = Array(Set(handles.compactMap(\.jobId))).sorted()
-        var i = 0
-        while i < ids.count {
-            let part = Array(ids[i..<min(ids.count, i + AWSBatchBackend.describeLimit)])
-            i += part.count
-            for (k, v) in AWSBatchBackend.parseJobs(try call("describejobs", ["jobs": .array(part.map { .string($0) })])) { jobs[k] = v }
-        }
-        var out: [String: TaskStatus] = [:]
-        for h in handles {
-            let job = h.jobId.flatMap { jobs[$0] }
-            switch job?.status ?? "" {
-            case "SUBMITTED", "PENDING", "RUNNABLE", "STARTING":
-                out[h.runId] = TaskStatus(phase: .queued, schedulerState: job?.status)
-                continue
-            case "RUNNING":
-                out[h.runId] = running(h, state: job?.status)
-                continue
-            default: break
-            }
-            if var m = try staging.manifest(runId: h.runId, attempt: h.attempt) {
-                grace.found(h.runId)
-                m = reconciled(m, schedulerFailed: job?.status == "FAILED", said: "AWS Batch says job \(h.jobId ?? "?") FAILED (\(job?.reason ?? "no reason given"))")
-                out[h.runId] = TaskStatus(phase: .done, schedulerState: job?.status ?? "DONE", node: m.host.isEmpty ? nil : m.host, manifest: m)
-                continue
-            }
-            out[h.runId] = withoutManifest(h, job: job)
-        }
-        return out
     }
 
     func withoutManifest(_ h: TaskHandle, job: Job?) -> TaskStatus {

@@ -78,7 +78,8 @@ final class AWSBatchContractTests: XCTestCase {
     /// 20 points as one array job of 20 children, each reading its task from its array index;
     /// the outputs hash as a local run of the same sweep does.
     func testTwentyPointSweepIsOneArrayJobAndMatchesLocal() throws {
-        let server = try Server()
+        // Children wait RUNNABLE and start over 3 s, as capacity comes.
+        let server = try Server(["--start-over", "3"])
         let (repo, env) = try repo(server, population: 20)
         let aws = repro(["sweep", "sweep.yaml", "--backend", "aws", "--json"], cwd: repo.path, env: env)
         XCTAssertEqual(aws.code, 0, aws.err)
@@ -87,6 +88,14 @@ final class AWSBatchContractTests: XCTestCase {
         let submits = server.requests().filter { $0["action"]?.stringValue == "submitjob" }
         XCTAssertEqual(submits.count, 1)
         XCTAssertEqual(submits.first?["body"]?["arrayProperties"]?["size"]?.intValue, 20)
+        // Polled through the parent's status summary and ListJobs, never child by child.
+        let requests = server.requests()
+        let described = requests.filter { $0["action"]?.stringValue == "describejobs" }.flatMap { $0["body"]?["jobs"]?.arrayValue ?? [] }
+        XCTAssertFalse(described.isEmpty)
+        XCTAssertTrue(described.allSatisfy { $0.stringValue?.contains(":") == false }, "a child was described: \(described)")
+        let lists = requests.filter { $0["action"]?.stringValue == "listjobs" }
+        XCTAssertFalse(lists.isEmpty)
+        XCTAssertTrue(lists.allSatisfy { $0["body"]?["arrayJobId"]?.stringValue != nil && $0["body"]?["jobStatus"]?.stringValue != nil }, "\(lists)")
         // The same sweep computed locally in a clone: the same outputs, point by point.
         repo.assertSweepMatchesLocalClone(points, env: env)
     }
