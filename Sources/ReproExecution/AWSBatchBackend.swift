@@ -22,6 +22,9 @@ public final class AWSBatchBackend: StagedBackend {
     let endpoint: String
     let http = HTTPClient()
     let retry: RetryPolicy
+    /// SubmitJob's limit (50 a second per account), kept on this side and cut when throttled:
+    /// resubmitting a thousand lost children must not trip it.
+    static let submitRate = AdaptiveRate(perSecond: 50)
     /// The largest array AWS Batch accepts.
     static let maxArraySize = 10_000
     /// Job ids DescribeJobs takes per call.
@@ -66,7 +69,9 @@ public final class AWSBatchBackend: StagedBackend {
         let defaultPort = scheme == "https" ? 443 : 80
         let hostHeader = host + (u.port.map { $0 == defaultPort ? "" : ":\($0)" } ?? "")
         let base = u.path.hasSuffix("/") ? String(u.path.dropLast()) : u.path
+        let limiter = action == "submitjob" ? AWSBatchBackend.submitRate : nil
         return try retry.run { (_: Int) throws(RemoteError) -> JSONValue in
+            limiter?.acquire()
             let creds = try aws.credentials()
             var headers: [(name: String, value: String)] = [("Host", hostHeader), ("Content-Type", "application/json")]
             headers += SigV4.sign(
@@ -76,8 +81,13 @@ public final class AWSBatchBackend: StagedBackend {
             req.timeout = 60
             let r = try http.perform(req)
             let json = (try? JSONParser.parse(r.body)) ?? .null
-            if (200..<300).contains(r.status) { return json }
-            throw AWSBatchBackend.error(status: r.status, json: json, headers: r.headers, text: r.text, action: action).retrying(after: r.headers)
+            if (200..<300).contains(r.status) {
+                limiter?.succeeded()
+                return json
+            }
+            let e = AWSBatchBackend.error(status: r.status, json: json, headers: r.headers, text: r.text, action: action).retrying(after: r.headers)
+            if e.kind == .throttled { limiter?.throttled() }
+            throw e
         }
     }
 

@@ -171,3 +171,27 @@ final class DispatcherPathTests: XCTestCase {
         XCTAssertEqual(RetryPolicy(attempts: 5, baseDelay: 0.01, maxDelay: 0.01).pause(afterAttempt: 0, e.retrying(after: ["retry-after": "3"])), 3)
     }
 }
+
+extension DispatcherPathTests {
+    /// SubmitJob's client-side limit: a burst of the limit, then the rate; cut to 70% when
+    /// throttled, grown back by calls that pass, never above the limit.
+    func testAdaptiveRateKeepsToTheLimitAndBacksOffWhenThrottled() {
+        final class FakeTime: @unchecked Sendable {
+            var now = 0.0
+        }
+        let t = FakeTime()
+        let rate = AdaptiveRate(perSecond: 50, clock: { t.now }, sleep: { t.now += $0 })
+        for _ in 0..<150 { rate.acquire() }
+        // 50 at once, then 100 more at 50 a second.
+        XCTAssertEqual(t.now, 2, accuracy: 0.05)
+        rate.throttled()
+        XCTAssertEqual(rate.rate, 35, accuracy: 0.001)
+        let before = t.now
+        for _ in 0..<35 { rate.acquire() }
+        XCTAssertGreaterThanOrEqual(t.now - before, 0.97, "at 35 a second after the cut")
+        for _ in 0..<10_000 { rate.succeeded() }
+        XCTAssertEqual(rate.rate, 50, accuracy: 0.001, "back up to the limit, never past it")
+        for _ in 0..<100 { rate.throttled() }
+        XCTAssertEqual(rate.rate, 0.5, accuracy: 0.001, "never stops")
+    }
+}
