@@ -2,26 +2,27 @@ import Crypto
 import Foundation
 import ReproSupport
 
-/// AWS credentials from the two sources repro reads (the environment, then the shared
-/// credentials file; not the SDKs' whole chain: see docs/backends.md). Read at each request (temporary
-/// credentials expire mid-sweep and are refreshed in the file or environment); never written
-/// to the store, a job script, a log or an error message.
+/// AWS credentials, from the SDKs' chain (AWSCredentialChain.swift). Resolved at each request
+/// (temporary credentials expire mid-sweep; those fetched from a service are cached until
+/// shortly before); never written to the store, a job script, a log or an error message.
 package struct AWSCredentials: Sendable {
     var accessKeyId: String
     var secretAccessKey: String
     var sessionToken: String?
+    /// When temporary credentials stop working (seconds since 1970); nil: not known to expire.
+    package var expiration: Double?
 
-    public init(accessKeyId: String, secretAccessKey: String, sessionToken: String? = nil) {
+    public init(accessKeyId: String, secretAccessKey: String, sessionToken: String? = nil, expiration: Double? = nil) {
         self.accessKeyId = accessKeyId
         self.secretAccessKey = secretAccessKey
         self.sessionToken = sessionToken
+        self.expiration = expiration
     }
 }
 
 /// Settings from the environment and `~/.aws/{credentials,config}`, named as the AWS SDKs name
-/// them: `AWS_ACCESS_KEY_ID` / `AWS_SECRET_ACCESS_KEY` / `AWS_SESSION_TOKEN`, else the
-/// profile `AWS_PROFILE` (default `default`) in `AWS_SHARED_CREDENTIALS_FILE`; `AWS_REGION` /
-/// `AWS_DEFAULT_REGION` / the profile's region; `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`.
+/// them: credentials (see `credentials()`), `AWS_REGION` / `AWS_DEFAULT_REGION` / the
+/// profile's region; `AWS_ENDPOINT_URL_S3` / `AWS_ENDPOINT_URL`.
 package struct AWSSettings: Sendable {
     package var environment: [String: String]
 
@@ -29,21 +30,6 @@ package struct AWSSettings: Sendable {
 
     var profile: String { environment["AWS_PROFILE"].flatMap { $0.isEmpty ? nil : $0 } ?? "default" }
     var home: String { environment["HOME"] ?? "/" }
-
-    package func credentials() throws(RemoteError) -> AWSCredentials {
-        if let id = environment["AWS_ACCESS_KEY_ID"], !id.isEmpty, let secret = environment["AWS_SECRET_ACCESS_KEY"], !secret.isEmpty {
-            let token = environment["AWS_SESSION_TOKEN"].flatMap { $0.isEmpty ? nil : $0 }
-            return AWSCredentials(accessKeyId: id, secretAccessKey: secret, sessionToken: token)
-        }
-        let file = environment["AWS_SHARED_CREDENTIALS_FILE"] ?? home + "/.aws/credentials"
-        let section = AWSSettings.ini(file)[profile] ?? [:]
-        if let id = section["aws_access_key_id"], let secret = section["aws_secret_access_key"] {
-            return AWSCredentials(accessKeyId: id, secretAccessKey: secret, sessionToken: section["aws_session_token"])
-        }
-        throw RemoteError(
-            "no AWS credentials: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or add a [\(profile)] profile to \(file) "
-                + "(AWS_PROFILE picks another)", kind: .auth)
-    }
 
     package func region(configured: String?) -> String {
         if let r = configured, !r.isEmpty { return r }

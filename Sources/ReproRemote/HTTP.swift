@@ -216,6 +216,9 @@ package final class HTTPClient: Sendable {
 
     public init() {}
 
+    /// One for requests that are not part of a transfer (credentials): its connections kept.
+    package static let shared = HTTPClient()
+
     /// Requests sent by this process (for REPRO_TRACE and the throughput figures).
     package static let sent = Atomic<Int>(0)
 

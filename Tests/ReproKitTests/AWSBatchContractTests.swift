@@ -25,7 +25,7 @@ final class AWSBatchContractTests: XCTestCase {
 
     /// The example simulation (fixtures/dna-repair) with an `aws` backend staging through a new
     /// bucket on the S3 test server.
-    func repo(_ server: Server, queue: String = "repro-queue", population: Int = 40) throws -> (TempRepo, [String: String]) {
+    static func repo(_ server: Server, queue: String = "repro-queue", population: Int = 40) throws -> (TempRepo, [String: String]) {
         try TeamCacheTests.requireS3()
         let repo = try TempRepo()
         try repo.writeDNARepair(population: population)
@@ -52,7 +52,7 @@ final class AWSBatchContractTests: XCTestCase {
 
     func testExampleSimulationAndVerifyAgainstLocal() throws {
         let server = try Server()
-        let (repo, env) = try repo(server)
+        let (repo, env) = try Self.repo(server)
         let local = repro(["run", "sim.yaml", "--backend", "local", "--json"], cwd: repo.path, env: env)
         XCTAssertEqual(local.code, 0, local.err)
         let aws = repro(["run", "sim.yaml", "--backend", "aws", "--no-cache", "--no-fallback", "--json"], cwd: repo.path, env: env)
@@ -80,7 +80,7 @@ final class AWSBatchContractTests: XCTestCase {
     func testTwentyPointSweepIsOneArrayJobAndMatchesLocal() throws {
         // Children wait RUNNABLE and start over 3 s, as capacity comes.
         let server = try Server(["--start-over", "3"])
-        let (repo, env) = try repo(server, population: 20)
+        let (repo, env) = try Self.repo(server, population: 20)
         let aws = repro(["sweep", "sweep.yaml", "--backend", "aws", "--json"], cwd: repo.path, env: env)
         XCTAssertEqual(aws.code, 0, aws.err)
         let points = parseJSON(aws.out)["runs"]?.arrayValue ?? []
@@ -104,7 +104,7 @@ final class AWSBatchContractTests: XCTestCase {
     /// resubmitted by repro as a new attempt, and the record says so.
     func testThrottlingAndALostHost() throws {
         let server = try Server(["--throttle", "3", "--lose", "1"])
-        let (repo, env) = try repo(server, population: 20)
+        let (repo, env) = try Self.repo(server, population: 20)
         repo.write("sweep.yaml", "base: sim.yaml\ngrid:\n  seed: [1, 2, 3]\n")
         repo.commitAll("three points")
         let r = repro(["sweep", "sweep.yaml", "--backend", "aws", "--json"], cwd: repo.path, env: env)
@@ -127,7 +127,7 @@ final class AWSBatchContractTests: XCTestCase {
     /// in exit 6 with the fix, even with fallback on (the default), and nothing runs locally.
     func testExpiredCredentialsAndAMissingQueueAreClearErrorsNotFallbacks() throws {
         let server = try Server(["--expired-key", "AKIDEXPIRED"])
-        let (repo, env) = try repo(server)
+        let (repo, env) = try Self.repo(server)
         var expired = env
         expired["AWS_ACCESS_KEY_ID"] = "AKIDEXPIRED"
         let r = repro(["run", "sim.yaml", "--backend", "aws"], cwd: repo.path, env: expired)
@@ -136,7 +136,7 @@ final class AWSBatchContractTests: XCTestCase {
         XCTAssertFalse(r.err.contains("falling back to local"), r.err)
         XCTAssertTrue(r.err.contains("not an outage"), r.err)
 
-        let (missing, env2) = try self.repo(server, queue: "no-such-queue")
+        let (missing, env2) = try Self.repo(server, queue: "no-such-queue")
         let m = repro(["run", "sim.yaml", "--backend", "aws"], cwd: missing.path, env: env2)
         XCTAssertEqual(m.code, 6, m.err)
         XCTAssertTrue(m.err.contains("no-such-queue") && m.err.contains("job_queue"), m.err)
@@ -161,7 +161,7 @@ final class AWSBatchContractTests: XCTestCase {
     /// (backoff) and collects the job; it never terminates it nor runs it again locally.
     func testAThrottledPollNeverCancelsTheJob() throws {
         let server = try Server(["--throttle-burst", "describejobs:2:9"])
-        let (repo, env) = try repo(server)
+        let (repo, env) = try Self.repo(server)
         let r = repro(["run", "sim.yaml", "--backend", "aws", "--json"], cwd: repo.path, env: env)
         XCTAssertEqual(r.code, 0, r.err)
         let run = parseJSON(r.out)
@@ -178,7 +178,7 @@ final class AWSBatchContractTests: XCTestCase {
     /// credentials work again `repro wait` collects the job's result.
     func testCredentialsExpiringMidRunLeaveTheRunForReproWait() throws {
         let server = try Server(["--expire-on", "describejobs:2"])
-        let (repo, env) = try repo(server, population: 20)
+        let (repo, env) = try Self.repo(server, population: 20)
         let r = repro(["run", "sim.yaml", "--backend", "aws"], cwd: repo.path, env: env)
         XCTAssertEqual(r.code, 6, r.err)
         XCTAssertTrue(r.err.contains("ExpiredTokenException"), r.err)
