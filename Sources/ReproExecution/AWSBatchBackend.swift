@@ -194,7 +194,7 @@ public final class AWSBatchBackend: StagedBackend {
             let chunk = Array(tasks[start..<min(tasks.count, start + AWSBatchBackend.maxArraySize)])
             start += chunk.count
             // An array job needs at least 2 children; one task is a plain job.
-            let job = try submitJob(seal: try seal(for: chunk), count: chunk.count, name: chunk[0].name, resources: resources, timeout: chunk[0].timeout)
+            let job = try submitJob(seal: try seal(for: chunk, resources: resources), count: chunk.count, name: chunk[0].name, resources: resources, timeout: chunk[0].timeout)
             for (i, t) in chunk.enumerated() {
                 handles.append(TaskHandle(runId: t.runId, ref: staging.ref(t.runId), jobId: chunk.count > 1 ? "\(job):\(i)" : job))
             }

@@ -173,7 +173,7 @@ public final class AzureBatchBackend: StagedBackend {
         guard !tasks.isEmpty else { return [] }
         // A task of its own for each run (no arrays on Azure Batch): a seal each.
         var items: [(id: String, seal: TaskSeal, timeout: Double?)] = []
-        for t in tasks { items.append((AzureBatchBackend.taskId(t.runId, attempt: 0), try seal(for: [t]), t.timeout)) }
+        for t in tasks { items.append((AzureBatchBackend.taskId(t.runId, attempt: 0), try seal(for: [t], resources: resources), t.timeout)) }
         let job = try submitTasks(items, name: tasks[0].name, resources: resources)
         return zip(tasks, items).map { TaskHandle(runId: $0.0.runId, ref: staging.ref($0.0.runId), jobId: "\(job)/\($0.1.id)") }
     }

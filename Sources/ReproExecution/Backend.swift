@@ -47,12 +47,15 @@ public protocol Backend: AnyObject {
     /// C library, architecture) and whether the configured repro starts there; waits at most
     /// `wait` seconds for it to be scheduled.
     func probe(wait: Double) throws -> NodeReport
+    /// Warnings for the user gathered while staging and submitting (each said once).
+    func takeNotices() -> [String]
 }
 
 extension Backend {
     public func forget(_ handle: TaskHandle) {}
     public func check() -> [BackendProblem] { [] }
     public func preflight() throws {}
+    public func takeNotices() -> [String] { [] }
     public func probe(wait: Double) throws -> NodeReport {
         throw EnvironmentError("`repro backends --probe` is not available for \(type) backends yet; it runs a job on slurm-rest backends")
     }

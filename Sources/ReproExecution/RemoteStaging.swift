@@ -36,6 +36,13 @@ public final class RemoteStaging {
     let nodeScratch: String
     /// How often workers write their heartbeat object.
     let heartbeatInterval: Double
+    /// Presigned URLs, or the job's own role (`s3://` URLs the worker signs itself).
+    let auth: StagedSettings.StagingAuth
+    /// What a worker using its role needs to reach the bucket: `region`, `endpoint`, `part`.
+    let roleQuery: String
+    /// Warnings for the user, each said once (`takeNotices`).
+    private var notices: [String] = []
+    private var noticed = Set<String>()
     /// The running tasks' heartbeats, as the submitter last saw them.
     let heartbeats: HeartbeatWatch
     /// Object keys known to exist (uploaded or seen by HEAD in this process).
@@ -58,6 +65,54 @@ public final class RemoteStaging {
         self.nodeScratch = worker.scratch
         self.heartbeatInterval = worker.heartbeatInterval
         self.heartbeats = HeartbeatWatch(interval: worker.heartbeatInterval, limit: worker.heartbeatLimit)
+        auth = worker.stagingAuth
+        var q: [(String, String)] = []
+        if let r = worker.region { q.append(("region", r)) }
+        if let e = worker.endpoint { q.append(("endpoint", e)) }
+        if let p = worker.partSize { q.append(("part", String(p))) }
+        roleQuery = q.isEmpty ? "" : "?" + q.map { $0.0 + "=" + SigV4.encode($0.1) }.joined(separator: "&")
+    }
+
+    /// Says `text` once to the user (through the dispatcher's log).
+    func notice(_ text: String) {
+        guard noticed.insert(text).inserted else { return }
+        notices.append(text)
+    }
+
+    /// The warnings not yet said.
+    public func takeNotices() -> [String] {
+        defer { notices = [] }
+        return notices
+    }
+
+    /// The longest a presigned URL may live (Signature V4's limit).
+    static let maxURLLifetime = 7 * 86400
+
+    /// How long a task's URLs must work: its time limit, plus `url_margin` for the time it may
+    /// wait in the queue; at most 7 days. Temporary credentials end every URL signed with them
+    /// when they expire, whatever the URL says: that is warned of, with what to do.
+    func urlLifetime(limit: Double?) -> Int {
+        let need = (limit ?? 0) + urlMargin
+        if need > Double(RemoteStaging.maxURLLifetime) {
+            notice(
+                "a task may need its URLs for \(DurationText.format(need)) (time limit + url_margin \(DurationText.format(urlMargin))), past the 7 days "
+                    + "a presigned URL can live; set staging_auth: job-role so workers use their own role")
+        }
+        let expires = min(RemoteStaging.maxURLLifetime, Int(need.rounded(.up)))
+        if auth == .presigned, let exp = store.credentialExpiry(), exp < Clock.now() + Double(expires) {
+            notice(
+                "the credentials signing the task URLs expire in \(DurationText.format(max(0, exp - Clock.now()).rounded())), before the "
+                    + "\(DurationText.format(Double(expires))) a task may need them (time limit + url_margin): a job still queued then "
+                    + "cannot fetch its task or upload its results. Use a role session that lasts long enough (duration_seconds, the "
+                    + "role's maximum session duration), or set staging_auth: job-role so workers stage with their job's own role")
+        }
+        return expires
+    }
+
+    /// The URL a worker uses for one object: presigned, or `s3://` for its own role.
+    func workerURL(_ method: String, key: String, expires: Int) throws(RemoteError) -> String {
+        if auth == .jobRole { return "s3://\(location.bucket)/\(key)" + roleQuery }
+        return try store.presign(method, bucket: location.bucket, key: key, expires: expires)
     }
 
     func runPrefix(_ runId: String) -> String { location.key("tasks/\(runId)") }
@@ -243,9 +298,8 @@ public final class RemoteStaging {
         -> (url: String, sha256: String)
     {
         let plan = try self.plan(runId: runId)
-        let expires = Int((timeout ?? 0) + urlMargin)
-        let bucket = location.bucket
-        func get(_ key: String) throws(RemoteError) -> JSONValue { .string(try store.presign("GET", bucket: bucket, key: key, expires: expires)) }
+        let expires = urlLifetime(limit: timeout)
+        func get(_ key: String) throws(RemoteError) -> JSONValue { .string(try workerURL("GET", key: key, expires: expires)) }
         func withURL(_ v: JSONValue?) throws(RemoteError) -> JSONValue? {
             guard var o = v?.objectValue, let key = o["object"]?.stringValue else { return v }
             o["url"] = try get(key)
@@ -262,13 +316,13 @@ public final class RemoteStaging {
         let a = attemptPrefix(runId, attempt)
         var results: [String: JSONValue] = [:]
         for name in ["stdout", "stderr", "outputs.tar", "manifest.json", "heartbeat"] {
-            results[name] = .string(try store.presign("PUT", bucket: bucket, key: a + "/" + name, expires: expires))
+            results[name] = .string(try workerURL("PUT", key: a + "/" + name, expires: expires))
         }
         o["results"] = .object(results)
         o["heartbeat_interval"] = .double(heartbeatInterval)
         let body = Array((JSONValue.object(o).canonical).utf8)
         objects.append((a + "/task.json", body))
-        return (try store.presign("GET", bucket: bucket, key: a + "/task.json", expires: expires), Hashing.sha256Hex(body))
+        return (try workerURL("GET", key: a + "/task.json", expires: expires), Hashing.sha256Hex(body))
     }
 
     /// A job array's task URLs and digests, in pages (`batches/ID/N.json`) under a top document
@@ -277,7 +331,7 @@ public final class RemoteStaging {
     /// digest it was given (the top's from the scheduler, the page's from the top).
     public func batch(_ tasks: [(url: String, sha256: String)], timeout: Double?) throws -> (url: String, sha256: String) {
         let id = HostInfo.newRunId()
-        let expires = Int((timeout ?? 0) + urlMargin)
+        let expires = urlLifetime(limit: timeout)
         let per = RemoteStaging.batchPageSize(tasks.count)
         var pages: [JSONValue] = []
         var objects: [(key: String, body: [UInt8])] = []
@@ -290,14 +344,14 @@ public final class RemoteStaging {
             objects.append((key, body))
             pages.append([
                 "first": .int(Int64(first)), "count": .int(Int64(part.count)), "sha256": .string(Hashing.sha256Hex(body)),
-                "url": .string(try store.presign("GET", bucket: location.bucket, key: key, expires: expires)),
+                "url": .string(try workerURL("GET", key: key, expires: expires)),
             ])
         }
         try putAll(objects)
         let key = location.key("batches/\(id).json")
         let body = Array(JSONValue.object(["v": 3, "count": .int(Int64(tasks.count)), "pages": .array(pages)]).canonical.utf8)
         try store.put(body, bucket: location.bucket, key: key)
-        return (try store.presign("GET", bucket: location.bucket, key: key, expires: expires), Hashing.sha256Hex(body))
+        return (try workerURL("GET", key: key, expires: expires), Hashing.sha256Hex(body))
     }
 
     /// Tasks per page of a batch: about the square root of the count (at least 16), so a child

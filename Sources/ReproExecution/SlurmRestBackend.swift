@@ -153,7 +153,7 @@ public final class SlurmRestBackend: StagedBackend {
             let chunk = Array(tasks[start..<min(tasks.count, start + arrayLimit)])
             let job: String
             do {
-                job = try submitJob(request, seal: try seal(for: chunk), count: chunk.count)
+                job = try submitJob(request, seal: try seal(for: chunk, resources: resources), count: chunk.count)
             } catch let error as RemoteError where chunk.count > 1 && error.message.contains("Invalid job array specification") {
                 // The cluster's MaxArraySize is below max_array_size (slurmrestd does not say
                 // it): smaller arrays from here on, for this backend's life.

@@ -76,13 +76,24 @@ extension StagedBackend {
 
     /// What a job of these tasks is given through its scheduler: the task's own URL, or a
     /// batch listing each one's, with its digest and a fresh key (kept here for the manifests).
-    func seal(for chunk: [TaskSpec]) throws -> TaskSeal {
+    func seal(for chunk: [TaskSpec], resources: [String: JSONValue]) throws -> TaskSeal {
         let key = TaskSeal.newKey()
-        let docs = try staging.issueAll(chunk.map { ($0.runId, $0.timeout) })
+        let limits = chunk.map { Self.timeLimit(resources: resources, timeout: $0.timeout) }
+        let docs = try staging.issueAll(zip(chunk, limits).map { ($0.runId, $1) })
         for t in chunk { try staging.saveKey(key, runId: t.runId, attempt: 0) }
-        let doc = chunk.count == 1 ? docs[0] : try staging.batch(docs, timeout: chunk[0].timeout)
+        let doc = chunk.count == 1 ? docs[0] : try staging.batch(docs, timeout: limits.compactMap { $0 }.max())
         return TaskSeal(url: doc.url, sha256: doc.sha256, key: key)
     }
+
+    /// How long a task may run on its scheduler: `resources.time` when given, else the spec's
+    /// timeout; what its URLs must outlast (besides the queue).
+    static func timeLimit(resources: [String: JSONValue], timeout: Double?) -> Double? {
+        if let t = resources["time"], let text = try? SlurmBackend.resourceValue("time", t), let s = DurationText.seconds(text) { return s }
+        return timeout
+    }
+
+    /// The warnings staging has for the user (short-lived credentials, URL lifetimes).
+    public func takeNotices() -> [String] { staging.takeNotices() }
 
     public func waitForChange(timeout: Double) {
         usleep(UInt32(max(0.05, min(timeout, pollInterval)) * 1_000_000))
@@ -99,7 +110,7 @@ extension StagedBackend {
         let attempt = h.attempt + 1
         let plan = try staging.plan(runId: h.runId)
         let timeout = plan["timeout"]?.numberValue
-        let doc = try staging.issue(runId: h.runId, attempt: attempt, timeout: timeout)
+        let doc = try staging.issue(runId: h.runId, attempt: attempt, timeout: Self.timeLimit(resources: resources, timeout: timeout))
         let key = TaskSeal.newKey()
         try staging.saveKey(key, runId: h.runId, attempt: attempt)
         let job = try resubmitJob(

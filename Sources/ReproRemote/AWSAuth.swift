@@ -88,7 +88,7 @@ package enum SigV4 {
     }
 
     /// RFC 3986 unreserved characters stay; everything else is %XX (upper case).
-    static func encode(_ s: String, keepSlash: Bool = false) -> String {
+    package static func encode(_ s: String, keepSlash: Bool = false) -> String {
         var out = ""
         for b in s.utf8 {
             switch b {

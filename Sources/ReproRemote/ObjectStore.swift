@@ -73,11 +73,15 @@ public protocol ObjectStore: Sendable {
     func delete(bucket: String, key: String) throws(RemoteError)
     func list(bucket: String, prefix: String, pageSize: Int) throws(RemoteError) -> [S3Object]
     func presign(_ method: String, bucket: String, key: String, expires: Int) throws(RemoteError) -> String
+    /// When the credentials presigned URLs are signed with expire (nil: not known to).
+    func credentialExpiry() -> Double?
     /// Checks credentials are there (before anything is recorded).
     func checkCredentials() throws(RemoteError)
 }
 
 extension ObjectStore {
+    package func credentialExpiry() -> Double? { nil }
+
     @discardableResult
     package func put(_ bytes: [UInt8], bucket: String, key: String) throws(RemoteError) -> Bool {
         try put(bytes, bucket: bucket, key: key, ifNoneMatch: false)

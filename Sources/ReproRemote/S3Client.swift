@@ -255,6 +255,8 @@ package final class S3Client: ObjectTransport {
 
     /// A URL that lets its holder GET or PUT one object until it expires (at most 7 days),
     /// without any credentials of their own.
+    package func credentialExpiry() -> Double? { (try? settings.credentials())?.expiration }
+
     package func presign(_ method: String, bucket: String, key: String, expires: Int) throws(RemoteError) -> String {
         let creds = try settings.credentials()
         let (scheme, host, path) = target(bucket, key)

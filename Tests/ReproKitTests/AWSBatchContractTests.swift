@@ -25,7 +25,7 @@ final class AWSBatchContractTests: XCTestCase {
 
     /// The example simulation (fixtures/dna-repair) with an `aws` backend staging through a new
     /// bucket on the S3 test server.
-    static func repo(_ server: Server, queue: String = "repro-queue", population: Int = 40) throws -> (TempRepo, [String: String]) {
+    static func repo(_ server: Server, queue: String = "repro-queue", population: Int = 40, settings: String = "") throws -> (TempRepo, [String: String]) {
         try TeamCacheTests.requireS3()
         let repo = try TempRepo()
         try repo.writeDNARepair(population: population)
@@ -44,7 +44,7 @@ final class AWSBatchContractTests: XCTestCase {
                 batch_endpoint: \(server.endpoint)
                 poll_interval: 0.3s
                 manifest_grace: 5s
-
+            \(settings)
             """)
         repo.commitAll("aws batch")
         return (repo, CloudTestEnv.creds)
@@ -210,5 +210,52 @@ final class AWSBatchContractTests: XCTestCase {
         XCTAssertEqual(AWSBatchBackend.jobName("Überlauf Ω-test_1 日本"), "repro-berlauf-test_1")
         XCTAssertEqual(AWSBatchBackend.jobName("seirs.v2/run"), "repro-seirsv2run")
         XCTAssertEqual(AWSBatchBackend.jobName(String(repeating: "a", count: 300)).count, 128)
+    }
+
+    /// `staging_auth: job-role`: the worker gets `s3://` URLs and signs its own requests with
+    /// the job role's credentials (the container endpoint Batch gives a task); outputs above
+    /// the part size go up in parts. No presigned URL is made.
+    func testJobRoleStagingUploadsOutputsInPartsWithTheContainersCredentials() throws {
+        let creds = try ContractServer(script: "aws_credentials_server.py", arguments: [], whatIsMissing: "python3")
+        let server = try Server(["--job-role-credentials", "http://127.0.0.1:\(creds.port)/ecs/creds"])
+        let (repo, env) = try Self.repo(server, settings: "    staging_auth: job-role\n    part_size: 5M\n")
+        repo.write("big.yaml", """
+            name: big
+            command: [sh, -c, 'yes repro | head -c 12582912 > "$REPRO_OUTDIR/big.bin"']
+            outputs: [big.bin]
+
+            """)
+        repo.commitAll("a 12 MiB output")
+        let r = repro(["run", "big.yaml", "--backend", "aws", "--no-fallback", "--json"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 0, r.err)
+        let expected = sh(["sh", "-c", "yes repro | head -c 12582912 | sha256sum"], cwd: "/").out.prefix(64)
+        XCTAssertEqual(outputHashes(parseJSON(r.out))["big.bin"], String(expected))
+        let submit = try XCTUnwrap(server.requests().first { $0["action"]?.stringValue == "submitjob" })
+        let taskURL = submit["body"]?["containerOverrides"]?["environment"]?.arrayValue?.first { $0["name"]?.stringValue == "REPRO_TASK_URL" }
+        XCTAssertTrue(taskURL?["value"]?.stringValue?.hasPrefix("s3://") ?? false, "\(String(describing: taskURL))")
+        XCTAssertFalse(submit.canonical.contains("X-Amz-Signature"), "a presigned URL was made")
+        XCTAssertFalse(creds.testList("requests").filter { $0["source"]?.stringValue == "container" }.isEmpty, "the worker used the job role")
+    }
+
+    /// Credentials that expire before the task URLs would are warned of at submission, with
+    /// what to do (the run itself goes ahead).
+    func testShortLivedCredentialsAreWarnedOfAtSubmission() throws {
+        let server = try Server()
+        let (repo, _) = try Self.repo(server, population: 20)
+        let home = NSTemporaryDirectory() + "awsproc-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: home + "/.aws", withIntermediateDirectories: true)
+        defer { FileIO.removeTree(home) }
+        try """
+            #!/bin/sh
+            printf '{"Version": 1, "AccessKeyId": "AKIDREPROTEST", "SecretAccessKey": "reprotestsecret", "SessionToken": "t", "Expiration": "%s"}' "$(date -u -d '+50 minutes' +%Y-%m-%dT%H:%M:%SZ)"
+
+            """.write(toFile: home + "/creds.sh", atomically: true, encoding: .utf8)
+        chmod(home + "/creds.sh", 0o755)
+        try "[profile short]\ncredential_process = \(home)/creds.sh\nregion = us-east-1\n".write(
+            toFile: home + "/.aws/config", atomically: true, encoding: .utf8)
+        let env = ["HOME": home, "AWS_PROFILE": "short", "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_EC2_METADATA_DISABLED": "true"]
+        let r = repro(["run", "sim.yaml", "--backend", "aws", "--no-fallback"], cwd: repo.path, env: env)
+        XCTAssertEqual(r.code, 0, r.err)
+        XCTAssertTrue(r.err.contains("WARNING: the credentials signing the task URLs expire in") && r.err.contains("staging_auth: job-role"), r.err)
     }
 }

@@ -53,7 +53,9 @@ final class AWSCredentialTests: XCTestCase {
     }
 
     func testARoleIsAssumedThroughSTSFromASourceProfileAndCachedUntilNearItsExpiry() throws {
-        try TeamCacheTests.requireS3()
+        // A moto of its own: STS state breaks the shared server's /moto-api/data.json (its
+        // readiness probe) for every test after.
+        let sts = try MotoServer()
         let p = unique()
         let home = try Home(
             config: """
@@ -65,7 +67,7 @@ final class AWSCredentialTests: XCTestCase {
 
                 """,
             credentials: "[base-\(p)]\naws_access_key_id = AKIDBASE\naws_secret_access_key = basesecret\n",
-            extra: ["AWS_ENDPOINT_URL_STS": CloudTestEnv.s3])
+            extra: ["AWS_ENDPOINT_URL_STS": sts.endpoint])
         defer { home.remove() }
         let c = try home.credentials(profile: p)
         XCTAssertTrue(c.accessKeyId.hasPrefix("ASIA"), "moto's STS issues temporary keys: \(c.accessKeyId)")
@@ -82,8 +84,8 @@ final class AWSCredentialTests: XCTestCase {
     }
 
     func testWebIdentityFromTheEnvironmentAndFromAProfile() throws {
-        try TeamCacheTests.requireS3()
-        let home = try Home(config: "", extra: ["AWS_ENDPOINT_URL_STS": CloudTestEnv.s3])
+        let sts = try MotoServer()
+        let home = try Home(config: "", extra: ["AWS_ENDPOINT_URL_STS": sts.endpoint])
         defer { home.remove() }
         try "eyJhbGciOiJSUzI1NiJ9.token.sig".write(toFile: home.dir + "/token", atomically: true, encoding: .utf8)
         var env = home.env

@@ -254,4 +254,32 @@ extension S3Tests {
         let v2 = JSONValue.object(["v": 2, "tasks": .array(tasks.prefix(3).map { ["url": .string($0.url), "sha256": .string($0.sha256)] })])
         XCTAssertEqual(try RemoteWorker.entry(2, of: v2, url: "x", http: http).sha256, tasks[2].sha256)
     }
+
+    /// A worker staging with its own role: `s3://` URLs, a file above the part size in parts;
+    /// and a presigned PUT refuses a file over 5 GiB before sending it, saying what to do.
+    func testRoleTransferUploadsInPartsAndPresignedPutsStopAt5GiB() throws {
+        let moto = try MotoServer()
+        let s3 = try moto.client()
+        try s3.createBucket("repro-role")
+        let dir = NSTemporaryDirectory() + "role-" + UUID().uuidString.prefix(8)
+        try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+        defer { FileIO.removeTree(dir) }
+        let bytes = [UInt8](repeating: 7, count: (11 << 20) + 5)
+        FileManager.default.createFile(atPath: dir + "/out.tar", contents: Data(bytes))
+        let url = "s3://repro-role/w/out.tar?endpoint=\(SigV4.encode(moto.endpoint))&part=\(5 << 20)"
+        // The worker's environment has the role's credentials (here: the test server's keys).
+        let role = try XCTUnwrap(try RoleTransfer(url, environment: moto.env))
+        XCTAssertEqual(role.bucket, "repro-role")
+        XCTAssertEqual(role.key, "w/out.tar")
+        XCTAssertTrue(try role.client.upload(file: dir + "/out.tar", bucket: role.bucket, key: role.key))
+        XCTAssertTrue(try s3.head(bucket: "repro-role", key: "w/out.tar")?.etag?.contains("-3") ?? false, "three parts")
+        XCTAssertNil(try RoleTransfer("https://example.org/x", environment: moto.env))
+        // 6 GiB, sparse: refused before a byte is sent.
+        FileManager.default.createFile(atPath: dir + "/huge", contents: nil)
+        XCTAssertEqual(truncate(dir + "/huge", 6 << 30), 0)
+        let put = try s3.presign("PUT", bucket: "repro-role", key: "w/huge", expires: 600)
+        XCTAssertThrowsError(try PresignedTransfer.put(put, file: dir + "/huge", http: HTTPClient())) { e in
+            XCTAssertTrue("\(e)".contains("5 GiB") && "\(e)".contains("staging_auth: job-role"), "\(e)")
+        }
+    }
 }

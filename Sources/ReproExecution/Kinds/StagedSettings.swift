@@ -24,6 +24,13 @@ public struct StagedSettings: Sendable {
     public var manifestGrace: Double = 60
     /// How long workers' presigned URLs stay valid beyond the task's time limit.
     public var urlMargin: Double = 86400
+    /// How workers reach the staged objects: presigned URLs (they need no credentials), or
+    /// their job's own IAM role (`job-role`: plain S3 requests signed with the credentials the
+    /// node gives, for tasks that outlive a role session or outputs over 5 GB).
+    public enum StagingAuth: String, Sendable { case presigned, jobRole = "job-role" }
+    public var stagingAuth = StagingAuth.presigned
+    /// With `job-role`: the part size of multipart uploads of outputs (min 5 MiB).
+    public var partSize: Int64?
     /// How often a worker writes its heartbeat object while its task runs.
     public var heartbeatInterval: Double = 30
     /// How long a task its scheduler calls running may go without a new heartbeat before it
@@ -35,6 +42,7 @@ public struct StagedSettings: Sendable {
     /// Keys of the worker.
     static let workerKeys = [
         "repro_path", "scratch", "poll_interval", "manifest_grace", "url_margin", "max_retries", "heartbeat_interval", "heartbeat_limit",
+        "staging_auth", "part_size",
     ]
 
     /// Keys of Blob staging, for backends that take `az://` staging.
@@ -57,6 +65,16 @@ public struct StagedSettings: Sendable {
         case "max_retries": maxRetries = try r.count(v, k)
         case "heartbeat_interval": heartbeatInterval = try r.duration(v, k)
         case "heartbeat_limit": heartbeatLimit = try r.duration(v, k)
+        case "staging_auth":
+            guard let a = StagingAuth(rawValue: try r.text(v, k)) else {
+                throw ConfigError(at: v.origin, key: "backends.\(r.name).staging_auth", "must be presigned or job-role")
+            }
+            stagingAuth = a
+        case "part_size":
+            guard let mb = SlurmREST.megabytes(try r.text(v, k)), mb >= 5, mb <= 5 << 10 else {
+                throw ConfigError(at: v.origin, key: "backends.\(r.name).part_size", "must be a size from 5M to 5G (S3's part limits), such as 64M")
+            }
+            partSize = Int64(mb) << 20
         default: return false
         }
         return true

@@ -71,6 +71,7 @@ public final class Dispatcher {
             for t in tasks { probeContext[t.runId] = (TaskExecutor.environment(for: t, machine: [:]), t.workdir) }
         }
         let handles = try backend.submit(tasks, refs: refs, resources: resources)
+        for n in backend.takeNotices() { log("\(backend.name): WARNING: \(n)") }
         if backend.capabilities.outlivesSubmitter {
             try store.setJobs(handles.map { (runId: $0.runId, jobId: $0.jobId, taskRef: $0.ref, attempt: $0.attempt) })
         }
