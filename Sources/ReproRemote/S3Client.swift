@@ -45,8 +45,16 @@ package final class S3Client: ObjectTransport {
         self.clock = clock
     }
 
+    /// Buckets found in another region than `region` (S3's 301 and `x-amz-bucket-region`):
+    /// asked there from then on.
+    private let bucketRegions = Mutex<[String: String]>([:])
+
+    /// The region a bucket's requests are signed for (and, on AWS, addressed to).
+    func region(for bucket: String) -> String { bucketRegions.withLock { $0[bucket] } ?? region }
+
     /// Where a request goes: scheme, Host header and the encoded path.
     func target(_ bucket: String, _ key: String) -> (scheme: String, host: String, path: String) {
+        let region = self.region(for: bucket)
         let encodedKey = key.isEmpty ? "" : "/" + SigV4.encode(key, keepSlash: true)
         if let e = endpoint { return (e.scheme, e.host, "/" + bucket + encodedKey) }
         // Virtual-hosted style, unless the bucket name has dots (TLS names would not match).
@@ -55,7 +63,19 @@ package final class S3Client: ObjectTransport {
     }
 
     /// Signs and sends one call, retrying transient failures; credentials are read per attempt.
+    /// A bucket in another region (301 with `x-amz-bucket-region`) is followed there once, and
+    /// remembered.
     package func send(_ c: ObjectCall) throws(RemoteError) -> HTTPResponse {
+        let before = region(for: c.bucket)
+        do {
+            return try sendOnce(c)
+        } catch {
+            guard error.httpStatus == 301 || error.httpStatus == 400, region(for: c.bucket) != before else { throw error }
+            return try sendOnce(c)
+        }
+    }
+
+    private func sendOnce(_ c: ObjectCall) throws(RemoteError) -> HTTPResponse {
         let payloadHash: String
         if let f = c.bodyFile {
             payloadHash = try S3Client.sha256(of: f)
@@ -75,9 +95,13 @@ package final class S3Client: ObjectTransport {
             headers.append(("Host", host))
             if c.method == "PUT" || c.method == "POST" { headers.append(("Content-Type", "application/octet-stream")) }
             let t = SigV4.Target(method: c.method, host: host, path: path, query: c.query)
-            headers += SigV4.sign(t, headers: headers, payloadHash: payloadHash, credentials: creds, region: region, service: "s3", now: clock())
-            return try c.perform(with: http, base: "\(scheme)://\(host)\(path)", query: c.query, headers: headers) {
-                S3Client.error($0, what: "\(c.method) s3://\(c.bucket)/\(c.key)")
+            headers += SigV4.sign(
+                t, headers: headers, payloadHash: payloadHash, credentials: creds, region: region(for: c.bucket), service: "s3", now: clock())
+            return try c.perform(with: http, base: "\(scheme)://\(host)\(path)", query: c.query, headers: headers) { r in
+                if r.status == 301 || r.status == 400, let moved = r.headers["x-amz-bucket-region"], !moved.isEmpty {
+                    bucketRegions.withLock { $0[c.bucket] = moved }
+                }
+                return S3Client.error(r, what: "\(c.method) s3://\(c.bucket)/\(c.key)")
             }
         }
     }
@@ -253,15 +277,15 @@ package final class S3Client: ObjectTransport {
             })
     }
 
-    /// A URL that lets its holder GET or PUT one object until it expires (at most 7 days),
-    /// without any credentials of their own.
     package func credentialExpiry() -> Double? { (try? settings.credentials())?.expiration }
 
+    /// A URL that lets its holder GET or PUT one object until it expires (at most 7 days),
+    /// without any credentials of their own.
     package func presign(_ method: String, bucket: String, key: String, expires: Int) throws(RemoteError) -> String {
         let creds = try settings.credentials()
         let (scheme, host, path) = target(bucket, key)
         let q = SigV4.presignedQuery(
-            SigV4.Target(method: method, host: host, path: path), credentials: creds, region: region, service: "s3", now: clock(),
+            SigV4.Target(method: method, host: host, path: path), credentials: creds, region: region(for: bucket), service: "s3", now: clock(),
             expires: max(1, min(expires, 7 * 86400)))
         return "\(scheme)://\(host)\(path)?\(q)"
     }

@@ -283,3 +283,18 @@ extension S3Tests {
         }
     }
 }
+
+extension S3Tests {
+    /// A bucket in another region: S3's 301 with x-amz-bucket-region is followed once, the
+    /// request signed again for that region, and the region remembered for the next calls.
+    func testABucketInAnotherRegionIsFollowedOnceAndRemembered() throws {
+        let server = try ContractServer(script: "s3_region_server.py", arguments: ["--bucket-region", "eu-west-2"], whatIsMissing: "python3")
+        let s3 = try S3Client(
+            settings: AWSSettings(environment: ["AWS_ACCESS_KEY_ID": "AKIDEXAMPLE", "AWS_SECRET_ACCESS_KEY": "x", "AWS_REGION": "us-east-1"]),
+            endpoint: "http://127.0.0.1:\(server.port)")
+        XCTAssertEqual(String(decoding: try s3.get(bucket: "far", key: "a"), as: UTF8.self), "in eu-west-2")
+        XCTAssertTrue(try s3.put(Array("x".utf8), bucket: "far", key: "b"))
+        XCTAssertEqual(server.testList("regions").map { $0.stringValue ?? "" }, ["us-east-1", "eu-west-2", "eu-west-2"], "followed once, then remembered")
+        XCTAssertTrue(try s3.presign("GET", bucket: "far", key: "a", expires: 60).contains("%2Feu-west-2%2Fs3%2F"), "presigned for the bucket's region")
+    }
+}
