@@ -21,7 +21,14 @@ final class TeamCacheTests: XCTestCase {
     }
 
     static func requireS3(_ endpoint: String = CloudTestEnv.s3) throws {
-        guard sh(["curl", "-sf", "-o", "/dev/null", endpoint + "/moto-api/data.json"], cwd: "/").code == 0 else {
+        // moto dumps its state for data.json without a lock: a request that changes it at that
+        // moment (a job still uploading) makes it answer 500 once. Asked again, it answers.
+        var up = false
+        for attempt in 0..<5 where !up {
+            if attempt > 0 { usleep(300_000) }
+            up = sh(["curl", "-sf", "-o", "/dev/null", endpoint + "/moto-api/data.json"], cwd: "/").code == 0
+        }
+        guard up else {
             throw missingTestEnvironment("no S3-compatible test server at \(endpoint); start it with scripts/slurm-test-cluster.sh start")
         }
     }
