@@ -127,7 +127,7 @@ final class AzureBatchContractTests: XCTestCase {
         let missing = try self.repo(server, pool: "no-such-pool")
         let check = repro(["backends"], cwd: missing.path, env: AzureBatchContractTests.env)
         XCTAssertEqual(check.code, 6)
-        XCTAssertTrue((check.out + check.err).contains("pool 'no-such-pool' does not exist"), check.out + check.err)
+        XCTAssertTrue((check.out + check.err).contains("backends.az.pool_id 'no-such-pool' does not exist"), check.out + check.err)
     }
 
     /// The Blob client on its own: blocks for large files, listing page by page, conditional
