@@ -437,8 +437,9 @@ final class RemoteTests: XCTestCase {
     }
 
     /// The S3 server goes away while the task runs: the worker cannot upload, the submitter
-    /// cannot read the bucket. The run fails with a clear error naming the endpoint (exit 6),
-    /// is left running (nothing half-ingested), and `repro wait` settles it once S3 is back.
+    /// cannot read the bucket. Polling waits the outage out up to orchestration.outage_limit,
+    /// then stops with a clear error naming the endpoint (exit 6); the run is left running
+    /// (nothing half-ingested, nothing cancelled), and `repro wait` settles it once S3 is back.
     func testS3StoppedWhileTheTaskRunsIsNamedAndSettledLater() throws {
         let moto = try MotoServer()
         let (repo, _, baseEnv) = try cloudRepo(extraConfig: "    manifest_grace: 2s")
@@ -454,6 +455,7 @@ final class RemoteTests: XCTestCase {
               cloud:
                 staging: s3://repro-private/staging
                 endpoint: \(moto.endpoint)
+            orchestration: {outage_limit: 3s}
             """)
         try moto.client().createBucket("repro-private")
         let log = NSTemporaryDirectory() + "s3down-" + UUID().uuidString
