@@ -32,11 +32,14 @@ printf 'cache:\n  trusted_keys: [%s]\n  remote: {read: false}\n' "$WORK/key.pub"
 "$REPRO" remote add origin "s3://$B/team" --endpoint http://127.0.0.1:9000 --default >/dev/null
 git add -A && git commit -qm bench && cd .. && git clone -q a b && cd a
 "$REPRO" sweep sweep.yaml --jobs 2 >/dev/null 2>&1
-t() { s=$(date +%s.%N); "$@" >/dev/null 2>&1; e=$(date +%s.%N); echo "$e - $s" | bc; }
+# Seconds a command took, or FAILED (with its exit code) when it failed.
+t() { s=$(date +%s.%N); rc=0; "$@" >/dev/null 2>&1 || rc=$?; e=$(date +%s.%N); if [ $rc = 0 ]; then echo "$e - $s" | bc; else echo "FAILED (exit $rc)"; fi; }
 echo "== $N runs, 10 KiB output each"
 echo "repro push (signed manifests + blobs):   $(t "$REPRO" push sweep.yaml --key "$WORK/key") s"
 echo "repro push again (nothing to send):      $(t "$REPRO" push sweep.yaml --key "$WORK/key") s"
 cd ../b
+# The clone accepts the committed remote endpoint, as a teammate would (`repro config trust`).
+"$REPRO" config trust >/dev/null
 echo "repro pull (fresh store, re-hashed):     $(t "$REPRO" pull sweep.yaml) s"
 echo "repro pull again (nothing to fetch):     $(t "$REPRO" pull sweep.yaml) s"
 cd ../a
