@@ -281,7 +281,7 @@ public final class RemoteStaging {
     /// (the worker runs only those bytes: see `TaskSeal`).
     public func issue(runId: String, attempt: Int, timeout: Double?) throws -> (url: String, sha256: String) {
         var objects: [(key: String, body: [UInt8])] = []
-        let doc = try issue(runId: runId, attempt: attempt, timeout: timeout, deferring: &objects)
+        let doc = try issue(runId: runId, attempt: attempt, expires: urlLifetime(limit: timeout), deferring: &objects)
         try putAll(objects)
         return doc
     }
@@ -289,16 +289,22 @@ public final class RemoteStaging {
     /// Attempt 0 of many tasks at once, their task.json files uploaded side by side.
     public func issueAll(_ tasks: [(runId: String, timeout: Double?)]) throws -> [(url: String, sha256: String)] {
         var objects: [(key: String, body: [UInt8])] = []
-        let docs = try tasks.map { t in try issue(runId: t.runId, attempt: 0, timeout: t.timeout, deferring: &objects) }
+        // One lifetime per time limit, not per task: it asks the credentials when they expire.
+        var lifetimes: [Double: Int] = [:]
+        let docs = try tasks.map { t in
+            let limit = t.timeout ?? 0
+            let expires = lifetimes[limit] ?? urlLifetime(limit: limit)
+            lifetimes[limit] = expires
+            return try issue(runId: t.runId, attempt: 0, expires: expires, deferring: &objects)
+        }
         try putAll(objects)
         return docs
     }
 
-    func issue(runId: String, attempt: Int, timeout: Double?, deferring objects: inout [(key: String, body: [UInt8])]) throws
+    func issue(runId: String, attempt: Int, expires: Int, deferring objects: inout [(key: String, body: [UInt8])]) throws
         -> (url: String, sha256: String)
     {
         let plan = try self.plan(runId: runId)
-        let expires = urlLifetime(limit: timeout)
         func get(_ key: String) throws(RemoteError) -> JSONValue { .string(try workerURL("GET", key: key, expires: expires)) }
         func withURL(_ v: JSONValue?) throws(RemoteError) -> JSONValue? {
             guard var o = v?.objectValue, let key = o["object"]?.stringValue else { return v }

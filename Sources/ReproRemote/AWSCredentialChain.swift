@@ -109,7 +109,7 @@ extension AWSSettings {
             do throws(RemoteError) {
                 return try sts(params, signer: source, profile: p, what: "assuming \(roleArn) for profile '\(p.name)'")
             } catch {
-                throw error.adding(" (check role_arn and source_profile in profile '\(p.name)', and that the source may sts:AssumeRole it)")
+                throw error.with(message: error.message + " (check role_arn and source_profile in profile '\(p.name)', and that the source may sts:AssumeRole it)")
             }
         }
     }
@@ -196,14 +196,5 @@ extension AWSSettings {
         return AWSCredentials(
             accessKeyId: id, secretAccessKey: secret, sessionToken: j["SessionToken"]?.stringValue ?? j["Token"]?.stringValue,
             expiration: j["Expiration"]?.stringValue.flatMap(Clock.parseISO8601))
-    }
-}
-
-extension RemoteError {
-    /// The same error, its message followed by `text` (what to check).
-    func adding(_ text: String) -> RemoteError {
-        var e = RemoteError(message + text, kind: kind, httpStatus: httpStatus, curlCode: curlCode)
-        e.retryAfter = retryAfter
-        return e
     }
 }

@@ -45,6 +45,13 @@ public struct RemoteError: ReproError {
     /// Whether trying again later may succeed.
     package var isTransient: Bool { [.unreachable, .timeout, .throttled, .server].contains(kind) }
 
+    /// The same error (kind, status, curl code, Retry-After) told with another message.
+    package func with(message: String) -> RemoteError {
+        var e = RemoteError(message, kind: kind, httpStatus: httpStatus, curlCode: curlCode)
+        e.retryAfter = retryAfter
+        return e
+    }
+
     /// The same error with the answer's `Retry-After` (delay-seconds or an HTTP date, RFC 9110
     /// 10.2.3), which throttling services (Azure's 503 ServerBusy, S3's 503 SlowDown) send.
     package func retrying(after headers: [String: String]) -> RemoteError {

@@ -113,10 +113,9 @@ public final class Dispatcher {
             } catch let e as RemoteError where e.isTransient {
                 // The submitted tasks run on whatever the poll says: wait, never cancel.
                 guard outage.next(e) != nil else {
-                    throw RemoteError(
-                        "\(backend.name) has not answered for \(DurationText.format(outage.lasted.rounded())) (\(e.message)), past "
-                            + "orchestration.outage_limit \(DurationText.format(outageLimit)); nothing was cancelled",
-                        kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
+                    throw e.with(
+                        message: "\(backend.name) has not answered for \(DurationText.format(outage.lasted.rounded())) (\(e.message)), past "
+                            + "orchestration.outage_limit \(DurationText.format(outageLimit)); nothing was cancelled")
                 }
                 if outage.shouldLog() {
                     log("\(backend.name): \(e.message); the submitted tasks run on, asking again in \(String(format: "%.0f", outage.pause)) s")

@@ -245,7 +245,7 @@ extension Runner {
             try? store.markFailed(runId: id, message: text)
         }
         switch f.error {
-        case let e as RemoteError: return RemoteError(text, kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
+        case let e as RemoteError: return e.with(message: text)
         case let e as BackendError: return BackendError(text, kind: e.kind)
         default: return ExecutionError(text, cause: f.error)
         }

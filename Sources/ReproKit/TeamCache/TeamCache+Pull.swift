@@ -73,9 +73,9 @@ extension TeamCache {
                 progress(Progress(phase: "pull", done: done, total: names.count, bytes: s.bytes))
             }
         } catch let e as RemoteError {
-            throw RemoteError(
-                "pulling from \(label) stopped: \(e.message). The \(s.pulled) run(s) pulled before are complete in the store; "
-                    + "run the pull again once the remote answers to fetch the rest", kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
+            throw e.with(
+                message: "pulling from \(label) stopped: \(e.message). The \(s.pulled) run(s) pulled before are complete in the store; "
+                    + "run the pull again once the remote answers to fetch the rest")
         }
         s.findings = try store.disagreements(forKeys: s.pulledKeys + unique.filter { listed[$0] != nil })
         s.seconds = Clock.monotonic() - t0

@@ -42,7 +42,7 @@ public enum TeamCacheCommands {
             let remote = try? c.config.remote(named: name),
             let hint = endpointHint(config: c.config, remoteEndpoint: remote.endpoint, environment: c.environment)
         else { return error }
-        return RemoteError(e.message + "\n" + hint, kind: e.kind, httpStatus: e.httpStatus, curlCode: e.curlCode)
+        return e.with(message: e.message + "\n" + hint)
     }
 
     public static func open(_ c: Context, remote name: String?) throws -> TeamCache {
